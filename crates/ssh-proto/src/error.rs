@@ -1,0 +1,114 @@
+//! The one error type of the core.
+
+use std::fmt;
+
+/// What kind of failure an [`Error`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The peer broke the protocol (malformed or unexpected message).
+    Protocol,
+    /// A packet failed its MAC / AEAD tag check.
+    Mac,
+    /// Algorithm negotiation found nothing in common.
+    NoCommonAlgorithm,
+    /// The host key was rejected by the application or a signature failed.
+    HostKey,
+    /// All authentication methods were tried and failed, or attempts ran out.
+    AuthFailed,
+    /// The peer sent SSH_MSG_DISCONNECT.
+    PeerDisconnected,
+    /// The connection was closed (by us, or the byte stream ended).
+    Closed,
+    /// A key file or key blob could not be parsed or used.
+    Key,
+    /// A limit was exceeded (packet size, window, channels, time).
+    Limit,
+    /// A timer ran out (login grace time, keepalive).
+    Timeout,
+    /// The application called a method at the wrong time or with bad arguments.
+    Usage,
+    /// A channel could not be opened; see [`Error::open_failure`].
+    ChannelOpen,
+    /// A channel request (exec, shell, subsystem, …) was refused.
+    ChannelRequest,
+    /// An I/O failure reported by an adapter.
+    Io,
+}
+
+/// The error type of every fallible call in this crate.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Error {
+    kind: ErrorKind,
+    detail: String,
+    code: Option<u32>,
+}
+
+impl Error {
+    pub fn new(kind: ErrorKind, detail: impl Into<String>) -> Self {
+        Error { kind, detail: detail.into(), code: None }
+    }
+    pub fn with_code(kind: ErrorKind, code: u32, detail: impl Into<String>) -> Self {
+        Error { kind, detail: detail.into(), code: Some(code) }
+    }
+    pub fn protocol(detail: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Protocol, detail)
+    }
+    pub fn key(detail: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Key, detail)
+    }
+    pub fn usage(detail: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Usage, detail)
+    }
+    pub fn limit(detail: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Limit, detail)
+    }
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+    /// Human readable detail (without the kind prefix).
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+    /// For `PeerDisconnected` the disconnect reason code; for `ChannelOpen`
+    /// the RFC 4254 open-failure reason code.
+    pub fn code(&self) -> Option<u32> {
+        self.code
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self.kind {
+            ErrorKind::Protocol => "protocol error",
+            ErrorKind::Mac => "message authentication failed",
+            ErrorKind::NoCommonAlgorithm => "no common algorithm",
+            ErrorKind::HostKey => "host key verification failed",
+            ErrorKind::AuthFailed => "authentication failed",
+            ErrorKind::PeerDisconnected => "disconnected by peer",
+            ErrorKind::Closed => "connection closed",
+            ErrorKind::Key => "key error",
+            ErrorKind::Limit => "limit exceeded",
+            ErrorKind::Timeout => "timed out",
+            ErrorKind::Usage => "invalid use",
+            ErrorKind::ChannelOpen => "channel open failed",
+            ErrorKind::ChannelRequest => "channel request failed",
+            ErrorKind::Io => "i/o error",
+        };
+        if self.detail.is_empty() {
+            f.write_str(what)
+        } else {
+            write!(f, "{what}: {}", self.detail)
+        }
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Error({:?}, {:?})", self.kind, self.detail)
+    }
+}
+
+impl std::error::Error for Error {}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,1 @@
+//! Host and user keys: parsing, signatures, fingerprints, known_hosts.
