@@ -3,12 +3,32 @@
 //! A [`Connection`] is a pure state machine: bytes and commands go in, bytes
 //! and events come out. It never touches a socket, a thread, a clock or an
 //! async runtime; adapters (`ssh-blocking`, …) move bytes between a socket and
-//! the core. See the crate README for the driving loop.
+//! the core:
+//!
+//! ```ignore
+//! conn.recv(now, &bytes_from_socket)?;
+//! while let Some(out) = conn.transmit() { let n = socket.write(out)?; conn.advance_transmit(n); }
+//! while let Some(event) = conn.poll_event() { /* answer decisions, read channel data */ }
+//! if let Some(t) = conn.poll_timeout() { /* wake at t */ conn.handle_timeout(now); }
+//! ```
+//!
+//! Layers, bottom to top: [`wire`] (SSH data types), [`transport`] (packets,
+//! kex, ciphers), [`keys`], [`auth`], [`connection`] (channels and the
+//! `Connection` object that drives the others).
 #![forbid(unsafe_code)]
 
+pub mod auth;
+pub mod connection;
 pub mod error;
-pub mod wire;
-pub mod transport;
+pub mod event;
 pub mod keys;
+pub mod transport;
+pub mod wire;
 
+pub use connection::{Config, Connection};
 pub use error::{Error, ErrorKind, Result};
+pub use event::{AuthRequest, ChannelId, ChannelRequest, Event, Prompt, PtyRequest, Stream};
+pub use keys::{PrivateKey, PublicKey};
+pub use transport::algorithms::{Algorithms, Negotiated};
+pub use transport::Role;
+pub use rand_core::CryptoRng;

@@ -1,0 +1,31 @@
+//! User authentication (RFC 4252, RFC 4256), client and server side.
+//!
+//! Both sides are state machines driven by the connection: the client sends
+//! attempts the application asks for and reports results as events; the
+//! server turns every attempt into an [`Event::AuthRequest`] and waits for
+//! the application's verdict.
+
+pub mod client;
+pub mod server;
+
+pub use client::ClientAuth;
+pub use server::ServerAuth;
+
+use crate::wire::Put;
+
+pub const SERVICE_USERAUTH: &str = "ssh-userauth";
+pub const SERVICE_CONNECTION: &str = "ssh-connection";
+
+/// The data a publickey signature covers (RFC 4252 §7).
+pub fn publickey_signed_data(session_id: &[u8], user: &str, algorithm: &str, key_blob: &[u8]) -> Vec<u8> {
+    let mut d = Vec::with_capacity(session_id.len() + user.len() + key_blob.len() + 96);
+    d.put_string(session_id);
+    d.put_u8(crate::wire::msg::USERAUTH_REQUEST);
+    d.put_str(user);
+    d.put_str(SERVICE_CONNECTION);
+    d.put_str("publickey");
+    d.put_bool(true);
+    d.put_str(algorithm);
+    d.put_string(key_blob);
+    d
+}

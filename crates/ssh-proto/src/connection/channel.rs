@@ -1,0 +1,136 @@
+//! Per-channel state: windows, receive buffers, request bookkeeping.
+
+use std::collections::VecDeque;
+
+/// A receive buffer: bytes the peer sent that the application has not read.
+/// Its size is bounded by the receive window we granted.
+#[derive(Default)]
+pub struct RecvBuf {
+    data: Vec<u8>,
+    start: usize,
+}
+
+impl RecvBuf {
+    pub fn len(&self) -> usize {
+        self.data.len() - self.start
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    pub fn push(&mut self, bytes: &[u8]) {
+        if self.start > 0 && (self.start == self.data.len() || self.start >= self.data.len() / 2) {
+            self.data.drain(..self.start);
+            self.start = 0;
+        }
+        self.data.extend_from_slice(bytes);
+    }
+    pub fn peek(&self) -> &[u8] {
+        &self.data[self.start..]
+    }
+    pub fn consume(&mut self, n: usize) -> usize {
+        let n = n.min(self.len());
+        self.start += n;
+        if self.start == self.data.len() {
+            self.data.clear();
+            self.start = 0;
+        }
+        n
+    }
+    pub fn read(&mut self, out: &mut [u8]) -> usize {
+        let n = out.len().min(self.len());
+        out[..n].copy_from_slice(&self.data[self.start..self.start + n]);
+        self.consume(n)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// We sent CHANNEL_OPEN and wait for confirmation.
+    Opening,
+    /// The peer asked to open; the application has not answered.
+    PeerOpening,
+    Open,
+    /// Open failed or was refused; kept only until the application is told.
+    Failed,
+}
+
+/// How an incoming want-reply request has been answered so far.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplySlot {
+    Waiting,
+    Answered(bool),
+}
+
+pub struct Channel {
+    pub remote_id: u32,
+    pub state: State,
+    pub kind: String,
+    /// Window we still grant the peer (bytes it may send).
+    pub local_window: u32,
+    /// The window size we keep topping up to.
+    pub local_window_max: u32,
+    /// Bytes the application consumed that we have not re-granted yet.
+    pub unacked: u32,
+    pub local_max_packet: u32,
+    pub remote_window: u32,
+    pub remote_max_packet: u32,
+    pub stdout: RecvBuf,
+    pub stderr: RecvBuf,
+    pub stdout_event: bool,
+    pub stderr_event: bool,
+    pub eof_received: bool,
+    pub eof_sent: bool,
+    pub close_received: bool,
+    pub close_sent: bool,
+    pub closed_reported: bool,
+    /// Our requests awaiting a reply, in order.
+    pub our_requests: u32,
+    /// Requests made before the channel was confirmed (encoded payload tails).
+    pub queued: Vec<QueuedOp>,
+    /// Incoming want-reply requests, answered in order.
+    pub replies: VecDeque<ReplySlot>,
+    pub is_session: bool,
+}
+
+/// Operations the application asked for before the open was confirmed.
+pub enum QueuedOp {
+    /// A CHANNEL_REQUEST without the recipient field: name, want_reply, data.
+    Request { name: String, want_reply: bool, data: Vec<u8> },
+    Eof,
+    Close,
+}
+
+impl Channel {
+    pub fn new(kind: &str, state: State, window: u32, max_packet: u32) -> Self {
+        Channel {
+            remote_id: 0,
+            state,
+            kind: kind.to_string(),
+            local_window: window,
+            local_window_max: window,
+            unacked: 0,
+            local_max_packet: max_packet,
+            remote_window: 0,
+            remote_max_packet: 0,
+            stdout: RecvBuf::default(),
+            stderr: RecvBuf::default(),
+            stdout_event: false,
+            stderr_event: false,
+            eof_received: false,
+            eof_sent: false,
+            close_received: false,
+            close_sent: false,
+            closed_reported: false,
+            our_requests: 0,
+            queued: Vec::new(),
+            replies: VecDeque::new(),
+            is_session: kind == "session",
+        }
+    }
+
+    /// Fully closed and nothing left to read: the slot can go.
+    pub fn finished(&self) -> bool {
+        (self.close_received && self.close_sent && self.closed_reported && self.stdout.is_empty() && self.stderr.is_empty())
+            || (self.state == State::Failed && self.closed_reported)
+    }
+}

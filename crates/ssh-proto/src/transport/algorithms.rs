@@ -1,0 +1,276 @@
+//! Algorithm lists, defaults and negotiation (RFC 4253 §7.1).
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// Marker names that travel in the kex list but are not key exchanges.
+pub const EXT_INFO_C: &str = "ext-info-c";
+pub const EXT_INFO_S: &str = "ext-info-s";
+pub const STRICT_KEX_C: &str = "kex-strict-c-v00@openssh.com";
+pub const STRICT_KEX_S: &str = "kex-strict-s-v00@openssh.com";
+
+/// Every key exchange this crate implements, in default preference order
+/// (OpenSSH 9.x's order, with the fast post-quantum hybrid first).
+pub const KEX_ALL: &[&str] = &[
+    "mlkem768x25519-sha256",
+    "curve25519-sha256",
+    "curve25519-sha256@libssh.org",
+    "sntrup761x25519-sha512",
+    "sntrup761x25519-sha512@openssh.com",
+    "ecdh-sha2-nistp256",
+    "ecdh-sha2-nistp384",
+    "ecdh-sha2-nistp521",
+    "diffie-hellman-group-exchange-sha256",
+    "diffie-hellman-group16-sha512",
+    "diffie-hellman-group18-sha512",
+    "diffie-hellman-group14-sha256",
+    "diffie-hellman-group14-sha1",
+    "diffie-hellman-group-exchange-sha1",
+    "diffie-hellman-group1-sha1",
+];
+/// Legacy (SHA-1) key exchanges: built, but off unless configured.
+pub const KEX_LEGACY: &[&str] =
+    &["diffie-hellman-group14-sha1", "diffie-hellman-group-exchange-sha1", "diffie-hellman-group1-sha1"];
+
+pub const HOST_KEY_ALL: &[&str] = &[
+    "ssh-ed25519",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "rsa-sha2-512",
+    "rsa-sha2-256",
+    "ssh-rsa",
+];
+pub const HOST_KEY_LEGACY: &[&str] = &["ssh-rsa"];
+
+pub const CIPHER_ALL: &[&str] = &[
+    "chacha20-poly1305@openssh.com",
+    "aes128-ctr",
+    "aes192-ctr",
+    "aes256-ctr",
+    "aes128-gcm@openssh.com",
+    "aes256-gcm@openssh.com",
+    "aes128-cbc",
+    "aes256-cbc",
+    "3des-cbc",
+];
+pub const CIPHER_LEGACY: &[&str] = &["aes128-cbc", "aes256-cbc", "3des-cbc"];
+
+pub const MAC_ALL: &[&str] = &[
+    "hmac-sha2-256-etm@openssh.com",
+    "hmac-sha2-512-etm@openssh.com",
+    "hmac-sha1-etm@openssh.com",
+    "hmac-sha2-256",
+    "hmac-sha2-512",
+    "hmac-sha1",
+];
+
+pub const COMPRESSION_ALL: &[&str] = &["none", "zlib@openssh.com", "zlib"];
+
+/// Which algorithms an endpoint offers, in preference order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Algorithms {
+    pub kex: Vec<String>,
+    pub host_key: Vec<String>,
+    pub cipher: Vec<String>,
+    pub mac: Vec<String>,
+    pub compression: Vec<String>,
+}
+
+fn owned(list: &[&str], skip: &[&str]) -> Vec<String> {
+    list.iter().filter(|a| !skip.contains(a)).map(|s| s.to_string()).collect()
+}
+
+/// True when the CPU has AES and carry-less multiply instructions, in which
+/// case AES-GCM outruns chacha20-poly1305 and is preferred.
+///
+/// Feature detection reads CPUID, which is not I/O; it is done through the
+/// standard library's macro.
+pub fn has_aes_hardware() -> bool {
+    #[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
+    {
+        std::arch::is_x86_feature_detected!("aes") && std::arch::is_x86_feature_detected!("pclmulqdq")
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        std::arch::is_aarch64_feature_detected!("aes")
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64")))]
+    {
+        false
+    }
+}
+
+impl Default for Algorithms {
+    /// OpenSSH 9.x's default order, legacy algorithms left out; AES-GCM
+    /// first when the CPU accelerates it.
+    fn default() -> Self {
+        let mut cipher = owned(CIPHER_ALL, CIPHER_LEGACY);
+        if has_aes_hardware() {
+            cipher.retain(|c| !c.contains("gcm"));
+            cipher.insert(0, "aes256-gcm@openssh.com".into());
+            cipher.insert(0, "aes128-gcm@openssh.com".into());
+        }
+        Algorithms {
+            kex: owned(KEX_ALL, KEX_LEGACY),
+            host_key: owned(HOST_KEY_ALL, HOST_KEY_LEGACY),
+            cipher,
+            mac: owned(MAC_ALL, &[]),
+            compression: vec!["none".into()],
+        }
+    }
+}
+
+impl Algorithms {
+    /// Everything this crate implements, legacy included.
+    pub fn all() -> Self {
+        Algorithms {
+            kex: owned(KEX_ALL, &[]),
+            host_key: owned(HOST_KEY_ALL, &[]),
+            cipher: owned(CIPHER_ALL, &[]),
+            mac: owned(MAC_ALL, &[]),
+            compression: owned(COMPRESSION_ALL, &[]),
+        }
+    }
+
+    /// Applies an OpenSSH-style list option to one category: `a,b` replaces,
+    /// `+a,b` appends, `-a,b` removes (wildcards allowed), `^a,b` puts first.
+    /// Unknown names are an error naming them.
+    pub fn apply(current: &mut Vec<String>, spec: &str, supported: &[&str], category: &str) -> Result<()> {
+        let (op, body) = match spec.chars().next() {
+            Some(c @ ('+' | '-' | '^')) => (c, &spec[1..]),
+            _ => ('=', spec),
+        };
+        let pats: Vec<&str> = body.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+        let expand = |pat: &str| -> Vec<String> {
+            supported.iter().filter(|s| wildcard_match(pat, s)).map(|s| s.to_string()).collect()
+        };
+        let mut named = Vec::new();
+        for p in &pats {
+            let m = expand(p);
+            if m.is_empty() && op != '-' {
+                return Err(Error::usage(format!(
+                    "unsupported {category} algorithm {p:?}; supported: {}",
+                    supported.join(",")
+                )));
+            }
+            for x in m {
+                if !named.contains(&x) {
+                    named.push(x);
+                }
+            }
+        }
+        match op {
+            '=' => *current = named,
+            '+' => {
+                for x in named {
+                    if !current.contains(&x) {
+                        current.push(x);
+                    }
+                }
+            }
+            '-' => current.retain(|x| !named.contains(x)),
+            _ => {
+                current.retain(|x| !named.contains(x));
+                for (i, x) in named.into_iter().enumerate() {
+                    current.insert(i, x);
+                }
+            }
+        }
+        if current.is_empty() {
+            return Err(Error::usage(format!("empty {category} algorithm list")));
+        }
+        Ok(())
+    }
+}
+
+/// `*` and `?` glob match (ssh_config pattern rules).
+pub fn wildcard_match(pat: &str, s: &str) -> bool {
+    fn go(p: &[u8], s: &[u8]) -> bool {
+        match (p.first(), s.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => go(&p[1..], s) || (!s.is_empty() && go(p, &s[1..])),
+            (Some(b'?'), Some(_)) => go(&p[1..], &s[1..]),
+            (Some(a), Some(b)) if a.eq_ignore_ascii_case(b) => go(&p[1..], &s[1..]),
+            _ => false,
+        }
+    }
+    go(pat.as_bytes(), s.as_bytes())
+}
+
+/// First client algorithm the server also supports.
+pub fn choose(category: &str, client: &str, server: &str) -> Result<String> {
+    for c in crate::wire::names(client) {
+        if crate::wire::names(server).any(|s| s == c) {
+            return Ok(c.to_string());
+        }
+    }
+    Err(Error::new(
+        ErrorKind::NoCommonAlgorithm,
+        format!("no common {category} algorithm: client offers {client}, server offers {server}"),
+    ))
+}
+
+/// The outcome of one algorithm negotiation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Negotiated {
+    pub kex: String,
+    pub host_key: String,
+    pub cipher_c2s: String,
+    pub cipher_s2c: String,
+    pub mac_c2s: Option<String>,
+    pub mac_s2c: Option<String>,
+    pub compression_c2s: String,
+    pub compression_s2c: String,
+}
+
+impl std::fmt::Display for Negotiated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "kex {}, host key {}, cipher {} / {}, mac {} / {}, compression {} / {}",
+            self.kex,
+            self.host_key,
+            self.cipher_c2s,
+            self.cipher_s2c,
+            self.mac_c2s.as_deref().unwrap_or("<implicit>"),
+            self.mac_s2c.as_deref().unwrap_or("<implicit>"),
+            self.compression_c2s,
+            self.compression_s2c
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn choose_takes_first_client_preference() {
+        assert_eq!(choose("cipher", "b,a", "a,b").unwrap(), "b");
+        let e = choose("cipher", "x,y", "a,b").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NoCommonAlgorithm);
+        assert!(e.to_string().contains("client offers x,y, server offers a,b"), "{e}");
+    }
+
+    #[test]
+    fn apply_plus_minus_caret() {
+        let mut l = vec!["a".to_string(), "b".to_string()];
+        Algorithms::apply(&mut l, "+c", &["a", "b", "c"], "x").unwrap();
+        assert_eq!(l, ["a", "b", "c"]);
+        Algorithms::apply(&mut l, "-a", &["a", "b", "c"], "x").unwrap();
+        assert_eq!(l, ["b", "c"]);
+        Algorithms::apply(&mut l, "^c", &["a", "b", "c"], "x").unwrap();
+        assert_eq!(l, ["c", "b"]);
+        Algorithms::apply(&mut l, "a*", &["a", "ab", "c"], "x").unwrap();
+        assert_eq!(l, ["a", "ab"]);
+        assert!(Algorithms::apply(&mut l, "zz", &["a"], "x").is_err());
+    }
+
+    #[test]
+    fn defaults_leave_legacy_out() {
+        let d = Algorithms::default();
+        assert!(!d.kex.iter().any(|k| k.ends_with("sha1")));
+        assert!(!d.cipher.iter().any(|k| k.ends_with("cbc")));
+        assert!(!d.host_key.contains(&"ssh-rsa".to_string()));
+    }
+}

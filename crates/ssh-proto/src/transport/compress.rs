@@ -1,0 +1,143 @@
+//! `zlib` / `zlib@openssh.com` packet compression (RFC 4253 §6.2) on
+//! miniz_oxide streams. One stream per direction for the whole connection:
+//! each packet is a sync-flushed chunk of it, and the streams survive rekeys
+//! (as OpenSSH keeps them).
+
+use miniz_oxide::deflate::core::{create_comp_flags_from_zip_params, CompressorOxide};
+use miniz_oxide::inflate::stream::InflateState;
+use miniz_oxide::{DataFormat, MZFlush, MZStatus};
+
+use crate::error::{Error, ErrorKind, Result};
+
+pub struct Compressor {
+    z: Box<CompressorOxide>,
+}
+
+impl Compressor {
+    pub fn new() -> Self {
+        // Level 6, zlib wrapper (window bits 15), default strategy: what OpenSSH uses.
+        let flags = create_comp_flags_from_zip_params(6, 15, 0);
+        Compressor { z: Box::new(CompressorOxide::new(flags)) }
+    }
+
+    /// Compresses `input` as one sync-flushed chunk, appending to `out`.
+    pub fn compress(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        let mut consumed = 0;
+        loop {
+            let start = out.len();
+            let room = (input.len() - consumed) + 64 + (input.len() >> 3);
+            out.resize(start + room, 0);
+            let r = miniz_oxide::deflate::stream::deflate(
+                &mut self.z,
+                &input[consumed..],
+                &mut out[start..],
+                MZFlush::Sync,
+            );
+            out.truncate(start + r.bytes_written);
+            consumed += r.bytes_consumed;
+            match r.status {
+                Ok(_) => {}
+                Err(e) => return Err(Error::new(ErrorKind::Protocol, format!("compression failed: {e:?}"))),
+            }
+            // The flush is complete when all input is consumed and the output
+            // buffer was not filled up.
+            if consumed == input.len() && r.bytes_written < room {
+                return Ok(());
+            }
+        }
+    }
+}
+
+impl Default for Compressor {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+pub struct Decompressor {
+    z: Box<InflateState>,
+}
+
+impl Decompressor {
+    pub fn new() -> Self {
+        Decompressor { z: InflateState::new_boxed(DataFormat::Zlib) }
+    }
+
+    /// Decompresses one packet's chunk, appending to `out`, which may not
+    /// grow beyond `limit` bytes (a compression bomb is an error).
+    pub fn decompress(&mut self, input: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<()> {
+        let mut consumed = 0;
+        loop {
+            let start = out.len();
+            let room = (input.len() * 4).clamp(1024, 256 * 1024);
+            if start + room > limit + room && start >= limit {
+                return Err(Error::limit(format!(
+                    "decompressed packet exceeds {limit} bytes"
+                )));
+            }
+            out.resize(start + room, 0);
+            let r = miniz_oxide::inflate::stream::inflate(&mut self.z, &input[consumed..], &mut out[start..], MZFlush::Sync);
+            out.truncate(start + r.bytes_written);
+            consumed += r.bytes_consumed;
+            match r.status {
+                Ok(MZStatus::Ok) | Ok(MZStatus::StreamEnd) => {}
+                Ok(MZStatus::NeedDict) | Err(_) => {
+                    return Err(Error::new(ErrorKind::Protocol, "corrupt compressed data from peer"));
+                }
+            }
+            if out.len() > limit {
+                return Err(Error::limit(format!("decompressed packet exceeds {limit} bytes")));
+            }
+            if consumed == input.len() && r.bytes_written < room {
+                return Ok(());
+            }
+            if r.bytes_consumed == 0 && r.bytes_written == 0 {
+                // No progress possible: input ended mid-stream chunk.
+                return Ok(());
+            }
+        }
+    }
+}
+
+impl Default for Decompressor {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packets_round_trip_through_one_stream() {
+        let mut c = Compressor::new();
+        let mut d = Decompressor::new();
+        for i in 0..50u32 {
+            let data: Vec<u8> = (0..(i * 997) % 40000).map(|x| (x % 251) as u8 ^ (i as u8)).collect();
+            let mut z = Vec::new();
+            c.compress(&data, &mut z).unwrap();
+            let mut back = Vec::new();
+            d.decompress(&z, &mut back, 1 << 20).unwrap();
+            assert_eq!(back, data);
+        }
+    }
+
+    #[test]
+    fn bomb_is_refused() {
+        let mut c = Compressor::new();
+        let data = vec![0u8; 1 << 20];
+        let mut z = Vec::new();
+        c.compress(&data, &mut z).unwrap();
+        let mut d = Decompressor::new();
+        let mut back = Vec::new();
+        assert!(d.decompress(&z, &mut back, 256 * 1024).is_err());
+    }
+
+    #[test]
+    fn garbage_is_an_error() {
+        let mut d = Decompressor::new();
+        let mut back = Vec::new();
+        assert!(d.decompress(&[0xff, 0xff, 0xff, 0xff, 0x13], &mut back, 1 << 20).is_err());
+    }
+}
