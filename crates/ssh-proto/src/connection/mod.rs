@@ -164,6 +164,10 @@ impl Connection {
     pub fn session_id(&self) -> Option<&[u8]> {
         self.tr.session_id()
     }
+    /// Client: the server's host key (after it was accepted).
+    pub fn host_key(&self) -> Option<&crate::keys::PublicKey> {
+        self.tr.host_key()
+    }
     pub fn peer_version(&self) -> Option<&str> {
         self.tr.peer_version()
     }

@@ -630,7 +630,7 @@ impl Sealer {
             } else {
                 packet.len()
             };
-            unit % self.block_size == 0
+            !misaligned(unit, self.block_size)
         };
         debug_assert!(packet.len() >= 5, "packet too short");
         debug_assert_eq!(tag.len(), self.tag_len, "tag buffer has the wrong length");
@@ -665,6 +665,11 @@ impl Sealer {
             }
         }
     }
+}
+
+/// `len` is not a multiple of `bs` (block sizes are powers of two).
+fn misaligned(len: usize, bs: usize) -> bool {
+    len & (bs - 1) != 0
 }
 
 fn fail_closed(packet: &mut [u8], tag: &mut [u8]) {
@@ -831,7 +836,7 @@ impl Opener {
                         }
                     }
                     let body = &mut packet[4..];
-                    if enc.is_cbc() && body.len() % bs != 0 {
+                    if enc.is_cbc() && misaligned(body.len(), bs) {
                         return Err(Error::protocol(format!(
                             "packet {seq}: length {} is not a multiple of the block size {bs}",
                             body.len()
@@ -841,7 +846,7 @@ impl Opener {
                     return Ok(());
                 }
                 let start = if head_done { self.first_len } else { 0 };
-                if packet.len() < start || (enc.is_cbc() && (packet.len() - start) % bs != 0) {
+                if packet.len() < start || (enc.is_cbc() && misaligned(packet.len() - start, bs)) {
                     return Err(Error::protocol(format!(
                         "packet {seq}: length {} is not a multiple of the block size {bs}",
                         packet.len()

@@ -1577,39 +1577,4 @@ mod tests {
         let x = odd.gen_secret(&mut FixedRng(vec![0xff], 0));
         assert_eq!(BigUint::from_bytes_be(&x).bits(), 18);
     }
-
-    /// Timings for the report; run with
-    /// `cargo test --release -p ssh-proto --lib transport::kex::tests::timings -- --ignored --nocapture`.
-    #[test]
-    #[ignore]
-    fn timings() {
-        let mut rng = rng();
-        for name in ALL_NAMES {
-            let spec = kex_spec(name).unwrap();
-            let n = 5;
-            let t0 = std::time::Instant::now();
-            let mut t_new = std::time::Duration::ZERO;
-            let mut t_srv = std::time::Duration::ZERO;
-            for _ in 0..n {
-                let (cgex, sgex) = if spec.kind == KexKind::DhGex {
-                    (Some(gex_params(&GROUP14)), Some(&GROUP14))
-                } else {
-                    (None, None)
-                };
-                let a = std::time::Instant::now();
-                let client = ClientKex::new(spec, cgex, &mut rng).unwrap();
-                t_new += a.elapsed();
-                let a = std::time::Instant::now();
-                let (q_s, _k) = server_kex(spec, sgex, client.public(), &mut rng).unwrap();
-                t_srv += a.elapsed();
-                client.finish(&q_s).unwrap();
-            }
-            println!(
-                "{name:40} client new {:>9.3?}  server {:>9.3?}  full round {:>9.3?}",
-                t_new / n,
-                t_srv / n,
-                t0.elapsed() / n
-            );
-        }
-    }
 }

@@ -1,0 +1,656 @@
+//! The blocking client: connect, verify the host key, authenticate, run
+//! channels.
+
+use std::io::{self, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ssh_proto::keys::known_hosts::{HostKeyStatus, KnownHosts};
+use ssh_proto::{
+    ChannelId, Config, Connection, Error, ErrorKind, Event, PrivateKey, Prompt, PtyRequest, PublicKey, Stream,
+};
+
+use crate::driver::{reader_loop, Shared};
+
+/// How the server's host key is checked. Verification is mandatory: pick a
+/// policy explicitly.
+pub enum HostKeyCheck {
+    /// The key must be listed for the host in this OpenSSH `known_hosts`
+    /// file (plain, hashed `|1|` and `[host]:port` entries are understood).
+    KnownHostsFile(PathBuf),
+    /// The key must be this one.
+    Exact(PublicKey),
+    /// The application decides: return true to accept.
+    Callback(Box<dyn FnMut(&PublicKey) -> bool + Send>),
+    /// Accept any key. Only for tests and demos: it defeats the purpose of
+    /// host keys.
+    InsecureAcceptAny,
+}
+
+/// Output of [`Client::exec`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecOutput {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    /// The exit status, when the server sent one.
+    pub status: Option<u32>,
+    /// The signal that killed the command, when it was killed.
+    pub signal: Option<ExitSignal>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExitSignal {
+    pub signal: String,
+    pub core_dumped: bool,
+    pub message: String,
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    sock: Option<TcpStream>,
+    host: String,
+    port: u16,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        {
+            let mut g = self.shared.lock();
+            if g.closed.is_none() {
+                g.conn.disconnect(11, "disconnected by user");
+                g.absorb();
+            }
+            self.shared.flush(g);
+        }
+        if let Some(s) = &self.sock {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+/// A client connection. Cloning gives another handle to the same
+/// connection; it closes when the last handle (and channel) is dropped.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+fn io_err(e: io::Error, what: String) -> Error {
+    Error::new(ErrorKind::Io, format!("{what}: {e}"))
+}
+
+impl Client {
+    /// Connects over TCP with the default configuration.
+    pub fn connect(addr: impl ToSocketAddrs, check: HostKeyCheck) -> Result<Client, Error> {
+        Self::connect_with(addr, Arc::new(Config::default()), check, None)
+    }
+
+    /// Connects over TCP; `timeout` bounds the TCP connect and the handshake.
+    pub fn connect_with(
+        addr: impl ToSocketAddrs,
+        config: Arc<Config>,
+        check: HostKeyCheck,
+        timeout: Option<Duration>,
+    ) -> Result<Client, Error> {
+        let addrs: Vec<_> = addr
+            .to_socket_addrs()
+            .map_err(|e| io_err(e, "cannot resolve address".into()))?
+            .collect();
+        let mut last = None;
+        for a in &addrs {
+            let r = match timeout {
+                Some(t) => TcpStream::connect_timeout(a, t),
+                None => TcpStream::connect(a),
+            };
+            match r {
+                Ok(s) => {
+                    let _ = s.set_nodelay(true);
+                    let host = a.ip().to_string();
+                    return Self::handshake_tcp(s, &host, a.port(), config, check, timeout);
+                }
+                Err(e) => last = Some(io_err(e, format!("connect to {a}"))),
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::new(ErrorKind::Io, "address resolved to nothing")))
+    }
+
+    /// Runs the handshake on a connected TCP stream. `host` and `port` name
+    /// the server for known_hosts lookups.
+    pub fn handshake_tcp(
+        sock: TcpStream,
+        host: &str,
+        port: u16,
+        config: Arc<Config>,
+        check: HostKeyCheck,
+        timeout: Option<Duration>,
+    ) -> Result<Client, Error> {
+        let r = sock.try_clone().map_err(|e| io_err(e, "clone socket".into()))?;
+        let w = sock.try_clone().map_err(|e| io_err(e, "clone socket".into()))?;
+        let timer = sock.try_clone().ok();
+        Self::handshake_inner(Box::new(r), Box::new(w), timer, Some(sock), host, port, config, check, timeout)
+    }
+
+    /// Runs the handshake over any byte stream given as a reader and a
+    /// writer half (a Unix socket, a pipe to a proxy command, …).
+    pub fn handshake(
+        reader: impl Read + Send + 'static,
+        writer: impl Write + Send + 'static,
+        host: &str,
+        port: u16,
+        config: Arc<Config>,
+        check: HostKeyCheck,
+    ) -> Result<Client, Error> {
+        Self::handshake_inner(Box::new(reader), Box::new(writer), None, None, host, port, config, check, None)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn handshake_inner(
+        reader: Box<dyn Read + Send>,
+        writer: Box<dyn Write + Send>,
+        timer: Option<TcpStream>,
+        sock: Option<TcpStream>,
+        host: &str,
+        port: u16,
+        config: Arc<Config>,
+        mut check: HostKeyCheck,
+        timeout: Option<Duration>,
+    ) -> Result<Client, Error> {
+        let conn = Connection::client(config, crate::os_rng(), Instant::now())?;
+        let shared = Shared::new(conn, writer);
+        let inner = Arc::new(Inner { shared: shared.clone(), sock, host: host.to_string(), port });
+        {
+            let s2 = shared.clone();
+            std::thread::Builder::new()
+                .name("ssh-reader".into())
+                .spawn(move || reader_loop(s2, reader, timer))
+                .map_err(|e| io_err(e, "spawn reader thread".into()))?;
+        }
+        let deadline = timeout.map(|t| Instant::now() + t);
+        shared.flush(shared.lock());
+        // Wait for the host key, let the policy decide.
+        let key = wait_deadline(&shared, deadline, |s| s.host_key.take().map(Ok))?;
+        let verdict = match &mut check {
+            HostKeyCheck::InsecureAcceptAny => Ok(()),
+            HostKeyCheck::Exact(k) => {
+                if *k == key {
+                    Ok(())
+                } else {
+                    Err(format!("host key {} does not match the expected {}", key.fingerprint(), k.fingerprint()))
+                }
+            }
+            HostKeyCheck::Callback(f) => {
+                if f(&key) {
+                    Ok(())
+                } else {
+                    Err(format!("host key {} {} was rejected", key.key_type(), key.fingerprint()))
+                }
+            }
+            HostKeyCheck::KnownHostsFile(path) => {
+                let text = std::fs::read_to_string(&*path).unwrap_or_default();
+                let kh = KnownHosts::parse(&text);
+                match kh.check(host, port, &key) {
+                    HostKeyStatus::Match => Ok(()),
+                    HostKeyStatus::Mismatch => Err(format!(
+                        "REMOTE HOST IDENTIFICATION HAS CHANGED: {} key {} for {} does not match {}",
+                        key.key_type(),
+                        key.fingerprint(),
+                        host_label(host, port),
+                        path.display()
+                    )),
+                    HostKeyStatus::Revoked => {
+                        Err(format!("host key {} for {} is revoked", key.fingerprint(), host_label(host, port)))
+                    }
+                    _ => Err(format!(
+                        "no {} host key is known for {} in {} (fingerprint {})",
+                        key.key_type(),
+                        host_label(host, port),
+                        path.display(),
+                        key.fingerprint()
+                    )),
+                }
+            }
+        };
+        match verdict {
+            Ok(()) => shared.with(|s| s.conn.accept_host_key())?,
+            Err(why) => {
+                shared.with(|s| {
+                    s.conn.reject_host_key(&why);
+                    Ok(())
+                })?;
+                return Err(Error::new(ErrorKind::HostKey, why));
+            }
+        }
+        wait_deadline(&shared, deadline, |s| (s.kex_done > 0).then_some(Ok(())))?;
+        Ok(Client { inner })
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.inner.shared
+    }
+
+    /// The server's host key.
+    pub fn host_key(&self) -> Option<PublicKey> {
+        self.shared().lock().conn.host_key().cloned()
+    }
+
+    /// Algorithms in use.
+    pub fn negotiated(&self) -> Option<ssh_proto::Negotiated> {
+        self.shared().lock().conn.negotiated().cloned()
+    }
+
+    /// The server's version string.
+    pub fn server_version(&self) -> Option<String> {
+        self.shared().lock().conn.peer_version().map(str::to_string)
+    }
+
+    /// The authentication banner the server sent, if any.
+    pub fn banner(&self) -> Option<String> {
+        self.shared().lock().banner.clone()
+    }
+
+    pub fn is_authenticated(&self) -> bool {
+        self.shared().lock().conn.is_authenticated()
+    }
+
+    /// Methods the server said may continue after the last failure.
+    pub fn auth_methods_left(&self) -> Option<Vec<String>> {
+        self.shared().lock().conn.auth_methods_left().map(|m| m.to_vec())
+    }
+
+    /// Starts a key exchange now.
+    pub fn rekey(&self) -> Result<(), Error> {
+        self.shared().with(|s| s.conn.rekey())
+    }
+
+    fn auth_result(&self, method: &str, mut on_prompt: Option<&mut dyn FnMut(&str, &str, &[Prompt]) -> Vec<String>>) -> Result<(), Error> {
+        loop {
+            let ev = self.shared().wait(|s| s.auth_events.pop_front().map(Ok))?;
+            match ev {
+                Event::AuthSuccess => return Ok(()),
+                Event::AuthFailure { methods, partial_success } => {
+                    return Err(Error::new(
+                        ErrorKind::AuthFailed,
+                        if partial_success {
+                            format!("{method} accepted, more required: {}", methods.join(","))
+                        } else {
+                            format!("{method} rejected (server allows: {})", methods.join(","))
+                        },
+                    ))
+                }
+                Event::AuthPrompt { name, instruction, prompts } => match on_prompt.as_mut() {
+                    Some(f) => {
+                        let answers = f(&name, &instruction, &prompts);
+                        self.shared().with(|s| s.conn.auth_respond(&answers))?;
+                    }
+                    None => return Err(Error::new(ErrorKind::AuthFailed, "unexpected keyboard-interactive prompt")),
+                },
+                Event::PasswordChangeRequired { prompt } => {
+                    return Err(Error::new(ErrorKind::AuthFailed, format!("password change required: {prompt}")))
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Asks with `none`: Ok(true) if the server let us in without
+    /// credentials, Ok(false) otherwise (see [`Client::auth_methods_left`]).
+    pub fn auth_none(&self, user: &str) -> Result<bool, Error> {
+        self.shared().with(|s| s.conn.auth_none(user))?;
+        match self.auth_result("none", None) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == ErrorKind::AuthFailed => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Password authentication. Falls back to keyboard-interactive when that
+    /// is all the server offers (paramiko's behaviour).
+    pub fn auth_password(&self, user: &str, password: &str) -> Result<(), Error> {
+        self.shared().with(|s| s.conn.auth_password(user, password))?;
+        self.auth_result("password", None)
+    }
+
+    /// Public key authentication with a loaded key.
+    pub fn auth_publickey(&self, user: &str, key: Arc<PrivateKey>) -> Result<(), Error> {
+        let label = format!("publickey {}", key.public_key().key_type());
+        self.shared().with(|s| s.conn.auth_publickey(user, key))?;
+        self.auth_result(&label, None)
+    }
+
+    /// Public key authentication with a key file.
+    pub fn auth_key_file(&self, user: &str, path: &std::path::Path, passphrase: Option<&str>) -> Result<(), Error> {
+        let key = crate::load_private_key(path, passphrase)?;
+        self.auth_publickey(user, Arc::new(key))
+    }
+
+    /// Keyboard-interactive: `respond(name, instruction, prompts)` gives
+    /// the answers, one per prompt.
+    pub fn auth_keyboard_interactive(
+        &self,
+        user: &str,
+        mut respond: impl FnMut(&str, &str, &[Prompt]) -> Vec<String>,
+    ) -> Result<(), Error> {
+        self.shared().with(|s| s.conn.auth_keyboard_interactive(user, ""))?;
+        self.auth_result("keyboard-interactive", Some(&mut respond))
+    }
+
+    /// Opens a session channel.
+    pub fn channel_session(&self) -> Result<Channel, Error> {
+        let id = self.shared().with(|s| s.conn.open_session())?;
+        self.shared().wait(|s| match s.chans.get(&id).and_then(|c| c.opened.clone()) {
+            Some(r) => Some(r),
+            None => None,
+        })?;
+        Ok(Channel { client: self.clone(), id })
+    }
+
+    /// Runs a command with no input; returns its output and exit status.
+    pub fn exec(&self, command: &str) -> Result<ExecOutput, Error> {
+        let mut ch = self.channel_session()?;
+        ch.exec(command)?;
+        ch.send_eof()?;
+        let (stdout, stderr) = ch.read_all()?;
+        let status = ch.exit_status()?;
+        let signal = ch.exit_signal();
+        Ok(ExecOutput { stdout, stderr, status, signal })
+    }
+
+    /// Disconnects now (the handles stay usable but every call fails).
+    pub fn disconnect(&self) {
+        let _ = self.shared().with(|s| {
+            s.conn.disconnect(11, "disconnected by user");
+            Ok(())
+        });
+    }
+
+    pub(crate) fn host_port(&self) -> (&str, u16) {
+        (&self.inner.host, self.inner.port)
+    }
+}
+
+fn host_label(host: &str, port: u16) -> String {
+    if port == 22 {
+        host.to_string()
+    } else {
+        format!("[{host}]:{port}")
+    }
+}
+
+fn wait_deadline<T>(
+    shared: &Shared,
+    deadline: Option<Instant>,
+    mut f: impl FnMut(&mut crate::driver::State) -> Option<Result<T, Error>>,
+) -> Result<T, Error> {
+    let mut g = shared.lock();
+    loop {
+        if let Some(r) = f(&mut g) {
+            drop(g);
+            return r;
+        }
+        g.check()?;
+        match deadline {
+            Some(d) => {
+                let now = Instant::now();
+                if now >= d {
+                    return Err(Error::new(ErrorKind::Timeout, "handshake timed out"));
+                }
+                g = shared.cond.wait_timeout(g, d - now).unwrap_or_else(|p| p.into_inner()).0;
+            }
+            None => g = shared.cond.wait(g).unwrap_or_else(|p| p.into_inner()),
+        }
+    }
+}
+
+/// A channel: `Read` gives stdout, `Write` sends stdin. Reading and writing
+/// may happen from different threads through `&Channel`.
+pub struct Channel {
+    client: Client,
+    id: ChannelId,
+}
+
+impl Channel {
+    pub fn id(&self) -> ChannelId {
+        self.id
+    }
+
+    fn request(&self, f: impl FnOnce(&mut Connection) -> Result<(), Error>, what: &str) -> Result<(), Error> {
+        let sh = self.client.shared();
+        sh.with(|s| f(&mut s.conn))?;
+        let id = self.id;
+        let ok = sh.wait(|s| {
+            let c = s.chans.get_mut(&id)?;
+            if let Some(r) = c.replies.pop_front() {
+                return Some(Ok(r));
+            }
+            if c.closed {
+                return Some(Err(Error::new(ErrorKind::ChannelRequest, format!("{what}: channel closed"))));
+            }
+            None
+        })?;
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::new(ErrorKind::ChannelRequest, format!("{what} request refused by the server")))
+        }
+    }
+
+    pub fn exec(&self, command: &str) -> Result<(), Error> {
+        let id = self.id;
+        self.request(|c| c.exec(id, command), "exec")
+    }
+    pub fn shell(&self) -> Result<(), Error> {
+        let id = self.id;
+        self.request(|c| c.shell(id), "shell")
+    }
+    pub fn subsystem(&self, name: &str) -> Result<(), Error> {
+        let id = self.id;
+        self.request(|c| c.subsystem(id, name), "subsystem")
+    }
+    /// Requests a pseudo-terminal.
+    pub fn request_pty(&self, term: &str, cols: u32, rows: u32, modes: &[(u8, u32)]) -> Result<(), Error> {
+        let id = self.id;
+        let pty = PtyRequest { term: term.into(), cols, rows, width_px: 0, height_px: 0, modes: modes.to_vec() };
+        self.request(|c| c.request_pty(id, &pty), "pty-req")
+    }
+    pub fn set_env(&self, name: &str, value: &str) -> Result<(), Error> {
+        let id = self.id;
+        self.client.shared().with(|s| s.conn.set_env(id, name, value))
+    }
+    pub fn window_change(&self, cols: u32, rows: u32) -> Result<(), Error> {
+        let id = self.id;
+        self.client.shared().with(|s| s.conn.window_change(id, cols, rows, 0, 0))
+    }
+    pub fn signal(&self, name: &str) -> Result<(), Error> {
+        let id = self.id;
+        self.client.shared().with(|s| s.conn.signal(id, name))
+    }
+    /// No more input from us.
+    pub fn send_eof(&self) -> Result<(), Error> {
+        let id = self.id;
+        self.client.shared().with(|s| s.conn.send_eof(id))
+    }
+    pub fn close(&self) -> Result<(), Error> {
+        let id = self.id;
+        self.client.shared().with(|s| s.conn.close_channel(id))
+    }
+
+    /// Reads from one stream; Ok(0) at EOF.
+    pub fn read_stream(&self, stream: Stream, buf: &mut [u8]) -> Result<usize, Error> {
+        read_stream(&self.client, self.id, stream, buf)
+    }
+    /// Reads stdout and stderr to the end.
+    pub fn read_all(&mut self) -> Result<(Vec<u8>, Vec<u8>), Error> {
+        let id = self.id;
+        let mut out = Vec::new();
+        let mut err = Vec::new();
+        let sh = self.client.shared();
+        sh.wait(|s| {
+            for (stream, dst) in [(Stream::Stdout, &mut out), (Stream::Stderr, &mut err)] {
+                let n = s.conn.channel_buffered(id, stream);
+                if n > 0 {
+                    dst.extend_from_slice(s.conn.channel_peek(id, stream));
+                    if let Err(e) = s.conn.channel_consume(id, stream, n) {
+                        return Some(Err(e));
+                    }
+                }
+            }
+            let info = s.chans.get(&id);
+            if info.is_none_or(|c| c.eof || c.closed) || !s.conn.channel_exists(id) || s.closed.is_some() {
+                if s.conn.channel_buffered(id, Stream::Stdout) == 0 && s.conn.channel_buffered(id, Stream::Stderr) == 0 {
+                    return Some(Ok(()));
+                }
+            }
+            None
+        })?;
+        Ok((out, err))
+    }
+
+    /// Writes some bytes, waiting for window if there is none.
+    pub fn write_data(&self, stream: Stream, buf: &[u8]) -> Result<usize, Error> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let id = self.id;
+        let sh = self.client.shared();
+        let n = sh.wait(|s| {
+            if !s.conn.channel_exists(id) || s.chans.get(&id).is_some_and(|c| c.closed) {
+                return Some(Err(Error::new(ErrorKind::Closed, "channel is closed")));
+            }
+            if s.conn.send_window(id) > 0 {
+                return Some(match stream {
+                    Stream::Stdout => s.conn.send_data(id, buf),
+                    Stream::Stderr => s.conn.send_stderr(id, buf),
+                });
+            }
+            None
+        })?;
+        Ok(n)
+    }
+
+    /// Waits until the channel closes; returns the exit status if one came.
+    pub fn exit_status(&self) -> Result<Option<u32>, Error> {
+        let id = self.id;
+        let sh = self.client.shared();
+        sh.wait(|s| {
+            let c = s.chans.get(&id);
+            if c.is_none_or(|c| c.closed) || s.closed.is_some() {
+                return Some(Ok(c.and_then(|c| c.exit_status)));
+            }
+            // Unread data must not stall the close: drop it.
+            for stream in [Stream::Stdout, Stream::Stderr] {
+                let n = s.conn.channel_buffered(id, stream);
+                if n > 0 {
+                    let _ = s.conn.channel_consume(id, stream, n);
+                }
+            }
+            None
+        })
+    }
+
+    /// The exit signal, if the command was killed (after [`exit_status`](Self::exit_status)).
+    pub fn exit_signal(&self) -> Option<ExitSignal> {
+        let g = self.client.shared().lock();
+        g.chans.get(&self.id).and_then(|c| c.exit_signal.clone()).map(|(signal, core_dumped, message)| ExitSignal {
+            signal,
+            core_dumped,
+            message,
+        })
+    }
+
+    /// A reader for the stderr stream.
+    pub fn stderr(&self) -> ChannelStderr {
+        ChannelStderr { client: self.client.clone(), id: self.id }
+    }
+
+    /// The connection this channel belongs to.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    #[allow(dead_code)]
+    fn host(&self) -> (&str, u16) {
+        self.client.host_port()
+    }
+}
+
+impl Drop for Channel {
+    fn drop(&mut self) {
+        let id = self.id;
+        let _ = self.client.shared().with(|s| {
+            let _ = s.conn.close_channel(id);
+            if let Some(c) = s.chans.get_mut(&id) {
+                c.dropped = true;
+                if c.closed {
+                    s.chans.remove(&id);
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
+
+fn read_stream(client: &Client, id: ChannelId, stream: Stream, buf: &mut [u8]) -> Result<usize, Error> {
+    if buf.is_empty() {
+        return Ok(0);
+    }
+    let sh = client.shared();
+    sh.wait(|s| {
+        if s.conn.channel_buffered(id, stream) > 0 {
+            return Some(s.conn.channel_read(id, stream, buf));
+        }
+        let info = s.chans.get(&id);
+        if info.is_none_or(|c| c.eof || c.closed) || !s.conn.channel_exists(id) {
+            return Some(Ok(0));
+        }
+        if let Some(e) = &s.closed {
+            return Some(Err(e.clone()));
+        }
+        None
+    })
+}
+
+fn to_io(e: Error) -> io::Error {
+    io::Error::other(e)
+}
+
+impl Read for &Channel {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_stream(Stream::Stdout, buf).map_err(to_io)
+    }
+}
+impl Read for Channel {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self).read(buf)
+    }
+}
+impl Write for &Channel {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_data(Stream::Stdout, buf).map_err(to_io)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+impl Write for Channel {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self).write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The stderr stream of a channel.
+pub struct ChannelStderr {
+    client: Client,
+    id: ChannelId,
+}
+
+impl Read for ChannelStderr {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        read_stream(&self.client, self.id, Stream::Stderr, buf).map_err(to_io)
+    }
+}

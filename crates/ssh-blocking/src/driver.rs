@@ -1,0 +1,279 @@
+//! Moves bytes between a socket and a `Connection`, with threads.
+//!
+//! One reader thread feeds received bytes to the core and runs its timers.
+//! Output is written by whichever thread produced it, one writer at a time
+//! (the first thread to find output becomes the writer and keeps writing
+//! until nothing is left, so bytes go out in order and no lock is held
+//! while the socket blocks).
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use ssh_proto::{ChannelId, Connection, Error, ErrorKind, Event, PublicKey};
+
+/// What the adapter keeps per channel, from the core's events.
+#[derive(Default)]
+pub struct ChanInfo {
+    pub opened: Option<Result<(), Error>>,
+    pub replies: VecDeque<bool>,
+    pub exit_status: Option<u32>,
+    pub exit_signal: Option<(String, bool, String)>,
+    pub eof: bool,
+    pub closed: bool,
+    /// The application dropped its handle: forget the channel once closed.
+    pub dropped: bool,
+}
+
+pub struct State {
+    pub conn: Connection,
+    out: Vec<u8>,
+    writing: bool,
+    pub chans: HashMap<ChannelId, ChanInfo>,
+    pub host_key: Option<PublicKey>,
+    pub auth_events: VecDeque<Event>,
+    pub kex_done: u32,
+    pub banner: Option<String>,
+    pub closed: Option<Error>,
+}
+
+impl State {
+    /// Pulls every pending event out of the core into the adapter's tables.
+    pub fn absorb(&mut self) {
+        while let Some(e) = self.conn.poll_event() {
+            match e {
+                Event::HostKey(k) => self.host_key = Some(k),
+                Event::KexDone(_) => self.kex_done += 1,
+                Event::AuthBanner(b) => self.banner = Some(b),
+                e @ (Event::AuthSuccess
+                | Event::AuthFailure { .. }
+                | Event::AuthPrompt { .. }
+                | Event::PasswordChangeRequired { .. }) => self.auth_events.push_back(e),
+                Event::ChannelOpened { channel } => self.chans.entry(channel).or_default().opened = Some(Ok(())),
+                Event::ChannelOpenFailed { channel, reason, description } => {
+                    let i = self.chans.entry(channel).or_default();
+                    i.opened = Some(Err(Error::with_code(
+                        ErrorKind::ChannelOpen,
+                        reason,
+                        format!("{description} (reason {reason})"),
+                    )));
+                    i.closed = true;
+                }
+                Event::ChannelRequestReply { channel, success } => {
+                    self.chans.entry(channel).or_default().replies.push_back(success)
+                }
+                Event::ExitStatus { channel, status } => self.chans.entry(channel).or_default().exit_status = Some(status),
+                Event::ExitSignal { channel, signal, core_dumped, message } => {
+                    self.chans.entry(channel).or_default().exit_signal = Some((signal, core_dumped, message))
+                }
+                Event::ChannelEof { channel } => self.chans.entry(channel).or_default().eof = true,
+                Event::ChannelClosed { channel } => {
+                    let i = self.chans.entry(channel).or_default();
+                    i.closed = true;
+                    i.eof = true;
+                    if i.dropped {
+                        self.chans.remove(&channel);
+                    }
+                }
+                Event::ChannelOpenRequest { channel, .. } => {
+                    // A client accepts no channels it did not ask for (yet).
+                    let _ = self.conn.reject_channel(channel, 1, "not accepted by this client");
+                }
+                Event::Disconnected(err) => {
+                    if self.closed.is_none() {
+                        self.closed = Some(err);
+                    }
+                }
+                _ => {}
+            }
+        }
+        if self.closed.is_none() {
+            if let Some(e) = self.conn.error() {
+                self.closed = Some(e.clone());
+            }
+        }
+    }
+
+    pub fn check(&self) -> Result<(), Error> {
+        match &self.closed {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
+    }
+}
+
+pub struct Shared {
+    pub state: Mutex<State>,
+    pub cond: Condvar,
+    writer: Mutex<Box<dyn Write + Send>>,
+}
+
+fn io_err(e: io::Error, what: &str) -> Error {
+    Error::new(ErrorKind::Io, format!("{what}: {e}"))
+}
+
+impl Shared {
+    pub fn new(conn: Connection, writer: Box<dyn Write + Send>) -> Arc<Shared> {
+        Arc::new(Shared {
+            state: Mutex::new(State {
+                conn,
+                out: Vec::with_capacity(256 * 1024),
+                writing: false,
+                chans: HashMap::new(),
+                host_key: None,
+                auth_events: VecDeque::new(),
+                kex_done: 0,
+                banner: None,
+                closed: None,
+            }),
+            cond: Condvar::new(),
+            writer: Mutex::new(writer),
+        })
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs a command on the core, then absorbs events, wakes waiters and
+    /// writes output.
+    pub fn with<T>(&self, f: impl FnOnce(&mut State) -> Result<T, Error>) -> Result<T, Error> {
+        let mut g = self.lock();
+        g.check()?;
+        let r = f(&mut g);
+        g.absorb();
+        self.cond.notify_all();
+        self.flush(g);
+        r
+    }
+
+    /// Waits until `f` gives an answer; fails if the connection ends first.
+    pub fn wait<T>(&self, mut f: impl FnMut(&mut State) -> Option<Result<T, Error>>) -> Result<T, Error> {
+        let mut g = self.lock();
+        loop {
+            if let Some(r) = f(&mut g) {
+                self.cond.notify_all();
+                self.flush(g);
+                return r;
+            }
+            g.check()?;
+            g = self.cond.wait(g).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Writes whatever the core has queued (one writer at a time).
+    pub fn flush<'a>(&'a self, mut g: MutexGuard<'a, State>) {
+        loop {
+            while g.out.len() < 1024 * 1024 {
+                let Some(b) = g.conn.transmit() else { break };
+                let n = b.len();
+                let st = &mut *g;
+                if let Some(b) = st.conn.transmit() {
+                    st.out.extend_from_slice(b);
+                }
+                st.conn.advance_transmit(n);
+            }
+            if g.writing || g.out.is_empty() {
+                return;
+            }
+            g.writing = true;
+            let mut buf = std::mem::take(&mut g.out);
+            drop(g);
+            let res = {
+                let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+                w.write_all(&buf).and_then(|_| w.flush())
+            };
+            g = self.lock();
+            g.writing = false;
+            buf.clear();
+            if g.out.is_empty() {
+                g.out = buf;
+            }
+            if let Err(e) = res {
+                if g.closed.is_none() {
+                    g.closed = Some(io_err(e, "write to peer failed"));
+                }
+                g.out.clear();
+                self.cond.notify_all();
+                return;
+            }
+            // Room opened in the core's send buffer: wake blocked writers.
+            self.cond.notify_all();
+        }
+    }
+}
+
+/// The reader thread: socket to core, plus the core's timers.
+pub fn reader_loop(shared: Arc<Shared>, mut reader: Box<dyn Read + Send>, timer_sock: Option<TcpStream>) {
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let deadline = {
+            let g = shared.lock();
+            if g.closed.is_some() {
+                return;
+            }
+            g.conn.poll_timeout()
+        };
+        if let Some(s) = &timer_sock {
+            let t = deadline.map(|d| d.saturating_duration_since(Instant::now()).max(Duration::from_millis(1)));
+            let _ = s.set_read_timeout(t);
+        }
+        let r = reader.read(&mut buf);
+        let now = Instant::now();
+        let mut g = shared.lock();
+        match r {
+            Ok(0) => {
+                g.conn.recv_eof(now);
+                g.absorb();
+                if g.closed.is_none() {
+                    g.closed = Some(Error::new(ErrorKind::Closed, "connection closed by peer"));
+                }
+                shared.cond.notify_all();
+                shared.flush(g);
+                return;
+            }
+            Ok(n) => {
+                let mut off = 0;
+                loop {
+                    match g.conn.recv(now, &buf[off..n]) {
+                        Ok(t) => off += t,
+                        Err(_) => {
+                            g.absorb();
+                            break;
+                        }
+                    }
+                    g.absorb();
+                    if off >= n || g.closed.is_some() {
+                        break;
+                    }
+                    // The core holds input until the application decides
+                    // something (e.g. reads channel data): wait for that.
+                    shared.cond.notify_all();
+                    let (ng, _) = shared
+                        .cond
+                        .wait_timeout(g, Duration::from_millis(50))
+                        .unwrap_or_else(|p| p.into_inner());
+                    g = ng;
+                }
+                shared.cond.notify_all();
+                shared.flush(g);
+            }
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                g.conn.handle_timeout(now);
+                g.absorb();
+                shared.cond.notify_all();
+                shared.flush(g);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                if g.closed.is_none() {
+                    g.closed = Some(io_err(e, "read from peer failed"));
+                }
+                shared.cond.notify_all();
+                return;
+            }
+        }
+    }
+}

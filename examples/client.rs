@@ -1,0 +1,680 @@
+//! An OpenSSH-style client on the blocking adapter.
+//!
+//! ```text
+//! client [-p PORT] [-l USER] [-i FILE]... [-o Key=Value]... [-c CIPHERS] [-m MACS]
+//!        [-C] [-v] [-t|-T] [user@]host [command...]
+//! ```
+//!
+//! Exit status: the remote command's, or 255 on a connection or
+//! authentication error (with one line on stderr).
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ssh_blocking::proto::keys::known_hosts::{known_hosts_line, HostKeyStatus, KnownHosts};
+use ssh_blocking::proto::transport::algorithms as algs;
+use ssh_blocking::proto::{Algorithms, Config, Stream};
+use ssh_blocking::{Client, Error, ErrorKind, HostKeyCheck, PrivateKey};
+
+struct Opts {
+    port: Option<u16>,
+    user: Option<String>,
+    identities: Vec<PathBuf>,
+    options: Vec<(String, String)>,
+    compression: bool,
+    verbose: bool,
+    force_tty: bool,
+    no_tty: bool,
+    host: String,
+    command: Vec<String>,
+}
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: client [-p PORT] [-l USER] [-i FILE]... [-o Key=Value]... [-c CIPHERS] [-m MACS] [-C] [-v] [-t|-T] [user@]host [command...]"
+    );
+    std::process::exit(255);
+}
+
+fn parse_args() -> Opts {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut o = Opts {
+        port: None,
+        user: None,
+        identities: Vec::new(),
+        options: Vec::new(),
+        compression: false,
+        verbose: false,
+        force_tty: false,
+        no_tty: false,
+        host: String::new(),
+        command: Vec::new(),
+    };
+    let mut i = 0;
+    while i < args.len() {
+        let a = &args[i];
+        if !a.starts_with('-') || a == "-" {
+            break;
+        }
+        if a == "--" {
+            i += 1;
+            break;
+        }
+        let flag = a.as_bytes()[1] as char;
+        let takes_value = matches!(flag, 'p' | 'l' | 'i' | 'o' | 'c' | 'm' | 'F' | 'E');
+        if takes_value {
+            let value = if a.len() > 2 {
+                a[2..].to_string()
+            } else {
+                i += 1;
+                args.get(i).cloned().unwrap_or_else(|| usage())
+            };
+            match flag {
+                'p' => o.port = Some(value.parse().unwrap_or_else(|_| die(&format!("bad port {value:?}")))),
+                'l' => o.user = Some(value),
+                'i' => o.identities.push(PathBuf::from(value)),
+                'o' => {
+                    let (k, v) = value
+                        .split_once('=')
+                        .or_else(|| value.split_once(' '))
+                        .unwrap_or_else(|| die(&format!("bad -o option {value:?}")));
+                    o.options.push((k.trim().to_string(), v.trim().to_string()));
+                }
+                'c' => o.options.push(("Ciphers".into(), value)),
+                'm' => o.options.push(("MACs".into(), value)),
+                // -F FILE / -E FILE: accepted for compatibility; no config file is read.
+                _ => {}
+            }
+        } else {
+            for f in a[1..].chars() {
+                match f {
+                    'C' => o.compression = true,
+                    'v' => o.verbose = true,
+                    't' => o.force_tty = true,
+                    'T' => o.no_tty = true,
+                    'q' | 'N' | 'n' | 'x' | 'a' | 'A' | 'X' | '4' | '6' => {}
+                    _ => usage(),
+                }
+            }
+        }
+        i += 1;
+    }
+    if i >= args.len() {
+        usage();
+    }
+    o.host = args[i].clone();
+    o.command = args[i + 1..].to_vec();
+    o
+}
+
+fn die(msg: &str) -> ! {
+    eprintln!("client: {msg}");
+    std::process::exit(255);
+}
+
+fn home() -> PathBuf {
+    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"))
+}
+
+fn expand_tilde(p: &str) -> PathBuf {
+    if let Some(rest) = p.strip_prefix("~/") {
+        home().join(rest)
+    } else {
+        PathBuf::from(p)
+    }
+}
+
+/// Reads a secret: SSH_ASKPASS when forced or when there is no terminal,
+/// otherwise a prompt on the terminal.
+fn ask_secret(prompt: &str, batch: bool) -> Option<String> {
+    let askpass = std::env::var("SSH_ASKPASS").ok().filter(|s| !s.is_empty());
+    let require = std::env::var("SSH_ASKPASS_REQUIRE").unwrap_or_default();
+    let tty = std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty").ok();
+    let use_askpass = match require.as_str() {
+        "force" => askpass.is_some(),
+        "never" => false,
+        _ => askpass.is_some() && tty.is_none() && std::env::var_os("DISPLAY").is_some(),
+    };
+    if use_askpass {
+        let out = std::process::Command::new(askpass?)
+            .arg(prompt)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .ok()?;
+        if !out.status.success() {
+            return None;
+        }
+        let s = String::from_utf8_lossy(&out.stdout);
+        return Some(s.trim_end_matches(['\n', '\r']).to_string());
+    }
+    if batch {
+        return None;
+    }
+    let mut tty = tty?;
+    let _ = write!(tty, "{prompt}");
+    let _ = tty.flush();
+    let line = with_echo_off(&tty, || {
+        let mut s = String::new();
+        let mut b = [0u8; 1];
+        while let Ok(1) = (&tty).read(&mut b) {
+            if b[0] == b'\n' {
+                break;
+            }
+            s.push(b[0] as char);
+        }
+        s
+    });
+    let _ = writeln!(tty);
+    Some(line.trim_end_matches('\r').to_string())
+}
+
+fn with_echo_off<T>(tty: &std::fs::File, f: impl FnOnce() -> T) -> T {
+    use std::os::fd::AsRawFd;
+    let fd = tty.as_raw_fd();
+    // SAFETY: tcgetattr/tcsetattr on a valid terminal fd with a zeroed termios.
+    let mut t: libc::termios = unsafe { std::mem::zeroed() };
+    let ok = unsafe { libc::tcgetattr(fd, &mut t) } == 0;
+    let saved = t;
+    if ok {
+        t.c_lflag &= !libc::ECHO;
+        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &t) };
+    }
+    let r = f();
+    if ok {
+        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &saved) };
+    }
+    r
+}
+
+struct RawMode(Option<libc::termios>);
+impl RawMode {
+    fn enter() -> RawMode {
+        // SAFETY: terminal attribute calls on stdin's fd.
+        unsafe {
+            let mut t: libc::termios = std::mem::zeroed();
+            if libc::tcgetattr(0, &mut t) != 0 {
+                return RawMode(None);
+            }
+            let saved = t;
+            libc::cfmakeraw(&mut t);
+            libc::tcsetattr(0, libc::TCSADRAIN, &t);
+            RawMode(Some(saved))
+        }
+    }
+}
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        if let Some(t) = self.0 {
+            // SAFETY: restoring the attributes saved above.
+            unsafe { libc::tcsetattr(0, libc::TCSADRAIN, &t) };
+        }
+    }
+}
+
+fn term_size() -> (u32, u32) {
+    // SAFETY: TIOCGWINSZ fills a winsize struct.
+    unsafe {
+        let mut ws: libc::winsize = std::mem::zeroed();
+        if libc::ioctl(1, libc::TIOCGWINSZ, &mut ws) == 0 && ws.ws_col > 0 {
+            return (ws.ws_col as u32, ws.ws_row as u32);
+        }
+    }
+    (80, 24)
+}
+
+fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let (num, mult) = match s.chars().last()? {
+        'K' | 'k' => (&s[..s.len() - 1], 1u64 << 10),
+        'M' | 'm' => (&s[..s.len() - 1], 1 << 20),
+        'G' | 'g' => (&s[..s.len() - 1], 1 << 30),
+        _ => (s, 1),
+    };
+    num.parse::<u64>().ok().map(|n| n * mult)
+}
+
+fn parse_time(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let (num, mult) = match s.chars().last()? {
+        's' | 'S' => (&s[..s.len() - 1], 1u64),
+        'm' | 'M' => (&s[..s.len() - 1], 60),
+        'h' | 'H' => (&s[..s.len() - 1], 3600),
+        'd' | 'D' => (&s[..s.len() - 1], 86400),
+        _ => (s, 1),
+    };
+    num.parse::<u64>().ok().map(|n| Duration::from_secs(n * mult))
+}
+
+fn list(l: &[String]) -> Vec<&str> {
+    l.iter().map(String::as_str).collect()
+}
+
+fn yes(v: &str) -> bool {
+    matches!(v.to_ascii_lowercase().as_str(), "yes" | "true" | "on")
+}
+
+fn run() -> Result<i32, Error> {
+    let mut o = parse_args();
+    let (mut user, host) = match o.host.rsplit_once('@') {
+        Some((u, h)) => (Some(u.to_string()), h.to_string()),
+        None => (None, o.host.clone()),
+    };
+    if user.is_none() {
+        user = o.user.clone();
+    }
+    let mut port = o.port;
+    let mut config = Config::default();
+    let mut known_hosts: Vec<PathBuf> = vec![home().join(".ssh/known_hosts"), home().join(".ssh/known_hosts2")];
+    let mut strict = "ask".to_string();
+    let mut batch = false;
+    let mut password_auth = true;
+    let mut pubkey_auth = true;
+    let mut kbd_auth = true;
+    let mut connect_timeout = None;
+    let mut host_key_algs_set = false;
+    let mut compression = o.compression;
+    let all = Algorithms::all();
+    let mut first_set: std::collections::HashSet<String> = Default::default();
+    for (k, v) in std::mem::take(&mut o.options) {
+        let key = k.to_ascii_lowercase();
+        // ssh_config: the first value given wins.
+        if !first_set.insert(key.clone()) && key != "identityfile" {
+            continue;
+        }
+        let a = &mut config.transport.algorithms;
+        match key.as_str() {
+            "kexalgorithms" => Algorithms::apply(&mut a.kex, &v, &list(&all.kex), "key exchange")?,
+            "hostkeyalgorithms" => {
+                host_key_algs_set = true;
+                Algorithms::apply(&mut a.host_key, &v, &list(&all.host_key), "host key")?
+            }
+            "ciphers" => Algorithms::apply(&mut a.cipher, &v, &list(&all.cipher), "cipher")?,
+            "macs" => Algorithms::apply(&mut a.mac, &v, &list(&all.mac), "MAC")?,
+            "compression" => compression = yes(&v),
+            "userknownhostsfile" => known_hosts = v.split_whitespace().map(expand_tilde).collect(),
+            "stricthostkeychecking" => strict = v.to_ascii_lowercase(),
+            "batchmode" => batch = yes(&v),
+            "passwordauthentication" => password_auth = yes(&v),
+            "pubkeyauthentication" => pubkey_auth = yes(&v),
+            "kbdinteractiveauthentication" => kbd_auth = yes(&v),
+            "identityfile" => o.identities.push(expand_tilde(&v)),
+            "port" => port = Some(v.parse().map_err(|_| Error::usage(format!("bad port {v:?}")))?),
+            "user" => {
+                if user.is_none() {
+                    user = Some(v)
+                }
+            }
+            "connecttimeout" => connect_timeout = v.parse::<u64>().ok().map(Duration::from_secs),
+            "rekeylimit" => {
+                let mut parts = v.split_whitespace();
+                if let Some(sz) = parts.next() {
+                    if sz != "default" && sz != "none" {
+                        config.transport.rekey_bytes =
+                            Some(parse_size(sz).ok_or_else(|| Error::usage(format!("bad RekeyLimit {v:?}")))?);
+                    }
+                }
+                if let Some(t) = parts.next() {
+                    if t != "none" {
+                        config.transport.rekey_time = parse_time(t);
+                    }
+                }
+            }
+            "serveraliveinterval" => {
+                config.keepalive_interval = v.parse::<u64>().ok().filter(|&n| n > 0).map(Duration::from_secs)
+            }
+            "serveralivecountmax" => config.keepalive_count_max = v.parse().unwrap_or(3),
+            "loglevel" | "globalknownhostsfile" | "identitiesonly" | "forwardagent" | "forwardx11"
+            | "requesttty" | "sendenv" | "addressfamily" | "checkhostip" | "hashknownhosts"
+            | "updatehostkeys" | "preferredauthentications" | "numberofpasswordprompts" | "tcpkeepalive"
+            | "controlmaster" | "controlpath" | "visualhostkey" => {}
+            _ => return Err(Error::usage(format!("unsupported option {k:?}"))),
+        }
+    }
+    if compression {
+        config.transport.algorithms.compression = vec!["zlib@openssh.com".into(), "zlib".into(), "none".into()];
+    }
+    let user = user.unwrap_or_else(|| std::env::var("USER").unwrap_or_else(|_| "root".into()));
+    let port = port.unwrap_or(22);
+
+    // Prefer host key types already known for this host (as OpenSSH does).
+    let kh_text: String = known_hosts.iter().filter_map(|p| std::fs::read_to_string(p).ok()).collect::<Vec<_>>().join("\n");
+    let kh = KnownHosts::parse(&kh_text);
+    if !host_key_algs_set {
+        let known = kh.known_key_types(&host, port);
+        if !known.is_empty() {
+            let hk = &mut config.transport.algorithms.host_key;
+            let (mut front, back): (Vec<String>, Vec<String>) = hk.drain(..).partition(|a| {
+                let kt = match a.as_str() {
+                    "rsa-sha2-256" | "rsa-sha2-512" => "ssh-rsa",
+                    x => x,
+                };
+                known.contains(&kt)
+            });
+            front.extend(back);
+            *hk = front;
+        }
+    }
+
+    let host_label = if port == 22 { host.clone() } else { format!("[{host}]:{port}") };
+    let kh_path = known_hosts.first().cloned();
+    let verbose = o.verbose;
+    let strict2 = strict.clone();
+    let check = HostKeyCheck::Callback(Box::new(move |key| {
+        match kh.check(&host_label_host(&host_label), port, key) {
+            HostKeyStatus::Match => true,
+            HostKeyStatus::Revoked => {
+                eprintln!("client: host key for {host_label} is REVOKED");
+                false
+            }
+            HostKeyStatus::Mismatch => {
+                eprintln!(
+                    "client: REMOTE HOST IDENTIFICATION HAS CHANGED for {host_label}: {} key {} not in known hosts",
+                    key.key_type(),
+                    key.fingerprint()
+                );
+                false
+            }
+            _ => {
+                let add = match strict2.as_str() {
+                    "no" | "off" | "accept-new" => true,
+                    "yes" | "true" => false,
+                    _ => {
+                        if batch || !std::io::stdin().is_terminal() {
+                            false
+                        } else {
+                            let ans = ask_line(&format!(
+                                "The authenticity of host '{host_label}' can't be established.\n{} key fingerprint is {}.\nAre you sure you want to continue connecting (yes/no)? ",
+                                key.key_type(),
+                                key.fingerprint()
+                            ));
+                            ans.as_deref() == Some("yes")
+                        }
+                    }
+                };
+                if !add {
+                    eprintln!(
+                        "client: no {} host key is known for {host_label} ({}) and StrictHostKeyChecking is {}",
+                        key.key_type(),
+                        key.fingerprint(),
+                        strict2
+                    );
+                    return false;
+                }
+                if let Some(p) = &kh_path {
+                    let line = known_hosts_line(&host_label_host(&host_label), port, key);
+                    if let Some(dir) = p.parent() {
+                        let _ = std::fs::create_dir_all(dir);
+                    }
+                    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(p) {
+                        let _ = writeln!(f, "{line}");
+                        if verbose {
+                            eprintln!("Warning: Permanently added '{host_label}' ({}) to the list of known hosts.", key.key_type());
+                        }
+                    }
+                }
+                true
+            }
+        }
+    }));
+
+    let config = Arc::new(config);
+    let client = Client::connect_with((host.as_str(), port), config, check, connect_timeout)
+        .map_err(|e| Error::new(e.kind(), format!("connect to {host} port {port}: {}", e.detail())))?;
+    if o.verbose {
+        if let Some(n) = client.negotiated() {
+            eprintln!("debug1: remote software version {}", client.server_version().unwrap_or_default());
+            eprintln!("debug1: kex: algorithm: {}", n.kex);
+            eprintln!("debug1: kex: host key algorithm: {}", n.host_key);
+            eprintln!(
+                "debug1: kex: server->client cipher: {} MAC: {} compression: {}",
+                n.cipher_s2c,
+                n.mac_s2c.as_deref().unwrap_or("<implicit>"),
+                n.compression_s2c
+            );
+            eprintln!(
+                "debug1: kex: client->server cipher: {} MAC: {} compression: {}",
+                n.cipher_c2s,
+                n.mac_c2s.as_deref().unwrap_or("<implicit>"),
+                n.compression_c2s
+            );
+        }
+    }
+
+    authenticate(&client, &user, &o.identities, pubkey_auth, kbd_auth, password_auth, batch)?;
+    if let Some(b) = client.banner() {
+        eprint!("{b}");
+    }
+
+    let interactive = o.command.is_empty();
+    let want_tty = !o.no_tty && (o.force_tty || (interactive && std::io::stdin().is_terminal()));
+    let ch = client.channel_session()?;
+    if want_tty {
+        let (cols, rows) = term_size();
+        let term = std::env::var("TERM").unwrap_or_else(|_| "xterm".into());
+        ch.request_pty(&term, cols, rows, &[])?;
+    }
+    if interactive {
+        ch.shell()?;
+    } else {
+        ch.exec(&o.command.join(" "))?;
+    }
+    let raw = if want_tty && std::io::stdin().is_terminal() { Some(RawMode::enter()) } else { None };
+    let ch = Arc::new(ch);
+
+    // stdin -> channel
+    {
+        let ch = ch.clone();
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 64 * 1024];
+            let mut stdin = std::io::stdin().lock();
+            loop {
+                match stdin.read(&mut buf) {
+                    Ok(0) | Err(_) => {
+                        let _ = ch.send_eof();
+                        return;
+                    }
+                    Ok(n) => {
+                        let mut off = 0;
+                        while off < n {
+                            match ch.write_data(Stream::Stdout, &buf[off..n]) {
+                                Ok(m) => off += m,
+                                Err(_) => return,
+                            }
+                        }
+                    }
+                }
+            }
+        });
+    }
+    // stderr -> local stderr
+    let err_thread = {
+        let mut err = ch.stderr();
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 64 * 1024];
+            let mut out = std::io::stderr().lock();
+            while let Ok(n) = err.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let _ = out.write_all(&buf[..n]);
+                let _ = out.flush();
+            }
+        })
+    };
+    // stdout
+    {
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut out = std::io::stdout().lock();
+        loop {
+            let n = ch.read_stream(Stream::Stdout, &mut buf)?;
+            if n == 0 {
+                break;
+            }
+            if out.write_all(&buf[..n]).is_err() {
+                break;
+            }
+            if want_tty {
+                let _ = out.flush();
+            }
+        }
+        let _ = out.flush();
+    }
+    let _ = err_thread.join();
+    let status = ch.exit_status()?;
+    drop(raw);
+    let code = match (status, ch.exit_signal()) {
+        (Some(s), _) => s as i32,
+        (None, Some(sig)) => {
+            if o.verbose {
+                eprintln!("client: remote command killed by signal {}", sig.signal);
+            }
+            255
+        }
+        (None, None) => 255,
+    };
+    client.disconnect();
+    Ok(code)
+}
+
+fn host_label_host(label: &str) -> String {
+    label.strip_prefix('[').and_then(|s| s.split_once("]:")).map_or(label.to_string(), |(h, _)| h.to_string())
+}
+
+fn ask_line(prompt: &str) -> Option<String> {
+    let mut tty = std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty").ok()?;
+    let _ = write!(tty, "{prompt}");
+    let _ = tty.flush();
+    let mut s = String::new();
+    let mut b = [0u8; 1];
+    while let Ok(1) = tty.read(&mut b) {
+        if b[0] == b'\n' {
+            break;
+        }
+        s.push(b[0] as char);
+    }
+    Some(s.trim().to_string())
+}
+
+fn authenticate(
+    client: &Client,
+    user: &str,
+    identities: &[PathBuf],
+    pubkey: bool,
+    kbd: bool,
+    password: bool,
+    batch: bool,
+) -> Result<(), Error> {
+    let mut last_err = None;
+    // Learn the methods first (as OpenSSH does with "none").
+    if client.auth_none(user)? {
+        return Ok(());
+    }
+    let allowed = |m: &str| client.auth_methods_left().is_none_or(|l| l.iter().any(|x| x == m));
+    if pubkey && allowed("publickey") {
+        let mut ids: Vec<PathBuf> = identities.to_vec();
+        if ids.is_empty() {
+            for n in ["id_ed25519", "id_ecdsa", "id_rsa"] {
+                let p = home().join(".ssh").join(n);
+                if p.exists() {
+                    ids.push(p);
+                }
+            }
+        }
+        for path in ids {
+            let data = match std::fs::read(&path) {
+                Ok(d) => d,
+                Err(e) => {
+                    if !identities.is_empty() {
+                        eprintln!("client: warning: identity file {} not accessible: {e}", path.display());
+                    }
+                    continue;
+                }
+            };
+            let key = if PrivateKey::is_encrypted(&data) {
+                let Some(pass) = ask_secret(&format!("Enter passphrase for key '{}': ", path.display()), batch) else {
+                    continue;
+                };
+                PrivateKey::from_bytes(&data, Some(pass.as_bytes()))
+            } else {
+                PrivateKey::from_bytes(&data, None)
+            };
+            let key = match key {
+                Ok(k) => k,
+                Err(e) => {
+                    eprintln!("client: warning: {}: {}", path.display(), e.detail());
+                    continue;
+                }
+            };
+            match client.auth_publickey(user, Arc::new(key)) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::AuthFailed => last_err = Some(e),
+                Err(e) => return Err(e),
+            }
+            if !allowed("publickey") {
+                break;
+            }
+        }
+    }
+    if kbd && allowed("keyboard-interactive") {
+        let r = client.auth_keyboard_interactive(user, |name, instruction, prompts| {
+            if !name.is_empty() {
+                eprintln!("{name}");
+            }
+            if !instruction.is_empty() {
+                eprintln!("{instruction}");
+            }
+            prompts
+                .iter()
+                .map(|p| {
+                    let text = if p.text.is_empty() { format!("({user}@) Password: ") } else { p.text.clone() };
+                    ask_secret(&text, batch).unwrap_or_default()
+                })
+                .collect()
+        });
+        match r {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == ErrorKind::AuthFailed => last_err = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    if password && allowed("password") {
+        for _ in 0..3 {
+            let Some(pw) = ask_secret(&format!("{user}@{}'s password: ", "host"), batch) else { break };
+            match client.auth_password(user, &pw) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::AuthFailed => last_err = Some(e),
+                Err(e) => return Err(e),
+            }
+            if std::env::var("SSH_ASKPASS_REQUIRE").as_deref() == Ok("force") {
+                break;
+            }
+        }
+    }
+    let methods = client.auth_methods_left().map(|m| m.join(",")).unwrap_or_default();
+    Err(Error::new(
+        ErrorKind::AuthFailed,
+        format!(
+            "{user}: permission denied ({methods}){}",
+            last_err.map(|e| format!(": {}", e.detail())).unwrap_or_default()
+        ),
+    ))
+}
+
+fn main() {
+    let code = match run() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("client: {e}");
+            255
+        }
+    };
+    let _ = std::io::stdout().flush();
+    std::process::exit(code);
+}
+
+#[allow(dead_code)]
+fn unused(_: &[&str]) {
+    let _ = algs::KEX_ALL;
+}
