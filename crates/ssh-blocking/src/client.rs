@@ -64,6 +64,7 @@ impl Drop for Inner {
             }
             self.shared.flush(g);
         }
+        self.shared.drain(Duration::from_secs(2));
         if let Some(s) = &self.sock {
             let _ = s.shutdown(std::net::Shutdown::Both);
         }

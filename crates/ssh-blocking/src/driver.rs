@@ -163,6 +163,30 @@ impl Shared {
         }
     }
 
+    /// Waits (bounded) until everything queued has been written.
+    pub fn drain(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        let mut g = self.lock();
+        loop {
+            if g.closed.as_ref().is_some_and(|e| e.kind() == ErrorKind::Io) {
+                return;
+            }
+            if !g.writing && g.out.is_empty() && g.conn.transmit().is_none() {
+                return;
+            }
+            if !g.writing {
+                self.flush(g);
+                g = self.lock();
+                continue;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return;
+            }
+            g = self.cond.wait_timeout(g, deadline - now).unwrap_or_else(|p| p.into_inner()).0;
+        }
+    }
+
     /// Writes whatever the core has queued (one writer at a time).
     pub fn flush<'a>(&'a self, mut g: MutexGuard<'a, State>) {
         loop {
