@@ -72,7 +72,13 @@ fn parse_args() -> Opts {
                 args.get(i).cloned().unwrap_or_else(|| usage())
             };
             match flag {
-                'p' => o.port = Some(value.parse().unwrap_or_else(|_| die(&format!("bad port {value:?}")))),
+                'p' => {
+                    o.port = Some(
+                        value
+                            .parse()
+                            .unwrap_or_else(|_| die(&format!("bad port {value:?}"))),
+                    )
+                }
                 'l' => o.user = Some(value),
                 'i' => o.identities.push(PathBuf::from(value)),
                 'o' => {
@@ -115,7 +121,9 @@ fn die(msg: &str) -> ! {
 }
 
 fn home() -> PathBuf {
-    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"))
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"))
 }
 
 fn expand_tilde(p: &str) -> PathBuf {
@@ -131,7 +139,11 @@ fn expand_tilde(p: &str) -> PathBuf {
 fn ask_secret(prompt: &str, batch: bool) -> Option<String> {
     let askpass = std::env::var("SSH_ASKPASS").ok().filter(|s| !s.is_empty());
     let require = std::env::var("SSH_ASKPASS_REQUIRE").unwrap_or_default();
-    let tty = std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty").ok();
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .ok();
     let use_askpass = match require.as_str() {
         "force" => askpass.is_some(),
         "never" => false,
@@ -244,7 +256,9 @@ fn parse_time(s: &str) -> Option<Duration> {
         'd' | 'D' => (&s[..s.len() - 1], 86400),
         _ => (s, 1),
     };
-    num.parse::<u64>().ok().map(|n| Duration::from_secs(n * mult))
+    num.parse::<u64>()
+        .ok()
+        .map(|n| Duration::from_secs(n * mult))
 }
 
 fn list(l: &[String]) -> Vec<&str> {
@@ -266,7 +280,10 @@ fn run() -> Result<i32, Error> {
     }
     let mut port = o.port;
     let mut config = Config::default();
-    let mut known_hosts: Vec<PathBuf> = vec![home().join(".ssh/known_hosts"), home().join(".ssh/known_hosts2")];
+    let mut known_hosts: Vec<PathBuf> = vec![
+        home().join(".ssh/known_hosts"),
+        home().join(".ssh/known_hosts2"),
+    ];
     let mut strict = "ask".to_string();
     let mut batch = false;
     let mut password_auth = true;
@@ -300,7 +317,12 @@ fn run() -> Result<i32, Error> {
             "pubkeyauthentication" => pubkey_auth = yes(&v),
             "kbdinteractiveauthentication" => kbd_auth = yes(&v),
             "identityfile" => o.identities.push(expand_tilde(&v)),
-            "port" => port = Some(v.parse().map_err(|_| Error::usage(format!("bad port {v:?}")))?),
+            "port" => {
+                port = Some(
+                    v.parse()
+                        .map_err(|_| Error::usage(format!("bad port {v:?}")))?,
+                )
+            }
             "user" => {
                 if user.is_none() {
                     user = Some(v)
@@ -311,8 +333,10 @@ fn run() -> Result<i32, Error> {
                 let mut parts = v.split_whitespace();
                 if let Some(sz) = parts.next() {
                     if sz != "default" && sz != "none" {
-                        config.transport.rekey_bytes =
-                            Some(parse_size(sz).ok_or_else(|| Error::usage(format!("bad RekeyLimit {v:?}")))?);
+                        config.transport.rekey_bytes = Some(
+                            parse_size(sz)
+                                .ok_or_else(|| Error::usage(format!("bad RekeyLimit {v:?}")))?,
+                        );
                     }
                 }
                 if let Some(t) = parts.next() {
@@ -322,24 +346,46 @@ fn run() -> Result<i32, Error> {
                 }
             }
             "serveraliveinterval" => {
-                config.keepalive_interval = v.parse::<u64>().ok().filter(|&n| n > 0).map(Duration::from_secs)
+                config.keepalive_interval = v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .map(Duration::from_secs)
             }
             "serveralivecountmax" => config.keepalive_count_max = v.parse().unwrap_or(3),
-            "loglevel" | "globalknownhostsfile" | "identitiesonly" | "forwardagent" | "forwardx11"
-            | "requesttty" | "sendenv" | "addressfamily" | "checkhostip" | "hashknownhosts"
-            | "updatehostkeys" | "preferredauthentications" | "numberofpasswordprompts" | "tcpkeepalive"
-            | "controlmaster" | "controlpath" | "visualhostkey" => {}
+            "loglevel"
+            | "globalknownhostsfile"
+            | "identitiesonly"
+            | "forwardagent"
+            | "forwardx11"
+            | "requesttty"
+            | "sendenv"
+            | "addressfamily"
+            | "checkhostip"
+            | "hashknownhosts"
+            | "updatehostkeys"
+            | "preferredauthentications"
+            | "numberofpasswordprompts"
+            | "tcpkeepalive"
+            | "controlmaster"
+            | "controlpath"
+            | "visualhostkey" => {}
             _ => return Err(Error::usage(format!("unsupported option {k:?}"))),
         }
     }
     if compression {
-        config.transport.algorithms.compression = vec!["zlib@openssh.com".into(), "zlib".into(), "none".into()];
+        config.transport.algorithms.compression =
+            vec!["zlib@openssh.com".into(), "zlib".into(), "none".into()];
     }
     let user = user.unwrap_or_else(|| std::env::var("USER").unwrap_or_else(|_| "root".into()));
     let port = port.unwrap_or(22);
 
     // Prefer host key types already known for this host (as OpenSSH does).
-    let kh_text: String = known_hosts.iter().filter_map(|p| std::fs::read_to_string(p).ok()).collect::<Vec<_>>().join("\n");
+    let kh_text: String = known_hosts
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .collect::<Vec<_>>()
+        .join("\n");
     let kh = KnownHosts::parse(&kh_text);
     if !host_key_algs_set {
         let known = kh.known_key_types(&host, port);
@@ -357,7 +403,11 @@ fn run() -> Result<i32, Error> {
         }
     }
 
-    let host_label = if port == 22 { host.clone() } else { format!("[{host}]:{port}") };
+    let host_label = if port == 22 {
+        host.clone()
+    } else {
+        format!("[{host}]:{port}")
+    };
     let kh_path = known_hosts.first().cloned();
     let verbose = o.verbose;
     let strict2 = strict.clone();
@@ -407,7 +457,11 @@ fn run() -> Result<i32, Error> {
                     if let Some(dir) = p.parent() {
                         let _ = std::fs::create_dir_all(dir);
                     }
-                    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(p) {
+                    if let Ok(mut f) = std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(p)
+                    {
                         let _ = writeln!(f, "{line}");
                         if verbose {
                             eprintln!("Warning: Permanently added '{host_label}' ({}) to the list of known hosts.", key.key_type());
@@ -421,10 +475,18 @@ fn run() -> Result<i32, Error> {
 
     let config = Arc::new(config);
     let client = Client::connect_with((host.as_str(), port), config, check, connect_timeout)
-        .map_err(|e| Error::new(e.kind(), format!("connect to {host} port {port}: {}", e.detail())))?;
+        .map_err(|e| {
+            Error::new(
+                e.kind(),
+                format!("connect to {host} port {port}: {}", e.detail()),
+            )
+        })?;
     if o.verbose {
         if let Some(n) = client.negotiated() {
-            eprintln!("debug1: remote software version {}", client.server_version().unwrap_or_default());
+            eprintln!(
+                "debug1: remote software version {}",
+                client.server_version().unwrap_or_default()
+            );
             eprintln!("debug1: kex: algorithm: {}", n.kex);
             eprintln!("debug1: kex: host key algorithm: {}", n.host_key);
             eprintln!(
@@ -442,7 +504,15 @@ fn run() -> Result<i32, Error> {
         }
     }
 
-    authenticate(&client, &user, &o.identities, pubkey_auth, kbd_auth, password_auth, batch)?;
+    authenticate(
+        &client,
+        &user,
+        &o.identities,
+        pubkey_auth,
+        kbd_auth,
+        password_auth,
+        batch,
+    )?;
     if let Some(b) = client.banner() {
         eprint!("{b}");
     }
@@ -460,7 +530,11 @@ fn run() -> Result<i32, Error> {
     } else {
         ch.exec(&o.command.join(" "))?;
     }
-    let raw = if want_tty && std::io::stdin().is_terminal() { Some(RawMode::enter()) } else { None };
+    let raw = if want_tty && std::io::stdin().is_terminal() {
+        Some(RawMode::enter())
+    } else {
+        None
+    };
     let ch = Arc::new(ch);
 
     // stdin -> channel
@@ -539,11 +613,18 @@ fn run() -> Result<i32, Error> {
 }
 
 fn host_label_host(label: &str) -> String {
-    label.strip_prefix('[').and_then(|s| s.split_once("]:")).map_or(label.to_string(), |(h, _)| h.to_string())
+    label
+        .strip_prefix('[')
+        .and_then(|s| s.split_once("]:"))
+        .map_or(label.to_string(), |(h, _)| h.to_string())
 }
 
 fn ask_line(prompt: &str) -> Option<String> {
-    let mut tty = std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty").ok()?;
+    let mut tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .ok()?;
     let _ = write!(tty, "{prompt}");
     let _ = tty.flush();
     let mut s = String::new();
@@ -571,7 +652,11 @@ fn authenticate(
     if client.auth_none(user)? {
         return Ok(());
     }
-    let allowed = |m: &str| client.auth_methods_left().is_none_or(|l| l.iter().any(|x| x == m));
+    let allowed = |m: &str| {
+        client
+            .auth_methods_left()
+            .is_none_or(|l| l.iter().any(|x| x == m))
+    };
     if pubkey && allowed("publickey") {
         let mut ids: Vec<PathBuf> = identities.to_vec();
         if ids.is_empty() {
@@ -587,13 +672,19 @@ fn authenticate(
                 Ok(d) => d,
                 Err(e) => {
                     if !identities.is_empty() {
-                        eprintln!("client: warning: identity file {} not accessible: {e}", path.display());
+                        eprintln!(
+                            "client: warning: identity file {} not accessible: {e}",
+                            path.display()
+                        );
                     }
                     continue;
                 }
             };
             let key = if PrivateKey::is_encrypted(&data) {
-                let Some(pass) = ask_secret(&format!("Enter passphrase for key '{}': ", path.display()), batch) else {
+                let Some(pass) = ask_secret(
+                    &format!("Enter passphrase for key '{}': ", path.display()),
+                    batch,
+                ) else {
                     continue;
                 };
                 PrivateKey::from_bytes(&data, Some(pass.as_bytes()))
@@ -628,7 +719,11 @@ fn authenticate(
             prompts
                 .iter()
                 .map(|p| {
-                    let text = if p.text.is_empty() { format!("({user}@) Password: ") } else { p.text.clone() };
+                    let text = if p.text.is_empty() {
+                        format!("({user}@) Password: ")
+                    } else {
+                        p.text.clone()
+                    };
                     ask_secret(&text, batch).unwrap_or_default()
                 })
                 .collect()
@@ -641,7 +736,9 @@ fn authenticate(
     }
     if password && allowed("password") {
         for _ in 0..3 {
-            let Some(pw) = ask_secret(&format!("{user}@{}'s password: ", "host"), batch) else { break };
+            let Some(pw) = ask_secret(&format!("{user}@{}'s password: ", "host"), batch) else {
+                break;
+            };
             match client.auth_password(user, &pw) {
                 Ok(()) => return Ok(()),
                 Err(e) if e.kind() == ErrorKind::AuthFailed => last_err = Some(e),
@@ -652,12 +749,17 @@ fn authenticate(
             }
         }
     }
-    let methods = client.auth_methods_left().map(|m| m.join(",")).unwrap_or_default();
+    let methods = client
+        .auth_methods_left()
+        .map(|m| m.join(","))
+        .unwrap_or_default();
     Err(Error::new(
         ErrorKind::AuthFailed,
         format!(
             "{user}: permission denied ({methods}){}",
-            last_err.map(|e| format!(": {}", e.detail())).unwrap_or_default()
+            last_err
+                .map(|e| format!(": {}", e.detail()))
+                .unwrap_or_default()
         ),
     ))
 }

@@ -12,7 +12,9 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::Instant;
 
-use ssh_blocking::proto::{AuthRequest, ChannelId, ChannelRequest, Config, Connection, Event, PublicKey};
+use ssh_blocking::proto::{
+    AuthRequest, ChannelId, ChannelRequest, Config, Connection, Event, PublicKey,
+};
 use ssh_blocking::{os_rng, Client, HostKeyCheck, PrivateKey};
 
 /// Output of a finished command still to be sent as the window allows.
@@ -23,7 +25,11 @@ struct Pending {
     status: u32,
 }
 
-fn serve(stream: TcpStream, config: Arc<Config>, user_key: PublicKey) -> Result<(), ssh_blocking::Error> {
+fn serve(
+    stream: TcpStream,
+    config: Arc<Config>,
+    user_key: PublicKey,
+) -> Result<(), ssh_blocking::Error> {
     let _ = stream.set_nodelay(true);
     let mut conn = Connection::server(config, os_rng(), Instant::now())?;
     let mut buf = vec![0u8; 64 * 1024];
@@ -32,10 +38,16 @@ fn serve(stream: TcpStream, config: Arc<Config>, user_key: PublicKey) -> Result<
         // 1. Events: decisions and requests.
         while let Some(ev) = conn.poll_event() {
             match ev {
-                Event::AuthRequest { user, request: AuthRequest::PublicKey { key, verified, .. } } => {
+                Event::AuthRequest {
+                    user,
+                    request: AuthRequest::PublicKey { key, verified, .. },
+                } => {
                     if key == user_key {
                         if verified {
-                            println!("  [server] publickey {} signature verified for {user}", key.fingerprint());
+                            println!(
+                                "  [server] publickey {} signature verified for {user}",
+                                key.fingerprint()
+                            );
                         }
                         conn.auth_accept()?;
                     } else {
@@ -43,9 +55,17 @@ fn serve(stream: TcpStream, config: Arc<Config>, user_key: PublicKey) -> Result<
                     }
                 }
                 Event::AuthRequest { .. } => conn.auth_reject()?,
-                Event::ChannelOpenRequest { channel, kind, .. } if kind == "session" => conn.accept_channel(channel)?,
-                Event::ChannelOpenRequest { channel, .. } => conn.reject_channel(channel, 3, "unsupported")?,
-                Event::ChannelRequest { channel, request: ChannelRequest::Exec { command }, .. } => {
+                Event::ChannelOpenRequest { channel, kind, .. } if kind == "session" => {
+                    conn.accept_channel(channel)?
+                }
+                Event::ChannelOpenRequest { channel, .. } => {
+                    conn.reject_channel(channel, 3, "unsupported")?
+                }
+                Event::ChannelRequest {
+                    channel,
+                    request: ChannelRequest::Exec { command },
+                    ..
+                } => {
                     let cmd = String::from_utf8_lossy(&command).into_owned();
                     println!("  [server] exec {cmd:?}");
                     conn.channel_request_reply(channel, true)?;
@@ -61,11 +81,20 @@ fn serve(stream: TcpStream, config: Arc<Config>, user_key: PublicKey) -> Result<
                             stderr: o.stderr,
                             status: o.status.code().unwrap_or(255) as u32,
                         },
-                        Err(e) => Pending { channel, stdout: vec![], stderr: format!("{e}\n").into_bytes(), status: 127 },
+                        Err(e) => Pending {
+                            channel,
+                            stdout: vec![],
+                            stderr: format!("{e}\n").into_bytes(),
+                            status: 127,
+                        },
                     };
                     pending.push(p);
                 }
-                Event::ChannelRequest { channel, want_reply: true, .. } => conn.channel_request_reply(channel, false)?,
+                Event::ChannelRequest {
+                    channel,
+                    want_reply: true,
+                    ..
+                } => conn.channel_request_reply(channel, false)?,
                 Event::Disconnected(e) => {
                     println!("  [server] connection ended: {e}");
                     return Ok(());
@@ -115,8 +144,16 @@ fn main() -> Result<(), ssh_blocking::Error> {
     let host_key = Arc::new(PrivateKey::generate_ed25519(&mut *os_rng()));
     let user_key = Arc::new(PrivateKey::generate_ed25519(&mut *os_rng()));
     let host_pub = host_key.public_key();
-    println!("server host key: {} {}", host_pub.key_type(), host_pub.fingerprint());
-    println!("client user key: {} {}", user_key.public_key().key_type(), user_key.public_key().fingerprint());
+    println!(
+        "server host key: {} {}",
+        host_pub.key_type(),
+        host_pub.fingerprint()
+    );
+    println!(
+        "client user key: {} {}",
+        user_key.public_key().key_type(),
+        user_key.public_key().fingerprint()
+    );
 
     let listener = TcpListener::bind("127.0.0.1:0").map_err(io)?;
     let addr = listener.local_addr().map_err(io)?;
@@ -134,7 +171,10 @@ fn main() -> Result<(), ssh_blocking::Error> {
     let t0 = Instant::now();
     let client = Client::connect(addr, HostKeyCheck::Exact(host_pub))?;
     let neg = client.negotiated().expect("negotiated after handshake");
-    println!("connected in {:.1} ms: {neg}", t0.elapsed().as_secs_f64() * 1e3);
+    println!(
+        "connected in {:.1} ms: {neg}",
+        t0.elapsed().as_secs_f64() * 1e3
+    );
     client.auth_publickey("demo", user_key)?;
     println!("authenticated as demo with publickey");
 
@@ -152,7 +192,10 @@ fn main() -> Result<(), ssh_blocking::Error> {
         for line in String::from_utf8_lossy(&out.stderr).lines() {
             println!("  stderr: {line}");
         }
-        println!("  exit status: {}", out.status.map_or("none".to_string(), |s| s.to_string()));
+        println!(
+            "  exit status: {}",
+            out.status.map_or("none".to_string(), |s| s.to_string())
+        );
     }
     client.disconnect();
     drop(client);

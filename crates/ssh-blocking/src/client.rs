@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use ssh_proto::keys::known_hosts::{HostKeyStatus, KnownHosts};
 use ssh_proto::{
-    ChannelId, Config, Connection, Error, ErrorKind, Event, PrivateKey, Prompt, PtyRequest, PublicKey, Stream,
+    ChannelId, Config, Connection, Error, ErrorKind, Event, PrivateKey, Prompt, PtyRequest,
+    PublicKey, Stream,
 };
 
 use crate::driver::{reader_loop, Shared};
@@ -127,10 +128,24 @@ impl Client {
         check: HostKeyCheck,
         timeout: Option<Duration>,
     ) -> Result<Client, Error> {
-        let r = sock.try_clone().map_err(|e| io_err(e, "clone socket".into()))?;
-        let w = sock.try_clone().map_err(|e| io_err(e, "clone socket".into()))?;
+        let r = sock
+            .try_clone()
+            .map_err(|e| io_err(e, "clone socket".into()))?;
+        let w = sock
+            .try_clone()
+            .map_err(|e| io_err(e, "clone socket".into()))?;
         let timer = sock.try_clone().ok();
-        Self::handshake_inner(Box::new(r), Box::new(w), timer, Some(sock), host, port, config, check, timeout)
+        Self::handshake_inner(
+            Box::new(r),
+            Box::new(w),
+            timer,
+            Some(sock),
+            host,
+            port,
+            config,
+            check,
+            timeout,
+        )
     }
 
     /// Runs the handshake over any byte stream given as a reader and a
@@ -143,7 +158,17 @@ impl Client {
         config: Arc<Config>,
         check: HostKeyCheck,
     ) -> Result<Client, Error> {
-        Self::handshake_inner(Box::new(reader), Box::new(writer), None, None, host, port, config, check, None)
+        Self::handshake_inner(
+            Box::new(reader),
+            Box::new(writer),
+            None,
+            None,
+            host,
+            port,
+            config,
+            check,
+            None,
+        )
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -160,7 +185,12 @@ impl Client {
     ) -> Result<Client, Error> {
         let conn = Connection::client(config, crate::os_rng(), Instant::now())?;
         let shared = Shared::new(conn, writer);
-        let inner = Arc::new(Inner { shared: shared.clone(), sock, host: host.to_string(), port });
+        let inner = Arc::new(Inner {
+            shared: shared.clone(),
+            sock,
+            host: host.to_string(),
+            port,
+        });
         {
             let s2 = shared.clone();
             std::thread::Builder::new()
@@ -178,14 +208,22 @@ impl Client {
                 if *k == key {
                     Ok(())
                 } else {
-                    Err(format!("host key {} does not match the expected {}", key.fingerprint(), k.fingerprint()))
+                    Err(format!(
+                        "host key {} does not match the expected {}",
+                        key.fingerprint(),
+                        k.fingerprint()
+                    ))
                 }
             }
             HostKeyCheck::Callback(f) => {
                 if f(&key) {
                     Ok(())
                 } else {
-                    Err(format!("host key {} {} was rejected", key.key_type(), key.fingerprint()))
+                    Err(format!(
+                        "host key {} {} was rejected",
+                        key.key_type(),
+                        key.fingerprint()
+                    ))
                 }
             }
             HostKeyCheck::KnownHostsFile(path) => {
@@ -257,7 +295,11 @@ impl Client {
 
     /// Methods the server said may continue after the last failure.
     pub fn auth_methods_left(&self) -> Option<Vec<String>> {
-        self.shared().lock().conn.auth_methods_left().map(|m| m.to_vec())
+        self.shared()
+            .lock()
+            .conn
+            .auth_methods_left()
+            .map(|m| m.to_vec())
     }
 
     /// Starts a key exchange now.
@@ -265,12 +307,19 @@ impl Client {
         self.shared().with(|s| s.conn.rekey())
     }
 
-    fn auth_result(&self, method: &str, mut on_prompt: Option<&mut dyn FnMut(&str, &str, &[Prompt]) -> Vec<String>>) -> Result<(), Error> {
+    fn auth_result(
+        &self,
+        method: &str,
+        mut on_prompt: Option<&mut dyn FnMut(&str, &str, &[Prompt]) -> Vec<String>>,
+    ) -> Result<(), Error> {
         loop {
             let ev = self.shared().wait(|s| s.auth_events.pop_front().map(Ok))?;
             match ev {
                 Event::AuthSuccess => return Ok(()),
-                Event::AuthFailure { methods, partial_success } => {
+                Event::AuthFailure {
+                    methods,
+                    partial_success,
+                } => {
                     return Err(Error::new(
                         ErrorKind::AuthFailed,
                         if partial_success {
@@ -280,15 +329,27 @@ impl Client {
                         },
                     ))
                 }
-                Event::AuthPrompt { name, instruction, prompts } => match on_prompt.as_mut() {
+                Event::AuthPrompt {
+                    name,
+                    instruction,
+                    prompts,
+                } => match on_prompt.as_mut() {
                     Some(f) => {
                         let answers = f(&name, &instruction, &prompts);
                         self.shared().with(|s| s.conn.auth_respond(&answers))?;
                     }
-                    None => return Err(Error::new(ErrorKind::AuthFailed, "unexpected keyboard-interactive prompt")),
+                    None => {
+                        return Err(Error::new(
+                            ErrorKind::AuthFailed,
+                            "unexpected keyboard-interactive prompt",
+                        ))
+                    }
                 },
                 Event::PasswordChangeRequired { prompt } => {
-                    return Err(Error::new(ErrorKind::AuthFailed, format!("password change required: {prompt}")))
+                    return Err(Error::new(
+                        ErrorKind::AuthFailed,
+                        format!("password change required: {prompt}"),
+                    ))
                 }
                 _ => {}
             }
@@ -309,7 +370,8 @@ impl Client {
     /// Password authentication. Falls back to keyboard-interactive when that
     /// is all the server offers (paramiko's behaviour).
     pub fn auth_password(&self, user: &str, password: &str) -> Result<(), Error> {
-        self.shared().with(|s| s.conn.auth_password(user, password))?;
+        self.shared()
+            .with(|s| s.conn.auth_password(user, password))?;
         self.auth_result("password", None)
     }
 
@@ -321,7 +383,12 @@ impl Client {
     }
 
     /// Public key authentication with a key file.
-    pub fn auth_key_file(&self, user: &str, path: &std::path::Path, passphrase: Option<&str>) -> Result<(), Error> {
+    pub fn auth_key_file(
+        &self,
+        user: &str,
+        path: &std::path::Path,
+        passphrase: Option<&str>,
+    ) -> Result<(), Error> {
         let key = crate::load_private_key(path, passphrase)?;
         self.auth_publickey(user, Arc::new(key))
     }
@@ -333,18 +400,23 @@ impl Client {
         user: &str,
         mut respond: impl FnMut(&str, &str, &[Prompt]) -> Vec<String>,
     ) -> Result<(), Error> {
-        self.shared().with(|s| s.conn.auth_keyboard_interactive(user, ""))?;
+        self.shared()
+            .with(|s| s.conn.auth_keyboard_interactive(user, ""))?;
         self.auth_result("keyboard-interactive", Some(&mut respond))
     }
 
     /// Opens a session channel.
     pub fn channel_session(&self) -> Result<Channel, Error> {
         let id = self.shared().with(|s| s.conn.open_session())?;
-        self.shared().wait(|s| match s.chans.get(&id).and_then(|c| c.opened.clone()) {
-            Some(r) => Some(r),
-            None => None,
-        })?;
-        Ok(Channel { client: self.clone(), id })
+        self.shared()
+            .wait(|s| match s.chans.get(&id).and_then(|c| c.opened.clone()) {
+                Some(r) => Some(r),
+                None => None,
+            })?;
+        Ok(Channel {
+            client: self.clone(),
+            id,
+        })
     }
 
     /// Runs a command with no input; returns its output and exit status.
@@ -355,7 +427,12 @@ impl Client {
         let (stdout, stderr) = ch.read_all()?;
         let status = ch.exit_status()?;
         let signal = ch.exit_signal();
-        Ok(ExecOutput { stdout, stderr, status, signal })
+        Ok(ExecOutput {
+            stdout,
+            stderr,
+            status,
+            signal,
+        })
     }
 
     /// Disconnects now (the handles stay usable but every call fails).
@@ -397,7 +474,11 @@ fn wait_deadline<T>(
                 if now >= d {
                     return Err(Error::new(ErrorKind::Timeout, "handshake timed out"));
                 }
-                g = shared.cond.wait_timeout(g, d - now).unwrap_or_else(|p| p.into_inner()).0;
+                g = shared
+                    .cond
+                    .wait_timeout(g, d - now)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
             }
             None => g = shared.cond.wait(g).unwrap_or_else(|p| p.into_inner()),
         }
@@ -416,7 +497,11 @@ impl Channel {
         self.id
     }
 
-    fn request(&self, f: impl FnOnce(&mut Connection) -> Result<(), Error>, what: &str) -> Result<(), Error> {
+    fn request(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<(), Error>,
+        what: &str,
+    ) -> Result<(), Error> {
         let sh = self.client.shared();
         sh.with(|s| f(&mut s.conn))?;
         let id = self.id;
@@ -426,14 +511,20 @@ impl Channel {
                 return Some(Ok(r));
             }
             if c.closed {
-                return Some(Err(Error::new(ErrorKind::ChannelRequest, format!("{what}: channel closed"))));
+                return Some(Err(Error::new(
+                    ErrorKind::ChannelRequest,
+                    format!("{what}: channel closed"),
+                )));
             }
             None
         })?;
         if ok {
             Ok(())
         } else {
-            Err(Error::new(ErrorKind::ChannelRequest, format!("{what} request refused by the server")))
+            Err(Error::new(
+                ErrorKind::ChannelRequest,
+                format!("{what} request refused by the server"),
+            ))
         }
     }
 
@@ -450,18 +541,35 @@ impl Channel {
         self.request(|c| c.subsystem(id, name), "subsystem")
     }
     /// Requests a pseudo-terminal.
-    pub fn request_pty(&self, term: &str, cols: u32, rows: u32, modes: &[(u8, u32)]) -> Result<(), Error> {
+    pub fn request_pty(
+        &self,
+        term: &str,
+        cols: u32,
+        rows: u32,
+        modes: &[(u8, u32)],
+    ) -> Result<(), Error> {
         let id = self.id;
-        let pty = PtyRequest { term: term.into(), cols, rows, width_px: 0, height_px: 0, modes: modes.to_vec() };
+        let pty = PtyRequest {
+            term: term.into(),
+            cols,
+            rows,
+            width_px: 0,
+            height_px: 0,
+            modes: modes.to_vec(),
+        };
         self.request(|c| c.request_pty(id, &pty), "pty-req")
     }
     pub fn set_env(&self, name: &str, value: &str) -> Result<(), Error> {
         let id = self.id;
-        self.client.shared().with(|s| s.conn.set_env(id, name, value))
+        self.client
+            .shared()
+            .with(|s| s.conn.set_env(id, name, value))
     }
     pub fn window_change(&self, cols: u32, rows: u32) -> Result<(), Error> {
         let id = self.id;
-        self.client.shared().with(|s| s.conn.window_change(id, cols, rows, 0, 0))
+        self.client
+            .shared()
+            .with(|s| s.conn.window_change(id, cols, rows, 0, 0))
     }
     pub fn signal(&self, name: &str) -> Result<(), Error> {
         let id = self.id;
@@ -498,8 +606,13 @@ impl Channel {
                 }
             }
             let info = s.chans.get(&id);
-            if info.is_none_or(|c| c.eof || c.closed) || !s.conn.channel_exists(id) || s.closed.is_some() {
-                if s.conn.channel_buffered(id, Stream::Stdout) == 0 && s.conn.channel_buffered(id, Stream::Stderr) == 0 {
+            if info.is_none_or(|c| c.eof || c.closed)
+                || !s.conn.channel_exists(id)
+                || s.closed.is_some()
+            {
+                if s.conn.channel_buffered(id, Stream::Stdout) == 0
+                    && s.conn.channel_buffered(id, Stream::Stderr) == 0
+                {
                     return Some(Ok(()));
                 }
             }
@@ -515,7 +628,7 @@ impl Channel {
         }
         let id = self.id;
         let sh = self.client.shared();
-        let n = sh.wait(|s| {
+        let n = sh.wait_room(|s| {
             if !s.conn.channel_exists(id) || s.chans.get(&id).is_some_and(|c| c.closed) {
                 return Some(Err(Error::new(ErrorKind::Closed, "channel is closed")));
             }
@@ -553,16 +666,22 @@ impl Channel {
     /// The exit signal, if the command was killed (after [`exit_status`](Self::exit_status)).
     pub fn exit_signal(&self) -> Option<ExitSignal> {
         let g = self.client.shared().lock();
-        g.chans.get(&self.id).and_then(|c| c.exit_signal.clone()).map(|(signal, core_dumped, message)| ExitSignal {
-            signal,
-            core_dumped,
-            message,
-        })
+        g.chans
+            .get(&self.id)
+            .and_then(|c| c.exit_signal.clone())
+            .map(|(signal, core_dumped, message)| ExitSignal {
+                signal,
+                core_dumped,
+                message,
+            })
     }
 
     /// A reader for the stderr stream.
     pub fn stderr(&self) -> ChannelStderr {
-        ChannelStderr { client: self.client.clone(), id: self.id }
+        ChannelStderr {
+            client: self.client.clone(),
+            id: self.id,
+        }
     }
 
     /// The connection this channel belongs to.
@@ -592,8 +711,12 @@ impl Drop for Channel {
     }
 }
 
-
-fn read_stream(client: &Client, id: ChannelId, stream: Stream, buf: &mut [u8]) -> Result<usize, Error> {
+fn read_stream(
+    client: &Client,
+    id: ChannelId,
+    stream: Stream,
+    buf: &mut [u8],
+) -> Result<usize, Error> {
     if buf.is_empty() {
         return Ok(0);
     }

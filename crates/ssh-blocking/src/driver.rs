@@ -37,12 +37,26 @@ pub struct State {
     pub kex_done: u32,
     pub banner: Option<String>,
     pub closed: Option<Error>,
+    /// Counts events absorbed (waiters are woken only when it moves).
+    pub ev_count: u64,
+    /// An event writers care about (window, close) was absorbed.
+    pub room_event: bool,
 }
 
 impl State {
     /// Pulls every pending event out of the core into the adapter's tables.
     pub fn absorb(&mut self) {
         while let Some(e) = self.conn.poll_event() {
+            self.ev_count += 1;
+            if matches!(
+                e,
+                Event::ChannelWindow { .. }
+                    | Event::ChannelClosed { .. }
+                    | Event::Disconnected(_)
+                    | Event::ChannelOpened { .. }
+            ) {
+                self.room_event = true;
+            }
             match e {
                 Event::HostKey(k) => self.host_key = Some(k),
                 Event::KexDone(_) => self.kex_done += 1,
@@ -51,8 +65,14 @@ impl State {
                 | Event::AuthFailure { .. }
                 | Event::AuthPrompt { .. }
                 | Event::PasswordChangeRequired { .. }) => self.auth_events.push_back(e),
-                Event::ChannelOpened { channel } => self.chans.entry(channel).or_default().opened = Some(Ok(())),
-                Event::ChannelOpenFailed { channel, reason, description } => {
+                Event::ChannelOpened { channel } => {
+                    self.chans.entry(channel).or_default().opened = Some(Ok(()))
+                }
+                Event::ChannelOpenFailed {
+                    channel,
+                    reason,
+                    description,
+                } => {
                     let i = self.chans.entry(channel).or_default();
                     i.opened = Some(Err(Error::with_code(
                         ErrorKind::ChannelOpen,
@@ -61,12 +81,23 @@ impl State {
                     )));
                     i.closed = true;
                 }
-                Event::ChannelRequestReply { channel, success } => {
-                    self.chans.entry(channel).or_default().replies.push_back(success)
+                Event::ChannelRequestReply { channel, success } => self
+                    .chans
+                    .entry(channel)
+                    .or_default()
+                    .replies
+                    .push_back(success),
+                Event::ExitStatus { channel, status } => {
+                    self.chans.entry(channel).or_default().exit_status = Some(status)
                 }
-                Event::ExitStatus { channel, status } => self.chans.entry(channel).or_default().exit_status = Some(status),
-                Event::ExitSignal { channel, signal, core_dumped, message } => {
-                    self.chans.entry(channel).or_default().exit_signal = Some((signal, core_dumped, message))
+                Event::ExitSignal {
+                    channel,
+                    signal,
+                    core_dumped,
+                    message,
+                } => {
+                    self.chans.entry(channel).or_default().exit_signal =
+                        Some((signal, core_dumped, message))
                 }
                 Event::ChannelEof { channel } => self.chans.entry(channel).or_default().eof = true,
                 Event::ChannelClosed { channel } => {
@@ -79,7 +110,9 @@ impl State {
                 }
                 Event::ChannelOpenRequest { channel, .. } => {
                     // A client accepts no channels it did not ask for (yet).
-                    let _ = self.conn.reject_channel(channel, 1, "not accepted by this client");
+                    let _ = self
+                        .conn
+                        .reject_channel(channel, 1, "not accepted by this client");
                 }
                 Event::Disconnected(err) => {
                     if self.closed.is_none() {
@@ -106,7 +139,10 @@ impl State {
 
 pub struct Shared {
     pub state: Mutex<State>,
+    /// Signalled when events arrive (readers, auth and request waiters).
     pub cond: Condvar,
+    /// Signalled when send room appears (window adjust, output written).
+    pub room: Condvar,
     writer: Mutex<Box<dyn Write + Send>>,
 }
 
@@ -127,8 +163,11 @@ impl Shared {
                 kex_done: 0,
                 banner: None,
                 closed: None,
+                ev_count: 0,
+                room_event: false,
             }),
             cond: Condvar::new(),
+            room: Condvar::new(),
             writer: Mutex::new(writer),
         })
     }
@@ -142,24 +181,56 @@ impl Shared {
     pub fn with<T>(&self, f: impl FnOnce(&mut State) -> Result<T, Error>) -> Result<T, Error> {
         let mut g = self.lock();
         g.check()?;
+        let before = g.ev_count;
         let r = f(&mut g);
         g.absorb();
-        self.cond.notify_all();
+        self.notify(&mut g, before);
         self.flush(g);
         r
     }
 
+    /// Wakes waiters that may care about what was absorbed since `before`.
+    pub fn notify(&self, g: &mut State, before: u64) {
+        if g.ev_count != before || g.closed.is_some() {
+            self.cond.notify_all();
+        }
+        if std::mem::take(&mut g.room_event) || g.closed.is_some() {
+            self.room.notify_all();
+        }
+    }
+
     /// Waits until `f` gives an answer; fails if the connection ends first.
-    pub fn wait<T>(&self, mut f: impl FnMut(&mut State) -> Option<Result<T, Error>>) -> Result<T, Error> {
+    pub fn wait<T>(
+        &self,
+        f: impl FnMut(&mut State) -> Option<Result<T, Error>>,
+    ) -> Result<T, Error> {
+        self.wait_on(&self.cond, f)
+    }
+
+    /// Like `wait`, for writers: woken when send room appears.
+    pub fn wait_room<T>(
+        &self,
+        f: impl FnMut(&mut State) -> Option<Result<T, Error>>,
+    ) -> Result<T, Error> {
+        self.wait_on(&self.room, f)
+    }
+
+    fn wait_on<T>(
+        &self,
+        cv: &Condvar,
+        mut f: impl FnMut(&mut State) -> Option<Result<T, Error>>,
+    ) -> Result<T, Error> {
         let mut g = self.lock();
         loop {
+            let before = g.ev_count;
             if let Some(r) = f(&mut g) {
-                self.cond.notify_all();
+                g.absorb();
+                self.notify(&mut g, before);
                 self.flush(g);
                 return r;
             }
             g.check()?;
-            g = self.cond.wait(g).unwrap_or_else(|p| p.into_inner());
+            g = cv.wait(g).unwrap_or_else(|p| p.into_inner());
         }
     }
 
@@ -183,21 +254,20 @@ impl Shared {
             if now >= deadline {
                 return;
             }
-            g = self.cond.wait_timeout(g, deadline - now).unwrap_or_else(|p| p.into_inner()).0;
+            g = self
+                .room
+                .wait_timeout(g, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
     }
 
     /// Writes whatever the core has queued (one writer at a time).
     pub fn flush<'a>(&'a self, mut g: MutexGuard<'a, State>) {
         loop {
-            while g.out.len() < 1024 * 1024 {
-                let Some(b) = g.conn.transmit() else { break };
-                let n = b.len();
+            if g.out.len() < 1024 * 1024 && g.conn.transmit().is_some() {
                 let st = &mut *g;
-                if let Some(b) = st.conn.transmit() {
-                    st.out.extend_from_slice(b);
-                }
-                st.conn.advance_transmit(n);
+                st.conn.take_transmit(&mut st.out);
             }
             if g.writing || g.out.is_empty() {
                 return;
@@ -213,6 +283,7 @@ impl Shared {
             g.writing = false;
             buf.clear();
             if g.out.is_empty() {
+                // Keep the larger buffer for the next swap.
                 g.out = buf;
             }
             if let Err(e) = res {
@@ -221,16 +292,21 @@ impl Shared {
                 }
                 g.out.clear();
                 self.cond.notify_all();
+                self.room.notify_all();
                 return;
             }
             // Room opened in the core's send buffer: wake blocked writers.
-            self.cond.notify_all();
+            self.room.notify_all();
         }
     }
 }
 
 /// The reader thread: socket to core, plus the core's timers.
-pub fn reader_loop(shared: Arc<Shared>, mut reader: Box<dyn Read + Send>, timer_sock: Option<TcpStream>) {
+pub fn reader_loop(
+    shared: Arc<Shared>,
+    mut reader: Box<dyn Read + Send>,
+    timer_sock: Option<TcpStream>,
+) {
     let mut buf = vec![0u8; 256 * 1024];
     loop {
         let deadline = {
@@ -241,12 +317,16 @@ pub fn reader_loop(shared: Arc<Shared>, mut reader: Box<dyn Read + Send>, timer_
             g.conn.poll_timeout()
         };
         if let Some(s) = &timer_sock {
-            let t = deadline.map(|d| d.saturating_duration_since(Instant::now()).max(Duration::from_millis(1)));
+            let t = deadline.map(|d| {
+                d.saturating_duration_since(Instant::now())
+                    .max(Duration::from_millis(1))
+            });
             let _ = s.set_read_timeout(t);
         }
         let r = reader.read(&mut buf);
         let now = Instant::now();
         let mut g = shared.lock();
+        let before = g.ev_count;
         match r {
             Ok(0) => {
                 g.conn.recv_eof(now);
@@ -254,7 +334,7 @@ pub fn reader_loop(shared: Arc<Shared>, mut reader: Box<dyn Read + Send>, timer_
                 if g.closed.is_none() {
                     g.closed = Some(Error::new(ErrorKind::Closed, "connection closed by peer"));
                 }
-                shared.cond.notify_all();
+                shared.notify(&mut g, before);
                 shared.flush(g);
                 return;
             }
@@ -274,20 +354,25 @@ pub fn reader_loop(shared: Arc<Shared>, mut reader: Box<dyn Read + Send>, timer_
                     }
                     // The core holds input until the application decides
                     // something (e.g. reads channel data): wait for that.
-                    shared.cond.notify_all();
+                    shared.notify(&mut g, before);
                     let (ng, _) = shared
                         .cond
                         .wait_timeout(g, Duration::from_millis(50))
                         .unwrap_or_else(|p| p.into_inner());
                     g = ng;
                 }
-                shared.cond.notify_all();
+                shared.notify(&mut g, before);
                 shared.flush(g);
             }
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
                 g.conn.handle_timeout(now);
                 g.absorb();
-                shared.cond.notify_all();
+                shared.notify(&mut g, before);
                 shared.flush(g);
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -295,7 +380,7 @@ pub fn reader_loop(shared: Arc<Shared>, mut reader: Box<dyn Read + Send>, timer_
                 if g.closed.is_none() {
                     g.closed = Some(io_err(e, "read from peer failed"));
                 }
-                shared.cond.notify_all();
+                shared.notify(&mut g, before);
                 return;
             }
         }

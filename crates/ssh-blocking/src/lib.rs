@@ -25,9 +25,16 @@ pub use ssh_proto::{self as proto, Config, Error, ErrorKind, PrivateKey, PublicK
 
 /// Reads a private key file (OpenSSH, PEM or PKCS#8), decrypting it with
 /// `passphrase` when it is encrypted.
-pub fn load_private_key(path: &std::path::Path, passphrase: Option<&str>) -> Result<PrivateKey, Error> {
-    let data = std::fs::read(path)
-        .map_err(|e| Error::new(ErrorKind::Key, format!("cannot read {}: {e}", path.display())))?;
+pub fn load_private_key(
+    path: &std::path::Path,
+    passphrase: Option<&str>,
+) -> Result<PrivateKey, Error> {
+    let data = std::fs::read(path).map_err(|e| {
+        Error::new(
+            ErrorKind::Key,
+            format!("cannot read {}: {e}", path.display()),
+        )
+    })?;
     PrivateKey::from_bytes(&data, passphrase.map(str::as_bytes))
         .map_err(|e| Error::new(e.kind(), format!("{}: {}", path.display(), e.detail())))
 }

@@ -46,10 +46,18 @@ pub struct Error {
 
 impl Error {
     pub fn new(kind: ErrorKind, detail: impl Into<String>) -> Self {
-        Error { kind, detail: detail.into(), code: None }
+        Error {
+            kind,
+            detail: detail.into(),
+            code: None,
+        }
     }
     pub fn with_code(kind: ErrorKind, code: u32, detail: impl Into<String>) -> Self {
-        Error { kind, detail: detail.into(), code: Some(code) }
+        Error {
+            kind,
+            detail: detail.into(),
+            code: Some(code),
+        }
     }
     pub fn protocol(detail: impl Into<String>) -> Self {
         Self::new(ErrorKind::Protocol, detail)

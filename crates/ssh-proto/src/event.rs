@@ -35,13 +35,24 @@ pub struct Prompt {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AuthRequest {
-    Password { password: String, new_password: Option<String> },
+    Password {
+        password: String,
+        new_password: Option<String>,
+    },
     /// `verified` is true when the client signed with this key and the
     /// signature checked out; false for a query ("would you accept this key?").
-    PublicKey { key: PublicKey, algorithm: String, verified: bool },
-    KeyboardInteractive { submethods: String },
+    PublicKey {
+        key: PublicKey,
+        algorithm: String,
+        verified: bool,
+    },
+    KeyboardInteractive {
+        submethods: String,
+    },
     /// Answers to the prompts sent with `auth_info_request`.
-    KeyboardInteractiveResponse { responses: Vec<String> },
+    KeyboardInteractiveResponse {
+        responses: Vec<String>,
+    },
 }
 
 /// A pseudo-terminal request (RFC 4254 §6.2).
@@ -61,14 +72,31 @@ pub struct PtyRequest {
 #[non_exhaustive]
 pub enum ChannelRequest {
     Pty(PtyRequest),
-    Env { name: String, value: String },
-    Exec { command: Vec<u8> },
+    Env {
+        name: String,
+        value: String,
+    },
+    Exec {
+        command: Vec<u8>,
+    },
     Shell,
-    Subsystem { name: String },
-    WindowChange { cols: u32, rows: u32, width_px: u32, height_px: u32 },
-    Signal { name: String },
+    Subsystem {
+        name: String,
+    },
+    WindowChange {
+        cols: u32,
+        rows: u32,
+        width_px: u32,
+        height_px: u32,
+    },
+    Signal {
+        name: String,
+    },
     /// Any other request type, with its raw type-specific data.
-    Other { name: String, data: Vec<u8> },
+    Other {
+        name: String,
+        data: Vec<u8>,
+    },
 }
 
 /// Something that happened on a connection. Poll them with
@@ -86,40 +114,94 @@ pub enum Event {
     /// Client: authentication succeeded.
     AuthSuccess,
     /// Client: the last attempt failed; these methods may continue.
-    AuthFailure { methods: Vec<String>, partial_success: bool },
+    AuthFailure {
+        methods: Vec<String>,
+        partial_success: bool,
+    },
     /// Client: keyboard-interactive prompts; answer with `auth_respond`.
-    AuthPrompt { name: String, instruction: String, prompts: Vec<Prompt> },
+    AuthPrompt {
+        name: String,
+        instruction: String,
+        prompts: Vec<Prompt>,
+    },
     /// Client: the server demands a new password; answer with `auth_change_password`.
-    PasswordChangeRequired { prompt: String },
+    PasswordChangeRequired {
+        prompt: String,
+    },
     /// Server: an authentication attempt to accept, reject or continue.
-    AuthRequest { user: String, request: AuthRequest },
+    AuthRequest {
+        user: String,
+        request: AuthRequest,
+    },
     /// Server: authentication completed for this user.
-    Authenticated { user: String },
+    Authenticated {
+        user: String,
+    },
     /// The peer asks to open a channel; answer with `accept_channel` / `reject_channel`.
-    ChannelOpenRequest { channel: ChannelId, kind: String, data: Vec<u8> },
+    ChannelOpenRequest {
+        channel: ChannelId,
+        kind: String,
+        data: Vec<u8>,
+    },
     /// Our channel open was confirmed.
-    ChannelOpened { channel: ChannelId },
+    ChannelOpened {
+        channel: ChannelId,
+    },
     /// Our channel open failed: RFC 4254 reason code and text.
-    ChannelOpenFailed { channel: ChannelId, reason: u32, description: String },
+    ChannelOpenFailed {
+        channel: ChannelId,
+        reason: u32,
+        description: String,
+    },
     /// A channel request from the peer; answer with `channel_request_reply` when `want_reply`.
-    ChannelRequest { channel: ChannelId, request: ChannelRequest, want_reply: bool },
+    ChannelRequest {
+        channel: ChannelId,
+        request: ChannelRequest,
+        want_reply: bool,
+    },
     /// The reply to one of our channel requests (in the order they were sent).
-    ChannelRequestReply { channel: ChannelId, success: bool },
+    ChannelRequestReply {
+        channel: ChannelId,
+        success: bool,
+    },
     /// Data is waiting in the channel's buffer; read it with `channel_read`.
-    ChannelData { channel: ChannelId, stream: Stream },
+    ChannelData {
+        channel: ChannelId,
+        stream: Stream,
+    },
     /// The peer granted more send window.
-    ChannelWindow { channel: ChannelId },
-    ChannelEof { channel: ChannelId },
-    ExitStatus { channel: ChannelId, status: u32 },
-    ExitSignal { channel: ChannelId, signal: String, core_dumped: bool, message: String },
+    ChannelWindow {
+        channel: ChannelId,
+    },
+    ChannelEof {
+        channel: ChannelId,
+    },
+    ExitStatus {
+        channel: ChannelId,
+        status: u32,
+    },
+    ExitSignal {
+        channel: ChannelId,
+        signal: String,
+        core_dumped: bool,
+        message: String,
+    },
     /// The channel is closed in both directions. Buffered data stays
     /// readable until read.
-    ChannelClosed { channel: ChannelId },
+    ChannelClosed {
+        channel: ChannelId,
+    },
     /// A global request from the peer (already answered with failure when it
     /// wanted a reply and nothing handles it).
-    GlobalRequest { name: String, want_reply: bool },
+    GlobalRequest {
+        name: String,
+        want_reply: bool,
+    },
     /// Reply to our global request.
-    GlobalRequestReply { success: bool, data: Vec<u8> },
+    GlobalRequestReply {
+        success: bool,
+        data: Vec<u8>,
+    },
     /// A debug message the peer asked to be displayed.
     Debug(String),
     /// The connection ended; the error says why. This is the last event.

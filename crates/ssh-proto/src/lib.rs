@@ -29,6 +29,6 @@ pub use connection::{Config, Connection};
 pub use error::{Error, ErrorKind, Result};
 pub use event::{AuthRequest, ChannelId, ChannelRequest, Event, Prompt, PtyRequest, Stream};
 pub use keys::{PrivateKey, PublicKey};
+pub use rand_core::CryptoRng;
 pub use transport::algorithms::{Algorithms, Negotiated};
 pub use transport::Role;
-pub use rand_core::CryptoRng;

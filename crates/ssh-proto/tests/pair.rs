@@ -8,12 +8,21 @@ use common::*;
 use ssh_proto::*;
 
 fn exec_session(p: &mut Pair) -> (ChannelId, u32) {
-    p.run_until(|p| p.client.session_id().is_some() && p.client_events.iter().any(|e| matches!(e, Event::KexDone(_))));
+    p.run_until(|p| {
+        p.client.session_id().is_some()
+            && p.client_events
+                .iter()
+                .any(|e| matches!(e, Event::KexDone(_)))
+    });
     p.client.auth_password("alice", "secret").unwrap();
     p.run_until(|p| p.client_authenticated());
     let ch = p.client.open_session().unwrap();
     p.client.exec(ch, "echo out; echo err >&2; exit 7").unwrap();
-    p.run_until(|p| p.client_events.iter().any(|e| matches!(e, Event::ChannelClosed { .. })));
+    p.run_until(|p| {
+        p.client_events
+            .iter()
+            .any(|e| matches!(e, Event::ChannelClosed { .. }))
+    });
     p.client_drain(ch);
     let status = p
         .client_events
@@ -34,7 +43,12 @@ fn exec_with_password_default_algorithms() {
     assert_eq!(p.client_out, b"out\n");
     assert_eq!(p.client_err, b"err\n");
     assert!(p.client.strict_kex(), "strict kex negotiated by default");
-    assert_eq!(p.client.server_sig_algs().map(|s| s.contains("rsa-sha2-256")), Some(true));
+    assert_eq!(
+        p.client
+            .server_sig_algs()
+            .map(|s| s.contains("rsa-sha2-256")),
+        Some(true)
+    );
 }
 
 #[test]
@@ -52,9 +66,7 @@ fn one_alg(seed: u64, f: impl Fn(&mut Algorithms)) -> Pair {
     let mut cc = Config::default();
     cc.transport.algorithms = Algorithms::all();
     f(&mut cc.transport.algorithms);
-    let mut sc = server_config(vec![
-        host_key(seed + 99),
-    ]);
+    let mut sc = server_config(vec![host_key(seed + 99)]);
     sc.transport.algorithms = Algorithms::all();
     let mut p = Pair::new(cc, sc, seed);
     p.max_chunk = 4000;
@@ -107,8 +119,14 @@ fn no_common_cipher_names_both_lists() {
     p.run();
     let err = p.client.error().expect("client error").to_string();
     assert!(err.contains("no common cipher"), "{err}");
-    assert!(err.contains("aes128-ctr") && err.contains("aes256-gcm@openssh.com"), "{err}");
-    assert_eq!(p.client.error().unwrap().kind(), ErrorKind::NoCommonAlgorithm);
+    assert!(
+        err.contains("aes128-ctr") && err.contains("aes256-gcm@openssh.com"),
+        "{err}"
+    );
+    assert_eq!(
+        p.client.error().unwrap().kind(),
+        ErrorKind::NoCommonAlgorithm
+    );
 }
 
 #[test]
@@ -118,7 +136,10 @@ fn wrong_password_is_reported_and_methods_listed() {
     p.client.auth_password("alice", "nope").unwrap();
     p.run();
     let fail = p.client_events.iter().find_map(|e| match e {
-        Event::AuthFailure { methods, partial_success } => Some((methods.clone(), *partial_success)),
+        Event::AuthFailure {
+            methods,
+            partial_success,
+        } => Some((methods.clone(), *partial_success)),
         _ => None,
     });
     let (methods, partial) = fail.expect("auth failure");
@@ -174,9 +195,15 @@ fn rejected_host_key_ends_connection() {
     let mut p = Pair::default_pair(11);
     p.auto_accept_host_key = false;
     p.run();
-    assert!(p.client_events.iter().any(|e| matches!(e, Event::HostKey(_))));
+    assert!(p
+        .client_events
+        .iter()
+        .any(|e| matches!(e, Event::HostKey(_))));
     p.client.reject_host_key("not in known_hosts");
     p.run();
     assert_eq!(p.client.error().unwrap().kind(), ErrorKind::HostKey);
-    assert!(p.server.error().is_some(), "server learns of the disconnect");
+    assert!(
+        p.server.error().is_some(),
+        "server learns of the disconnect"
+    );
 }

@@ -15,21 +15,46 @@ use crate::wire::{msg, Put, Reader};
 
 /// An attempt the application asked for.
 pub enum Attempt {
-    None { user: String },
-    Password { user: String, password: Zeroizing<String> },
-    PublicKey { user: String, key: Arc<PrivateKey> },
-    KeyboardInteractive { user: String, submethods: String },
-    ChangePassword { user: String, old: Zeroizing<String>, new: Zeroizing<String> },
+    None {
+        user: String,
+    },
+    Password {
+        user: String,
+        password: Zeroizing<String>,
+    },
+    PublicKey {
+        user: String,
+        key: Arc<PrivateKey>,
+    },
+    KeyboardInteractive {
+        user: String,
+        submethods: String,
+    },
+    ChangePassword {
+        user: String,
+        old: Zeroizing<String>,
+        new: Zeroizing<String>,
+    },
 }
 
 enum InFlight {
     None,
-    Password { user: String, password: Zeroizing<String> },
-    PublicKeyQuery { user: String, key: Arc<PrivateKey>, alg: String },
+    Password {
+        user: String,
+        password: Zeroizing<String>,
+    },
+    PublicKeyQuery {
+        user: String,
+        key: Arc<PrivateKey>,
+        alg: String,
+    },
     PublicKeySigned,
     /// `auto` answers every hidden prompt with this password (paramiko's
     /// fallback when password auth is asked of a keyboard-interactive server).
-    Keyboard { auto: Option<Zeroizing<String>>, auto_rounds: u32 },
+    Keyboard {
+        auto: Option<Zeroizing<String>>,
+        auto_rounds: u32,
+    },
 }
 
 #[derive(Default)]
@@ -51,7 +76,11 @@ impl ClientAuth {
     }
 
     /// Transport is ready: ask for the userauth service once.
-    pub fn on_transport_ready(&mut self, tr: &mut Transport, rng: &mut dyn CryptoRng) -> Result<()> {
+    pub fn on_transport_ready(
+        &mut self,
+        tr: &mut Transport,
+        rng: &mut dyn CryptoRng,
+    ) -> Result<()> {
         if !self.requested_service {
             self.requested_service = true;
             tr.send(rng, |b| {
@@ -67,12 +96,19 @@ impl ClientAuth {
     }
 
     /// Starts an attempt (queued until the service is accepted).
-    pub fn start(&mut self, tr: &mut Transport, rng: &mut dyn CryptoRng, attempt: Attempt) -> Result<()> {
+    pub fn start(
+        &mut self,
+        tr: &mut Transport,
+        rng: &mut dyn CryptoRng,
+        attempt: Attempt,
+    ) -> Result<()> {
         if self.done {
             return Err(Error::usage("already authenticated"));
         }
         if self.is_busy() {
-            return Err(Error::usage("an authentication attempt is already in progress"));
+            return Err(Error::usage(
+                "an authentication attempt is already in progress",
+            ));
         }
         self.queued = Some(attempt);
         if self.service_accepted {
@@ -82,7 +118,9 @@ impl ClientAuth {
     }
 
     fn send_queued(&mut self, tr: &mut Transport, rng: &mut dyn CryptoRng) -> Result<()> {
-        let Some(a) = self.queued.take() else { return Ok(()) };
+        let Some(a) = self.queued.take() else {
+            return Ok(());
+        };
         match a {
             Attempt::None { user } => {
                 tr.send(rng, |b| request_header(b, &user, "none"))?;
@@ -90,11 +128,15 @@ impl ClientAuth {
             }
             Attempt::Password { user, password } => {
                 let only_kbd = self.methods.as_ref().is_some_and(|m| {
-                    !m.iter().any(|x| x == "password") && m.iter().any(|x| x == "keyboard-interactive")
+                    !m.iter().any(|x| x == "password")
+                        && m.iter().any(|x| x == "keyboard-interactive")
                 });
                 if only_kbd {
                     send_kbd(tr, rng, &user, "")?;
-                    self.in_flight = Some(InFlight::Keyboard { auto: Some(password), auto_rounds: 0 });
+                    self.in_flight = Some(InFlight::Keyboard {
+                        auto: Some(password),
+                        auto_rounds: 0,
+                    });
                 } else {
                     tr.send(rng, |b| {
                         request_header(b, &user, "password");
@@ -111,7 +153,10 @@ impl ClientAuth {
                     b.put_str(&old);
                     b.put_str(&new);
                 })?;
-                self.in_flight = Some(InFlight::Password { user, password: new });
+                self.in_flight = Some(InFlight::Password {
+                    user,
+                    password: new,
+                });
             }
             Attempt::PublicKey { user, key } => {
                 let alg = self.choose_sig_alg(tr, &key)?;
@@ -126,7 +171,10 @@ impl ClientAuth {
             }
             Attempt::KeyboardInteractive { user, submethods } => {
                 send_kbd(tr, rng, &user, &submethods)?;
-                self.in_flight = Some(InFlight::Keyboard { auto: None, auto_rounds: 0 });
+                self.in_flight = Some(InFlight::Keyboard {
+                    auto: None,
+                    auto_rounds: 0,
+                });
             }
         }
         Ok(())
@@ -141,7 +189,9 @@ impl ClientAuth {
         match tr.server_sig_algs() {
             Some(list) => {
                 for a in algs {
-                    if (*a != "ssh-rsa" || self.allow_ssh_rsa) && crate::wire::names(list).any(|x| x == *a) {
+                    if (*a != "ssh-rsa" || self.allow_ssh_rsa)
+                        && crate::wire::names(list).any(|x| x == *a)
+                    {
                         return Ok(a.to_string());
                     }
                 }
@@ -155,14 +205,25 @@ impl ClientAuth {
                 }
             }
             // No server-sig-algs: servers of this decade still take rsa-sha2-256.
-            None => Ok(if self.allow_ssh_rsa { "ssh-rsa".into() } else { "rsa-sha2-256".into() }),
+            None => Ok(if self.allow_ssh_rsa {
+                "ssh-rsa".into()
+            } else {
+                "rsa-sha2-256".into()
+            }),
         }
     }
 
     /// Answers to keyboard-interactive prompts.
-    pub fn respond(&mut self, tr: &mut Transport, rng: &mut dyn CryptoRng, answers: &[String]) -> Result<()> {
+    pub fn respond(
+        &mut self,
+        tr: &mut Transport,
+        rng: &mut dyn CryptoRng,
+        answers: &[String],
+    ) -> Result<()> {
         if !matches!(self.in_flight, Some(InFlight::Keyboard { .. })) {
-            return Err(Error::usage("no keyboard-interactive prompt is waiting for answers"));
+            return Err(Error::usage(
+                "no keyboard-interactive prompt is waiting for answers",
+            ));
         }
         tr.send(rng, |b| {
             b.push(msg::USERAUTH_INFO_RESPONSE);
@@ -186,7 +247,10 @@ impl ClientAuth {
         match t {
             msg::SERVICE_ACCEPT => {
                 let s = r.string()?;
-                if s != SERVICE_USERAUTH.as_bytes() || !self.requested_service || self.service_accepted {
+                if s != SERVICE_USERAUTH.as_bytes()
+                    || !self.requested_service
+                    || self.service_accepted
+                {
                     return Err(Error::protocol("unexpected SERVICE_ACCEPT"));
                 }
                 self.service_accepted = true;
@@ -208,7 +272,10 @@ impl ClientAuth {
             msg::USERAUTH_FAILURE => {
                 let list = r.name_list()?;
                 let partial = r.bool()?;
-                let methods: Vec<String> = crate::wire::names(list).take(64).map(str::to_string).collect();
+                let methods: Vec<String> = crate::wire::names(list)
+                    .take(64)
+                    .map(str::to_string)
+                    .collect();
                 self.methods = Some(methods.clone());
                 match self.in_flight.take() {
                     None => return Err(Error::protocol("USERAUTH_FAILURE without a request")),
@@ -219,18 +286,27 @@ impl ClientAuth {
                     {
                         // paramiko's fallback: answer keyboard-interactive with the password.
                         send_kbd(tr, rng, &user, "")?;
-                        self.in_flight = Some(InFlight::Keyboard { auto: Some(password), auto_rounds: 0 });
+                        self.in_flight = Some(InFlight::Keyboard {
+                            auto: Some(password),
+                            auto_rounds: 0,
+                        });
                         return Ok(());
                     }
                     Some(_) => {}
                 }
-                events.push_back(Event::AuthFailure { methods, partial_success: partial });
+                events.push_back(Event::AuthFailure {
+                    methods,
+                    partial_success: partial,
+                });
             }
             msg::USERAUTH_60 => match self.in_flight.take() {
                 Some(InFlight::PublicKeyQuery { user, key, alg }) => {
                     let _alg_echo = r.string()?;
                     let _blob = r.string()?;
-                    let sid = tr.session_id().ok_or_else(|| Error::protocol("no session id"))?.to_vec();
+                    let sid = tr
+                        .session_id()
+                        .ok_or_else(|| Error::protocol("no session id"))?
+                        .to_vec();
                     let blob = key.public_key().to_blob();
                     let data = publickey_signed_data(&sid, &user, &alg, &blob);
                     let sig = key.sign(&alg, &data)?;
@@ -245,7 +321,9 @@ impl ClientAuth {
                 }
                 Some(InFlight::Password { user, password }) => {
                     let prompt = r.utf8().unwrap_or("").to_string();
-                    events.push_back(Event::PasswordChangeRequired { prompt: sanitize(&prompt) });
+                    events.push_back(Event::PasswordChangeRequired {
+                        prompt: sanitize(&prompt),
+                    });
                     // Re-armed by auth_change_password.
                     drop((user, password));
                 }
@@ -255,28 +333,48 @@ impl ClientAuth {
                     let _lang = r.string()?;
                     let n = r.u32()?;
                     if n > 64 {
-                        return Err(Error::protocol(format!("keyboard-interactive request with {n} prompts")));
+                        return Err(Error::protocol(format!(
+                            "keyboard-interactive request with {n} prompts"
+                        )));
                     }
                     let mut prompts = Vec::with_capacity(n as usize);
                     for _ in 0..n {
                         let text = r.utf8()?.to_string();
                         let echo = r.bool()?;
-                        prompts.push(Prompt { text: sanitize(&text), echo });
+                        prompts.push(Prompt {
+                            text: sanitize(&text),
+                            echo,
+                        });
                     }
                     match auto {
                         Some(pw) => {
                             if auto_rounds >= 8 {
-                                return Err(Error::new(ErrorKind::AuthFailed, "server keeps asking keyboard-interactive questions"));
+                                return Err(Error::new(
+                                    ErrorKind::AuthFailed,
+                                    "server keeps asking keyboard-interactive questions",
+                                ));
                             }
                             let answers: Vec<String> = prompts
                                 .iter()
-                                .map(|p| if p.echo { String::new() } else { pw.to_string() })
+                                .map(|p| {
+                                    if p.echo {
+                                        String::new()
+                                    } else {
+                                        pw.to_string()
+                                    }
+                                })
                                 .collect();
-                            self.in_flight = Some(InFlight::Keyboard { auto: Some(pw), auto_rounds: auto_rounds + 1 });
+                            self.in_flight = Some(InFlight::Keyboard {
+                                auto: Some(pw),
+                                auto_rounds: auto_rounds + 1,
+                            });
                             self.respond(tr, rng, &answers)?;
                         }
                         None => {
-                            self.in_flight = Some(InFlight::Keyboard { auto: None, auto_rounds });
+                            self.in_flight = Some(InFlight::Keyboard {
+                                auto: None,
+                                auto_rounds,
+                            });
                             events.push_back(Event::AuthPrompt {
                                 name: sanitize(&name),
                                 instruction: sanitize(&instruction),
@@ -290,7 +388,12 @@ impl ClientAuth {
                     return Err(Error::protocol("unexpected userauth message 60"));
                 }
             },
-            _ => return Err(Error::protocol(format!("unexpected auth message {} ({t})", msg::name(t)))),
+            _ => {
+                return Err(Error::protocol(format!(
+                    "unexpected auth message {} ({t})",
+                    msg::name(t)
+                )))
+            }
         }
         Ok(())
     }
@@ -303,7 +406,12 @@ fn request_header(b: &mut Vec<u8>, user: &str, method: &str) {
     b.put_str(method);
 }
 
-fn send_kbd(tr: &mut Transport, rng: &mut dyn CryptoRng, user: &str, submethods: &str) -> Result<()> {
+fn send_kbd(
+    tr: &mut Transport,
+    rng: &mut dyn CryptoRng,
+    user: &str,
+    submethods: &str,
+) -> Result<()> {
     tr.send(rng, |b| {
         request_header(b, user, "keyboard-interactive");
         b.put_str("");
@@ -312,5 +420,8 @@ fn send_kbd(tr: &mut Transport, rng: &mut dyn CryptoRng, user: &str, submethods:
 }
 
 fn sanitize_banner(s: &str) -> String {
-    s.chars().filter(|c| !c.is_control() || *c == '\n' || *c == '\t').take(64 * 1024).collect()
+    s.chars()
+        .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
+        .take(64 * 1024)
+        .collect()
 }

@@ -17,7 +17,12 @@ pub const SERVICE_USERAUTH: &str = "ssh-userauth";
 pub const SERVICE_CONNECTION: &str = "ssh-connection";
 
 /// The data a publickey signature covers (RFC 4252 §7).
-pub fn publickey_signed_data(session_id: &[u8], user: &str, algorithm: &str, key_blob: &[u8]) -> Vec<u8> {
+pub fn publickey_signed_data(
+    session_id: &[u8],
+    user: &str,
+    algorithm: &str,
+    key_blob: &[u8],
+) -> Vec<u8> {
     let mut d = Vec::with_capacity(session_id.len() + user.len() + key_blob.len() + 96);
     d.put_string(session_id);
     d.put_u8(crate::wire::msg::USERAUTH_REQUEST);

@@ -83,7 +83,9 @@ impl ServerAuth {
             }
             msg::USERAUTH_REQUEST => {
                 if !self.service_accepted {
-                    return Err(Error::protocol("USERAUTH_REQUEST before the ssh-userauth service was accepted"));
+                    return Err(Error::protocol(
+                        "USERAUTH_REQUEST before the ssh-userauth service was accepted",
+                    ));
                 }
                 if self.done {
                     // RFC 4252 §5.1: ignore requests after success.
@@ -93,15 +95,20 @@ impl ServerAuth {
                 let service = r.string()?;
                 let method = r.utf8()?.to_string();
                 if service != SERVICE_CONNECTION.as_bytes() {
-                    return Err(Error::new(ErrorKind::Protocol, "auth request for an unknown service")
-                        .with_disconnect_code(msg::disconnect::SERVICE_NOT_AVAILABLE));
+                    return Err(Error::new(
+                        ErrorKind::Protocol,
+                        "auth request for an unknown service",
+                    )
+                    .with_disconnect_code(msg::disconnect::SERVICE_NOT_AVAILABLE));
                 }
                 if user.len() > 256 {
                     return Err(Error::protocol("user name longer than 256 bytes"));
                 }
                 if let Some(prev) = &self.user {
                     if *prev != user {
-                        return Err(Error::protocol("client changed user name during authentication"));
+                        return Err(Error::protocol(
+                            "client changed user name during authentication",
+                        ));
                     }
                 }
                 self.user = Some(user.clone());
@@ -112,11 +119,18 @@ impl ServerAuth {
                     "password" if allowed => {
                         let change = r.bool()?;
                         let password = r.utf8()?.to_string();
-                        let new_password = if change { Some(r.utf8()?.to_string()) } else { None };
+                        let new_password = if change {
+                            Some(r.utf8()?.to_string())
+                        } else {
+                            None
+                        };
                         self.pending = Some((user.clone(), Pending::Final));
                         events.push_back(Event::AuthRequest {
                             user,
-                            request: AuthRequest::Password { password, new_password },
+                            request: AuthRequest::Password {
+                                password,
+                                new_password,
+                            },
                         });
                     }
                     "publickey" if allowed => {
@@ -129,7 +143,9 @@ impl ServerAuth {
                         };
                         if signed {
                             let sig = r.string()?;
-                            let sid = tr.session_id().ok_or_else(|| Error::protocol("no session id"))?;
+                            let sid = tr
+                                .session_id()
+                                .ok_or_else(|| Error::protocol("no session id"))?;
                             let data = publickey_signed_data(sid, &user, &algorithm, &blob);
                             if key.verify(&algorithm, &data, sig).is_err() {
                                 return self.fail(tr, rng, false);
@@ -137,13 +153,27 @@ impl ServerAuth {
                             self.pending = Some((user.clone(), Pending::Final));
                             events.push_back(Event::AuthRequest {
                                 user,
-                                request: AuthRequest::PublicKey { key, algorithm, verified: true },
+                                request: AuthRequest::PublicKey {
+                                    key,
+                                    algorithm,
+                                    verified: true,
+                                },
                             });
                         } else {
-                            self.pending = Some((user.clone(), Pending::Query { algorithm: algorithm.clone(), blob }));
+                            self.pending = Some((
+                                user.clone(),
+                                Pending::Query {
+                                    algorithm: algorithm.clone(),
+                                    blob,
+                                },
+                            ));
                             events.push_back(Event::AuthRequest {
                                 user,
-                                request: AuthRequest::PublicKey { key, algorithm, verified: false },
+                                request: AuthRequest::PublicKey {
+                                    key,
+                                    algorithm,
+                                    verified: false,
+                                },
                             });
                         }
                     }
@@ -167,7 +197,9 @@ impl ServerAuth {
                 }
                 let n = r.u32()?;
                 if n > 64 {
-                    return Err(Error::protocol(format!("{n} keyboard-interactive responses")));
+                    return Err(Error::protocol(format!(
+                        "{n} keyboard-interactive responses"
+                    )));
                 }
                 let mut responses = Vec::with_capacity(n as usize);
                 for _ in 0..n {
@@ -181,7 +213,12 @@ impl ServerAuth {
                     request: AuthRequest::KeyboardInteractiveResponse { responses },
                 });
             }
-            _ => return Err(Error::protocol(format!("unexpected message {} ({t}) during authentication", msg::name(t)))),
+            _ => {
+                return Err(Error::protocol(format!(
+                    "unexpected message {} ({t}) during authentication",
+                    msg::name(t)
+                )))
+            }
         }
         Ok(())
     }
@@ -205,7 +242,13 @@ impl ServerAuth {
         self.fail_with(tr, rng, counts, false)
     }
 
-    fn fail_with(&mut self, tr: &mut Transport, rng: &mut dyn CryptoRng, counts: bool, partial: bool) -> Result<()> {
+    fn fail_with(
+        &mut self,
+        tr: &mut Transport,
+        rng: &mut dyn CryptoRng,
+        counts: bool,
+        partial: bool,
+    ) -> Result<()> {
         if counts {
             self.attempts += 1;
             if self.attempts >= self.max_attempts {
@@ -225,13 +268,19 @@ impl ServerAuth {
     }
 
     fn take_pending(&mut self) -> Result<(String, Pending)> {
-        self.pending.take().ok_or_else(|| Error::usage("no authentication request is waiting for a decision"))
+        self.pending
+            .take()
+            .ok_or_else(|| Error::usage("no authentication request is waiting for a decision"))
     }
 
     /// The application accepts the pending attempt. For a publickey query
     /// this answers "key acceptable" (PK_OK); the client then signs.
     /// Returns the user name when authentication is complete.
-    pub fn accept(&mut self, tr: &mut Transport, rng: &mut dyn CryptoRng) -> Result<Option<String>> {
+    pub fn accept(
+        &mut self,
+        tr: &mut Transport,
+        rng: &mut dyn CryptoRng,
+    ) -> Result<Option<String>> {
         let (user, p) = self.take_pending()?;
         match p {
             Pending::Query { algorithm, blob } => {
@@ -263,10 +312,17 @@ impl ServerAuth {
     }
 
     /// Partial success: this method passed, but these methods must follow.
-    pub fn partial(&mut self, tr: &mut Transport, rng: &mut dyn CryptoRng, remaining: Vec<String>) -> Result<()> {
+    pub fn partial(
+        &mut self,
+        tr: &mut Transport,
+        rng: &mut dyn CryptoRng,
+        remaining: Vec<String>,
+    ) -> Result<()> {
         let (_, p) = self.take_pending()?;
         if !matches!(p, Pending::Final) {
-            return Err(Error::usage("partial success only answers a completed attempt"));
+            return Err(Error::usage(
+                "partial success only answers a completed attempt",
+            ));
         }
         self.methods = remaining;
         self.fail_with(tr, rng, false, true)
@@ -284,7 +340,9 @@ impl ServerAuth {
         let (user, p) = self.take_pending()?;
         if matches!(p, Pending::Query { .. }) {
             self.pending = Some((user, p));
-            return Err(Error::usage("info_request does not answer a publickey query"));
+            return Err(Error::usage(
+                "info_request does not answer a publickey query",
+            ));
         }
         self.kbd_active = true;
         tr.send(rng, |b| {
@@ -301,11 +359,18 @@ impl ServerAuth {
     }
 
     /// Password auth: ask the client to change its expired password.
-    pub fn password_change_request(&mut self, tr: &mut Transport, rng: &mut dyn CryptoRng, prompt: &str) -> Result<()> {
+    pub fn password_change_request(
+        &mut self,
+        tr: &mut Transport,
+        rng: &mut dyn CryptoRng,
+        prompt: &str,
+    ) -> Result<()> {
         let (user, p) = self.take_pending()?;
         if !matches!(p, Pending::Final) {
             self.pending = Some((user, p));
-            return Err(Error::usage("password change request only answers a password attempt"));
+            return Err(Error::usage(
+                "password change request only answers a password attempt",
+            ));
         }
         tr.send(rng, |b| {
             b.push(msg::USERAUTH_60);

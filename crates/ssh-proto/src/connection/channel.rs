@@ -95,7 +95,11 @@ pub struct Channel {
 /// Operations the application asked for before the open was confirmed.
 pub enum QueuedOp {
     /// A CHANNEL_REQUEST without the recipient field: name, want_reply, data.
-    Request { name: String, want_reply: bool, data: Vec<u8> },
+    Request {
+        name: String,
+        want_reply: bool,
+        data: Vec<u8>,
+    },
     Eof,
     Close,
 }
@@ -130,7 +134,11 @@ impl Channel {
 
     /// Fully closed and nothing left to read: the slot can go.
     pub fn finished(&self) -> bool {
-        (self.close_received && self.close_sent && self.closed_reported && self.stdout.is_empty() && self.stderr.is_empty())
+        (self.close_received
+            && self.close_sent
+            && self.closed_reported
+            && self.stdout.is_empty()
+            && self.stderr.is_empty())
             || (self.state == State::Failed && self.closed_reported)
     }
 }

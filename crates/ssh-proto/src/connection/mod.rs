@@ -66,7 +66,11 @@ impl Default for Config {
             send_packet: 32 * 1024,
             max_channels: 1024,
             max_sessions: 10,
-            auth_methods: vec!["publickey".into(), "password".into(), "keyboard-interactive".into()],
+            auth_methods: vec![
+                "publickey".into(),
+                "password".into(),
+                "keyboard-interactive".into(),
+            ],
             max_auth_tries: 6,
             login_grace_time: Some(Duration::from_secs(120)),
             auth_banner: None,
@@ -103,16 +107,29 @@ pub struct Connection {
 impl Connection {
     /// A client connection. Call [`transmit`](Self::transmit) to get the
     /// version line and first KEXINIT to send.
-    pub fn client(config: Arc<Config>, rng: Box<dyn CryptoRng + Send>, now: Instant) -> Result<Self> {
+    pub fn client(
+        config: Arc<Config>,
+        rng: Box<dyn CryptoRng + Send>,
+        now: Instant,
+    ) -> Result<Self> {
         Self::new(Role::Client, config, rng, now)
     }
 
     /// A server connection (the config must hold at least one host key).
-    pub fn server(config: Arc<Config>, rng: Box<dyn CryptoRng + Send>, now: Instant) -> Result<Self> {
+    pub fn server(
+        config: Arc<Config>,
+        rng: Box<dyn CryptoRng + Send>,
+        now: Instant,
+    ) -> Result<Self> {
         Self::new(Role::Server, config, rng, now)
     }
 
-    fn new(role: Role, config: Arc<Config>, rng: Box<dyn CryptoRng + Send>, now: Instant) -> Result<Self> {
+    fn new(
+        role: Role,
+        config: Arc<Config>,
+        rng: Box<dyn CryptoRng + Send>,
+        now: Instant,
+    ) -> Result<Self> {
         let tr = Transport::new(role, config.transport.clone(), now)?;
         let auth = match role {
             Role::Client => {
@@ -228,6 +245,13 @@ impl Connection {
         (!b.is_empty()).then_some(b)
     }
 
+    /// Moves all pending output into `buf` (swapping buffers when `buf` is
+    /// empty, so nothing is copied). An alternative to `transmit` +
+    /// `advance_transmit` for adapters that write from their own buffer.
+    pub fn take_transmit(&mut self, buf: &mut Vec<u8>) {
+        self.tr.take_output(buf);
+    }
+
     pub fn advance_transmit(&mut self, n: usize) {
         self.tr.advance_output(n);
     }
@@ -287,7 +311,10 @@ impl Connection {
         if self.role() == Role::Server && !self.authenticated {
             if let Some(g) = self.config.login_grace_time {
                 if now >= self.started + g {
-                    let e = Error::new(ErrorKind::Timeout, format!("login grace time of {}s exceeded", g.as_secs()));
+                    let e = Error::new(
+                        ErrorKind::Timeout,
+                        format!("login grace time of {}s exceeded", g.as_secs()),
+                    );
                     self.fatal(e);
                     return;
                 }
@@ -344,7 +371,10 @@ impl Connection {
             return;
         }
         self.tr.disconnect(&mut *self.rng, reason, description);
-        let e = Error::new(ErrorKind::Closed, format!("disconnected by us: {description}"));
+        let e = Error::new(
+            ErrorKind::Closed,
+            format!("disconnected by us: {description}"),
+        );
         self.error = Some(e.clone());
         self.events.push_back(Event::Disconnected(e));
     }
@@ -387,7 +417,9 @@ impl Connection {
             match r {
                 Ok(None) => break,
                 Ok(Some(Input::HostKey(k))) => self.events.push_back(Event::HostKey(k)),
-                Ok(Some(Input::Debug(s))) => self.events.push_back(Event::Debug(crate::transport::sanitize(&s))),
+                Ok(Some(Input::Debug(s))) => self
+                    .events
+                    .push_back(Event::Debug(crate::transport::sanitize(&s))),
                 Ok(Some(Input::KexDone(n))) => {
                     let first = self.tr.kex_count() == 1;
                     self.events.push_back(Event::KexDone(n));
@@ -488,7 +520,10 @@ impl Connection {
     /// Client: password authentication (falls back to keyboard-interactive
     /// when that is all the server offers).
     pub fn auth_password(&mut self, user: &str, password: &str) -> Result<()> {
-        self.client_auth(Attempt::Password { user: user.into(), password: Zeroizing::new(password.into()) })
+        self.client_auth(Attempt::Password {
+            user: user.into(),
+            password: Zeroizing::new(password.into()),
+        })
     }
     /// Client: answer a [`Event::PasswordChangeRequired`].
     pub fn auth_change_password(&mut self, user: &str, old: &str, new: &str) -> Result<()> {
@@ -500,11 +535,17 @@ impl Connection {
     }
     /// Client: public key authentication (query, then signature).
     pub fn auth_publickey(&mut self, user: &str, key: Arc<PrivateKey>) -> Result<()> {
-        self.client_auth(Attempt::PublicKey { user: user.into(), key })
+        self.client_auth(Attempt::PublicKey {
+            user: user.into(),
+            key,
+        })
     }
     /// Client: keyboard-interactive; prompts arrive as [`Event::AuthPrompt`].
     pub fn auth_keyboard_interactive(&mut self, user: &str, submethods: &str) -> Result<()> {
-        self.client_auth(Attempt::KeyboardInteractive { user: user.into(), submethods: submethods.into() })
+        self.client_auth(Attempt::KeyboardInteractive {
+            user: user.into(),
+            submethods: submethods.into(),
+        })
     }
     /// Client: answers to the last [`Event::AuthPrompt`].
     pub fn auth_respond(&mut self, answers: &[String]) -> Result<()> {
@@ -525,10 +566,15 @@ impl Connection {
 
     // ----------------------------------------------------------- server auth
 
-    fn server_auth<T>(&mut self, f: impl FnOnce(&mut ServerAuth, &mut Transport, &mut dyn CryptoRng) -> Result<T>) -> Result<T> {
+    fn server_auth<T>(
+        &mut self,
+        f: impl FnOnce(&mut ServerAuth, &mut Transport, &mut dyn CryptoRng) -> Result<T>,
+    ) -> Result<T> {
         self.check_open()?;
         let AuthSide::Server(a) = &mut self.auth else {
-            return Err(Error::usage("only a server answers authentication requests"));
+            return Err(Error::usage(
+                "only a server answers authentication requests",
+            ));
         };
         let r = f(a, &mut self.tr, &mut *self.rng);
         let r = self.after(r);
@@ -555,7 +601,12 @@ impl Connection {
         self.server_auth(|a, tr, rng| a.partial(tr, rng, rem))
     }
     /// Server: answer a keyboard-interactive start (or responses) with prompts.
-    pub fn auth_info_request(&mut self, name: &str, instruction: &str, prompts: &[Prompt]) -> Result<()> {
+    pub fn auth_info_request(
+        &mut self,
+        name: &str,
+        instruction: &str,
+        prompts: &[Prompt],
+    ) -> Result<()> {
         self.server_auth(|a, tr, rng| a.info_request(tr, rng, name, instruction, prompts))
     }
     /// Server: tell the client its password must be changed.
@@ -573,7 +624,10 @@ impl Connection {
 
     fn alloc_channel(&mut self, ch: Channel) -> Result<ChannelId> {
         if self.channels.len() >= self.config.max_channels {
-            return Err(Error::limit(format!("channel limit of {} reached", self.config.max_channels)));
+            return Err(Error::limit(format!(
+                "channel limit of {} reached",
+                self.config.max_channels
+            )));
         }
         let mut id = self.next_channel;
         while self.channels.contains_key(&id) {
@@ -585,7 +639,9 @@ impl Connection {
     }
 
     fn chan(&mut self, id: ChannelId) -> Result<&mut Channel> {
-        self.channels.get_mut(&id.0).ok_or_else(|| Error::usage(format!("{id} does not exist")))
+        self.channels
+            .get_mut(&id.0)
+            .ok_or_else(|| Error::usage(format!("{id} does not exist")))
     }
 
     /// Opens a session channel; [`Event::ChannelOpened`] follows. Requests
@@ -600,7 +656,12 @@ impl Connection {
         if !self.authenticated {
             return Err(Error::usage("open a channel after authentication"));
         }
-        let ch = Channel::new(kind, State::Opening, self.config.window_size, self.config.max_packet);
+        let ch = Channel::new(
+            kind,
+            State::Opening,
+            self.config.window_size,
+            self.config.max_packet,
+        );
         let id = self.alloc_channel(ch)?;
         let (w, p) = (self.config.window_size, self.config.max_packet);
         let r = self.tr.send(&mut *self.rng, |b| {
@@ -644,13 +705,21 @@ impl Connection {
         }
         let remote = c.remote_id;
         self.channels.remove(&id.0);
-        let r = self.tr.send(&mut *self.rng, |b| open_failure(b, remote, reason, description));
+        let r = self.tr.send(&mut *self.rng, |b| {
+            open_failure(b, remote, reason, description)
+        });
         self.after(r)
     }
 
     /// Sends a channel request. With `want_reply`, a
     /// [`Event::ChannelRequestReply`] follows.
-    pub fn channel_request(&mut self, id: ChannelId, name: &str, want_reply: bool, data: &[u8]) -> Result<()> {
+    pub fn channel_request(
+        &mut self,
+        id: ChannelId,
+        name: &str,
+        want_reply: bool,
+        data: &[u8],
+    ) -> Result<()> {
         self.check_open()?;
         let c = self.chan(id)?;
         if c.close_sent || c.state == State::Failed {
@@ -660,7 +729,11 @@ impl Connection {
             c.our_requests += 1;
         }
         if c.state == State::Opening {
-            c.queued.push(QueuedOp::Request { name: name.into(), want_reply, data: data.to_vec() });
+            c.queued.push(QueuedOp::Request {
+                name: name.into(),
+                want_reply,
+                data: data.to_vec(),
+            });
             return Ok(());
         }
         let remote = c.remote_id;
@@ -714,7 +787,14 @@ impl Connection {
         d.put_str(value);
         self.channel_request(id, "env", false, &d)
     }
-    pub fn window_change(&mut self, id: ChannelId, cols: u32, rows: u32, width_px: u32, height_px: u32) -> Result<()> {
+    pub fn window_change(
+        &mut self,
+        id: ChannelId,
+        cols: u32,
+        rows: u32,
+        width_px: u32,
+        height_px: u32,
+    ) -> Result<()> {
         let mut d = Vec::new();
         d.put_u32(cols);
         d.put_u32(rows);
@@ -735,7 +815,13 @@ impl Connection {
         self.channel_request(id, "exit-status", false, &d)
     }
     /// Server: `exit-signal` (signal name without "SIG").
-    pub fn send_exit_signal(&mut self, id: ChannelId, signal: &str, core_dumped: bool, message: &str) -> Result<()> {
+    pub fn send_exit_signal(
+        &mut self,
+        id: ChannelId,
+        signal: &str,
+        core_dumped: bool,
+        message: &str,
+    ) -> Result<()> {
         let mut d = Vec::new();
         d.put_str(signal);
         d.put_bool(core_dumped);
@@ -764,7 +850,11 @@ impl Connection {
         }
         for ok in out {
             let r = self.tr.send(&mut *self.rng, |b| {
-                b.push(if ok { msg::CHANNEL_SUCCESS } else { msg::CHANNEL_FAILURE });
+                b.push(if ok {
+                    msg::CHANNEL_SUCCESS
+                } else {
+                    msg::CHANNEL_FAILURE
+                });
                 b.put_u32(remote);
             });
             self.after(r)?;
@@ -915,7 +1005,9 @@ impl Connection {
     /// Marks `n` buffered bytes as read; the window is re-granted to the
     /// peer as data is consumed.
     pub fn channel_consume(&mut self, id: ChannelId, stream: Stream, n: usize) -> Result<()> {
-        let Some(c) = self.channels.get_mut(&id.0) else { return Ok(()) };
+        let Some(c) = self.channels.get_mut(&id.0) else {
+            return Ok(());
+        };
         let n = match stream {
             Stream::Stdout => c.stdout.consume(n),
             Stream::Stderr => c.stderr.consume(n),
@@ -925,7 +1017,9 @@ impl Connection {
 
     /// Copies buffered data into `out`; returns the count (0: nothing buffered).
     pub fn channel_read(&mut self, id: ChannelId, stream: Stream, out: &mut [u8]) -> Result<usize> {
-        let Some(c) = self.channels.get_mut(&id.0) else { return Ok(0) };
+        let Some(c) = self.channels.get_mut(&id.0) else {
+            return Ok(0);
+        };
         let n = match stream {
             Stream::Stdout => c.stdout.read(out),
             Stream::Stderr => c.stderr.read(out),
@@ -935,7 +1029,9 @@ impl Connection {
     }
 
     fn consumed(&mut self, id: ChannelId, n: usize) -> Result<()> {
-        let Some(c) = self.channels.get_mut(&id.0) else { return Ok(()) };
+        let Some(c) = self.channels.get_mut(&id.0) else {
+            return Ok(());
+        };
         c.unacked += n as u32;
         let mut adjust = None;
         if c.state == State::Open
@@ -974,7 +1070,9 @@ impl Connection {
     }
     /// Whether the peer sent EOF (or closed) on the channel.
     pub fn channel_eof_received(&self, id: ChannelId) -> bool {
-        self.channels.get(&id.0).is_none_or(|c| c.eof_received || c.close_received)
+        self.channels
+            .get(&id.0)
+            .is_none_or(|c| c.eof_received || c.close_received)
     }
     /// Number of channels in the table.
     pub fn channel_count(&self) -> usize {
@@ -1006,10 +1104,14 @@ impl Connection {
                 let name = r.utf8()?.to_string();
                 let want_reply = r.bool()?;
                 if want_reply {
-                    self.tr.send(&mut *self.rng, |b| b.push(msg::REQUEST_FAILURE))?;
+                    self.tr
+                        .send(&mut *self.rng, |b| b.push(msg::REQUEST_FAILURE))?;
                 }
                 if !name.starts_with("hostkeys-") && name != "keepalive@openssh.com" {
-                    self.events.push_back(Event::GlobalRequest { name: crate::transport::sanitize(&name), want_reply });
+                    self.events.push_back(Event::GlobalRequest {
+                        name: crate::transport::sanitize(&name),
+                        want_reply,
+                    });
                 }
                 Ok(())
             }
@@ -1032,13 +1134,18 @@ impl Connection {
             _ => {
                 let id = r.u32()?;
                 let Some(c) = self.channels.get_mut(&id) else {
-                    return Err(Error::protocol(format!("{} for channel {id}, which is not open", msg::name(t))));
+                    return Err(Error::protocol(format!(
+                        "{} for channel {id}, which is not open",
+                        msg::name(t)
+                    )));
                 };
                 let cid = ChannelId(id);
                 match t {
                     msg::CHANNEL_OPEN_CONFIRMATION => {
                         if c.state != State::Opening {
-                            return Err(Error::protocol(format!("unexpected open confirmation for channel {id}")));
+                            return Err(Error::protocol(format!(
+                                "unexpected open confirmation for channel {id}"
+                            )));
                         }
                         c.remote_id = r.u32()?;
                         c.remote_window = r.u32()?;
@@ -1048,7 +1155,11 @@ impl Connection {
                         self.events.push_back(Event::ChannelOpened { channel: cid });
                         for op in queued {
                             match op {
-                                QueuedOp::Request { name, want_reply, data } => {
+                                QueuedOp::Request {
+                                    name,
+                                    want_reply,
+                                    data,
+                                } => {
                                     if let Some(c) = self.channels.get_mut(&id) {
                                         c.our_requests -= want_reply as u32;
                                     }
@@ -1070,17 +1181,24 @@ impl Connection {
                     }
                     msg::CHANNEL_OPEN_FAILURE => {
                         if c.state != State::Opening {
-                            return Err(Error::protocol(format!("unexpected open failure for channel {id}")));
+                            return Err(Error::protocol(format!(
+                                "unexpected open failure for channel {id}"
+                            )));
                         }
                         let reason = r.u32()?;
                         let description = crate::transport::sanitize(r.utf8().unwrap_or(""));
                         c.state = State::Failed;
-                        self.events.push_back(Event::ChannelOpenFailed { channel: cid, reason, description });
+                        self.events.push_back(Event::ChannelOpenFailed {
+                            channel: cid,
+                            reason,
+                            description,
+                        });
                         Ok(())
                     }
-                    _ if c.state != State::Open => {
-                        Err(Error::protocol(format!("{} for channel {id} before it was open", msg::name(t))))
-                    }
+                    _ if c.state != State::Open => Err(Error::protocol(format!(
+                        "{} for channel {id} before it was open",
+                        msg::name(t)
+                    ))),
                     msg::CHANNEL_WINDOW_ADJUST => {
                         let add = r.u32()?;
                         c.remote_window = c.remote_window.checked_add(add).ok_or_else(|| {
@@ -1131,7 +1249,10 @@ impl Connection {
                         buf.push(data);
                         if !*flag {
                             *flag = true;
-                            self.events.push_back(Event::ChannelData { channel: cid, stream });
+                            self.events.push_back(Event::ChannelData {
+                                channel: cid,
+                                stream,
+                            });
                         }
                         Ok(())
                     }
@@ -1160,10 +1281,15 @@ impl Connection {
                     msg::CHANNEL_REQUEST => self.on_channel_request(cid, &mut r),
                     msg::CHANNEL_SUCCESS | msg::CHANNEL_FAILURE => {
                         if c.our_requests == 0 {
-                            return Err(Error::protocol(format!("channel {id}: reply without a request")));
+                            return Err(Error::protocol(format!(
+                                "channel {id}: reply without a request"
+                            )));
                         }
                         c.our_requests -= 1;
-                        self.events.push_back(Event::ChannelRequestReply { channel: cid, success: t == msg::CHANNEL_SUCCESS });
+                        self.events.push_back(Event::ChannelRequestReply {
+                            channel: cid,
+                            success: t == msg::CHANNEL_SUCCESS,
+                        });
                         Ok(())
                     }
                     _ => Err(Error::protocol(format!("unknown connection message {t}"))),
@@ -1179,29 +1305,55 @@ impl Connection {
         let max_packet = r.u32()?;
         let data = r.rest().to_vec();
         let refuse = |this: &mut Self, reason: u32, text: &str| {
-            this.tr.send(&mut *this.rng, |b| open_failure(b, sender, reason, text))
+            this.tr
+                .send(&mut *this.rng, |b| open_failure(b, sender, reason, text))
         };
         if max_packet == 0 {
             return Err(Error::protocol("channel open with maximum packet size 0"));
         }
         if self.role() == Role::Client && kind == "session" {
-            return refuse(self, msg::open_failure::ADMINISTRATIVELY_PROHIBITED, "clients do not accept sessions");
+            return refuse(
+                self,
+                msg::open_failure::ADMINISTRATIVELY_PROHIBITED,
+                "clients do not accept sessions",
+            );
         }
         if self.channels.len() >= self.config.max_channels {
-            return refuse(self, msg::open_failure::RESOURCE_SHORTAGE, "too many channels");
+            return refuse(
+                self,
+                msg::open_failure::RESOURCE_SHORTAGE,
+                "too many channels",
+            );
         }
         if kind == "session" {
-            let sessions = self.channels.values().filter(|c| c.is_session && !c.close_sent).count();
+            let sessions = self
+                .channels
+                .values()
+                .filter(|c| c.is_session && !c.close_sent)
+                .count();
             if sessions >= self.config.max_sessions {
-                return refuse(self, msg::open_failure::ADMINISTRATIVELY_PROHIBITED, "too many sessions (MaxSessions)");
+                return refuse(
+                    self,
+                    msg::open_failure::ADMINISTRATIVELY_PROHIBITED,
+                    "too many sessions (MaxSessions)",
+                );
             }
         }
-        let mut ch = Channel::new(&kind, State::PeerOpening, self.config.window_size, self.config.max_packet);
+        let mut ch = Channel::new(
+            &kind,
+            State::PeerOpening,
+            self.config.window_size,
+            self.config.max_packet,
+        );
         ch.remote_id = sender;
         ch.remote_window = window;
         ch.remote_max_packet = max_packet;
         let id = self.alloc_channel(ch)?;
-        self.events.push_back(Event::ChannelOpenRequest { channel: id, kind: crate::transport::sanitize(&kind), data });
+        self.events.push_back(Event::ChannelOpenRequest {
+            channel: id,
+            kind: crate::transport::sanitize(&kind),
+            data,
+        });
         Ok(())
     }
 
@@ -1212,14 +1364,22 @@ impl Connection {
         let request = match name.as_str() {
             "exit-status" => {
                 let status = r.u32()?;
-                self.events.push_back(Event::ExitStatus { channel: id, status });
+                self.events.push_back(Event::ExitStatus {
+                    channel: id,
+                    status,
+                });
                 return Ok(());
             }
             "exit-signal" => {
                 let signal = crate::transport::sanitize(r.utf8()?);
                 let core_dumped = r.bool()?;
                 let message = crate::transport::sanitize(r.utf8().unwrap_or(""));
-                self.events.push_back(Event::ExitSignal { channel: id, signal, core_dumped, message });
+                self.events.push_back(Event::ExitSignal {
+                    channel: id,
+                    signal,
+                    core_dumped,
+                    message,
+                });
                 return Ok(());
             }
             "eow@openssh.com" => return Ok(()),
@@ -1241,24 +1401,39 @@ impl Connection {
                         modes.push((op, v));
                     }
                 }
-                ChannelRequest::Pty(PtyRequest { term, cols, rows, width_px, height_px, modes })
+                ChannelRequest::Pty(PtyRequest {
+                    term,
+                    cols,
+                    rows,
+                    width_px,
+                    height_px,
+                    modes,
+                })
             }
-            "env" if is_server => {
-                ChannelRequest::Env { name: r.utf8()?.to_string(), value: r.utf8()?.to_string() }
-            }
-            "exec" if is_server => ChannelRequest::Exec { command: r.string()?.to_vec() },
+            "env" if is_server => ChannelRequest::Env {
+                name: r.utf8()?.to_string(),
+                value: r.utf8()?.to_string(),
+            },
+            "exec" if is_server => ChannelRequest::Exec {
+                command: r.string()?.to_vec(),
+            },
             "shell" if is_server => ChannelRequest::Shell,
-            "subsystem" if is_server => ChannelRequest::Subsystem { name: r.utf8()?.to_string() },
+            "subsystem" if is_server => ChannelRequest::Subsystem {
+                name: r.utf8()?.to_string(),
+            },
             "window-change" if is_server => ChannelRequest::WindowChange {
                 cols: r.u32()?,
                 rows: r.u32()?,
                 width_px: r.u32()?,
                 height_px: r.u32()?,
             },
-            "signal" if is_server => ChannelRequest::Signal { name: r.utf8()?.to_string() },
-            _ if is_server && name != "keepalive@openssh.com" => {
-                ChannelRequest::Other { name: name.clone(), data: r.rest().to_vec() }
-            }
+            "signal" if is_server => ChannelRequest::Signal {
+                name: r.utf8()?.to_string(),
+            },
+            _ if is_server && name != "keepalive@openssh.com" => ChannelRequest::Other {
+                name: name.clone(),
+                data: r.rest().to_vec(),
+            },
             _ => {
                 // Client side: keepalive@openssh.com and anything unknown.
                 if want_reply {
@@ -1279,7 +1454,11 @@ impl Connection {
         if want_reply {
             self.chan(id)?.replies.push_back(ReplySlot::Waiting);
         }
-        self.events.push_back(Event::ChannelRequest { channel: id, request, want_reply });
+        self.events.push_back(Event::ChannelRequest {
+            channel: id,
+            request,
+            want_reply,
+        });
         Ok(())
     }
 }

@@ -55,7 +55,9 @@ impl KnownHosts {
     /// Parses `known_hosts` text. Never fails: blank lines, comments, malformed lines and
     /// lines with key types this crate does not support are skipped.
     pub fn parse(text: &str) -> KnownHosts {
-        KnownHosts { entries: text.lines().filter_map(parse_line).collect() }
+        KnownHosts {
+            entries: text.lines().filter_map(parse_line).collect(),
+        }
     }
 
     /// Number of usable entries (including `@revoked` and `@cert-authority` lines).
@@ -244,8 +246,14 @@ mod tests {
         assert!(glob_match(b"a*b*c", b"aXXbYYc"));
         assert!(!glob_match(b"a*b*c", b"aXXbYY"));
         assert!(glob_match(b"[*]:2222", b"[h]:2222"));
-        assert!(match_pattern_list("foo.example.com", "*.example.com,!bar.example.com"));
-        assert!(!match_pattern_list("bar.example.com", "*.example.com,!bar.example.com"));
+        assert!(match_pattern_list(
+            "foo.example.com",
+            "*.example.com,!bar.example.com"
+        ));
+        assert!(!match_pattern_list(
+            "bar.example.com",
+            "*.example.com,!bar.example.com"
+        ));
         assert!(!match_pattern_list("bar.example.com", "!bar.example.com"));
         assert!(!match_pattern_list("x", ""));
         // A pathological pattern finishes quickly.

@@ -63,7 +63,10 @@ enum PubKind {
     P256(p256::ecdsa::VerifyingKey),
     P384(p384::ecdsa::VerifyingKey),
     P521(p521::ecdsa::VerifyingKey),
-    Rsa { key: Box<rsa::PublicKey>, bits: usize },
+    Rsa {
+        key: Box<rsa::PublicKey>,
+        bits: usize,
+    },
 }
 
 impl PartialEq for PublicKey {
@@ -140,8 +143,9 @@ impl PublicKey {
     }
 
     fn ed25519_from_bytes(pk: &[u8]) -> Result<PublicKey> {
-        let arr: &[u8; 32] =
-            pk.try_into().map_err(|_| Error::key("ed25519 public key is not 32 bytes"))?;
+        let arr: &[u8; 32] = pk
+            .try_into()
+            .map_err(|_| Error::key("ed25519 public key is not 32 bytes"))?;
         let vk = ed25519_dalek::VerifyingKey::from_bytes(arr)
             .map_err(|_| Error::key("invalid ed25519 public key"))?;
         Ok(Self::from_ed25519(vk))
@@ -151,14 +155,19 @@ impl PublicKey {
         let mut blob = Vec::with_capacity(51);
         blob.put_str(ED25519);
         blob.put_string(vk.as_bytes());
-        PublicKey { blob, kind: PubKind::Ed25519(vk) }
+        PublicKey {
+            blob,
+            kind: PubKind::Ed25519(vk),
+        }
     }
 
     fn ecdsa_from_sec1(alg: &[u8], q: &[u8]) -> Result<PublicKey> {
         // Only the uncompressed form (RFC 5656 §3.1 / what OpenSSH sends) is accepted, which
         // keeps the blob canonical.
         if q.first() != Some(&0x04) {
-            return Err(Error::key("ECDSA public key is not an uncompressed SEC1 point"));
+            return Err(Error::key(
+                "ECDSA public key is not an uncompressed SEC1 point",
+            ));
         }
         let bad = |_| Error::key("invalid ECDSA public key point");
         let kind = match alg {
@@ -220,7 +229,13 @@ impl PublicKey {
         blob.put_str(SSH_RSA);
         blob.put_mpint_positive(e);
         blob.put_mpint_positive(n);
-        Ok(PublicKey { blob, kind: PubKind::Rsa { key: Box::new(key), bits } })
+        Ok(PublicKey {
+            blob,
+            kind: PubKind::Rsa {
+                key: Box::new(key),
+                bits,
+            },
+        })
     }
 
     /// The canonical SSH wire blob of this key.
@@ -244,8 +259,8 @@ impl PublicKey {
     }
 
     pub(crate) fn from_type_and_base64(key_type: &str, b64: &str) -> Result<PublicKey> {
-        let blob = decode_base64(b64)
-            .ok_or_else(|| Error::key("invalid base64 in OpenSSH public key"))?;
+        let blob =
+            decode_base64(b64).ok_or_else(|| Error::key("invalid base64 in OpenSSH public key"))?;
         let key = Self::from_blob(&blob)?;
         if key.key_type() != key_type {
             return Err(Error::key(format!(
@@ -286,7 +301,10 @@ impl PublicKey {
 
     /// `"SHA256:"` + unpadded base64 of SHA-256 of the blob, exactly as `ssh-keygen -l` prints it.
     pub fn fingerprint(&self) -> String {
-        format!("SHA256:{}", Base64Unpadded::encode_string(&Sha256::digest(&self.blob)))
+        format!(
+            "SHA256:{}",
+            Base64Unpadded::encode_string(&Sha256::digest(&self.blob))
+        )
     }
 
     /// Key size in bits: 256 for ed25519, the curve size for ECDSA, the modulus size for RSA.
@@ -381,7 +399,9 @@ impl PublicKey {
 
 /// Decodes base64 with or without padding.
 fn decode_base64(s: &str) -> Option<Vec<u8>> {
-    Base64::decode_vec(s).ok().or_else(|| Base64Unpadded::decode_vec(s).ok())
+    Base64::decode_vec(s)
+        .ok()
+        .or_else(|| Base64Unpadded::decode_vec(s).ok())
 }
 
 /// Turns an SSH ECDSA signature (`mpint r || mpint s`, RFC 5656 §3.1.2) into `r || s`,
@@ -440,6 +460,9 @@ impl fmt::Debug for PrivateKey {
 }
 
 const OPENSSH_LABEL: &str = "OPENSSH PRIVATE KEY";
+/// Refuse bcrypt-pbkdf work factors beyond this (ssh-keygen's default is 16), so a hostile key
+/// file cannot make us spin for hours.
+const MAX_BCRYPT_ROUNDS: u32 = 100_000;
 
 impl PrivateKey {
     /// Generates a new ed25519 key from `rng`.
@@ -448,7 +471,11 @@ impl PrivateKey {
         rng.fill_bytes(&mut seed[..]);
         let sk = ed25519_dalek::SigningKey::from_bytes(&seed);
         let public = PublicKey::from_ed25519(sk.verifying_key());
-        PrivateKey { inner: PrivKind::Ed25519(sk), public, comment: String::new() }
+        PrivateKey {
+            inner: PrivKind::Ed25519(sk),
+            public,
+            comment: String::new(),
+        }
     }
 
     fn from_kind(inner: PrivKind, comment: String) -> Result<PrivateKey> {
@@ -474,7 +501,11 @@ impl PrivateKey {
                 PublicKey::rsa_from_parts(&k.e_bytes(), &k.n_bytes())?
             }
         };
-        Ok(PrivateKey { inner, public, comment })
+        Ok(PrivateKey {
+            inner,
+            public,
+            comment,
+        })
     }
 
     /// Parses a private key file's contents.
@@ -500,7 +531,9 @@ impl PrivateKey {
         let pem = pem::parse(text)?;
         match pem.label.as_str() {
             OPENSSH_LABEL => Self::from_openssh_binary(&pem.body, passphrase),
-            "RSA PRIVATE KEY" | "EC PRIVATE KEY" | "DSA PRIVATE KEY" if pem.has_encrypted_header() => {
+            "RSA PRIVATE KEY" | "EC PRIVATE KEY" | "DSA PRIVATE KEY"
+                if pem.has_encrypted_header() =>
+            {
                 Err(Error::key(format!(
                     "unsupported: legacy encrypted PEM key ({}, Proc-Type: 4,ENCRYPTED); \
                      convert it with `ssh-keygen -p -f FILE` to the OpenSSH format",
@@ -520,7 +553,9 @@ impl PrivateKey {
                  `ssh-keygen -p -f FILE` to the OpenSSH format",
             )),
             "DSA PRIVATE KEY" => Err(Error::key("unsupported key type: DSA")),
-            other => Err(Error::key(format!("unsupported PEM block \"{other}\" (not a private key)"))),
+            other => Err(Error::key(format!(
+                "unsupported PEM block \"{other}\" (not a private key)"
+            ))),
         }
     }
 
@@ -531,6 +566,13 @@ impl PrivateKey {
             let Some(pass) = passphrase else {
                 return Err(Error::key("passphrase required to decrypt the private key"));
             };
+            if let ssh_key::Kdf::Bcrypt { rounds, .. } = parsed.kdf() {
+                if *rounds > MAX_BCRYPT_ROUNDS {
+                    return Err(Error::key(format!(
+                        "unsupported: bcrypt-pbkdf with {rounds} rounds (limit {MAX_BCRYPT_ROUNDS})"
+                    )));
+                }
+            }
             parsed.decrypt(pass).map_err(|e| match e {
                 ssh_key::Error::AlgorithmUnknown | ssh_key::Error::AlgorithmUnsupported { .. } => {
                     Error::key(format!("unsupported private key encryption: {e}"))
@@ -593,12 +635,17 @@ impl PrivateKey {
             let sk = ed25519_dalek::SigningKey::from_bytes(seed);
             if let Some(pk) = &info.public_key {
                 if pk.as_bytes() != Some(sk.verifying_key().as_bytes().as_slice()) {
-                    return Err(Error::key("PKCS#8 ed25519 private key does not match its public key"));
+                    return Err(Error::key(
+                        "PKCS#8 ed25519 private key does not match its public key",
+                    ));
                 }
             }
             PrivKind::Ed25519(sk)
         } else if oid == EC_OID {
-            let curve = info.algorithm.parameters_oid().map_err(|e| p8err(e.into()))?;
+            let curve = info
+                .algorithm
+                .parameters_oid()
+                .map_err(|e| p8err(e.into()))?;
             if curve == p256::NistP256::OID {
                 PrivKind::P256(p256::SecretKey::try_from(info).map_err(p8err)?.into())
             } else if curve == p384::NistP384::OID {
@@ -611,7 +658,9 @@ impl PrivateKey {
         } else if oid == RSA_OID {
             PrivKind::Rsa(Box::new(rsa::PrivateKey::try_from(info).map_err(p8err)?))
         } else {
-            return Err(Error::key(format!("unsupported PKCS#8 key algorithm {oid}")));
+            return Err(Error::key(format!(
+                "unsupported PKCS#8 key algorithm {oid}"
+            )));
         };
         Self::from_kind(inner, String::new())
     }
@@ -619,8 +668,12 @@ impl PrivateKey {
     /// True when `data` is a private key file that needs a passphrase (an encrypted OpenSSH
     /// key, legacy encrypted PEM, or encrypted PKCS#8).
     pub fn is_encrypted(data: &[u8]) -> bool {
-        let Ok(text) = std::str::from_utf8(data) else { return false };
-        let Ok(pem) = pem::parse(text) else { return false };
+        let Ok(text) = std::str::from_utf8(data) else {
+            return false;
+        };
+        let Ok(pem) = pem::parse(text) else {
+            return false;
+        };
         match pem.label.as_str() {
             OPENSSH_LABEL => ssh_key::PrivateKey::from_bytes(&pem.body)
                 .map(|k| k.is_encrypted())
@@ -705,17 +758,29 @@ impl PrivateKey {
             PrivKind::P256(sk) => {
                 let secret = p256::SecretKey::from(sk.as_nonzero_scalar());
                 let public = secret.public_key();
-                EcdsaKeypair::NistP256 { public: public.into(), private: secret.into() }.into()
+                EcdsaKeypair::NistP256 {
+                    public: public.into(),
+                    private: secret.into(),
+                }
+                .into()
             }
             PrivKind::P384(sk) => {
                 let secret = p384::SecretKey::from(sk.as_nonzero_scalar());
                 let public = secret.public_key();
-                EcdsaKeypair::NistP384 { public: public.into(), private: secret.into() }.into()
+                EcdsaKeypair::NistP384 {
+                    public: public.into(),
+                    private: secret.into(),
+                }
+                .into()
             }
             PrivKind::P521(sk) => {
                 let secret = p521::SecretKey::from(sk.as_nonzero_scalar());
                 let public = secret.public_key();
-                EcdsaKeypair::NistP521 { public: public.into(), private: secret.into() }.into()
+                EcdsaKeypair::NistP521 {
+                    public: public.into(),
+                    private: secret.into(),
+                }
+                .into()
             }
             PrivKind::Rsa(k) => RsaKeypair::try_from(&**k).map_err(err)?.into(),
         };
@@ -733,23 +798,29 @@ fn openssh_keypair_to_kind(data: &ssh_key::private::KeypairData) -> Result<PrivK
     use ssh_key::private::{EcdsaKeypair, KeypairData};
     let bad = |what: &str| Error::key(format!("invalid {what} private key in OpenSSH key file"));
     Ok(match data {
-        KeypairData::Ed25519(kp) => PrivKind::Ed25519(
-            ed25519_dalek::SigningKey::try_from(kp).map_err(|_| bad("ed25519"))?,
-        ),
+        KeypairData::Ed25519(kp) => {
+            PrivKind::Ed25519(ed25519_dalek::SigningKey::try_from(kp).map_err(|_| bad("ed25519"))?)
+        }
         KeypairData::Ecdsa(kp) => match kp {
             EcdsaKeypair::NistP256 { private, .. } => PrivKind::P256(
-                p256::SecretKey::from_slice(private.as_slice()).map_err(|_| bad("P-256"))?.into(),
+                p256::SecretKey::from_slice(private.as_slice())
+                    .map_err(|_| bad("P-256"))?
+                    .into(),
             ),
             EcdsaKeypair::NistP384 { private, .. } => PrivKind::P384(
-                p384::SecretKey::from_slice(private.as_slice()).map_err(|_| bad("P-384"))?.into(),
+                p384::SecretKey::from_slice(private.as_slice())
+                    .map_err(|_| bad("P-384"))?
+                    .into(),
             ),
             EcdsaKeypair::NistP521 { private, .. } => PrivKind::P521(
-                p521::SecretKey::from_slice(private.as_slice()).map_err(|_| bad("P-521"))?.into(),
+                p521::SecretKey::from_slice(private.as_slice())
+                    .map_err(|_| bad("P-521"))?
+                    .into(),
             ),
         },
-        KeypairData::Rsa(kp) => {
-            PrivKind::Rsa(Box::new(rsa::PrivateKey::try_from(kp).map_err(|_| bad("RSA"))?))
-        }
+        KeypairData::Rsa(kp) => PrivKind::Rsa(Box::new(
+            rsa::PrivateKey::try_from(kp).map_err(|_| bad("RSA"))?,
+        )),
         other => {
             let name = other
                 .algorithm()

@@ -24,7 +24,8 @@ impl Pem {
     /// True when the block carries `Proc-Type: 4,ENCRYPTED` (legacy OpenSSL encryption).
     pub fn has_encrypted_header(&self) -> bool {
         self.headers.iter().any(|(name, value)| {
-            name.eq_ignore_ascii_case("Proc-Type") && value.to_ascii_uppercase().contains("ENCRYPTED")
+            name.eq_ignore_ascii_case("Proc-Type")
+                && value.to_ascii_uppercase().contains("ENCRYPTED")
         })
     }
 }
@@ -59,7 +60,9 @@ pub(crate) fn parse(text: &str) -> Result<Pem> {
     for line in lines {
         if line.starts_with("-----END ") {
             if line != end_line {
-                return Err(Error::key(format!("PEM END line does not match BEGIN {label}")));
+                return Err(Error::key(format!(
+                    "PEM END line does not match BEGIN {label}"
+                )));
             }
             ended = true;
             break;
@@ -82,7 +85,11 @@ pub(crate) fn parse(text: &str) -> Result<Pem> {
     }
     let body = Base64::decode_vec(&b64)
         .map_err(|_| Error::key(format!("invalid base64 in PEM block {label}")))?;
-    Ok(Pem { label, headers, body: Zeroizing::new(body) })
+    Ok(Pem {
+        label,
+        headers,
+        body: Zeroizing::new(body),
+    })
 }
 
 #[cfg(test)]

@@ -28,8 +28,11 @@ pub const KEX_ALL: &[&str] = &[
     "diffie-hellman-group1-sha1",
 ];
 /// Legacy (SHA-1) key exchanges: built, but off unless configured.
-pub const KEX_LEGACY: &[&str] =
-    &["diffie-hellman-group14-sha1", "diffie-hellman-group-exchange-sha1", "diffie-hellman-group1-sha1"];
+pub const KEX_LEGACY: &[&str] = &[
+    "diffie-hellman-group14-sha1",
+    "diffie-hellman-group-exchange-sha1",
+    "diffie-hellman-group1-sha1",
+];
 
 pub const HOST_KEY_ALL: &[&str] = &[
     "ssh-ed25519",
@@ -77,7 +80,10 @@ pub struct Algorithms {
 }
 
 fn owned(list: &[&str], skip: &[&str]) -> Vec<String> {
-    list.iter().filter(|a| !skip.contains(a)).map(|s| s.to_string()).collect()
+    list.iter()
+        .filter(|a| !skip.contains(a))
+        .map(|s| s.to_string())
+        .collect()
 }
 
 /// True when the CPU has AES and carry-less multiply instructions, in which
@@ -88,7 +94,8 @@ fn owned(list: &[&str], skip: &[&str]) -> Vec<String> {
 pub fn has_aes_hardware() -> bool {
     #[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
     {
-        std::arch::is_x86_feature_detected!("aes") && std::arch::is_x86_feature_detected!("pclmulqdq")
+        std::arch::is_x86_feature_detected!("aes")
+            && std::arch::is_x86_feature_detected!("pclmulqdq")
     }
     #[cfg(target_arch = "aarch64")]
     {
@@ -135,14 +142,27 @@ impl Algorithms {
     /// Applies an OpenSSH-style list option to one category: `a,b` replaces,
     /// `+a,b` appends, `-a,b` removes (wildcards allowed), `^a,b` puts first.
     /// Unknown names are an error naming them.
-    pub fn apply(current: &mut Vec<String>, spec: &str, supported: &[&str], category: &str) -> Result<()> {
+    pub fn apply(
+        current: &mut Vec<String>,
+        spec: &str,
+        supported: &[&str],
+        category: &str,
+    ) -> Result<()> {
         let (op, body) = match spec.chars().next() {
             Some(c @ ('+' | '-' | '^')) => (c, &spec[1..]),
             _ => ('=', spec),
         };
-        let pats: Vec<&str> = body.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+        let pats: Vec<&str> = body
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
         let expand = |pat: &str| -> Vec<String> {
-            supported.iter().filter(|s| wildcard_match(pat, s)).map(|s| s.to_string()).collect()
+            supported
+                .iter()
+                .filter(|s| wildcard_match(pat, s))
+                .map(|s| s.to_string())
+                .collect()
         };
         let mut named = Vec::new();
         for p in &pats {
@@ -249,7 +269,11 @@ mod tests {
         assert_eq!(choose("cipher", "b,a", "a,b").unwrap(), "b");
         let e = choose("cipher", "x,y", "a,b").unwrap_err();
         assert_eq!(e.kind(), ErrorKind::NoCommonAlgorithm);
-        assert!(e.to_string().contains("client offers x,y, server offers a,b"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("client offers x,y, server offers a,b"),
+            "{e}"
+        );
     }
 
     #[test]

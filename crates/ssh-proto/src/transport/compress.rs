@@ -17,7 +17,9 @@ impl Compressor {
     pub fn new() -> Self {
         // Level 6, zlib wrapper (window bits 15), default strategy: what OpenSSH uses.
         let flags = create_comp_flags_from_zip_params(6, 15, 0);
-        Compressor { z: Box::new(CompressorOxide::new(flags)) }
+        Compressor {
+            z: Box::new(CompressorOxide::new(flags)),
+        }
     }
 
     /// Compresses `input` as one sync-flushed chunk, appending to `out`.
@@ -37,7 +39,12 @@ impl Compressor {
             consumed += r.bytes_consumed;
             match r.status {
                 Ok(_) => {}
-                Err(e) => return Err(Error::new(ErrorKind::Protocol, format!("compression failed: {e:?}"))),
+                Err(e) => {
+                    return Err(Error::new(
+                        ErrorKind::Protocol,
+                        format!("compression failed: {e:?}"),
+                    ))
+                }
             }
             // The flush is complete when all input is consumed and the output
             // buffer was not filled up.
@@ -60,7 +67,9 @@ pub struct Decompressor {
 
 impl Decompressor {
     pub fn new() -> Self {
-        Decompressor { z: InflateState::new_boxed(DataFormat::Zlib) }
+        Decompressor {
+            z: InflateState::new_boxed(DataFormat::Zlib),
+        }
     }
 
     /// Decompresses one packet's chunk, appending to `out`, which may not
@@ -76,17 +85,27 @@ impl Decompressor {
                 )));
             }
             out.resize(start + room, 0);
-            let r = miniz_oxide::inflate::stream::inflate(&mut self.z, &input[consumed..], &mut out[start..], MZFlush::Sync);
+            let r = miniz_oxide::inflate::stream::inflate(
+                &mut self.z,
+                &input[consumed..],
+                &mut out[start..],
+                MZFlush::Sync,
+            );
             out.truncate(start + r.bytes_written);
             consumed += r.bytes_consumed;
             match r.status {
                 Ok(MZStatus::Ok) | Ok(MZStatus::StreamEnd) => {}
                 Ok(MZStatus::NeedDict) | Err(_) => {
-                    return Err(Error::new(ErrorKind::Protocol, "corrupt compressed data from peer"));
+                    return Err(Error::new(
+                        ErrorKind::Protocol,
+                        "corrupt compressed data from peer",
+                    ));
                 }
             }
             if out.len() > limit {
-                return Err(Error::limit(format!("decompressed packet exceeds {limit} bytes")));
+                return Err(Error::limit(format!(
+                    "decompressed packet exceeds {limit} bytes"
+                )));
             }
             if consumed == input.len() && r.bytes_written < room {
                 return Ok(());
@@ -114,7 +133,9 @@ mod tests {
         let mut c = Compressor::new();
         let mut d = Decompressor::new();
         for i in 0..50u32 {
-            let data: Vec<u8> = (0..(i * 997) % 40000).map(|x| (x % 251) as u8 ^ (i as u8)).collect();
+            let data: Vec<u8> = (0..(i * 997) % 40000)
+                .map(|x| (x % 251) as u8 ^ (i as u8))
+                .collect();
             let mut z = Vec::new();
             c.compress(&data, &mut z).unwrap();
             let mut back = Vec::new();
@@ -138,6 +159,8 @@ mod tests {
     fn garbage_is_an_error() {
         let mut d = Decompressor::new();
         let mut back = Vec::new();
-        assert!(d.decompress(&[0xff, 0xff, 0xff, 0xff, 0x13], &mut back, 1 << 20).is_err());
+        assert!(d
+            .decompress(&[0xff, 0xff, 0xff, 0xff, 0x13], &mut back, 1 << 20)
+            .is_err());
     }
 }

@@ -161,25 +161,81 @@ impl KexSpec {
 }
 
 static SPECS: [KexSpec; 15] = [
-    KexSpec { name: "mlkem768x25519-sha256", hash: HashAlg::Sha256, kind: KexKind::MlKem768X25519 },
-    KexSpec { name: "sntrup761x25519-sha512", hash: HashAlg::Sha512, kind: KexKind::Sntrup761X25519 },
+    KexSpec {
+        name: "mlkem768x25519-sha256",
+        hash: HashAlg::Sha256,
+        kind: KexKind::MlKem768X25519,
+    },
+    KexSpec {
+        name: "sntrup761x25519-sha512",
+        hash: HashAlg::Sha512,
+        kind: KexKind::Sntrup761X25519,
+    },
     KexSpec {
         name: "sntrup761x25519-sha512@openssh.com",
         hash: HashAlg::Sha512,
         kind: KexKind::Sntrup761X25519,
     },
-    KexSpec { name: "curve25519-sha256", hash: HashAlg::Sha256, kind: KexKind::Curve25519 },
-    KexSpec { name: "curve25519-sha256@libssh.org", hash: HashAlg::Sha256, kind: KexKind::Curve25519 },
-    KexSpec { name: "ecdh-sha2-nistp256", hash: HashAlg::Sha256, kind: KexKind::EcdhP256 },
-    KexSpec { name: "ecdh-sha2-nistp384", hash: HashAlg::Sha384, kind: KexKind::EcdhP384 },
-    KexSpec { name: "ecdh-sha2-nistp521", hash: HashAlg::Sha512, kind: KexKind::EcdhP521 },
-    KexSpec { name: "diffie-hellman-group14-sha256", hash: HashAlg::Sha256, kind: KexKind::Dh(&GROUP14) },
-    KexSpec { name: "diffie-hellman-group16-sha512", hash: HashAlg::Sha512, kind: KexKind::Dh(&GROUP16) },
-    KexSpec { name: "diffie-hellman-group18-sha512", hash: HashAlg::Sha512, kind: KexKind::Dh(&GROUP18) },
-    KexSpec { name: "diffie-hellman-group-exchange-sha256", hash: HashAlg::Sha256, kind: KexKind::DhGex },
-    KexSpec { name: "diffie-hellman-group1-sha1", hash: HashAlg::Sha1, kind: KexKind::Dh(&GROUP1) },
-    KexSpec { name: "diffie-hellman-group14-sha1", hash: HashAlg::Sha1, kind: KexKind::Dh(&GROUP14) },
-    KexSpec { name: "diffie-hellman-group-exchange-sha1", hash: HashAlg::Sha1, kind: KexKind::DhGex },
+    KexSpec {
+        name: "curve25519-sha256",
+        hash: HashAlg::Sha256,
+        kind: KexKind::Curve25519,
+    },
+    KexSpec {
+        name: "curve25519-sha256@libssh.org",
+        hash: HashAlg::Sha256,
+        kind: KexKind::Curve25519,
+    },
+    KexSpec {
+        name: "ecdh-sha2-nistp256",
+        hash: HashAlg::Sha256,
+        kind: KexKind::EcdhP256,
+    },
+    KexSpec {
+        name: "ecdh-sha2-nistp384",
+        hash: HashAlg::Sha384,
+        kind: KexKind::EcdhP384,
+    },
+    KexSpec {
+        name: "ecdh-sha2-nistp521",
+        hash: HashAlg::Sha512,
+        kind: KexKind::EcdhP521,
+    },
+    KexSpec {
+        name: "diffie-hellman-group14-sha256",
+        hash: HashAlg::Sha256,
+        kind: KexKind::Dh(&GROUP14),
+    },
+    KexSpec {
+        name: "diffie-hellman-group16-sha512",
+        hash: HashAlg::Sha512,
+        kind: KexKind::Dh(&GROUP16),
+    },
+    KexSpec {
+        name: "diffie-hellman-group18-sha512",
+        hash: HashAlg::Sha512,
+        kind: KexKind::Dh(&GROUP18),
+    },
+    KexSpec {
+        name: "diffie-hellman-group-exchange-sha256",
+        hash: HashAlg::Sha256,
+        kind: KexKind::DhGex,
+    },
+    KexSpec {
+        name: "diffie-hellman-group1-sha1",
+        hash: HashAlg::Sha1,
+        kind: KexKind::Dh(&GROUP1),
+    },
+    KexSpec {
+        name: "diffie-hellman-group14-sha1",
+        hash: HashAlg::Sha1,
+        kind: KexKind::Dh(&GROUP14),
+    },
+    KexSpec {
+        name: "diffie-hellman-group-exchange-sha1",
+        hash: HashAlg::Sha1,
+        kind: KexKind::DhGex,
+    },
 ];
 
 /// The method called `name`, if this library implements it.
@@ -393,17 +449,41 @@ static P8192: [u8; 1024] = hex("
     60C980DD 98EDD3DF FFFFFFFF FFFFFFFF");
 
 /// RFC 2409 Oakley group 2 (1024 bits), used by `diffie-hellman-group1-sha1`.
-pub static GROUP1: DhGroup = DhGroup { bits: 1024, p: &P1024, g: 2 };
+pub static GROUP1: DhGroup = DhGroup {
+    bits: 1024,
+    p: &P1024,
+    g: 2,
+};
 /// RFC 3526 group 14 (2048 bits).
-pub static GROUP14: DhGroup = DhGroup { bits: 2048, p: &P2048, g: 2 };
+pub static GROUP14: DhGroup = DhGroup {
+    bits: 2048,
+    p: &P2048,
+    g: 2,
+};
 /// RFC 3526 group 15 (3072 bits).
-pub static GROUP15: DhGroup = DhGroup { bits: 3072, p: &P3072, g: 2 };
+pub static GROUP15: DhGroup = DhGroup {
+    bits: 3072,
+    p: &P3072,
+    g: 2,
+};
 /// RFC 3526 group 16 (4096 bits).
-pub static GROUP16: DhGroup = DhGroup { bits: 4096, p: &P4096, g: 2 };
+pub static GROUP16: DhGroup = DhGroup {
+    bits: 4096,
+    p: &P4096,
+    g: 2,
+};
 /// RFC 3526 group 17 (6144 bits).
-pub static GROUP17: DhGroup = DhGroup { bits: 6144, p: &P6144, g: 2 };
+pub static GROUP17: DhGroup = DhGroup {
+    bits: 6144,
+    p: &P6144,
+    g: 2,
+};
 /// RFC 3526 group 18 (8192 bits).
-pub static GROUP18: DhGroup = DhGroup { bits: 8192, p: &P8192, g: 2 };
+pub static GROUP18: DhGroup = DhGroup {
+    bits: 8192,
+    p: &P8192,
+    g: 2,
+};
 
 /// The groups a GEX server offers, smallest first.
 static GEX_GROUPS: [&DhGroup; 5] = [&GROUP14, &GROUP15, &GROUP16, &GROUP17, &GROUP18];
@@ -417,7 +497,10 @@ pub fn gex_choose(min: u32, n: u32, max: u32) -> Option<&'static DhGroup> {
     }
     let target = n.clamp(min, max) as usize;
     let (min, max) = (min as usize, max as usize);
-    let mut fits = GEX_GROUPS.iter().copied().filter(|g| g.bits >= min && g.bits <= max);
+    let mut fits = GEX_GROUPS
+        .iter()
+        .copied()
+        .filter(|g| g.bits >= min && g.bits <= max);
     let first = fits.clone().find(|g| g.bits >= target);
     first.or_else(|| fits.next_back())
 }
@@ -479,7 +562,12 @@ impl DhMath {
     fn new(p: BigUint, g: BigUint) -> DhMath {
         let p_minus_1 = &p - 1u32;
         let p_len = (p.bits() as usize).div_ceil(8);
-        DhMath { p, g, p_minus_1, p_len }
+        DhMath {
+            p,
+            g,
+            p_minus_1,
+            p_len,
+        }
     }
 
     /// From a GEX server's group, validated.
@@ -488,7 +576,9 @@ impl DhMath {
         let g_mag = strip_zeros(&params.g);
         let bits = bit_len(p_mag);
         if !(GEX_MIN_BITS..=GEX_MAX_BITS).contains(&bits) {
-            return Err(Error::protocol(format!("DH group exchange: prime of {bits} bits not accepted")));
+            return Err(Error::protocol(format!(
+                "DH group exchange: prime of {bits} bits not accepted"
+            )));
         }
         if p_mag.last().is_some_and(|b| b & 1 == 0) {
             return Err(Error::protocol("DH group exchange: modulus is even"));
@@ -537,7 +627,9 @@ impl DhMath {
         let x = BigUint::from_bytes_be(x);
         let e = self.g.modpow(&x, &self.p);
         if e <= BigUint::from(1u32) || e >= self.p_minus_1 {
-            return Err(Error::protocol("DH group produced a degenerate public value"));
+            return Err(Error::protocol(
+                "DH group produced a degenerate public value",
+            ));
         }
         Ok(e.to_bytes_be())
     }
@@ -614,7 +706,14 @@ impl fmt::Debug for SharedSecret {
 /// RFC 4253 §7.2 key derivation, extended to any length:
 /// K1 = HASH(K || H || letter || session_id), Kn = HASH(K || H || K1..Kn-1),
 /// truncated to `len`.
-pub fn derive_key(hash: HashAlg, k: &SharedSecret, h: &[u8], letter: u8, session_id: &[u8], len: usize) -> Vec<u8> {
+pub fn derive_key(
+    hash: HashAlg,
+    k: &SharedSecret,
+    h: &[u8],
+    letter: u8,
+    session_id: &[u8],
+    len: usize,
+) -> Vec<u8> {
     let mut base = hash.hasher();
     base.update(k.encoded());
     base.update(h);
@@ -656,13 +755,21 @@ fn x25519_keygen(rng: &mut dyn CryptoRng) -> (x25519_dalek::EphemeralSecret, [u8
 }
 
 /// X25519 with the peer's 32-byte public value; rejects an all-zero result.
-fn x25519_shared(secret: x25519_dalek::EphemeralSecret, peer: &[u8]) -> Result<x25519_dalek::SharedSecret> {
-    let peer: [u8; 32] = peer
-        .try_into()
-        .map_err(|_| Error::protocol(format!("invalid curve25519 public key length {}", peer.len())))?;
+fn x25519_shared(
+    secret: x25519_dalek::EphemeralSecret,
+    peer: &[u8],
+) -> Result<x25519_dalek::SharedSecret> {
+    let peer: [u8; 32] = peer.try_into().map_err(|_| {
+        Error::protocol(format!(
+            "invalid curve25519 public key length {}",
+            peer.len()
+        ))
+    })?;
     let shared = secret.diffie_hellman(&x25519_dalek::PublicKey::from(peer));
     if bool::from(shared.as_bytes().ct_eq(&[0u8; 32])) {
-        return Err(Error::protocol("curve25519 shared secret is zero (invalid peer public key)"));
+        return Err(Error::protocol(
+            "curve25519 shared secret is zero (invalid peer public key)",
+        ));
     }
     Ok(shared)
 }
@@ -696,8 +803,9 @@ macro_rules! ecdh_curve {
                     1 + 2 * FIELD
                 )));
             }
-            let peer = $krate::PublicKey::from_sec1_bytes(peer)
-                .map_err(|_| Error::protocol(concat!("invalid ", $name, " public key (not on the curve)")))?;
+            let peer = $krate::PublicKey::from_sec1_bytes(peer).map_err(|_| {
+                Error::protocol(concat!("invalid ", $name, " public key (not on the curve)"))
+            })?;
             let shared = secret.diffie_hellman(&peer);
             Ok(SharedSecret::mpint(shared.raw_secret_bytes()))
         }
@@ -725,20 +833,28 @@ enum ClientSecret {
     P384(p384::ecdh::EphemeralSecret),
     P521(p521::ecdh::EphemeralSecret),
     MlKem(Box<MlKemDk>, x25519_dalek::EphemeralSecret),
-    Sntrup(Box<sntrup761::DecapsulationKey>, x25519_dalek::EphemeralSecret),
+    Sntrup(
+        Box<sntrup761::DecapsulationKey>,
+        x25519_dalek::EphemeralSecret,
+    ),
     Dh(Box<DhMath>, Zeroizing<Vec<u8>>),
 }
 
 impl fmt::Debug for ClientKex {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientKex").field("method", &self.spec.name).finish_non_exhaustive()
+        f.debug_struct("ClientKex")
+            .field("method", &self.spec.name)
+            .finish_non_exhaustive()
     }
 }
 
 fn check_gex_arg(spec: &KexSpec, has_gex: bool) -> Result<()> {
     let want = spec.kind == KexKind::DhGex;
     if want && !has_gex {
-        return Err(Error::usage(format!("{}: a DH group is required", spec.name)));
+        return Err(Error::usage(format!(
+            "{}: a DH group is required",
+            spec.name
+        )));
     }
     if !want && has_gex {
         return Err(Error::usage(format!("{}: takes no DH group", spec.name)));
@@ -753,7 +869,11 @@ impl ClientKex {
     /// otherwise. A GEX group is validated here (p odd, 1024..=8192 bits,
     /// 1 < g < p-1); checking it against the client's own (min, n, max)
     /// request is the caller's business ([`DhParams::bits`]).
-    pub fn new(spec: &'static KexSpec, gex: Option<DhParams>, rng: &mut dyn CryptoRng) -> Result<ClientKex> {
+    pub fn new(
+        spec: &'static KexSpec,
+        gex: Option<DhParams>,
+        rng: &mut dyn CryptoRng,
+    ) -> Result<ClientKex> {
         check_gex_arg(spec, gex.is_some())?;
         let (public, secret) = match spec.kind {
             KexKind::Curve25519 => {
@@ -801,7 +921,11 @@ impl ClientKex {
                 (math.public(&x)?, ClientSecret::Dh(Box::new(math), x))
             }
         };
-        Ok(ClientKex { spec, public, secret })
+        Ok(ClientKex {
+            spec,
+            public,
+            secret,
+        })
     }
 
     /// The method of this round.
@@ -838,7 +962,8 @@ impl ClientKex {
                 let mut kem_key = dk
                     .decapsulate_slice(ct)
                     .map_err(|_| Error::protocol("invalid ML-KEM ciphertext length"))?;
-                let result = x25519_shared(xs, xp).map(|x| hybrid_secret(self.spec.hash, &kem_key, x.as_bytes()));
+                let result = x25519_shared(xs, xp)
+                    .map(|x| hybrid_secret(self.spec.hash, &kem_key, x.as_bytes()));
                 kem_key.as_mut_slice().zeroize();
                 result
             }
@@ -855,7 +980,11 @@ impl ClientKex {
                     .map_err(|_| Error::protocol("invalid sntrup761 ciphertext length"))?;
                 let kem_key = sk.decapsulate(&ct);
                 let x = x25519_shared(xs, xp)?;
-                Ok(hybrid_secret(self.spec.hash, kem_key.as_ref(), x.as_bytes()))
+                Ok(hybrid_secret(
+                    self.spec.hash,
+                    kem_key.as_ref(),
+                    x.as_bytes(),
+                ))
             }
             ClientSecret::Dh(math, x) => {
                 let f = math.check_public(server_public)?;
@@ -911,10 +1040,12 @@ pub fn server_kex(
                 )));
             }
             let (ek, xc) = client_public.split_at(MLKEM768_PK_LEN);
-            let ek = MlKemEk::new_from_slice(ek).map_err(|_| Error::protocol("invalid ML-KEM-768 public key"))?;
+            let ek = MlKemEk::new_from_slice(ek)
+                .map_err(|_| Error::protocol("invalid ML-KEM-768 public key"))?;
             let (ct, mut kem_key) = ek.encapsulate_with_rng(rng);
             let (xs, xp) = x25519_keygen(rng);
-            let result = x25519_shared(xs, xc).map(|x| hybrid_secret(spec.hash, &kem_key, x.as_bytes()));
+            let result =
+                x25519_shared(xs, xc).map(|x| hybrid_secret(spec.hash, &kem_key, x.as_bytes()));
             kem_key.as_mut_slice().zeroize();
             let k = result?;
             let mut reply = Vec::with_capacity(MLKEM768_CT_LEN + X25519_LEN);
@@ -950,7 +1081,11 @@ pub fn server_kex(
     }
 }
 
-fn dh_server(math: &DhMath, client_public: &[u8], rng: &mut dyn CryptoRng) -> Result<(Vec<u8>, SharedSecret)> {
+fn dh_server(
+    math: &DhMath,
+    client_public: &[u8],
+    rng: &mut dyn CryptoRng,
+) -> Result<(Vec<u8>, SharedSecret)> {
     let e = math.check_public(client_public)?;
     let y = math.gen_secret(rng);
     let f = math.public(&y)?;
@@ -1010,15 +1145,24 @@ mod tests {
         assert!(!body.is_empty());
         assert_eq!(body[0] & 0x80, 0, "mpint must be positive");
         if body[0] == 0 {
-            assert!(body.len() > 1 && body[1] & 0x80 != 0, "superfluous leading zero");
+            assert!(
+                body.len() > 1 && body[1] & 0x80 != 0,
+                "superfluous leading zero"
+            );
         }
     }
 
     fn gex_params(group: &DhGroup) -> DhParams {
-        DhParams { p: group.p.to_vec(), g: vec![group.g] }
+        DhParams {
+            p: group.p.to_vec(),
+            g: vec![group.g],
+        }
     }
 
-    fn round_trip(spec: &'static KexSpec, rng: &mut ChaCha20Rng) -> (Vec<u8>, Vec<u8>, SharedSecret, SharedSecret) {
+    fn round_trip(
+        spec: &'static KexSpec,
+        rng: &mut ChaCha20Rng,
+    ) -> (Vec<u8>, Vec<u8>, SharedSecret, SharedSecret) {
         let (cgex, sgex) = if spec.kind == KexKind::DhGex {
             (Some(gex_params(&GROUP14)), Some(&GROUP14))
         } else {
@@ -1041,12 +1185,28 @@ mod tests {
         assert!(kex_spec("diffie-hellman-group15-sha512").is_none());
         assert!(kex_spec("").is_none());
         assert!(kex_spec("curve25519-sha256 ").is_none());
-        assert_eq!(kex_spec("diffie-hellman-group1-sha1").unwrap().kind, KexKind::Dh(&GROUP1));
-        assert_eq!(kex_spec("diffie-hellman-group18-sha512").unwrap().hash, HashAlg::Sha512);
-        assert_eq!(kex_spec("ecdh-sha2-nistp384").unwrap().hash, HashAlg::Sha384);
-        assert_eq!(kex_spec("diffie-hellman-group-exchange-sha1").unwrap().hash, HashAlg::Sha1);
-        assert!(kex_spec("diffie-hellman-group-exchange-sha256").unwrap().public_is_mpint());
-        assert!(kex_spec("diffie-hellman-group14-sha1").unwrap().public_is_mpint());
+        assert_eq!(
+            kex_spec("diffie-hellman-group1-sha1").unwrap().kind,
+            KexKind::Dh(&GROUP1)
+        );
+        assert_eq!(
+            kex_spec("diffie-hellman-group18-sha512").unwrap().hash,
+            HashAlg::Sha512
+        );
+        assert_eq!(
+            kex_spec("ecdh-sha2-nistp384").unwrap().hash,
+            HashAlg::Sha384
+        );
+        assert_eq!(
+            kex_spec("diffie-hellman-group-exchange-sha1").unwrap().hash,
+            HashAlg::Sha1
+        );
+        assert!(kex_spec("diffie-hellman-group-exchange-sha256")
+            .unwrap()
+            .public_is_mpint());
+        assert!(kex_spec("diffie-hellman-group14-sha1")
+            .unwrap()
+            .public_is_mpint());
         assert!(!kex_spec("curve25519-sha256").unwrap().public_is_mpint());
         assert!(!kex_spec("mlkem768x25519-sha256").unwrap().public_is_mpint());
         assert!(!kex_spec("ecdh-sha2-nistp521").unwrap().public_is_mpint());
@@ -1096,7 +1256,10 @@ mod tests {
                         KexKind::Dh(g) => g.p.len(),
                         _ => GROUP14.p.len(),
                     };
-                    assert!(q_c[0] != 0 && q_s[0] != 0, "magnitudes without leading zeros");
+                    assert!(
+                        q_c[0] != 0 && q_s[0] != 0,
+                        "magnitudes without leading zeros"
+                    );
                     assert!(q_c.len() <= p_len && q_s.len() <= p_len);
                     assert_mpint(enc);
                     assert!(enc.len() <= 4 + p_len + 1);
@@ -1136,33 +1299,89 @@ mod tests {
         let mut even = p.clone();
         *even.last_mut().unwrap() &= 0xfe;
         let cases: Vec<DhParams> = vec![
-            DhParams { p: p.clone(), g: vec![] },
-            DhParams { p: p.clone(), g: vec![0] },
-            DhParams { p: p.clone(), g: vec![1] },
-            DhParams { p: p.clone(), g: p_minus_1.clone() },
-            DhParams { p: p.clone(), g: p.clone() },
-            DhParams { p: p.clone(), g: vec![0xff; 300] },
-            DhParams { p: even, g: vec![2] },
-            DhParams { p: vec![], g: vec![2] },
-            DhParams { p: vec![0xff; 127], g: vec![2] }, // 1016 bits
-            DhParams { p: vec![0xff; 1025], g: vec![2] }, // 8200 bits
-            DhParams { p: vec![0x7f; 128], g: vec![2] }, // 1023 bits
+            DhParams {
+                p: p.clone(),
+                g: vec![],
+            },
+            DhParams {
+                p: p.clone(),
+                g: vec![0],
+            },
+            DhParams {
+                p: p.clone(),
+                g: vec![1],
+            },
+            DhParams {
+                p: p.clone(),
+                g: p_minus_1.clone(),
+            },
+            DhParams {
+                p: p.clone(),
+                g: p.clone(),
+            },
+            DhParams {
+                p: p.clone(),
+                g: vec![0xff; 300],
+            },
+            DhParams {
+                p: even,
+                g: vec![2],
+            },
+            DhParams {
+                p: vec![],
+                g: vec![2],
+            },
+            DhParams {
+                p: vec![0xff; 127],
+                g: vec![2],
+            }, // 1016 bits
+            DhParams {
+                p: vec![0xff; 1025],
+                g: vec![2],
+            }, // 8200 bits
+            DhParams {
+                p: vec![0x7f; 128],
+                g: vec![2],
+            }, // 1023 bits
         ];
         for params in cases {
             let err = ClientKex::new(spec, Some(params.clone()), &mut rng).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::Protocol, "{params:?}");
         }
         // 1024 and 8192 bits are accepted bounds (p = 2^1024 - 1 is odd).
-        assert!(ClientKex::new(spec, Some(DhParams { p: vec![0xff; 128], g: vec![2] }), &mut rng).is_ok());
+        assert!(ClientKex::new(
+            spec,
+            Some(DhParams {
+                p: vec![0xff; 128],
+                g: vec![2]
+            }),
+            &mut rng
+        )
+        .is_ok());
         // Missing or superfluous group is a usage error.
-        assert_eq!(ClientKex::new(spec, None, &mut rng).unwrap_err().kind(), ErrorKind::Usage);
-        let c = kex_spec("curve25519-sha256").unwrap();
         assert_eq!(
-            ClientKex::new(c, Some(gex_params(&GROUP14)), &mut rng).unwrap_err().kind(),
+            ClientKex::new(spec, None, &mut rng).unwrap_err().kind(),
             ErrorKind::Usage
         );
-        assert_eq!(server_kex(spec, None, &[2; 256], &mut rng).unwrap_err().kind(), ErrorKind::Usage);
-        assert_eq!(server_kex(c, Some(&GROUP14), &[9; 32], &mut rng).unwrap_err().kind(), ErrorKind::Usage);
+        let c = kex_spec("curve25519-sha256").unwrap();
+        assert_eq!(
+            ClientKex::new(c, Some(gex_params(&GROUP14)), &mut rng)
+                .unwrap_err()
+                .kind(),
+            ErrorKind::Usage
+        );
+        assert_eq!(
+            server_kex(spec, None, &[2; 256], &mut rng)
+                .unwrap_err()
+                .kind(),
+            ErrorKind::Usage
+        );
+        assert_eq!(
+            server_kex(c, Some(&GROUP14), &[9; 32], &mut rng)
+                .unwrap_err()
+                .kind(),
+            ErrorKind::Usage
+        );
     }
 
     #[test]
@@ -1215,17 +1434,29 @@ mod tests {
         for len in [0usize, 31, 33, 64] {
             let err = server_kex(spec, None, &vec![9u8; len], &mut rng).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::Protocol);
-            assert_eq!(err.detail(), format!("invalid curve25519 public key length {len}"));
+            assert_eq!(
+                err.detail(),
+                format!("invalid curve25519 public key length {len}")
+            );
             let client = ClientKex::new(spec, None, &mut rng).unwrap();
-            assert_eq!(client.finish(&vec![9u8; len]).unwrap_err().kind(), ErrorKind::Protocol);
+            assert_eq!(
+                client.finish(&vec![9u8; len]).unwrap_err().kind(),
+                ErrorKind::Protocol
+            );
         }
         // Low-order points give an all-zero shared secret.
         let mut one = [0u8; 32];
         one[0] = 1;
         for point in [[0u8; 32], one] {
-            assert_eq!(server_kex(spec, None, &point, &mut rng).unwrap_err().kind(), ErrorKind::Protocol);
+            assert_eq!(
+                server_kex(spec, None, &point, &mut rng).unwrap_err().kind(),
+                ErrorKind::Protocol
+            );
             let client = ClientKex::new(spec, None, &mut rng).unwrap();
-            assert_eq!(client.finish(&point).unwrap_err().kind(), ErrorKind::Protocol);
+            assert_eq!(
+                client.finish(&point).unwrap_err().kind(),
+                ErrorKind::Protocol
+            );
         }
     }
 
@@ -1278,21 +1509,37 @@ mod tests {
     fn mpint_encoding() {
         assert_eq!(SharedSecret::mpint(&[]).encoded(), &[0, 0, 0, 0]);
         assert_eq!(SharedSecret::mpint(&[0, 0]).encoded(), &[0, 0, 0, 0]);
-        assert_eq!(SharedSecret::mpint(&[0, 0x7f]).encoded(), &[0, 0, 0, 1, 0x7f]);
-        assert_eq!(SharedSecret::mpint(&[0x80]).encoded(), &[0, 0, 0, 2, 0, 0x80]);
-        assert_eq!(SharedSecret::mpint(&[0, 0, 0x80, 1]).encoded(), &[0, 0, 0, 3, 0, 0x80, 1]);
+        assert_eq!(
+            SharedSecret::mpint(&[0, 0x7f]).encoded(),
+            &[0, 0, 0, 1, 0x7f]
+        );
+        assert_eq!(
+            SharedSecret::mpint(&[0x80]).encoded(),
+            &[0, 0, 0, 2, 0, 0x80]
+        );
+        assert_eq!(
+            SharedSecret::mpint(&[0, 0, 0x80, 1]).encoded(),
+            &[0, 0, 0, 3, 0, 0x80, 1]
+        );
         // RFC 4251 §5 example.
         assert_eq!(
             SharedSecret::mpint(&unhex("09a378f9b2e332a7")).encoded(),
             &unhex("0000000809a378f9b2e332a7")[..]
         );
-        assert_eq!(SharedSecret::string(b"ab").encoded(), &[0, 0, 0, 2, b'a', b'b']);
+        assert_eq!(
+            SharedSecret::string(b"ab").encoded(),
+            &[0, 0, 0, 2, b'a', b'b']
+        );
     }
 
     #[test]
     fn ecdh_bad_publics() {
         let mut rng = rng();
-        for (name, field) in [("ecdh-sha2-nistp256", 32usize), ("ecdh-sha2-nistp384", 48), ("ecdh-sha2-nistp521", 66)] {
+        for (name, field) in [
+            ("ecdh-sha2-nistp256", 32usize),
+            ("ecdh-sha2-nistp384", 48),
+            ("ecdh-sha2-nistp521", 66),
+        ] {
             let spec = kex_spec(name).unwrap();
             let (good, _, _, _) = round_trip(spec, &mut rng);
             let mut compressed = vec![if good[2 * field] & 1 == 0 { 2 } else { 3 }];
@@ -1324,7 +1571,11 @@ mod tests {
                 let err = server_kex(spec, None, v, &mut rng).unwrap_err();
                 assert_eq!(err.kind(), ErrorKind::Protocol, "{name} {}", to_hex(v));
                 let client = ClientKex::new(spec, None, &mut rng).unwrap();
-                assert_eq!(client.finish(v).unwrap_err().kind(), ErrorKind::Protocol, "{name}");
+                assert_eq!(
+                    client.finish(v).unwrap_err().kind(),
+                    ErrorKind::Protocol,
+                    "{name}"
+                );
             }
         }
     }
@@ -1353,11 +1604,19 @@ mod tests {
             // A zero X25519 part is rejected on both sides.
             let mut zero_x = q_c.clone();
             zero_x[pk_len..].fill(0);
-            assert_eq!(server_kex(spec, None, &zero_x, &mut rng).unwrap_err().kind(), ErrorKind::Protocol);
+            assert_eq!(
+                server_kex(spec, None, &zero_x, &mut rng)
+                    .unwrap_err()
+                    .kind(),
+                ErrorKind::Protocol
+            );
             let mut zero_x = q_s.clone();
             zero_x[ct_len..].fill(0);
             let client = ClientKex::new(spec, None, &mut rng).unwrap();
-            assert_eq!(client.finish(&zero_x).unwrap_err().kind(), ErrorKind::Protocol);
+            assert_eq!(
+                client.finish(&zero_x).unwrap_err().kind(),
+                ErrorKind::Protocol
+            );
             // Garbage KEM parts of the right length never panic.
             for fill in [0u8, 0xff, 0x5a] {
                 let mut v = vec![fill; pk_len];
@@ -1473,7 +1732,10 @@ mod tests {
         assert_eq!(to_hex(&out), DERIVE_SHA512_E_16);
         assert!(derive_key(HashAlg::Sha384, &k, h, b'F', sid, 0).is_empty());
         let long = derive_key(HashAlg::Sha384, &k, h, b'F', sid, 100);
-        assert_eq!(&long[..48], &derive_key(HashAlg::Sha384, &k, h, b'F', sid, 48)[..]);
+        assert_eq!(
+            &long[..48],
+            &derive_key(HashAlg::Sha384, &k, h, b'F', sid, 48)[..]
+        );
     }
 
     // python3 -c 'import hashlib as L; K=bytes([0,0,0,2,1,2]); H=b"HHHH"; S=b"SSS"
@@ -1482,7 +1744,8 @@ mod tests {
     //   while len(o)<n: o+=f(K+H+o).digest()
     //   return o[:n].hex()
     // print(d(L.sha256,b"A",40)); print(d(L.sha1,b"C",50)); print(d(L.sha512,b"E",16))'
-    const DERIVE_SHA256_A_40: &str = "a186900bdc7eeb95e1b7aef11f801e6a02a08fe13d94790b26aa77a9f4acfa50a37e76fb540d9bc6";
+    const DERIVE_SHA256_A_40: &str =
+        "a186900bdc7eeb95e1b7aef11f801e6a02a08fe13d94790b26aa77a9f4acfa50a37e76fb540d9bc6";
     const DERIVE_SHA1_C_50: &str = "070661e25874b3bf744f3cda5f34ea8d67a2225ef8aa6a407da12ce63eed5794a9b9e83ff06f666be05af7e15d06038d0b29";
     const DERIVE_SHA512_E_16: &str = "d9fe7049e0a025754bd9e38bfc907224";
 
@@ -1492,8 +1755,16 @@ mod tests {
             to_hex(&HashAlg::Sha256.digest(b"abc")),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
-        assert_eq!(to_hex(&HashAlg::Sha1.digest(b"abc")), "a9993e364706816aba3e25717850c26c9cd0d89d");
-        for alg in [HashAlg::Sha1, HashAlg::Sha256, HashAlg::Sha384, HashAlg::Sha512] {
+        assert_eq!(
+            to_hex(&HashAlg::Sha1.digest(b"abc")),
+            "a9993e364706816aba3e25717850c26c9cd0d89d"
+        );
+        for alg in [
+            HashAlg::Sha1,
+            HashAlg::Sha256,
+            HashAlg::Sha384,
+            HashAlg::Sha512,
+        ] {
             assert_eq!(alg.digest(b"").len(), alg.output_len());
             let mut h = alg.hasher();
             h.update(b"a");
@@ -1531,12 +1802,30 @@ mod tests {
         // SHA-256 of each prime's big-endian bytes, computed from the RFC hex
         // text (and cross-checked against the pi formula given in the RFCs).
         let known = [
-            (&GROUP1, "3f35a3f5f6c4376a744acad409bb22f8d897f949d2311d885adaa890981b67a0"),
-            (&GROUP14, "d66436f79bbd6b2e38c0ffbd079be904d2641415e2e67140e09448be9a60890e"),
-            (&GROUP15, "48cf8b092fbce4359d9871abf74f98e25b6163379eaa15cd9087e800c6d1c55c"),
-            (&GROUP16, "4ee95187682bcb230ad26a95205f6920e84708f6251b3894329b09ec23919e33"),
-            (&GROUP17, "d1bfe6d0925ce7e4da262b62861514a7755e35831e429f343e7b864848657efd"),
-            (&GROUP18, "39ab4feab950a3128fb71accb9fc3965d857012e081998a85996e3ea8b3c3bcf"),
+            (
+                &GROUP1,
+                "3f35a3f5f6c4376a744acad409bb22f8d897f949d2311d885adaa890981b67a0",
+            ),
+            (
+                &GROUP14,
+                "d66436f79bbd6b2e38c0ffbd079be904d2641415e2e67140e09448be9a60890e",
+            ),
+            (
+                &GROUP15,
+                "48cf8b092fbce4359d9871abf74f98e25b6163379eaa15cd9087e800c6d1c55c",
+            ),
+            (
+                &GROUP16,
+                "4ee95187682bcb230ad26a95205f6920e84708f6251b3894329b09ec23919e33",
+            ),
+            (
+                &GROUP17,
+                "d1bfe6d0925ce7e4da262b62861514a7755e35831e429f343e7b864848657efd",
+            ),
+            (
+                &GROUP18,
+                "39ab4feab950a3128fb71accb9fc3965d857012e081998a85996e3ea8b3c3bcf",
+            ),
         ];
         for (g, sum) in known {
             assert_eq!(g.g, 2);
@@ -1545,7 +1834,12 @@ mod tests {
             assert_eq!(g.p.last().unwrap() & 1, 1, "p is odd");
             assert_eq!(&g.p[..8], &[0xff; 8]);
             assert_eq!(&g.p[g.p.len() - 8..], &[0xff; 8]);
-            assert_eq!(to_hex(&HashAlg::Sha256.digest(g.p)), sum, "group of {} bits", g.bits);
+            assert_eq!(
+                to_hex(&HashAlg::Sha256.digest(g.p)),
+                sum,
+                "group of {} bits",
+                g.bits
+            );
             // Safe prime sanity: 2 has order q = (p-1)/2, so 2^q = 1 mod p
             // (a Fermat-style check that would fail for a mistyped p).
             if g.bits <= 4096 {

@@ -148,11 +148,18 @@ enum Step {
     /// Waiting for the peer's KEXINIT (ours is sent).
     AwaitKexInit,
     ClientAwaitGexGroup,
-    ClientAwaitReply { ck: ClientKex, gex: Option<(u32, u32, u32, Vec<u8>, Vec<u8>)> },
+    ClientAwaitReply {
+        ck: ClientKex,
+        gex: Option<(u32, u32, u32, Vec<u8>, Vec<u8>)>,
+    },
     ServerAwaitGexRequest,
-    ServerAwaitInit { gex: Option<(u32, u32, u32, &'static DhGroup)> },
+    ServerAwaitInit {
+        gex: Option<(u32, u32, u32, &'static DhGroup)>,
+    },
     /// Client: signature verified, waiting for the application's verdict.
-    AwaitHostKey { key: PublicKey },
+    AwaitHostKey {
+        key: PublicKey,
+    },
     /// Our NEWKEYS is sent (or about to be); waiting for the peer's.
     AwaitNewKeys,
 }
@@ -226,7 +233,9 @@ fn default_rekey_bytes(cipher: &str) -> u64 {
 impl Transport {
     pub fn new(role: Role, config: TransportConfig, now: Instant) -> Result<Self> {
         if !config.version.starts_with("SSH-2.0-") || config.version.len() > 253 {
-            return Err(Error::usage("version string must start with SSH-2.0- and be at most 253 bytes"));
+            return Err(Error::usage(
+                "version string must start with SSH-2.0- and be at most 253 bytes",
+            ));
         }
         if role == Role::Server && config.host_keys.is_empty() {
             return Err(Error::usage("a server needs at least one host key"));
@@ -322,6 +331,18 @@ impl Transport {
     pub fn pending_output_len(&self) -> usize {
         self.tx.len() - self.tx_sent
     }
+    /// Moves all pending output into `buf` (which must be empty) without
+    /// copying when possible: the buffers are swapped.
+    pub fn take_output(&mut self, buf: &mut Vec<u8>) {
+        if self.tx_sent == 0 && buf.is_empty() {
+            std::mem::swap(&mut self.tx, buf);
+        } else {
+            buf.extend_from_slice(&self.tx[self.tx_sent..]);
+            self.tx.clear();
+            self.tx_sent = 0;
+        }
+    }
+
     pub fn advance_output(&mut self, n: usize) {
         self.tx_sent = (self.tx_sent + n).min(self.tx.len());
         if self.tx_sent == self.tx.len() {
@@ -343,7 +364,11 @@ impl Transport {
     /// Sends one message; `encode` appends the payload (starting with the
     /// message number). Messages that may not go out during a key exchange
     /// are queued whole and sent, in order, after it.
-    pub fn send(&mut self, rng: &mut dyn CryptoRng, encode: impl FnOnce(&mut Vec<u8>)) -> Result<()> {
+    pub fn send(
+        &mut self,
+        rng: &mut dyn CryptoRng,
+        encode: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<()> {
         if self.closed {
             return Err(Error::new(ErrorKind::Closed, "connection is closed"));
         }
@@ -352,7 +377,8 @@ impl Transport {
         self.tx.extend_from_slice(&[0u8; 5]);
         encode(&mut self.tx);
         let msg_type = self.tx.get(start + 5).copied().unwrap_or(0);
-        if !self.may_send_now(msg_type) || (!self.queued.is_empty() && !is_transport_msg(msg_type)) {
+        if !self.may_send_now(msg_type) || (!self.queued.is_empty() && !is_transport_msg(msg_type))
+        {
             let payload = self.tx[start + 5..].to_vec();
             self.tx.truncate(start);
             self.queued.push_back(payload);
@@ -382,7 +408,11 @@ impl Transport {
     fn seal_at(&mut self, start: usize, rng: &mut dyn CryptoRng) {
         let payload_len = self.tx.len() - start - 5;
         let bs = self.sealer.block_size().max(8);
-        let unpadded = if self.sealer.length_in_clear() { 1 + payload_len } else { 5 + payload_len };
+        let unpadded = if self.sealer.length_in_clear() {
+            1 + payload_len
+        } else {
+            5 + payload_len
+        };
         let mut pad = bs - (unpadded % bs);
         if pad < 4 {
             pad += bs;
@@ -406,7 +436,9 @@ impl Transport {
     /// held back (keeps memory bounded when the socket is slow).
     pub fn send_buffer_room(&self) -> usize {
         const HIGH_WATER: usize = 4 * 1024 * 1024;
-        HIGH_WATER.saturating_sub(self.pending_output_len() + self.queued.iter().map(|q| q.len()).sum::<usize>())
+        HIGH_WATER.saturating_sub(
+            self.pending_output_len() + self.queued.iter().map(|q| q.len()).sum::<usize>(),
+        )
     }
 
     /// Sends SSH_MSG_DISCONNECT and closes the transport for sending.
@@ -469,7 +501,10 @@ impl Transport {
 
     /// True while a host key decision is pending.
     pub fn awaiting_host_key(&self) -> bool {
-        matches!(self.kex.as_ref().map(|k| &k.step), Some(Step::AwaitHostKey { .. }))
+        matches!(
+            self.kex.as_ref().map(|k| &k.step),
+            Some(Step::AwaitHostKey { .. })
+        )
     }
 
     /// Processes buffered input until it yields something for the layer above
@@ -491,10 +526,15 @@ impl Transport {
             if self.awaiting_host_key() {
                 return Ok(None);
             }
-            let Some(pkt) = self.read_packet()? else { return Ok(None) };
+            let Some(pkt) = self.read_packet()? else {
+                return Ok(None);
+            };
             let t = pkt.msg_type();
             // Strict kex: during the initial exchange only kex messages pass.
-            if self.strict && self.session_id.is_none() && !matches!(t, msg::KEXINIT | msg::NEWKEYS | 30..=49) {
+            if self.strict
+                && self.session_id.is_none()
+                && !matches!(t, msg::KEXINIT | msg::NEWKEYS | 30..=49)
+            {
                 let name = msg::name(t);
                 self.restore(pkt);
                 return Err(Error::protocol(format!(
@@ -561,7 +601,9 @@ impl Transport {
             let buf = &self.rx[self.rx_start..];
             let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
                 if buf.len() > 8192 {
-                    return Err(Error::protocol("peer sent a line of more than 8192 bytes before its version"));
+                    return Err(Error::protocol(
+                        "peer sent a line of more than 8192 bytes before its version",
+                    ));
                 }
                 return Ok(false);
             };
@@ -579,7 +621,10 @@ impl Transport {
                 if !(v.starts_with("SSH-2.0-") || v.starts_with("SSH-1.99-")) {
                     return Err(Error::new(
                         ErrorKind::Protocol,
-                        format!("peer speaks an unsupported protocol version: {}", sanitize(&v)),
+                        format!(
+                            "peer speaks an unsupported protocol version: {}",
+                            sanitize(&v)
+                        ),
                     ));
                 }
                 self.peer_version = Some(v);
@@ -594,9 +639,12 @@ impl Transport {
             }
             self.pre_banner += consumed;
             if self.pre_banner > MAX_PRE_BANNER || self.banner_lines.len() >= 1024 {
-                return Err(Error::protocol("server sent too many lines before its version line"));
+                return Err(Error::protocol(
+                    "server sent too many lines before its version line",
+                ));
             }
-            self.banner_lines.push(String::from_utf8_lossy(line).into_owned());
+            self.banner_lines
+                .push(String::from_utf8_lossy(line).into_owned());
             self.rx_start += consumed;
         }
     }
@@ -611,7 +659,10 @@ impl Transport {
                     return Ok(None);
                 }
                 let s = self.rx_start;
-                let l = self.opener.packet_length(self.rx_seq, &mut self.rx[s..s + first]) as usize;
+                let l = self
+                    .opener
+                    .packet_length(self.rx_seq, &mut self.rx[s..s + first])
+                    as usize;
                 let bs = self.opener.block_size().max(8);
                 let aligned = if self.opener.tag_len() > 0 && first == 4 && !self.opener_is_none() {
                     l % bs == 0
@@ -647,7 +698,9 @@ impl Transport {
         self.bytes_since_kex += total as u64;
         let pad = self.rx[s + 4] as usize;
         if pad < 4 || pad + 1 > len {
-            return Err(Error::protocol(format!("bad padding length {pad} in packet of {len} bytes")));
+            return Err(Error::protocol(format!(
+                "bad padding length {pad} in packet of {len} bytes"
+            )));
         }
         let pstart = s + 5;
         let pend = s + 4 + len - pad;
@@ -663,10 +716,22 @@ impl Transport {
                 return Err(Error::protocol("compressed packet decompressed to nothing"));
             }
             let end = out.len();
-            return Ok(Some(InPacket { buf: out, start: 0, end, from_rx: false, seq }));
+            return Ok(Some(InPacket {
+                buf: out,
+                start: 0,
+                end,
+                from_rx: false,
+                seq,
+            }));
         }
         let buf = std::mem::take(&mut self.rx);
-        Ok(Some(InPacket { buf, start: pstart, end: pend, from_rx: true, seq }))
+        Ok(Some(InPacket {
+            buf,
+            start: pstart,
+            end: pend,
+            from_rx: true,
+            seq,
+        }))
     }
 
     fn opener_is_none(&self) -> bool {
@@ -707,7 +772,12 @@ impl Transport {
                     .host_key
                     .iter()
                     .map(String::as_str)
-                    .filter(|alg| self.config.host_keys.iter().any(|k| k.public_key().sig_algorithms().contains(alg)))
+                    .filter(|alg| {
+                        self.config
+                            .host_keys
+                            .iter()
+                            .any(|k| k.public_key().sig_algorithms().contains(alg))
+                    })
                     .collect();
                 p.put_name_list(&usable);
             }
@@ -762,9 +832,14 @@ impl Transport {
             self.start_kex(rng)?;
         }
         let first = self.session_id.is_none();
-        let kex = self.kex.as_mut().ok_or_else(|| Error::protocol("internal: no kex state"))?;
+        let kex = self
+            .kex
+            .as_mut()
+            .ok_or_else(|| Error::protocol("internal: no kex state"))?;
         if kex.theirs.is_some() {
-            return Err(Error::protocol("peer sent KEXINIT twice in one key exchange"));
+            return Err(Error::protocol(
+                "peer sent KEXINIT twice in one key exchange",
+            ));
         }
         // Parse the peer's lists.
         let mut r = Reader::new(&theirs[1..]);
@@ -791,7 +866,9 @@ impl Transport {
             let strict_s = crate::wire::names(s[0]).any(|n| n == algorithms::STRICT_KEX_S);
             self.strict = self.config.strict_kex && strict_c && strict_s;
             if self.strict && self.rx_packets_total != 1 {
-                return Err(Error::protocol("strict key exchange violation: KEXINIT was not the first packet"));
+                return Err(Error::protocol(
+                    "strict key exchange violation: KEXINIT was not the first packet",
+                ));
             }
             self.peer_ext_info = match self.role {
                 Role::Client => crate::wire::names(s[0]).any(|n| n == algorithms::EXT_INFO_S),
@@ -800,7 +877,11 @@ impl Transport {
         }
         let strip = |l: &str| -> String {
             crate::wire::names(l)
-                .filter(|n| !n.starts_with("ext-info-") && !n.starts_with("kex-strict-") && !n.contains("ext-info-in-auth"))
+                .filter(|n| {
+                    !n.starts_with("ext-info-")
+                        && !n.starts_with("kex-strict-")
+                        && !n.contains("ext-info-in-auth")
+                })
                 .collect::<Vec<_>>()
                 .join(",")
         };
@@ -809,12 +890,24 @@ impl Transport {
         let cipher_c2s = algorithms::choose("cipher (client to server)", c[2], s[2])?;
         let cipher_s2c = algorithms::choose("cipher (server to client)", c[3], s[3])?;
         let aead = |n: &str| cipher::cipher_spec(n).is_some_and(|s| s.aead);
-        let mac_c2s = if aead(&cipher_c2s) { None } else { Some(algorithms::choose("MAC (client to server)", c[4], s[4])?) };
-        let mac_s2c = if aead(&cipher_s2c) { None } else { Some(algorithms::choose("MAC (server to client)", c[5], s[5])?) };
+        let mac_c2s = if aead(&cipher_c2s) {
+            None
+        } else {
+            Some(algorithms::choose("MAC (client to server)", c[4], s[4])?)
+        };
+        let mac_s2c = if aead(&cipher_s2c) {
+            None
+        } else {
+            Some(algorithms::choose("MAC (server to client)", c[5], s[5])?)
+        };
         let comp_c2s = algorithms::choose("compression (client to server)", c[6], s[6])?;
         let comp_s2c = algorithms::choose("compression (server to client)", c[7], s[7])?;
-        let spec = kex::kex_spec(&kex_name)
-            .ok_or_else(|| Error::new(ErrorKind::NoCommonAlgorithm, format!("unsupported kex {kex_name}")))?;
+        let spec = kex::kex_spec(&kex_name).ok_or_else(|| {
+            Error::new(
+                ErrorKind::NoCommonAlgorithm,
+                format!("unsupported kex {kex_name}"),
+            )
+        })?;
         if follows {
             // The peer guessed; the guess is right only if its first choices won.
             let their_kex_first = crate::wire::names(lists[0]).next().unwrap_or("");
@@ -871,16 +964,25 @@ impl Transport {
         Ok(())
     }
 
-    fn on_kex_message(&mut self, rng: &mut dyn CryptoRng, payload: &[u8]) -> Result<Option<PublicKey>> {
+    fn on_kex_message(
+        &mut self,
+        rng: &mut dyn CryptoRng,
+        payload: &[u8],
+    ) -> Result<Option<PublicKey>> {
         let role = self.role;
         let Some(kex) = self.kex.as_mut() else {
-            return Err(Error::protocol(format!("unexpected kex message {} outside key exchange", payload[0])));
+            return Err(Error::protocol(format!(
+                "unexpected kex message {} outside key exchange",
+                payload[0]
+            )));
         };
         if kex.ignore_next {
             kex.ignore_next = false;
             return Ok(None);
         }
-        let spec = kex.spec.ok_or_else(|| Error::protocol("kex message before KEXINIT"))?;
+        let spec = kex
+            .spec
+            .ok_or_else(|| Error::protocol("kex message before KEXINIT"))?;
         let t = payload[0];
         let mut r = Reader::new(&payload[1..]);
         let step = std::mem::replace(&mut kex.step, Step::AwaitNewKeys);
@@ -895,11 +997,24 @@ impl Transport {
                         "server offered a {bits}-bit DH group outside the requested {min}..{max}"
                     )));
                 }
-                let ck = ClientKex::new(spec, Some(DhParams { p: p.clone(), g: g.clone() }), rng)?;
+                let ck = ClientKex::new(
+                    spec,
+                    Some(DhParams {
+                        p: p.clone(),
+                        g: g.clone(),
+                    }),
+                    rng,
+                )?;
                 let public = ck.public().to_vec();
                 let (min, n, max) = self.config.gex_bits;
-                let kex = self.kex.as_mut().ok_or_else(|| Error::protocol("internal: kex state lost"))?;
-                kex.step = Step::ClientAwaitReply { ck, gex: Some((min, n, max, p, g)) };
+                let kex = self
+                    .kex
+                    .as_mut()
+                    .ok_or_else(|| Error::protocol("internal: kex state lost"))?;
+                kex.step = Step::ClientAwaitReply {
+                    ck,
+                    gex: Some((min, n, max, p, g)),
+                };
                 self.send(rng, |b| {
                     b.push(msg::KEX_DH_GEX_INIT);
                     b.put_mpint_positive(&public);
@@ -907,37 +1022,61 @@ impl Transport {
                 Ok(None)
             }
             (Role::Client, Step::ClientAwaitReply { ck, gex })
-                if (gex.is_none() && t == msg::KEX_31) || (gex.is_some() && t == msg::KEX_DH_GEX_REPLY) =>
+                if (gex.is_none() && t == msg::KEX_31)
+                    || (gex.is_some() && t == msg::KEX_DH_GEX_REPLY) =>
             {
                 let ks = r.string()?;
-                let q_s = if spec.public_is_mpint() { r.mpint_positive()? } else { r.string()? };
+                let q_s = if spec.public_is_mpint() {
+                    r.mpint_positive()?
+                } else {
+                    r.string()?
+                };
                 let sig = r.string()?;
                 let host_key = PublicKey::from_blob(ks)?;
                 let q_c = ck.public().to_vec();
                 let k = ck.finish(q_s)?;
                 let h = self.exchange_hash(spec, ks, gex.as_ref(), &q_c, q_s, &k)?;
-                let neg = self.kex.as_ref().and_then(|k| k.neg.clone()).ok_or_else(|| Error::protocol("internal: no negotiation"))?;
+                let neg = self
+                    .kex
+                    .as_ref()
+                    .and_then(|k| k.neg.clone())
+                    .ok_or_else(|| Error::protocol("internal: no negotiation"))?;
                 if !host_key.sig_algorithms().contains(&neg.host_key.as_str()) {
                     return Err(Error::new(
                         ErrorKind::HostKey,
-                        format!("server sent a {} host key for algorithm {}", host_key.key_type(), neg.host_key),
+                        format!(
+                            "server sent a {} host key for algorithm {}",
+                            host_key.key_type(),
+                            neg.host_key
+                        ),
                     ));
                 }
                 host_key.verify(&neg.host_key, &h, sig).map_err(|e| {
-                    Error::new(ErrorKind::HostKey, format!("server's signature on the key exchange is invalid: {}", e.detail()))
+                    Error::new(
+                        ErrorKind::HostKey,
+                        format!(
+                            "server's signature on the key exchange is invalid: {}",
+                            e.detail()
+                        ),
+                    )
                 })?;
                 self.make_keys(spec, &k, &h);
                 match &self.host_key {
                     Some(prev) => {
                         if *prev != host_key {
-                            return Err(Error::new(ErrorKind::HostKey, "server host key changed during rekey"));
+                            return Err(Error::new(
+                                ErrorKind::HostKey,
+                                "server host key changed during rekey",
+                            ));
                         }
                         self.send_newkeys(rng)?;
                         Ok(None)
                     }
                     None => {
                         if let Some(kex) = self.kex.as_mut() {
-                            kex.step = Step::AwaitHostKey { key: host_key.clone() };
+                            kex.step = Step::AwaitHostKey {
+                                key: host_key.clone(),
+                            };
                         }
                         Ok(Some(host_key))
                     }
@@ -948,13 +1087,23 @@ impl Transport {
                 let n = r.u32()?;
                 let max = r.u32()?;
                 if min > max || n > max.max(n) {
-                    return Err(Error::protocol(format!("bad DH group request {min}/{n}/{max}")));
+                    return Err(Error::protocol(format!(
+                        "bad DH group request {min}/{n}/{max}"
+                    )));
                 }
                 let group = kex::gex_choose(min, n, max).ok_or_else(|| {
-                    Error::new(ErrorKind::NoCommonAlgorithm, format!("no DH group between {min} and {max} bits"))
+                    Error::new(
+                        ErrorKind::NoCommonAlgorithm,
+                        format!("no DH group between {min} and {max} bits"),
+                    )
                 })?;
-                let kex = self.kex.as_mut().ok_or_else(|| Error::protocol("internal: kex state lost"))?;
-                kex.step = Step::ServerAwaitInit { gex: Some((min, n, max, group)) };
+                let kex = self
+                    .kex
+                    .as_mut()
+                    .ok_or_else(|| Error::protocol("internal: kex state lost"))?;
+                kex.step = Step::ServerAwaitInit {
+                    gex: Some((min, n, max, group)),
+                };
                 self.send(rng, |b| {
                     b.push(msg::KEX_31);
                     b.put_mpint_positive(group.p);
@@ -963,25 +1112,47 @@ impl Transport {
                 Ok(None)
             }
             (Role::Server, Step::ServerAwaitInit { gex })
-                if (gex.is_none() && t == msg::KEX_30) || (gex.is_some() && t == msg::KEX_DH_GEX_INIT) =>
+                if (gex.is_none() && t == msg::KEX_30)
+                    || (gex.is_some() && t == msg::KEX_DH_GEX_INIT) =>
             {
-                let q_c = if spec.public_is_mpint() { r.mpint_positive()? } else { r.string()? };
+                let q_c = if spec.public_is_mpint() {
+                    r.mpint_positive()?
+                } else {
+                    r.string()?
+                };
                 let (q_s, k) = kex::server_kex(spec, gex.map(|g| g.3), q_c, rng)?;
-                let neg = self.kex.as_ref().and_then(|k| k.neg.clone()).ok_or_else(|| Error::protocol("internal: no negotiation"))?;
+                let neg = self
+                    .kex
+                    .as_ref()
+                    .and_then(|k| k.neg.clone())
+                    .ok_or_else(|| Error::protocol("internal: no negotiation"))?;
                 let key = self
                     .config
                     .host_keys
                     .iter()
-                    .find(|k| k.public_key().sig_algorithms().contains(&neg.host_key.as_str()))
+                    .find(|k| {
+                        k.public_key()
+                            .sig_algorithms()
+                            .contains(&neg.host_key.as_str())
+                    })
                     .cloned()
-                    .ok_or_else(|| Error::new(ErrorKind::HostKey, format!("no host key for {}", neg.host_key)))?;
+                    .ok_or_else(|| {
+                        Error::new(
+                            ErrorKind::HostKey,
+                            format!("no host key for {}", neg.host_key),
+                        )
+                    })?;
                 let ks = key.public_key().to_blob();
                 let gex_full = gex.map(|(a, b, c, g)| (a, b, c, g.p.to_vec(), vec![g.g]));
                 let h = self.exchange_hash(spec, &ks, gex_full.as_ref(), q_c, &q_s, &k)?;
                 let sig = key.sign(&neg.host_key, &h)?;
                 self.make_keys(spec, &k, &h);
                 let mpint = spec.public_is_mpint();
-                let reply = if gex.is_some() { msg::KEX_DH_GEX_REPLY } else { msg::KEX_31 };
+                let reply = if gex.is_some() {
+                    msg::KEX_DH_GEX_REPLY
+                } else {
+                    msg::KEX_31
+                };
                 self.send(rng, |b| {
                     b.push(reply);
                     b.put_string(&ks);
@@ -999,7 +1170,9 @@ impl Transport {
                 if let Some(kex) = self.kex.as_mut() {
                     kex.step = step;
                 }
-                Err(Error::protocol(format!("unexpected key exchange message type {t}")))
+                Err(Error::protocol(format!(
+                    "unexpected key exchange message type {t}"
+                )))
             }
         }
     }
@@ -1013,12 +1186,28 @@ impl Transport {
         q_s: &[u8],
         k: &SharedSecret,
     ) -> Result<Vec<u8>> {
-        let kex = self.kex.as_ref().ok_or_else(|| Error::protocol("internal: no kex"))?;
-        let theirs = kex.theirs.as_deref().ok_or_else(|| Error::protocol("internal: no peer kexinit"))?;
+        let kex = self
+            .kex
+            .as_ref()
+            .ok_or_else(|| Error::protocol("internal: no kex"))?;
+        let theirs = kex
+            .theirs
+            .as_deref()
+            .ok_or_else(|| Error::protocol("internal: no peer kexinit"))?;
         let peer_v = self.peer_version.as_deref().unwrap_or("");
         let (v_c, v_s, i_c, i_s) = match self.role {
-            Role::Client => (self.config.version.as_str(), peer_v, kex.ours.as_slice(), theirs),
-            Role::Server => (peer_v, self.config.version.as_str(), theirs, kex.ours.as_slice()),
+            Role::Client => (
+                self.config.version.as_str(),
+                peer_v,
+                kex.ours.as_slice(),
+                theirs,
+            ),
+            Role::Server => (
+                peer_v,
+                self.config.version.as_str(),
+                theirs,
+                kex.ours.as_slice(),
+            ),
         };
         let mut b = Vec::with_capacity(4096);
         b.put_string(v_c.as_bytes());
@@ -1054,7 +1243,12 @@ impl Transport {
         let sid = self.session_id.clone().unwrap_or_default();
         let Some(kex) = self.kex.as_mut() else { return };
         let Some(neg) = kex.neg.clone() else { return };
-        let dir = |cipher_name: &str, mac_name: &Option<String>, comp: &str, iv_l: u8, key_l: u8, mac_l: u8| {
+        let dir = |cipher_name: &str,
+                   mac_name: &Option<String>,
+                   comp: &str,
+                   iv_l: u8,
+                   key_l: u8,
+                   mac_l: u8| {
             let cs = cipher::cipher_spec(cipher_name);
             let (kl, il) = cs.map_or((0, 0), |c| (c.key_len, c.iv_len));
             let mac = mac_name.as_ref().map(|m| {
@@ -1069,8 +1263,22 @@ impl Transport {
                 compression: comp.to_string(),
             }
         };
-        let c2s = dir(&neg.cipher_c2s, &neg.mac_c2s, &neg.compression_c2s, b'A', b'C', b'E');
-        let s2c = dir(&neg.cipher_s2c, &neg.mac_s2c, &neg.compression_s2c, b'B', b'D', b'F');
+        let c2s = dir(
+            &neg.cipher_c2s,
+            &neg.mac_c2s,
+            &neg.compression_c2s,
+            b'A',
+            b'C',
+            b'E',
+        );
+        let s2c = dir(
+            &neg.cipher_s2c,
+            &neg.mac_s2c,
+            &neg.compression_s2c,
+            b'B',
+            b'D',
+            b'F',
+        );
         let (tx, rx) = match self.role {
             Role::Client => (c2s, s2c),
             Role::Server => (s2c, c2s),
@@ -1082,7 +1290,11 @@ impl Transport {
 
     /// Client: the application accepted the host key.
     pub fn accept_host_key(&mut self, rng: &mut dyn CryptoRng) -> Result<()> {
-        let key = match self.kex.as_mut().map(|k| std::mem::replace(&mut k.step, Step::AwaitNewKeys)) {
+        let key = match self
+            .kex
+            .as_mut()
+            .map(|k| std::mem::replace(&mut k.step, Step::AwaitNewKeys))
+        {
             Some(Step::AwaitHostKey { key }) => key,
             Some(other) => {
                 if let Some(k) = self.kex.as_mut() {
@@ -1098,10 +1310,16 @@ impl Transport {
 
     fn send_newkeys(&mut self, rng: &mut dyn CryptoRng) -> Result<()> {
         self.send(rng, |b| b.push(msg::NEWKEYS))?;
-        let kex = self.kex.as_mut().ok_or_else(|| Error::protocol("internal: no kex"))?;
+        let kex = self
+            .kex
+            .as_mut()
+            .ok_or_else(|| Error::protocol("internal: no kex"))?;
         kex.sent_newkeys = true;
         kex.step = Step::AwaitNewKeys;
-        let keys = kex.tx_keys.take().ok_or_else(|| Error::protocol("internal: keys missing"))?;
+        let keys = kex
+            .tx_keys
+            .take()
+            .ok_or_else(|| Error::protocol("internal: keys missing"))?;
         let mac = keys.mac.as_ref().map(|(n, k)| (n.as_str(), k.as_slice()));
         self.sealer = Sealer::new(&keys.cipher, &keys.key, &keys.iv, mac)?;
         if self.strict {
@@ -1109,9 +1327,16 @@ impl Transport {
         }
         self.tx_comp_pending = Some(keys.compression.clone());
         self.apply_compression();
-        self.rekey_limit = self.config.rekey_bytes.unwrap_or_else(|| default_rekey_bytes(&keys.cipher));
+        self.rekey_limit = self
+            .config
+            .rekey_bytes
+            .unwrap_or_else(|| default_rekey_bytes(&keys.cipher));
         // The server's EXT_INFO must be the first message after its NEWKEYS.
-        if self.role == Role::Server && self.session_id.is_some() && self.kex_count == 0 && self.peer_ext_info {
+        if self.role == Role::Server
+            && self.session_id.is_some()
+            && self.kex_count == 0
+            && self.peer_ext_info
+        {
             let algs = self.config.server_sig_algs.clone();
             self.send(rng, |b| {
                 b.push(msg::EXT_INFO);
@@ -1131,7 +1356,9 @@ impl Transport {
             return Err(Error::protocol("NEWKEYS before the key exchange reply"));
         };
         if !kex.sent_newkeys {
-            return Err(Error::protocol("peer sent NEWKEYS before we finished our side of the key exchange"));
+            return Err(Error::protocol(
+                "peer sent NEWKEYS before we finished our side of the key exchange",
+            ));
         }
         let neg = kex.neg.clone();
         let mac = keys.mac.as_ref().map(|(n, k)| (n.as_str(), k.as_slice()));
@@ -1209,7 +1436,10 @@ impl Transport {
         if self.session_id.is_none() || self.kex.is_some() || self.closed {
             return Ok(());
         }
-        let by_time = self.config.rekey_time.is_some_and(|t| now.saturating_duration_since(self.last_kex) >= t);
+        let by_time = self
+            .config
+            .rekey_time
+            .is_some_and(|t| now.saturating_duration_since(self.last_kex) >= t);
         if self.bytes_since_kex >= self.rekey_limit || by_time {
             self.start_kex(rng)?;
         }
@@ -1231,5 +1461,8 @@ fn is_transport_msg(t: u8) -> bool {
 
 /// Makes peer-supplied text safe to print on a terminal.
 pub fn sanitize(s: &str) -> String {
-    s.chars().filter(|c| !c.is_control() || *c == '\t').take(1024).collect()
+    s.chars()
+        .filter(|c| !c.is_control() || *c == '\t')
+        .take(1024)
+        .collect()
 }

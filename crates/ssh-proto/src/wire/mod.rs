@@ -92,7 +92,9 @@ impl<'a> Reader<'a> {
         let b = self.string()?;
         if let Some(&first) = b.first() {
             if first & 0x80 != 0 {
-                return Err(Error::protocol("negative mpint where a positive one is required"));
+                return Err(Error::protocol(
+                    "negative mpint where a positive one is required",
+                ));
             }
         }
         let start = b.iter().position(|&x| x != 0).unwrap_or(b.len());
@@ -161,7 +163,10 @@ impl Put for Vec<u8> {
         }
     }
     fn put_mpint_positive(&mut self, magnitude: &[u8]) {
-        let start = magnitude.iter().position(|&x| x != 0).unwrap_or(magnitude.len());
+        let start = magnitude
+            .iter()
+            .position(|&x| x != 0)
+            .unwrap_or(magnitude.len());
         let m = &magnitude[start..];
         if m.is_empty() {
             self.put_u32(0);
@@ -188,7 +193,10 @@ mod tests {
     fn mpint_encoding_matches_rfc4251_examples() {
         let cases: &[(&[u8], &[u8])] = &[
             (&[], &[0, 0, 0, 0]),
-            (&[0x09, 0xa3, 0x78, 0xf9, 0xb2, 0xe3, 0x32, 0xa7], &[0, 0, 0, 8, 0x09, 0xa3, 0x78, 0xf9, 0xb2, 0xe3, 0x32, 0xa7]),
+            (
+                &[0x09, 0xa3, 0x78, 0xf9, 0xb2, 0xe3, 0x32, 0xa7],
+                &[0, 0, 0, 8, 0x09, 0xa3, 0x78, 0xf9, 0xb2, 0xe3, 0x32, 0xa7],
+            ),
             (&[0x80], &[0, 0, 0, 2, 0x00, 0x80]),
             (&[0, 0, 0x7f], &[0, 0, 0, 1, 0x7f]),
         ];

@@ -80,7 +80,8 @@ impl Pair {
     pub fn new(client_cfg: Config, server_cfg: Config, seed: u64) -> Pair {
         let now = Instant::now();
         let client = Connection::client(Arc::new(client_cfg), rng(seed), now).expect("client");
-        let server = Connection::server(Arc::new(server_cfg), rng(seed + 1000), now).expect("server");
+        let server =
+            Connection::server(Arc::new(server_cfg), rng(seed + 1000), now).expect("server");
         Pair {
             client,
             server,
@@ -100,10 +101,20 @@ impl Pair {
     }
 
     pub fn default_pair(seed: u64) -> Pair {
-        Pair::new(Config::default(), server_config(vec![host_key(seed + 99)]), seed)
+        Pair::new(
+            Config::default(),
+            server_config(vec![host_key(seed + 99)]),
+            seed,
+        )
     }
 
-    fn move_bytes(from: &mut Connection, to: &mut Connection, now: Instant, chunker: &mut ChaCha20Rng, max_chunk: usize) -> usize {
+    fn move_bytes(
+        from: &mut Connection,
+        to: &mut Connection,
+        now: Instant,
+        chunker: &mut ChaCha20Rng,
+        max_chunk: usize,
+    ) -> usize {
         let mut moved = 0;
         while let Some(out) = from.transmit() {
             let mut n = out.len();
@@ -124,8 +135,20 @@ impl Pair {
     /// One round: move bytes both ways, then handle events. Returns whether
     /// anything happened.
     pub fn step(&mut self) -> bool {
-        let a = Self::move_bytes(&mut self.client, &mut self.server, self.now, &mut self.chunker, self.max_chunk);
-        let b = Self::move_bytes(&mut self.server, &mut self.client, self.now, &mut self.chunker, self.max_chunk);
+        let a = Self::move_bytes(
+            &mut self.client,
+            &mut self.server,
+            self.now,
+            &mut self.chunker,
+            self.max_chunk,
+        );
+        let b = Self::move_bytes(
+            &mut self.server,
+            &mut self.client,
+            self.now,
+            &mut self.chunker,
+            self.max_chunk,
+        );
         self.bytes_moved += (a + b) as u64;
         let mut any = a + b > 0;
         while let Some(e) = self.client.poll_event() {
@@ -167,7 +190,12 @@ impl Pair {
                 }
             }
         }
-        assert!(f(self), "condition never held; client events {:?}; server events {:?}", self.client_events, self.server_events);
+        assert!(
+            f(self),
+            "condition never held; client events {:?}; server events {:?}",
+            self.client_events,
+            self.server_events
+        );
     }
 
     pub fn advance(&mut self, d: Duration) {
@@ -178,11 +206,16 @@ impl Pair {
 
     fn on_client_event(&mut self, e: &Event) {
         match e {
-            Event::HostKey(_) if self.auto_accept_host_key => self.client.accept_host_key().expect("accept"),
+            Event::HostKey(_) if self.auto_accept_host_key => {
+                self.client.accept_host_key().expect("accept")
+            }
             Event::ChannelData { channel, stream } if self.client_reads => {
                 let mut buf = vec![0u8; 65536];
                 loop {
-                    let n = self.client.channel_read(*channel, *stream, &mut buf).unwrap();
+                    let n = self
+                        .client
+                        .channel_read(*channel, *stream, &mut buf)
+                        .unwrap();
                     if n == 0 {
                         break;
                     }
@@ -238,7 +271,14 @@ impl Pair {
                         }
                     }
                     AuthRequest::KeyboardInteractive { .. } => s
-                        .auth_info_request("", "", &[Prompt { text: "Password: ".into(), echo: false }])
+                        .auth_info_request(
+                            "",
+                            "",
+                            &[Prompt {
+                                text: "Password: ".into(),
+                                echo: false,
+                            }],
+                        )
                         .unwrap(),
                     AuthRequest::KeyboardInteractiveResponse { responses } => {
                         if ok_user && responses.len() == 1 && responses[0] == p.password {
@@ -254,10 +294,15 @@ impl Pair {
                 if kind == "session" {
                     s.accept_channel(*channel).unwrap()
                 } else {
-                    s.reject_channel(*channel, 3, "unknown channel type").unwrap()
+                    s.reject_channel(*channel, 3, "unknown channel type")
+                        .unwrap()
                 }
             }
-            Event::ChannelRequest { channel, request, want_reply } => {
+            Event::ChannelRequest {
+                channel,
+                request,
+                want_reply,
+            } => {
                 let ch = *channel;
                 match request {
                     ChannelRequest::Exec { .. } => {
@@ -287,7 +332,11 @@ impl Pair {
                 }
             }
             Event::ChannelEof { channel } => {
-                if let Some(i) = self.server_echo_pending.iter().position(|(c, _)| c == channel) {
+                if let Some(i) = self
+                    .server_echo_pending
+                    .iter()
+                    .position(|(c, _)| c == channel)
+                {
                     // Flush what is left, then finish like `cat` would.
                     self.pump_echo();
                     let (ch, rest) = &self.server_echo_pending[i];
@@ -315,7 +364,10 @@ impl Pair {
                 if pending.len() > 4 * 1024 * 1024 {
                     break;
                 }
-                let n = self.server.channel_read(*ch, Stream::Stdout, &mut buf).unwrap();
+                let n = self
+                    .server
+                    .channel_read(*ch, Stream::Stdout, &mut buf)
+                    .unwrap();
                 if n == 0 {
                     break;
                 }
@@ -347,6 +399,8 @@ impl Pair {
     }
 
     pub fn client_authenticated(&self) -> bool {
-        self.client_events.iter().any(|e| matches!(e, Event::AuthSuccess))
+        self.client_events
+            .iter()
+            .any(|e| matches!(e, Event::AuthSuccess))
     }
 }

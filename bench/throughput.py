@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""Bulk throughput: our `client` example against OpenSSH's `ssh`, same sshd,
+same cipher, same run.
+
+Sends SIZE bytes (default 1 GiB) through `cat > /dev/null` on a throwaway
+sshd on 127.0.0.1 and prints MB/s and client CPU seconds for each client and
+the ratios. Needs root (sshd) and the release examples:
+
+    cargo build --release --examples && python3 bench/throughput.py [--size-mib 1024] [--runs 3]
+"""
+import argparse, os, shutil, socket, subprocess, sys, tempfile, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CLIENT = os.path.join(ROOT, "target", "release", "examples", "client")
+CASES = [
+    ("aes128-gcm@openssh.com", None),
+    ("chacha20-poly1305@openssh.com", None),
+    ("aes128-ctr", "hmac-sha2-256-etm@openssh.com"),
+]
+
+def free_port():
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
+
+def run_one(argv, size):
+    """Feeds `size` zero bytes to argv's stdin; returns (seconds, cpu seconds)."""
+    t0 = time.monotonic()
+    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    chunk = b"\0" * (1 << 20)
+    left = size
+    try:
+        while left > 0:
+            n = min(left, len(chunk))
+            p.stdin.write(chunk[:n]); left -= n
+        p.stdin.close()
+    except BrokenPipeError:
+        pass
+    _, status, ru = os.wait4(p.pid, 0)
+    dt = time.monotonic() - t0
+    err = p.stderr.read().decode(errors="replace")
+    if status != 0:
+        sys.exit(f"{argv[0]} failed (status {status}): {err.strip()}")
+    return dt, ru.ru_utime + ru.ru_stime
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--size-mib", type=int, default=1024)
+    ap.add_argument("--runs", type=int, default=1)
+    args = ap.parse_args()
+    size = args.size_mib << 20
+    if not os.path.exists(CLIENT):
+        sys.exit("build first: cargo build --release --examples")
+    d = tempfile.mkdtemp(prefix="sshlib-bench-")
+    port = free_port()
+    sshd_proc = None
+    try:
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", f"{d}/hk"], check=True)
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", f"{d}/id"], check=True)
+        shutil.copy(f"{d}/id.pub", f"{d}/authorized_keys")
+        user = os.environ.get("USER") or "root"
+        with open(f"{d}/sshd_config", "w") as f:
+            f.write(f"""Port {port}
+ListenAddress 127.0.0.1
+HostKey {d}/hk
+UsePAM no
+StrictModes no
+PubkeyAuthentication yes
+PasswordAuthentication no
+PermitRootLogin prohibit-password
+AuthorizedKeysFile {d}/authorized_keys
+PidFile {d}/sshd.pid
+Ciphers aes128-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr
+""")
+        with open(f"{d}/kh", "w") as f:
+            f.write(f"[127.0.0.1]:{port} " + open(f"{d}/hk.pub").read())
+        os.makedirs("/run/sshd", exist_ok=True)
+        sshd_proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", f"{d}/sshd_config"],
+                                     stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close(); break
+            except OSError:
+                time.sleep(0.05)
+        common = ["-p", str(port), "-i", f"{d}/id", "-o", f"UserKnownHostsFile={d}/kh",
+                  "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"]
+        print(f"{size >> 20} MiB through `cat > /dev/null`, {args.runs} run(s) each, "
+              f"{os.uname().machine}, {os.cpu_count()} cpus, {time.strftime('%Y-%m-%d')}")
+        print(f"{'cipher':40} {'client':8} {'MB/s':>8} {'CPU s':>7}")
+        for cipher, mac in CASES:
+            alg = ["-o", f"Ciphers={cipher}"] + (["-o", f"MACs={mac}"] if mac else [])
+            label = cipher + (f" + {mac}" if mac else "")
+            res = {}
+            for name, argv in [("ours", [CLIENT] + common + alg + [f"{user}@127.0.0.1", "cat > /dev/null"]),
+                               ("openssh", ["ssh", "-F", "/dev/null"] + common + alg + [f"{user}@127.0.0.1", "cat > /dev/null"])]:
+                best = None
+                for _ in range(args.runs):
+                    dt, cpu = run_one(argv, size)
+                    if best is None or dt < best[0]:
+                        best = (dt, cpu)
+                res[name] = best
+                print(f"{label:40} {name:8} {size / best[0] / 1e6:8.0f} {best[1]:7.2f}")
+            tp = res["openssh"][0] / res["ours"][0]
+            cpu = res["ours"][1] / max(res["openssh"][1], 1e-9)
+            print(f"{label:40} ratio    throughput ours/openssh = {tp:.2f}x, CPU ours/openssh = {cpu:.2f}x")
+    finally:
+        if sshd_proc:
+            sshd_proc.terminate(); sshd_proc.wait()
+        shutil.rmtree(d, ignore_errors=True)
+
+if __name__ == "__main__":
+    main()
