@@ -207,3 +207,177 @@ fn rejected_host_key_ends_connection() {
         "server learns of the disconnect"
     );
 }
+
+fn pseudo_random(len: usize, seed: u32) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(2654435761).max(1);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
+/// Uploads `data` on a `cat`-like exec channel and collects the echo.
+fn echo_round_trip(p: &mut Pair, data: &[u8]) -> ChannelId {
+    p.policy.echo = true;
+    p.run_until(|p| p.client.session_id().is_some());
+    p.client.auth_password("alice", "secret").unwrap();
+    p.run_until(|p| p.client_authenticated());
+    let ch = p.client.open_session().unwrap();
+    p.client.exec(ch, "cat").unwrap();
+    p.run_until(|p| p.client_events.iter().any(|e| matches!(e, Event::ChannelOpened { .. })));
+    let mut off = 0;
+    let mut eof = false;
+    for _ in 0..10_000_000 {
+        if off < data.len() {
+            off += p.client.send_data(ch, &data[off..]).unwrap();
+        } else if !eof {
+            p.client.send_eof(ch).unwrap();
+            eof = true;
+        }
+        let moved = p.step();
+        if eof && !moved && p.client_events.iter().any(|e| matches!(e, Event::ChannelClosed { .. })) {
+            break;
+        }
+    }
+    p.client_drain(ch);
+    ch
+}
+
+#[test]
+fn rekey_every_mebibyte_during_64_mib_round_trip() {
+    let mut cc = Config::default();
+    cc.transport.rekey_bytes = Some(1 << 20);
+    let mut sc = server_config(vec![host_key(21)]);
+    sc.transport.rekey_bytes = Some(3 << 20);
+    let mut p = Pair::new(cc, sc, 21);
+    p.max_chunk = 100_000;
+    let data = pseudo_random(64 << 20, 5);
+    echo_round_trip(&mut p, &data);
+    assert_eq!(p.client_out.len(), data.len());
+    assert!(p.client_out == data, "echoed data differs");
+    let rekeys = p.client.kex_count();
+    assert!(rekeys > 16, "expected a rekey every few MiB, got {rekeys} key exchanges");
+    assert_eq!(p.server.kex_count(), rekeys);
+    let kexdone = p.client_events.iter().filter(|e| matches!(e, Event::KexDone(_))).count();
+    assert_eq!(kexdone as u32, rekeys);
+}
+
+#[test]
+fn rekey_with_compression_keeps_streams() {
+    let mut cc = Config::default();
+    cc.transport.rekey_bytes = Some(32 << 10);
+    cc.transport.algorithms.compression = vec!["zlib@openssh.com".into()];
+    let mut sc = server_config(vec![host_key(22)]);
+    sc.transport.algorithms.compression = vec!["zlib@openssh.com".into(), "zlib".into(), "none".into()];
+    let mut p = Pair::new(cc, sc, 22);
+    p.max_chunk = 3000;
+    let text: Vec<u8> = (0..200_000).flat_map(|i| format!("line {i} of compressible text\n").into_bytes()).collect();
+    echo_round_trip(&mut p, &text);
+    assert!(p.client_out == text);
+    assert!(p.client.kex_count() > 3);
+    assert_eq!(p.client.negotiated().unwrap().compression_c2s, "zlib@openssh.com");
+}
+
+#[test]
+fn server_initiated_rekey_mid_transfer() {
+    let mut p = Pair::default_pair(23);
+    p.policy.echo = true;
+    let data = pseudo_random(8 << 20, 9);
+    p.run_until(|p| p.client.session_id().is_some());
+    p.client.auth_password("alice", "secret").unwrap();
+    p.run_until(|p| p.client_authenticated());
+    let ch = p.client.open_session().unwrap();
+    p.client.exec(ch, "cat").unwrap();
+    p.run_until(|p| p.client_events.iter().any(|e| matches!(e, Event::ChannelOpened { .. })));
+    let mut off = 0;
+    let mut rekeyed = false;
+    while off < data.len() {
+        off += p.client.send_data(ch, &data[off..]).unwrap();
+        if !rekeyed && off > data.len() / 2 {
+            p.server.rekey().unwrap();
+            rekeyed = true;
+        }
+        p.step();
+    }
+    p.client.send_eof(ch).unwrap();
+    p.run_until(|p| p.client_events.iter().any(|e| matches!(e, Event::ChannelClosed { .. })));
+    p.client_drain(ch);
+    assert!(p.client_out == data);
+    assert_eq!(p.client.kex_count(), 2);
+}
+
+#[test]
+fn slow_reader_window_bounds_memory_then_refills() {
+    let mut p = Pair::default_pair(24);
+    p.policy.echo = true;
+    p.client_reads = false;
+    p.run_until(|p| p.client.session_id().is_some());
+    p.client.auth_password("alice", "secret").unwrap();
+    p.run_until(|p| p.client_authenticated());
+    let ch = p.client.open_session().unwrap();
+    p.client.exec(ch, "cat").unwrap();
+    p.run_until(|p| p.client_events.iter().any(|e| matches!(e, Event::ChannelOpened { .. })));
+    let data = pseudo_random(12 << 20, 3);
+    let mut off = 0;
+    for _ in 0..200_000 {
+        if off < data.len() {
+            off += p.client.send_data(ch, &data[off..]).unwrap();
+        }
+        if !p.step() && p.client.send_window(ch) == 0 {
+            break;
+        }
+    }
+    let buffered = p.client.channel_buffered(ch, Stream::Stdout);
+    assert!(buffered <= 2 * 1024 * 1024, "client buffered {buffered} bytes, more than its window");
+    assert!(buffered >= 1024 * 1024, "window should have filled, only {buffered}");
+    assert!(off < data.len(), "the sender must have been stopped by the windows");
+    // Now read: everything flows.
+    p.client_reads = true;
+    p.client_drain(ch);
+    let mut eof = false;
+    for _ in 0..10_000_000 {
+        if off < data.len() {
+            off += p.client.send_data(ch, &data[off..]).unwrap();
+        } else if !eof {
+            p.client.send_eof(ch).unwrap();
+            eof = true;
+        }
+        p.client_drain(ch);
+        let moved = p.step();
+        if eof && !moved && p.client_events.iter().any(|e| matches!(e, Event::ChannelClosed { .. })) {
+            break;
+        }
+    }
+    p.client_drain(ch);
+    assert!(p.client_out == data);
+}
+
+#[test]
+fn exit_status_after_eof_is_delivered() {
+    let mut p = Pair::default_pair(25);
+    exec_session(&mut p);
+    let pos = |f: &dyn Fn(&Event) -> bool| p.client_events.iter().position(f).unwrap();
+    let eof = pos(&|e| matches!(e, Event::ChannelEof { .. }));
+    let status = pos(&|e| matches!(e, Event::ExitStatus { status: 7, .. }));
+    let closed = pos(&|e| matches!(e, Event::ChannelClosed { .. }));
+    assert!(eof < status && status < closed);
+}
+
+#[test]
+fn channel_open_failure_is_typed() {
+    let mut p = Pair::default_pair(26);
+    p.run_until(|p| p.client.session_id().is_some());
+    p.client.auth_password("alice", "secret").unwrap();
+    p.run_until(|p| p.client_authenticated());
+    let ch = p.client.open_channel("x11", &[]).unwrap();
+    p.run();
+    let failed = p.client_events.iter().find_map(|e| match e {
+        Event::ChannelOpenFailed { channel, reason, description } if *channel == ch => Some((*reason, description.clone())),
+        _ => None,
+    });
+    assert_eq!(failed, Some((3, "unknown channel type".to_string())));
+}

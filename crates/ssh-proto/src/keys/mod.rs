@@ -566,6 +566,12 @@ impl PrivateKey {
             let Some(pass) = passphrase else {
                 return Err(Error::key("passphrase required to decrypt the private key"));
             };
+            if !cipher_supported(parsed.cipher()) {
+                return Err(Error::key(format!(
+                    "unsupported private key encryption cipher {}",
+                    parsed.cipher()
+                )));
+            }
             if let ssh_key::Kdf::Bcrypt { rounds, .. } = parsed.kdf() {
                 if *rounds > MAX_BCRYPT_ROUNDS {
                     return Err(Error::key(format!(
@@ -788,6 +794,17 @@ impl PrivateKey {
         let text = key.to_openssh(ssh_key::LineEnding::LF).map_err(err)?;
         Ok(String::clone(&text))
     }
+}
+
+/// Whether `ssh-key` was built with support for `cipher` (it reports a missing cipher as a
+/// generic crypto error from `decrypt`, indistinguishable from a wrong passphrase).
+fn cipher_supported(cipher: ssh_key::Cipher) -> bool {
+    let Some((key_len, iv_len)) = cipher.key_and_iv_size() else { return true };
+    let mut block = vec![0u8; cipher.block_size()];
+    !matches!(
+        cipher.decrypt(&vec![0u8; key_len], &vec![0u8; iv_len], &mut block, None),
+        Err(ssh_key::cipher::Error::UnsupportedCipher(_))
+    )
 }
 
 fn dec_err(e: p256::elliptic_curve::DecodeError) -> Error {

@@ -614,11 +614,22 @@ fn keys_sshsig_cross_check_with_ssh_keygen() {
             .verify(&sig_alg, &sshsig_signed_data(&hash_alg, b"other"), sig_blob)
             .is_err());
 
-        // We sign, ssh-keygen verifies (SSHSIG forbids plain ssh-rsa: use the best algorithm).
-        let alg = pk.sig_algorithms()[0];
-        let our_sig = sk
-            .sign(alg, &sshsig_signed_data("sha512", message))
-            .unwrap();
+        // We sign, ssh-keygen verifies (SSHSIG forbids plain ssh-rsa/SHA-1). Several messages,
+        // so ECDSA r/s values with and without a high bit are both likely to be covered.
+        let algs = pk.sig_algorithms().iter().filter(|a| **a != "ssh-rsa");
+        for (alg, n) in algs.flat_map(|a| (0..3).map(move |n| (*a, n))) {
+            let message = format!("message {n} for {alg}\n");
+            check_our_sshsig(&dir, &sk, alg, message.as_bytes());
+        }
+    }
+}
+
+/// Wraps our signature of `message` in SSHSIG and has `ssh-keygen -Y check-novalidate` check it.
+fn check_our_sshsig(dir: &TempDir, sk: &PrivateKey, alg: &str, message: &[u8]) {
+    let pk = sk.public_key();
+    let ty = pk.key_type();
+    {
+        let our_sig = sk.sign(alg, &sshsig_signed_data("sha512", message)).unwrap();
         let mut blob = b"SSHSIG".to_vec();
         blob.put_u32(1);
         blob.put_string(&pk.to_blob());
@@ -791,4 +802,43 @@ fn keys_known_hosts_garbage_never_panics() {
         "|1|AAAA|BBBB ssh-ed25519 AAAA\n|1|| x\n|1|%%|%% a b\n@revoked\n@revoked x\n",
     );
     assert!(kh.is_empty());
+}
+
+/// Every cipher ssh-keygen can protect a key with (`-Z`).
+#[test]
+fn keys_encrypted_openssh_all_ciphers() {
+    if !have("ssh-keygen") {
+        return;
+    }
+    let dir = TempDir::new("ciphers");
+    let out = run(Command::new("ssh").args(["-Q", "cipher"]));
+    let ciphers: Vec<String> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| l.trim().to_string()).collect();
+    assert!(ciphers.iter().any(|c| c == "aes256-ctr"));
+    let mut unsupported = Vec::new();
+    for (i, cipher) in ciphers.iter().enumerate() {
+        let path = dir.path(&format!("id{i}"));
+        run(Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-a", "4", "-N", "pw", "-C", "c", "-Z", cipher, "-f"])
+            .arg(&path));
+        let data = std::fs::read(&path).unwrap();
+        let pk = PublicKey::from_openssh(&std::fs::read_to_string(path.with_extension("pub")).unwrap())
+            .unwrap();
+        assert!(PrivateKey::is_encrypted(&data), "{cipher}");
+        let e = PrivateKey::from_bytes(&data, None).unwrap_err();
+        assert!(e.to_string().contains("passphrase required"), "{cipher}: {e}");
+        match PrivateKey::from_bytes(&data, Some(b"pw")) {
+            Ok(sk) => {
+                assert_eq!(sk.public_key(), pk, "{cipher}");
+                let e = PrivateKey::from_bytes(&data, Some(b"wrong")).unwrap_err();
+                assert!(e.to_string().contains("wrong passphrase"), "{cipher}: {e}");
+            }
+            Err(e) => {
+                assert!(e.to_string().contains("unsupported"), "{cipher}: {e}");
+                unsupported.push(cipher.clone());
+            }
+        }
+    }
+    // Only the legacy 3DES cipher may be missing.
+    assert!(unsupported.iter().all(|c| c == "3des-cbc"), "unsupported: {unsupported:?}");
 }

@@ -331,23 +331,9 @@ impl Pair {
                     }
                 }
             }
-            Event::ChannelEof { channel } => {
-                if let Some(i) = self
-                    .server_echo_pending
-                    .iter()
-                    .position(|(c, _)| c == channel)
-                {
-                    // Flush what is left, then finish like `cat` would.
-                    self.pump_echo();
-                    let (ch, rest) = &self.server_echo_pending[i];
-                    if rest.is_empty() && self.server.channel_buffered(*ch, Stream::Stdout) == 0 {
-                        let ch = *ch;
-                        self.server_echo_pending.remove(i);
-                        self.server.send_eof(ch).unwrap();
-                        self.server.send_exit_status(ch, 0).unwrap();
-                        self.server.close_channel(ch).unwrap();
-                    }
-                }
+            Event::ChannelEof { .. } => {
+                // `pump_echo` finishes echo channels once their input ended.
+                self.pump_echo();
             }
             _ => {}
         }
