@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ssh_blocking::proto::keys::known_hosts::{known_hosts_line, HostKeyStatus, KnownHosts};
-use ssh_blocking::proto::transport::algorithms as algs;
 use ssh_blocking::proto::{Algorithms, Config, Stream};
 use ssh_blocking::{Client, Error, ErrorKind, HostKeyCheck, PrivateKey};
 
@@ -507,6 +506,7 @@ fn run() -> Result<i32, Error> {
     authenticate(
         &client,
         &user,
+        &host,
         &o.identities,
         pubkey_auth,
         kbd_auth,
@@ -638,9 +638,11 @@ fn ask_line(prompt: &str) -> Option<String> {
     Some(s.trim().to_string())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn authenticate(
     client: &Client,
     user: &str,
+    host: &str,
     identities: &[PathBuf],
     pubkey: bool,
     kbd: bool,
@@ -736,7 +738,7 @@ fn authenticate(
     }
     if password && allowed("password") {
         for _ in 0..3 {
-            let Some(pw) = ask_secret(&format!("{user}@{}'s password: ", "host"), batch) else {
+            let Some(pw) = ask_secret(&format!("{user}@{host}'s password: "), batch) else {
                 break;
             };
             match client.auth_password(user, &pw) {
@@ -774,9 +776,4 @@ fn main() {
     };
     let _ = std::io::stdout().flush();
     std::process::exit(code);
-}
-
-#[allow(dead_code)]
-fn unused(_: &[&str]) {
-    let _ = algs::KEX_ALL;
 }

@@ -34,6 +34,7 @@ pub struct Prompt {
 /// A user-authentication attempt, as the server sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+#[allow(clippy::large_enum_variant)]
 pub enum AuthRequest {
     Password {
         password: String,

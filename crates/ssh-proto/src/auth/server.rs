@@ -114,7 +114,7 @@ impl ServerAuth {
                 self.user = Some(user.clone());
                 self.send_banner(tr, rng)?;
                 self.kbd_active = false;
-                let allowed = self.methods.iter().any(|m| *m == method);
+                let allowed = self.methods.contains(&method);
                 match method.as_str() {
                     "password" if allowed => {
                         let change = r.bool()?;

@@ -628,7 +628,7 @@ impl PrivateKey {
         const EC_OID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
         const RSA_OID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
         let p8err = |e: p256::pkcs8::Error| Error::key(format!("invalid PKCS#8 private key: {e}"));
-        let info = PrivateKeyInfoRef::try_from(der).map_err(|e| p8err(e.into()))?;
+        let info = PrivateKeyInfoRef::try_from(der).map_err(p8err)?;
         let oid = info.algorithm.oid;
         let inner = if oid == ED25519_OID {
             // RFC 8410: privateKey is an OCTET STRING wrapping the 32-byte seed.

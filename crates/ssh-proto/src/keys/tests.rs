@@ -170,6 +170,26 @@ fn check_sign_verify(sk: &PrivateKey, pk: &PublicKey) {
     }
 }
 
+/// OpenSSH accepts RSA signatures shorter than the modulus (leading zero bytes dropped).
+fn check_short_rsa_signature(sk: &PrivateKey, pk: &PublicKey) {
+    for i in 0u32..5000 {
+        let data = i.to_le_bytes();
+        let blob = sk.sign("rsa-sha2-256", &data).unwrap();
+        let mut r = Reader::new(&blob);
+        r.string().unwrap();
+        let sig = r.string().unwrap();
+        if sig[0] == 0 {
+            let mut short = Vec::new();
+            short.put_str("rsa-sha2-256");
+            short.put_string(&sig[1..]);
+            pk.verify("rsa-sha2-256", &data, &short).unwrap();
+            assert!(pk.verify("rsa-sha2-256", b"other", &short).is_err());
+            return;
+        }
+    }
+    panic!("no RSA signature with a leading zero byte found");
+}
+
 const KEY_TYPES: &[(&str, Option<u32>, &str, usize)] = &[
     ("ed25519", None, "ssh-ed25519", 256),
     ("ecdsa", Some(256), "ecdsa-sha2-nistp256", 256),
@@ -229,6 +249,9 @@ fn check_generated(ty: &str, bits: Option<u32>, key_type: &str, nbits: usize) {
         assert_eq!(PublicKey::from_blob(&pk.to_blob()).unwrap(), pk);
         if format.is_none() {
             assert_eq!(sk.comment(), "test comment");
+        }
+        if key_type == "ssh-rsa" && format.is_none() {
+            check_short_rsa_signature(&sk, &pk);
         }
         let dbg = format!("{sk:?}");
         assert!(dbg.contains(key_type) && dbg.contains("SHA256:"), "{dbg}");

@@ -124,6 +124,9 @@ enum VersionState {
     Done,
 }
 
+/// A GEX request and the group that answered it: (min, n, max, p, g).
+type GexParams = (u32, u32, u32, Vec<u8>, Vec<u8>);
+
 /// Keys for one direction, made by a finished key exchange.
 struct DirectionKeys {
     cipher: String,
@@ -150,7 +153,7 @@ enum Step {
     ClientAwaitGexGroup,
     ClientAwaitReply {
         ck: ClientKex,
-        gex: Option<(u32, u32, u32, Vec<u8>, Vec<u8>)>,
+        gex: Option<GexParams>,
     },
     ServerAwaitGexRequest,
     ServerAwaitInit {
@@ -665,11 +668,11 @@ impl Transport {
                     as usize;
                 let bs = self.opener.block_size().max(8);
                 let aligned = if self.opener.tag_len() > 0 && first == 4 && !self.opener_is_none() {
-                    l % bs == 0
+                    l.is_multiple_of(bs)
                 } else {
-                    (l + 4) % bs == 0
+                    (l + 4).is_multiple_of(bs)
                 };
-                if l < 5 || l > MAX_PACKET_LEN || !aligned || l + 4 < first {
+                if !(5..=MAX_PACKET_LEN).contains(&l) || !aligned || l + 4 < first {
                     return Err(Error::protocol(format!(
                         "bad packet length {l} (block size {bs}, maximum {MAX_PACKET_LEN})"
                     )));
@@ -1181,7 +1184,7 @@ impl Transport {
         &self,
         spec: &KexSpec,
         ks: &[u8],
-        gex: Option<&(u32, u32, u32, Vec<u8>, Vec<u8>)>,
+        gex: Option<&GexParams>,
         q_c: &[u8],
         q_s: &[u8],
         k: &SharedSecret,
