@@ -16,6 +16,7 @@ command -v dbclient >/dev/null 2>&1 || need_apt+=(dropbear-bin)
 command -v plink >/dev/null 2>&1 || need_apt+=(putty-tools)
 command -v puttygen >/dev/null 2>&1 || need_apt+=(putty-tools)
 command -v sha256sum >/dev/null 2>&1 || need_apt+=(coreutils)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi
@@ -31,7 +32,7 @@ fi
 
 # Verify every peer is really there: a missing peer fails the run.
 missing=()
-for b in ssh ssh-keygen ssh-agent sftp scp dbclient plink puttygen psftp; do
+for b in ssh ssh-keygen ssh-agent sftp scp dbclient plink puttygen psftp openssl; do
     command -v "$b" >/dev/null 2>&1 || missing+=("$b")
 done
 [ -x /usr/sbin/sshd ] || missing+=(sshd)

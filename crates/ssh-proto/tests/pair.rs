@@ -228,7 +228,11 @@ fn echo_round_trip(p: &mut Pair, data: &[u8]) -> ChannelId {
     p.run_until(|p| p.client_authenticated());
     let ch = p.client.open_session().unwrap();
     p.client.exec(ch, "cat").unwrap();
-    p.run_until(|p| p.client_events.iter().any(|e| matches!(e, Event::ChannelOpened { .. })));
+    p.run_until(|p| {
+        p.client_events
+            .iter()
+            .any(|e| matches!(e, Event::ChannelOpened { .. }))
+    });
     let mut off = 0;
     let mut eof = false;
     for _ in 0..10_000_000 {
@@ -239,7 +243,12 @@ fn echo_round_trip(p: &mut Pair, data: &[u8]) -> ChannelId {
             eof = true;
         }
         let moved = p.step();
-        if eof && !moved && p.client_events.iter().any(|e| matches!(e, Event::ChannelClosed { .. })) {
+        if eof
+            && !moved
+            && p.client_events
+                .iter()
+                .any(|e| matches!(e, Event::ChannelClosed { .. }))
+        {
             break;
         }
     }
@@ -260,9 +269,16 @@ fn rekey_every_mebibyte_during_64_mib_round_trip() {
     assert_eq!(p.client_out.len(), data.len());
     assert!(p.client_out == data, "echoed data differs");
     let rekeys = p.client.kex_count();
-    assert!(rekeys > 16, "expected a rekey every few MiB, got {rekeys} key exchanges");
+    assert!(
+        rekeys > 16,
+        "expected a rekey every few MiB, got {rekeys} key exchanges"
+    );
     assert_eq!(p.server.kex_count(), rekeys);
-    let kexdone = p.client_events.iter().filter(|e| matches!(e, Event::KexDone(_))).count();
+    let kexdone = p
+        .client_events
+        .iter()
+        .filter(|e| matches!(e, Event::KexDone(_)))
+        .count();
     assert_eq!(kexdone as u32, rekeys);
 }
 
@@ -272,14 +288,20 @@ fn rekey_with_compression_keeps_streams() {
     cc.transport.rekey_bytes = Some(32 << 10);
     cc.transport.algorithms.compression = vec!["zlib@openssh.com".into()];
     let mut sc = server_config(vec![host_key(22)]);
-    sc.transport.algorithms.compression = vec!["zlib@openssh.com".into(), "zlib".into(), "none".into()];
+    sc.transport.algorithms.compression =
+        vec!["zlib@openssh.com".into(), "zlib".into(), "none".into()];
     let mut p = Pair::new(cc, sc, 22);
     p.max_chunk = 3000;
-    let text: Vec<u8> = (0..200_000).flat_map(|i| format!("line {i} of compressible text\n").into_bytes()).collect();
+    let text: Vec<u8> = (0..200_000)
+        .flat_map(|i| format!("line {i} of compressible text\n").into_bytes())
+        .collect();
     echo_round_trip(&mut p, &text);
     assert!(p.client_out == text);
     assert!(p.client.kex_count() > 3);
-    assert_eq!(p.client.negotiated().unwrap().compression_c2s, "zlib@openssh.com");
+    assert_eq!(
+        p.client.negotiated().unwrap().compression_c2s,
+        "zlib@openssh.com"
+    );
 }
 
 #[test]
@@ -292,7 +314,11 @@ fn server_initiated_rekey_mid_transfer() {
     p.run_until(|p| p.client_authenticated());
     let ch = p.client.open_session().unwrap();
     p.client.exec(ch, "cat").unwrap();
-    p.run_until(|p| p.client_events.iter().any(|e| matches!(e, Event::ChannelOpened { .. })));
+    p.run_until(|p| {
+        p.client_events
+            .iter()
+            .any(|e| matches!(e, Event::ChannelOpened { .. }))
+    });
     let mut off = 0;
     let mut rekeyed = false;
     while off < data.len() {
@@ -304,7 +330,11 @@ fn server_initiated_rekey_mid_transfer() {
         p.step();
     }
     p.client.send_eof(ch).unwrap();
-    p.run_until(|p| p.client_events.iter().any(|e| matches!(e, Event::ChannelClosed { .. })));
+    p.run_until(|p| {
+        p.client_events
+            .iter()
+            .any(|e| matches!(e, Event::ChannelClosed { .. }))
+    });
     p.client_drain(ch);
     assert!(p.client_out == data);
     assert_eq!(p.client.kex_count(), 2);
@@ -320,7 +350,11 @@ fn slow_reader_window_bounds_memory_then_refills() {
     p.run_until(|p| p.client_authenticated());
     let ch = p.client.open_session().unwrap();
     p.client.exec(ch, "cat").unwrap();
-    p.run_until(|p| p.client_events.iter().any(|e| matches!(e, Event::ChannelOpened { .. })));
+    p.run_until(|p| {
+        p.client_events
+            .iter()
+            .any(|e| matches!(e, Event::ChannelOpened { .. }))
+    });
     let data = pseudo_random(12 << 20, 3);
     let mut off = 0;
     for _ in 0..200_000 {
@@ -332,9 +366,18 @@ fn slow_reader_window_bounds_memory_then_refills() {
         }
     }
     let buffered = p.client.channel_buffered(ch, Stream::Stdout);
-    assert!(buffered <= 2 * 1024 * 1024, "client buffered {buffered} bytes, more than its window");
-    assert!(buffered >= 1024 * 1024, "window should have filled, only {buffered}");
-    assert!(off < data.len(), "the sender must have been stopped by the windows");
+    assert!(
+        buffered <= 2 * 1024 * 1024,
+        "client buffered {buffered} bytes, more than its window"
+    );
+    assert!(
+        buffered >= 1024 * 1024,
+        "window should have filled, only {buffered}"
+    );
+    assert!(
+        off < data.len(),
+        "the sender must have been stopped by the windows"
+    );
     // Now read: everything flows.
     p.client_reads = true;
     p.client_drain(ch);
@@ -348,7 +391,12 @@ fn slow_reader_window_bounds_memory_then_refills() {
         }
         p.client_drain(ch);
         let moved = p.step();
-        if eof && !moved && p.client_events.iter().any(|e| matches!(e, Event::ChannelClosed { .. })) {
+        if eof
+            && !moved
+            && p.client_events
+                .iter()
+                .any(|e| matches!(e, Event::ChannelClosed { .. }))
+        {
             break;
         }
     }
@@ -376,7 +424,11 @@ fn channel_open_failure_is_typed() {
     let ch = p.client.open_channel("x11", &[]).unwrap();
     p.run();
     let failed = p.client_events.iter().find_map(|e| match e {
-        Event::ChannelOpenFailed { channel, reason, description } if *channel == ch => Some((*reason, description.clone())),
+        Event::ChannelOpenFailed {
+            channel,
+            reason,
+            description,
+        } if *channel == ch => Some((*reason, description.clone())),
         _ => None,
     });
     assert_eq!(failed, Some((3, "unknown channel type".to_string())));

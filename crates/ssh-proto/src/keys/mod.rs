@@ -799,7 +799,9 @@ impl PrivateKey {
 /// Whether `ssh-key` was built with support for `cipher` (it reports a missing cipher as a
 /// generic crypto error from `decrypt`, indistinguishable from a wrong passphrase).
 fn cipher_supported(cipher: ssh_key::Cipher) -> bool {
-    let Some((key_len, iv_len)) = cipher.key_and_iv_size() else { return true };
+    let Some((key_len, iv_len)) = cipher.key_and_iv_size() else {
+        return true;
+    };
     let mut block = vec![0u8; cipher.block_size()];
     !matches!(
         cipher.decrypt(&vec![0u8; key_len], &vec![0u8; iv_len], &mut block, None),

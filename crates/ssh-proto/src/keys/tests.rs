@@ -1,6 +1,6 @@
 //! Tests for the keys module, cross-checked against the real `ssh-keygen`
-//! (and `openssl` where available). Tests that need an external tool skip
-//! themselves, with a note on stderr, when the tool is missing.
+//! (and `openssl`). A missing tool fails the test (scripts/install-peers.sh
+//! installs them).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -48,9 +48,8 @@ fn have(tool: &str) -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok();
-    if !ok {
-        eprintln!("NOTE: {tool} not found; skipping the part of the test that needs it");
-    }
+    // A missing peer tool fails the test run; it never skips.
+    assert!(ok, "{tool} not found: run scripts/install-peers.sh");
     ok
 }
 
@@ -652,7 +651,9 @@ fn check_our_sshsig(dir: &TempDir, sk: &PrivateKey, alg: &str, message: &[u8]) {
     let pk = sk.public_key();
     let ty = pk.key_type();
     {
-        let our_sig = sk.sign(alg, &sshsig_signed_data("sha512", message)).unwrap();
+        let our_sig = sk
+            .sign(alg, &sshsig_signed_data("sha512", message))
+            .unwrap();
         let mut blob = b"SSHSIG".to_vec();
         blob.put_u32(1);
         blob.put_string(&pk.to_blob());
@@ -835,21 +836,29 @@ fn keys_encrypted_openssh_all_ciphers() {
     }
     let dir = TempDir::new("ciphers");
     let out = run(Command::new("ssh").args(["-Q", "cipher"]));
-    let ciphers: Vec<String> =
-        String::from_utf8_lossy(&out.stdout).lines().map(|l| l.trim().to_string()).collect();
+    let ciphers: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim().to_string())
+        .collect();
     assert!(ciphers.iter().any(|c| c == "aes256-ctr"));
     let mut unsupported = Vec::new();
     for (i, cipher) in ciphers.iter().enumerate() {
         let path = dir.path(&format!("id{i}"));
         run(Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-a", "4", "-N", "pw", "-C", "c", "-Z", cipher, "-f"])
+            .args([
+                "-q", "-t", "ed25519", "-a", "4", "-N", "pw", "-C", "c", "-Z", cipher, "-f",
+            ])
             .arg(&path));
         let data = std::fs::read(&path).unwrap();
-        let pk = PublicKey::from_openssh(&std::fs::read_to_string(path.with_extension("pub")).unwrap())
-            .unwrap();
+        let pk =
+            PublicKey::from_openssh(&std::fs::read_to_string(path.with_extension("pub")).unwrap())
+                .unwrap();
         assert!(PrivateKey::is_encrypted(&data), "{cipher}");
         let e = PrivateKey::from_bytes(&data, None).unwrap_err();
-        assert!(e.to_string().contains("passphrase required"), "{cipher}: {e}");
+        assert!(
+            e.to_string().contains("passphrase required"),
+            "{cipher}: {e}"
+        );
         match PrivateKey::from_bytes(&data, Some(b"pw")) {
             Ok(sk) => {
                 assert_eq!(sk.public_key(), pk, "{cipher}");
@@ -863,5 +872,8 @@ fn keys_encrypted_openssh_all_ciphers() {
         }
     }
     // Only the legacy 3DES cipher may be missing.
-    assert!(unsupported.iter().all(|c| c == "3des-cbc"), "unsupported: {unsupported:?}");
+    assert!(
+        unsupported.iter().all(|c| c == "3des-cbc"),
+        "unsupported: {unsupported:?}"
+    );
 }

@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""An AsyncSSH server for the interoperability tests.
+
+    asyncssh_server.py PORT HOST_KEY AUTHORIZED_KEYS [--user U] [--password P]
+
+Listens on 127.0.0.1:PORT, prints "READY" on stdout once listening, and
+serves connections until killed.
+
+Authentication: password P for user U; publickey for keys listed in
+AUTHORIZED_KEYS; keyboard-interactive with one "Password: " prompt whose
+answer must be P. Each successful authentication is logged on stdout as
+"auth METHOD ok for USER".
+
+Channels: `exec` runs the command with `/bin/sh -c`, stdin/stdout/stderr are
+piped in both directions, then exit-status (or exit-signal when the command
+was killed by a signal) is sent and the channel closed.
+"""
+
+import argparse
+import asyncio
+import signal
+import sys
+
+import asyncssh
+
+CHUNK = 256 * 1024
+WINDOW = 8 * 1024 * 1024
+
+
+def log(*args):
+    print(*args, flush=True)
+
+
+class Server(asyncssh.SSHServer):
+    def __init__(self, args, authorized):
+        self.args = args
+        self.authorized = authorized
+        self.conn = None
+        self.pending = {}
+
+    def connection_made(self, conn):
+        self.conn = conn
+
+    def begin_auth(self, username):
+        if username == self.args.user:
+            self.conn.set_authorized_keys(self.authorized)
+        return True
+
+    def public_key_auth_supported(self):
+        return True
+
+    def validate_public_key(self, username, key):
+        # Only reached when no authorized_keys were set (unknown user).
+        return False
+
+    def password_auth_supported(self):
+        return True
+
+    def validate_password(self, username, password):
+        ok = username == self.args.user and password == self.args.password
+        if ok:
+            log("auth password ok for %s" % username)
+        return ok
+
+    def kbdint_auth_supported(self):
+        return True
+
+    def get_kbdint_challenge(self, username, lang, submethods):
+        if username != self.args.user:
+            return False
+        return "", "", "", [("Password: ", False)]
+
+    def validate_kbdint_response(self, username, responses):
+        ok = list(responses) == [self.args.password]
+        if ok:
+            log("auth keyboard-interactive ok for %s" % username)
+        return ok
+
+    def auth_completed(self):
+        pass
+
+
+async def handle_process(process):
+    command = process.command
+    if command is None:
+        process.stderr.write(b"this test server only supports exec\n")
+        process.exit(1)
+        return
+    proc = await asyncio.create_subprocess_exec(
+        "/bin/sh",
+        "-c",
+        command,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+    async def pump_in():
+        try:
+            while True:
+                data = await process.stdin.read(CHUNK)
+                if not data:
+                    break
+                proc.stdin.write(data)
+                await proc.stdin.drain()
+        except Exception:
+            pass
+        finally:
+            try:
+                proc.stdin.close()
+            except Exception:
+                pass
+
+    async def pump_out(reader, writer):
+        try:
+            while True:
+                data = await reader.read(CHUNK)
+                if not data:
+                    break
+                writer.write(data)
+                await writer.drain()
+        except Exception:
+            pass
+
+    tin = asyncio.ensure_future(pump_in())
+    await asyncio.gather(pump_out(proc.stdout, process.stdout), pump_out(proc.stderr, process.stderr))
+    rc = await proc.wait()
+    if not tin.done():
+        tin.cancel()
+    if rc < 0:
+        name = signal.Signals(-rc).name
+        process.exit_with_signal(name[3:] if name.startswith("SIG") else name)
+    else:
+        process.exit(rc)
+
+
+async def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("port", type=int)
+    p.add_argument("host_key")
+    p.add_argument("authorized_keys")
+    p.add_argument("--user", default="sshtest")
+    p.add_argument("--password", default="sshtest-pw")
+    args = p.parse_args()
+
+    authorized = asyncssh.read_authorized_keys(args.authorized_keys)
+    await asyncssh.create_server(
+        lambda: Server(args, authorized),
+        "127.0.0.1",
+        args.port,
+        server_host_keys=[args.host_key],
+        process_factory=handle_process,
+        encoding=None,
+        window=WINDOW,
+        reuse_address=True,
+    )
+    log("READY")
+    await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        sys.exit(0)

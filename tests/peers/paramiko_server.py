@@ -1,0 +1,232 @@
+#!/usr/bin/env python3
+"""A paramiko SSH server for the interoperability tests.
+
+    paramiko_server.py PORT HOST_KEY AUTHORIZED_KEYS [--user U] [--password P]
+
+Listens on 127.0.0.1:PORT, prints "READY" on stdout once listening, and
+serves each connection on its own thread until killed.
+
+Authentication: password P for user U; publickey for any key listed in
+AUTHORIZED_KEYS (compared by public blob); keyboard-interactive with one
+"Password: " prompt whose answer must be P. Each successful authentication
+is logged on stdout as "auth METHOD ok for USER".
+
+Channels: `exec` runs the command with `/bin/sh -c`, stdin/stdout/stderr are
+piped in both directions, then exit-status (or exit-signal when the command
+was killed by a signal) is sent, followed by EOF and close.
+"""
+
+import argparse
+import base64
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import traceback
+
+import paramiko
+from paramiko.common import cMSG_CHANNEL_REQUEST
+from paramiko.message import Message
+
+CHUNK = 256 * 1024
+WINDOW = 8 * 1024 * 1024
+
+
+def log(*args):
+    print(*args, flush=True)
+
+
+def load_authorized_keys(path):
+    blobs = set()
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            parts = line.split()
+            # Options before the key type are not used by the tests.
+            for i, p in enumerate(parts[:-1]):
+                if p.startswith(("ssh-", "ecdsa-", "sk-")):
+                    blobs.add((p, base64.b64decode(parts[i + 1])))
+                    break
+    return blobs
+
+
+class Server(paramiko.ServerInterface):
+    def __init__(self, args, authorized):
+        self.args = args
+        self.authorized = authorized
+
+    def get_allowed_auths(self, username):
+        return "publickey,password,keyboard-interactive"
+
+    def check_auth_password(self, username, password):
+        if username == self.args.user and password == self.args.password:
+            log("auth password ok for %s" % username)
+            return paramiko.AUTH_SUCCESSFUL
+        return paramiko.AUTH_FAILED
+
+    def check_auth_publickey(self, username, key):
+        if username != self.args.user:
+            return paramiko.AUTH_FAILED
+        name = key.get_name()
+        blob = key.asbytes()
+        for (_ktype, b) in self.authorized:
+            if b == blob:
+                log("auth publickey ok for %s (%s)" % (username, name))
+                return paramiko.AUTH_SUCCESSFUL
+        return paramiko.AUTH_FAILED
+
+    def check_auth_interactive(self, username, submethods):
+        if username != self.args.user:
+            return paramiko.AUTH_FAILED
+        return paramiko.InteractiveQuery("", "", ("Password: ", False))
+
+    def check_auth_interactive_response(self, responses):
+        if len(responses) == 1 and responses[0] == self.args.password:
+            log("auth keyboard-interactive ok for %s" % self.args.user)
+            return paramiko.AUTH_SUCCESSFUL
+        return paramiko.AUTH_FAILED
+
+    def check_channel_request(self, kind, chanid):
+        if kind == "session":
+            return paramiko.OPEN_SUCCEEDED
+        return paramiko.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
+
+    def check_channel_pty_request(self, *args):
+        return True
+
+    def check_channel_env_request(self, channel, name, value):
+        return True
+
+    def check_channel_exec_request(self, channel, command):
+        cmd = command.decode("utf-8", "surrogateescape") if isinstance(command, bytes) else command
+        threading.Thread(target=run_exec, args=(channel, cmd), daemon=True).start()
+        return True
+
+
+def send_exit_signal(chan, signum):
+    name = signal.Signals(signum).name
+    if name.startswith("SIG"):
+        name = name[3:]
+    m = Message()
+    m.add_byte(cMSG_CHANNEL_REQUEST)
+    m.add_int(chan.remote_chanid)
+    m.add_string("exit-signal")
+    m.add_boolean(False)
+    m.add_string(name)
+    m.add_boolean(False)
+    m.add_string("")
+    m.add_string("")
+    chan.transport._send_user_message(m)
+
+
+def run_exec(chan, command):
+    try:
+        proc = subprocess.Popen(
+            ["/bin/sh", "-c", command],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            bufsize=0,
+            start_new_session=False,
+        )
+    except Exception as e:  # pragma: no cover - only on a broken system
+        chan.sendall_stderr(("exec failed: %s\n" % e).encode())
+        chan.send_exit_status(127)
+        chan.close()
+        return
+
+    def pump_in():
+        try:
+            while True:
+                data = chan.recv(CHUNK)
+                if not data:
+                    break
+                proc.stdin.write(data)
+        except Exception:
+            pass
+        finally:
+            try:
+                proc.stdin.close()
+            except Exception:
+                pass
+
+    def pump_out(fd, send):
+        try:
+            while True:
+                data = os.read(fd, CHUNK)
+                if not data:
+                    break
+                send(data)
+        except Exception:
+            pass
+
+    tin = threading.Thread(target=pump_in, daemon=True)
+    tout = threading.Thread(target=pump_out, args=(proc.stdout.fileno(), chan.sendall), daemon=True)
+    terr = threading.Thread(target=pump_out, args=(proc.stderr.fileno(), chan.sendall_stderr), daemon=True)
+    tin.start()
+    tout.start()
+    terr.start()
+    tout.join()
+    terr.join()
+    rc = proc.wait()
+    try:
+        if rc < 0:
+            send_exit_signal(chan, -rc)
+        else:
+            chan.send_exit_status(rc)
+        chan.shutdown_write()
+        chan.close()
+    except Exception:
+        pass
+
+
+def serve(sock, args, host_key, authorized):
+    t = None
+    try:
+        t = paramiko.Transport(sock, default_window_size=WINDOW)
+        t.add_server_key(host_key)
+        t.start_server(server=Server(args, authorized))
+        # Keep a reference to every channel: paramiko closes a channel
+        # object that gets garbage-collected.
+        channels = []
+        while t.is_active():
+            chan = t.accept(timeout=1)
+            if chan is not None:
+                channels = [c for c in channels if not c.closed]
+                channels.append(chan)
+    except Exception:
+        traceback.print_exc(file=sys.stderr)
+    finally:
+        if t is not None:
+            t.close()
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("port", type=int)
+    p.add_argument("host_key")
+    p.add_argument("authorized_keys")
+    p.add_argument("--user", default="sshtest")
+    p.add_argument("--password", default="sshtest-pw")
+    args = p.parse_args()
+
+    host_key = paramiko.Ed25519Key.from_private_key_file(args.host_key)
+    authorized = load_authorized_keys(args.authorized_keys)
+
+    lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    lsock.bind(("127.0.0.1", args.port))
+    lsock.listen(64)
+    log("READY")
+    while True:
+        sock, _addr = lsock.accept()
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        threading.Thread(target=serve, args=(sock, args, host_key, authorized), daemon=True).start()
+
+
+if __name__ == "__main__":
+    main()
