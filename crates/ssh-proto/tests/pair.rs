@@ -433,3 +433,37 @@ fn channel_open_failure_is_typed() {
     });
     assert_eq!(failed, Some((3, "unknown channel type".to_string())));
 }
+
+/// Terrapin: an IGNORE slipped in before NEWKEYS must end a strict session.
+#[test]
+fn strict_kex_rejects_ignore_before_newkeys() {
+    use ssh_proto::wire::{msg, Put};
+    // An unencrypted IGNORE packet, as a man in the middle would inject it.
+    let mut payload = vec![msg::IGNORE];
+    payload.put_string(b"x");
+    let pad = 8 - ((5 + payload.len()) % 8);
+    let pad = if pad < 4 { pad + 8 } else { pad };
+    let mut pkt = Vec::new();
+    pkt.put_u32((1 + payload.len() + pad) as u32);
+    pkt.push(pad as u8);
+    pkt.extend_from_slice(&payload);
+    pkt.extend(std::iter::repeat_n(0u8, pad));
+    // A fresh strict pair whose client sees IGNORE right after the server's KEXINIT.
+    let mut q = Pair::default_pair(28);
+    // Move the version lines and KEXINITs only.
+    let server_out = q.server.transmit().unwrap().to_vec();
+    q.server.advance_transmit(server_out.len());
+    let vline = server_out.iter().position(|&b| b == b'\n').unwrap() + 1;
+    let mut stream = server_out[..vline].to_vec();
+    stream.extend_from_slice(&server_out[vline..]);
+    stream.extend_from_slice(&pkt);
+    q.client.recv(q.now, &stream).unwrap();
+    let mut err = None;
+    while let Some(e) = q.client.poll_event() {
+        if let Event::Disconnected(e) = e {
+            err = Some(e);
+        }
+    }
+    let err = err.expect("client must disconnect");
+    assert!(err.to_string().contains("strict key exchange"), "{err}");
+}

@@ -535,7 +535,7 @@ impl Transport {
             let t = pkt.msg_type();
             // Strict kex: during the initial exchange only kex messages pass.
             if self.strict
-                && self.session_id.is_none()
+                && self.kex_count == 0
                 && !matches!(t, msg::KEXINIT | msg::NEWKEYS | 30..=49)
             {
                 let name = msg::name(t);
