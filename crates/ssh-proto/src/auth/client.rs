@@ -292,6 +292,25 @@ impl ClientAuth {
                         });
                         return Ok(());
                     }
+                    Some(InFlight::PublicKeyQuery { user, key, alg })
+                        if !partial
+                            && alg == "rsa-sha2-512"
+                            && methods.iter().any(|m| m == "publickey") =>
+                    {
+                        // Servers announce every algorithm they implement in
+                        // server-sig-algs, not the ones their policy accepts:
+                        // an RSA key refused with SHA-512 is retried with SHA-256.
+                        let alg = "rsa-sha2-256".to_string();
+                        let blob = key.public_key().to_blob();
+                        tr.send(rng, |b| {
+                            request_header(b, &user, "publickey");
+                            b.put_bool(false);
+                            b.put_str(&alg);
+                            b.put_string(&blob);
+                        })?;
+                        self.in_flight = Some(InFlight::PublicKeyQuery { user, key, alg });
+                        return Ok(());
+                    }
                     Some(_) => {}
                 }
                 events.push_back(Event::AuthFailure {
