@@ -5,7 +5,7 @@
 //! async runtime; adapters (`ssh-blocking`, …) move bytes between a socket and
 //! the core:
 //!
-//! ```ignore
+//! ```text
 //! conn.recv(now, &bytes_from_socket)?;
 //! while let Some(out) = conn.transmit() { let n = socket.write(out)?; conn.advance_transmit(n); }
 //! while let Some(event) = conn.poll_event() { /* answer decisions, read channel data */ }

@@ -467,3 +467,109 @@ fn strict_kex_rejects_ignore_before_newkeys() {
     let err = err.expect("client must disconnect");
     assert!(err.to_string().contains("strict key exchange"), "{err}");
 }
+
+#[test]
+fn login_grace_time_disconnects_idle_client() {
+    let mut p = Pair::default_pair(31);
+    p.run();
+    assert!(p.client.poll_timeout().is_none() || !p.client.is_closed());
+    let deadline = p.server.poll_timeout().expect("server has a grace timer");
+    assert!(deadline > p.now);
+    p.advance(std::time::Duration::from_secs(121));
+    p.run();
+    let e = p.server.error().expect("server gave up");
+    assert_eq!(e.kind(), ErrorKind::Timeout);
+    assert!(e.to_string().contains("grace"), "{e}");
+    let ce = p.client.error().expect("client told");
+    assert_eq!(ce.kind(), ErrorKind::PeerDisconnected);
+}
+
+#[test]
+fn max_auth_tries_disconnects() {
+    let mut p = Pair::default_pair(32);
+    p.run();
+    for _ in 0..6 {
+        if p.client.is_closed() {
+            break;
+        }
+        p.client.auth_password("alice", "wrong").unwrap();
+        p.run();
+    }
+    let e = p
+        .client
+        .error()
+        .expect("disconnected after too many failures");
+    assert_eq!(e.kind(), ErrorKind::PeerDisconnected);
+    assert!(
+        e.to_string().contains("too many authentication failures"),
+        "{e}"
+    );
+}
+
+#[test]
+fn keepalives_are_answered_and_a_silent_peer_times_out() {
+    let mut sc = server_config(vec![host_key(33)]);
+    sc.keepalive_interval = Some(std::time::Duration::from_secs(10));
+    sc.keepalive_count_max = 2;
+    let mut p = Pair::new(Config::default(), sc, 33);
+    p.run();
+    p.client.auth_password("alice", "secret").unwrap();
+    p.run();
+    // The client answers keepalive@openssh.com, so the server stays up.
+    for _ in 0..5 {
+        p.advance(std::time::Duration::from_secs(11));
+        p.run();
+    }
+    assert!(!p.server.is_closed(), "{:?}", p.server.error());
+    // Now the client goes silent: nothing is delivered to it.
+    for _ in 0..4 {
+        p.now += std::time::Duration::from_secs(11);
+        p.server.handle_timeout(p.now);
+        while p.server.transmit().is_some() {
+            let n = p.server.transmit().unwrap().len();
+            p.server.advance_transmit(n);
+        }
+    }
+    let e = p.server.error().expect("server gives up on a silent peer");
+    assert_eq!(e.kind(), ErrorKind::Timeout);
+}
+
+#[test]
+fn client_refuses_keepalive_and_unknown_channel_requests() {
+    let mut p = Pair::default_pair(34);
+    p.run();
+    p.client.auth_password("alice", "secret").unwrap();
+    p.run();
+    let ch = p.client.open_session().unwrap();
+    p.client.exec(ch, "true").unwrap();
+    p.run_until(|p| {
+        p.client_events
+            .iter()
+            .any(|e| matches!(e, Event::ChannelOpened { .. }))
+    });
+    // A server-side keepalive on the channel is refused by the client core itself.
+    let sch = p
+        .server_events
+        .iter()
+        .find_map(|e| match e {
+            Event::ChannelOpenRequest { channel, .. } => Some(*channel),
+            _ => None,
+        })
+        .unwrap();
+    p.server
+        .channel_request(sch, "keepalive@openssh.com", true, &[])
+        .unwrap();
+    p.server
+        .channel_request(sch, "x-unknown@example.com", true, &[])
+        .unwrap();
+    p.run();
+    let replies: Vec<bool> = p
+        .server_events
+        .iter()
+        .filter_map(|e| match e {
+            Event::ChannelRequestReply { success, .. } => Some(*success),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(replies, [false, false]);
+}

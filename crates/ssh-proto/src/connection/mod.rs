@@ -592,8 +592,13 @@ impl Connection {
         Ok(())
     }
     /// Server: reject the pending attempt.
+    /// When this was the last allowed attempt the connection ends with
+    /// [`Event::Disconnected`]; that is not an error of this call.
     pub fn auth_reject(&mut self) -> Result<()> {
-        self.server_auth(|a, tr, rng| a.reject(tr, rng))
+        match self.server_auth(|a, tr, rng| a.reject(tr, rng)) {
+            Err(e) if e.kind() == ErrorKind::AuthFailed => Ok(()),
+            r => r,
+        }
     }
     /// Server: this method succeeded, but `remaining` methods must follow.
     pub fn auth_partial(&mut self, remaining: &[&str]) -> Result<()> {
