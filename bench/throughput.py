@@ -11,7 +11,7 @@ the ratios. Needs root (sshd) and the release examples:
 import argparse, os, shutil, socket, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CLIENT = os.path.join(ROOT, "target", "release", "examples", "client")
+CLIENT = os.environ.get("SSHLIB_CLIENT") or os.path.join(ROOT, "target", "release", "examples", "client")
 CASES = [
     ("aes128-gcm@openssh.com", None),
     ("chacha20-poly1305@openssh.com", None),

@@ -474,13 +474,9 @@ fn wait_deadline<T>(
                 if now >= d {
                     return Err(Error::new(ErrorKind::Timeout, "handshake timed out"));
                 }
-                g = shared
-                    .cond
-                    .wait_timeout(g, d - now)
-                    .unwrap_or_else(|p| p.into_inner())
-                    .0;
+                g = shared.sleep(g, false, Some(d - now));
             }
-            None => g = shared.cond.wait(g).unwrap_or_else(|p| p.into_inner()),
+            None => g = shared.sleep(g, false, None),
         }
     }
 }

@@ -41,6 +41,10 @@ pub struct State {
     pub ev_count: u64,
     /// An event writers care about (window, close) was absorbed.
     pub room_event: bool,
+    /// Threads waiting on `cond` / `room` (a notify with no waiter would
+    /// still cost a system call).
+    cond_waiters: usize,
+    room_waiters: usize,
 }
 
 impl State {
@@ -165,6 +169,8 @@ impl Shared {
                 closed: None,
                 ev_count: 0,
                 room_event: false,
+                cond_waiters: 0,
+                room_waiters: 0,
             }),
             cond: Condvar::new(),
             room: Condvar::new(),
@@ -191,12 +197,38 @@ impl Shared {
 
     /// Wakes waiters that may care about what was absorbed since `before`.
     pub fn notify(&self, g: &mut State, before: u64) {
-        if g.ev_count != before || g.closed.is_some() {
+        if (g.ev_count != before || g.closed.is_some()) && g.cond_waiters > 0 {
             self.cond.notify_all();
         }
-        if std::mem::take(&mut g.room_event) || g.closed.is_some() {
+        if (std::mem::take(&mut g.room_event) || g.closed.is_some()) && g.room_waiters > 0 {
             self.room.notify_all();
         }
+    }
+
+    /// Waits on `cond` (events) or `room` (send room), with an optional
+    /// timeout, keeping the waiter counts.
+    pub fn sleep<'a>(
+        &'a self,
+        mut g: MutexGuard<'a, State>,
+        room: bool,
+        timeout: Option<Duration>,
+    ) -> MutexGuard<'a, State> {
+        let cv = if room { &self.room } else { &self.cond };
+        if room {
+            g.room_waiters += 1;
+        } else {
+            g.cond_waiters += 1;
+        }
+        let mut g = match timeout {
+            Some(t) => cv.wait_timeout(g, t).unwrap_or_else(|p| p.into_inner()).0,
+            None => cv.wait(g).unwrap_or_else(|p| p.into_inner()),
+        };
+        if room {
+            g.room_waiters -= 1;
+        } else {
+            g.cond_waiters -= 1;
+        }
+        g
     }
 
     /// Waits until `f` gives an answer; fails if the connection ends first.
@@ -204,7 +236,7 @@ impl Shared {
         &self,
         f: impl FnMut(&mut State) -> Option<Result<T, Error>>,
     ) -> Result<T, Error> {
-        self.wait_on(&self.cond, f)
+        self.wait_on(false, f)
     }
 
     /// Like `wait`, for writers: woken when send room appears.
@@ -212,12 +244,12 @@ impl Shared {
         &self,
         f: impl FnMut(&mut State) -> Option<Result<T, Error>>,
     ) -> Result<T, Error> {
-        self.wait_on(&self.room, f)
+        self.wait_on(true, f)
     }
 
     fn wait_on<T>(
         &self,
-        cv: &Condvar,
+        room: bool,
         mut f: impl FnMut(&mut State) -> Option<Result<T, Error>>,
     ) -> Result<T, Error> {
         let mut g = self.lock();
@@ -230,7 +262,7 @@ impl Shared {
                 return r;
             }
             g.check()?;
-            g = cv.wait(g).unwrap_or_else(|p| p.into_inner());
+            g = self.sleep(g, room, None);
         }
     }
 
@@ -254,11 +286,7 @@ impl Shared {
             if now >= deadline {
                 return;
             }
-            g = self
-                .room
-                .wait_timeout(g, deadline - now)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
+            g = self.sleep(g, true, Some(deadline - now));
         }
     }
 
@@ -291,12 +319,18 @@ impl Shared {
                     g.closed = Some(io_err(e, "write to peer failed"));
                 }
                 g.out.clear();
-                self.cond.notify_all();
-                self.room.notify_all();
+                if g.cond_waiters > 0 {
+                    self.cond.notify_all();
+                }
+                if g.room_waiters > 0 {
+                    self.room.notify_all();
+                }
                 return;
             }
             // Room opened in the core's send buffer: wake blocked writers.
-            self.room.notify_all();
+            if g.room_waiters > 0 {
+                self.room.notify_all();
+            }
         }
     }
 }
@@ -355,11 +389,7 @@ pub fn reader_loop(
                     // The core holds input until the application decides
                     // something (e.g. reads channel data): wait for that.
                     shared.notify(&mut g, before);
-                    let (ng, _) = shared
-                        .cond
-                        .wait_timeout(g, Duration::from_millis(50))
-                        .unwrap_or_else(|p| p.into_inner());
-                    g = ng;
+                    g = shared.sleep(g, false, Some(Duration::from_millis(50)));
                 }
                 shared.notify(&mut g, before);
                 shared.flush(g);

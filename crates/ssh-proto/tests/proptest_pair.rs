@@ -18,8 +18,8 @@ use proptest::sample::select;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use ssh_proto::transport::algorithms::{CIPHER_ALL, HOST_KEY_ALL, KEX_ALL, MAC_ALL};
-use ssh_proto::wire::msg::{self, KexFlavor, Message};
-use ssh_proto::wire::names;
+use ssh_proto::wire::msg::{self, KexFlavor, KexInit, Message};
+use ssh_proto::wire::{names, Put};
 use ssh_proto::*;
 
 // ------------------------------------------------------------- host keys
@@ -94,7 +94,8 @@ struct Case {
     max_chunk: usize,
     /// 0: no rekey; 1: the client rekeys right after authentication (its
     /// channel open and exec are held back until the rekey ends); 2: the
-    /// server rekeys when it has authenticated the client.
+    /// server rekeys when it has authenticated the client; 3: both (their
+    /// KEXINITs may cross).
     rekey: u8,
     seed: u64,
 }
@@ -120,7 +121,7 @@ fn case() -> impl Strategy<Value = Case> {
         select(MAC_ALL),
         select(&["none", "zlib", "zlib@openssh.com"][..]),
         1usize..=4096,
-        prop_oneof![2 => Just(0u8), 1 => Just(1u8), 1 => Just(2u8)],
+        prop_oneof![3 => Just(0u8), 1 => Just(1u8), 1 => Just(2u8), 1 => Just(3u8)],
         any::<u64>(),
     )
         .prop_map(
@@ -260,7 +261,7 @@ fn run_session(case: &Case) -> Result<(Connection, Connection, Outcome), TestCas
                 Event::KexDone(_) => kex_done = true,
                 Event::AuthSuccess => {
                     o.authenticated = true;
-                    if case.rekey == 1 {
+                    if case.rekey & 1 != 0 {
                         client.rekey().expect("client rekey");
                     }
                     let ch = client.open_session().expect("open session");
@@ -313,7 +314,7 @@ fn run_session(case: &Case) -> Result<(Connection, Connection, Outcome), TestCas
                     }
                 }
                 Event::AuthRequest { .. } => server.auth_reject().expect("auth_reject"),
-                Event::Authenticated { .. } if case.rekey == 2 => {
+                Event::Authenticated { .. } if case.rekey & 2 != 0 => {
                     server.rekey().expect("server rekey")
                 }
                 Event::ChannelOpenRequest { channel, kind, .. } => {
@@ -389,7 +390,7 @@ fn cleartext_payloads(stream: &[u8]) -> Result<Vec<&[u8]>, TestCaseError> {
         let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
         let pad = head[4] as usize;
         prop_assert!(
-            pad >= 4 && pad < len && (4 + len) % 8 == 0,
+            pad >= 4 && pad < len && (4 + len) & 7 == 0,
             "bad cleartext framing len {} pad {}",
             len,
             pad
@@ -620,6 +621,253 @@ fn algorithm_lists_are_covered() {
             ]
             .contains(h),
             "host key algorithm {h} is not drawn by host_key_alg()"
+        );
+    }
+}
+
+// ------------------------------------------- a raw peer speaking cleartext
+
+/// Frames a payload as an unencrypted packet (before the first NEWKEYS).
+fn frame(payload: &[u8]) -> Vec<u8> {
+    let mut pad = 8 - (5 + payload.len()) % 8;
+    if pad < 4 {
+        pad += 8;
+    }
+    let mut v = Vec::with_capacity(5 + payload.len() + pad);
+    v.put_u32((1 + payload.len() + pad) as u32);
+    v.push(pad as u8);
+    v.extend_from_slice(payload);
+    v.resize(v.len() + pad, 0);
+    v
+}
+
+fn kexinit(kex: &str, host_key: &str, follows: bool) -> Vec<u8> {
+    Message::KexInit(KexInit {
+        cookie: &[0x11; 16],
+        kex_algorithms: kex,
+        server_host_key_algorithms: host_key,
+        encryption_c2s: "aes128-ctr",
+        encryption_s2c: "aes128-ctr",
+        mac_c2s: "hmac-sha2-256",
+        mac_s2c: "hmac-sha2-256",
+        compression_c2s: "none",
+        compression_s2c: "none",
+        languages_c2s: "",
+        languages_s2c: "",
+        first_kex_packet_follows: follows,
+        reserved: 0,
+    })
+    .to_vec()
+}
+
+/// Feeds `input` to `conn` in chunks of at most `max_chunk` bytes and
+/// answers a host key question with yes; returns the connection's output.
+fn feed(conn: &mut Connection, input: &[u8], max_chunk: usize) -> Vec<u8> {
+    let now = Instant::now();
+    for chunk in input.chunks(max_chunk.max(1)) {
+        let _ = conn.recv(now, chunk);
+        while let Some(e) = conn.poll_event() {
+            if let Event::HostKey(_) = e {
+                let _ = conn.accept_host_key();
+            }
+        }
+    }
+    let mut out = Vec::new();
+    conn.take_transmit(&mut out);
+    out
+}
+
+/// The cleartext payloads in a connection's output (after its version line),
+/// up to and including NEWKEYS.
+fn output_payloads(out: &[u8]) -> Vec<Vec<u8>> {
+    let mut at = out
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .map_or(0, |i| i + 2);
+    let mut v = Vec::new();
+    while let Some(head) = out.get(at..at + 5) {
+        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        let Some(p) = out.get(at + 5..(at + 4 + len).saturating_sub(head[4] as usize)) else {
+            break;
+        };
+        v.push(p.to_vec());
+        at += 4 + len;
+        if p.first() == Some(&msg::NEWKEYS) {
+            break;
+        }
+    }
+    v
+}
+
+fn raw_server() -> Connection {
+    let mut sc = Config::default();
+    sc.transport.algorithms = Algorithms::all();
+    sc.transport.host_keys = host_keys().keys.clone();
+    Connection::server(
+        Arc::new(sc),
+        Box::new(ChaCha20Rng::seed_from_u64(1)),
+        Instant::now(),
+    )
+    .expect("server")
+}
+
+fn raw_client(kex: &str, host_key: &str) -> Connection {
+    let mut cc = Config::default();
+    cc.transport.algorithms = Algorithms::all();
+    cc.transport.algorithms.kex = vec![kex.into()];
+    cc.transport.algorithms.host_key = vec![host_key.into()];
+    Connection::client(
+        Arc::new(cc),
+        Box::new(ChaCha20Rng::seed_from_u64(2)),
+        Instant::now(),
+    )
+    .expect("client")
+}
+
+/// Lengths of the client's and the server's public values for string-valued
+/// key exchanges.
+fn public_lens(kex: &str) -> (usize, usize) {
+    match kex {
+        k if k.starts_with("curve25519") => (32, 32),
+        "ecdh-sha2-nistp256" => (65, 65),
+        "ecdh-sha2-nistp384" => (97, 97),
+        "ecdh-sha2-nistp521" => (133, 133),
+        k if k.starts_with("mlkem768") => (1184 + 32, 1088 + 32),
+        k if k.starts_with("sntrup761") => (1158 + 32, 1039 + 32),
+        _ => (256, 256),
+    }
+}
+
+/// A public value: random bytes of the right length, of a wrong length, or
+/// a degenerate value.
+fn public_value(right_len: usize) -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        3 => proptest::collection::vec(any::<u8>(), right_len),
+        1 => proptest::collection::vec(any::<u8>(), 0..2 * right_len + 2),
+        1 => Just(vec![0u8; right_len]),
+        1 => Just(vec![0xffu8; right_len]),
+        1 => Just(vec![1u8]),
+    ]
+}
+
+fn kex_and_public(client_side: bool) -> impl Strategy<Value = (&'static str, Vec<u8>)> {
+    select(KEX_ALL).prop_flat_map(move |k| {
+        let (c, s) = public_lens(k);
+        (Just(k), public_value(if client_side { c } else { s }))
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(128), ..ProptestConfig::default() })]
+
+    /// A server fed a client KEXINIT and a garbage kex message: no panic; it
+    /// either fails with an error or answers with a reply that decodes.
+    #[test]
+    fn server_survives_garbage_kex_init(
+        (kex, q_c) in kex_and_public(true),
+        strict in any::<bool>(),
+        follows in any::<bool>(),
+        gex in (0u32..10_000, 0u32..10_000, 0u32..10_000),
+        max_chunk in 1usize..2048,
+    ) {
+        let flavor = KexFlavor::for_kex(kex).unwrap();
+        let mut list = kex.to_string();
+        if strict {
+            list.push_str(",kex-strict-c-v00@openssh.com");
+        }
+        let mut input = b"SSH-2.0-raw\r\n".to_vec();
+        input.extend(frame(&kexinit(&list, "ssh-ed25519", follows)));
+        let init = match flavor {
+            KexFlavor::Ecdh => Message::KexEcdhInit { q_c: &q_c },
+            KexFlavor::Dh => Message::KexDhInit { e: &q_c },
+            KexFlavor::DhGex => {
+                let (min, n, max) = gex;
+                input.extend(frame(&Message::KexDhGexRequest { min, n, max }.to_vec()));
+                Message::KexDhGexInit { e: &q_c }
+            }
+        };
+        input.extend(frame(&init.to_vec()));
+        let mut server = raw_server();
+        let out = feed(&mut server, &input, max_chunk);
+        let replies = output_payloads(&out);
+        prop_assert!(matches!(replies.first().map(|p| p[0]), Some(msg::KEXINIT)));
+        for p in &replies {
+            let m = Message::decode_kex(p, flavor);
+            prop_assert!(m.is_ok(), "server sent an undecodable {:?}", m);
+            prop_assert_eq!(m.unwrap().to_vec(), p.clone());
+        }
+        if server.error().is_none() && !follows {
+            // No error: the init was accepted and answered, NEWKEYS included.
+            let last = replies.last().map(|p| p[0]);
+            prop_assert_eq!(last, Some(msg::NEWKEYS), "server neither failed nor answered");
+        }
+    }
+
+    /// A client fed a server KEXINIT and a garbage reply (a real host key
+    /// blob, a random public value, a random signature): no panic, and the
+    /// client never accepts it.
+    #[test]
+    fn client_survives_garbage_kex_reply(
+        (kex, q_s) in kex_and_public(false),
+        host_key in host_key_alg(),
+        sig in proptest::collection::vec(any::<u8>(), 0..600),
+        wrap_sig in any::<bool>(),
+        real_blob in any::<bool>(),
+        max_chunk in 1usize..2048,
+    ) {
+        let flavor = KexFlavor::for_kex(kex).unwrap();
+        if !host_keys().keygen {
+            prop_assume!(host_key == "ssh-ed25519");
+        }
+        let blob = if real_blob { key_for(host_key).unwrap().public_key().to_blob() } else { sig.clone() };
+        let mut signature = Vec::new();
+        if wrap_sig {
+            signature.put_str(host_key);
+            signature.put_string(&sig);
+        } else {
+            signature = sig.clone();
+        }
+        let mut input = b"SSH-2.0-raw\r\n".to_vec();
+        input.extend(frame(&kexinit(&format!("{kex},kex-strict-s-v00@openssh.com"), host_key, false)));
+        let group = ssh_proto::transport::kex::gex_choose(2048, 3072, 8192).unwrap();
+        let reply = match flavor {
+            KexFlavor::Ecdh => Message::KexEcdhReply { k_s: &blob, q_s: &q_s, signature: &signature },
+            KexFlavor::Dh => Message::KexDhReply { k_s: &blob, f: &q_s, signature: &signature },
+            KexFlavor::DhGex => {
+                input.extend(frame(&Message::KexDhGexGroup { p: group.p, g: &[group.g] }.to_vec()));
+                Message::KexDhGexReply { k_s: &blob, f: &q_s, signature: &signature }
+            }
+        };
+        input.extend(frame(&reply.to_vec()));
+        let mut client = raw_client(kex, host_key);
+        let out = feed(&mut client, &input, max_chunk);
+        prop_assert!(client.error().is_some(), "client accepted a garbage key exchange reply");
+        prop_assert!(client.session_id().is_none());
+        for p in output_payloads(&out) {
+            prop_assert_ne!(p[0], msg::NEWKEYS, "client sent NEWKEYS after a garbage reply");
+        }
+    }
+}
+
+/// RFC 4419 §3: the client asks for min <= n <= max. The core's check
+/// `n > max.max(n)` (transport/mod.rs, ServerAwaitGexRequest) can never be
+/// true, so a request with n outside [min, max] is answered with a group.
+#[test]
+fn gex_request_with_n_outside_min_max_is_refused() {
+    for (min, n, max) in [(2048, 9000, 4096), (3072, 1024, 8192)] {
+        let mut input = b"SSH-2.0-raw\r\n".to_vec();
+        input.extend(frame(&kexinit(
+            "diffie-hellman-group-exchange-sha256",
+            "ssh-ed25519",
+            false,
+        )));
+        input.extend(frame(&Message::KexDhGexRequest { min, n, max }.to_vec()));
+        let mut server = raw_server();
+        let out = feed(&mut server, &input, 4096);
+        let sent: Vec<u8> = output_payloads(&out).iter().map(|p| p[0]).collect();
+        assert!(
+            server.error().is_some(),
+            "{min}/{n}/{max} accepted; server sent {sent:?}"
         );
     }
 }

@@ -8,6 +8,14 @@ use proptest::sample::select;
 use ssh_proto::wire::msg::{self, KexFlavor, KexInit, Message, UserauthFlavor, UserauthMethod};
 use ssh_proto::wire::{names, Put, Reader};
 
+/// `PROPTEST_CASES` from the environment (for long local runs), else `default`.
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
 // ------------------------------------------------------------ generators
 
 /// Any UTF-8 text, control characters and astral planes included.
@@ -505,7 +513,7 @@ fn check_roundtrip(v: V, p: &Pool) -> Result<(), TestCaseError> {
 macro_rules! roundtrip_tests {
     ($($name:ident: $v:expr;)*) => {
         proptest! {
-            #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+            #![proptest_config(ProptestConfig { cases: cases(96), ..ProptestConfig::default() })]
             $(
                 #[test]
                 fn $name(p in pool()) {
@@ -706,7 +714,7 @@ fn apply(buf: &mut Vec<u8>, m: &Mutation) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(2048), ..ProptestConfig::default() })]
 
     /// Arbitrary bytes (up to 4 KiB) never panic any decoder.
     #[test]
@@ -785,7 +793,7 @@ fn stripped(m: &[u8]) -> &[u8] {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(512), ..ProptestConfig::default() })]
 
     #[test]
     fn put_then_read_u32_u64(a in any::<u32>(), b in any::<u64>()) {

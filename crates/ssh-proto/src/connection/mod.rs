@@ -102,6 +102,8 @@ pub struct Connection {
     last_input: Instant,
     keepalives_out: u32,
     global_requests_out: u32,
+    /// Guards against re-entering `process` from inside it.
+    processing: bool,
 }
 
 impl Connection {
@@ -158,6 +160,7 @@ impl Connection {
             last_input: now,
             keepalives_out: 0,
             global_requests_out: 0,
+            processing: false,
         };
         // Send our KEXINIT right away with the version line (both sides may).
         c.tr.start_kex(&mut *c.rng)?;
@@ -404,6 +407,15 @@ impl Connection {
     }
 
     fn process(&mut self) {
+        if self.processing {
+            return;
+        }
+        self.processing = true;
+        self.process_inner();
+        self.processing = false;
+    }
+
+    fn process_inner(&mut self) {
         loop {
             if self.error.is_some() {
                 return;
@@ -1034,10 +1046,20 @@ impl Connection {
     }
 
     fn consumed(&mut self, id: ChannelId, n: usize) -> Result<()> {
+        self.grant(id, n)?;
+        // Input held back for lack of room may fit now.
+        if self.tr.buffered_input() > 0 && !self.processing {
+            self.process();
+        }
+        Ok(())
+    }
+
+    /// Counts `n` bytes as consumed and re-grants window once half of it is.
+    fn grant(&mut self, id: ChannelId, n: usize) -> Result<()> {
         let Some(c) = self.channels.get_mut(&id.0) else {
             return Ok(());
         };
-        c.unacked += n as u32;
+        c.unacked = c.unacked.saturating_add(n as u32);
         let mut adjust = None;
         if c.state == State::Open
             && !c.close_sent
@@ -1045,11 +1067,10 @@ impl Connection {
             && c.unacked >= c.local_window_max / 2
         {
             adjust = Some((c.remote_id, c.unacked));
-            c.local_window += c.unacked;
+            c.local_window = c.local_window.saturating_add(c.unacked);
             c.unacked = 0;
         }
-        let finished = c.finished();
-        if finished {
+        if c.finished() {
             self.channels.remove(&id.0);
         }
         if let Some((remote, amount)) = adjust {
@@ -1061,10 +1082,6 @@ impl Connection {
                 });
                 self.after(r)?;
             }
-        }
-        // Input held back for lack of room may fit now.
-        if self.tr.buffered_input() > 0 {
-            self.process();
         }
         Ok(())
     }
@@ -1218,10 +1235,25 @@ impl Connection {
                         } else {
                             let code = r.u32()?;
                             if code != 1 {
-                                // Unknown extended data types are dropped but still count.
+                                // Unknown extended data types are dropped, but
+                                // they use window like any data, and the window
+                                // they used is granted back as if read.
                                 let d = r.string()?;
-                                c.local_window = c.local_window.saturating_sub(d.len() as u32);
-                                return Ok(());
+                                if c.eof_received || c.close_received {
+                                    return Err(Error::protocol(format!(
+                                        "channel {id}: data after EOF"
+                                    )));
+                                }
+                                if d.len() > c.local_window as usize {
+                                    return Err(Error::protocol(format!(
+                                        "channel {id}: peer sent {} bytes with only {} left in the window",
+                                        d.len(),
+                                        c.local_window
+                                    )));
+                                }
+                                c.local_window -= d.len() as u32;
+                                let n = d.len();
+                                return self.grant(cid, n);
                             }
                             Stream::Stderr
                         };

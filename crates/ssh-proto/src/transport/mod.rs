@@ -490,7 +490,7 @@ impl Transport {
 
     /// Bytes received but not yet processed.
     pub fn buffered_input(&self) -> usize {
-        self.rx.len() - self.rx_start
+        self.rx.len().saturating_sub(self.rx_start)
     }
 
     /// Hands back a payload taken by [`Transport::poll`].
@@ -1089,7 +1089,7 @@ impl Transport {
                 let min = r.u32()?;
                 let n = r.u32()?;
                 let max = r.u32()?;
-                if min > max || n > max.max(n) {
+                if min > max || n < min || n > max {
                     return Err(Error::protocol(format!(
                         "bad DH group request {min}/{n}/{max}"
                     )));
