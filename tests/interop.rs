@@ -390,12 +390,21 @@ fn garbage_peer_gives_one_line_and_255() {
 fn sshd_forced_pty_with_t() {
     let e = env();
     let d = sshd("");
-    let r = client(&d, &["-t", "-i", &key(&e.ed25519)], "tty; stty size; exit 3", b"", &[]);
+    let r = client(
+        &d,
+        &["-t", "-i", &key(&e.ed25519)],
+        "tty; stty size; exit 3",
+        b"",
+        &[],
+    );
     assert_eq!(r.code, 3, "{}", r.stderr);
     let out = String::from_utf8_lossy(&r.stdout);
     assert!(out.starts_with("/dev/pts/"), "{out:?}");
     assert!(out.contains("\r\n"), "a pty translates newlines: {out:?}");
-    assert!(out.contains("24 80"), "default size 80x24 when local stdout is not a terminal: {out:?}");
+    assert!(
+        out.contains("24 80"),
+        "default size 80x24 when local stdout is not a terminal: {out:?}"
+    );
     // Without -t there is no terminal.
     let r = client(&d, &["-i", &key(&e.ed25519)], "tty", b"", &[]);
     assert_eq!(String::from_utf8_lossy(&r.stdout), "not a tty\n");
