@@ -122,3 +122,15 @@ fn wrong_host_key_is_refused() {
     };
     assert_eq!(err.kind(), ErrorKind::HostKey);
 }
+
+#[test]
+fn exit_signal_is_reported() {
+    let e = env();
+    let d = sshd("");
+    let c = connect(&d);
+    c.auth_key_file(USER, &e.ed25519, None).unwrap();
+    let out = c.exec("echo before; kill -TERM $$").unwrap();
+    assert_eq!(out.stdout, b"before\n");
+    assert_eq!(out.status, None);
+    assert_eq!(out.signal.map(|s| s.signal), Some("TERM".to_string()));
+}

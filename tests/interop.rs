@@ -409,3 +409,30 @@ fn sshd_forced_pty_with_t() {
     let r = client(&d, &["-i", &key(&e.ed25519)], "tty", b"", &[]);
     assert_eq!(String::from_utf8_lossy(&r.stdout), "not a tty\n");
 }
+
+#[test]
+fn asyncssh_post_quantum_mlkem768x25519() {
+    let e = env();
+    let d = pyserver("asyncssh_server.py");
+    let r = client(
+        &d,
+        &[
+            "-v",
+            "-i",
+            &key(&e.ed25519),
+            "-o",
+            "KexAlgorithms=mlkem768x25519-sha256",
+        ],
+        EXEC,
+        b"",
+        &[],
+    );
+    assert_eq!(r.code, 7, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("debug1: kex: algorithm: mlkem768x25519-sha256"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(String::from_utf8_lossy(&r.stdout), "out\n");
+}

@@ -573,3 +573,176 @@ fn client_refuses_keepalive_and_unknown_channel_requests() {
         .collect();
     assert_eq!(replies, [false, false]);
 }
+
+#[test]
+fn auth_banner_reaches_the_client() {
+    let mut sc = server_config(vec![host_key(41)]);
+    sc.auth_banner = Some("Authorized use only\n".into());
+    let mut p = Pair::new(Config::default(), sc, 41);
+    p.run();
+    p.client.auth_password("alice", "secret").unwrap();
+    p.run();
+    assert!(p
+        .client_events
+        .iter()
+        .any(|e| matches!(e, Event::AuthBanner(b) if b == "Authorized use only\n")));
+    assert!(p.client_authenticated());
+}
+
+#[test]
+fn password_change_request_round_trip() {
+    let mut p = Pair::default_pair(42);
+    p.run();
+    p.client.auth_password("alice", "expired").unwrap();
+    // Drive by hand: the server asks for a change instead of the harness policy.
+    for _ in 0..50 {
+        let mut any = false;
+        while let Some(out) = p.client.transmit() {
+            let v = out.to_vec();
+            p.client.advance_transmit(v.len());
+            p.server.recv(p.now, &v).unwrap();
+            any = true;
+        }
+        while let Some(out) = p.server.transmit() {
+            let v = out.to_vec();
+            p.server.advance_transmit(v.len());
+            p.client.recv(p.now, &v).unwrap();
+            any = true;
+        }
+        while let Some(e) = p.server.poll_event() {
+            if let Event::AuthRequest {
+                request:
+                    AuthRequest::Password {
+                        password,
+                        new_password,
+                    },
+                ..
+            } = &e
+            {
+                if password == "expired" && new_password.is_none() {
+                    p.server
+                        .auth_password_change_request("Password expired, choose a new one")
+                        .unwrap();
+                } else if password == "expired" && new_password.as_deref() == Some("fresh") {
+                    p.server.auth_accept().unwrap();
+                } else {
+                    p.server.auth_reject().unwrap();
+                }
+            }
+            p.server_events.push(e);
+        }
+        while let Some(e) = p.client.poll_event() {
+            match &e {
+                Event::HostKey(_) => p.client.accept_host_key().unwrap(),
+                Event::PasswordChangeRequired { prompt } => {
+                    assert_eq!(prompt, "Password expired, choose a new one");
+                    p.client
+                        .auth_change_password("alice", "expired", "fresh")
+                        .unwrap();
+                }
+                _ => {}
+            }
+            p.client_events.push(e);
+            any = true;
+        }
+        if !any {
+            break;
+        }
+    }
+    assert!(p
+        .client_events
+        .iter()
+        .any(|e| matches!(e, Event::PasswordChangeRequired { .. })));
+    assert!(p.client_authenticated(), "{:?}", p.client_events);
+}
+
+#[test]
+fn session_requests_are_parsed_for_the_server() {
+    let mut p = Pair::default_pair(43);
+    p.run();
+    p.client.auth_password("alice", "secret").unwrap();
+    p.run();
+    let ch = p.client.open_session().unwrap();
+    let pty = PtyRequest {
+        term: "xterm-256color".into(),
+        cols: 132,
+        rows: 43,
+        width_px: 0,
+        height_px: 0,
+        modes: vec![(53, 1), (128, 38400)],
+    };
+    p.client.request_pty(ch, &pty).unwrap();
+    p.client.set_env(ch, "LANG", "C.UTF-8").unwrap();
+    p.client.window_change(ch, 100, 30, 0, 0).unwrap();
+    p.client.signal(ch, "INT").unwrap();
+    p.client.subsystem(ch, "sftp").unwrap();
+    p.client.shell(ch).unwrap();
+    p.run();
+    let reqs: Vec<ChannelRequest> = p
+        .server_events
+        .iter()
+        .filter_map(|e| match e {
+            Event::ChannelRequest { request, .. } => Some(request.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        reqs,
+        vec![
+            ChannelRequest::Pty(pty),
+            ChannelRequest::Env {
+                name: "LANG".into(),
+                value: "C.UTF-8".into()
+            },
+            ChannelRequest::WindowChange {
+                cols: 100,
+                rows: 30,
+                width_px: 0,
+                height_px: 0
+            },
+            ChannelRequest::Signal { name: "INT".into() },
+            ChannelRequest::Subsystem {
+                name: "sftp".into()
+            },
+            ChannelRequest::Shell,
+        ]
+    );
+    // pty-req, subsystem and shell wanted replies; the harness said yes to each, in order.
+    let replies = p
+        .client_events
+        .iter()
+        .filter(|e| matches!(e, Event::ChannelRequestReply { success: true, .. }))
+        .count();
+    assert_eq!(replies, 3);
+}
+
+#[test]
+fn client_accepts_lines_before_the_server_version() {
+    let now = std::time::Instant::now();
+    let mut c = Connection::client(std::sync::Arc::new(Config::default()), rng(44), now).unwrap();
+    c.recv(
+        now,
+        b"Welcome to the test host\r\nsecond line\nSSH-2.0-Other_1.0\r\n",
+    )
+    .unwrap();
+    assert_eq!(
+        c.pre_banner_lines(),
+        ["Welcome to the test host", "second line"]
+    );
+    assert_eq!(c.peer_version(), Some("SSH-2.0-Other_1.0"));
+    assert!(!c.is_closed());
+    // A server does not accept that from a client.
+    let mut s = Connection::server(
+        std::sync::Arc::new(server_config(vec![host_key(45)])),
+        rng(45),
+        now,
+    )
+    .unwrap();
+    s.recv(now, b"hello\r\n").unwrap();
+    assert!(s.is_closed());
+    assert!(
+        s.error().unwrap().to_string().contains("version"),
+        "{}",
+        s.error().unwrap()
+    );
+}
