@@ -160,14 +160,7 @@ impl ClientAuth {
             }
             Attempt::PublicKey { user, key } => {
                 let alg = self.choose_sig_alg(tr, &key)?;
-                let blob = key.public_key().to_blob();
-                tr.send(rng, |b| {
-                    request_header(b, &user, "publickey");
-                    b.put_bool(false);
-                    b.put_str(&alg);
-                    b.put_string(&blob);
-                })?;
-                self.in_flight = Some(InFlight::PublicKeyQuery { user, key, alg });
+                self.send_pk_query(tr, rng, user, key, alg)?;
             }
             Attempt::KeyboardInteractive { user, submethods } => {
                 send_kbd(tr, rng, &user, &submethods)?;
@@ -177,6 +170,26 @@ impl ClientAuth {
                 });
             }
         }
+        Ok(())
+    }
+
+    /// Asks whether the server would accept `key` with `alg` (no signature yet).
+    fn send_pk_query(
+        &mut self,
+        tr: &mut Transport,
+        rng: &mut dyn CryptoRng,
+        user: String,
+        key: Arc<PrivateKey>,
+        alg: String,
+    ) -> Result<()> {
+        let blob = key.public_key().to_blob();
+        tr.send(rng, |b| {
+            request_header(b, &user, "publickey");
+            b.put_bool(false);
+            b.put_str(&alg);
+            b.put_string(&blob);
+        })?;
+        self.in_flight = Some(InFlight::PublicKeyQuery { user, key, alg });
         Ok(())
     }
 
@@ -300,15 +313,7 @@ impl ClientAuth {
                         // Servers announce every algorithm they implement in
                         // server-sig-algs, not the ones their policy accepts:
                         // an RSA key refused with SHA-512 is retried with SHA-256.
-                        let alg = "rsa-sha2-256".to_string();
-                        let blob = key.public_key().to_blob();
-                        tr.send(rng, |b| {
-                            request_header(b, &user, "publickey");
-                            b.put_bool(false);
-                            b.put_str(&alg);
-                            b.put_string(&blob);
-                        })?;
-                        self.in_flight = Some(InFlight::PublicKeyQuery { user, key, alg });
+                        self.send_pk_query(tr, rng, user, key, "rsa-sha2-256".into())?;
                         return Ok(());
                     }
                     Some(_) => {}

@@ -5,7 +5,7 @@
 
 use miniz_oxide::deflate::core::{create_comp_flags_from_zip_params, CompressorOxide};
 use miniz_oxide::inflate::stream::InflateState;
-use miniz_oxide::{DataFormat, MZFlush, MZStatus};
+use miniz_oxide::{DataFormat, MZError, MZFlush, MZStatus};
 
 use crate::error::{Error, ErrorKind, Result};
 
@@ -39,6 +39,8 @@ impl Compressor {
             consumed += r.bytes_consumed;
             match r.status {
                 Ok(_) => {}
+                // Nothing left to flush after an exactly full output buffer.
+                Err(MZError::Buf) if consumed == input.len() => return Ok(()),
                 Err(e) => {
                     return Err(Error::new(
                         ErrorKind::Protocol,
@@ -78,12 +80,12 @@ impl Decompressor {
         let mut consumed = 0;
         loop {
             let start = out.len();
-            let room = (input.len() * 4).clamp(1024, 256 * 1024);
-            if start + room > limit + room && start >= limit {
+            if start > limit {
                 return Err(Error::limit(format!(
                     "decompressed packet exceeds {limit} bytes"
                 )));
             }
+            let room = (input.len() * 4).clamp(1024, 256 * 1024);
             out.resize(start + room, 0);
             let r = miniz_oxide::inflate::stream::inflate(
                 &mut self.z,
@@ -95,6 +97,9 @@ impl Decompressor {
             consumed += r.bytes_consumed;
             match r.status {
                 Ok(MZStatus::Ok) | Ok(MZStatus::StreamEnd) => {}
+                // "No progress possible": the previous call used up all the
+                // input and filled its output exactly. Done, not corrupt.
+                Err(MZError::Buf) if consumed == input.len() => return Ok(()),
                 Ok(MZStatus::NeedDict) | Err(_) => {
                     return Err(Error::new(
                         ErrorKind::Protocol,
@@ -111,8 +116,10 @@ impl Decompressor {
                 return Ok(());
             }
             if r.bytes_consumed == 0 && r.bytes_written == 0 {
-                // No progress possible: input ended mid-stream chunk.
-                return Ok(());
+                return Err(Error::new(
+                    ErrorKind::Protocol,
+                    "truncated compressed data from peer",
+                ));
             }
         }
     }
@@ -141,6 +148,24 @@ mod tests {
             let mut back = Vec::new();
             d.decompress(&z, &mut back, 1 << 20).unwrap();
             assert_eq!(back, data);
+        }
+    }
+
+    /// Chunks whose inflated size fills the output buffer exactly
+    /// (regression: the follow-up call reports "no progress", which is fine).
+    #[test]
+    fn exact_fill_of_the_output_buffer_is_not_corruption() {
+        let mut c = Compressor::new();
+        let mut d = Decompressor::new();
+        // Runs of one byte compress ~1000:1; the buffer is 1024 bytes for
+        // such tiny inputs, so sizes around multiples of 1024 hit the edge.
+        for size in (1..40).flat_map(|k| [k * 1024 - 1, k * 1024, k * 1024 + 1]) {
+            let data = vec![b'a' + (size % 26) as u8; size];
+            let mut z = Vec::new();
+            c.compress(&data, &mut z).unwrap();
+            let mut back = Vec::new();
+            d.decompress(&z, &mut back, 1 << 20).unwrap();
+            assert_eq!(back, data, "size {size}");
         }
     }
 
