@@ -1,17 +1,18 @@
 //! The blocking client API against real servers.
 
-mod support;
+mod common;
 
 use std::io::{Read, Write};
+use std::path::Path;
 use std::sync::Arc;
 
+use common::*;
 use ssh_blocking::{Client, ErrorKind, HostKeyCheck};
-use support::*;
 
-fn connect(d: &Daemon) -> Client {
+fn connect(port: u16, known_hosts: &Path) -> Client {
     Client::connect(
-        ("127.0.0.1", d.port),
-        HostKeyCheck::KnownHostsFile(d.known_hosts.clone()),
+        ("127.0.0.1", port),
+        HostKeyCheck::KnownHostsFile(known_hosts.to_path_buf()),
     )
     .expect("connect")
 }
@@ -21,11 +22,11 @@ fn assert_send_sync<T: Send + Sync>() {}
 #[test]
 fn exec_password_keyfile_and_two_threads_on_one_connection() {
     assert_send_sync::<Client>();
-    let e = env();
-    let d = sshd("");
+    let k = keys();
+    let d = Sshd::start();
 
-    // Wrong password is an AuthFailed error naming the methods; right one works.
-    let c = connect(&d);
+    // A wrong password is an AuthFailed error naming the methods; the right one works.
+    let c = connect(d.port, &d.known_hosts);
     let err = c.auth_password(USER, "wrong").unwrap_err();
     assert_eq!(err.kind(), ErrorKind::AuthFailed);
     assert!(err.to_string().contains("publickey"), "{err}");
@@ -36,43 +37,40 @@ fn exec_password_keyfile_and_two_threads_on_one_connection() {
         (&b"out\n"[..], &b"err\n"[..], Some(7))
     );
 
-    // Key file, encrypted with a passphrase.
-    let c = connect(&d);
-    c.auth_key_file(USER, &e.encrypted, Some(PASSPHRASE))
+    // A key file encrypted with a passphrase.
+    let c = connect(d.port, &d.known_hosts);
+    c.auth_key_file(USER, &k.ed25519_encrypted, Some(KEY_PASSPHRASE))
         .unwrap();
 
     // Two threads, one channel each, 16 MiB each through cat at the same time.
     let c = Arc::new(c);
-    let handles: Vec<_> = (0..2u32)
+    let handles: Vec<_> = (0..2u64)
         .map(|i| {
             let c = c.clone();
             std::thread::spawn(move || {
-                let data = pseudo_random(16 << 20, 1000 + i);
+                let data = pseudo_random_bytes(16 << 20, 1000 + i);
                 let ch = c.channel_session().unwrap();
                 ch.exec("cat").unwrap();
-                let reader = {
-                    let expected = data.len();
+                let got = std::thread::scope(|s| {
                     let ch = &ch;
-                    std::thread::scope(|s| {
-                        let r = s.spawn(move || {
-                            let mut got = Vec::with_capacity(expected);
-                            let mut buf = vec![0u8; 65536];
-                            loop {
-                                let n = (&*ch).read(&mut buf).unwrap();
-                                if n == 0 {
-                                    break;
-                                }
-                                got.extend_from_slice(&buf[..n]);
+                    let r = s.spawn(move || {
+                        let mut got = Vec::new();
+                        let mut buf = vec![0u8; 65536];
+                        loop {
+                            let n = (&*ch).read(&mut buf).unwrap();
+                            if n == 0 {
+                                break;
                             }
-                            got
-                        });
-                        (&*ch).write_all(&data).unwrap();
-                        ch.send_eof().unwrap();
-                        r.join().unwrap()
-                    })
-                };
+                            got.extend_from_slice(&buf[..n]);
+                        }
+                        got
+                    });
+                    (&*ch).write_all(&data).unwrap();
+                    ch.send_eof().unwrap();
+                    r.join().unwrap()
+                });
                 assert_eq!(ch.exit_status().unwrap(), Some(0));
-                assert_eq!(sha256(&reader), sha256(&data), "thread {i}");
+                assert_eq!(sha256_hex(&got), sha256_hex(&data), "thread {i}");
             })
         })
         .collect();
@@ -80,7 +78,7 @@ fn exec_password_keyfile_and_two_threads_on_one_connection() {
         h.join().unwrap();
     }
 
-    // The host key the client saw is the one in known_hosts.
+    // The host key the client saw is one of those in known_hosts.
     let hk = c.host_key().expect("host key");
     let kh = std::fs::read_to_string(&d.known_hosts).unwrap();
     assert!(kh.contains(hk.to_openssh().split_whitespace().nth(1).unwrap()));
@@ -88,8 +86,8 @@ fn exec_password_keyfile_and_two_threads_on_one_connection() {
 
 #[test]
 fn keyboard_interactive_and_stderr_reader() {
-    let d = pyserver("paramiko_server.py");
-    let c = connect(&d);
+    let d = PyServer::paramiko();
+    let c = connect(d.port, &d.known_hosts);
     let mut seen = Vec::new();
     c.auth_keyboard_interactive(USER, |_, _, prompts| {
         seen.extend(prompts.iter().map(|p| p.text.clone()));
@@ -109,11 +107,10 @@ fn keyboard_interactive_and_stderr_reader() {
 
 #[test]
 fn wrong_host_key_is_refused() {
-    let d = sshd("");
-    let other = d.dir.path("other");
-    keygen(&other, "ed25519", None, "");
+    let d = Sshd::start();
+    // Any key but the server's: one of the client keys.
     let key = ssh_blocking::PublicKey::from_openssh(
-        &std::fs::read_to_string(other.with_extension("pub")).unwrap(),
+        &std::fs::read_to_string(keys().ed25519.with_extension("pub")).unwrap(),
     )
     .unwrap();
     let err = match Client::connect(("127.0.0.1", d.port), HostKeyCheck::Exact(key)) {
@@ -125,10 +122,9 @@ fn wrong_host_key_is_refused() {
 
 #[test]
 fn exit_signal_is_reported() {
-    let e = env();
-    let d = sshd("");
-    let c = connect(&d);
-    c.auth_key_file(USER, &e.ed25519, None).unwrap();
+    let d = Sshd::start();
+    let c = connect(d.port, &d.known_hosts);
+    c.auth_key_file(USER, &keys().ed25519, None).unwrap();
     let out = c.exec("echo before; kill -TERM $$").unwrap();
     assert_eq!(out.stdout, b"before\n");
     assert_eq!(out.status, None);

@@ -2,6 +2,7 @@
 """A paramiko SSH server for the interoperability tests.
 
     paramiko_server.py PORT HOST_KEY AUTHORIZED_KEYS [--user U] [--password P]
+                       [--pubkey-algs ALG,...]
 
 Listens on 127.0.0.1:PORT, prints "READY" on stdout once listening, and
 serves each connection on its own thread until killed.
@@ -9,7 +10,12 @@ serves each connection on its own thread until killed.
 Authentication: password P for user U; publickey for any key listed in
 AUTHORIZED_KEYS (compared by public blob); keyboard-interactive with one
 "Password: " prompt whose answer must be P. Each successful authentication
-is logged on stdout as "auth METHOD ok for USER".
+is logged on stdout as "auth METHOD ok for USER", and each user-auth
+signature as "auth publickey signature ALG".
+
+--pubkey-algs limits the user-key signature algorithms: server-sig-algs
+lists only those, and a signature made with another one is rejected (so a
+client must choose the algorithm from server-sig-algs).
 
 Channels: `exec` runs the command with `/bin/sh -c`, stdin/stdout/stderr are
 piped in both directions, then exit-status (or exit-signal when the command
@@ -184,10 +190,31 @@ def run_exec(chan, command):
         pass
 
 
+def restrict_signature_algorithms(allowed):
+    """Logs every user-auth signature algorithm and rejects those not in
+    `allowed` (None: all)."""
+    for cls in (paramiko.RSAKey, paramiko.ECDSAKey, paramiko.Ed25519Key):
+        orig = cls.verify_ssh_sig
+
+        def verify(self, data, msg, _orig=orig):
+            alg = msg.get_text()
+            msg.rewind()
+            log("auth publickey signature %s" % alg)
+            if allowed is not None and alg not in allowed:
+                return False
+            return _orig(self, data, msg)
+
+        cls.verify_ssh_sig = verify
+
+
 def serve(sock, args, host_key, authorized):
     t = None
     try:
-        t = paramiko.Transport(sock, default_window_size=WINDOW)
+        disabled = {}
+        if args.pubkey_algs:
+            allowed = args.pubkey_algs.split(",")
+            disabled["pubkeys"] = [a for a in paramiko.Transport._preferred_pubkeys if a not in allowed]
+        t = paramiko.Transport(sock, default_window_size=WINDOW, disabled_algorithms=disabled)
         t.add_server_key(host_key)
         t.start_server(server=Server(args, authorized))
         # Keep a reference to every channel: paramiko closes a channel
@@ -198,6 +225,9 @@ def serve(sock, args, host_key, authorized):
             if chan is not None:
                 channels = [c for c in channels if not c.closed]
                 channels.append(chan)
+    except (EOFError, paramiko.SSHException, OSError) as e:
+        # A client that went away early (e.g. the harness's readiness probe).
+        print("connection ended: %s" % (e or e.__class__.__name__), file=sys.stderr, flush=True)
     except Exception:
         traceback.print_exc(file=sys.stderr)
     finally:
@@ -212,8 +242,10 @@ def main():
     p.add_argument("authorized_keys")
     p.add_argument("--user", default="sshtest")
     p.add_argument("--password", default="sshtest-pw")
+    p.add_argument("--pubkey-algs", default=None)
     args = p.parse_args()
 
+    restrict_signature_algorithms(args.pubkey_algs.split(",") if args.pubkey_algs else None)
     host_key = paramiko.Ed25519Key.from_private_key_file(args.host_key)
     authorized = load_authorized_keys(args.authorized_keys)
 
