@@ -310,7 +310,7 @@ impl Client {
     fn auth_result(
         &self,
         method: &str,
-        mut on_prompt: Option<&mut dyn FnMut(&str, &str, &[Prompt]) -> Vec<String>>,
+        mut on_prompt: Option<&mut PromptFn<'_>>,
     ) -> Result<(), Error> {
         loop {
             let ev = self.shared().wait(|s| s.auth_events.pop_front().map(Ok))?;
@@ -409,10 +409,7 @@ impl Client {
     pub fn channel_session(&self) -> Result<Channel, Error> {
         let id = self.shared().with(|s| s.conn.open_session())?;
         self.shared()
-            .wait(|s| match s.chans.get(&id).and_then(|c| c.opened.clone()) {
-                Some(r) => Some(r),
-                None => None,
-            })?;
+            .wait(|s| s.chans.get(&id).and_then(|c| c.opened.clone()))?;
         Ok(Channel {
             client: self.clone(),
             id,
@@ -447,6 +444,9 @@ impl Client {
         (&self.inner.host, self.inner.port)
     }
 }
+
+/// Answers keyboard-interactive prompts: (name, instruction, prompts) -> answers.
+type PromptFn<'a> = dyn FnMut(&str, &str, &[Prompt]) -> Vec<String> + 'a;
 
 fn host_label(host: &str, port: u16) -> String {
     if port == 22 {
@@ -602,15 +602,13 @@ impl Channel {
                 }
             }
             let info = s.chans.get(&id);
-            if info.is_none_or(|c| c.eof || c.closed)
+            let ended = info.is_none_or(|c| c.eof || c.closed)
                 || !s.conn.channel_exists(id)
-                || s.closed.is_some()
-            {
-                if s.conn.channel_buffered(id, Stream::Stdout) == 0
-                    && s.conn.channel_buffered(id, Stream::Stderr) == 0
-                {
-                    return Some(Ok(()));
-                }
+                || s.closed.is_some();
+            let drained = s.conn.channel_buffered(id, Stream::Stdout) == 0
+                && s.conn.channel_buffered(id, Stream::Stderr) == 0;
+            if ended && drained {
+                return Some(Ok(()));
             }
             None
         })?;

@@ -118,11 +118,7 @@ impl State {
                         .conn
                         .reject_channel(channel, 1, "not accepted by this client");
                 }
-                Event::Disconnected(err) => {
-                    if self.closed.is_none() {
-                        self.closed = Some(err);
-                    }
-                }
+                Event::Disconnected(err) if self.closed.is_none() => self.closed = Some(err),
                 _ => {}
             }
         }
