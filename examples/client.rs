@@ -536,6 +536,23 @@ fn run() -> Result<i32, Error> {
         None
     };
     let ch = Arc::new(ch);
+    if raw.is_some() {
+        // Follow the local terminal's size (polled; no signal handler needed).
+        let ch = ch.clone();
+        std::thread::spawn(move || {
+            let mut size = term_size();
+            loop {
+                std::thread::sleep(Duration::from_millis(250));
+                let now = term_size();
+                if now != size {
+                    size = now;
+                    if ch.window_change(now.0, now.1).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+    }
 
     // stdin -> channel
     {
