@@ -52,14 +52,20 @@ impl State {
     pub fn absorb(&mut self) {
         while let Some(e) = self.conn.poll_event() {
             self.ev_count += 1;
-            if matches!(
-                e,
-                Event::ChannelWindow { .. }
-                    | Event::ChannelClosed { .. }
-                    | Event::Disconnected(_)
-                    | Event::ChannelOpened { .. }
-            ) {
-                self.room_event = true;
+            match &e {
+                // Writers wake when a useful part of the window is back (a
+                // quarter of the most the peer ever granted), not for every
+                // small adjust: fewer context switches per GiB.
+                Event::ChannelWindow { channel } => {
+                    let w = self.conn.send_window(*channel);
+                    if w > 0 && w >= (self.conn.send_window_peak(*channel) / 4).min(1 << 20) {
+                        self.room_event = true;
+                    }
+                }
+                Event::ChannelClosed { .. }
+                | Event::Disconnected(_)
+                | Event::ChannelOpened { .. } => self.room_event = true,
+                _ => {}
             }
             match e {
                 Event::HostKey(k) => self.host_key = Some(k),

@@ -73,6 +73,8 @@ pub struct Channel {
     pub unacked: u32,
     pub local_max_packet: u32,
     pub remote_window: u32,
+    /// The largest send window the peer has granted at once.
+    pub remote_window_peak: u32,
     pub remote_max_packet: u32,
     pub stdout: RecvBuf,
     pub stderr: RecvBuf,
@@ -115,6 +117,7 @@ impl Channel {
             unacked: 0,
             local_max_packet: max_packet,
             remote_window: 0,
+            remote_window_peak: 0,
             remote_max_packet: 0,
             stdout: RecvBuf::default(),
             stderr: RecvBuf::default(),

@@ -889,6 +889,15 @@ impl Connection {
         }
     }
 
+    /// The largest send window the peer has granted on this channel: with
+    /// [`send_window`](Self::send_window), lets an adapter wait until a
+    /// useful amount of window is back instead of waking for every adjust.
+    pub fn send_window_peak(&self, id: ChannelId) -> usize {
+        self.channels
+            .get(&id.0)
+            .map_or(0, |c| c.remote_window_peak as usize)
+    }
+
     /// Sends channel data; returns how much the peer's window (and our send
     /// buffer) took. 0 means wait for [`Event::ChannelWindow`] or for the
     /// output to drain.
@@ -1171,6 +1180,7 @@ impl Connection {
                         }
                         c.remote_id = r.u32()?;
                         c.remote_window = r.u32()?;
+                        c.remote_window_peak = c.remote_window;
                         c.remote_max_packet = r.u32()?;
                         c.state = State::Open;
                         let queued = std::mem::take(&mut c.queued);
@@ -1226,6 +1236,7 @@ impl Connection {
                         c.remote_window = c.remote_window.checked_add(add).ok_or_else(|| {
                             Error::protocol(format!("window adjust of {add} overflows channel {id}'s window past 2^32-1"))
                         })?;
+                        c.remote_window_peak = c.remote_window_peak.max(c.remote_window);
                         self.events.push_back(Event::ChannelWindow { channel: cid });
                         Ok(())
                     }
@@ -1384,6 +1395,7 @@ impl Connection {
         );
         ch.remote_id = sender;
         ch.remote_window = window;
+        ch.remote_window_peak = window;
         ch.remote_max_packet = max_packet;
         let id = self.alloc_channel(ch)?;
         self.events.push_back(Event::ChannelOpenRequest {
