@@ -130,3 +130,41 @@ fn exit_signal_is_reported() {
     assert_eq!(out.status, None);
     assert_eq!(out.signal.map(|s| s.signal), Some("TERM".to_string()));
 }
+
+/// Any splittable byte stream works: here a Unix socket pair whose other
+/// end a relay thread copies to and from sshd's TCP port (as a proxy
+/// command would).
+#[test]
+fn handshake_over_a_unix_socket_relay() {
+    use std::os::unix::net::UnixStream;
+    let d = Sshd::start();
+    let (ours, relay_end) = UnixStream::pair().unwrap();
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", d.port)).unwrap();
+    let (mut r1, mut w1) = (relay_end.try_clone().unwrap(), tcp.try_clone().unwrap());
+    let up = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut r1, &mut w1);
+        let _ = w1.shutdown(std::net::Shutdown::Write);
+    });
+    let (mut r2, mut w2) = (tcp, relay_end);
+    let down = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut r2, &mut w2);
+        let _ = w2.shutdown(std::net::Shutdown::Write);
+    });
+    let c = Client::handshake(
+        ours,
+        "127.0.0.1",
+        d.port,
+        Arc::new(ssh_blocking::Config::default()),
+        HostKeyCheck::KnownHostsFile(d.known_hosts.clone()),
+    )
+    .unwrap();
+    c.auth_key_file(USER, &keys().ed25519, None).unwrap();
+    let out = c.exec("echo via-relay; exit 4").unwrap();
+    assert_eq!(
+        (out.stdout.as_slice(), out.status),
+        (&b"via-relay\n"[..], Some(4))
+    );
+    drop(c);
+    up.join().unwrap();
+    down.join().unwrap();
+}

@@ -15,6 +15,33 @@ use ssh_proto::{
 
 use crate::driver::{reader_loop, Shared};
 
+/// A byte stream that can be read and written from two threads at once:
+/// the reader half goes to the connection's reader thread.
+pub trait SplitStream {
+    #[allow(clippy::type_complexity)]
+    fn split(self) -> io::Result<(Box<dyn Read + Send>, Box<dyn Write + Send>)>;
+}
+
+impl SplitStream for TcpStream {
+    fn split(self) -> io::Result<(Box<dyn Read + Send>, Box<dyn Write + Send>)> {
+        let _ = self.set_nodelay(true);
+        Ok((Box::new(self.try_clone()?), Box::new(self)))
+    }
+}
+
+#[cfg(unix)]
+impl SplitStream for std::os::unix::net::UnixStream {
+    fn split(self) -> io::Result<(Box<dyn Read + Send>, Box<dyn Write + Send>)> {
+        Ok((Box::new(self.try_clone()?), Box::new(self)))
+    }
+}
+
+impl<R: Read + Send + 'static, W: Write + Send + 'static> SplitStream for (R, W) {
+    fn split(self) -> io::Result<(Box<dyn Read + Send>, Box<dyn Write + Send>)> {
+        Ok((Box::new(self.0), Box::new(self.1)))
+    }
+}
+
 /// How the server's host key is checked. Verification is mandatory: pick a
 /// policy explicitly.
 pub enum HostKeyCheck {
@@ -148,27 +175,21 @@ impl Client {
         )
     }
 
-    /// Runs the handshake over any byte stream given as a reader and a
-    /// writer half (a Unix socket, a pipe to a proxy command, …).
+    /// Runs the handshake over any byte stream that can be split into a
+    /// reader and a writer: a `UnixStream`, a `TcpStream`, or a
+    /// `(reader, writer)` pair such as a proxy command's stdout and stdin.
+    /// `host` and `port` name the server for known_hosts lookups.
     pub fn handshake(
-        reader: impl Read + Send + 'static,
-        writer: impl Write + Send + 'static,
+        stream: impl SplitStream,
         host: &str,
         port: u16,
         config: Arc<Config>,
         check: HostKeyCheck,
     ) -> Result<Client, Error> {
-        Self::handshake_inner(
-            Box::new(reader),
-            Box::new(writer),
-            None,
-            None,
-            host,
-            port,
-            config,
-            check,
-            None,
-        )
+        let (reader, writer) = stream
+            .split()
+            .map_err(|e| io_err(e, "split stream".into()))?;
+        Self::handshake_inner(reader, writer, None, None, host, port, config, check, None)
     }
 
     #[allow(clippy::too_many_arguments)]

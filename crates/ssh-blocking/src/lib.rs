@@ -20,7 +20,9 @@
 mod client;
 mod driver;
 
-pub use client::{Channel, ChannelStderr, Client, ExecOutput, ExitSignal, HostKeyCheck};
+pub use client::{
+    Channel, ChannelStderr, Client, ExecOutput, ExitSignal, HostKeyCheck, SplitStream,
+};
 pub use ssh_proto::{self as proto, Config, Error, ErrorKind, PrivateKey, PublicKey};
 
 /// Reads a private key file (OpenSSH, PEM or PKCS#8), decrypting it with
