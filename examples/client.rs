@@ -584,11 +584,12 @@ fn run() -> Result<i32, Error> {
         let mut err = ch.stderr();
         std::thread::spawn(move || {
             let mut buf = vec![0u8; 64 * 1024];
-            let mut out = std::io::stderr().lock();
+            // Lock stderr per write: other threads may print too.
             while let Ok(n) = err.read(&mut buf) {
                 if n == 0 {
                     break;
                 }
+                let mut out = std::io::stderr().lock();
                 let _ = out.write_all(&buf[..n]);
                 let _ = out.flush();
             }
