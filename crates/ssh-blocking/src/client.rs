@@ -78,8 +78,6 @@ pub struct ExitSignal {
 struct Inner {
     shared: Arc<Shared>,
     sock: Option<TcpStream>,
-    host: String,
-    port: u16,
 }
 
 impl Drop for Inner {
@@ -209,8 +207,6 @@ impl Client {
         let inner = Arc::new(Inner {
             shared: shared.clone(),
             sock,
-            host: host.to_string(),
-            port,
         });
         {
             let s2 = shared.clone();
@@ -460,10 +456,6 @@ impl Client {
             Ok(())
         });
     }
-
-    pub(crate) fn host_port(&self) -> (&str, u16) {
-        (&self.inner.host, self.inner.port)
-    }
 }
 
 /// Answers keyboard-interactive prompts: (name, instruction, prompts) -> answers.
@@ -702,11 +694,6 @@ impl Channel {
     /// The connection this channel belongs to.
     pub fn client(&self) -> &Client {
         &self.client
-    }
-
-    #[allow(dead_code)]
-    fn host(&self) -> (&str, u16) {
-        self.client.host_port()
     }
 }
 

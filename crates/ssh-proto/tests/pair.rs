@@ -220,9 +220,8 @@ fn pseudo_random(len: usize, seed: u32) -> Vec<u8> {
         .collect()
 }
 
-/// Uploads `data` on a `cat`-like exec channel and collects the echo.
-fn echo_round_trip(p: &mut Pair, data: &[u8]) -> ChannelId {
-    p.policy.echo = true;
+/// Authenticates with a password and opens an exec channel running `cat`.
+fn open_cat(p: &mut Pair) -> ChannelId {
     p.run_until(|p| p.client.session_id().is_some());
     p.client.auth_password("alice", "secret").unwrap();
     p.run_until(|p| p.client_authenticated());
@@ -233,6 +232,13 @@ fn echo_round_trip(p: &mut Pair, data: &[u8]) -> ChannelId {
             .iter()
             .any(|e| matches!(e, Event::ChannelOpened { .. }))
     });
+    ch
+}
+
+/// Uploads `data` on a `cat`-like exec channel and collects the echo.
+fn echo_round_trip(p: &mut Pair, data: &[u8]) -> ChannelId {
+    p.policy.echo = true;
+    let ch = open_cat(p);
     let mut off = 0;
     let mut eof = false;
     for _ in 0..10_000_000 {
@@ -309,16 +315,7 @@ fn server_initiated_rekey_mid_transfer() {
     let mut p = Pair::default_pair(23);
     p.policy.echo = true;
     let data = pseudo_random(8 << 20, 9);
-    p.run_until(|p| p.client.session_id().is_some());
-    p.client.auth_password("alice", "secret").unwrap();
-    p.run_until(|p| p.client_authenticated());
-    let ch = p.client.open_session().unwrap();
-    p.client.exec(ch, "cat").unwrap();
-    p.run_until(|p| {
-        p.client_events
-            .iter()
-            .any(|e| matches!(e, Event::ChannelOpened { .. }))
-    });
+    let ch = open_cat(&mut p);
     let mut off = 0;
     let mut rekeyed = false;
     while off < data.len() {
@@ -345,16 +342,7 @@ fn slow_reader_window_bounds_memory_then_refills() {
     let mut p = Pair::default_pair(24);
     p.policy.echo = true;
     p.client_reads = false;
-    p.run_until(|p| p.client.session_id().is_some());
-    p.client.auth_password("alice", "secret").unwrap();
-    p.run_until(|p| p.client_authenticated());
-    let ch = p.client.open_session().unwrap();
-    p.client.exec(ch, "cat").unwrap();
-    p.run_until(|p| {
-        p.client_events
-            .iter()
-            .any(|e| matches!(e, Event::ChannelOpened { .. }))
-    });
+    let ch = open_cat(&mut p);
     let data = pseudo_random(12 << 20, 3);
     let mut off = 0;
     for _ in 0..200_000 {

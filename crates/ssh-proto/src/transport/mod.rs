@@ -387,15 +387,20 @@ impl Transport {
             self.queued.push_back(payload);
             return Ok(());
         }
-        if self.tx_comp.is_some() {
+        self.finish_packet(start, rng)
+    }
+
+    /// Compresses (when on) the payload that runs from `start + 5` to the
+    /// end of the send buffer, then pads, frames and encrypts it.
+    fn finish_packet(&mut self, start: usize, rng: &mut dyn CryptoRng) -> Result<()> {
+        if let Some(c) = self.tx_comp.as_mut() {
             let mut scratch = std::mem::take(&mut self.comp_scratch);
             scratch.clear();
             scratch.extend_from_slice(&self.tx[start + 5..]);
             self.tx.truncate(start + 5);
-            if let Some(c) = self.tx_comp.as_mut() {
-                c.compress(&scratch, &mut self.tx)?;
-            }
+            let r = c.compress(&scratch, &mut self.tx);
             self.comp_scratch = scratch;
+            r?;
         }
         self.seal_at(start, rng);
         Ok(())
@@ -449,20 +454,15 @@ impl Transport {
         if self.closed {
             return;
         }
-        {
-            // A disconnect is a transport message: it may go out during kex.
-            let start = self.tx.len();
-            self.tx.extend_from_slice(&[0u8; 5]);
-            self.tx.push(msg::DISCONNECT);
-            self.tx.put_u32(reason);
-            self.tx.put_str(description);
-            self.tx.put_str("");
-            if let Some(c) = self.tx_comp.as_mut() {
-                let payload = self.tx[start + 5..].to_vec();
-                self.tx.truncate(start + 5);
-                let _ = c.compress(&payload, &mut self.tx);
-            }
-            self.seal_at(start, rng);
+        // A transport message: it goes out even during a key exchange.
+        let start = self.tx.len();
+        self.tx.extend_from_slice(&[0u8; 5]);
+        self.tx.push(msg::DISCONNECT);
+        self.tx.put_u32(reason);
+        self.tx.put_str(description);
+        self.tx.put_str("");
+        if self.finish_packet(start, rng).is_err() {
+            self.tx.truncate(start);
         }
         self.closed = true;
     }
@@ -1385,12 +1385,8 @@ impl Transport {
         while let Some(p) = self.queued.pop_front() {
             let start = self.tx.len();
             self.tx.extend_from_slice(&[0u8; 5]);
-            if let Some(c) = self.tx_comp.as_mut() {
-                c.compress(&p, &mut self.tx)?;
-            } else {
-                self.tx.extend_from_slice(&p);
-            }
-            self.seal_at(start, rng);
+            self.tx.extend_from_slice(&p);
+            self.finish_packet(start, rng)?;
         }
         Ok(())
     }
