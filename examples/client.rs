@@ -8,13 +8,17 @@
 //! Exit status: the remote command's, or 255 on a connection or
 //! authentication error (with one line on stderr).
 
+#[path = "common/mod.rs"]
+mod common;
+
+use common::{apply_transport_option, yes};
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use ssh_blocking::proto::keys::known_hosts::{known_hosts_line, HostKeyStatus, KnownHosts};
-use ssh_blocking::proto::{Algorithms, Config, Stream};
+use ssh_blocking::proto::{Config, Stream};
 use ssh_blocking::{Client, Error, ErrorKind, HostKeyCheck, PrivateKey};
 
 struct Opts {
@@ -235,39 +239,6 @@ fn term_size() -> (u32, u32) {
     (80, 24)
 }
 
-fn parse_size(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let (num, mult) = match s.chars().last()? {
-        'K' | 'k' => (&s[..s.len() - 1], 1u64 << 10),
-        'M' | 'm' => (&s[..s.len() - 1], 1 << 20),
-        'G' | 'g' => (&s[..s.len() - 1], 1 << 30),
-        _ => (s, 1),
-    };
-    num.parse::<u64>().ok().map(|n| n * mult)
-}
-
-fn parse_time(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    let (num, mult) = match s.chars().last()? {
-        's' | 'S' => (&s[..s.len() - 1], 1u64),
-        'm' | 'M' => (&s[..s.len() - 1], 60),
-        'h' | 'H' => (&s[..s.len() - 1], 3600),
-        'd' | 'D' => (&s[..s.len() - 1], 86400),
-        _ => (s, 1),
-    };
-    num.parse::<u64>()
-        .ok()
-        .map(|n| Duration::from_secs(n * mult))
-}
-
-fn list(l: &[String]) -> Vec<&str> {
-    l.iter().map(String::as_str).collect()
-}
-
-fn yes(v: &str) -> bool {
-    matches!(v.to_ascii_lowercase().as_str(), "yes" | "true" | "on")
-}
-
 fn run() -> Result<i32, Error> {
     let mut o = parse_args();
     let (mut user, host) = match o.host.rsplit_once('@') {
@@ -291,7 +262,6 @@ fn run() -> Result<i32, Error> {
     let mut connect_timeout = None;
     let mut host_key_algs_set = false;
     let mut compression = o.compression;
-    let all = Algorithms::all();
     let mut first_set: std::collections::HashSet<String> = Default::default();
     for (k, v) in std::mem::take(&mut o.options) {
         let key = k.to_ascii_lowercase();
@@ -299,15 +269,14 @@ fn run() -> Result<i32, Error> {
         if !first_set.insert(key.clone()) && key != "identityfile" {
             continue;
         }
-        let a = &mut config.transport.algorithms;
         match key.as_str() {
-            "kexalgorithms" => Algorithms::apply(&mut a.kex, &v, &list(&all.kex), "key exchange")?,
             "hostkeyalgorithms" => {
                 host_key_algs_set = true;
-                Algorithms::apply(&mut a.host_key, &v, &list(&all.host_key), "host key")?
+                apply_transport_option(&mut config, &key, &v)?;
             }
-            "ciphers" => Algorithms::apply(&mut a.cipher, &v, &list(&all.cipher), "cipher")?,
-            "macs" => Algorithms::apply(&mut a.mac, &v, &list(&all.mac), "MAC")?,
+            "kexalgorithms" | "ciphers" | "macs" | "rekeylimit" => {
+                apply_transport_option(&mut config, &key, &v)?;
+            }
             "compression" => compression = yes(&v),
             "userknownhostsfile" => known_hosts = v.split_whitespace().map(expand_tilde).collect(),
             "stricthostkeychecking" => strict = v.to_ascii_lowercase(),
@@ -328,22 +297,6 @@ fn run() -> Result<i32, Error> {
                 }
             }
             "connecttimeout" => connect_timeout = v.parse::<u64>().ok().map(Duration::from_secs),
-            "rekeylimit" => {
-                let mut parts = v.split_whitespace();
-                if let Some(sz) = parts.next() {
-                    if sz != "default" && sz != "none" {
-                        config.transport.rekey_bytes = Some(
-                            parse_size(sz)
-                                .ok_or_else(|| Error::usage(format!("bad RekeyLimit {v:?}")))?,
-                        );
-                    }
-                }
-                if let Some(t) = parts.next() {
-                    if t != "none" {
-                        config.transport.rekey_time = parse_time(t);
-                    }
-                }
-            }
             "serveraliveinterval" => {
                 config.keepalive_interval = v
                     .parse::<u64>()

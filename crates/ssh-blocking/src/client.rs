@@ -8,12 +8,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ssh_proto::keys::known_hosts::{HostKeyStatus, KnownHosts};
-use ssh_proto::{
-    ChannelId, Config, Connection, Error, ErrorKind, Event, PrivateKey, Prompt, PtyRequest,
-    PublicKey, Stream,
-};
+use ssh_proto::{Config, Connection, Error, ErrorKind, Event, PrivateKey, Prompt, PublicKey};
 
-use crate::driver::{reader_loop, Shared};
+use crate::channel::Channel;
+use crate::driver::{reader_loop, Handle, Shared};
 
 /// A byte stream that can be read and written from two threads at once:
 /// the reader half goes to the connection's reader thread.
@@ -75,33 +73,11 @@ pub struct ExitSignal {
     pub message: String,
 }
 
-struct Inner {
-    shared: Arc<Shared>,
-    sock: Option<TcpStream>,
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        {
-            let mut g = self.shared.lock();
-            if g.closed.is_none() {
-                g.conn.disconnect(11, "disconnected by user");
-                g.absorb();
-            }
-            self.shared.flush(g);
-        }
-        self.shared.drain(Duration::from_secs(2));
-        if let Some(s) = &self.sock {
-            let _ = s.shutdown(std::net::Shutdown::Both);
-        }
-    }
-}
-
 /// A client connection. Cloning gives another handle to the same
 /// connection; it closes when the last handle (and channel) is dropped.
 #[derive(Clone)]
 pub struct Client {
-    inner: Arc<Inner>,
+    inner: Arc<Handle>,
 }
 
 fn io_err(e: io::Error, what: String) -> Error {
@@ -204,7 +180,7 @@ impl Client {
     ) -> Result<Client, Error> {
         let conn = Connection::client(config, crate::os_rng(), Instant::now())?;
         let shared = Shared::new(conn, writer);
-        let inner = Arc::new(Inner {
+        let inner = Arc::new(Handle {
             shared: shared.clone(),
             sock,
         });
@@ -427,10 +403,7 @@ impl Client {
         let id = self.shared().with(|s| s.conn.open_session())?;
         self.shared()
             .wait(|s| s.chans.get(&id).and_then(|c| c.opened.clone()))?;
-        Ok(Channel {
-            client: self.clone(),
-            id,
-        })
+        Ok(Channel::new(self.inner.clone(), id))
     }
 
     /// Runs a command with no input; returns its output and exit status.
@@ -491,292 +464,5 @@ fn wait_deadline<T>(
             }
             None => g = shared.sleep(g, false, None),
         }
-    }
-}
-
-/// A channel: `Read` gives stdout, `Write` sends stdin. Reading and writing
-/// may happen from different threads through `&Channel`.
-pub struct Channel {
-    client: Client,
-    id: ChannelId,
-}
-
-impl Channel {
-    pub fn id(&self) -> ChannelId {
-        self.id
-    }
-
-    fn request(
-        &self,
-        f: impl FnOnce(&mut Connection) -> Result<(), Error>,
-        what: &str,
-    ) -> Result<(), Error> {
-        let sh = self.client.shared();
-        sh.with(|s| f(&mut s.conn))?;
-        let id = self.id;
-        let ok = sh.wait(|s| {
-            let c = s.chans.get_mut(&id)?;
-            if let Some(r) = c.replies.pop_front() {
-                return Some(Ok(r));
-            }
-            if c.closed {
-                return Some(Err(Error::new(
-                    ErrorKind::ChannelRequest,
-                    format!("{what}: channel closed"),
-                )));
-            }
-            None
-        })?;
-        if ok {
-            Ok(())
-        } else {
-            Err(Error::new(
-                ErrorKind::ChannelRequest,
-                format!("{what} request refused by the server"),
-            ))
-        }
-    }
-
-    pub fn exec(&self, command: &str) -> Result<(), Error> {
-        let id = self.id;
-        self.request(|c| c.exec(id, command), "exec")
-    }
-    pub fn shell(&self) -> Result<(), Error> {
-        let id = self.id;
-        self.request(|c| c.shell(id), "shell")
-    }
-    pub fn subsystem(&self, name: &str) -> Result<(), Error> {
-        let id = self.id;
-        self.request(|c| c.subsystem(id, name), "subsystem")
-    }
-    /// Requests a pseudo-terminal.
-    pub fn request_pty(
-        &self,
-        term: &str,
-        cols: u32,
-        rows: u32,
-        modes: &[(u8, u32)],
-    ) -> Result<(), Error> {
-        let id = self.id;
-        let pty = PtyRequest {
-            term: term.into(),
-            cols,
-            rows,
-            width_px: 0,
-            height_px: 0,
-            modes: modes.to_vec(),
-        };
-        self.request(|c| c.request_pty(id, &pty), "pty-req")
-    }
-    pub fn set_env(&self, name: &str, value: &str) -> Result<(), Error> {
-        let id = self.id;
-        self.client
-            .shared()
-            .with(|s| s.conn.set_env(id, name, value))
-    }
-    pub fn window_change(&self, cols: u32, rows: u32) -> Result<(), Error> {
-        let id = self.id;
-        self.client
-            .shared()
-            .with(|s| s.conn.window_change(id, cols, rows, 0, 0))
-    }
-    pub fn signal(&self, name: &str) -> Result<(), Error> {
-        let id = self.id;
-        self.client.shared().with(|s| s.conn.signal(id, name))
-    }
-    /// No more input from us.
-    pub fn send_eof(&self) -> Result<(), Error> {
-        let id = self.id;
-        self.client.shared().with(|s| s.conn.send_eof(id))
-    }
-    pub fn close(&self) -> Result<(), Error> {
-        let id = self.id;
-        self.client.shared().with(|s| s.conn.close_channel(id))
-    }
-
-    /// Reads from one stream; Ok(0) at EOF.
-    pub fn read_stream(&self, stream: Stream, buf: &mut [u8]) -> Result<usize, Error> {
-        read_stream(&self.client, self.id, stream, buf)
-    }
-    /// Reads stdout and stderr to the end.
-    pub fn read_all(&mut self) -> Result<(Vec<u8>, Vec<u8>), Error> {
-        let id = self.id;
-        let mut out = Vec::new();
-        let mut err = Vec::new();
-        let sh = self.client.shared();
-        sh.wait(|s| {
-            for (stream, dst) in [(Stream::Stdout, &mut out), (Stream::Stderr, &mut err)] {
-                let n = s.conn.channel_buffered(id, stream);
-                if n > 0 {
-                    dst.extend_from_slice(s.conn.channel_peek(id, stream));
-                    if let Err(e) = s.conn.channel_consume(id, stream, n) {
-                        return Some(Err(e));
-                    }
-                }
-            }
-            let info = s.chans.get(&id);
-            let ended = info.is_none_or(|c| c.eof || c.closed)
-                || !s.conn.channel_exists(id)
-                || s.closed.is_some();
-            let drained = s.conn.channel_buffered(id, Stream::Stdout) == 0
-                && s.conn.channel_buffered(id, Stream::Stderr) == 0;
-            if ended && drained {
-                return Some(Ok(()));
-            }
-            None
-        })?;
-        Ok((out, err))
-    }
-
-    /// Writes some bytes, waiting for window if there is none.
-    pub fn write_data(&self, stream: Stream, buf: &[u8]) -> Result<usize, Error> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        let id = self.id;
-        let sh = self.client.shared();
-        let n = sh.wait_room(|s| {
-            if !s.conn.channel_exists(id) || s.chans.get(&id).is_some_and(|c| c.closed) {
-                return Some(Err(Error::new(ErrorKind::Closed, "channel is closed")));
-            }
-            if s.conn.send_window(id) > 0 {
-                return Some(match stream {
-                    Stream::Stdout => s.conn.send_data(id, buf),
-                    Stream::Stderr => s.conn.send_stderr(id, buf),
-                });
-            }
-            None
-        })?;
-        Ok(n)
-    }
-
-    /// Waits until the channel closes; returns the exit status if one came.
-    pub fn exit_status(&self) -> Result<Option<u32>, Error> {
-        let id = self.id;
-        let sh = self.client.shared();
-        sh.wait(|s| {
-            let c = s.chans.get(&id);
-            if c.is_none_or(|c| c.closed) || s.closed.is_some() {
-                return Some(Ok(c.and_then(|c| c.exit_status)));
-            }
-            // Unread data must not stall the close: drop it.
-            for stream in [Stream::Stdout, Stream::Stderr] {
-                let n = s.conn.channel_buffered(id, stream);
-                if n > 0 {
-                    let _ = s.conn.channel_consume(id, stream, n);
-                }
-            }
-            None
-        })
-    }
-
-    /// The exit signal, if the command was killed (after [`exit_status`](Self::exit_status)).
-    pub fn exit_signal(&self) -> Option<ExitSignal> {
-        let g = self.client.shared().lock();
-        g.chans
-            .get(&self.id)
-            .and_then(|c| c.exit_signal.clone())
-            .map(|(signal, core_dumped, message)| ExitSignal {
-                signal,
-                core_dumped,
-                message,
-            })
-    }
-
-    /// A reader for the stderr stream.
-    pub fn stderr(&self) -> ChannelStderr {
-        ChannelStderr {
-            client: self.client.clone(),
-            id: self.id,
-        }
-    }
-
-    /// The connection this channel belongs to.
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-}
-
-impl Drop for Channel {
-    fn drop(&mut self) {
-        let id = self.id;
-        let _ = self.client.shared().with(|s| {
-            let _ = s.conn.close_channel(id);
-            if let Some(c) = s.chans.get_mut(&id) {
-                c.dropped = true;
-                if c.closed {
-                    s.chans.remove(&id);
-                }
-            }
-            Ok(())
-        });
-    }
-}
-
-fn read_stream(
-    client: &Client,
-    id: ChannelId,
-    stream: Stream,
-    buf: &mut [u8],
-) -> Result<usize, Error> {
-    if buf.is_empty() {
-        return Ok(0);
-    }
-    let sh = client.shared();
-    sh.wait(|s| {
-        if s.conn.channel_buffered(id, stream) > 0 {
-            return Some(s.conn.channel_read(id, stream, buf));
-        }
-        let info = s.chans.get(&id);
-        if info.is_none_or(|c| c.eof || c.closed) || !s.conn.channel_exists(id) {
-            return Some(Ok(0));
-        }
-        if let Some(e) = &s.closed {
-            return Some(Err(e.clone()));
-        }
-        None
-    })
-}
-
-fn to_io(e: Error) -> io::Error {
-    io::Error::other(e)
-}
-
-impl Read for &Channel {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.read_stream(Stream::Stdout, buf).map_err(to_io)
-    }
-}
-impl Read for Channel {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self).read(buf)
-    }
-}
-impl Write for &Channel {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.write_data(Stream::Stdout, buf).map_err(to_io)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-impl Write for Channel {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self).write(buf)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// The stderr stream of a channel.
-pub struct ChannelStderr {
-    client: Client,
-    id: ChannelId,
-}
-
-impl Read for ChannelStderr {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        read_stream(&self.client, self.id, Stream::Stderr, buf).map_err(to_io)
     }
 }

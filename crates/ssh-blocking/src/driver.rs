@@ -29,6 +29,13 @@ pub struct ChanInfo {
 
 pub struct State {
     pub conn: Connection,
+    /// Server role: decisions are queued in `requests` for the dispatcher.
+    pub server: bool,
+    /// Server: auth attempts, channel opens and requests, global requests,
+    /// closes — in the order the core reported them.
+    pub requests: VecDeque<Event>,
+    /// The reader thread holds input the core has no room for yet.
+    reader_blocked: bool,
     out: Vec<u8>,
     writing: bool,
     pub chans: HashMap<ChannelId, ChanInfo>,
@@ -117,12 +124,36 @@ impl State {
                     if i.dropped {
                         self.chans.remove(&channel);
                     }
+                    if self.server {
+                        self.requests.push_back(Event::ChannelClosed { channel });
+                    }
+                }
+                e @ (Event::AuthRequest { .. }
+                | Event::Authenticated { .. }
+                | Event::ChannelOpenRequest { .. }
+                | Event::ChannelRequest { .. }
+                | Event::GlobalRequest { .. })
+                    if self.server =>
+                {
+                    self.requests.push_back(e)
                 }
                 Event::ChannelOpenRequest { channel, .. } => {
                     // A client accepts no channels it did not ask for (yet).
                     let _ = self
                         .conn
                         .reject_channel(channel, 1, "not accepted by this client");
+                }
+                Event::GlobalRequest {
+                    want_reply: true, ..
+                } => {
+                    let _ = self.conn.global_request_reply(false, &[]);
+                }
+                Event::ChannelRequest {
+                    channel,
+                    want_reply: true,
+                    ..
+                } => {
+                    let _ = self.conn.channel_request_reply(channel, false);
                 }
                 Event::Disconnected(err) if self.closed.is_none() => self.closed = Some(err),
                 _ => {}
@@ -158,9 +189,13 @@ fn io_err(e: io::Error, what: &str) -> Error {
 
 impl Shared {
     pub fn new(conn: Connection, writer: Box<dyn Write + Send>) -> Arc<Shared> {
+        let server = conn.role() == ssh_proto::Role::Server;
         Arc::new(Shared {
             state: Mutex::new(State {
                 conn,
+                server,
+                requests: VecDeque::new(),
+                reader_blocked: false,
                 out: Vec::with_capacity(256 * 1024),
                 writing: false,
                 chans: HashMap::new(),
@@ -199,7 +234,7 @@ impl Shared {
 
     /// Wakes waiters that may care about what was absorbed since `before`.
     pub fn notify(&self, g: &mut State, before: u64) {
-        if (g.ev_count != before || g.closed.is_some()) && g.cond_waiters > 0 {
+        if (g.ev_count != before || g.closed.is_some() || g.reader_blocked) && g.cond_waiters > 0 {
             self.cond.notify_all();
         }
         if (std::mem::take(&mut g.room_event) || g.closed.is_some()) && g.room_waiters > 0 {
@@ -337,6 +372,31 @@ impl Shared {
     }
 }
 
+/// Keeps a connection alive: when the last handle (the application's
+/// connection object and its channels) goes, the connection is
+/// disconnected and the socket shut down.
+pub struct Handle {
+    pub shared: Arc<Shared>,
+    pub sock: Option<TcpStream>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        {
+            let mut g = self.shared.lock();
+            if g.closed.is_none() {
+                g.conn.disconnect(11, "disconnected by user");
+                g.absorb();
+            }
+            self.shared.flush(g);
+        }
+        self.shared.drain(Duration::from_secs(2));
+        if let Some(s) = &self.sock {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
 /// The reader thread: socket to core, plus the core's timers.
 pub fn reader_loop(
     shared: Arc<Shared>,
@@ -391,7 +451,9 @@ pub fn reader_loop(
                     // The core holds input until the application decides
                     // something (e.g. reads channel data): wait for that.
                     shared.notify(&mut g, before);
+                    g.reader_blocked = true;
                     g = shared.sleep(g, false, Some(Duration::from_millis(50)));
+                    g.reader_blocked = false;
                 }
                 shared.notify(&mut g, before);
                 shared.flush(g);

@@ -17,11 +17,16 @@
 //! threads may run channels on one connection at once. A [`Channel`] is
 //! `std::io::Read + Write` (stdout), with [`Channel::stderr`] for stderr.
 
+mod channel;
 mod client;
 mod driver;
+mod server;
 
-pub use client::{
-    Channel, ChannelStderr, Client, ExecOutput, ExitSignal, HostKeyCheck, SplitStream,
+pub use channel::{Channel, ChannelStderr};
+pub use client::{Client, ExecOutput, ExitSignal, HostKeyCheck, SplitStream};
+pub use server::{
+    serve_connection, Auth, ChannelOpenFailure, ConnectionInfo, Handler, KbdInt, Server,
+    ServerHandle, ShutdownHandle,
 };
 pub use ssh_proto::{self as proto, Config, Error, ErrorKind, PrivateKey, PublicKey};
 

@@ -192,11 +192,14 @@ pub enum Event {
     ChannelClosed {
         channel: ChannelId,
     },
-    /// A global request from the peer (already answered with failure when it
-    /// wanted a reply and nothing handles it).
+    /// A global request from the peer. When `want_reply` is set, answer it
+    /// with [`global_request_reply`](crate::Connection::global_request_reply)
+    /// (replies go out in request order). `keepalive@openssh.com` and
+    /// `hostkeys-*` are answered by the core and not reported.
     GlobalRequest {
         name: String,
         want_reply: bool,
+        data: Vec<u8>,
     },
     /// Reply to our global request.
     GlobalRequestReply {

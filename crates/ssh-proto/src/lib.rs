@@ -28,7 +28,7 @@ pub mod wire;
 pub use connection::{Config, Connection};
 pub use error::{Error, ErrorKind, Result};
 pub use event::{AuthRequest, ChannelId, ChannelRequest, Event, Prompt, PtyRequest, Stream};
-pub use keys::{PrivateKey, PublicKey};
+pub use keys::{AuthorizedKey, AuthorizedKeys, KeyOptions, PrivateKey, PublicKey};
 pub use rand_core::CryptoRng;
 pub use transport::algorithms::{Algorithms, Negotiated};
 pub use transport::Role;

@@ -26,6 +26,12 @@ use crate::transport::{Input, Role, Transport, TransportConfig};
 use crate::wire::{msg, Put, Reader};
 use channel::{Channel, QueuedOp, ReplySlot, State};
 
+/// Global requests from the peer that may wait for the application's
+/// reply at once; one more closes the connection.
+pub const MAX_PENDING_GLOBAL_REQUESTS: usize = 64;
+/// The most request-specific data a global request may carry.
+pub const MAX_GLOBAL_REQUEST_DATA: usize = 64 * 1024;
+
 /// Settings shared by many connections (wrap it in an `Arc`).
 #[derive(Clone)]
 pub struct Config {
@@ -102,6 +108,9 @@ pub struct Connection {
     last_input: Instant,
     keepalives_out: u32,
     global_requests_out: u32,
+    /// Replies owed to the peer's global requests, in order (None: the
+    /// application has not answered yet).
+    global_replies: VecDeque<Option<(bool, Vec<u8>)>>,
     /// Guards against re-entering `process` from inside it.
     processing: bool,
 }
@@ -160,6 +169,7 @@ impl Connection {
             last_input: now,
             keepalives_out: 0,
             global_requests_out: 0,
+            global_replies: VecDeque::new(),
             processing: false,
         };
         // Send our KEXINIT right away with the version line (both sides may).
@@ -1125,6 +1135,40 @@ impl Connection {
         self.after(r)
     }
 
+    /// Answers the oldest global request from the peer that asked for a
+    /// reply and has none yet (replies go out in request order, RFC 4254
+    /// §4). `data` is the request-specific reply payload (empty for most).
+    pub fn global_request_reply(&mut self, success: bool, data: &[u8]) -> Result<()> {
+        self.check_open()?;
+        let Some(slot) = self.global_replies.iter_mut().find(|s| s.is_none()) else {
+            return Err(Error::new(
+                ErrorKind::Usage,
+                "no global request is waiting for a reply",
+            ));
+        };
+        *slot = Some((success, data.to_vec()));
+        let r = self.flush_global_replies();
+        self.after(r)
+    }
+
+    /// Sends the answered global-request replies at the front of the queue.
+    fn flush_global_replies(&mut self) -> Result<()> {
+        while let Some(Some(_)) = self.global_replies.front() {
+            let Some(Some((ok, data))) = self.global_replies.pop_front() else {
+                break;
+            };
+            self.tr.send(&mut *self.rng, |b| {
+                b.push(if ok {
+                    msg::REQUEST_SUCCESS
+                } else {
+                    msg::REQUEST_FAILURE
+                });
+                b.extend_from_slice(&data);
+            })?;
+        }
+        Ok(())
+    }
+
     // ------------------------------------------------------ incoming (4254)
 
     fn on_connection_msg(&mut self, payload: &[u8]) -> Result<()> {
@@ -1134,14 +1178,41 @@ impl Connection {
             msg::GLOBAL_REQUEST => {
                 let name = r.utf8()?.to_string();
                 let want_reply = r.bool()?;
+                let data = r.rest();
+                // OpenSSH's keepalives and host-key announcements are ours
+                // to answer; everything else is the application's decision.
+                let ours = name.starts_with("hostkeys-") || name == "keepalive@openssh.com";
                 if want_reply {
-                    self.tr
-                        .send(&mut *self.rng, |b| b.push(msg::REQUEST_FAILURE))?;
+                    if self.global_replies.len() >= MAX_PENDING_GLOBAL_REQUESTS {
+                        return Err(Error::new(
+                            ErrorKind::Limit,
+                            format!(
+                                "more than {MAX_PENDING_GLOBAL_REQUESTS} global requests await a reply"
+                            ),
+                        ));
+                    }
+                    self.global_replies.push_back(if ours {
+                        Some((false, Vec::new()))
+                    } else {
+                        None
+                    });
+                    self.flush_global_replies()?;
                 }
-                if !name.starts_with("hostkeys-") && name != "keepalive@openssh.com" {
+                if !ours {
+                    if data.len() > MAX_GLOBAL_REQUEST_DATA {
+                        return Err(Error::new(
+                            ErrorKind::Limit,
+                            format!(
+                                "global request {} carries {} bytes (limit {MAX_GLOBAL_REQUEST_DATA})",
+                                crate::transport::sanitize(&name),
+                                data.len()
+                            ),
+                        ));
+                    }
                     self.events.push_back(Event::GlobalRequest {
                         name: crate::transport::sanitize(&name),
                         want_reply,
+                        data: data.to_vec(),
                     });
                 }
                 Ok(())

@@ -192,6 +192,23 @@ impl Hosts {
 
 /// OpenSSH `match_hostname`: true when some pattern matches and no negated pattern does.
 fn match_pattern_list(s: &str, list: &str) -> bool {
+    pattern_list_match(s, list) == ListMatch::Positive
+}
+
+/// Outcome of matching a string against a comma-separated pattern list (OpenSSH
+/// `match_pattern_list`'s 1 / 0 / -1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ListMatch {
+    /// Some plain pattern matched and no negated pattern did.
+    Positive,
+    /// Nothing matched.
+    NoMatch,
+    /// A `!`-negated pattern matched.
+    Negated,
+}
+
+/// OpenSSH `match_pattern_list` (case-sensitive: callers lowercase both sides when needed).
+pub(crate) fn pattern_list_match(s: &str, list: &str) -> ListMatch {
     let mut positive = false;
     for pat in list.split(',') {
         let (negated, pat) = match pat.strip_prefix('!') {
@@ -200,17 +217,21 @@ fn match_pattern_list(s: &str, list: &str) -> bool {
         };
         if glob_match(pat.as_bytes(), s.as_bytes()) {
             if negated {
-                return false;
+                return ListMatch::Negated;
             }
             positive = true;
         }
     }
-    positive
+    if positive {
+        ListMatch::Positive
+    } else {
+        ListMatch::NoMatch
+    }
 }
 
 /// `*` matches any run of bytes, `?` any single byte. Linear-time two-pointer algorithm
 /// (no recursion, so hostile patterns cannot blow up the stack or run exponentially).
-fn glob_match(pat: &[u8], s: &[u8]) -> bool {
+pub(crate) fn glob_match(pat: &[u8], s: &[u8]) -> bool {
     let (mut p, mut i) = (0usize, 0usize);
     let mut star: Option<(usize, usize)> = None;
     while i < s.len() {

@@ -1,4 +1,4 @@
-//! Host and user keys: parsing, signatures, fingerprints, known_hosts.
+//! Host and user keys: parsing, signatures, fingerprints, known_hosts, authorized_keys.
 //!
 //! Supported key types: `ssh-ed25519` (RFC 8709), `ecdsa-sha2-nistp256/384/521`
 //! (RFC 5656) and `ssh-rsa` (RFC 4253, signatures `rsa-sha2-512`/`rsa-sha2-256`
@@ -9,6 +9,7 @@
 //! [`PrivateKey`] reads OpenSSH, PKCS#1, SEC1 and PKCS#8 key files (OpenSSH
 //! files may be passphrase-protected) and signs.
 
+pub mod authorized_keys;
 pub mod known_hosts;
 mod pem;
 
@@ -24,6 +25,7 @@ use zeroize::Zeroizing;
 use crate::error::{Error, ErrorKind, Result};
 use crate::wire::{Put, Reader};
 
+pub use authorized_keys::{AuthorizedKey, AuthorizedKeys, KeyOptions};
 pub use known_hosts::{known_hosts_line, HostKeyStatus, KnownHosts};
 
 const ED25519: &str = "ssh-ed25519";

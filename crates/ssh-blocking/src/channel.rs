@@ -1,0 +1,334 @@
+//! Channels of either role: `Read + Write` byte streams over one SSH
+//! channel, with stderr separate.
+
+use std::io::{self, Read, Write};
+use std::sync::Arc;
+
+use ssh_proto::{ChannelId, Connection, Error, ErrorKind, PtyRequest, Stream};
+
+use crate::client::ExitSignal;
+use crate::driver::Handle;
+
+/// A channel: `Read` gives stdout, `Write` sends stdin. Reading and writing
+/// may happen from different threads through `&Channel`.
+pub struct Channel {
+    conn: Arc<Handle>,
+    id: ChannelId,
+}
+
+impl Channel {
+    pub(crate) fn new(conn: Arc<Handle>, id: ChannelId) -> Channel {
+        Channel { conn, id }
+    }
+
+    pub fn id(&self) -> ChannelId {
+        self.id
+    }
+
+    fn request(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<(), Error>,
+        what: &str,
+    ) -> Result<(), Error> {
+        let sh = &self.conn.shared;
+        sh.with(|s| f(&mut s.conn))?;
+        let id = self.id;
+        let ok = sh.wait(|s| {
+            let c = s.chans.get_mut(&id)?;
+            if let Some(r) = c.replies.pop_front() {
+                return Some(Ok(r));
+            }
+            if c.closed {
+                return Some(Err(Error::new(
+                    ErrorKind::ChannelRequest,
+                    format!("{what}: channel closed"),
+                )));
+            }
+            None
+        })?;
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::new(
+                ErrorKind::ChannelRequest,
+                format!("{what} request refused by the server"),
+            ))
+        }
+    }
+
+    pub fn exec(&self, command: &str) -> Result<(), Error> {
+        let id = self.id;
+        self.request(|c| c.exec(id, command), "exec")
+    }
+    pub fn shell(&self) -> Result<(), Error> {
+        let id = self.id;
+        self.request(|c| c.shell(id), "shell")
+    }
+    pub fn subsystem(&self, name: &str) -> Result<(), Error> {
+        let id = self.id;
+        self.request(|c| c.subsystem(id, name), "subsystem")
+    }
+    /// Requests a pseudo-terminal.
+    pub fn request_pty(
+        &self,
+        term: &str,
+        cols: u32,
+        rows: u32,
+        modes: &[(u8, u32)],
+    ) -> Result<(), Error> {
+        let id = self.id;
+        let pty = PtyRequest {
+            term: term.into(),
+            cols,
+            rows,
+            width_px: 0,
+            height_px: 0,
+            modes: modes.to_vec(),
+        };
+        self.request(|c| c.request_pty(id, &pty), "pty-req")
+    }
+    pub fn set_env(&self, name: &str, value: &str) -> Result<(), Error> {
+        let id = self.id;
+        self.conn.shared.with(|s| s.conn.set_env(id, name, value))
+    }
+    pub fn window_change(&self, cols: u32, rows: u32) -> Result<(), Error> {
+        let id = self.id;
+        self.conn
+            .shared
+            .with(|s| s.conn.window_change(id, cols, rows, 0, 0))
+    }
+    pub fn signal(&self, name: &str) -> Result<(), Error> {
+        let id = self.id;
+        self.conn.shared.with(|s| s.conn.signal(id, name))
+    }
+    /// No more input from us.
+    pub fn send_eof(&self) -> Result<(), Error> {
+        let id = self.id;
+        self.conn.shared.with(|s| s.conn.send_eof(id))
+    }
+    pub fn close(&self) -> Result<(), Error> {
+        let id = self.id;
+        self.conn.shared.with(|s| s.conn.close_channel(id))
+    }
+
+    /// Reads from one stream; Ok(0) at EOF.
+    pub fn read_stream(&self, stream: Stream, buf: &mut [u8]) -> Result<usize, Error> {
+        read_stream(&self.conn, self.id, stream, buf)
+    }
+    /// Reads stdout and stderr to the end.
+    pub fn read_all(&mut self) -> Result<(Vec<u8>, Vec<u8>), Error> {
+        let id = self.id;
+        let mut out = Vec::new();
+        let mut err = Vec::new();
+        let sh = &self.conn.shared;
+        sh.wait(|s| {
+            for (stream, dst) in [(Stream::Stdout, &mut out), (Stream::Stderr, &mut err)] {
+                let n = s.conn.channel_buffered(id, stream);
+                if n > 0 {
+                    dst.extend_from_slice(s.conn.channel_peek(id, stream));
+                    if let Err(e) = s.conn.channel_consume(id, stream, n) {
+                        return Some(Err(e));
+                    }
+                }
+            }
+            let info = s.chans.get(&id);
+            let ended = info.is_none_or(|c| c.eof || c.closed)
+                || !s.conn.channel_exists(id)
+                || s.closed.is_some();
+            let drained = s.conn.channel_buffered(id, Stream::Stdout) == 0
+                && s.conn.channel_buffered(id, Stream::Stderr) == 0;
+            if ended && drained {
+                return Some(Ok(()));
+            }
+            None
+        })?;
+        Ok((out, err))
+    }
+
+    /// Writes some bytes, waiting for window if there is none.
+    pub fn write_data(&self, stream: Stream, buf: &[u8]) -> Result<usize, Error> {
+        write_data(&self.conn, self.id, stream, buf)
+    }
+
+    /// Waits until the channel closes; returns the exit status if one came.
+    pub fn exit_status(&self) -> Result<Option<u32>, Error> {
+        let id = self.id;
+        let sh = &self.conn.shared;
+        sh.wait(|s| {
+            let c = s.chans.get(&id);
+            if c.is_none_or(|c| c.closed) || s.closed.is_some() {
+                return Some(Ok(c.and_then(|c| c.exit_status)));
+            }
+            // Unread data must not stall the close: drop it.
+            for stream in [Stream::Stdout, Stream::Stderr] {
+                let n = s.conn.channel_buffered(id, stream);
+                if n > 0 {
+                    let _ = s.conn.channel_consume(id, stream, n);
+                }
+            }
+            None
+        })
+    }
+
+    /// The exit signal, if the command was killed (after [`exit_status`](Self::exit_status)).
+    pub fn exit_signal(&self) -> Option<ExitSignal> {
+        let g = self.conn.shared.lock();
+        g.chans
+            .get(&self.id)
+            .and_then(|c| c.exit_signal.clone())
+            .map(|(signal, core_dumped, message)| ExitSignal {
+                signal,
+                core_dumped,
+                message,
+            })
+    }
+
+    /// Server side: sends the command's exit status (before EOF and close).
+    pub fn send_exit_status(&self, status: u32) -> Result<(), Error> {
+        let id = self.id;
+        self.conn
+            .shared
+            .with(|s| s.conn.send_exit_status(id, status))
+    }
+
+    /// Server side: reports that the command was killed by `signal` (a
+    /// name without "SIG", such as "TERM").
+    pub fn send_exit_signal(
+        &self,
+        signal: &str,
+        core_dumped: bool,
+        message: &str,
+    ) -> Result<(), Error> {
+        let id = self.id;
+        self.conn
+            .shared
+            .with(|s| s.conn.send_exit_signal(id, signal, core_dumped, message))
+    }
+
+    /// Writes to the stderr stream (extended data), waiting for window.
+    pub fn write_stderr(&self, buf: &[u8]) -> Result<usize, Error> {
+        self.write_data(Stream::Stderr, buf)
+    }
+
+    /// The stderr stream: reading gives the peer's stderr (client side),
+    /// writing sends extended data (server side).
+    pub fn stderr(&self) -> ChannelStderr {
+        ChannelStderr {
+            conn: self.conn.clone(),
+            id: self.id,
+        }
+    }
+}
+
+impl Drop for Channel {
+    fn drop(&mut self) {
+        let id = self.id;
+        let _ = self.conn.shared.with(|s| {
+            let _ = s.conn.close_channel(id);
+            if let Some(c) = s.chans.get_mut(&id) {
+                c.dropped = true;
+                if c.closed {
+                    s.chans.remove(&id);
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
+fn read_stream(
+    conn: &Handle,
+    id: ChannelId,
+    stream: Stream,
+    buf: &mut [u8],
+) -> Result<usize, Error> {
+    if buf.is_empty() {
+        return Ok(0);
+    }
+    let sh = &conn.shared;
+    sh.wait(|s| {
+        if s.conn.channel_buffered(id, stream) > 0 {
+            return Some(s.conn.channel_read(id, stream, buf));
+        }
+        let info = s.chans.get(&id);
+        if info.is_none_or(|c| c.eof || c.closed) || !s.conn.channel_exists(id) {
+            return Some(Ok(0));
+        }
+        if let Some(e) = &s.closed {
+            return Some(Err(e.clone()));
+        }
+        None
+    })
+}
+
+fn write_data(conn: &Handle, id: ChannelId, stream: Stream, buf: &[u8]) -> Result<usize, Error> {
+    if buf.is_empty() {
+        return Ok(0);
+    }
+    let sh = &conn.shared;
+    let n = sh.wait_room(|s| {
+        if !s.conn.channel_exists(id) || s.chans.get(&id).is_some_and(|c| c.closed) {
+            return Some(Err(Error::new(ErrorKind::Closed, "channel is closed")));
+        }
+        if s.conn.send_window(id) > 0 {
+            return Some(match stream {
+                Stream::Stdout => s.conn.send_data(id, buf),
+                Stream::Stderr => s.conn.send_stderr(id, buf),
+            });
+        }
+        None
+    })?;
+    Ok(n)
+}
+
+fn to_io(e: Error) -> io::Error {
+    io::Error::other(e)
+}
+
+impl Read for &Channel {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_stream(Stream::Stdout, buf).map_err(to_io)
+    }
+}
+impl Read for Channel {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self).read(buf)
+    }
+}
+impl Write for &Channel {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_data(Stream::Stdout, buf).map_err(to_io)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+impl Write for Channel {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self).write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The stderr stream of a channel.
+pub struct ChannelStderr {
+    conn: Arc<Handle>,
+    id: ChannelId,
+}
+
+impl Read for ChannelStderr {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        read_stream(&self.conn, self.id, Stream::Stderr, buf).map_err(to_io)
+    }
+}
+
+impl Write for ChannelStderr {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        write_data(&self.conn, self.id, Stream::Stderr, buf).map_err(to_io)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
