@@ -107,6 +107,12 @@ pub enum QueuedOp {
 }
 
 impl Channel {
+    /// A request from the peer still waits for our reply: what we send on
+    /// this channel waits too, so the reply comes first.
+    pub fn reply_owed(&self) -> bool {
+        self.replies.contains(&ReplySlot::Waiting)
+    }
+
     pub fn new(kind: &str, state: State, window: u32, max_packet: u32) -> Self {
         Channel {
             remote_id: 0,

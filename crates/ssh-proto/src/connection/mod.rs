@@ -755,7 +755,7 @@ impl Connection {
         if want_reply {
             c.our_requests += 1;
         }
-        if c.state == State::Opening {
+        if c.state == State::Opening || c.reply_owed() {
             c.queued.push(QueuedOp::Request {
                 name: name.into(),
                 want_reply,
@@ -857,6 +857,41 @@ impl Connection {
         self.channel_request(id, "exit-signal", false, &d)
     }
 
+    /// Sends what was queued on a channel while it was opening or while a
+    /// reply to the peer was owed, then wakes writers.
+    fn run_queued(&mut self, cid: ChannelId) -> Result<()> {
+        let id = cid.0;
+        let Some(c) = self.channels.get_mut(&id) else {
+            return Ok(());
+        };
+        let queued = std::mem::take(&mut c.queued);
+        for op in queued {
+            match op {
+                QueuedOp::Request {
+                    name,
+                    want_reply,
+                    data,
+                } => {
+                    if let Some(c) = self.channels.get_mut(&id) {
+                        c.our_requests -= want_reply as u32;
+                    }
+                    self.channel_request(cid, &name, want_reply, &data)?;
+                }
+                QueuedOp::Eof => {
+                    if let Some(c) = self.channels.get_mut(&id) {
+                        c.eof_sent = false;
+                    }
+                    self.send_eof(cid)?;
+                }
+                QueuedOp::Close => self.close_channel(cid)?,
+            }
+        }
+        if self.channels.get(&id).is_some_and(|c| c.remote_window > 0) {
+            self.events.push_back(Event::ChannelWindow { channel: cid });
+        }
+        Ok(())
+    }
+
     /// Answers the oldest unanswered want-reply request on the channel.
     pub fn channel_request_reply(&mut self, id: ChannelId, success: bool) -> Result<()> {
         self.check_open()?;
@@ -886,13 +921,18 @@ impl Connection {
             });
             self.after(r)?;
         }
+        if !self.chan(id)?.reply_owed() {
+            self.run_queued(id)?;
+        }
         Ok(())
     }
 
     /// How many bytes [`send_data`](Self::send_data) would take now.
     pub fn send_window(&self, id: ChannelId) -> usize {
         match self.channels.get(&id.0) {
-            Some(c) if c.state == State::Open && !c.eof_sent && !c.close_sent => {
+            Some(c)
+                if c.state == State::Open && !c.eof_sent && !c.close_sent && !c.reply_owed() =>
+            {
                 (c.remote_window as usize).min(self.tr.send_buffer_room())
             }
             _ => 0,
@@ -928,7 +968,8 @@ impl Connection {
         if c.eof_sent || c.close_sent {
             return Err(Error::usage(format!("{id}: data after EOF or close")));
         }
-        if c.state != State::Open {
+        // A request's reply goes out before anything its command writes.
+        if c.state != State::Open || c.reply_owed() {
             return Ok(0);
         }
         let n = data.len().min(c.remote_window as usize).min(room);
@@ -971,7 +1012,7 @@ impl Connection {
             return Ok(());
         }
         c.eof_sent = true;
-        if c.state == State::Opening {
+        if c.state == State::Opening || c.reply_owed() {
             c.queued.push(QueuedOp::Eof);
             return Ok(());
         }
@@ -994,7 +1035,7 @@ impl Connection {
         if c.close_sent {
             return Ok(());
         }
-        if c.state == State::Opening {
+        if c.state == State::Opening || (c.reply_owed() && !c.close_received) {
             c.queued.push(QueuedOp::Close);
             return Ok(());
         }
@@ -1254,32 +1295,8 @@ impl Connection {
                         c.remote_window_peak = c.remote_window;
                         c.remote_max_packet = r.u32()?;
                         c.state = State::Open;
-                        let queued = std::mem::take(&mut c.queued);
                         self.events.push_back(Event::ChannelOpened { channel: cid });
-                        for op in queued {
-                            match op {
-                                QueuedOp::Request {
-                                    name,
-                                    want_reply,
-                                    data,
-                                } => {
-                                    if let Some(c) = self.channels.get_mut(&id) {
-                                        c.our_requests -= want_reply as u32;
-                                    }
-                                    self.channel_request(cid, &name, want_reply, &data)?;
-                                }
-                                QueuedOp::Eof => {
-                                    if let Some(c) = self.channels.get_mut(&id) {
-                                        c.eof_sent = false;
-                                    }
-                                    self.send_eof(cid)?;
-                                }
-                                QueuedOp::Close => self.close_channel(cid)?,
-                            }
-                        }
-                        if self.channels.get(&id).is_some_and(|c| c.remote_window > 0) {
-                            self.events.push_back(Event::ChannelWindow { channel: cid });
-                        }
+                        self.run_queued(cid)?;
                         Ok(())
                     }
                     msg::CHANNEL_OPEN_FAILURE => {
@@ -1386,6 +1403,7 @@ impl Connection {
                         }
                         c.close_received = true;
                         c.replies.clear();
+                        c.queued.clear();
                         if !c.close_sent {
                             c.close_sent = true;
                             let remote = c.remote_id;

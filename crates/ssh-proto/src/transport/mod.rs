@@ -912,10 +912,12 @@ impl Transport {
             )
         })?;
         if follows {
-            // The peer guessed; the guess is right only if its first choices won.
-            let their_kex_first = crate::wire::names(lists[0]).next().unwrap_or("");
-            let their_hk_first = crate::wire::names(lists[1]).next().unwrap_or("");
-            kex.ignore_next = their_kex_first != kex_name || their_hk_first != host_key;
+            // The peer guessed. RFC 4253 §7 (and OpenSSH): the guess is
+            // right only when both sides list the same kex and host key
+            // algorithms first; otherwise its guessed packet is dropped.
+            let first = |l: &str| crate::wire::names(l).next().unwrap_or("").to_string();
+            kex.ignore_next =
+                first(lists[0]) != first(mine[0]) || first(lists[1]) != first(mine[1]);
         }
         let neg = Negotiated {
             kex: kex_name,
