@@ -734,3 +734,120 @@ fn client_accepts_lines_before_the_server_version() {
         s.error().unwrap()
     );
 }
+
+#[test]
+fn request_reply_goes_out_before_the_commands_output() {
+    let mut p = Pair::default_pair(51);
+    p.policy.manual_requests = true;
+    p.run();
+    p.client.auth_password("alice", "secret").unwrap();
+    p.run();
+    let ch = p.client.open_session().unwrap();
+    p.client.exec(ch, "true").unwrap();
+    p.run();
+    let sch = p
+        .server_events
+        .iter()
+        .find_map(|e| match e {
+            Event::ChannelRequest {
+                channel,
+                request: ChannelRequest::Exec { .. },
+                ..
+            } => Some(*channel),
+            _ => None,
+        })
+        .expect("exec reached the server");
+    // The command finishes before the application answers the request:
+    // nothing it sends may overtake the reply.
+    assert_eq!(p.server.send_window(sch), 0);
+    assert_eq!(p.server.send_data(sch, b"early").unwrap(), 0);
+    p.server.send_exit_status(sch, 3).unwrap();
+    p.server.send_eof(sch).unwrap();
+    p.server.close_channel(sch).unwrap();
+    p.run();
+    assert!(
+        !p.client_events
+            .iter()
+            .any(|e| matches!(e, Event::ExitStatus { .. } | Event::ChannelEof { .. })),
+        "output overtook the reply: {:?}",
+        p.client_events
+    );
+    p.server.channel_request_reply(sch, true).unwrap();
+    p.run();
+    let order: Vec<&str> = p
+        .client_events
+        .iter()
+        .filter_map(|e| match e {
+            Event::ChannelRequestReply { success: true, .. } => Some("reply"),
+            Event::ExitStatus { status: 3, .. } => Some("exit"),
+            Event::ChannelEof { .. } => Some("eof"),
+            Event::ChannelClosed { .. } => Some("closed"),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(order, ["reply", "exit", "eof", "closed"]);
+}
+
+#[test]
+fn global_requests_are_answered_by_the_application_in_order() {
+    let mut p = Pair::default_pair(52);
+    p.policy.manual_requests = true;
+    p.run();
+    p.client.auth_password("alice", "secret").unwrap();
+    p.run();
+    p.client
+        .global_request("first@example.com", true, b"a")
+        .unwrap();
+    p.client
+        .global_request("keepalive@openssh.com", true, &[])
+        .unwrap();
+    p.client
+        .global_request("third@example.com", true, b"c")
+        .unwrap();
+    p.run();
+    let seen: Vec<(String, Vec<u8>)> = p
+        .server_events
+        .iter()
+        .filter_map(|e| match e {
+            Event::GlobalRequest {
+                name,
+                want_reply: true,
+                data,
+            } => Some((name.clone(), data.clone())),
+            _ => None,
+        })
+        .collect();
+    // The keepalive is the core's to answer; the others wait for us.
+    assert_eq!(
+        seen,
+        [
+            ("first@example.com".to_string(), b"a".to_vec()),
+            ("third@example.com".to_string(), b"c".to_vec())
+        ]
+    );
+    assert!(!p
+        .client_events
+        .iter()
+        .any(|e| matches!(e, Event::GlobalRequestReply { .. })));
+    p.server
+        .global_request_reply(true, b"\x00\x00\x00\x07")
+        .unwrap();
+    p.server.global_request_reply(false, &[]).unwrap();
+    assert_eq!(
+        p.server.global_request_reply(true, &[]).unwrap_err().kind(),
+        ErrorKind::Usage
+    );
+    p.run();
+    let replies: Vec<(bool, Vec<u8>)> = p
+        .client_events
+        .iter()
+        .filter_map(|e| match e {
+            Event::GlobalRequestReply { success, data } => Some((*success, data.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        replies,
+        [(true, vec![0, 0, 0, 7]), (false, vec![]), (false, vec![])]
+    );
+}

@@ -38,6 +38,8 @@ pub struct ServerPolicy {
     /// Require publickey then password (partial success).
     pub two_factor: bool,
     pub pk_done: bool,
+    /// Leave exec requests (and global requests) for the test to answer.
+    pub manual_requests: bool,
 }
 
 impl Default for ServerPolicy {
@@ -53,6 +55,7 @@ impl Default for ServerPolicy {
             kbd: false,
             two_factor: false,
             pk_done: false,
+            manual_requests: false,
         }
     }
 }
@@ -305,6 +308,7 @@ impl Pair {
             } => {
                 let ch = *channel;
                 match request {
+                    ChannelRequest::Exec { .. } if p.manual_requests => {}
                     ChannelRequest::Exec { .. } => {
                         if *want_reply {
                             s.channel_request_reply(ch, true).unwrap();
