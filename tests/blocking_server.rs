@@ -1,0 +1,447 @@
+//! The blocking server API (`ssh_blocking::Server` + `Handler`), driven by
+//! our blocking client and by OpenSSH's `ssh`.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+use ssh_blocking::proto::{ChannelId, ChannelRequest, Config};
+use ssh_blocking::{
+    Auth, Channel, ChannelOpenFailure, Client, ErrorKind, Handler, HostKeyCheck, KbdInt,
+    PrivateKey, PublicKey, Server, ServerHandle, ShutdownHandle,
+};
+
+/// A handler for tests: password "pw" for user "slow" takes a second to
+/// decide; exec echoes the command line and exits with its length;
+/// "cat" echoes the input; "tcpip-forward" global requests get a port.
+struct TestHandler {
+    user_key: PublicKey,
+    chans: HashMap<ChannelId, Channel>,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Handler for TestHandler {
+    fn auth_password(&mut self, user: &str, password: &str) -> Auth {
+        if user == "slow" {
+            // A decision taken after asking something slow: only this
+            // connection waits.
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        if password == "pw" {
+            Auth::Accept
+        } else {
+            Auth::Reject
+        }
+    }
+    fn auth_publickey_offered(&mut self, _user: &str, key: &PublicKey) -> bool {
+        *key == self.user_key
+    }
+    fn auth_publickey(&mut self, user: &str, key: &PublicKey) -> Auth {
+        if *key != self.user_key {
+            Auth::Reject
+        } else if user == "twofactor" {
+            Auth::Partial(vec!["keyboard-interactive".into()])
+        } else {
+            Auth::Accept
+        }
+    }
+    fn auth_keyboard_interactive(&mut self, _user: &str, _sub: &str) -> KbdInt {
+        KbdInt::Prompt {
+            name: "otp".into(),
+            instruction: String::new(),
+            prompts: vec![ssh_blocking::proto::Prompt {
+                text: "Code: ".into(),
+                echo: true,
+            }],
+        }
+    }
+    fn auth_keyboard_interactive_response(&mut self, _user: &str, r: &[String]) -> KbdInt {
+        if r == ["123456"] {
+            KbdInt::Accept
+        } else {
+            KbdInt::Reject
+        }
+    }
+    fn authenticated(&mut self, user: &str) {
+        self.log.lock().unwrap().push(format!("auth {user}"));
+    }
+    fn channel_open(&mut self, kind: &str, _data: &[u8]) -> Result<(), ChannelOpenFailure> {
+        if kind == "session" {
+            Ok(())
+        } else {
+            Err(ChannelOpenFailure::prohibited(format!("no {kind} here")))
+        }
+    }
+    fn channel_opened(&mut self, channel: Channel, _kind: &str) {
+        self.chans.insert(channel.id(), channel);
+    }
+    fn channel_request(&mut self, id: ChannelId, request: ChannelRequest) -> bool {
+        match request {
+            ChannelRequest::Exec { command } => {
+                let Some(ch) = self.chans.remove(&id) else {
+                    return false;
+                };
+                std::thread::spawn(move || {
+                    if command == b"cat" {
+                        let _ = std::io::copy(&mut &ch, &mut &ch);
+                        let _ = ch.send_exit_status(0);
+                    } else {
+                        let _ = (&ch).write_all(&command);
+                        let _ = ch.write_stderr(b"to stderr");
+                        if command == b"die" {
+                            let _ = ch.send_exit_signal("KILL", false, "killed");
+                        } else {
+                            let _ = ch.send_exit_status(command.len() as u32);
+                        }
+                    }
+                    let _ = ch.send_eof();
+                    let _ = ch.close();
+                });
+                true
+            }
+            _ => false,
+        }
+    }
+    fn channel_closed(&mut self, id: ChannelId) {
+        self.chans.remove(&id);
+    }
+    fn global_request(&mut self, name: &str, _data: &[u8]) -> Option<Vec<u8>> {
+        (name == "tcpip-forward").then(|| 4242u32.to_be_bytes().to_vec())
+    }
+}
+
+struct Running {
+    port: u16,
+    host_key: PublicKey,
+    user_key: Arc<PrivateKey>,
+    stop: ShutdownHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+    connections: Arc<AtomicUsize>,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Running {
+    fn start(tune: impl FnOnce(&mut Config), max_startups: usize) -> Running {
+        let host = PrivateKey::generate_ed25519(&mut *ssh_blocking::os_rng());
+        let user_key = Arc::new(PrivateKey::generate_ed25519(&mut *ssh_blocking::os_rng()));
+        let host_key = host.public_key();
+        let mut config = Config::default();
+        config.transport.host_keys.push(Arc::new(host));
+        config.auth_methods = vec![
+            "publickey".into(),
+            "password".into(),
+            "keyboard-interactive".into(),
+        ];
+        tune(&mut config);
+        let mut srv = Server::bind("127.0.0.1:0", Arc::new(config)).unwrap();
+        srv.set_max_startups(max_startups);
+        let port = srv.local_addr().port();
+        let stop = srv.shutdown_handle();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (c2, l2, uk) = (connections.clone(), log.clone(), user_key.public_key());
+        let thread = std::thread::spawn(move || {
+            srv.run(move |_h: &ServerHandle| {
+                c2.fetch_add(1, Ordering::SeqCst);
+                TestHandler {
+                    user_key: uk.clone(),
+                    chans: HashMap::new(),
+                    log: l2.clone(),
+                }
+            })
+            .unwrap();
+        });
+        Running {
+            port,
+            host_key,
+            user_key,
+            stop,
+            thread: Some(thread),
+            connections,
+            log,
+        }
+    }
+
+    fn connect(&self) -> Client {
+        Client::connect(
+            ("127.0.0.1", self.port),
+            HostKeyCheck::Exact(self.host_key.clone()),
+        )
+        .expect("connect")
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop.shutdown();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn auth(c: &Client, user: &str) {
+    c.auth_password(user, "pw").expect("password auth");
+}
+
+#[test]
+fn server_without_host_key_is_refused() {
+    let err = Server::bind("127.0.0.1:0", Arc::new(Config::default())).err();
+    assert!(
+        err.is_some_and(|e| e.to_string().contains("host key")),
+        "a server needs a host key"
+    );
+}
+
+#[test]
+fn exec_output_exit_status_and_exit_signal() {
+    let r = Running::start(|_| {}, 10);
+    let c = r.connect();
+    auth(&c, "alice");
+    let out = c.exec("hello").unwrap();
+    assert_eq!(out.stdout, b"hello");
+    assert_eq!(out.stderr, b"to stderr");
+    assert_eq!(out.status, Some(5));
+    let out = c.exec("die").unwrap();
+    assert_eq!(out.status, None);
+    let sig = out.signal.expect("exit signal");
+    assert_eq!(
+        (sig.signal.as_str(), sig.message.as_str()),
+        ("KILL", "killed")
+    );
+    assert_eq!(r.log.lock().unwrap().as_slice(), ["auth alice"]);
+
+    // 8 MiB through the handler's cat, both ways at once.
+    let ch = c.channel_session().unwrap();
+    ch.exec("cat").unwrap();
+    let data = pseudo_random_bytes(8 << 20, 7);
+    let got = std::thread::scope(|s| {
+        let reader = s.spawn(|| {
+            let mut got = Vec::new();
+            (&ch).read_to_end(&mut got).unwrap();
+            got
+        });
+        (&ch).write_all(&data).unwrap();
+        ch.send_eof().unwrap();
+        reader.join().unwrap()
+    });
+    assert_eq!(sha256_hex(&got), sha256_hex(&data));
+    assert_eq!(ch.exit_status().unwrap(), Some(0));
+}
+
+#[test]
+fn publickey_partial_success_then_keyboard_interactive() {
+    let r = Running::start(|_| {}, 10);
+    let c = r.connect();
+    let err = c
+        .auth_publickey("twofactor", r.user_key.clone())
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AuthFailed);
+    assert!(err.to_string().contains("more required"), "{err}");
+    assert_eq!(
+        c.auth_methods_left().unwrap(),
+        vec!["keyboard-interactive".to_string()]
+    );
+    let mut asked = Vec::new();
+    c.auth_keyboard_interactive("twofactor", |name, _, prompts| {
+        asked.push(format!("{name}: {}", prompts[0].text));
+        vec!["123456".into()]
+    })
+    .unwrap();
+    assert_eq!(asked, ["otp: Code: "]);
+    assert!(c.is_authenticated());
+
+    // An unknown key is refused without a signature being asked for.
+    let other = Arc::new(PrivateKey::generate_ed25519(&mut *ssh_blocking::os_rng()));
+    let c = r.connect();
+    let err = c.auth_publickey("alice", other).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AuthFailed);
+    c.auth_publickey("alice", r.user_key.clone()).unwrap();
+}
+
+#[test]
+fn a_slow_decision_holds_only_its_own_connection() {
+    let r = Running::start(|_| {}, 10);
+    let t0 = Instant::now();
+    let slow = {
+        let c = r.connect();
+        std::thread::spawn(move || {
+            auth(&c, "slow");
+            Instant::now()
+        })
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    let c = r.connect();
+    auth(&c, "fast");
+    assert_eq!(c.exec("quick").unwrap().status, Some(5));
+    let fast_done = Instant::now();
+    let slow_done = slow.join().unwrap();
+    assert!(
+        fast_done < slow_done,
+        "the fast connection waited for the slow decision ({:?} vs {:?})",
+        fast_done - t0,
+        slow_done - t0
+    );
+    assert!(slow_done - t0 >= Duration::from_secs(1));
+}
+
+#[test]
+fn max_sessions_refuses_the_extra_channel() {
+    let r = Running::start(|c| c.max_sessions = 2, 10);
+    let c = r.connect();
+    auth(&c, "alice");
+    let a = c.channel_session().unwrap();
+    let b = c.channel_session().unwrap();
+    let err = c.channel_session().err().expect("third session refused");
+    assert_eq!(err.kind(), ErrorKind::ChannelOpen);
+    drop(a);
+    // Once one closes, a new one may open.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match c.channel_session() {
+            Ok(_) => break,
+            Err(e) if Instant::now() < deadline => {
+                assert_eq!(e.kind(), ErrorKind::ChannelOpen);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => panic!("no session after closing one: {e}"),
+        }
+    }
+    drop(b);
+}
+
+/// Opens a TCP connection and reads the server's version line.
+fn idle_connection(port: u16) -> TcpStream {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    while !line.ends_with(b"\n") {
+        assert_eq!(
+            s.read(&mut b).unwrap(),
+            1,
+            "server closed before its version"
+        );
+        line.push(b[0]);
+    }
+    assert!(line.starts_with(b"SSH-2.0-"));
+    s
+}
+
+#[test]
+fn max_startups_refuses_connections_beyond_the_unauthenticated_limit() {
+    let r = Running::start(|_| {}, 2);
+    let a = idle_connection(r.port);
+    let b = idle_connection(r.port);
+    // A third connection is closed at once, with nothing sent.
+    let mut s = TcpStream::connect(("127.0.0.1", r.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut buf = [0u8; 64];
+    assert_eq!(
+        s.read(&mut buf).unwrap_or(0),
+        0,
+        "third connection was served"
+    );
+    // Authenticated connections do not count.
+    drop(a);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let c = loop {
+        match Client::connect(
+            ("127.0.0.1", r.port),
+            HostKeyCheck::Exact(r.host_key.clone()),
+        ) {
+            Ok(c) => break c,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            Err(e) => panic!("no connection after one idle closed: {e}"),
+        }
+    };
+    auth(&c, "alice");
+    let c2 = r.connect();
+    auth(&c2, "bob");
+    assert_eq!(c2.exec("abc").unwrap().status, Some(3));
+    drop(b);
+}
+
+#[test]
+fn grace_time_and_auth_attempts_end_connections_cleanly() {
+    let r = Running::start(
+        |c| {
+            c.login_grace_time = Some(Duration::from_secs(1));
+            c.max_auth_tries = 2;
+        },
+        10,
+    );
+    // Silent after the version exchange: closed after the grace time.
+    let mut s = idle_connection(r.port);
+    s.write_all(b"SSH-2.0-silent\r\n").unwrap();
+    let t0 = Instant::now();
+    let mut sink = Vec::new();
+    let _ = s.read_to_end(&mut sink);
+    let waited = t0.elapsed();
+    assert!(
+        waited >= Duration::from_millis(800) && waited < Duration::from_secs(5),
+        "closed after {waited:?}"
+    );
+
+    // Two wrong passwords: the second ends the connection.
+    let c = r.connect();
+    let e1 = c.auth_password("alice", "bad").unwrap_err();
+    assert_eq!(e1.kind(), ErrorKind::AuthFailed);
+    let e2 = c.auth_password("alice", "bad").unwrap_err();
+    assert!(
+        matches!(
+            e2.kind(),
+            ErrorKind::AuthFailed | ErrorKind::PeerDisconnected
+        ),
+        "{e2}"
+    );
+    assert!(c.auth_password("alice", "pw").is_err());
+
+    // The server goes on serving others.
+    let c = r.connect();
+    auth(&c, "alice");
+    assert_eq!(c.exec("ok").unwrap().status, Some(2));
+    assert!(r.connections.load(Ordering::SeqCst) >= 3);
+}
+
+#[test]
+fn shutdown_closes_the_listener_and_lets_live_sessions_finish() {
+    let mut r = Running::start(|_| {}, 10);
+    let c = r.connect();
+    auth(&c, "alice");
+    let ch = c.channel_session().unwrap();
+    ch.exec("cat").unwrap();
+    r.stop.shutdown();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        TcpStream::connect(("127.0.0.1", r.port)).is_err()
+            || Client::connect(
+                ("127.0.0.1", r.port),
+                HostKeyCheck::Exact(r.host_key.clone())
+            )
+            .is_err(),
+        "the listener still accepts"
+    );
+    // The live session still works.
+    (&ch).write_all(b"still here").unwrap();
+    ch.send_eof().unwrap();
+    let mut got = Vec::new();
+    (&ch).read_to_end(&mut got).unwrap();
+    assert_eq!(got, b"still here");
+    let run = r.thread.take().unwrap();
+    assert!(!run.is_finished(), "run() returned with a session live");
+    drop(ch);
+    drop(c);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !run.is_finished() {
+        assert!(Instant::now() < deadline, "run() did not return");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    run.join().unwrap();
+}
