@@ -120,6 +120,7 @@ fn main() {
             tracing::Level::INFO
         })
         .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
     if o.sftp_root.is_some() {
         die("--sftp-root: the SFTP subsystem is not built yet");
@@ -397,6 +398,7 @@ impl Session {
     fn start(&mut self, id: ChannelId, command: Option<Vec<u8>>) -> bool {
         let forced = self.key_options.command.clone();
         let conn_env = self.connection_env();
+        let key_env = self.key_options.environment.clone();
         let Some(ch) = self.chans.get_mut(&id) else {
             return false;
         };
@@ -454,6 +456,11 @@ impl Session {
             }
         }
         for (k, v) in &ch.env {
+            cmd.env(k, v);
+        }
+        // environment= from the authorized_keys line (this server's own
+        // file, so honoured as with sshd's PermitUserEnvironment yes).
+        for (k, v) in &key_env {
             cmd.env(k, v);
         }
         let label = match (&forced, &original) {

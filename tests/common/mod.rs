@@ -1473,3 +1473,47 @@ pub fn assert_error_exit(out: &Output, one_line: bool) {
 pub fn strs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
+
+// ---------------------------------------------------------------------------
+// Helpers for test files that start their own daemons (interop_server.rs)
+// ---------------------------------------------------------------------------
+
+impl Daemon {
+    /// Starts `cmd` the way the harness starts its peers: its own process
+    /// group, stdout and stderr collected into [`Daemon::log`], killed with
+    /// its group on drop (its log printed if the test panics).
+    pub fn start(name: &str, cmd: Command) -> Daemon {
+        Daemon::spawn(name, cmd)
+    }
+
+    /// The daemon's exit status, if it has exited.
+    pub fn try_status(&mut self) -> Option<ExitStatus> {
+        self.exited()
+    }
+}
+
+/// Host keys made once per test process by ssh-keygen (OpenSSH private key
+/// files, each with its `.pub` next to it): ed25519, ecdsa P-256, P-384,
+/// P-521 and rsa 3072.
+pub fn openssh_host_key_files() -> &'static [PathBuf] {
+    sshd_host_keys()
+}
+
+/// `ssh-keygen -q ARGS -N PASSPHRASE -C COMMENT -f PATH`, replacing any
+/// key already at `path`.
+pub fn generate_key(path: &Path, args: &[&str], passphrase: &str, comment: &str) {
+    let _ = std::fs::remove_file(path);
+    let _ = std::fs::remove_file(format!("{}.pub", path.display()));
+    ssh_keygen(path, args, passphrase, comment);
+}
+
+/// The `TYPE BASE64 COMMENT` line of a `.pub` file.
+pub fn public_key_line(pub_path: &Path) -> String {
+    public_line(pub_path)
+}
+
+/// Writes a known_hosts file with one `[127.0.0.1]:PORT TYPE BASE64` line
+/// per public key line.
+pub fn write_known_hosts_file(path: &Path, port: u16, public_lines: &[String]) {
+    write_known_hosts(path, port, public_lines)
+}

@@ -489,7 +489,7 @@ fn max_auth_tries_disconnects() {
         .expect("disconnected after too many failures");
     assert_eq!(e.kind(), ErrorKind::PeerDisconnected);
     assert!(
-        e.to_string().contains("too many authentication failures"),
+        e.to_string().contains("Too many authentication failures"),
         "{e}"
     );
 }

@@ -254,7 +254,10 @@ impl ServerAuth {
             if self.attempts >= self.max_attempts {
                 return Err(Error::new(
                     ErrorKind::AuthFailed,
-                    format!("too many authentication failures ({})", self.attempts),
+                    format!(
+                        "Too many authentication failures ({} of {} allowed)",
+                        self.attempts, self.max_attempts
+                    ),
                 )
                 .with_disconnect_code(msg::disconnect::NO_MORE_AUTH_METHODS_AVAILABLE));
             }
@@ -304,11 +307,11 @@ impl ServerAuth {
     }
 
     pub fn reject(&mut self, tr: &mut Transport, rng: &mut dyn CryptoRng) -> Result<()> {
-        let (_, p) = self.take_pending()?;
+        let (_, _p) = self.take_pending()?;
         self.kbd_active = false;
-        // A query that is refused is not a failed attempt in OpenSSH either.
-        let counts = !matches!(p, Pending::Query { .. });
-        self.fail(tr, rng, counts)
+        // Every refusal counts toward MaxAuthTries, a refused key query
+        // too (as in sshd: a client offering many keys runs out).
+        self.fail(tr, rng, true)
     }
 
     /// Partial success: this method passed, but these methods must follow.

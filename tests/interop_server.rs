@@ -1,0 +1,2267 @@
+//! Interoperability tests of the `server` example against real clients:
+//! OpenSSH `ssh` and `scp`, PuTTY `plink`, Dropbear `dbclient`, paramiko and
+//! AsyncSSH (`tests/peers/*_client.py`). Every test starts its own server on
+//! 127.0.0.1 and a free port (see [`OurServer`]); all clients run with hard
+//! timeouts, in a clean environment (HOME an empty temporary directory, no
+//! agent, no ssh config).
+//!
+//! Needs root (the harness creates the local user `sshtest`) and the peers
+//! installed by `scripts/install-peers.sh`; a missing peer fails the tests.
+//! The `server` example must be built for the same profile first, e.g.
+//!
+//! ```text
+//! cargo build --release --example server
+//! cargo test --release --test interop_server
+//! ```
+//!
+//! `SSHLIB_TEST_SERVER=/abs/path` tests another program with the same
+//! command line. `SSHLIB_TEST_VERBOSE=1` prints each client run with its
+//! timing.
+//!
+//! What the tests assume of the server, beyond its documented options: it
+//! prints `host key: TYPE SHA256:B64` (one line per host key) and then
+//! `listening on 127.0.0.1:PORT` on stdout once it accepts connections; the
+//! commands it runs may be run as any user (the tests make the directories
+//! they write to world-writable).
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use common::*;
+use ssh_proto::transport::algorithms::{
+    CIPHER_ALL, CIPHER_LEGACY, HOST_KEY_ALL, HOST_KEY_LEGACY, KEX_ALL, KEX_LEGACY, MAC_ALL,
+};
+
+const SHORT: Duration = Duration::from_secs(30);
+const BULK: Duration = Duration::from_secs(180);
+const MIB: usize = 1 << 20;
+const EXEC_CMD: &str = "echo out; echo err >&2; exit 7";
+
+fn s(v: &[&str]) -> Vec<String> {
+    v.iter().map(|x| x.to_string()).collect()
+}
+
+fn path_str(p: &Path) -> String {
+    p.display().to_string()
+}
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn verbose() -> bool {
+    std::env::var_os("SSHLIB_TEST_VERBOSE").is_some()
+}
+
+/// Fails listing every failed case, so one failure does not hide others.
+#[track_caller]
+fn report(what: &str, total: usize, failures: Vec<String>) {
+    if !failures.is_empty() {
+        panic!(
+            "{} of {total} {what} failed:\n  {}",
+            failures.len(),
+            failures.join("\n  ")
+        );
+    }
+}
+
+/// The last `max` bytes of `text` (for messages about long client logs).
+fn tail(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut i = text.len() - max;
+    while !text.is_char_boundary(i) {
+        i += 1;
+    }
+    format!("...{}", &text[i..])
+}
+
+/// True if a line of `text` equals `line`, or starts with `line` and a
+/// space (ignoring a trailing `\r`).
+fn has_line(text: &str, line: &str) -> bool {
+    let with_space = format!("{line} ");
+    text.lines().any(|l| {
+        let l = l.trim_end_matches('\r');
+        l == line || l.starts_with(&with_space)
+    })
+}
+
+/// A fresh directory that the commands the server runs may write to,
+/// whichever user they run as.
+fn writable_dir(prefix: &str) -> TempDir {
+    let d = TempDir::new(prefix);
+    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    d
+}
+
+/// `SHA256:...` fingerprint of a public key file (`ssh-keygen -lf`).
+fn fingerprint(pub_path: &Path) -> String {
+    let out = Command::new(require_peer("ssh-keygen"))
+        .arg("-lf")
+        .arg(pub_path)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run ssh-keygen -lf");
+    assert!(
+        out.status.success(),
+        "ssh-keygen -lf {}: {}",
+        pub_path.display(),
+        lossy(&out.stderr)
+    );
+    lossy(&out.stdout)
+        .split_whitespace()
+        .find(|w| w.starts_with("SHA256:"))
+        .unwrap_or_else(|| panic!("no SHA256 fingerprint for {}", pub_path.display()))
+        .to_string()
+}
+
+fn pub_of(key: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.pub", key.display()))
+}
+
+// ---------------------------------------------------------------------------
+// Running client programs
+// ---------------------------------------------------------------------------
+
+/// What a client program gets on stdin.
+#[derive(Clone, Copy)]
+enum Input<'a> {
+    /// /dev/null.
+    Null,
+    /// These bytes, then EOF.
+    Bytes(&'a [u8]),
+    /// These bytes, with the pipe held open until the program exits (for
+    /// interactive sessions that must not see EOF early).
+    Held(&'a [u8]),
+}
+
+/// Runs `prog args` with `input`, `env` added to a cleaned environment (no
+/// agent, no askpass unless given, HOME an empty temporary directory unless
+/// given) in a new session (no controlling terminal). Kills it (with its
+/// process group) and fails the test if it runs longer than `timeout`.
+fn run_prog(
+    prog: &Path,
+    args: &[String],
+    input: Input<'_>,
+    env: &[(&str, String)],
+    timeout: Duration,
+) -> Output {
+    let home = TempDir::new("client-home");
+    let mut cmd = Command::new(prog);
+    cmd.args(args);
+    for v in [
+        "SSH_AUTH_SOCK",
+        "SSH_AGENT_PID",
+        "SSH_ASKPASS",
+        "SSH_ASKPASS_REQUIRE",
+        "DISPLAY",
+        "SSH_CONNECTION",
+        "DROPBEAR_PASSWORD",
+    ] {
+        cmd.env_remove(v);
+    }
+    cmd.env("HOME", home.path());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let (data, hold): (Option<&[u8]>, bool) = match input {
+        Input::Null => (None, false),
+        Input::Bytes(d) => (Some(d), false),
+        Input::Held(d) => (Some(d), true),
+    };
+    cmd.stdin(if data.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    // SAFETY: setsid is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let cmdline = format!("{} {}", prog.display(), args.join(" "));
+    let started = Instant::now();
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmdline}: {e}"));
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let writer = child.stdin.take().map(|mut w| {
+        let data = data.unwrap_or_default().to_vec();
+        std::thread::spawn(move || {
+            // The program may exit without reading everything: ignore EPIPE.
+            let _ = w.write_all(&data);
+            let _ = w.flush();
+            if hold {
+                // Returns when `release` is dropped.
+                let _ = released.recv();
+            }
+            drop(w);
+        })
+    });
+    let read_all = |r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut r = r;
+            let mut v = Vec::new();
+            let _ = r.read_to_end(&mut v);
+            v
+        })
+    };
+    let out_t = read_all(Box::new(child.stdout.take().unwrap()));
+    let err_t = read_all(Box::new(child.stderr.take().unwrap()));
+    let deadline = started + timeout;
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("try_wait") {
+            break st;
+        }
+        if Instant::now() >= deadline {
+            // SAFETY: the program leads its own session/process group (setsid).
+            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+            let _ = child.kill();
+            let _ = child.wait();
+            drop(release);
+            let out = out_t.join().unwrap_or_default();
+            let err = err_t.join().unwrap_or_default();
+            panic!(
+                "client timed out after {timeout:?} and was killed: {cmdline}\nstdout so far: {}\nstderr so far: {}",
+                show(&out, 2000),
+                show(&err, 4000)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    drop(release);
+    let stdout = out_t.join().expect("stdout reader");
+    let stderr = err_t.join().expect("stderr reader");
+    if let Some(w) = writer {
+        let _ = w.join();
+    }
+    if verbose() {
+        eprintln!(
+            "[{:.2}s] {cmdline} -> {}, {} stdout bytes, stderr {}",
+            started.elapsed().as_secs_f64(),
+            describe_status(&status),
+            stdout.len(),
+            show(&stderr, 400)
+        );
+    }
+    Output {
+        status,
+        stdout,
+        stderr,
+    }
+}
+
+/// OpenSSH `ssh ARGS USER@127.0.0.1 CMD`.
+fn ssh_as(
+    user: &str,
+    args: &[String],
+    cmd: &str,
+    input: Input<'_>,
+    env: &[(&str, String)],
+    timeout: Duration,
+) -> Output {
+    let mut a = args.to_vec();
+    a.push(format!("{user}@127.0.0.1"));
+    a.push(cmd.to_string());
+    run_prog(&require_peer("ssh"), &a, input, env, timeout)
+}
+
+/// OpenSSH `ssh ARGS sshtest@127.0.0.1 CMD`.
+fn ssh(
+    args: &[String],
+    cmd: &str,
+    input: Input<'_>,
+    env: &[(&str, String)],
+    timeout: Duration,
+) -> Output {
+    ssh_as(USER, args, cmd, input, env, timeout)
+}
+
+/// Exit status 7, stdout exactly "out\n" and a line "err" on stderr (which
+/// may hold client debug output too): the result of [`EXEC_CMD`].
+fn check_exec_loose(out: &Output) -> Result<(), String> {
+    let err = lossy(&out.stderr);
+    let mut errs = Vec::new();
+    if out.status.code() != Some(7) {
+        errs.push(format!(
+            "exit status: expected 7, got {}",
+            describe_status(&out.status)
+        ));
+    }
+    if out.stdout != b"out\n" {
+        errs.push(format!(
+            "stdout: expected \"out\\n\", got {}",
+            show(&out.stdout, 600)
+        ));
+    }
+    if !err.lines().any(|l| l == "err") {
+        errs.push("stderr lacks the line \"err\"".to_string());
+    }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{}; stderr: {}", errs.join("; "), tail(&err, 3000)))
+    }
+}
+
+/// `ssh -v` reports the authentication method that succeeded.
+fn check_auth_method(out: &Output, method: &str) -> Result<(), String> {
+    let err = lossy(&out.stderr);
+    let needle = format!("using \"{method}\".");
+    if err
+        .lines()
+        .any(|l| l.starts_with("Authenticated to ") && l.contains(&needle))
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "ssh -v does not report authentication with {method}: {}",
+            tail(&err, 3000)
+        ))
+    }
+}
+
+/// Exit 255 and a "Permission denied" on stderr.
+fn check_denied(out: &Output) -> Result<(), String> {
+    let err = lossy(&out.stderr);
+    if out.status.code() == Some(255) && err.contains("Permission denied") {
+        Ok(())
+    } else {
+        Err(format!(
+            "expected exit 255 with \"Permission denied\", got {} (stdout {}), stderr: {}",
+            describe_status(&out.status),
+            show(&out.stdout, 200),
+            tail(&err, 3000)
+        ))
+    }
+}
+
+/// Pipes `data` through `cat` with `ssh ARGS` and checks the echo is
+/// identical.
+fn check_cat_roundtrip(args: &[String], data: &[u8], timeout: Duration) -> Result<Output, String> {
+    let out = ssh(args, "cat", Input::Bytes(data), &[], timeout);
+    let mut errs = Vec::new();
+    if out.status.code() != Some(0) {
+        errs.push(format!(
+            "exit status: expected 0, got {}",
+            describe_status(&out.status)
+        ));
+    }
+    if out.stdout.len() != data.len() || sha256_hex(&out.stdout) != sha256_hex(data) {
+        errs.push(format!(
+            "stdout differs from stdin: {} bytes sha256 {} instead of {} bytes sha256 {}",
+            out.stdout.len(),
+            sha256_hex(&out.stdout),
+            data.len(),
+            sha256_hex(data)
+        ));
+    }
+    if errs.is_empty() {
+        Ok(out)
+    } else {
+        Err(format!(
+            "{}; stderr: {}",
+            errs.join("; "),
+            tail(&lossy(&out.stderr), 3000)
+        ))
+    }
+}
+
+fn python() -> PathBuf {
+    require_peer(&std::env::var("PYTHON").unwrap_or_else(|_| "python3".into()))
+}
+
+/// Fails the test unless `import MODULE` works.
+fn require_python_module(module: &str) {
+    let py = python();
+    let ok = Command::new(&py)
+        .args(["-c", &format!("import {module}")])
+        .stdin(Stdio::null())
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "python module `{module}` is not importable by {}: run scripts/install-peers.sh (as root) to install the interop peers",
+        py.display()
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Our server
+// ---------------------------------------------------------------------------
+
+fn server_bin() -> PathBuf {
+    match std::env::var("SSHLIB_TEST_SERVER") {
+        Ok(p) if p.starts_with('/') => PathBuf::from(p),
+        Ok(p) if !p.is_empty() => panic!("SSHLIB_TEST_SERVER={p:?}: expected an absolute path"),
+        _ => example_bin("server"),
+    }
+}
+
+/// `sshtest:HASH` with HASH from `openssl passwd -6 sshtest-pw` (made once).
+fn password_file() -> &'static Path {
+    static P: OnceLock<PathBuf> = OnceLock::new();
+    P.get_or_init(|| {
+        let out = Command::new(require_peer("openssl"))
+            .args(["passwd", "-6", PASSWORD])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run openssl passwd");
+        assert!(
+            out.status.success(),
+            "openssl passwd -6 failed: {}",
+            lossy(&out.stderr)
+        );
+        let hash = lossy(&out.stdout).trim().to_string();
+        assert!(
+            hash.starts_with("$6$"),
+            "unexpected openssl passwd output {hash:?}"
+        );
+        let dir = scratch_dir().join("server-passwords");
+        let _ = std::fs::create_dir(&dir);
+        let p = dir.join("passwords");
+        std::fs::write(&p, format!("{USER}:{hash}\n")).unwrap();
+        p
+    })
+}
+
+/// How to start [`OurServer`].
+#[derive(Clone, Debug)]
+struct ServerOpts {
+    /// `-h` files. `None`: every key of [`openssh_host_key_files`] (ed25519,
+    /// ecdsa P-256/P-384/P-521, rsa); an empty list: no `-h` (ephemeral key).
+    host_keys: Option<Vec<PathBuf>>,
+    /// `--authorized-keys` file contents. `None`: the test keys' file
+    /// (ed25519, ecdsa, rsa and the encrypted ed25519, no options).
+    authorized_keys: Option<String>,
+    /// `--password-file` with user sshtest, password sshtest-pw.
+    password_file: bool,
+    /// `-o` values (`Key=Value`).
+    options: Vec<String>,
+    /// `-v`.
+    verbose: bool,
+}
+
+impl Default for ServerOpts {
+    fn default() -> Self {
+        ServerOpts {
+            host_keys: None,
+            authorized_keys: None,
+            password_file: true,
+            options: Vec::new(),
+            verbose: true,
+        }
+    }
+}
+
+impl ServerOpts {
+    fn with_options(options: &[&str]) -> ServerOpts {
+        ServerOpts {
+            options: s(options),
+            ..Default::default()
+        }
+    }
+}
+
+/// The `server` example on 127.0.0.1 and a free port, started with
+/// [`ServerOpts`]; ready once it printed `listening on ...`; killed (with its
+/// process group) on drop, its output printed if the test panicked.
+struct OurServer {
+    // Fields drop in order: the server is killed before its directory goes.
+    daemon: Daemon,
+    port: u16,
+    /// `[127.0.0.1]:PORT` lines for every host key file given (empty for
+    /// an ephemeral key).
+    known_hosts: PathBuf,
+    /// The `-h` files given.
+    host_keys: Vec<PathBuf>,
+    _dir: TempDir,
+}
+
+impl OurServer {
+    fn start() -> OurServer {
+        OurServer::start_with(ServerOpts::default())
+    }
+
+    fn start_with(opts: ServerOpts) -> OurServer {
+        let bin = server_bin();
+        let _ = ensure_user();
+        let keys = keys();
+        let host_keys = opts
+            .host_keys
+            .clone()
+            .unwrap_or_else(|| openssh_host_key_files().to_vec());
+        let dir = TempDir::new("our-server");
+        let authorized_keys = match &opts.authorized_keys {
+            Some(text) => {
+                let p = dir.join("authorized_keys");
+                std::fs::write(&p, text).unwrap();
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+                p
+            }
+            None => keys.authorized_keys.clone(),
+        };
+        let mut last_log = String::new();
+        for _attempt in 0..5 {
+            let port = free_port();
+            let mut cmd = Command::new(&bin);
+            cmd.args(["-b", "127.0.0.1", "-p", &port.to_string()]);
+            for k in &host_keys {
+                cmd.arg("-h").arg(k);
+            }
+            cmd.arg("--authorized-keys").arg(&authorized_keys);
+            if opts.password_file {
+                cmd.arg("--password-file").arg(password_file());
+            }
+            for o in &opts.options {
+                cmd.arg("-o").arg(o);
+            }
+            if opts.verbose {
+                cmd.arg("-v");
+            }
+            // What the tests send as environment must not already be in
+            // the server's own environment.
+            for (k, _) in std::env::vars_os() {
+                let k = k.to_string_lossy();
+                if k == "LANG" || k.starts_with("LC_") || k.starts_with("SSHLIB_") {
+                    cmd.env_remove(&*k);
+                }
+            }
+            let mut daemon = Daemon::start("server", cmd);
+            let deadline = Instant::now() + Duration::from_secs(15);
+            let ready = loop {
+                let log = daemon.log();
+                if listening_pos(&log, port).is_some() {
+                    break true;
+                }
+                if daemon.try_status().is_some() {
+                    // Let the readers collect the last words.
+                    std::thread::sleep(Duration::from_millis(100));
+                    break false;
+                }
+                if Instant::now() >= deadline {
+                    panic!(
+                        "the server did not print \"listening on 127.0.0.1:{port}\" within 15 s; its output:\n{log}"
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            };
+            if ready {
+                let known_hosts = dir.join("known_hosts");
+                let pubs: Vec<String> = host_keys
+                    .iter()
+                    .map(|k| public_key_line(&pub_of(k)))
+                    .collect();
+                write_known_hosts_file(&known_hosts, port, &pubs);
+                return OurServer {
+                    daemon,
+                    port,
+                    known_hosts,
+                    host_keys,
+                    _dir: dir,
+                };
+            }
+            last_log = daemon.log();
+            if !last_log.contains("in use") {
+                break;
+            }
+        }
+        panic!("the server did not start; its output:\n{last_log}");
+    }
+
+    /// The `host key: ...` lines the server printed.
+    fn host_key_lines(&self) -> Vec<String> {
+        self.daemon
+            .log()
+            .lines()
+            .filter(|l| l.starts_with("host key: "))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Fingerprints (`SHA256:...`) of the host key files given.
+    fn fingerprints(&self) -> Vec<String> {
+        self.host_keys
+            .iter()
+            .map(|k| fingerprint(&pub_of(k)))
+            .collect()
+    }
+
+    /// The `-o` options for OpenSSH clients (`ssh`, `scp`): known_hosts
+    /// checked strictly, nothing read or written outside the test.
+    fn openssh_options(&self) -> Vec<String> {
+        s(&[
+            "-o",
+            &format!("UserKnownHostsFile={}", self.known_hosts.display()),
+            "-o",
+            "GlobalKnownHostsFile=/dev/null",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "UpdateHostKeys=no",
+            "-o",
+            "ControlMaster=no",
+            "-o",
+            "ConnectTimeout=15",
+        ])
+    }
+
+    /// `-F /dev/null -p PORT` and [`OurServer::openssh_options`].
+    fn ssh_base(&self) -> Vec<String> {
+        let mut a = s(&["-F", "/dev/null", "-p", &self.port.to_string()]);
+        a.extend(self.openssh_options());
+        a
+    }
+
+    /// Publickey authentication with `key` only.
+    fn key_args(&self, key: &Path) -> Vec<String> {
+        let mut a = self.ssh_base();
+        a.extend(s(&[
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-i",
+            &path_str(key),
+            "-o",
+            "PasswordAuthentication=no",
+            "-o",
+            "KbdInteractiveAuthentication=no",
+        ]));
+        a
+    }
+
+    /// Password authentication only, one prompt, answered by SSH_ASKPASS.
+    fn password_args(&self) -> Vec<String> {
+        let mut a = self.ssh_base();
+        a.extend(s(&[
+            "-o",
+            "BatchMode=no",
+            "-o",
+            "PreferredAuthentications=password",
+            "-o",
+            "PubkeyAuthentication=no",
+            "-o",
+            "KbdInteractiveAuthentication=no",
+            "-o",
+            "NumberOfPasswordPrompts=1",
+        ]));
+        a
+    }
+
+    /// keyboard-interactive authentication only, answered by SSH_ASKPASS.
+    fn kbd_args(&self) -> Vec<String> {
+        let mut a = self.ssh_base();
+        a.extend(s(&[
+            "-o",
+            "BatchMode=no",
+            "-o",
+            "PreferredAuthentications=keyboard-interactive",
+            "-o",
+            "PubkeyAuthentication=no",
+            "-o",
+            "PasswordAuthentication=no",
+            "-o",
+            "NumberOfPasswordPrompts=1",
+        ]));
+        a
+    }
+
+    fn alive(&mut self) -> bool {
+        self.daemon.try_status().is_none()
+    }
+
+    /// The server is still running and serves a new connection (`ssh
+    /// 'echo alive'` with the ed25519 key).
+    fn check_serving(&mut self) -> Result<(), String> {
+        if let Some(st) = self.daemon.try_status() {
+            return Err(format!("the server exited ({})", describe_status(&st)));
+        }
+        let out = ssh(
+            &self.key_args(&keys().ed25519),
+            "echo alive",
+            Input::Null,
+            &[],
+            SHORT,
+        );
+        check_output(&out, b"alive\n", b"", 0)
+            .map_err(|e| format!("the server no longer serves a new connection: {e}"))
+    }
+
+    #[track_caller]
+    fn assert_serving(&mut self) {
+        if let Err(e) = self.check_serving() {
+            panic!("{e}");
+        }
+    }
+}
+
+/// Where the `listening on 127.0.0.1:PORT` line starts in the server's
+/// output. (Its stdout and stderr are collected into one log, so another
+/// line may follow this one without a newline in between if the server
+/// wrote it in pieces.)
+fn listening_pos(log: &str, port: u16) -> Option<usize> {
+    let needle = format!("listening on 127.0.0.1:{port}");
+    log.match_indices(&needle).map(|(i, _)| i).find(|&i| {
+        (i == 0 || log[..i].ends_with('\n'))
+            && !log[i + needle.len()..].starts_with(|c: char| c.is_ascii_digit())
+    })
+}
+
+fn askpass_env(script: &Path) -> Vec<(&'static str, String)> {
+    vec![
+        ("SSH_ASKPASS", path_str(script)),
+        ("SSH_ASKPASS_REQUIRE", "force".to_string()),
+    ]
+}
+
+/// An SSH_ASKPASS script that appends its prompt (its argument) to
+/// `prompts` and prints `secret`.
+fn recording_askpass(dir: &TempDir, secret: &str, prompts: &Path) -> PathBuf {
+    let p = dir.join("askpass-recording");
+    let quoted = secret.replace('\'', "'\\''");
+    std::fs::write(
+        &p,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$1\" >> '{}'\nprintf '%s\\n' '{quoted}'\n",
+            prompts.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p
+}
+
+// ---------------------------------------------------------------------------
+// Start-up
+// ---------------------------------------------------------------------------
+
+/// One `host key: TYPE SHA256:...` line per `-h` file, with the
+/// fingerprints `ssh-keygen -lf` gives, before the `listening on` line.
+#[test]
+fn startup_lines_list_each_host_key() {
+    let srv = OurServer::start();
+    let log = srv.daemon.log();
+    let lines = srv.host_key_lines();
+    let mut errs = Vec::new();
+    if lines.len() != srv.host_keys.len() {
+        errs.push(format!(
+            "expected {} host key lines, got {}",
+            srv.host_keys.len(),
+            lines.len()
+        ));
+    }
+    for (k, fp) in srv.host_keys.iter().zip(srv.fingerprints()) {
+        let n = lines
+            .iter()
+            .filter(|l| l.split_whitespace().last() == Some(fp.as_str()))
+            .count();
+        if n != 1 {
+            errs.push(format!(
+                "{} ({fp}) is on {n} host key lines instead of one",
+                k.display()
+            ));
+        }
+    }
+    for l in &lines {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        if f.len() != 4 || !f[3].starts_with("SHA256:") {
+            errs.push(format!(
+                "malformed line {l:?}: expected `host key: TYPE SHA256:B64`"
+            ));
+        }
+    }
+    let last_hk = log
+        .match_indices("host key: ")
+        .map(|(i, _)| i)
+        .filter(|&i| i == 0 || log[..i].ends_with('\n'))
+        .last();
+    let listening = listening_pos(&log, srv.port);
+    if let (Some(h), Some(li)) = (last_hk, listening) {
+        if h > li {
+            errs.push("a host key line comes after the listening line".into());
+        }
+    }
+    assert!(
+        errs.is_empty(),
+        "{}\nserver output:\n{log}",
+        errs.join("\n")
+    );
+}
+
+/// Without `-h`: one ephemeral ed25519 host key, and the fingerprint printed
+/// is the one a client sees.
+#[test]
+fn startup_ephemeral_host_key_fingerprint_matches() {
+    let srv = OurServer::start_with(ServerOpts {
+        host_keys: Some(vec![]),
+        ..Default::default()
+    });
+    let lines = srv.host_key_lines();
+    assert_eq!(
+        lines.len(),
+        1,
+        "expected one host key line, server output:\n{}",
+        srv.daemon.log()
+    );
+    assert!(
+        lines[0].to_ascii_lowercase().contains("ed25519"),
+        "the ephemeral key should be ed25519: {:?}",
+        lines[0]
+    );
+    let printed = lines[0].split_whitespace().last().unwrap().to_string();
+    let dir = TempDir::new("ephemeral");
+    let kh = dir.join("known_hosts");
+    let mut a = s(&["-F", "/dev/null", "-p", &srv.port.to_string()]);
+    a.extend(s(&[
+        "-o",
+        &format!("UserKnownHostsFile={}", kh.display()),
+        "-o",
+        "GlobalKnownHostsFile=/dev/null",
+        "-o",
+        "StrictHostKeyChecking=accept-new",
+        "-o",
+        "UpdateHostKeys=no",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "IdentitiesOnly=yes",
+        "-i",
+        &path_str(&keys().ed25519),
+    ]));
+    let out = ssh(&a, "echo ok", Input::Null, &[], SHORT);
+    assert_eq!(
+        (out.status.code(), out.stdout.as_slice()),
+        (Some(0), &b"ok\n"[..]),
+        "stderr: {}",
+        lossy(&out.stderr)
+    );
+    let recorded = std::fs::read_to_string(&kh).unwrap_or_default();
+    assert!(
+        recorded.contains("ssh-ed25519"),
+        "known_hosts: {recorded:?}"
+    );
+    assert_eq!(fingerprint(&kh), printed, "known_hosts: {recorded:?}");
+}
+
+// ---------------------------------------------------------------------------
+// OpenSSH ssh: exec, data, authentication
+// ---------------------------------------------------------------------------
+
+#[test]
+fn openssh_exec_stdout_stderr_exit_status() {
+    let srv = OurServer::start();
+    let out = ssh(
+        &srv.key_args(&keys().ed25519),
+        EXEC_CMD,
+        Input::Null,
+        &[],
+        SHORT,
+    );
+    assert_output(&out, b"out\n", b"err\n", 7);
+}
+
+/// A command killed by a signal: the server sends exit-signal (not
+/// exit-status); OpenSSH's ssh prints nothing about it and exits 255.
+#[test]
+fn openssh_exit_signal() {
+    let srv = OurServer::start();
+    let mut a = srv.key_args(&keys().ed25519);
+    a.push("-v".into());
+    let out = ssh(&a, "echo before; kill -TERM $$", Input::Null, &[], SHORT);
+    let err = lossy(&out.stderr);
+    assert_eq!(
+        out.stdout,
+        b"before\n",
+        "stdout; stderr {}",
+        tail(&err, 3000)
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(255),
+        "exit status; stderr {}",
+        tail(&err, 3000)
+    );
+    assert!(
+        err.contains("rtype exit-signal"),
+        "no exit-signal request reached ssh: {}",
+        tail(&err, 3000)
+    );
+    assert!(
+        !err.contains("rtype exit-status"),
+        "exit-status sent for a killed command: {}",
+        tail(&err, 3000)
+    );
+}
+
+/// Remote stdin is the channel; a command that does not read it still
+/// ends; a long-running command's output arrives.
+#[test]
+fn openssh_exec_stdin_and_exit_codes() {
+    let srv = OurServer::start();
+    let a = srv.key_args(&keys().ed25519);
+    let mut failures = Vec::new();
+    let cases: [(&str, &[u8], &[u8], i32); 5] = [
+        (
+            "read -r l; echo \"got:$l\"",
+            b"hello\nignored\n",
+            b"got:hello\n",
+            0,
+        ),
+        ("wc -c", b"12345", b"5\n", 0),
+        ("exit 0", b"", b"", 0),
+        ("exit 255", b"", b"", 255),
+        ("sleep 1; echo late; exit 42", b"", b"late\n", 42),
+    ];
+    for (cmd, input, expect, code) in cases {
+        let out = ssh(&a, cmd, Input::Bytes(input), &[], SHORT);
+        if let Err(e) = check_output(&out, expect, b"", code) {
+            failures.push(format!("{cmd:?}: {e}"));
+        }
+    }
+    report("exec cases", cases.len(), failures);
+}
+
+#[test]
+fn openssh_cat_64mib_roundtrip() {
+    let srv = OurServer::start_with(ServerOpts {
+        verbose: false,
+        ..Default::default()
+    });
+    let data = pseudo_random_bytes(64 * MIB, 101);
+    check_cat_roundtrip(&srv.key_args(&keys().ed25519), &data, BULK).unwrap();
+}
+
+/// 64 MiB up into `cat > FILE` and 64 MiB down from `cat FILE`.
+#[test]
+fn openssh_upload_and_download_64mib_files() {
+    let srv = OurServer::start_with(ServerOpts {
+        verbose: false,
+        ..Default::default()
+    });
+    let a = srv.key_args(&keys().ed25519);
+    let dir = writable_dir("updown");
+
+    let up = pseudo_random_bytes(64 * MIB, 102);
+    let up_file = dir.join("up.bin");
+    let out = ssh(
+        &a,
+        &format!("cat > {}", up_file.display()),
+        Input::Bytes(&up),
+        &[],
+        BULK,
+    );
+    assert_output(&out, b"", b"", 0);
+    let got = std::fs::read(&up_file).expect("the uploaded file");
+    assert_eq!(got.len(), up.len(), "uploaded length");
+    assert_eq!(sha256_hex(&got), sha256_hex(&up), "uploaded sha256");
+
+    let down = pseudo_random_bytes(64 * MIB, 103);
+    let down_file = dir.join("down.bin");
+    std::fs::write(&down_file, &down).unwrap();
+    let out = ssh(
+        &a,
+        &format!("cat {}", down_file.display()),
+        Input::Null,
+        &[],
+        BULK,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "exit status; stderr {}",
+        show(&out.stderr, 2000)
+    );
+    assert_eq!(out.stdout.len(), down.len(), "downloaded length");
+    assert_eq!(
+        sha256_hex(&out.stdout),
+        sha256_hex(&down),
+        "downloaded sha256"
+    );
+}
+
+#[test]
+fn openssh_password_via_askpass() {
+    let srv = OurServer::start();
+    let askpass = askpass_script(PASSWORD);
+    let mut a = srv.password_args();
+    a.push("-v".into());
+    let out = ssh(&a, EXEC_CMD, Input::Null, &askpass_env(&askpass), SHORT);
+    check_exec_loose(&out)
+        .and_then(|()| check_auth_method(&out, "password"))
+        .unwrap();
+}
+
+/// keyboard-interactive: one `Password: ` prompt, answered from
+/// SSH_ASKPASS (OpenSSH shows it as `(user@host) Password: `).
+#[test]
+fn openssh_keyboard_interactive_via_askpass() {
+    let srv = OurServer::start();
+    let dir = TempDir::new("kbdint");
+    let prompts = dir.join("prompts");
+    let askpass = recording_askpass(&dir, PASSWORD, &prompts);
+    let mut a = srv.kbd_args();
+    a.push("-v".into());
+    let out = ssh(&a, EXEC_CMD, Input::Null, &askpass_env(&askpass), SHORT);
+    check_exec_loose(&out)
+        .and_then(|()| check_auth_method(&out, "keyboard-interactive"))
+        .unwrap();
+    let asked = std::fs::read_to_string(&prompts).unwrap_or_default();
+    assert_eq!(
+        asked.lines().count(),
+        1,
+        "expected exactly one prompt, askpass saw {asked:?}"
+    );
+    assert!(
+        asked.trim_end_matches('\n').ends_with("Password: "),
+        "expected the prompt \"Password: \", askpass saw {asked:?}"
+    );
+}
+
+/// The right password for a user the password file does not list, and a
+/// wrong password, for both password and keyboard-interactive.
+#[test]
+fn openssh_password_refusals() {
+    let mut srv = OurServer::start();
+    let good = askpass_script(PASSWORD);
+    let bad = askpass_script("not-the-password");
+    let mut failures = Vec::new();
+    let cases = [
+        (
+            "password, unlisted user",
+            srv.password_args(),
+            "nosuchuser",
+            &good,
+        ),
+        ("password, wrong password", srv.password_args(), USER, &bad),
+        (
+            "kbd-int, unlisted user",
+            srv.kbd_args(),
+            "nosuchuser",
+            &good,
+        ),
+        ("kbd-int, wrong password", srv.kbd_args(), USER, &bad),
+    ];
+    for (label, args, user, askpass) in &cases {
+        let out = ssh_as(
+            user,
+            args,
+            "echo should-not-run",
+            Input::Null,
+            &askpass_env(askpass),
+            SHORT,
+        );
+        if let Err(e) = check_denied(&out) {
+            failures.push(format!("{label}: {e}"));
+        }
+        if let Err(e) = srv.check_serving() {
+            failures.push(format!("after {label}: {e}"));
+        }
+    }
+    report("password refusals", cases.len(), failures);
+}
+
+/// Publickey with each user-key type; RSA with each SHA-2 signature
+/// algorithm (`PubkeyAcceptedAlgorithms` makes ssh use only that one, so
+/// the server must list it in server-sig-algs and verify it).
+#[test]
+fn openssh_publickey_key_types() {
+    let srv = OurServer::start();
+    let keys = keys();
+    let rows: [(&str, &Path, &[&str], &str); 5] = [
+        ("ed25519", &keys.ed25519, &[], "ssh-ed25519"),
+        ("ecdsa nistp256", &keys.ecdsa, &[], "ecdsa-sha2-nistp256"),
+        ("rsa (default)", &keys.rsa, &[], "rsa-sha2-512"),
+        (
+            "rsa, rsa-sha2-256 only",
+            &keys.rsa,
+            &["-o", "PubkeyAcceptedAlgorithms=rsa-sha2-256"],
+            "rsa-sha2-256",
+        ),
+        (
+            "rsa, rsa-sha2-512 only",
+            &keys.rsa,
+            &["-o", "PubkeyAcceptedAlgorithms=rsa-sha2-512"],
+            "rsa-sha2-512",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (label, key, extra, alg) in rows {
+        let mut a = srv.key_args(key);
+        a.extend(s(extra));
+        // -vvv: ssh logs "sign_and_send_pubkey: signing using ALG ...".
+        a.push("-vvv".into());
+        let out = ssh(&a, EXEC_CMD, Input::Null, &[], SHORT);
+        let r = check_exec_loose(&out)
+            .and_then(|()| check_auth_method(&out, "publickey"))
+            .and_then(|()| {
+                let err = lossy(&out.stderr);
+                let needle = format!("signing using {alg} ");
+                if err.contains(&needle) {
+                    Ok(())
+                } else {
+                    Err(format!("ssh did not sign with {alg}"))
+                }
+            });
+        if let Err(e) = r {
+            failures.push(format!("{label}: {e}"));
+        }
+    }
+    report("publickey rows", rows.len(), failures);
+}
+
+// ---------------------------------------------------------------------------
+// Algorithms: each one our library and OpenSSH both have, one at a time
+// ---------------------------------------------------------------------------
+
+/// `-o` options that make the server offer the legacy algorithms too.
+fn legacy_server_options() -> Vec<String> {
+    let mut v = Vec::new();
+    for (key, legacy) in [
+        ("KexAlgorithms", KEX_LEGACY),
+        ("Ciphers", CIPHER_LEGACY),
+        ("HostKeyAlgorithms", HOST_KEY_LEGACY),
+    ] {
+        if !legacy.is_empty() {
+            v.push(format!("{key}=+{}", legacy.join(",")));
+        }
+    }
+    v
+}
+
+/// The names in `ours` that `ssh -Q what` lists too.
+fn intersect(ours: &[&str], what: &str) -> Vec<String> {
+    let theirs = openssh_query(what);
+    ours.iter()
+        .filter(|a| theirs.iter().any(|t| t == *a))
+        .map(|a| a.to_string())
+        .collect()
+}
+
+/// One client run per row against one server offering everything: `ssh -v
+/// ARGS` must run [`EXEC_CMD`] and its debug output must have each `expect`
+/// line (or line prefix followed by a space).
+fn run_algorithm_rows(category: &str, rows: Vec<(String, Vec<String>, Vec<String>)>) {
+    assert!(
+        !rows.is_empty(),
+        "no {category} algorithm is supported by both our library and OpenSSH"
+    );
+    let srv = OurServer::start_with(ServerOpts {
+        options: legacy_server_options(),
+        ..Default::default()
+    });
+    let base = srv.key_args(&keys().ed25519);
+    let mut failures = Vec::new();
+    for (alg, args, expect) in &rows {
+        let started = Instant::now();
+        let mut a = base.clone();
+        a.push("-v".into());
+        a.extend(args.iter().cloned());
+        let out = ssh(&a, EXEC_CMD, Input::Null, &[], SHORT);
+        let err = lossy(&out.stderr);
+        let mut errs = Vec::new();
+        if let Err(e) = check_exec_loose(&out) {
+            errs.push(e);
+        } else {
+            for e in expect {
+                if !has_line(&err, e) {
+                    errs.push(format!("ssh -v does not show {e:?}: {}", tail(&err, 3000)));
+                }
+            }
+        }
+        if verbose() {
+            eprintln!("{category} {alg}: {:.3}s", started.elapsed().as_secs_f64());
+        }
+        if !errs.is_empty() {
+            failures.push(format!("{category} {alg}: {}", errs.join("; ")));
+        }
+    }
+    report(&format!("{category} rows"), rows.len(), failures);
+}
+
+#[test]
+fn openssh_every_kex() {
+    let rows = intersect(KEX_ALL, "kex")
+        .into_iter()
+        .map(|k| {
+            let args = s(&["-o", &format!("KexAlgorithms={k}")]);
+            let expect = vec![format!("debug1: kex: algorithm: {k}")];
+            (k, args, expect)
+        })
+        .collect();
+    run_algorithm_rows("kex", rows);
+}
+
+#[test]
+fn openssh_every_host_key_algorithm() {
+    let rows = intersect(HOST_KEY_ALL, "HostKeyAlgorithms")
+        .into_iter()
+        .map(|h| {
+            let args = s(&["-o", &format!("HostKeyAlgorithms={h}")]);
+            let expect = vec![format!("debug1: kex: host key algorithm: {h}")];
+            (h, args, expect)
+        })
+        .collect();
+    run_algorithm_rows("host key", rows);
+}
+
+#[test]
+fn openssh_every_cipher() {
+    let rows = intersect(CIPHER_ALL, "cipher")
+        .into_iter()
+        .map(|c| {
+            let args = s(&["-o", &format!("Ciphers={c}")]);
+            let expect = vec![
+                format!("debug1: kex: server->client cipher: {c}"),
+                format!("debug1: kex: client->server cipher: {c}"),
+            ];
+            (c, args, expect)
+        })
+        .collect();
+    run_algorithm_rows("cipher", rows);
+}
+
+/// Each MAC with aes128-ctr (an AEAD cipher would make the MAC implicit).
+#[test]
+fn openssh_every_mac() {
+    let rows = intersect(MAC_ALL, "mac")
+        .into_iter()
+        .map(|m| {
+            let args = s(&["-o", "Ciphers=aes128-ctr", "-o", &format!("MACs={m}")]);
+            let expect = vec![
+                format!("debug1: kex: server->client cipher: aes128-ctr MAC: {m}"),
+                format!("debug1: kex: client->server cipher: aes128-ctr MAC: {m}"),
+            ];
+            (m, args, expect)
+        })
+        .collect();
+    run_algorithm_rows("MAC", rows);
+}
+
+// ---------------------------------------------------------------------------
+// Compression, rekeying
+// ---------------------------------------------------------------------------
+
+/// `ssh -C` against `-o Compression=yes`: zlib@openssh.com both ways, 8 MiB
+/// of text through `cat` intact. Against `-o Compression=no`: none.
+#[test]
+fn openssh_compression() {
+    let data = compressible_text(8 * MIB);
+    let mut failures = Vec::new();
+    for (server_value, expect) in [("yes", "zlib@openssh.com"), ("no", "none")] {
+        let srv = OurServer::start_with(ServerOpts::with_options(&[&format!(
+            "Compression={server_value}"
+        )]));
+        let mut a = srv.key_args(&keys().ed25519);
+        a.extend(s(&["-C", "-v"]));
+        let r = check_cat_roundtrip(&a, &data, BULK).and_then(|out| {
+            let err = lossy(&out.stderr);
+            let both = ["server->client", "client->server"].iter().all(|dir| {
+                err.lines().any(|l| {
+                    l.starts_with(&format!("debug1: kex: {dir} cipher: "))
+                        && l.ends_with(&format!(" compression: {expect}"))
+                })
+            });
+            if both {
+                Ok(())
+            } else {
+                Err(format!(
+                    "ssh -v does not show compression {expect} both ways: {}",
+                    tail(&err, 3000)
+                ))
+            }
+        });
+        if let Err(e) = r {
+            failures.push(format!("server Compression={server_value}: {e}"));
+        }
+    }
+    report("compression runs", 2, failures);
+}
+
+/// The key exchanges after the first in an `ssh -v` log, each `true` when
+/// the server started it (ssh received the server's KEXINIT before sending
+/// its own).
+fn rekeys(ssh_log: &str) -> Vec<bool> {
+    let events: Vec<bool> = ssh_log
+        .lines()
+        .filter_map(|l| match l.trim_end() {
+            "debug1: SSH2_MSG_KEXINIT sent" => Some(false),
+            "debug1: SSH2_MSG_KEXINIT received" => Some(true),
+            _ => None,
+        })
+        .collect();
+    events.chunks(2).skip(1).map(|pair| pair[0]).collect()
+}
+
+/// `ssh -o RekeyLimit=1M` with 8 MiB through `cat`: several rekeys, data
+/// intact.
+#[test]
+fn openssh_rekey_client_limit() {
+    let srv = OurServer::start();
+    let data = pseudo_random_bytes(8 * MIB, 104);
+    let mut a = srv.key_args(&keys().ed25519);
+    a.extend(s(&["-o", "RekeyLimit=1M", "-v"]));
+    let out = check_cat_roundtrip(&a, &data, BULK).unwrap();
+    let r = rekeys(&lossy(&out.stderr));
+    assert!(
+        r.len() >= 4,
+        "expected at least 4 rekeys with RekeyLimit=1M and 8 MiB each way, ssh logged {}",
+        r.len()
+    );
+}
+
+/// Server `-o RekeyLimit=1M` with 8 MiB through `cat`: the server starts
+/// several rekeys, data intact.
+#[test]
+fn openssh_rekey_server_limit() {
+    let srv = OurServer::start_with(ServerOpts::with_options(&["RekeyLimit=1M"]));
+    let data = pseudo_random_bytes(8 * MIB, 105);
+    let mut a = srv.key_args(&keys().ed25519);
+    a.push("-v".into());
+    let out = check_cat_roundtrip(&a, &data, BULK).unwrap();
+    let r = rekeys(&lossy(&out.stderr));
+    let by_server = r.iter().filter(|&&x| x).count();
+    assert!(
+        by_server >= 4,
+        "expected the server to start at least 4 rekeys with RekeyLimit=1M and 8 MiB each way; \
+         ssh logged {} rekeys, {by_server} started by the server",
+        r.len()
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Pty, environment
+// ---------------------------------------------------------------------------
+
+/// `ssh -tt` without a command: the login shell on a pty runs a scripted
+/// interaction (stdin a pipe held open), exits 3.
+#[test]
+fn openssh_pty_shell_session() {
+    let srv = OurServer::start();
+    let mut a = srv.key_args(&keys().ed25519);
+    a.push("-tt".into());
+    a.push(format!("{USER}@127.0.0.1"));
+    let script = b"echo size=$(stty size)=; echo tty=$(tty)=; echo marker-$((6*7)); exit 3\n";
+    let out = run_prog(
+        &require_peer("ssh"),
+        &a,
+        Input::Held(script),
+        &[("TERM", "dumb".to_string())],
+        SHORT,
+    );
+    let text = lossy(&out.stdout);
+    let ctx = format!("stdout {text:?}, stderr {:?}", lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(3), "exit status; {ctx}");
+    // The pty echoes the input, which has "marker-$((6*7))", not "marker-42".
+    assert!(text.contains("marker-42"), "no marker-42; {ctx}");
+    assert!(text.contains("tty=/dev/pts/"), "not on a pty; {ctx}");
+    let size = text
+        .split("size=")
+        .skip(1)
+        .filter_map(|rest| rest.split('=').next())
+        .find(|v| {
+            let f: Vec<&str> = v.split(' ').collect();
+            f.len() == 2
+                && f.iter()
+                    .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        });
+    assert!(
+        size.is_some(),
+        "`stty size` did not print two numbers; {ctx}"
+    );
+}
+
+/// exec gets a pty with `-tt` (output newlines become CRLF), none without.
+#[test]
+fn openssh_pty_for_exec_only_when_requested() {
+    let srv = OurServer::start();
+    let mut a = srv.key_args(&keys().ed25519);
+    a.push("-tt".into());
+    let out = ssh(&a, "tty; exit 4", Input::Null, &[], SHORT);
+    let text = lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(4), "{}", lossy(&out.stderr));
+    assert!(text.starts_with("/dev/pts/"), "{text:?}");
+    assert!(
+        text.ends_with("\r\n"),
+        "a pty translates newlines: {text:?}"
+    );
+    let out = ssh(
+        &srv.key_args(&keys().ed25519),
+        "tty",
+        Input::Null,
+        &[],
+        SHORT,
+    );
+    assert_eq!(out.stdout, b"not a tty\n", "{}", lossy(&out.stderr));
+}
+
+/// SendEnv: LANG and LC_* always accepted, names in AcceptEnv accepted,
+/// anything else dropped.
+#[test]
+fn openssh_send_env() {
+    let srv = OurServer::start_with(ServerOpts::with_options(&[
+        "AcceptEnv=SSHLIB_TEST_VAR,SSHLIB_TEST_VAR2",
+    ]));
+    let mut a = srv.key_args(&keys().ed25519);
+    for v in [
+        "LANG",
+        "LC_SSHLIBTEST",
+        "SSHLIB_TEST_VAR",
+        "SSHLIB_TEST_VAR2",
+        "SSHLIB_NOT_ACCEPTED",
+    ] {
+        a.extend(s(&["-o", &format!("SendEnv={v}")]));
+    }
+    let env = [
+        ("LANG", "C.UTF-8".to_string()),
+        ("LC_SSHLIBTEST", "lc-value".to_string()),
+        ("SSHLIB_TEST_VAR", "hello".to_string()),
+        ("SSHLIB_TEST_VAR2", "world".to_string()),
+        ("SSHLIB_NOT_ACCEPTED", "leaked".to_string()),
+    ];
+    let out = ssh(
+        &a,
+        "echo \"$LANG|$LC_SSHLIBTEST|$SSHLIB_TEST_VAR|$SSHLIB_TEST_VAR2|${SSHLIB_NOT_ACCEPTED-unset}\"",
+        Input::Null,
+        &env,
+        SHORT,
+    );
+    assert_output(&out, b"C.UTF-8|lc-value|hello|world|unset\n", b"", 0);
+}
+
+// ---------------------------------------------------------------------------
+// authorized_keys options
+// ---------------------------------------------------------------------------
+
+/// `ssh -tt CMD` where the server refuses the pty: OpenSSH's ssh reports
+/// "PTY allocation request failed" and, since the tty was explicitly
+/// requested, closes the channel (exit 255) instead of running without one;
+/// the command's output, if any arrives, is not from a pty.
+fn check_pty_refused(o: &Output) -> Result<(), String> {
+    let err = lossy(&o.stderr);
+    let out = lossy(&o.stdout);
+    if err.contains("PTY allocation request failed") && !out.contains("/dev/pts/") {
+        Ok(())
+    } else {
+        Err(format!(
+            "expected the pty request refused, got {} with stdout {}",
+            describe_status(&o.status),
+            show(&o.stdout, 200)
+        ))
+    }
+}
+
+/// One server per case, its authorized_keys holding the ed25519 key with
+/// the options under test.
+#[test]
+fn authorized_keys_options() {
+    let keys = keys();
+    let ed_pub = public_key_line(&pub_of(&keys.ed25519));
+    type Check = fn(&Output) -> Result<(), String>;
+    let cases: [(&str, &str, &[&str], &str, Check); 9] = [
+        (
+            "command= forces the command",
+            "command=\"echo forced\"",
+            &[],
+            "echo requested",
+            |o| check_output(o, b"forced\n", b"", 0),
+        ),
+        (
+            "no-pty refuses a pty",
+            "no-pty",
+            &["-tt"],
+            "tty",
+            check_pty_refused,
+        ),
+        (
+            "restrict refuses a pty",
+            "restrict",
+            &["-tt"],
+            "tty",
+            check_pty_refused,
+        ),
+        (
+            "restrict still runs commands",
+            "restrict",
+            &[],
+            "echo ok",
+            |o| check_output(o, b"ok\n", b"", 0),
+        ),
+        (
+            "from= another address refuses the key",
+            "from=\"10.0.0.1\"",
+            &[],
+            "echo should-not-run",
+            check_denied,
+        ),
+        (
+            "from= 127.0.0.1 accepts the key",
+            "from=\"127.0.0.1\"",
+            &[],
+            "echo ok",
+            |o| check_output(o, b"ok\n", b"", 0),
+        ),
+        (
+            "from= a matching wildcard accepts the key",
+            "from=\"10.0.0.1,127.0.0.*\"",
+            &[],
+            "echo ok",
+            |o| check_output(o, b"ok\n", b"", 0),
+        ),
+        (
+            "from= a negated match refuses the key",
+            "from=\"127.0.0.*,!127.0.0.1\"",
+            &[],
+            "echo should-not-run",
+            check_denied,
+        ),
+        (
+            "environment= sets a variable",
+            "environment=\"SSHLIB_AK_ENV=from-key\"",
+            &[],
+            "echo \"$SSHLIB_AK_ENV\"",
+            |o| check_output(o, b"from-key\n", b"", 0),
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (label, options, extra, cmd, check) in &cases {
+        let srv = OurServer::start_with(ServerOpts {
+            authorized_keys: Some(format!("{options} {ed_pub}\n")),
+            ..Default::default()
+        });
+        let mut a = srv.key_args(&keys.ed25519);
+        a.extend(s(extra));
+        let out = ssh(&a, cmd, Input::Null, &[], SHORT);
+        if let Err(e) = check(&out) {
+            failures.push(format!(
+                "{label} ({options}): {e}; stderr {}",
+                tail(&lossy(&out.stderr), 1500)
+            ));
+        }
+    }
+    report("authorized_keys cases", cases.len(), failures);
+}
+
+// ---------------------------------------------------------------------------
+// scp, PuTTY, Dropbear, paramiko, AsyncSSH
+// ---------------------------------------------------------------------------
+
+/// `scp -O` (the legacy scp protocol over exec) up and down, 4 MiB each.
+#[test]
+fn scp_legacy_upload_and_download_4mib() {
+    let srv = OurServer::start();
+    let dir = writable_dir("scp");
+    let mut a = s(&["-O", "-F", "/dev/null", "-P", &srv.port.to_string()]);
+    a.extend(srv.openssh_options());
+    a.extend(s(&[
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "IdentitiesOnly=yes",
+        "-i",
+        &path_str(&keys().ed25519),
+    ]));
+    let scp = require_peer("scp");
+
+    let up = pseudo_random_bytes(4 * MIB, 106);
+    let local_up = dir.join("local-up.bin");
+    std::fs::write(&local_up, &up).unwrap();
+    let remote_up = dir.join("remote-up.bin");
+    let mut args = a.clone();
+    args.push(path_str(&local_up));
+    args.push(format!("{USER}@127.0.0.1:{}", remote_up.display()));
+    let out = run_prog(&scp, &args, Input::Null, &[], SHORT);
+    assert_output(&out, b"", b"", 0);
+    let got = std::fs::read(&remote_up).expect("the uploaded file");
+    assert_eq!(
+        sha256_hex(&got),
+        sha256_hex(&up),
+        "uploaded sha256 ({} bytes)",
+        got.len()
+    );
+
+    let down = pseudo_random_bytes(4 * MIB, 107);
+    let remote_down = dir.join("remote-down.bin");
+    std::fs::write(&remote_down, &down).unwrap();
+    std::fs::set_permissions(&remote_down, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let local_down = dir.join("local-down.bin");
+    let mut args = a.clone();
+    args.push(format!("{USER}@127.0.0.1:{}", remote_down.display()));
+    args.push(path_str(&local_down));
+    let out = run_prog(&scp, &args, Input::Null, &[], SHORT);
+    assert_output(&out, b"", b"", 0);
+    let got = std::fs::read(&local_down).expect("the downloaded file");
+    assert_eq!(
+        sha256_hex(&got),
+        sha256_hex(&down),
+        "downloaded sha256 ({} bytes)",
+        got.len()
+    );
+}
+
+/// PuTTY's plink with a password and with a .ppk key (converted from the
+/// OpenSSH ed25519 key by puttygen); the host key pinned by `-hostkey`.
+#[test]
+fn plink_password_and_ppk_key() {
+    let srv = OurServer::start();
+    let plink = require_peer("plink");
+    let dir = TempDir::new("plink");
+    let ppk = dir.join("id_ed25519.ppk");
+    let conv = Command::new(require_peer("puttygen"))
+        .arg(&keys().ed25519)
+        .args(["-O", "private", "-o"])
+        .arg(&ppk)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run puttygen");
+    assert!(
+        conv.status.success(),
+        "puttygen failed: {}",
+        lossy(&conv.stderr)
+    );
+    let mut base = s(&["-batch", "-ssh", "-noagent", "-P", &srv.port.to_string()]);
+    for fp in srv.fingerprints() {
+        base.extend(s(&["-hostkey", &fp]));
+    }
+    let cases = [
+        ("password", s(&["-pw", PASSWORD])),
+        ("ppk key", s(&["-i", &path_str(&ppk)])),
+    ];
+    let mut failures = Vec::new();
+    for (label, auth) in &cases {
+        let mut a = base.clone();
+        a.extend(auth.iter().cloned());
+        a.push(format!("{USER}@127.0.0.1"));
+        a.push("echo out; exit 5".into());
+        let out = run_prog(&plink, &a, Input::Null, &[], SHORT);
+        if out.stdout != b"out\n" || out.status.code() != Some(5) {
+            failures.push(format!(
+                "{label}: expected stdout \"out\\n\" and exit 5, got {} and {}; stderr {}",
+                show(&out.stdout, 200),
+                describe_status(&out.status),
+                tail(&lossy(&out.stderr), 2000)
+            ));
+        }
+    }
+    report("plink cases", cases.len(), failures);
+}
+
+/// Dropbear's dbclient with a key (converted by dropbearconvert) and with
+/// a password (DROPBEAR_PASSWORD); `-y` accepts the unknown host key.
+#[test]
+fn dropbear_dbclient_key_and_password() {
+    let srv = OurServer::start();
+    let dbclient = require_peer("dbclient");
+    let dir = TempDir::new("dbclient");
+    let db_key = dir.join("id_ed25519.db");
+    let conv = Command::new(require_peer("dropbearconvert"))
+        .args(["openssh", "dropbear"])
+        .arg(&keys().ed25519)
+        .arg(&db_key)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run dropbearconvert");
+    assert!(
+        conv.status.success(),
+        "dropbearconvert failed: {}",
+        lossy(&conv.stderr)
+    );
+    let fps = srv.fingerprints();
+    let cases = [
+        ("key", s(&["-i", &path_str(&db_key)]), vec![]),
+        (
+            "password",
+            vec![],
+            vec![("DROPBEAR_PASSWORD", PASSWORD.to_string())],
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (label, auth, env) in &cases {
+        // dbclient keeps known hosts in ~/.ssh/known_hosts: a fresh HOME.
+        let home = TempDir::new("dbclient-home");
+        std::fs::create_dir(home.join(".ssh")).unwrap();
+        let mut env = env.clone();
+        env.push(("HOME", path_str(home.path())));
+        let mut a = s(&["-y", "-p", &srv.port.to_string()]);
+        a.extend(auth.iter().cloned());
+        a.push(format!("{USER}@127.0.0.1"));
+        a.push(EXEC_CMD.into());
+        let out = run_prog(&dbclient, &a, Input::Null, &env, SHORT);
+        let r = check_exec_loose(&out).and_then(|()| {
+            let err = lossy(&out.stderr);
+            if fps.iter().any(|f| err.contains(f.as_str())) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "dbclient did not report one of our host keys {fps:?}: {}",
+                    tail(&err, 2000)
+                ))
+            }
+        });
+        if let Err(e) = r {
+            failures.push(format!("{label}: {e}"));
+        }
+    }
+    report("dbclient cases", cases.len(), failures);
+}
+
+/// `python3 tests/peers/SCRIPT 127.0.0.1 PORT USER KNOWN_HOSTS AUTH... CMD`.
+fn python_client(
+    script: &str,
+    srv: &OurServer,
+    user: &str,
+    auth: &[String],
+    cmd: &str,
+    input: Input<'_>,
+) -> Output {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/peers")
+        .join(script);
+    assert!(script.exists(), "{} is missing", script.display());
+    let mut a = vec![
+        "-u".to_string(),
+        path_str(&script),
+        "127.0.0.1".into(),
+        srv.port.to_string(),
+        user.into(),
+        path_str(&srv.known_hosts),
+    ];
+    a.extend(auth.iter().cloned());
+    a.push(cmd.into());
+    run_prog(&python(), &a, input, &[], SHORT)
+}
+
+/// Password, keyboard-interactive, ed25519/ecdsa/rsa keys, a wrong
+/// password, stdin, and an exit-signal (AsyncSSH reports it).
+fn python_client_cases(module: &str, script: &str) {
+    require_python_module(module);
+    let mut srv = OurServer::start();
+    let keys = keys();
+    let key = |k: &Path| s(&["--key", &path_str(k)]);
+    let mut failures = Vec::new();
+    let cases: Vec<(&str, Vec<String>)> = vec![
+        ("password", s(&["--password", PASSWORD])),
+        ("keyboard-interactive", s(&["--kbdint", PASSWORD])),
+        ("ed25519 key", key(&keys.ed25519)),
+        ("ecdsa key", key(&keys.ecdsa)),
+        ("rsa key", key(&keys.rsa)),
+    ];
+    for (label, auth) in &cases {
+        let out = python_client(script, &srv, USER, auth, EXEC_CMD, Input::Null);
+        if let Err(e) = check_exec_loose(&out) {
+            failures.push(format!("{label}: {e}"));
+        }
+    }
+    let out = python_client(
+        script,
+        &srv,
+        USER,
+        &s(&["--kbdint", PASSWORD]),
+        "true",
+        Input::Null,
+    );
+    let err = lossy(&out.stderr);
+    let prompts: Vec<&str> = err
+        .lines()
+        .filter_map(|l| l.strip_prefix("kbdint prompt: "))
+        .collect();
+    if prompts != ["Password: "] {
+        failures.push(format!(
+            "keyboard-interactive: expected one prompt \"Password: \", got {prompts:?}"
+        ));
+    }
+    let out = python_client(
+        script,
+        &srv,
+        USER,
+        &s(&["--password", "not-the-password"]),
+        "echo should-not-run",
+        Input::Null,
+    );
+    if out.status.code() != Some(255) || !out.stdout.is_empty() {
+        failures.push(format!(
+            "wrong password: expected exit 255 and no output, got {} and {}",
+            describe_status(&out.status),
+            show(&out.stdout, 200)
+        ));
+    }
+    let data = pseudo_random_bytes(MIB, 108);
+    let out = python_client(
+        script,
+        &srv,
+        USER,
+        &key(&keys.ed25519),
+        "cat",
+        Input::Bytes(&data),
+    );
+    if out.status.code() != Some(0) || sha256_hex(&out.stdout) != sha256_hex(&data) {
+        failures.push(format!(
+            "1 MiB through cat: {}, {} bytes back (sha256 equal: {}); stderr {}",
+            describe_status(&out.status),
+            out.stdout.len(),
+            sha256_hex(&out.stdout) == sha256_hex(&data),
+            tail(&lossy(&out.stderr), 2000)
+        ));
+    }
+    let out = python_client(
+        script,
+        &srv,
+        USER,
+        &key(&keys.ed25519),
+        "echo before; kill -TERM $$",
+        Input::Null,
+    );
+    let err = lossy(&out.stderr);
+    let signal_ok = module != "asyncssh" || err.contains("killed by signal TERM");
+    if out.stdout != b"before\n" || out.status.code() != Some(255) || !signal_ok {
+        failures.push(format!(
+            "exit-signal: expected stdout \"before\\n\", exit 255{}; got {} and {}; stderr {}",
+            if module == "asyncssh" {
+                " and signal TERM reported"
+            } else {
+                ""
+            },
+            show(&out.stdout, 200),
+            describe_status(&out.status),
+            tail(&err, 2000)
+        ));
+    }
+    if let Err(e) = srv.check_serving() {
+        failures.push(e);
+    }
+    report(&format!("{module} cases"), cases.len() + 5, failures);
+}
+
+#[test]
+fn paramiko_client_auth_methods_and_exec() {
+    python_client_cases("paramiko", "paramiko_client.py");
+}
+
+#[test]
+fn asyncssh_client_auth_methods_and_exec() {
+    python_client_cases("asyncssh", "asyncssh_client.py");
+}
+
+/// Server `-o MaxSessions=2`: on one AsyncSSH connection a third session is
+/// refused while two are open; two at once are fine.
+#[test]
+fn max_sessions_refuses_extra_channel() {
+    require_python_module("asyncssh");
+    let mut srv = OurServer::start_with(ServerOpts::with_options(&["MaxSessions=2"]));
+    let key = path_str(&keys().ed25519);
+    let mut failures = Vec::new();
+    for (n, want_ok, want_refused) in [(3, 2, 1), (2, 2, 0)] {
+        let args = s(&["--key", &key, "--sessions", &n.to_string()]);
+        let out = python_client(
+            "asyncssh_client.py",
+            &srv,
+            USER,
+            &args,
+            "sleep 1; exit 4",
+            Input::Null,
+        );
+        let text = lossy(&out.stdout);
+        let ok = text.lines().filter(|l| l.ends_with(": exit 4")).count();
+        let refused = text.lines().filter(|l| l.contains(": refused: ")).count();
+        if out.status.code() != Some(0) || (ok, refused) != (want_ok, want_refused) {
+            failures.push(format!(
+                "{n} sessions: expected {want_ok} run and {want_refused} refused, got {}: {text:?}; stderr {}",
+                describe_status(&out.status),
+                tail(&lossy(&out.stderr), 2000)
+            ));
+        }
+    }
+    if let Err(e) = srv.check_serving() {
+        failures.push(e);
+    }
+    report("MaxSessions cases", 3, failures);
+}
+
+/// Without `-v` the server writes one line per connection on stderr.
+#[test]
+fn quiet_log_has_one_line_per_connection() {
+    let srv = OurServer::start_with(ServerOpts {
+        verbose: false,
+        ..Default::default()
+    });
+    let log = srv.daemon.log();
+    let mark = listening_pos(&log, srv.port).expect("listening line")
+        + format!("listening on 127.0.0.1:{}", srv.port).len();
+    let a = srv.key_args(&keys().ed25519);
+    for _ in 0..3 {
+        let out = ssh(&a, "true", Input::Null, &[], SHORT);
+        assert_output(&out, b"", b"", 0);
+    }
+    let count = |t: &str| t.lines().filter(|l| !l.trim().is_empty()).count();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut after = srv.daemon.log_since(mark);
+    while count(&after) < 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        after = srv.daemon.log_since(mark);
+    }
+    // Give a fourth (unexpected) line a moment to show up.
+    std::thread::sleep(Duration::from_millis(200));
+    after = srv.daemon.log_since(mark);
+    assert_eq!(
+        count(&after),
+        3,
+        "expected one line per connection (3) after the listening line, got:\n{after}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Load
+// ---------------------------------------------------------------------------
+
+/// 50 OpenSSH clients at once, each sending its own 1 MiB through `cat`.
+#[test]
+fn fifty_concurrent_openssh_clients() {
+    const N: usize = 50;
+    let srv = OurServer::start_with(ServerOpts {
+        options: s(&["MaxStartups=100"]),
+        verbose: false,
+        ..Default::default()
+    });
+    let args = srv.key_args(&keys().ed25519);
+    let started = Instant::now();
+    let results: Vec<Result<(), String>> = std::thread::scope(|sc| {
+        let handles: Vec<_> = (0..N)
+            .map(|i| {
+                let args = &args;
+                sc.spawn(move || {
+                    let data = pseudo_random_bytes(MIB, 1000 + i as u64);
+                    check_cat_roundtrip(args, &data, BULK).map(|_| ())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|e| Err(format!("client thread panicked: {e:?}")))
+            })
+            .collect()
+    });
+    if verbose() {
+        eprintln!("{N} clients: {:.2}s", started.elapsed().as_secs_f64());
+    }
+    let failures: Vec<String> = results
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.err().map(|e| format!("client {i}: {e}")))
+        .collect();
+    report("concurrent clients", N, failures);
+}
+
+// ---------------------------------------------------------------------------
+// Refusals and misbehaving clients: the server closes that connection and
+// keeps serving others
+// ---------------------------------------------------------------------------
+
+#[test]
+fn refuse_wrong_password() {
+    let mut srv = OurServer::start();
+    let askpass = askpass_script("not-the-password");
+    let out = ssh(
+        &srv.password_args(),
+        "echo should-not-run",
+        Input::Null,
+        &askpass_env(&askpass),
+        SHORT,
+    );
+    check_denied(&out).unwrap();
+    srv.assert_serving();
+}
+
+#[test]
+fn refuse_unknown_key() {
+    let mut srv = OurServer::start();
+    let dir = TempDir::new("unknown-key");
+    let k = dir.join("id_unknown");
+    generate_key(&k, &["-t", "ed25519"], "", "unknown");
+    let out = ssh(
+        &srv.key_args(&k),
+        "echo should-not-run",
+        Input::Null,
+        &[],
+        SHORT,
+    );
+    check_denied(&out).unwrap();
+    srv.assert_serving();
+}
+
+/// Server `-o MaxAuthTries=2`, a client offering 5 unauthorized keys: the
+/// server ends the connection before all of them were tried.
+#[test]
+fn refuse_too_many_auth_attempts() {
+    let mut srv = OurServer::start_with(ServerOpts::with_options(&["MaxAuthTries=2"]));
+    let dir = TempDir::new("many-keys");
+    let mut a = srv.ssh_base();
+    a.extend(s(&[
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        "PasswordAuthentication=no",
+        "-o",
+        "KbdInteractiveAuthentication=no",
+        "-v",
+    ]));
+    for i in 0..5 {
+        let k = dir.join(format!("id_{i}"));
+        generate_key(&k, &["-t", "ed25519"], "", &format!("unauthorized-{i}"));
+        a.extend(s(&["-i", &path_str(&k)]));
+    }
+    let out = ssh(&a, "echo should-not-run", Input::Null, &[], SHORT);
+    let err = lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(255), "stderr: {}", tail(&err, 4000));
+    assert!(
+        err.contains("Too many authentication failures") || err.contains("Permission denied"),
+        "stderr: {}",
+        tail(&err, 4000)
+    );
+    let offered = err.matches("Offering public key:").count();
+    assert!(
+        offered <= 3,
+        "MaxAuthTries=2, yet ssh offered {offered} keys: {}",
+        tail(&err, 4000)
+    );
+    srv.assert_serving();
+}
+
+/// Reads until EOF; `Err` if nothing closes the connection within
+/// `timeout`. A reset counts as closed.
+fn read_until_eof(sock: &mut TcpStream, timeout: Duration) -> Result<Vec<u8>, String> {
+    let deadline = Instant::now() + timeout;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(format!(
+                "the server did not close the connection within {timeout:?} (received {} bytes)",
+                got.len()
+            ));
+        }
+        sock.set_read_timeout(Some(left)).unwrap();
+        match sock.read(&mut buf) {
+            Ok(0) => return Ok(got),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted
+                ) =>
+            {
+                return Ok(got)
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => return Err(format!("read: {e}")),
+        }
+    }
+}
+
+fn connect(port: u16) -> TcpStream {
+    let s = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("connect to 127.0.0.1:{port}: {e}"));
+    s.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
+    s
+}
+
+/// Server `-o LoginGraceTime=2`: a client that sends its version line and
+/// then nothing is disconnected after about 2 s.
+#[test]
+fn login_grace_time_closes_idle_connection() {
+    let mut srv = OurServer::start_with(ServerOpts::with_options(&["LoginGraceTime=2"]));
+    let mut sock = connect(srv.port);
+    let started = Instant::now();
+    sock.write_all(b"SSH-2.0-sshlib_grace_test\r\n").unwrap();
+    let got = read_until_eof(&mut sock, Duration::from_secs(10)).unwrap();
+    let took = started.elapsed();
+    assert!(
+        got.starts_with(b"SSH-2.0-"),
+        "the server should have sent its version line first: {}",
+        show(&got, 200)
+    );
+    assert!(
+        took >= Duration::from_millis(1500),
+        "closed after {took:?}, before the 2 s grace time"
+    );
+    assert!(took <= Duration::from_secs(8), "closed only after {took:?}");
+    srv.assert_serving();
+}
+
+/// Garbage instead of SSH: the server closes that connection (within 10
+/// s), does not crash, and serves the next one.
+#[test]
+fn garbage_from_client_closes_connection() {
+    let mut srv = OurServer::start();
+    let mut random_after_version = b"SSH-2.0-sshlib_garbage\r\n".to_vec();
+    random_after_version.extend(pseudo_random_bytes(64 * 1024, 109));
+    let mut huge_packet = b"SSH-2.0-sshlib_garbage\r\n".to_vec();
+    huge_packet.extend_from_slice(&[0xff, 0xff, 0xff, 0xf0]);
+    huge_packet.extend(pseudo_random_bytes(4096, 110));
+    let cases: [(&str, Vec<u8>); 4] = [
+        (
+            "random bytes instead of a version line",
+            pseudo_random_bytes(64 * 1024, 111),
+        ),
+        (
+            "HTTP request",
+            b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+        ),
+        ("version line then random bytes", random_after_version),
+        ("version line then a 4 GiB packet length", huge_packet),
+    ];
+    let mut failures = Vec::new();
+    for (label, payload) in &cases {
+        let mut sock = connect(srv.port);
+        // The server may close before reading everything: ignore errors.
+        let _ = sock.write_all(payload);
+        if let Err(e) = read_until_eof(&mut sock, Duration::from_secs(10)) {
+            failures.push(format!("{label}: {e}"));
+        }
+        if let Err(e) = srv.check_serving() {
+            failures.push(format!("after {label}: {e}"));
+        }
+    }
+    report("garbage cases", cases.len(), failures);
+}
+
+/// Server `-o MaxStartups=2`: with two unauthenticated connections open a
+/// third client is refused; once they are closed clients are served again.
+#[test]
+fn max_startups_refuses_extra_unauthenticated() {
+    let mut srv = OurServer::start_with(ServerOpts::with_options(&[
+        "MaxStartups=2",
+        "LoginGraceTime=60",
+    ]));
+    let mut idle = Vec::new();
+    for _ in 0..2 {
+        let mut sock = connect(srv.port);
+        sock.write_all(b"SSH-2.0-sshlib_idle\r\n").unwrap();
+        // Wait until the server has taken the connection on: its version line.
+        sock.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut got = Vec::new();
+        let mut b = [0u8; 1];
+        while !got.ends_with(b"\n") && got.len() < 1024 {
+            match sock.read(&mut b) {
+                Ok(1) => got.push(b[0]),
+                _ => break,
+            }
+        }
+        assert!(
+            got.starts_with(b"SSH-2.0-"),
+            "no version line on an idle connection: {}",
+            show(&got, 200)
+        );
+        idle.push(sock);
+    }
+    let out = ssh(
+        &srv.key_args(&keys().ed25519),
+        "echo should-not-run",
+        Input::Null,
+        &[],
+        SHORT,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(255),
+        "a third unauthenticated connection was served: stdout {}, stderr {}",
+        show(&out.stdout, 200),
+        lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty(), "stdout {}", show(&out.stdout, 200));
+    drop(idle);
+    // The server needs a moment to notice the closed connections.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match srv.check_serving() {
+            Ok(()) => break,
+            Err(e) if Instant::now() >= deadline => {
+                panic!("not serving 10 s after the idle connections closed: {e}")
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
+/// SIGTERM: the server stops accepting, lets the live session finish, then
+/// exits.
+#[test]
+fn sigterm_finishes_live_sessions_then_exits() {
+    let mut srv = OurServer::start();
+    let dir = writable_dir("sigterm");
+    let mark = dir.join("started");
+    let args = srv.key_args(&keys().ed25519);
+    let cmd = format!("touch {}; sleep 3; echo done", mark.display());
+    let session = std::thread::spawn(move || ssh(&args, &cmd, Input::Null, &[], SHORT));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !mark.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the session's command did not start within 15 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: signalling the server process we started (not its group).
+    unsafe { libc::kill(srv.daemon.pid() as i32, libc::SIGTERM) };
+    std::thread::sleep(Duration::from_millis(500));
+    // No new connections: refused, or accepted by the kernel but never
+    // greeted by the server.
+    if let Ok(mut sock) =
+        TcpStream::connect_timeout(&([127, 0, 0, 1], srv.port).into(), Duration::from_secs(2))
+    {
+        sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let mut buf = [0u8; 64];
+        if let Ok(n) = sock.read(&mut buf) {
+            assert!(
+                !buf[..n].starts_with(b"SSH-"),
+                "the server still greets new connections after SIGTERM"
+            );
+        }
+    }
+    assert!(
+        srv.alive(),
+        "the server exited before its live session ended; output:\n{}",
+        srv.daemon.log()
+    );
+    let out = session.join().expect("session thread");
+    assert_output(&out, b"done\n", b"", 0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(st) = srv.daemon.try_status() {
+            break st;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server did not exit within 10 s after its last session ended; output:\n{}",
+            srv.daemon.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    if verbose() {
+        eprintln!("server exit after SIGTERM: {}", describe_status(&status));
+    }
+}
