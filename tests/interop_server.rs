@@ -2265,3 +2265,90 @@ fn sigterm_finishes_live_sessions_then_exits() {
         eprintln!("server exit after SIGTERM: {}", describe_status(&status));
     }
 }
+
+/// The server's children (direct ones: shells and commands it spawned).
+fn children_of(pid: u32) -> Vec<(u32, char, String)> {
+    let mut v = Vec::new();
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return v;
+    };
+    for e in rd.flatten() {
+        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+            continue;
+        };
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let name = head.split_once('(').map(|x| x.1).unwrap_or("").to_string();
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        if f.len() > 2 && f[1].parse::<u32>().ok() == Some(pid) {
+            v.push((p, f[0].chars().next().unwrap_or('?'), name));
+        }
+    }
+    v
+}
+
+fn fd_count(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// A client that vanishes mid-command (plain exec and a pty shell): the
+/// server hangs up the command, reaps it (no zombie) and its descriptor
+/// count returns to where it was.
+#[test]
+fn vanished_client_leaves_no_process_zombie_or_fd() {
+    let mut srv = OurServer::start();
+    let pid = srv.daemon.pid();
+    // One finished session first, so lazily opened descriptors are counted.
+    let out = ssh(&srv.key_args(&keys().ed25519), "true", Input::Null, &[], SHORT);
+    assert_output(&out, b"", b"", 0);
+    std::thread::sleep(Duration::from_millis(300));
+    let fds_before = fd_count(pid);
+    let mut clients = Vec::new();
+    for tty in [false, true] {
+        let mut a = srv.key_args(&keys().ed25519);
+        if tty {
+            a.insert(0, "-tt".into());
+        }
+        let mut cmd = Command::new(require_peer("ssh"));
+        cmd.args(&a)
+            .arg(format!("{USER}@127.0.0.1"))
+            .arg("sleep 1000")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        clients.push(cmd.spawn().expect("ssh"));
+    }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while children_of(pid).iter().filter(|c| c.1 != 'Z').count() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the two commands did not start: {:?}",
+            children_of(pid)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for mut c in clients {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let kids = children_of(pid);
+        let fds = fd_count(pid);
+        if kids.is_empty() && fds <= fds_before {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "10 s after the clients vanished: children {kids:?}, {fds} descriptors (before: {fds_before})"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    srv.assert_serving();
+}
