@@ -1855,6 +1855,33 @@ fn asyncssh_client_auth_methods_and_exec() {
     python_client_cases("asyncssh", "asyncssh_client.py");
 }
 
+/// mlkem768x25519-sha256 (which OpenSSH 9.2 lacks) with an AsyncSSH
+/// client: the exec works and the server's log names the kex.
+#[test]
+fn asyncssh_client_mlkem768x25519() {
+    require_python_module("asyncssh");
+    let srv = OurServer::start();
+    let kex = "mlkem768x25519-sha256";
+    let mut auth = s(&["--password", PASSWORD, "--kex", kex]);
+    auth.insert(0, "--timeout".into());
+    auth.insert(1, "30".into());
+    let out = python_client(
+        "asyncssh_client.py",
+        &srv,
+        USER,
+        &auth,
+        EXEC_CMD,
+        Input::Null,
+    );
+    check_exec_loose(&out).unwrap();
+    let log = srv.daemon.log();
+    assert!(
+        log.contains(&format!("kex {kex} ")),
+        "the server log does not show kex {kex}:\n{}",
+        tail(&log, 3000)
+    );
+}
+
 /// Server `-o MaxSessions=2`: on one AsyncSSH connection a third session is
 /// refused while two are open; two at once are fine.
 #[test]
@@ -2305,7 +2332,13 @@ fn vanished_client_leaves_no_process_zombie_or_fd() {
     let mut srv = OurServer::start();
     let pid = srv.daemon.pid();
     // One finished session first, so lazily opened descriptors are counted.
-    let out = ssh(&srv.key_args(&keys().ed25519), "true", Input::Null, &[], SHORT);
+    let out = ssh(
+        &srv.key_args(&keys().ed25519),
+        "true",
+        Input::Null,
+        &[],
+        SHORT,
+    );
     assert_output(&out, b"", b"", 0);
     std::thread::sleep(Duration::from_millis(300));
     let fds_before = fd_count(pid);

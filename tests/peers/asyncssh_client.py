@@ -64,6 +64,8 @@ async def run(args, data):
         login_timeout=args.timeout,
     )
     client_factory = None
+    if args.kex:
+        opts["kex_algs"] = [args.kex]
     if args.password is not None:
         opts.update(password=args.password, client_keys=[], preferred_auth="password")
     elif args.key is not None:
@@ -110,6 +112,7 @@ def main():
     g.add_argument("--kbdint", metavar="PASSWORD")
     p.add_argument("--timeout", type=float, default=30.0)
     p.add_argument("--sessions", type=int, metavar="N")
+    p.add_argument("--kex", metavar="ALG", help="offer only this key exchange algorithm")
     p.add_argument("command")
     args = p.parse_args()
 
