@@ -772,6 +772,23 @@ fn signal_name(sig: i32) -> String {
 
 // ------------------------------------------------------- running commands
 
+/// Bytes moved per read between a command and its channel: large reads
+/// mean fewer wake-ups and full-size packets.
+const PUMP_BUF: usize = 256 * 1024;
+
+/// Copies until EOF or an error (std's `io::copy` uses 8 KiB reads).
+fn pump(r: &mut impl Read, w: &mut impl Write) -> std::io::Result<()> {
+    let mut buf = vec![0u8; PUMP_BUF];
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => w.write_all(&buf[..n])?,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Sends how the command ended, then EOF and close.
 fn finish(channel: &Channel, status: std::io::Result<std::process::ExitStatus>) {
     match status {
@@ -827,7 +844,7 @@ fn spawn_pipes(mut cmd: Command, channel: Channel) -> std::io::Result<Arc<Proc>>
     let ch = channel.clone();
     std::thread::spawn(move || {
         // Client's stdin to the command; EOF closes the command's stdin.
-        let mut buf = vec![0u8; 32 * 1024];
+        let mut buf = vec![0u8; PUMP_BUF];
         loop {
             match (&*ch).read(&mut buf) {
                 Ok(0) | Err(_) => break,
@@ -844,13 +861,13 @@ fn spawn_pipes(mut cmd: Command, channel: Channel) -> std::io::Result<Arc<Proc>>
     let ch = channel.clone();
     let err_pump = std::thread::spawn(move || {
         if let Some(e) = stderr.as_mut() {
-            let _ = std::io::copy(e, &mut ch.stderr());
+            let _ = pump(e, &mut ch.stderr());
         }
     });
     let p = proc.clone();
     std::thread::spawn(move || {
         if let Some(o) = stdout.as_mut() {
-            let _ = std::io::copy(o, &mut &*channel);
+            let _ = pump(o, &mut &*channel);
         }
         let _ = err_pump.join();
         let st = child.wait();
@@ -884,7 +901,7 @@ fn spawn_pty(mut cmd: Command, pty: &mut Pty, channel: Channel) -> std::io::Resu
     let channel = Arc::new(channel);
     let ch = channel.clone();
     std::thread::spawn(move || {
-        let mut buf = vec![0u8; 32 * 1024];
+        let mut buf = vec![0u8; PUMP_BUF];
         loop {
             match (&*ch).read(&mut buf) {
                 Ok(0) | Err(_) => break,
@@ -899,7 +916,7 @@ fn spawn_pty(mut cmd: Command, pty: &mut Pty, channel: Channel) -> std::io::Resu
     let ch = channel.clone();
     let out_pump = std::thread::spawn(move || {
         // Ends with EIO once every process holding the slave side is gone.
-        let mut buf = vec![0u8; 32 * 1024];
+        let mut buf = vec![0u8; PUMP_BUF];
         loop {
             match master_r.read(&mut buf) {
                 Ok(0) | Err(_) => break,
