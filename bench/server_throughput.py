@@ -6,7 +6,10 @@ machine, same cipher, same run. Prints MB/s and the CPU seconds each server
 
     cargo build --release --examples && python3 bench/server_throughput.py [--size-mib 1024] [--runs 3]
 """
-import argparse, os, shutil, socket, subprocess, sys, tempfile, time
+import argparse, os, shutil, subprocess, sys, tempfile, time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import free_port, make_keys, start_sshd, wait_port  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SERVER = os.path.join(ROOT, "target", "release", "examples", "server")
@@ -16,23 +19,12 @@ CASES = [
     ("aes128-ctr", "hmac-sha2-256-etm@openssh.com"),
 ]
 
-def free_port():
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
-
 def cpu_of(pid):
     """utime+stime of pid plus its reaped children, in seconds."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")
     return sum(int(x) for x in fields[11:15]) / ticks
-
-def wait_port(port):
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close(); return
-        except OSError:
-            time.sleep(0.05)
-    sys.exit(f"nothing listens on {port}")
 
 def run_one(argv, size, server_pid):
     """Feeds `size` zero bytes to argv's stdin; returns (seconds, server CPU seconds)."""
@@ -68,30 +60,13 @@ def main():
     d = tempfile.mkdtemp(prefix="sshlib-srvbench-")
     procs = []
     try:
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", f"{d}/hk"], check=True)
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", f"{d}/id"], check=True)
-        shutil.copy(f"{d}/id.pub", f"{d}/authorized_keys")
+        make_keys(d)
         user = os.environ.get("USER") or "root"
         sshd_port, our_port = free_port(), free_port()
-        with open(f"{d}/sshd_config", "w") as f:
-            f.write(f"""Port {sshd_port}
-ListenAddress 127.0.0.1
-HostKey {d}/hk
-UsePAM no
-StrictModes no
-PubkeyAuthentication yes
-PasswordAuthentication no
-PermitRootLogin prohibit-password
-AuthorizedKeysFile {d}/authorized_keys
-PidFile {d}/sshd.pid
-Ciphers aes128-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr
-""")
         with open(f"{d}/kh", "w") as f:
             pub = open(f"{d}/hk.pub").read()
             f.write(f"[127.0.0.1]:{sshd_port} {pub}[127.0.0.1]:{our_port} {pub}")
-        os.makedirs("/run/sshd", exist_ok=True)
-        sshd = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", f"{d}/sshd_config"],
-                                stderr=subprocess.DEVNULL)
+        sshd = start_sshd(d, sshd_port, "aes128-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr")
         procs.append(sshd)
         ours = subprocess.Popen([SERVER, "-p", str(our_port), "-h", f"{d}/hk",
                                  "--authorized-keys", f"{d}/authorized_keys",

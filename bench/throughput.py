@@ -8,7 +8,10 @@ the ratios. Needs root (sshd) and the release examples:
 
     cargo build --release --examples && python3 bench/throughput.py [--size-mib 1024] [--runs 3]
 """
-import argparse, os, shutil, socket, subprocess, sys, tempfile, time
+import argparse, os, shutil, subprocess, sys, tempfile, time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import free_port, make_keys, start_sshd, wait_port  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLIENT = os.environ.get("SSHLIB_CLIENT") or os.path.join(ROOT, "target", "release", "examples", "client")
@@ -17,9 +20,6 @@ CASES = [
     ("chacha20-poly1305@openssh.com", None),
     ("aes128-ctr", "hmac-sha2-256-etm@openssh.com"),
 ]
-
-def free_port():
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
 
 def run_one(argv, size):
     """Feeds `size` zero bytes to argv's stdin; returns (seconds, cpu seconds)."""
@@ -53,33 +53,11 @@ def main():
     port = free_port()
     sshd_proc = None
     try:
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", f"{d}/hk"], check=True)
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", f"{d}/id"], check=True)
-        shutil.copy(f"{d}/id.pub", f"{d}/authorized_keys")
+        make_keys(d)
         user = os.environ.get("USER") or "root"
-        with open(f"{d}/sshd_config", "w") as f:
-            f.write(f"""Port {port}
-ListenAddress 127.0.0.1
-HostKey {d}/hk
-UsePAM no
-StrictModes no
-PubkeyAuthentication yes
-PasswordAuthentication no
-PermitRootLogin prohibit-password
-AuthorizedKeysFile {d}/authorized_keys
-PidFile {d}/sshd.pid
-Ciphers aes128-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr
-""")
         with open(f"{d}/kh", "w") as f:
             f.write(f"[127.0.0.1]:{port} " + open(f"{d}/hk.pub").read())
-        os.makedirs("/run/sshd", exist_ok=True)
-        sshd_proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", f"{d}/sshd_config"],
-                                     stderr=subprocess.DEVNULL)
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close(); break
-            except OSError:
-                time.sleep(0.05)
+        sshd_proc = start_sshd(d, port, "aes128-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr")
         common = ["-p", str(port), "-i", f"{d}/id", "-o", f"UserKnownHostsFile={d}/kh",
                   "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"]
         print(f"{size >> 20} MiB through `cat > /dev/null`, {args.runs} run(s) each, "

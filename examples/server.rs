@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use common::{apply_transport_option, parse_time, split_option, yes};
 use ssh_blocking::proto::keys::authorized_keys::{AuthorizedKeys, KeyOptions};
+use ssh_blocking::proto::keys::known_hosts::glob_match;
 use ssh_blocking::proto::{ChannelId, ChannelRequest, Config, Prompt, PtyRequest, PublicKey};
 use ssh_blocking::{os_rng, Auth, Channel, Handler, KbdInt, PrivateKey, Server, ServerHandle};
 
@@ -286,6 +287,8 @@ struct Session {
     peer: String,
     user: Option<String>,
     method: &'static str,
+    /// Refused auth attempts (reported in the connection's log line).
+    failures: u32,
     /// Options of the authorized_keys line that let the client in.
     key_options: KeyOptions,
     chans: HashMap<ChannelId, Chan>,
@@ -347,6 +350,7 @@ impl Session {
             peer,
             user: None,
             method: "none",
+            failures: 0,
             key_options: KeyOptions::default(),
             chans: HashMap::new(),
             started: Instant::now(),
@@ -372,7 +376,7 @@ impl Session {
             Some(e) => Some(e.options.clone()),
             None => {
                 if ak.find(key).is_some() {
-                    tracing::info!(
+                    tracing::debug!(
                         "{}: key {} refused by from= restriction",
                         self.peer,
                         key.fingerprint()
@@ -391,7 +395,10 @@ impl Session {
     }
 
     fn accept_env(&self, name: &str) -> bool {
-        self.settings.accept_env.iter().any(|p| wildcard(p, name))
+        self.settings
+            .accept_env
+            .iter()
+            .any(|p| glob_match(p.as_bytes(), name.as_bytes()))
     }
 
     /// Starts `command` (None: the login shell) on the channel.
@@ -479,7 +486,7 @@ impl Session {
                 true
             }
             Err(e) => {
-                tracing::info!("{}: {label} failed: {e}", self.peer);
+                tracing::debug!("{}: {label} failed: {e}", self.peer);
                 false
             }
         }
@@ -509,13 +516,18 @@ impl Handler for Session {
             self.method = "password";
             Auth::Accept
         } else {
-            tracing::info!("{}: wrong password for {user}", self.peer);
+            tracing::debug!("{}: wrong password for {user}", self.peer);
+            self.failures += 1;
             Auth::Reject
         }
     }
 
     fn auth_publickey_offered(&mut self, _user: &str, key: &PublicKey) -> bool {
-        self.key_allowed(key).is_some()
+        let ok = self.key_allowed(key).is_some();
+        if !ok {
+            self.failures += 1;
+        }
+        ok
     }
 
     fn auth_publickey(&mut self, user: &str, key: &PublicKey) -> Auth {
@@ -531,7 +543,10 @@ impl Handler for Session {
                 self.method = "publickey";
                 Auth::Accept
             }
-            None => Auth::Reject,
+            None => {
+                self.failures += 1;
+                Auth::Reject
+            }
         }
     }
 
@@ -556,7 +571,8 @@ impl Handler for Session {
                 KbdInt::Accept
             }
             _ => {
-                tracing::info!("{}: wrong password for {user}", self.peer);
+                tracing::debug!("{}: wrong password for {user}", self.peer);
+                self.failures += 1;
                 KbdInt::Reject
             }
         }
@@ -597,7 +613,7 @@ impl Handler for Session {
         match request {
             ChannelRequest::Pty(req) => {
                 if self.key_options.no_pty {
-                    tracing::info!("{}: pty refused (no-pty)", self.peer);
+                    tracing::debug!("{}: pty refused (no-pty)", self.peer);
                     return false;
                 }
                 let Some(ch) = self.chans.get_mut(&id) else {
@@ -612,7 +628,7 @@ impl Handler for Session {
                         true
                     }
                     Err(e) => {
-                        tracing::info!("{}: openpty failed: {e}", self.peer);
+                        tracing::debug!("{}: openpty failed: {e}", self.peer);
                         false
                     }
                 }
@@ -633,7 +649,7 @@ impl Handler for Session {
             ChannelRequest::Exec { command } => self.start(id, Some(command)),
             ChannelRequest::Shell => self.start(id, None),
             ChannelRequest::Subsystem { name } => {
-                tracing::info!("{}: subsystem {name:?} is not served", self.peer);
+                tracing::debug!("{}: subsystem {name:?} is not served", self.peer);
                 false
             }
             ChannelRequest::WindowChange { cols, rows, .. } => {
@@ -676,9 +692,10 @@ impl Handler for Session {
             tracing::debug!("{}: ended after {secs:.1}s: {reason}", self.peer);
         }
         tracing::info!(
-            "connection {} user {user} auth {} {secs:.1}s: {reason}",
+            "connection {} user {user} auth {} ({} failed) {secs:.1}s: {reason}",
             self.peer,
-            self.method
+            self.method,
+            self.failures
         );
     }
 }
@@ -705,28 +722,6 @@ fn login_user() -> (String, String, String) {
         }
         (shell, s((*pw).pw_dir), s((*pw).pw_name))
     }
-}
-
-fn wildcard(pat: &str, s: &str) -> bool {
-    let (p, s) = (pat.as_bytes(), s.as_bytes());
-    let (mut pi, mut si, mut star, mut mark) = (0, 0, None, 0);
-    while si < s.len() {
-        if pi < p.len() && (p[pi] == b'?' || p[pi] == s[si]) {
-            pi += 1;
-            si += 1;
-        } else if pi < p.len() && p[pi] == b'*' {
-            star = Some(pi);
-            pi += 1;
-            mark = si;
-        } else if let Some(st) = star {
-            pi = st + 1;
-            mark += 1;
-            si = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == b'*')
 }
 
 fn signal_number(name: &str) -> Option<i32> {
@@ -901,32 +896,12 @@ fn spawn_pty(mut cmd: Command, pty: &mut Pty, channel: Channel) -> std::io::Resu
     let channel = Arc::new(channel);
     let ch = channel.clone();
     std::thread::spawn(move || {
-        let mut buf = vec![0u8; PUMP_BUF];
-        loop {
-            match (&*ch).read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if master_w.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                }
-            }
-        }
+        let _ = pump(&mut &*ch, &mut master_w);
     });
     let ch = channel.clone();
+    // Ends with EIO once every process holding the slave side is gone.
     let out_pump = std::thread::spawn(move || {
-        // Ends with EIO once every process holding the slave side is gone.
-        let mut buf = vec![0u8; PUMP_BUF];
-        loop {
-            match master_r.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if (&*ch).write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                }
-            }
-        }
+        let _ = pump(&mut master_r, &mut &*ch);
     });
     let p = proc.clone();
     std::thread::spawn(move || {

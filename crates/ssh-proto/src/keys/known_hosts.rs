@@ -229,9 +229,11 @@ pub(crate) fn pattern_list_match(s: &str, list: &str) -> ListMatch {
     }
 }
 
-/// `*` matches any run of bytes, `?` any single byte. Linear-time two-pointer algorithm
-/// (no recursion, so hostile patterns cannot blow up the stack or run exponentially).
-pub(crate) fn glob_match(pat: &[u8], s: &[u8]) -> bool {
+/// `*` matches any run of bytes, `?` any single byte (case-sensitive, as
+/// OpenSSH's `match_pattern`). Linear-time two-pointer algorithm (no
+/// recursion, so hostile patterns cannot blow up the stack or run
+/// exponentially).
+pub fn glob_match(pat: &[u8], s: &[u8]) -> bool {
     let (mut p, mut i) = (0usize, 0usize);
     let mut star: Option<(usize, usize)> = None;
     while i < s.len() {

@@ -203,18 +203,12 @@ impl Algorithms {
     }
 }
 
-/// `*` and `?` glob match (ssh_config pattern rules).
+/// `*` and `?` glob match of algorithm names, ignoring ASCII case.
 pub fn wildcard_match(pat: &str, s: &str) -> bool {
-    fn go(p: &[u8], s: &[u8]) -> bool {
-        match (p.first(), s.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) => go(&p[1..], s) || (!s.is_empty() && go(p, &s[1..])),
-            (Some(b'?'), Some(_)) => go(&p[1..], &s[1..]),
-            (Some(a), Some(b)) if a.eq_ignore_ascii_case(b) => go(&p[1..], &s[1..]),
-            _ => false,
-        }
-    }
-    go(pat.as_bytes(), s.as_bytes())
+    crate::keys::known_hosts::glob_match(
+        pat.to_ascii_lowercase().as_bytes(),
+        s.to_ascii_lowercase().as_bytes(),
+    )
 }
 
 /// First client algorithm the server also supports.

@@ -1,0 +1,40 @@
+"""What the benchmark scripts share: ports, keys, a throwaway sshd."""
+import os, shutil, socket, subprocess, sys, time
+
+def free_port():
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
+
+def wait_port(port):
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close(); return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit(f"nothing listens on {port}")
+
+def make_keys(d):
+    """An ed25519 host key `d/hk`, a user key `d/id` and `d/authorized_keys`."""
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", f"{d}/hk"], check=True)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", f"{d}/id"], check=True)
+    shutil.copy(f"{d}/id.pub", f"{d}/authorized_keys")
+
+def start_sshd(d, port, ciphers):
+    """sshd on 127.0.0.1:port with d's keys (see make_keys); returns the Popen."""
+    with open(f"{d}/sshd_config", "w") as f:
+        f.write(f"""Port {port}
+ListenAddress 127.0.0.1
+HostKey {d}/hk
+UsePAM no
+StrictModes no
+PubkeyAuthentication yes
+PasswordAuthentication no
+PermitRootLogin prohibit-password
+AuthorizedKeysFile {d}/authorized_keys
+PidFile {d}/sshd.pid
+Ciphers {ciphers}
+""")
+    os.makedirs("/run/sshd", exist_ok=True)
+    p = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", f"{d}/sshd_config"],
+                         stderr=subprocess.DEVNULL)
+    wait_port(port)
+    return p
