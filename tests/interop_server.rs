@@ -2385,3 +2385,67 @@ fn vanished_client_leaves_no_process_zombie_or_fd() {
     }
     srv.assert_serving();
 }
+
+/// Our blocking client drives what OpenSSH's `ssh` cannot: a pty shell
+/// whose window changes mid-session, and a `signal` request that kills
+/// the command (reported back as exit-signal).
+#[test]
+fn window_change_and_signal_requests() {
+    use ssh_blocking::{Client, HostKeyCheck};
+    let srv = OurServer::start();
+    let c = Client::connect(
+        ("127.0.0.1", srv.port),
+        HostKeyCheck::KnownHostsFile(srv.known_hosts.clone()),
+    )
+    .expect("connect");
+    c.auth_key_file(USER, &keys().ed25519, None).expect("auth");
+
+    let ch = c.channel_session().unwrap();
+    ch.request_pty("xterm", 80, 24, &[]).unwrap();
+    ch.shell().unwrap();
+    let read_until = |needle: &str| -> String {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !String::from_utf8_lossy(&got).contains(needle) {
+            assert!(
+                Instant::now() < deadline,
+                "no {needle:?} in {:?}",
+                String::from_utf8_lossy(&got)
+            );
+            let n = (&ch).read(&mut buf).unwrap();
+            assert!(
+                n > 0,
+                "shell ended early: {:?}",
+                String::from_utf8_lossy(&got)
+            );
+            got.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&got).into_owned()
+    };
+    (&ch)
+        .write_all(b"echo size-$(stty size | tr ' ' x)-end\n")
+        .unwrap();
+    read_until("size-24x80-end");
+    ch.window_change(132, 40).unwrap();
+    (&ch)
+        .write_all(b"echo size-$(stty size | tr ' ' x)-end\n")
+        .unwrap();
+    read_until("size-40x132-end");
+    (&ch).write_all(b"exit 4\n").unwrap();
+    assert_eq!(ch.exit_status().unwrap(), Some(4));
+
+    let ch = c.channel_session().unwrap();
+    ch.exec("echo started; exec sleep 100").unwrap();
+    let mut buf = [0u8; 64];
+    let n = (&ch).read(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"started\n");
+    ch.signal("TERM").unwrap();
+    let t0 = Instant::now();
+    assert_eq!(ch.exit_status().unwrap(), None);
+    let sig = ch
+        .exit_signal()
+        .expect("exit-signal after a TERM signal request");
+    assert_eq!(sig.signal, "TERM");
+    assert!(t0.elapsed() < Duration::from_secs(10));
+}
