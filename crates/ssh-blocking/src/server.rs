@@ -477,6 +477,29 @@ struct Counts {
     unauthenticated: AtomicUsize,
 }
 
+/// One connection's share of [`Counts`], given back when it ends.
+struct CountGuard {
+    counts: Arc<Counts>,
+    authed: AtomicBool,
+}
+
+impl CountGuard {
+    fn authenticated(&self) {
+        if !self.authed.swap(true, Ordering::SeqCst) {
+            self.counts.unauthenticated.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Drop for CountGuard {
+    fn drop(&mut self) {
+        self.authenticated();
+        let mut live = self.counts.live.lock().unwrap_or_else(|p| p.into_inner());
+        *live -= 1;
+        self.counts.idle.notify_all();
+    }
+}
+
 impl Server {
     /// OpenSSH's `MaxStartups` start value: connections that may be
     /// unauthenticated at once before new ones are refused.
@@ -561,29 +584,24 @@ impl Server {
             };
             counts.unauthenticated.fetch_add(1, Ordering::SeqCst);
             *counts.live.lock().unwrap_or_else(|p| p.into_inner()) += 1;
-            let c2 = counts.clone();
+            let guard = CountGuard {
+                counts: counts.clone(),
+                authed: AtomicBool::new(false),
+            };
             let spawned = std::thread::Builder::new()
                 .name("ssh-conn".into())
                 .spawn(move || {
-                    let authed = AtomicBool::new(false);
-                    let on_auth = || {
-                        if !authed.swap(true, Ordering::SeqCst) {
-                            c2.unauthenticated.fetch_sub(1, Ordering::SeqCst);
-                        }
-                    };
-                    let r = dispatch(&handle, &mut handler, &on_auth);
-                    on_auth();
+                    // The guard settles the counts even if a handler panics.
+                    let guard = guard;
+                    let r = dispatch(&handle, &mut handler, &|| guard.authenticated());
                     tracing::debug!(peer = ?handle.peer_addr(), result = ?r, "connection ended");
                     drop(handler);
                     drop(handle);
-                    let mut live = c2.live.lock().unwrap_or_else(|p| p.into_inner());
-                    *live -= 1;
-                    c2.idle.notify_all();
+                    drop(guard);
                 });
             if let Err(e) = spawned {
+                // The closure (and its guard) was dropped: counts are settled.
                 tracing::warn!("cannot spawn a connection thread: {e}");
-                counts.unauthenticated.fetch_sub(1, Ordering::SeqCst);
-                *counts.live.lock().unwrap_or_else(|p| p.into_inner()) -= 1;
             }
         }
         drop(self.listener);
