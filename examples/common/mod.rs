@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod connect;
+
 use std::time::Duration;
 
 use ssh_blocking::proto::{Algorithms, Config};

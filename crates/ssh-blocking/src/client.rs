@@ -406,6 +406,13 @@ impl Client {
         Ok(Channel::new(self.inner.clone(), id))
     }
 
+    /// Starts an SFTP session on a new channel (the `sftp` subsystem).
+    pub fn sftp(&self) -> Result<crate::sftp::Sftp, Error> {
+        let ch = self.channel_session()?;
+        ch.subsystem("sftp")?;
+        crate::sftp::Sftp::new(ch)
+    }
+
     /// Runs a command with no input; returns its output and exit status.
     pub fn exec(&self, command: &str) -> Result<ExecOutput, Error> {
         let mut ch = self.channel_session()?;

@@ -21,6 +21,7 @@ mod channel;
 mod client;
 mod driver;
 mod server;
+pub mod sftp;
 
 pub use channel::{Channel, ChannelStderr};
 pub use client::{Client, ExecOutput, ExitSignal, HostKeyCheck, SplitStream};
@@ -28,6 +29,7 @@ pub use server::{
     serve_connection, Auth, ChannelOpenFailure, ConnectionInfo, Handler, KbdInt, Server,
     ServerHandle, ShutdownHandle,
 };
+pub use sftp::{DirEntry, File as SftpFile, OpenOptions, Sftp};
 pub use ssh_proto::{self as proto, Config, Error, ErrorKind, PrivateKey, PublicKey};
 
 /// Reads a private key file (OpenSSH, PEM or PKCS#8), decrypting it with

@@ -34,6 +34,8 @@ pub enum ErrorKind {
     ChannelRequest,
     /// An I/O failure reported by an adapter.
     Io,
+    /// An SFTP request failed; [`Error::code`] is the SSH_FX_* status.
+    Sftp,
 }
 
 /// The error type of every fallible call in this crate.
@@ -79,7 +81,7 @@ impl Error {
         &self.detail
     }
     /// For `PeerDisconnected` the disconnect reason code; for `ChannelOpen`
-    /// the RFC 4254 open-failure reason code.
+    /// the RFC 4254 open-failure reason code; for `Sftp` the SSH_FX_* status.
     pub fn code(&self) -> Option<u32> {
         self.code
     }
@@ -102,6 +104,7 @@ impl fmt::Display for Error {
             ErrorKind::ChannelOpen => "channel open failed",
             ErrorKind::ChannelRequest => "channel request failed",
             ErrorKind::Io => "i/o error",
+            ErrorKind::Sftp => "sftp",
         };
         if self.detail.is_empty() {
             f.write_str(what)

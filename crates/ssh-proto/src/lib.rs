@@ -14,7 +14,8 @@
 //!
 //! Layers, bottom to top: [`wire`] (SSH data types), [`transport`] (packets,
 //! kex, ciphers), [`keys`], [`auth`], [`connection`] (channels and the
-//! `Connection` object that drives the others).
+//! `Connection` object that drives the others), [`sftp`] (SFTP v3 client and
+//! server machines over any byte stream).
 #![forbid(unsafe_code)]
 
 pub mod auth;
@@ -22,6 +23,7 @@ pub mod connection;
 pub mod error;
 pub mod event;
 pub mod keys;
+pub mod sftp;
 pub mod transport;
 pub mod wire;
 

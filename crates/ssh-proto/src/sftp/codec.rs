@@ -1,0 +1,930 @@
+//! SFTP version 3 messages (draft-ietf-secsh-filexfer-02) and the
+//! extensions of OpenSSH's PROTOCOL file, with their wire encoding.
+//!
+//! A packet on the byte stream is `uint32 length, byte type, payload`.
+//! Requests carry a `uint32 id` that the reply repeats.
+
+use crate::error::{Error, Result};
+use crate::wire::{Put, Reader};
+
+/// The largest SFTP packet either machine accepts or sends (OpenSSH's
+/// `SFTP_MAX_MSG_LENGTH`).
+pub const MAX_PACKET: usize = 256 * 1024;
+/// The protocol version spoken.
+pub const VERSION: u32 = 3;
+
+pub mod msg {
+    pub const INIT: u8 = 1;
+    pub const VERSION: u8 = 2;
+    pub const OPEN: u8 = 3;
+    pub const CLOSE: u8 = 4;
+    pub const READ: u8 = 5;
+    pub const WRITE: u8 = 6;
+    pub const LSTAT: u8 = 7;
+    pub const FSTAT: u8 = 8;
+    pub const SETSTAT: u8 = 9;
+    pub const FSETSTAT: u8 = 10;
+    pub const OPENDIR: u8 = 11;
+    pub const READDIR: u8 = 12;
+    pub const REMOVE: u8 = 13;
+    pub const MKDIR: u8 = 14;
+    pub const RMDIR: u8 = 15;
+    pub const REALPATH: u8 = 16;
+    pub const STAT: u8 = 17;
+    pub const RENAME: u8 = 18;
+    pub const READLINK: u8 = 19;
+    pub const SYMLINK: u8 = 20;
+    pub const STATUS: u8 = 101;
+    pub const HANDLE: u8 = 102;
+    pub const DATA: u8 = 103;
+    pub const NAME: u8 = 104;
+    pub const ATTRS: u8 = 105;
+    pub const EXTENDED: u8 = 200;
+    pub const EXTENDED_REPLY: u8 = 201;
+}
+
+/// SSH_FX_* status codes.
+pub mod status {
+    pub const OK: u32 = 0;
+    pub const EOF: u32 = 1;
+    pub const NO_SUCH_FILE: u32 = 2;
+    pub const PERMISSION_DENIED: u32 = 3;
+    pub const FAILURE: u32 = 4;
+    pub const BAD_MESSAGE: u32 = 5;
+    pub const NO_CONNECTION: u32 = 6;
+    pub const CONNECTION_LOST: u32 = 7;
+    pub const OP_UNSUPPORTED: u32 = 8;
+
+    /// A short English name for a status code.
+    pub fn name(code: u32) -> &'static str {
+        match code {
+            OK => "success",
+            EOF => "end of file",
+            NO_SUCH_FILE => "no such file",
+            PERMISSION_DENIED => "permission denied",
+            FAILURE => "failure",
+            BAD_MESSAGE => "bad message",
+            NO_CONNECTION => "no connection",
+            CONNECTION_LOST => "connection lost",
+            OP_UNSUPPORTED => "operation unsupported",
+            _ => "unknown status",
+        }
+    }
+}
+
+/// SSH_FXF_* open flags.
+pub mod open_flags {
+    pub const READ: u32 = 0x01;
+    pub const WRITE: u32 = 0x02;
+    pub const APPEND: u32 = 0x04;
+    pub const CREAT: u32 = 0x08;
+    pub const TRUNC: u32 = 0x10;
+    pub const EXCL: u32 = 0x20;
+}
+
+const ATTR_SIZE: u32 = 0x1;
+const ATTR_UIDGID: u32 = 0x2;
+const ATTR_PERMISSIONS: u32 = 0x4;
+const ATTR_ACMODTIME: u32 = 0x8;
+const ATTR_EXTENDED: u32 = 0x8000_0000;
+
+/// File attributes; absent fields are `None`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Attrs {
+    pub size: Option<u64>,
+    pub uid_gid: Option<(u32, u32)>,
+    /// Full `st_mode` (type and permission bits).
+    pub permissions: Option<u32>,
+    /// (atime, mtime), seconds since the epoch.
+    pub times: Option<(u32, u32)>,
+    pub extended: Vec<(String, Vec<u8>)>,
+}
+
+impl Attrs {
+    pub fn is_dir(&self) -> bool {
+        self.permissions.is_some_and(|p| p & 0o170000 == 0o040000)
+    }
+    pub fn is_symlink(&self) -> bool {
+        self.permissions.is_some_and(|p| p & 0o170000 == 0o120000)
+    }
+    pub fn is_file(&self) -> bool {
+        self.permissions.is_some_and(|p| p & 0o170000 == 0o100000)
+    }
+
+    pub fn encode(&self, b: &mut Vec<u8>) {
+        let mut flags = 0;
+        if self.size.is_some() {
+            flags |= ATTR_SIZE;
+        }
+        if self.uid_gid.is_some() {
+            flags |= ATTR_UIDGID;
+        }
+        if self.permissions.is_some() {
+            flags |= ATTR_PERMISSIONS;
+        }
+        if self.times.is_some() {
+            flags |= ATTR_ACMODTIME;
+        }
+        if !self.extended.is_empty() {
+            flags |= ATTR_EXTENDED;
+        }
+        b.put_u32(flags);
+        if let Some(s) = self.size {
+            b.put_u64(s);
+        }
+        if let Some((u, g)) = self.uid_gid {
+            b.put_u32(u);
+            b.put_u32(g);
+        }
+        if let Some(p) = self.permissions {
+            b.put_u32(p);
+        }
+        if let Some((a, m)) = self.times {
+            b.put_u32(a);
+            b.put_u32(m);
+        }
+        if !self.extended.is_empty() {
+            b.put_u32(self.extended.len() as u32);
+            for (k, v) in &self.extended {
+                b.put_str(k);
+                b.put_string(v);
+            }
+        }
+    }
+
+    pub fn decode(r: &mut Reader<'_>) -> Result<Attrs> {
+        let flags = r.u32()?;
+        let mut a = Attrs::default();
+        if flags & ATTR_SIZE != 0 {
+            a.size = Some(r.u64()?);
+        }
+        if flags & ATTR_UIDGID != 0 {
+            a.uid_gid = Some((r.u32()?, r.u32()?));
+        }
+        if flags & ATTR_PERMISSIONS != 0 {
+            a.permissions = Some(r.u32()?);
+        }
+        if flags & ATTR_ACMODTIME != 0 {
+            a.times = Some((r.u32()?, r.u32()?));
+        }
+        if flags & ATTR_EXTENDED != 0 {
+            let n = r.u32()?;
+            // Each pair takes at least 8 bytes: bound the count by what is left.
+            if n as usize > r.remaining() / 8 {
+                return Err(Error::protocol(format!(
+                    "SFTP attributes claim {n} extended pairs in {} bytes",
+                    r.remaining()
+                )));
+            }
+            for _ in 0..n {
+                let k = String::from_utf8_lossy(r.string()?).into_owned();
+                let v = r.string()?.to_vec();
+                a.extended.push((k, v));
+            }
+        }
+        Ok(a)
+    }
+}
+
+/// One entry of a NAME reply.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NameEntry {
+    pub filename: String,
+    /// `ls -l` style line (v3 servers fill it; may be empty).
+    pub longname: String,
+    pub attrs: Attrs,
+}
+
+/// What `check-file-*` asks to hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CheckTarget {
+    Handle(Vec<u8>),
+    Name(String),
+}
+
+/// Filesystem statistics (`statvfs@openssh.com`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StatVfs {
+    pub bsize: u64,
+    pub frsize: u64,
+    pub blocks: u64,
+    pub bfree: u64,
+    pub bavail: u64,
+    pub files: u64,
+    pub ffree: u64,
+    pub favail: u64,
+    pub fsid: u64,
+    pub flag: u64,
+    pub namemax: u64,
+}
+
+impl StatVfs {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut b = Vec::with_capacity(88);
+        for v in [
+            self.bsize,
+            self.frsize,
+            self.blocks,
+            self.bfree,
+            self.bavail,
+            self.files,
+            self.ffree,
+            self.favail,
+            self.fsid,
+            self.flag,
+            self.namemax,
+        ] {
+            b.put_u64(v);
+        }
+        b
+    }
+    pub fn decode(data: &[u8]) -> Result<StatVfs> {
+        let mut r = Reader::new(data);
+        Ok(StatVfs {
+            bsize: r.u64()?,
+            frsize: r.u64()?,
+            blocks: r.u64()?,
+            bfree: r.u64()?,
+            bavail: r.u64()?,
+            files: r.u64()?,
+            ffree: r.u64()?,
+            favail: r.u64()?,
+            fsid: r.u64()?,
+            flag: r.u64()?,
+            namemax: r.u64()?,
+        })
+    }
+}
+
+/// Server limits (`limits@openssh.com`); 0 means "no limit stated".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub max_packet: u64,
+    pub max_read: u64,
+    pub max_write: u64,
+    pub max_open_handles: u64,
+}
+
+impl Limits {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut b = Vec::with_capacity(32);
+        for v in [
+            self.max_packet,
+            self.max_read,
+            self.max_write,
+            self.max_open_handles,
+        ] {
+            b.put_u64(v);
+        }
+        b
+    }
+    pub fn decode(data: &[u8]) -> Result<Limits> {
+        let mut r = Reader::new(data);
+        Ok(Limits {
+            max_packet: r.u64()?,
+            max_read: r.u64()?,
+            max_write: r.u64()?,
+            max_open_handles: r.u64()?,
+        })
+    }
+}
+
+/// A request from client to server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Request {
+    Open {
+        path: String,
+        flags: u32,
+        attrs: Attrs,
+    },
+    Close {
+        handle: Vec<u8>,
+    },
+    Read {
+        handle: Vec<u8>,
+        offset: u64,
+        len: u32,
+    },
+    Write {
+        handle: Vec<u8>,
+        offset: u64,
+        data: Vec<u8>,
+    },
+    Lstat {
+        path: String,
+    },
+    Fstat {
+        handle: Vec<u8>,
+    },
+    Setstat {
+        path: String,
+        attrs: Attrs,
+    },
+    Fsetstat {
+        handle: Vec<u8>,
+        attrs: Attrs,
+    },
+    Opendir {
+        path: String,
+    },
+    Readdir {
+        handle: Vec<u8>,
+    },
+    Remove {
+        path: String,
+    },
+    Mkdir {
+        path: String,
+        attrs: Attrs,
+    },
+    Rmdir {
+        path: String,
+    },
+    Realpath {
+        path: String,
+    },
+    Stat {
+        path: String,
+    },
+    /// Fails when `new` exists (v3 semantics).
+    Rename {
+        old: String,
+        new: String,
+    },
+    Readlink {
+        path: String,
+    },
+    /// Wire order is OpenSSH's (target first), which every common
+    /// implementation follows.
+    Symlink {
+        target: String,
+        link: String,
+    },
+    /// `posix-rename@openssh.com`: replaces `new`.
+    PosixRename {
+        old: String,
+        new: String,
+    },
+    Statvfs {
+        path: String,
+    },
+    Fstatvfs {
+        handle: Vec<u8>,
+    },
+    Hardlink {
+        old: String,
+        new: String,
+    },
+    Fsync {
+        handle: Vec<u8>,
+    },
+    Limits,
+    Lsetstat {
+        path: String,
+        attrs: Attrs,
+    },
+    ExpandPath {
+        path: String,
+    },
+    CopyData {
+        from: Vec<u8>,
+        from_offset: u64,
+        len: u64,
+        to: Vec<u8>,
+        to_offset: u64,
+    },
+    HomeDirectory {
+        user: String,
+    },
+    CheckFile {
+        target: CheckTarget,
+        algorithms: String,
+        offset: u64,
+        len: u64,
+        block_size: u32,
+    },
+    /// Any other extended request.
+    Extended {
+        name: String,
+        data: Vec<u8>,
+    },
+}
+
+pub mod ext {
+    pub const POSIX_RENAME: &str = "posix-rename@openssh.com";
+    pub const STATVFS: &str = "statvfs@openssh.com";
+    pub const FSTATVFS: &str = "fstatvfs@openssh.com";
+    pub const HARDLINK: &str = "hardlink@openssh.com";
+    pub const FSYNC: &str = "fsync@openssh.com";
+    pub const LIMITS: &str = "limits@openssh.com";
+    pub const LSETSTAT: &str = "lsetstat@openssh.com";
+    pub const EXPAND_PATH: &str = "expand-path@openssh.com";
+    pub const COPY_DATA: &str = "copy-data";
+    pub const HOME_DIRECTORY: &str = "home-directory";
+    pub const CHECK_FILE_HANDLE: &str = "check-file-handle";
+    pub const CHECK_FILE_NAME: &str = "check-file-name";
+}
+
+fn text(r: &mut Reader<'_>) -> Result<String> {
+    Ok(String::from_utf8_lossy(r.string()?).into_owned())
+}
+
+impl Request {
+    /// The extension this request needs the server to have advertised.
+    pub fn extension(&self) -> Option<&'static str> {
+        Some(match self {
+            Request::PosixRename { .. } => ext::POSIX_RENAME,
+            Request::Statvfs { .. } => ext::STATVFS,
+            Request::Fstatvfs { .. } => ext::FSTATVFS,
+            Request::Hardlink { .. } => ext::HARDLINK,
+            Request::Fsync { .. } => ext::FSYNC,
+            Request::Limits => ext::LIMITS,
+            Request::Lsetstat { .. } => ext::LSETSTAT,
+            Request::ExpandPath { .. } => ext::EXPAND_PATH,
+            Request::CopyData { .. } => ext::COPY_DATA,
+            Request::HomeDirectory { .. } => ext::HOME_DIRECTORY,
+            Request::CheckFile {
+                target: CheckTarget::Handle(_),
+                ..
+            } => ext::CHECK_FILE_HANDLE,
+            Request::CheckFile {
+                target: CheckTarget::Name(_),
+                ..
+            } => ext::CHECK_FILE_NAME,
+            _ => return None,
+        })
+    }
+
+    /// Appends the whole packet (length, type, id, payload) to `b`.
+    pub fn encode(&self, id: u32, b: &mut Vec<u8>) {
+        let start = b.len();
+        b.put_u32(0);
+        match self {
+            Request::Open { path, flags, attrs } => {
+                b.push(msg::OPEN);
+                b.put_u32(id);
+                b.put_str(path);
+                b.put_u32(*flags);
+                attrs.encode(b);
+            }
+            Request::Close { handle } => handle_req(b, msg::CLOSE, id, handle),
+            Request::Read {
+                handle,
+                offset,
+                len,
+            } => {
+                handle_req(b, msg::READ, id, handle);
+                b.put_u64(*offset);
+                b.put_u32(*len);
+            }
+            Request::Write {
+                handle,
+                offset,
+                data,
+            } => {
+                handle_req(b, msg::WRITE, id, handle);
+                b.put_u64(*offset);
+                b.put_string(data);
+            }
+            Request::Lstat { path } => path_req(b, msg::LSTAT, id, path),
+            Request::Fstat { handle } => handle_req(b, msg::FSTAT, id, handle),
+            Request::Setstat { path, attrs } => {
+                path_req(b, msg::SETSTAT, id, path);
+                attrs.encode(b);
+            }
+            Request::Fsetstat { handle, attrs } => {
+                handle_req(b, msg::FSETSTAT, id, handle);
+                attrs.encode(b);
+            }
+            Request::Opendir { path } => path_req(b, msg::OPENDIR, id, path),
+            Request::Readdir { handle } => handle_req(b, msg::READDIR, id, handle),
+            Request::Remove { path } => path_req(b, msg::REMOVE, id, path),
+            Request::Mkdir { path, attrs } => {
+                path_req(b, msg::MKDIR, id, path);
+                attrs.encode(b);
+            }
+            Request::Rmdir { path } => path_req(b, msg::RMDIR, id, path),
+            Request::Realpath { path } => path_req(b, msg::REALPATH, id, path),
+            Request::Stat { path } => path_req(b, msg::STAT, id, path),
+            Request::Rename { old, new } => {
+                path_req(b, msg::RENAME, id, old);
+                b.put_str(new);
+            }
+            Request::Readlink { path } => path_req(b, msg::READLINK, id, path),
+            Request::Symlink { target, link } => {
+                path_req(b, msg::SYMLINK, id, target);
+                b.put_str(link);
+            }
+            Request::PosixRename { old, new } | Request::Hardlink { old, new } => {
+                ext_req(b, id, self.extension().unwrap_or_default());
+                b.put_str(old);
+                b.put_str(new);
+            }
+            Request::Statvfs { path } | Request::ExpandPath { path } => {
+                ext_req(b, id, self.extension().unwrap_or_default());
+                b.put_str(path);
+            }
+            Request::Fstatvfs { handle } | Request::Fsync { handle } => {
+                ext_req(b, id, self.extension().unwrap_or_default());
+                b.put_string(handle);
+            }
+            Request::Limits => ext_req(b, id, ext::LIMITS),
+            Request::Lsetstat { path, attrs } => {
+                ext_req(b, id, ext::LSETSTAT);
+                b.put_str(path);
+                attrs.encode(b);
+            }
+            Request::CopyData {
+                from,
+                from_offset,
+                len,
+                to,
+                to_offset,
+            } => {
+                ext_req(b, id, ext::COPY_DATA);
+                b.put_string(from);
+                b.put_u64(*from_offset);
+                b.put_u64(*len);
+                b.put_string(to);
+                b.put_u64(*to_offset);
+            }
+            Request::HomeDirectory { user } => {
+                ext_req(b, id, ext::HOME_DIRECTORY);
+                b.put_str(user);
+            }
+            Request::CheckFile {
+                target,
+                algorithms,
+                offset,
+                len,
+                block_size,
+            } => {
+                ext_req(b, id, self.extension().unwrap_or_default());
+                match target {
+                    CheckTarget::Handle(h) => b.put_string(h),
+                    CheckTarget::Name(n) => b.put_str(n),
+                }
+                b.put_str(algorithms);
+                b.put_u64(*offset);
+                b.put_u64(*len);
+                b.put_u32(*block_size);
+            }
+            Request::Extended { name, data } => {
+                ext_req(b, id, name);
+                b.extend_from_slice(data);
+            }
+        }
+        finish(b, start);
+    }
+
+    /// Decodes one packet payload (type byte onwards): `(id, request)`.
+    pub fn decode(payload: &[u8]) -> Result<(u32, Request)> {
+        let (&t, rest) = payload
+            .split_first()
+            .ok_or_else(|| Error::protocol("empty SFTP packet"))?;
+        let mut r = Reader::new(rest);
+        let id = r.u32()?;
+        let handle = |r: &mut Reader<'_>| -> Result<Vec<u8>> {
+            let h = r.string()?;
+            if h.len() > 256 {
+                return Err(Error::protocol("SFTP handle longer than 256 bytes"));
+            }
+            Ok(h.to_vec())
+        };
+        let req = match t {
+            msg::OPEN => Request::Open {
+                path: text(&mut r)?,
+                flags: r.u32()?,
+                attrs: Attrs::decode(&mut r)?,
+            },
+            msg::CLOSE => Request::Close {
+                handle: handle(&mut r)?,
+            },
+            msg::READ => Request::Read {
+                handle: handle(&mut r)?,
+                offset: r.u64()?,
+                len: r.u32()?,
+            },
+            msg::WRITE => Request::Write {
+                handle: handle(&mut r)?,
+                offset: r.u64()?,
+                data: r.string()?.to_vec(),
+            },
+            msg::LSTAT => Request::Lstat {
+                path: text(&mut r)?,
+            },
+            msg::FSTAT => Request::Fstat {
+                handle: handle(&mut r)?,
+            },
+            msg::SETSTAT => Request::Setstat {
+                path: text(&mut r)?,
+                attrs: Attrs::decode(&mut r)?,
+            },
+            msg::FSETSTAT => Request::Fsetstat {
+                handle: handle(&mut r)?,
+                attrs: Attrs::decode(&mut r)?,
+            },
+            msg::OPENDIR => Request::Opendir {
+                path: text(&mut r)?,
+            },
+            msg::READDIR => Request::Readdir {
+                handle: handle(&mut r)?,
+            },
+            msg::REMOVE => Request::Remove {
+                path: text(&mut r)?,
+            },
+            msg::MKDIR => Request::Mkdir {
+                path: text(&mut r)?,
+                attrs: Attrs::decode(&mut r)?,
+            },
+            msg::RMDIR => Request::Rmdir {
+                path: text(&mut r)?,
+            },
+            msg::REALPATH => Request::Realpath {
+                path: text(&mut r)?,
+            },
+            msg::STAT => Request::Stat {
+                path: text(&mut r)?,
+            },
+            msg::RENAME => Request::Rename {
+                old: text(&mut r)?,
+                new: text(&mut r)?,
+            },
+            msg::READLINK => Request::Readlink {
+                path: text(&mut r)?,
+            },
+            msg::SYMLINK => Request::Symlink {
+                target: text(&mut r)?,
+                link: text(&mut r)?,
+            },
+            msg::EXTENDED => {
+                let name = text(&mut r)?;
+                match name.as_str() {
+                    ext::POSIX_RENAME => Request::PosixRename {
+                        old: text(&mut r)?,
+                        new: text(&mut r)?,
+                    },
+                    ext::HARDLINK => Request::Hardlink {
+                        old: text(&mut r)?,
+                        new: text(&mut r)?,
+                    },
+                    ext::STATVFS => Request::Statvfs {
+                        path: text(&mut r)?,
+                    },
+                    ext::EXPAND_PATH => Request::ExpandPath {
+                        path: text(&mut r)?,
+                    },
+                    ext::FSTATVFS => Request::Fstatvfs {
+                        handle: handle(&mut r)?,
+                    },
+                    ext::FSYNC => Request::Fsync {
+                        handle: handle(&mut r)?,
+                    },
+                    ext::LIMITS => Request::Limits,
+                    ext::LSETSTAT => Request::Lsetstat {
+                        path: text(&mut r)?,
+                        attrs: Attrs::decode(&mut r)?,
+                    },
+                    ext::COPY_DATA => Request::CopyData {
+                        from: handle(&mut r)?,
+                        from_offset: r.u64()?,
+                        len: r.u64()?,
+                        to: handle(&mut r)?,
+                        to_offset: r.u64()?,
+                    },
+                    ext::HOME_DIRECTORY => Request::HomeDirectory {
+                        user: text(&mut r)?,
+                    },
+                    ext::CHECK_FILE_HANDLE | ext::CHECK_FILE_NAME => Request::CheckFile {
+                        target: if name == ext::CHECK_FILE_HANDLE {
+                            CheckTarget::Handle(handle(&mut r)?)
+                        } else {
+                            CheckTarget::Name(text(&mut r)?)
+                        },
+                        algorithms: text(&mut r)?,
+                        offset: r.u64()?,
+                        len: r.u64()?,
+                        block_size: r.u32()?,
+                    },
+                    _ => Request::Extended {
+                        name,
+                        data: r.rest().to_vec(),
+                    },
+                }
+            }
+            t => {
+                return Err(Error::protocol(format!(
+                    "unknown SFTP request type {t} (id {id})"
+                )))
+            }
+        };
+        Ok((id, req))
+    }
+}
+
+fn path_req(b: &mut Vec<u8>, t: u8, id: u32, path: &str) {
+    b.push(t);
+    b.put_u32(id);
+    b.put_str(path);
+}
+
+fn handle_req(b: &mut Vec<u8>, t: u8, id: u32, handle: &[u8]) {
+    b.push(t);
+    b.put_u32(id);
+    b.put_string(handle);
+}
+
+fn ext_req(b: &mut Vec<u8>, id: u32, name: &str) {
+    b.push(msg::EXTENDED);
+    b.put_u32(id);
+    b.put_str(name);
+}
+
+/// Writes the packet length at `start`.
+fn finish(b: &mut [u8], start: usize) {
+    let len = (b.len() - start - 4) as u32;
+    b[start..start + 4].copy_from_slice(&len.to_be_bytes());
+}
+
+/// A reply from server to client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Response {
+    Status {
+        code: u32,
+        message: String,
+    },
+    Handle(Vec<u8>),
+    Data(Vec<u8>),
+    Name(Vec<NameEntry>),
+    Attrs(Attrs),
+    /// The reply data of an extended request (statvfs, limits, check-file, …).
+    ExtendedReply(Vec<u8>),
+}
+
+impl Response {
+    pub fn ok() -> Response {
+        Response::Status {
+            code: status::OK,
+            message: "Success".into(),
+        }
+    }
+
+    pub fn status(code: u32, message: impl Into<String>) -> Response {
+        Response::Status {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// Appends the whole packet to `b`.
+    pub fn encode(&self, id: u32, b: &mut Vec<u8>) {
+        let start = b.len();
+        b.put_u32(0);
+        match self {
+            Response::Status { code, message } => {
+                b.push(msg::STATUS);
+                b.put_u32(id);
+                b.put_u32(*code);
+                b.put_str(message);
+                b.put_str("");
+            }
+            Response::Handle(h) => {
+                b.push(msg::HANDLE);
+                b.put_u32(id);
+                b.put_string(h);
+            }
+            Response::Data(d) => return encode_data(id, d, b),
+            Response::Name(entries) => {
+                b.push(msg::NAME);
+                b.put_u32(id);
+                b.put_u32(entries.len() as u32);
+                for e in entries {
+                    b.put_str(&e.filename);
+                    b.put_str(&e.longname);
+                    e.attrs.encode(b);
+                }
+            }
+            Response::Attrs(a) => {
+                b.push(msg::ATTRS);
+                b.put_u32(id);
+                a.encode(b);
+            }
+            Response::ExtendedReply(d) => {
+                b.push(msg::EXTENDED_REPLY);
+                b.put_u32(id);
+                b.extend_from_slice(d);
+            }
+        }
+        finish(b, start);
+    }
+
+    /// Decodes one packet payload (type byte onwards): `(id, response)`.
+    pub fn decode(payload: &[u8]) -> Result<(u32, Response)> {
+        let (&t, rest) = payload
+            .split_first()
+            .ok_or_else(|| Error::protocol("empty SFTP packet"))?;
+        let mut r = Reader::new(rest);
+        let id = r.u32()?;
+        let resp = match t {
+            msg::STATUS => {
+                let code = r.u32()?;
+                // Version 3 servers may omit the message and language.
+                let message = if r.remaining() > 0 {
+                    text(&mut r)?
+                } else {
+                    String::new()
+                };
+                Response::Status { code, message }
+            }
+            msg::HANDLE => Response::Handle(r.string()?.to_vec()),
+            msg::DATA => Response::Data(r.string()?.to_vec()),
+            msg::NAME => {
+                let n = r.u32()?;
+                // Each entry takes at least 12 bytes.
+                if n as usize > r.remaining() / 12 {
+                    return Err(Error::protocol(format!(
+                        "SFTP NAME reply claims {n} entries in {} bytes",
+                        r.remaining()
+                    )));
+                }
+                let mut v = Vec::with_capacity(n as usize);
+                for _ in 0..n {
+                    v.push(NameEntry {
+                        filename: text(&mut r)?,
+                        longname: text(&mut r)?,
+                        attrs: Attrs::decode(&mut r)?,
+                    });
+                }
+                Response::Name(v)
+            }
+            msg::ATTRS => Response::Attrs(Attrs::decode(&mut r)?),
+            msg::EXTENDED_REPLY => Response::ExtendedReply(r.rest().to_vec()),
+            t => {
+                return Err(Error::protocol(format!(
+                    "unknown SFTP reply type {t} (id {id})"
+                )))
+            }
+        };
+        Ok((id, resp))
+    }
+}
+
+/// Appends a DATA packet built straight from a borrowed slice.
+pub fn encode_data(id: u32, data: &[u8], b: &mut Vec<u8>) {
+    b.put_u32(9 + data.len() as u32);
+    b.push(msg::DATA);
+    b.put_u32(id);
+    b.put_string(data);
+}
+
+/// Appends a WRITE request built straight from a borrowed slice.
+pub fn encode_write(id: u32, handle: &[u8], offset: u64, data: &[u8], b: &mut Vec<u8>) {
+    b.put_u32((1 + 4 + 4 + handle.len() + 8 + 4 + data.len()) as u32);
+    b.push(msg::WRITE);
+    b.put_u32(id);
+    b.put_string(handle);
+    b.put_u64(offset);
+    b.put_string(data);
+}
+
+/// The INIT packet (client) with extension pairs (none from clients usually).
+pub fn encode_init(b: &mut Vec<u8>) {
+    b.put_u32(5);
+    b.push(msg::INIT);
+    b.put_u32(VERSION);
+}
+
+/// The VERSION packet (server) with its extension pairs.
+pub fn encode_version(extensions: &[(&str, &str)], b: &mut Vec<u8>) {
+    let start = b.len();
+    b.put_u32(0);
+    b.push(msg::VERSION);
+    b.put_u32(VERSION);
+    for (n, v) in extensions {
+        b.put_str(n);
+        b.put_str(v);
+    }
+    finish(b, start);
+}
+
+/// Splits the next whole packet off `buf` (from `start`): the payload range
+/// and the total length consumed, or None when more bytes are needed.
+pub fn next_packet(buf: &[u8]) -> Result<Option<(usize, usize)>> {
+    if buf.len() < 4 {
+        return Ok(None);
+    }
+    let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+    if len == 0 {
+        return Err(Error::protocol("SFTP packet of length 0"));
+    }
+    if len > MAX_PACKET {
+        return Err(Error::protocol(format!(
+            "SFTP packet of {len} bytes (limit {MAX_PACKET})"
+        )));
+    }
+    if buf.len() < 4 + len {
+        return Ok(None);
+    }
+    Ok(Some((4, 4 + len)))
+}

@@ -1,0 +1,287 @@
+//! The SFTP server machine.
+
+use std::collections::{HashMap, VecDeque};
+
+use super::codec::{self, ext, msg, status, Limits, Request, Response, MAX_PACKET};
+use super::{InBuf, OutBuf};
+use crate::error::{Error, Result};
+use crate::wire::Reader;
+
+/// Limits and extensions of an [`SftpServer`].
+#[derive(Clone, Debug)]
+pub struct SftpServerConfig {
+    /// Handles (open files and directories) a client may hold at once.
+    pub max_handles: u64,
+    /// Requests handed to the application and not yet answered; input
+    /// beyond that waits.
+    pub max_outstanding: usize,
+    /// The most bytes one READ returns (longer reads are shortened).
+    pub max_read: u32,
+    /// Extensions to advertise (name, version data). The default is every
+    /// extension the codec knows.
+    pub extensions: Vec<(String, String)>,
+}
+
+impl Default for SftpServerConfig {
+    fn default() -> Self {
+        SftpServerConfig {
+            max_handles: 256,
+            max_outstanding: 256,
+            max_read: (MAX_PACKET - 1024) as u32,
+            extensions: [
+                (ext::POSIX_RENAME, "1"),
+                (ext::STATVFS, "2"),
+                (ext::FSTATVFS, "2"),
+                (ext::HARDLINK, "1"),
+                (ext::FSYNC, "1"),
+                (ext::LSETSTAT, "1"),
+                (ext::LIMITS, "1"),
+                (ext::EXPAND_PATH, "1"),
+                (ext::COPY_DATA, "1"),
+                (ext::HOME_DIRECTORY, "1"),
+                (ext::CHECK_FILE_HANDLE, "1"),
+                (ext::CHECK_FILE_NAME, "1"),
+            ]
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect(),
+        }
+    }
+}
+
+/// What kind of request an outstanding id was (for handle accounting).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Opens,
+    Closes,
+    Other,
+}
+
+/// A sans-IO SFTP server. Feed it the client's bytes with
+/// [`recv`](Self::recv), take requests with
+/// [`poll_request`](Self::poll_request), answer each with
+/// [`reply`](Self::reply) (in any order), and send
+/// [`transmit`](Self::transmit)'s bytes back.
+pub struct SftpServer {
+    config: SftpServerConfig,
+    out: OutBuf,
+    inbuf: InBuf,
+    initialized: bool,
+    requests: VecDeque<(u32, Request)>,
+    outstanding: HashMap<u32, Kind>,
+    handles: u64,
+    error: Option<Error>,
+}
+
+impl SftpServer {
+    pub fn new(config: SftpServerConfig) -> SftpServer {
+        SftpServer {
+            config,
+            out: OutBuf::default(),
+            inbuf: InBuf::default(),
+            initialized: false,
+            requests: VecDeque::new(),
+            outstanding: HashMap::new(),
+            handles: 0,
+            error: None,
+        }
+    }
+
+    /// The limits this server states in `limits@openssh.com`.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_packet: MAX_PACKET as u64,
+            max_read: self.config.max_read as u64,
+            max_write: (MAX_PACKET - 1024) as u64,
+            max_open_handles: self.config.max_handles,
+        }
+    }
+
+    /// Handles open now (as counted from HANDLE and CLOSE replies).
+    pub fn open_handles(&self) -> u64 {
+        self.handles
+    }
+
+    pub fn error(&self) -> Option<&Error> {
+        self.error.as_ref()
+    }
+
+    pub fn transmit(&self) -> Option<&[u8]> {
+        self.out.pending()
+    }
+    pub fn advance_transmit(&mut self, n: usize) {
+        self.out.advance(n);
+    }
+    pub fn take_transmit(&mut self, buf: &mut Vec<u8>) {
+        self.out.take(buf);
+    }
+    pub fn transmit_len(&self) -> usize {
+        self.out.len()
+    }
+
+    /// Requests answered or waiting to be.
+    pub fn outstanding(&self) -> usize {
+        self.outstanding.len()
+    }
+
+    /// Feeds bytes from the client; returns how many were taken. Fewer than
+    /// offered means the outstanding-request limit is reached: offer the
+    /// rest after answering some.
+    pub fn recv(&mut self, data: &[u8]) -> Result<usize> {
+        if let Some(e) = &self.error {
+            return Err(e.clone());
+        }
+        // Hold input while the application is behind, but always keep
+        // enough to finish the packet being assembled.
+        let room = if self.outstanding.len() >= self.config.max_outstanding {
+            0
+        } else {
+            (2 * MAX_PACKET).saturating_sub(self.inbuf.len())
+        };
+        let n = data.len().min(room);
+        self.inbuf.push(&data[..n]);
+        if let Err(e) = self.parse() {
+            self.error = Some(e.clone());
+            return Err(e);
+        }
+        Ok(n)
+    }
+
+    fn parse(&mut self) -> Result<()> {
+        while self.outstanding.len() < self.config.max_outstanding {
+            let Some((s, e)) = codec::next_packet(self.inbuf.pending())? else {
+                break;
+            };
+            let payload = &self.inbuf.pending()[s..e];
+            if !self.initialized {
+                if payload.first() != Some(&msg::INIT) {
+                    return Err(Error::protocol(format!(
+                        "SFTP client sent type {} before INIT",
+                        payload.first().copied().unwrap_or(0)
+                    )));
+                }
+                let mut r = Reader::new(&payload[1..]);
+                let v = r.u32()?;
+                if v < 3 {
+                    return Err(Error::protocol(format!(
+                        "SFTP client speaks version {v}; version 3 is needed"
+                    )));
+                }
+                self.inbuf.consume(e);
+                self.initialized = true;
+                let exts: Vec<(&str, &str)> = self
+                    .config
+                    .extensions
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.as_str()))
+                    .collect();
+                codec::encode_version(&exts, self.out.buf());
+                continue;
+            }
+            let t = payload[0];
+            if !(msg::OPEN..=msg::SYMLINK).contains(&t) && t != msg::EXTENDED && payload.len() >= 5
+            {
+                // An unknown request type: refuse it, as OpenSSH does.
+                let id = u32::from_be_bytes([payload[1], payload[2], payload[3], payload[4]]);
+                self.inbuf.consume(e);
+                if self.outstanding.contains_key(&id) {
+                    return Err(Error::protocol(format!(
+                        "SFTP request id {id} reused while outstanding"
+                    )));
+                }
+                self.outstanding.insert(id, Kind::Other);
+                let msg = format!("unsupported request type {t}");
+                let _ = self.reply(id, &Response::status(status::OP_UNSUPPORTED, msg));
+                continue;
+            }
+            let decoded = Request::decode(payload);
+            self.inbuf.consume(e);
+            let (id, req) = decoded?;
+            if self.outstanding.contains_key(&id) {
+                return Err(Error::protocol(format!(
+                    "SFTP request id {id} reused while outstanding"
+                )));
+            }
+            self.admit(id, req);
+        }
+        Ok(())
+    }
+
+    /// Answers what the machine answers itself; queues the rest.
+    fn admit(&mut self, id: u32, req: Request) {
+        let kind = match &req {
+            Request::Open { .. } | Request::Opendir { .. } => Kind::Opens,
+            Request::Close { .. } => Kind::Closes,
+            _ => Kind::Other,
+        };
+        self.outstanding.insert(id, kind);
+        match req {
+            Request::Open { .. } | Request::Opendir { .. }
+                if self.handles >= self.config.max_handles =>
+            {
+                let msg = format!("too many open handles (limit {})", self.config.max_handles);
+                let _ = self.reply(id, &Response::status(status::FAILURE, msg));
+            }
+            Request::Limits => {
+                let data = self.limits().encode();
+                let _ = self.reply(id, &Response::ExtendedReply(data));
+            }
+            Request::Read {
+                handle,
+                offset,
+                len,
+            } => self.requests.push_back((
+                id,
+                Request::Read {
+                    handle,
+                    offset,
+                    len: len.min(self.config.max_read),
+                },
+            )),
+            Request::Extended { name, .. } => {
+                let msg = format!("unsupported extended request {name}");
+                let _ = self.reply(id, &Response::status(status::OP_UNSUPPORTED, msg));
+            }
+            req => self.requests.push_back((id, req)),
+        }
+    }
+
+    /// The next request for the application.
+    pub fn poll_request(&mut self) -> Option<(u32, Request)> {
+        self.requests.pop_front()
+    }
+
+    fn settle(&mut self, id: u32, ok_status: bool, handle: bool) -> Result<()> {
+        let Some(kind) = self.outstanding.remove(&id) else {
+            return Err(Error::usage(format!(
+                "no SFTP request {id} is waiting for a reply"
+            )));
+        };
+        match kind {
+            Kind::Opens if handle => self.handles += 1,
+            Kind::Closes if ok_status => self.handles = self.handles.saturating_sub(1),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Answers request `id`.
+    pub fn reply(&mut self, id: u32, resp: &Response) -> Result<()> {
+        let ok = matches!(resp, Response::Status { code, .. } if *code == status::OK);
+        self.settle(id, ok, matches!(resp, Response::Handle(_)))?;
+        resp.encode(id, self.out.buf());
+        Ok(())
+    }
+
+    /// Answers a READ with data from a borrowed slice.
+    pub fn reply_data(&mut self, id: u32, data: &[u8]) -> Result<()> {
+        self.settle(id, false, false)?;
+        codec::encode_data(id, data, self.out.buf());
+        Ok(())
+    }
+
+    /// Answers with a status code and message.
+    pub fn reply_status(&mut self, id: u32, code: u32, message: &str) -> Result<()> {
+        self.reply(id, &Response::status(code, message))
+    }
+}

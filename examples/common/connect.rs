@@ -1,0 +1,490 @@
+//! Connecting and authenticating as OpenSSH's clients do, shared by the
+//! `client` and `sftp` examples: `-o` options, known_hosts with
+//! StrictHostKeyChecking, identities, keyboard-interactive and passwords
+//! (SSH_ASKPASS when forced or when there is no terminal).
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{apply_transport_option, yes};
+use ssh_blocking::proto::keys::known_hosts::{known_hosts_line, HostKeyStatus, KnownHosts};
+use ssh_blocking::proto::Config;
+use ssh_blocking::{Client, Error, ErrorKind, HostKeyCheck, PrivateKey};
+
+/// What to connect to and how.
+pub struct ConnectOpts {
+    /// Program name for messages.
+    pub prog: &'static str,
+    pub host: String,
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    pub identities: Vec<PathBuf>,
+    /// `-o` options as (key, value), in order given.
+    pub options: Vec<(String, String)>,
+    pub compression: bool,
+    pub verbose: bool,
+}
+
+/// Connects, checks the host key, authenticates.
+pub fn connect(mut o: ConnectOpts) -> Result<Client, Error> {
+    let prog = o.prog;
+    let host = o.host.clone();
+    let mut user = o.user.take();
+    let mut port = o.port;
+    let mut config = Config::default();
+    let mut known_hosts: Vec<PathBuf> = vec![
+        home().join(".ssh/known_hosts"),
+        home().join(".ssh/known_hosts2"),
+    ];
+    let mut strict = "ask".to_string();
+    let mut batch = false;
+    let mut password_auth = true;
+    let mut pubkey_auth = true;
+    let mut kbd_auth = true;
+    let mut connect_timeout = None;
+    let mut host_key_algs_set = false;
+    let mut compression = o.compression;
+    let mut first_set: std::collections::HashSet<String> = Default::default();
+    for (k, v) in std::mem::take(&mut o.options) {
+        let key = k.to_ascii_lowercase();
+        // ssh_config: the first value given wins.
+        if !first_set.insert(key.clone()) && key != "identityfile" {
+            continue;
+        }
+        match key.as_str() {
+            "hostkeyalgorithms" => {
+                host_key_algs_set = true;
+                apply_transport_option(&mut config, &key, &v)?;
+            }
+            "kexalgorithms" | "ciphers" | "macs" | "rekeylimit" => {
+                apply_transport_option(&mut config, &key, &v)?;
+            }
+            "compression" => compression = yes(&v),
+            "userknownhostsfile" => known_hosts = v.split_whitespace().map(expand_tilde).collect(),
+            "stricthostkeychecking" => strict = v.to_ascii_lowercase(),
+            "batchmode" => batch = yes(&v),
+            "passwordauthentication" => password_auth = yes(&v),
+            "pubkeyauthentication" => pubkey_auth = yes(&v),
+            "kbdinteractiveauthentication" => kbd_auth = yes(&v),
+            "identityfile" => o.identities.push(expand_tilde(&v)),
+            "port" => {
+                port = Some(
+                    v.parse()
+                        .map_err(|_| Error::usage(format!("bad port {v:?}")))?,
+                )
+            }
+            "user" => {
+                if user.is_none() {
+                    user = Some(v)
+                }
+            }
+            "connecttimeout" => connect_timeout = v.parse::<u64>().ok().map(Duration::from_secs),
+            "serveraliveinterval" => {
+                config.keepalive_interval = v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .map(Duration::from_secs)
+            }
+            "serveralivecountmax" => config.keepalive_count_max = v.parse().unwrap_or(3),
+            "loglevel"
+            | "globalknownhostsfile"
+            | "identitiesonly"
+            | "forwardagent"
+            | "forwardx11"
+            | "requesttty"
+            | "sendenv"
+            | "addressfamily"
+            | "checkhostip"
+            | "hashknownhosts"
+            | "updatehostkeys"
+            | "preferredauthentications"
+            | "numberofpasswordprompts"
+            | "tcpkeepalive"
+            | "controlmaster"
+            | "controlpath"
+            | "visualhostkey" => {}
+            _ => return Err(Error::usage(format!("unsupported option {k:?}"))),
+        }
+    }
+    if compression {
+        config.transport.algorithms.compression =
+            vec!["zlib@openssh.com".into(), "zlib".into(), "none".into()];
+    }
+    let user = user.unwrap_or_else(|| std::env::var("USER").unwrap_or_else(|_| "root".into()));
+    let port = port.unwrap_or(22);
+
+    // Prefer host key types already known for this host (as OpenSSH does).
+    let kh_text: String = known_hosts
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let kh = KnownHosts::parse(&kh_text);
+    if !host_key_algs_set {
+        let known = kh.known_key_types(&host, port);
+        if !known.is_empty() {
+            let hk = &mut config.transport.algorithms.host_key;
+            let (mut front, back): (Vec<String>, Vec<String>) = hk.drain(..).partition(|a| {
+                let kt = match a.as_str() {
+                    "rsa-sha2-256" | "rsa-sha2-512" => "ssh-rsa",
+                    x => x,
+                };
+                known.contains(&kt)
+            });
+            front.extend(back);
+            *hk = front;
+        }
+    }
+
+    let host_label = if port == 22 {
+        host.clone()
+    } else {
+        format!("[{host}]:{port}")
+    };
+    let kh_path = known_hosts.first().cloned();
+    let verbose = o.verbose;
+    let strict2 = strict.clone();
+    let check = HostKeyCheck::Callback(Box::new(move |key| {
+        match kh.check(&host_label_host(&host_label), port, key) {
+            HostKeyStatus::Match => true,
+            HostKeyStatus::Revoked => {
+                eprintln!("{prog}: host key for {host_label} is REVOKED");
+                false
+            }
+            HostKeyStatus::Mismatch => {
+                eprintln!(
+                    "{prog}: REMOTE HOST IDENTIFICATION HAS CHANGED for {host_label}: {} key {} not in known hosts",
+                    key.key_type(),
+                    key.fingerprint()
+                );
+                false
+            }
+            _ => {
+                let add = match strict2.as_str() {
+                    "no" | "off" | "accept-new" => true,
+                    "yes" | "true" => false,
+                    _ => {
+                        if batch || !std::io::stdin().is_terminal() {
+                            false
+                        } else {
+                            let ans = ask_line(&format!(
+                                "The authenticity of host '{host_label}' can't be established.\n{} key fingerprint is {}.\nAre you sure you want to continue connecting (yes/no)? ",
+                                key.key_type(),
+                                key.fingerprint()
+                            ));
+                            ans.as_deref() == Some("yes")
+                        }
+                    }
+                };
+                if !add {
+                    eprintln!(
+                        "{prog}: no {} host key is known for {host_label} ({}) and StrictHostKeyChecking is {}",
+                        key.key_type(),
+                        key.fingerprint(),
+                        strict2
+                    );
+                    return false;
+                }
+                if let Some(p) = &kh_path {
+                    let line = known_hosts_line(&host_label_host(&host_label), port, key);
+                    if let Some(dir) = p.parent() {
+                        let _ = std::fs::create_dir_all(dir);
+                    }
+                    if let Ok(mut f) = std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(p)
+                    {
+                        let _ = writeln!(f, "{line}");
+                        if verbose {
+                            eprintln!("Warning: Permanently added '{host_label}' ({}) to the list of known hosts.", key.key_type());
+                        }
+                    }
+                }
+                true
+            }
+        }
+    }));
+
+    let config = Arc::new(config);
+    let client = Client::connect_with((host.as_str(), port), config, check, connect_timeout)
+        .map_err(|e| {
+            Error::new(
+                e.kind(),
+                format!("connect to {host} port {port}: {}", e.detail()),
+            )
+        })?;
+    if o.verbose {
+        if let Some(n) = client.negotiated() {
+            eprintln!(
+                "debug1: remote software version {}",
+                client.server_version().unwrap_or_default()
+            );
+            eprintln!("debug1: kex: algorithm: {}", n.kex);
+            eprintln!("debug1: kex: host key algorithm: {}", n.host_key);
+            eprintln!(
+                "debug1: kex: server->client cipher: {} MAC: {} compression: {}",
+                n.cipher_s2c,
+                n.mac_s2c.as_deref().unwrap_or("<implicit>"),
+                n.compression_s2c
+            );
+            eprintln!(
+                "debug1: kex: client->server cipher: {} MAC: {} compression: {}",
+                n.cipher_c2s,
+                n.mac_c2s.as_deref().unwrap_or("<implicit>"),
+                n.compression_c2s
+            );
+        }
+    }
+
+    authenticate(
+        prog,
+        &client,
+        &user,
+        &host,
+        &o.identities,
+        pubkey_auth,
+        kbd_auth,
+        password_auth,
+        batch,
+    )?;
+    Ok(client)
+}
+
+fn home() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"))
+}
+
+fn expand_tilde(p: &str) -> PathBuf {
+    if let Some(rest) = p.strip_prefix("~/") {
+        home().join(rest)
+    } else {
+        PathBuf::from(p)
+    }
+}
+
+/// Reads a secret: SSH_ASKPASS when forced or when there is no terminal,
+/// otherwise a prompt on the terminal.
+fn ask_secret(prompt: &str, batch: bool) -> Option<String> {
+    let askpass = std::env::var("SSH_ASKPASS").ok().filter(|s| !s.is_empty());
+    let require = std::env::var("SSH_ASKPASS_REQUIRE").unwrap_or_default();
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .ok();
+    let use_askpass = match require.as_str() {
+        "force" => askpass.is_some(),
+        "never" => false,
+        _ => askpass.is_some() && tty.is_none() && std::env::var_os("DISPLAY").is_some(),
+    };
+    if use_askpass {
+        let out = std::process::Command::new(askpass?)
+            .arg(prompt)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .ok()?;
+        if !out.status.success() {
+            return None;
+        }
+        let s = String::from_utf8_lossy(&out.stdout);
+        return Some(s.trim_end_matches(['\n', '\r']).to_string());
+    }
+    if batch {
+        return None;
+    }
+    let mut tty = tty?;
+    let _ = write!(tty, "{prompt}");
+    let _ = tty.flush();
+    let line = with_echo_off(&tty, || {
+        let mut s = String::new();
+        let mut b = [0u8; 1];
+        while let Ok(1) = (&tty).read(&mut b) {
+            if b[0] == b'\n' {
+                break;
+            }
+            s.push(b[0] as char);
+        }
+        s
+    });
+    let _ = writeln!(tty);
+    Some(line.trim_end_matches('\r').to_string())
+}
+
+fn with_echo_off<T>(tty: &std::fs::File, f: impl FnOnce() -> T) -> T {
+    use std::os::fd::AsRawFd;
+    let fd = tty.as_raw_fd();
+    // SAFETY: tcgetattr/tcsetattr on a valid terminal fd with a zeroed termios.
+    let mut t: libc::termios = unsafe { std::mem::zeroed() };
+    let ok = unsafe { libc::tcgetattr(fd, &mut t) } == 0;
+    let saved = t;
+    if ok {
+        t.c_lflag &= !libc::ECHO;
+        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &t) };
+    }
+    let r = f();
+    if ok {
+        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &saved) };
+    }
+    r
+}
+
+fn host_label_host(label: &str) -> String {
+    label
+        .strip_prefix('[')
+        .and_then(|s| s.split_once("]:"))
+        .map_or(label.to_string(), |(h, _)| h.to_string())
+}
+
+fn ask_line(prompt: &str) -> Option<String> {
+    let mut tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .ok()?;
+    let _ = write!(tty, "{prompt}");
+    let _ = tty.flush();
+    let mut s = String::new();
+    let mut b = [0u8; 1];
+    while let Ok(1) = tty.read(&mut b) {
+        if b[0] == b'\n' {
+            break;
+        }
+        s.push(b[0] as char);
+    }
+    Some(s.trim().to_string())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn authenticate(
+    prog: &str,
+    client: &Client,
+    user: &str,
+    host: &str,
+    identities: &[PathBuf],
+    pubkey: bool,
+    kbd: bool,
+    password: bool,
+    batch: bool,
+) -> Result<(), Error> {
+    let mut last_err = None;
+    // Learn the methods first (as OpenSSH does with "none").
+    if client.auth_none(user)? {
+        return Ok(());
+    }
+    let allowed = |m: &str| {
+        client
+            .auth_methods_left()
+            .is_none_or(|l| l.iter().any(|x| x == m))
+    };
+    if pubkey && allowed("publickey") {
+        let mut ids: Vec<PathBuf> = identities.to_vec();
+        if ids.is_empty() {
+            for n in ["id_ed25519", "id_ecdsa", "id_rsa"] {
+                let p = home().join(".ssh").join(n);
+                if p.exists() {
+                    ids.push(p);
+                }
+            }
+        }
+        for path in ids {
+            let data = match std::fs::read(&path) {
+                Ok(d) => d,
+                Err(e) => {
+                    if !identities.is_empty() {
+                        eprintln!(
+                            "{prog}: warning: identity file {} not accessible: {e}",
+                            path.display()
+                        );
+                    }
+                    continue;
+                }
+            };
+            let key = if PrivateKey::is_encrypted(&data) {
+                let Some(pass) = ask_secret(
+                    &format!("Enter passphrase for key '{}': ", path.display()),
+                    batch,
+                ) else {
+                    continue;
+                };
+                PrivateKey::from_bytes(&data, Some(pass.as_bytes()))
+            } else {
+                PrivateKey::from_bytes(&data, None)
+            };
+            let key = match key {
+                Ok(k) => k,
+                Err(e) => {
+                    eprintln!("{prog}: warning: {}: {}", path.display(), e.detail());
+                    continue;
+                }
+            };
+            match client.auth_publickey(user, Arc::new(key)) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::AuthFailed => last_err = Some(e),
+                Err(e) => return Err(e),
+            }
+            if !allowed("publickey") {
+                break;
+            }
+        }
+    }
+    if kbd && allowed("keyboard-interactive") {
+        let r = client.auth_keyboard_interactive(user, |name, instruction, prompts| {
+            if !name.is_empty() {
+                eprintln!("{name}");
+            }
+            if !instruction.is_empty() {
+                eprintln!("{instruction}");
+            }
+            prompts
+                .iter()
+                .map(|p| {
+                    let text = if p.text.is_empty() {
+                        format!("({user}@) Password: ")
+                    } else {
+                        p.text.clone()
+                    };
+                    ask_secret(&text, batch).unwrap_or_default()
+                })
+                .collect()
+        });
+        match r {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == ErrorKind::AuthFailed => last_err = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    if password && allowed("password") {
+        for _ in 0..3 {
+            let Some(pw) = ask_secret(&format!("{user}@{host}'s password: "), batch) else {
+                break;
+            };
+            match client.auth_password(user, &pw) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::AuthFailed => last_err = Some(e),
+                Err(e) => return Err(e),
+            }
+            if std::env::var("SSH_ASKPASS_REQUIRE").as_deref() == Ok("force") {
+                break;
+            }
+        }
+    }
+    let methods = client
+        .auth_methods_left()
+        .map(|m| m.join(","))
+        .unwrap_or_default();
+    Err(Error::new(
+        ErrorKind::AuthFailed,
+        format!(
+            "{user}: permission denied ({methods}){}",
+            last_err
+                .map(|e| format!(": {}", e.detail()))
+                .unwrap_or_default()
+        ),
+    ))
+}
