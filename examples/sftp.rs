@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::connect::{connect, ConnectOpts};
+use ssh_blocking::proto::sftp::codec::longname;
 use ssh_blocking::proto::sftp::Attrs;
 use ssh_blocking::{Error, Sftp};
 
@@ -281,59 +282,12 @@ fn basename(p: &str) -> &str {
     p.trim_end_matches('/').rsplit('/').next().unwrap_or(p)
 }
 
-fn mode_string(perm: u32) -> String {
-    let kind = match perm & 0o170000 {
-        0o040000 => 'd',
-        0o120000 => 'l',
-        0o020000 => 'c',
-        0o060000 => 'b',
-        0o010000 => 'p',
-        0o140000 => 's',
-        _ => '-',
-    };
-    let mut s = String::from(kind);
-    for (i, c) in "rwxrwxrwx".chars().enumerate() {
-        s.push(if perm & (0o400 >> i) != 0 { c } else { '-' });
-    }
-    s
-}
-
 /// An `ls -l` line from attributes (for servers that send no longname).
 fn long_line(name: &str, a: &Attrs) -> String {
-    let (uid, gid) = a.uid_gid.unwrap_or((0, 0));
-    let mtime = a.times.map_or(0, |t| t.1) as i64;
-    let mut tm: libc::tm = unsafe_zeroed_tm();
-    let t = mtime as libc::time_t;
-    // SAFETY: localtime_r fills `tm` from a valid time_t.
-    unsafe { libc::localtime_r(&t, &mut tm) };
-    let months = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    let when = if (now - mtime).abs() < 182 * 86400 {
-        format!("{:02}:{:02}", tm.tm_hour, tm.tm_min)
-    } else {
-        format!("{:>5}", tm.tm_year + 1900)
-    };
-    format!(
-        "{} {:>4} {:<8} {:<8} {:>12} {} {:>2} {} {}",
-        mode_string(a.permissions.unwrap_or(0)),
-        1,
-        uid,
-        gid,
-        a.size.unwrap_or(0),
-        months[tm.tm_mon.clamp(0, 11) as usize],
-        tm.tm_mday,
-        when,
-        name
-    )
-}
-
-fn unsafe_zeroed_tm() -> libc::tm {
-    // SAFETY: libc::tm is a plain C struct; all-zero is a valid value.
-    unsafe { std::mem::zeroed() }
+        .map_or(0, |d| d.as_secs());
+    longname(name, a, now)
 }
 
 type CmdResult = Result<(), String>;

@@ -928,3 +928,53 @@ pub fn next_packet(buf: &[u8]) -> Result<Option<(usize, usize)>> {
     }
     Ok(Some((4, 4 + len)))
 }
+
+/// An `ls -l` line for a directory entry, in the layout OpenSSH's server
+/// sends as a NAME entry's `longname`: mode, links, owner, group, size,
+/// date (UTC) and name. `now` (seconds since the epoch) picks the date
+/// format: time of day within six months, the year otherwise.
+pub fn longname(name: &str, a: &Attrs, now: u64) -> String {
+    let perm = a.permissions.unwrap_or(0);
+    let kind = match perm & 0o170000 {
+        0o040000 => 'd',
+        0o120000 => 'l',
+        0o020000 => 'c',
+        0o060000 => 'b',
+        0o010000 => 'p',
+        0o140000 => 's',
+        _ => '-',
+    };
+    let mut mode = String::with_capacity(10);
+    mode.push(kind);
+    for (i, c) in "rwxrwxrwx".chars().enumerate() {
+        mode.push(if perm & (0o400 >> i) != 0 { c } else { '-' });
+    }
+    let (uid, gid) = a.uid_gid.unwrap_or((0, 0));
+    let mtime = a.times.map_or(0, |t| t.1) as u64;
+    let days = (mtime / 86400) as i64;
+    let secs = mtime % 86400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let when = if now.abs_diff(mtime) < 182 * 86400 {
+        format!("{:02}:{:02}", secs / 3600, secs % 3600 / 60)
+    } else {
+        format!("{year:>5}")
+    };
+    format!(
+        "{mode} {:>4} {uid:<8} {gid:<8} {:>8} {} {day:>2} {when} {name}",
+        1,
+        a.size.unwrap_or(0),
+        MONTHS[(month - 1).clamp(0, 11) as usize],
+    )
+}
