@@ -779,6 +779,10 @@ impl Response {
 
     /// Appends the whole packet to `b`.
     pub fn encode(&self, id: u32, b: &mut Vec<u8>) {
+        if let Response::Data(d) = self {
+            // Writes its own length.
+            return encode_data(id, d, b);
+        }
         let start = b.len();
         b.put_u32(0);
         match self {
@@ -794,7 +798,7 @@ impl Response {
                 b.put_u32(id);
                 b.put_string(h);
             }
-            Response::Data(d) => return encode_data(id, d, b),
+            Response::Data(_) => unreachable!("encoded above"),
             Response::Name(entries) => {
                 b.push(msg::NAME);
                 b.put_u32(id);

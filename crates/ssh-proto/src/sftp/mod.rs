@@ -62,6 +62,15 @@ impl InBuf {
             self.start = 0;
         }
     }
+    /// Drops the last `n` pending bytes (returned to the caller untaken).
+    fn unpush(&mut self, n: usize) {
+        let n = n.min(self.len());
+        self.data.truncate(self.data.len() - n);
+        if self.start == self.data.len() {
+            self.data.clear();
+            self.start = 0;
+        }
+    }
 }
 
 /// An output buffer: packets are appended; the adapter takes the bytes.

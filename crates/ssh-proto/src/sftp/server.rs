@@ -138,11 +138,19 @@ impl SftpServer {
         } else {
             (2 * MAX_PACKET).saturating_sub(self.inbuf.len())
         };
-        let n = data.len().min(room);
+        let mut n = data.len().min(room);
         self.inbuf.push(&data[..n]);
         if let Err(e) = self.parse() {
             self.error = Some(e.clone());
             return Err(e);
+        }
+        // At the limit, hand back the unparsed bytes of this call: kept
+        // here, they would wait for a `recv` the adapter has no reason to
+        // make (it saw everything taken), and the session would stall.
+        if self.outstanding.len() >= self.config.max_outstanding {
+            let back = self.inbuf.len().min(n);
+            self.inbuf.unpush(back);
+            n -= back;
         }
         Ok(n)
     }
@@ -214,10 +222,20 @@ impl SftpServer {
             Request::Close { .. } => Kind::Closes,
             _ => Kind::Other,
         };
+        // Opens still unanswered may each become a handle: count them, or
+        // pipelined opens get past the limit.
+        let opening = match kind {
+            Kind::Opens => self
+                .outstanding
+                .values()
+                .filter(|k| **k == Kind::Opens)
+                .count() as u64,
+            _ => 0,
+        };
         self.outstanding.insert(id, kind);
         match req {
             Request::Open { .. } | Request::Opendir { .. }
-                if self.handles >= self.config.max_handles =>
+                if self.handles + opening >= self.config.max_handles =>
             {
                 let msg = format!("too many open handles (limit {})", self.config.max_handles);
                 let _ = self.reply(id, &Response::status(status::FAILURE, msg));
