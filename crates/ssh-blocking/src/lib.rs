@@ -20,8 +20,10 @@
 mod channel;
 mod client;
 mod driver;
+pub mod jail;
 mod server;
 pub mod sftp;
+pub mod sftp_server;
 
 pub use channel::{Channel, ChannelStderr};
 pub use client::{Client, ExecOutput, ExitSignal, HostKeyCheck, SplitStream};

@@ -1,0 +1,590 @@
+//! Serving SFTP from a local directory: the [`LocalFs`] backend answers
+//! the requests of `ssh_proto::sftp::SftpServer` from a [`Jail`]ed root,
+//! and [`serve`] runs the two over any reader/writer pair (a channel, or
+//! stdin/stdout for an `sftp-server` program).
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::FileExt;
+
+use ssh_proto::sftp::codec::longname;
+use ssh_proto::sftp::{
+    open_flags, status, Attrs, CheckTarget, NameEntry, Request, Response, SftpServer,
+    SftpServerConfig, StatVfs,
+};
+use ssh_proto::{Error, ErrorKind};
+
+use crate::jail::{DirReader, FileStat, Jail, OpenOptions as JailOpen};
+
+/// Entries per READDIR reply.
+const DIR_BATCH: usize = 100;
+
+enum Handle {
+    File { file: File, path: String },
+    Dir { reader: DirReader },
+}
+
+/// A local-filesystem SFTP backend, confined to a root directory.
+pub struct LocalFs {
+    jail: Jail,
+    /// The client's starting directory (inside the root), absolute.
+    start: String,
+    handles: HashMap<u32, Handle>,
+    next: u32,
+    /// Reused for READ replies.
+    buf: Vec<u8>,
+}
+
+fn errno_status(e: &io::Error) -> Response {
+    let code = match e.kind() {
+        io::ErrorKind::NotFound => status::NO_SUCH_FILE,
+        io::ErrorKind::PermissionDenied => status::PERMISSION_DENIED,
+        _ => status::FAILURE,
+    };
+    let msg = match e.raw_os_error() {
+        Some(_) => {
+            let s = e.to_string();
+            // "No such file or directory (os error 2)" -> without the number.
+            s.split(" (os error").next().unwrap_or(&s).to_string()
+        }
+        None => e.to_string(),
+    };
+    Response::status(code, msg)
+}
+
+fn to_attrs(s: &FileStat) -> Attrs {
+    Attrs {
+        size: Some(s.size),
+        uid_gid: Some((s.uid, s.gid)),
+        permissions: Some(s.mode),
+        times: Some((s.atime as u32, s.mtime as u32)),
+        extended: Vec::new(),
+    }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl LocalFs {
+    /// Serves `root` as `/`; relative client paths start at `start`
+    /// (absolute inside the root; `/` when None).
+    pub fn new(root: &std::path::Path, start: Option<&str>) -> io::Result<LocalFs> {
+        let jail = Jail::new(root)?;
+        let start = match start {
+            Some(s) if !s.is_empty() => {
+                let s = if s.starts_with('/') {
+                    s.to_string()
+                } else {
+                    format!("/{s}")
+                };
+                jail.realpath(&s)?
+            }
+            _ => "/".to_string(),
+        };
+        Ok(LocalFs {
+            jail,
+            start,
+            handles: HashMap::new(),
+            next: 1,
+            buf: Vec::new(),
+        })
+    }
+
+    fn full(&self, p: &str) -> String {
+        if p.starts_with('/') {
+            p.to_string()
+        } else if p.is_empty() || p == "." {
+            self.start.clone()
+        } else {
+            format!("{}/{p}", self.start.trim_end_matches('/'))
+        }
+    }
+
+    fn add(&mut self, h: Handle) -> Response {
+        let id = self.next;
+        self.next = self.next.wrapping_add(1).max(1);
+        self.handles.insert(id, h);
+        Response::Handle(id.to_be_bytes().to_vec())
+    }
+
+    fn key(handle: &[u8]) -> Option<u32> {
+        <[u8; 4]>::try_from(handle).ok().map(u32::from_be_bytes)
+    }
+
+    fn file(&self, handle: &[u8]) -> Result<(&File, &str), Response> {
+        match Self::key(handle).and_then(|k| self.handles.get(&k)) {
+            Some(Handle::File { file, path }) => Ok((file, path)),
+            _ => Err(Response::status(status::FAILURE, "invalid handle")),
+        }
+    }
+
+    fn ok(r: io::Result<()>) -> Response {
+        match r {
+            Ok(()) => Response::ok(),
+            Err(e) => errno_status(&e),
+        }
+    }
+
+    fn name(path: String) -> Response {
+        Response::Name(vec![NameEntry {
+            filename: path,
+            longname: String::new(),
+            attrs: Attrs::default(),
+        }])
+    }
+
+    fn set(&self, path: &str, a: &Attrs, follow: bool) -> io::Result<()> {
+        let times = a.times.map(|(x, y)| (x as u64, y as u64));
+        if follow {
+            self.jail
+                .setstat(path, a.size, a.uid_gid, a.permissions, times)
+        } else {
+            self.jail
+                .lsetstat(path, a.size, a.uid_gid, a.permissions, times)
+        }
+    }
+
+    /// Answers one request (READ is answered by [`serve`] with
+    /// [`read_into`](Self::read_into) to avoid a copy).
+    pub fn handle(&mut self, req: Request) -> Response {
+        match req {
+            Request::Open { path, flags, attrs } => {
+                let p = self.full(&path);
+                let o = JailOpen {
+                    read: flags & open_flags::READ != 0,
+                    write: flags & open_flags::WRITE != 0,
+                    append: flags & open_flags::APPEND != 0,
+                    create: flags & open_flags::CREAT != 0,
+                    truncate: flags & open_flags::TRUNC != 0,
+                    exclusive: flags & open_flags::EXCL != 0,
+                    mode: attrs.permissions.unwrap_or(0o666) & 0o7777,
+                };
+                match self.jail.open(&p, &o) {
+                    Ok(file) => self.add(Handle::File { file, path: p }),
+                    Err(e) => errno_status(&e),
+                }
+            }
+            Request::Opendir { path } => {
+                let p = self.full(&path);
+                match self.jail.open_dir(&p) {
+                    Ok(reader) => self.add(Handle::Dir { reader }),
+                    Err(e) => errno_status(&e),
+                }
+            }
+            Request::Close { handle } => {
+                match Self::key(&handle).and_then(|k| self.handles.remove(&k)) {
+                    Some(_) => Response::ok(),
+                    None => Response::status(status::FAILURE, "invalid handle"),
+                }
+            }
+            Request::Read {
+                handle,
+                offset,
+                len,
+            } => {
+                let mut buf = std::mem::take(&mut self.buf);
+                let r = match self.read_into(&handle, offset, len, &mut buf) {
+                    Ok(n) => Response::Data(buf[..n].to_vec()),
+                    Err(r) => r,
+                };
+                self.buf = buf;
+                r
+            }
+            Request::Write {
+                handle,
+                offset,
+                data,
+            } => self.write(&handle, offset, &data),
+            Request::Readdir { handle } => {
+                let now = now();
+                match Self::key(&handle).and_then(|k| self.handles.get_mut(&k)) {
+                    Some(Handle::Dir { reader, .. }) => {
+                        let mut v = Vec::new();
+                        while v.len() < DIR_BATCH {
+                            match reader.next() {
+                                Some(Ok((name, st))) => {
+                                    let attrs = to_attrs(&st);
+                                    v.push(NameEntry {
+                                        longname: longname(&name, &attrs, now),
+                                        filename: name,
+                                        attrs,
+                                    });
+                                }
+                                Some(Err(e)) => {
+                                    if v.is_empty() {
+                                        return errno_status(&e);
+                                    }
+                                    break;
+                                }
+                                None => break,
+                            }
+                        }
+                        if v.is_empty() {
+                            Response::status(status::EOF, "End of file")
+                        } else {
+                            Response::Name(v)
+                        }
+                    }
+                    _ => Response::status(status::FAILURE, "invalid handle"),
+                }
+            }
+            Request::Stat { path } => match self.jail.stat(&self.full(&path)) {
+                Ok(s) => Response::Attrs(to_attrs(&s)),
+                Err(e) => errno_status(&e),
+            },
+            Request::Lstat { path } => match self.jail.lstat(&self.full(&path)) {
+                Ok(s) => Response::Attrs(to_attrs(&s)),
+                Err(e) => errno_status(&e),
+            },
+            Request::Fstat { handle } => match self.file(&handle) {
+                Ok((f, _)) => match self.jail.fstat(f) {
+                    Ok(s) => Response::Attrs(to_attrs(&s)),
+                    Err(e) => errno_status(&e),
+                },
+                Err(r) => r,
+            },
+            Request::Setstat { path, attrs } => Self::ok(self.set(&self.full(&path), &attrs, true)),
+            Request::Lsetstat { path, attrs } => {
+                Self::ok(self.set(&self.full(&path), &attrs, false))
+            }
+            Request::Fsetstat { handle, attrs } => match self.file(&handle) {
+                Ok((f, _)) => Self::ok(self.jail.fsetstat(
+                    f,
+                    attrs.size,
+                    attrs.uid_gid,
+                    attrs.permissions,
+                    attrs.times.map(|(a, m)| (a as u64, m as u64)),
+                )),
+                Err(r) => r,
+            },
+            Request::Remove { path } => Self::ok(self.jail.remove(&self.full(&path))),
+            Request::Mkdir { path, attrs } => Self::ok(self.jail.mkdir(
+                &self.full(&path),
+                attrs.permissions.unwrap_or(0o777) & 0o7777,
+            )),
+            Request::Rmdir { path } => Self::ok(self.jail.rmdir(&self.full(&path))),
+            Request::Realpath { path } | Request::ExpandPath { path } => {
+                let p = path
+                    .strip_prefix("~/")
+                    .map_or(path.clone(), |r| r.to_string());
+                let p = if p == "~" { String::new() } else { p };
+                match self.jail.realpath(&self.full(&p)) {
+                    Ok(r) => Self::name(r),
+                    Err(e) => errno_status(&e),
+                }
+            }
+            Request::Rename { old, new } => {
+                Self::ok(self.jail.rename(&self.full(&old), &self.full(&new), false))
+            }
+            Request::PosixRename { old, new } => {
+                Self::ok(self.jail.rename(&self.full(&old), &self.full(&new), true))
+            }
+            Request::Readlink { path } => match self.jail.readlink(&self.full(&path)) {
+                Ok(t) => Self::name(t),
+                Err(e) => errno_status(&e),
+            },
+            Request::Symlink { target, link } => {
+                Self::ok(self.jail.symlink(&target, &self.full(&link)))
+            }
+            Request::Hardlink { old, new } => {
+                Self::ok(self.jail.hardlink(&self.full(&old), &self.full(&new)))
+            }
+            Request::Statvfs { path } => match self.jail.statvfs(&self.full(&path)) {
+                Ok(v) => Response::ExtendedReply(statvfs(&v).encode()),
+                Err(e) => errno_status(&e),
+            },
+            Request::Fstatvfs { handle } => match self.file(&handle) {
+                Ok((_, p)) => match self.jail.statvfs(&p.to_string()) {
+                    Ok(v) => Response::ExtendedReply(statvfs(&v).encode()),
+                    Err(e) => errno_status(&e),
+                },
+                Err(r) => r,
+            },
+            Request::Fsync { handle } => match self.file(&handle) {
+                Ok((f, _)) => Self::ok(f.sync_all()),
+                Err(r) => r,
+            },
+            Request::HomeDirectory { .. } => Self::name(self.start.clone()),
+            Request::CopyData {
+                from,
+                from_offset,
+                len,
+                to,
+                to_offset,
+            } => self.copy_data(&from, from_offset, len, &to, to_offset),
+            Request::CheckFile {
+                target,
+                algorithms,
+                offset,
+                len,
+                block_size,
+            } => self.check_file(target, &algorithms, offset, len, block_size),
+            _ => Response::status(status::OP_UNSUPPORTED, "operation unsupported"),
+        }
+    }
+
+    /// Reads for a READ request into `buf`; Ok(n) bytes, or the reply
+    /// (EOF, error) to send instead.
+    pub fn read_into(
+        &mut self,
+        handle: &[u8],
+        offset: u64,
+        len: u32,
+        buf: &mut Vec<u8>,
+    ) -> Result<usize, Response> {
+        let (f, _) = self.file(handle)?;
+        if buf.len() < len as usize {
+            buf.resize(len as usize, 0);
+        }
+        let mut n = 0;
+        while n < len as usize {
+            match f.read_at(&mut buf[n..len as usize], offset + n as u64) {
+                Ok(0) => break,
+                Ok(m) => n += m,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if n == 0 => return Err(errno_status(&e)),
+                Err(_) => break,
+            }
+        }
+        if n == 0 && len > 0 {
+            return Err(Response::status(status::EOF, "End of file"));
+        }
+        Ok(n)
+    }
+
+    /// Answers a WRITE from a borrowed slice.
+    pub fn write(&mut self, handle: &[u8], offset: u64, data: &[u8]) -> Response {
+        match self.file(handle) {
+            // Files opened for append write at the end whatever the offset
+            // (O_APPEND), as OpenSSH's server does.
+            Ok((f, _)) => Self::ok(f.write_all_at(data, offset)),
+            Err(r) => r,
+        }
+    }
+
+    fn copy_data(&mut self, from: &[u8], off: u64, len: u64, to: &[u8], to_off: u64) -> Response {
+        let (src, dst) = match (self.file(from), self.file(to)) {
+            (Ok((s, _)), Ok((d, _))) => (s, d),
+            (Err(r), _) | (_, Err(r)) => return r,
+        };
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut done = 0u64;
+        loop {
+            let want = if len == 0 {
+                buf.len()
+            } else {
+                (len - done).min(buf.len() as u64) as usize
+            };
+            if want == 0 {
+                break;
+            }
+            let n = match src.read_at(&mut buf[..want], off + done) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) => return errno_status(&e),
+            };
+            if let Err(e) = dst.write_all_at(&buf[..n], to_off + done) {
+                return errno_status(&e);
+            }
+            done += n as u64;
+        }
+        Response::ok()
+    }
+
+    fn check_file(
+        &mut self,
+        target: CheckTarget,
+        algorithms: &str,
+        offset: u64,
+        len: u64,
+        block_size: u32,
+    ) -> Response {
+        use sha2::Digest;
+        let alg = ssh_proto::wire::names(algorithms).find(|a| matches!(*a, "sha256" | "sha512"));
+        let Some(alg) = alg else {
+            return Response::status(
+                status::OP_UNSUPPORTED,
+                format!("no supported hash in {algorithms:?} (sha256, sha512)"),
+            );
+        };
+        let opened;
+        let file: &File = match &target {
+            CheckTarget::Handle(h) => match self.file(h) {
+                Ok((f, _)) => f,
+                Err(r) => return r,
+            },
+            CheckTarget::Name(p) => {
+                let o = JailOpen {
+                    read: true,
+                    ..Default::default()
+                };
+                match self.jail.open(&self.full(p), &o) {
+                    Ok(f) => {
+                        opened = f;
+                        &opened
+                    }
+                    Err(e) => return errno_status(&e),
+                }
+            }
+        };
+        let size = match self.jail.fstat(file) {
+            Ok(s) => s.size,
+            Err(e) => return errno_status(&e),
+        };
+        let end = if len == 0 {
+            size
+        } else {
+            offset.saturating_add(len).min(size)
+        };
+        let block = if block_size == 0 {
+            end.saturating_sub(offset).max(1)
+        } else {
+            block_size.max(255) as u64
+        };
+        let mut out = Vec::new();
+        ssh_proto::wire::Put::put_str(&mut out, alg);
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut pos = offset;
+        while pos < end || (pos == offset && end == offset) {
+            let stop = (pos + block).min(end);
+            let mut h256 = sha2::Sha256::new();
+            let mut h512 = sha2::Sha512::new();
+            let mut at = pos;
+            while at < stop {
+                let want = ((stop - at) as usize).min(buf.len());
+                match file.read_at(&mut buf[..want], at) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        if alg == "sha256" {
+                            h256.update(&buf[..n]);
+                        } else {
+                            h512.update(&buf[..n]);
+                        }
+                        at += n as u64;
+                    }
+                    Err(e) => return errno_status(&e),
+                }
+            }
+            if alg == "sha256" {
+                out.extend_from_slice(&h256.finalize());
+            } else {
+                out.extend_from_slice(&h512.finalize());
+            }
+            if stop >= end {
+                break;
+            }
+            pos = stop;
+        }
+        Response::ExtendedReply(out)
+    }
+}
+
+fn statvfs(v: &crate::jail::StatVfs) -> StatVfs {
+    StatVfs {
+        bsize: v.bsize,
+        frsize: v.frsize,
+        blocks: v.blocks,
+        bfree: v.bfree,
+        bavail: v.bavail,
+        files: v.files,
+        ffree: v.ffree,
+        favail: v.favail,
+        fsid: v.fsid,
+        flag: v.flag,
+        namemax: v.namemax,
+    }
+}
+
+/// Serves SFTP over `reader`/`writer` from `fs` until the client closes
+/// its side. Requests are answered in order as they arrive; many may be in
+/// flight.
+pub fn serve(
+    mut reader: impl Read,
+    mut writer: impl Write,
+    mut fs: LocalFs,
+    config: SftpServerConfig,
+) -> Result<(), Error> {
+    let mut machine = SftpServer::new(config);
+    let mut inbuf = vec![0u8; 256 * 1024];
+    let mut held: Vec<u8> = Vec::new();
+    let mut out: Vec<u8> = Vec::with_capacity(512 * 1024);
+    let mut rbuf: Vec<u8> = Vec::new();
+    let mut wrote = false;
+    let io = |e: io::Error| Error::new(ErrorKind::Io, format!("sftp stream: {e}"));
+    loop {
+        // Input the machine held back last time goes first.
+        if held.is_empty() {
+            let n = match reader.read(&mut inbuf) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(io(e)),
+            };
+            let taken = machine.recv(&inbuf[..n])?;
+            held.extend_from_slice(&inbuf[taken..n]);
+        } else {
+            let taken = machine.recv(&held)?;
+            held.drain(..taken);
+        }
+        while let Some((id, req)) = machine.poll_request() {
+            if tracing::enabled!(tracing::Level::TRACE) {
+                tracing::trace!("sftp request {id}: {}", describe(&req));
+            }
+            match req {
+                Request::Read {
+                    handle,
+                    offset,
+                    len,
+                } => match fs.read_into(&handle, offset, len, &mut rbuf) {
+                    Ok(n) => machine.reply_data(id, &rbuf[..n])?,
+                    Err(r) => machine.reply(id, &r)?,
+                },
+                Request::Write {
+                    handle,
+                    offset,
+                    data,
+                } => {
+                    let r = fs.write(&handle, offset, &data);
+                    machine.reply(id, &r)?;
+                }
+                req => {
+                    let r = fs.handle(req);
+                    machine.reply(id, &r)?;
+                }
+            }
+            if machine.transmit_len() > 256 * 1024 {
+                out.clear();
+                machine.take_transmit(&mut out);
+                writer.write_all(&out).map_err(io)?;
+                wrote = true;
+            }
+        }
+        if machine.transmit().is_some() {
+            out.clear();
+            machine.take_transmit(&mut out);
+            writer.write_all(&out).map_err(io)?;
+            wrote = true;
+        }
+        // The writer may buffer (stdout does): everything answered must
+        // reach the client before we block reading again.
+        if std::mem::take(&mut wrote) {
+            writer.flush().map_err(io)?;
+        }
+    }
+}
+
+/// A short description of a request for logs (no data bytes).
+fn describe(req: &Request) -> String {
+    match req {
+        Request::Read { offset, len, .. } => format!("read {len} at {offset}"),
+        Request::Write { offset, data, .. } => format!("write {} at {offset}", data.len()),
+        r => {
+            let s = format!("{r:?}");
+            s.chars().take(200).collect()
+        }
+    }
+}
