@@ -11,7 +11,9 @@
 //! requested). Public keys come from an OpenSSH `authorized_keys` file
 //! (`command=`, `no-pty`, `from=`, `environment=` and `restrict` are
 //! honoured); passwords from `user:HASH` lines, HASH as `openssl passwd -6`
-//! writes it. SIGINT/SIGTERM close the listener and let live sessions end.
+//! writes it. `--sftp-root DIR` serves the `sftp` subsystem from DIR (as
+//! `/`, nothing outside it reachable). SIGINT/SIGTERM close the listener
+//! and let live sessions end.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -30,7 +32,9 @@ use std::time::{Duration, Instant};
 use common::{apply_transport_option, parse_time, split_option, yes};
 use ssh_blocking::proto::keys::authorized_keys::{AuthorizedKeys, KeyOptions};
 use ssh_blocking::proto::keys::known_hosts::glob_match;
+use ssh_blocking::proto::sftp::SftpServerConfig;
 use ssh_blocking::proto::{ChannelId, ChannelRequest, Config, Prompt, PtyRequest, PublicKey};
+use ssh_blocking::sftp_server::{serve as serve_sftp, LocalFs};
 use ssh_blocking::{os_rng, Auth, Channel, Handler, KbdInt, PrivateKey, Server, ServerHandle};
 
 const USAGE: &str =
@@ -109,6 +113,8 @@ struct Settings {
     password_file: Option<PathBuf>,
     accept_env: Vec<String>,
     verbose: bool,
+    /// Serve the `sftp` subsystem from this directory (as `/`).
+    sftp_root: Option<PathBuf>,
 }
 
 fn main() {
@@ -123,8 +129,10 @@ fn main() {
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
-    if o.sftp_root.is_some() {
-        die("--sftp-root: the SFTP subsystem is not built yet");
+    if let Some(root) = &o.sftp_root {
+        if let Err(e) = LocalFs::new(root, None) {
+            die(&format!("--sftp-root {}: {e}", root.display()));
+        }
     }
 
     let mut config = Config::default();
@@ -202,6 +210,7 @@ fn main() {
         password_file: o.password_file.clone(),
         accept_env,
         verbose: o.verbose,
+        sftp_root: o.sftp_root.clone(),
     });
 
     // Signals are taken by one thread with sigwait; every other thread
@@ -492,6 +501,38 @@ impl Session {
         }
     }
 
+    /// Serves SFTP from `root` on the channel, on a thread of its own.
+    fn start_sftp(&mut self, id: ChannelId, root: PathBuf) -> bool {
+        let Some(ch) = self.chans.get_mut(&id) else {
+            return false;
+        };
+        if ch.proc.is_some() {
+            return false;
+        }
+        let Some(channel) = ch.channel.take() else {
+            return false;
+        };
+        let fs = match LocalFs::new(&root, None) {
+            Ok(fs) => fs,
+            Err(e) => {
+                tracing::info!("{}: sftp root {}: {e}", self.peer, root.display());
+                return false;
+            }
+        };
+        let peer = self.peer.clone();
+        tracing::debug!("{peer}: sftp subsystem from {}", root.display());
+        std::thread::spawn(move || {
+            let r = serve_sftp(&channel, &channel, fs, SftpServerConfig::default());
+            if let Err(e) = &r {
+                tracing::debug!("{peer}: sftp session ended: {e}");
+            }
+            let _ = channel.send_exit_status(if r.is_ok() { 0 } else { 1 });
+            let _ = channel.send_eof();
+            let _ = channel.close();
+        });
+        true
+    }
+
     /// SSH_CLIENT / SSH_CONNECTION, as sshd sets them.
     fn connection_env(&self) -> Vec<(String, String)> {
         let (Some(p), Some(l)) = (self.handle.peer_addr(), self.handle.local_addr()) else {
@@ -649,8 +690,17 @@ impl Handler for Session {
             ChannelRequest::Exec { command } => self.start(id, Some(command)),
             ChannelRequest::Shell => self.start(id, None),
             ChannelRequest::Subsystem { name } => {
-                tracing::debug!("{}: subsystem {name:?} is not served", self.peer);
-                false
+                if self.key_options.command.is_some() {
+                    // A forced command runs instead, as with sshd.
+                    return self.start(id, Some(format!("subsystem {name}").into_bytes()));
+                }
+                match (&self.settings.sftp_root, name.as_str()) {
+                    (Some(root), "sftp") => self.start_sftp(id, root.clone()),
+                    _ => {
+                        tracing::debug!("{}: subsystem {name:?} is not served", self.peer);
+                        false
+                    }
+                }
             }
             ChannelRequest::WindowChange { cols, rows, .. } => {
                 match self.chans.get(&id).and_then(|c| c.pty.as_ref()) {
