@@ -32,6 +32,7 @@ PermitRootLogin prohibit-password
 AuthorizedKeysFile {d}/authorized_keys
 PidFile {d}/sshd.pid
 Ciphers {ciphers}
+Subsystem sftp internal-sftp
 """)
     os.makedirs("/run/sshd", exist_ok=True)
     p = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", f"{d}/sshd_config"],
