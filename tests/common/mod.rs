@@ -837,6 +837,10 @@ pub struct SshdOptions {
     pub pam: bool,
     /// `LogLevel` (default VERBOSE; DEBUG1 logs each kex and rekey).
     pub log_level: Option<String>,
+    /// The command of `Subsystem sftp` (default `internal-sftp`), e.g.
+    /// `/usr/lib/openssh/sftp-server` or `/path/sftp-server -r ROOT`
+    /// (sshd splits it at spaces; it runs as the logged-in user).
+    pub sftp_subsystem: Option<String>,
 }
 
 /// OpenSSH `sshd -D -e` on 127.0.0.1 and a free port, with its own config,
@@ -903,10 +907,14 @@ impl Sshd {
                 "UseDNS no",
                 "MaxStartups 100:30:200",
                 "X11Forwarding no",
-                "Subsystem sftp internal-sftp",
             ] {
                 let _ = writeln!(cfg, "{l}");
             }
+            let _ = writeln!(
+                cfg,
+                "Subsystem sftp {}",
+                opts.sftp_subsystem.as_deref().unwrap_or("internal-sftp")
+            );
             let _ = writeln!(
                 cfg,
                 "AuthorizedKeysFile {} .ssh/authorized_keys",
@@ -1516,4 +1524,34 @@ pub fn public_key_line(pub_path: &Path) -> String {
 /// per public key line.
 pub fn write_known_hosts_file(path: &Path, port: u16, public_lines: &[String]) {
     write_known_hosts(path, port, public_lines)
+}
+
+// ---------------------------------------------------------------------------
+// SFTP helpers (interop_sftp.rs)
+// ---------------------------------------------------------------------------
+
+/// The sftp-server program Dropbear runs for the `sftp` subsystem: Dropbear
+/// has no option for it, only the path compiled in (`SFTPSERVER_PATH`,
+/// `/usr/lib/sftp-server` on Debian, where openssh-sftp-server makes it a
+/// symlink to `/usr/lib/openssh/sftp-server`). Found by looking for a
+/// NUL-terminated absolute path ending in `sftp-server` in the dropbear
+/// binary; fails (with the install hint) if it is not installed.
+pub fn dropbear_sftp_server() -> PathBuf {
+    let bin = require_peer("dropbear");
+    let data = std::fs::read(&bin).unwrap_or_else(|e| panic!("read {}: {e}", bin.display()));
+    let compiled = data
+        .split(|&b| b == 0)
+        .filter(|s| s.starts_with(b"/") && s.ends_with(b"sftp-server") && s.len() < 256)
+        .filter_map(|s| std::str::from_utf8(s).ok())
+        .map(PathBuf::from)
+        .next()
+        .unwrap_or_else(|| PathBuf::from("/usr/lib/sftp-server"));
+    if !is_executable(&compiled) {
+        panic!(
+            "Dropbear serves SFTP with {} (its compiled-in SFTPSERVER_PATH), which is missing: \
+             install openssh-sftp-server; {INSTALL_HINT}",
+            compiled.display()
+        );
+    }
+    compiled
 }

@@ -2,6 +2,7 @@
 """An AsyncSSH server for the interoperability tests.
 
     asyncssh_server.py PORT HOST_KEY AUTHORIZED_KEYS [--user U] [--password P]
+                       [--sftp-root DIR]
 
 Listens on 127.0.0.1:PORT, prints "READY" on stdout once listening, and
 serves connections until killed.
@@ -14,6 +15,13 @@ answer must be P. Each successful authentication is logged on stdout as
 Channels: `exec` runs the command with `/bin/sh -c`, stdin/stdout/stderr are
 piped in both directions, then exit-status (or exit-signal when the command
 was killed by a signal) is sent and the channel closed.
+
+--sftp-root DIR: the `sftp` subsystem is served by AsyncSSH's SFTPServer
+chrooted to DIR (`asyncssh.SFTPServer(chan, chroot=DIR)`: clients see DIR
+as `/`, the start directory too). AsyncSSH reads the SYMLINK arguments in
+the order of the SFTP draft unless the client's version string names
+OpenSSH or paramiko. Without this option the subsystem is refused, as
+before.
 """
 
 import argparse
@@ -142,6 +150,7 @@ async def main():
     p.add_argument("authorized_keys")
     p.add_argument("--user", default="sshtest")
     p.add_argument("--password", default="sshtest-pw")
+    p.add_argument("--sftp-root", default=None)
     args = p.parse_args()
 
     authorized = set()
@@ -149,6 +158,10 @@ async def main():
         for line in f:
             if line.strip() and not line.startswith("#"):
                 authorized.add(asyncssh.import_public_key(line).public_data)
+    extra = {}
+    if args.sftp_root:
+        root = args.sftp_root
+        extra["sftp_factory"] = lambda chan: asyncssh.SFTPServer(chan, chroot=root)
     await asyncssh.create_server(
         lambda: Server(args, authorized),
         "127.0.0.1",
@@ -158,6 +171,7 @@ async def main():
         encoding=None,
         window=WINDOW,
         reuse_address=True,
+        **extra,
     )
     log("READY")
     await asyncio.Event().wait()

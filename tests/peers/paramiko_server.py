@@ -2,7 +2,7 @@
 """A paramiko SSH server for the interoperability tests.
 
     paramiko_server.py PORT HOST_KEY AUTHORIZED_KEYS [--user U] [--password P]
-                       [--pubkey-algs ALG,...]
+                       [--pubkey-algs ALG,...] [--sftp-root DIR]
 
 Listens on 127.0.0.1:PORT, prints "READY" on stdout once listening, and
 serves each connection on its own thread until killed.
@@ -20,11 +20,19 @@ client must choose the algorithm from server-sig-algs).
 Channels: `exec` runs the command with `/bin/sh -c`, stdin/stdout/stderr are
 piped in both directions, then exit-status (or exit-signal when the command
 was killed by a signal) is sent, followed by EOF and close.
+
+--sftp-root DIR: the `sftp` subsystem is served by paramiko's SFTPServer
+over DIR, which clients see as `/` (the start directory too). Relative
+symlink targets are stored as given, absolute ones are mapped into DIR. It
+is SFTP version 3 with no extensions beyond paramiko's own (no statvfs).
+Without this option the subsystem is refused, as before.
 """
 
 import argparse
 import base64
+import errno
 import os
+import posixpath
 import signal
 import socket
 import subprocess
@@ -190,6 +198,177 @@ def run_exec(chan, command):
         pass
 
 
+# ---------------------------------------------------------------------------
+# SFTP over a local directory (--sftp-root)
+# ---------------------------------------------------------------------------
+
+
+def sftp_error(e):
+    return paramiko.SFTPServer.convert_errno(e.errno)
+
+
+class LocalSFTPHandle(paramiko.SFTPHandle):
+    def stat(self):
+        try:
+            return paramiko.SFTPAttributes.from_stat(os.fstat(self.readfile.fileno()))
+        except OSError as e:
+            return sftp_error(e)
+
+    def chattr(self, attr):
+        try:
+            paramiko.SFTPServer.set_file_attr(self.filename, attr)
+            return paramiko.SFTP_OK
+        except OSError as e:
+            return sftp_error(e)
+
+
+class LocalSFTPServer(paramiko.SFTPServerInterface):
+    """Serves ROOT as `/`. Paths are normalised lexically, so `..` cannot
+    leave ROOT (symlinks inside ROOT are followed by the OS: this is a test
+    peer, not a jail)."""
+
+    def __init__(self, server, root, *args, **kwargs):
+        super().__init__(server, *args, **kwargs)
+        self.root = os.path.realpath(root)
+
+    def _virtual(self, path):
+        v = posixpath.normpath(posixpath.join("/", path))
+        return "/" + v.lstrip("/")
+
+    def _real(self, path):
+        return os.path.join(self.root, self._virtual(path).lstrip("/"))
+
+    def _attrs(self, real, name=None, follow=True):
+        st = os.stat(real) if follow else os.lstat(real)
+        a = paramiko.SFTPAttributes.from_stat(st, name if name is not None else os.path.basename(real))
+        return a
+
+    def list_folder(self, path):
+        real = self._real(path)
+        try:
+            out = []
+            for name in sorted(os.listdir(real)):
+                out.append(self._attrs(os.path.join(real, name), name, follow=False))
+            return out
+        except OSError as e:
+            return sftp_error(e)
+
+    def stat(self, path):
+        try:
+            return self._attrs(self._real(path))
+        except OSError as e:
+            return sftp_error(e)
+
+    def lstat(self, path):
+        try:
+            return self._attrs(self._real(path), follow=False)
+        except OSError as e:
+            return sftp_error(e)
+
+    def open(self, path, flags, attr):
+        real = self._real(path)
+        try:
+            mode = getattr(attr, "st_mode", None)
+            fd = os.open(real, flags, (mode & 0o7777) if mode else 0o666)
+        except OSError as e:
+            return sftp_error(e)
+        if (flags & os.O_CREAT) and attr is not None:
+            attr._flags &= ~attr.FLAG_PERMISSIONS
+            try:
+                paramiko.SFTPServer.set_file_attr(real, attr)
+            except OSError:
+                pass
+        if flags & os.O_WRONLY:
+            fstr = "ab" if flags & os.O_APPEND else "wb"
+        elif flags & os.O_RDWR:
+            fstr = "a+b" if flags & os.O_APPEND else "r+b"
+        else:
+            fstr = "rb"
+        try:
+            f = os.fdopen(fd, fstr)
+        except OSError as e:
+            os.close(fd)
+            return sftp_error(e)
+        h = LocalSFTPHandle(flags)
+        h.filename = real
+        h.readfile = f
+        h.writefile = f
+        return h
+
+    def remove(self, path):
+        try:
+            os.remove(self._real(path))
+        except OSError as e:
+            return sftp_error(e)
+        return paramiko.SFTP_OK
+
+    def rename(self, oldpath, newpath):
+        old, new = self._real(oldpath), self._real(newpath)
+        # SFTP v3: renaming onto an existing name is an error.
+        if os.path.lexists(new):
+            return sftp_error(OSError(errno.EEXIST, "exists"))
+        try:
+            os.rename(old, new)
+        except OSError as e:
+            return sftp_error(e)
+        return paramiko.SFTP_OK
+
+    def posix_rename(self, oldpath, newpath):
+        try:
+            os.rename(self._real(oldpath), self._real(newpath))
+        except OSError as e:
+            return sftp_error(e)
+        return paramiko.SFTP_OK
+
+    def mkdir(self, path, attr):
+        real = self._real(path)
+        try:
+            os.mkdir(real)
+            if attr is not None:
+                paramiko.SFTPServer.set_file_attr(real, attr)
+        except OSError as e:
+            return sftp_error(e)
+        return paramiko.SFTP_OK
+
+    def rmdir(self, path):
+        try:
+            os.rmdir(self._real(path))
+        except OSError as e:
+            return sftp_error(e)
+        return paramiko.SFTP_OK
+
+    def chattr(self, path, attr):
+        try:
+            paramiko.SFTPServer.set_file_attr(self._real(path), attr)
+        except OSError as e:
+            return sftp_error(e)
+        return paramiko.SFTP_OK
+
+    def canonicalize(self, path):
+        return self._virtual(path)
+
+    def readlink(self, path):
+        try:
+            target = os.readlink(self._real(path))
+        except OSError as e:
+            return sftp_error(e)
+        if os.path.isabs(target):
+            if target == self.root or target.startswith(self.root + "/"):
+                target = "/" + target[len(self.root):].lstrip("/")
+            else:
+                return paramiko.SFTP_PERMISSION_DENIED
+        return target
+
+    def symlink(self, target_path, path):
+        if posixpath.isabs(target_path):
+            target_path = self._real(target_path)
+        try:
+            os.symlink(target_path, self._real(path))
+        except OSError as e:
+            return sftp_error(e)
+        return paramiko.SFTP_OK
+
+
 def restrict_signature_algorithms(allowed):
     """Logs every user-auth signature algorithm and rejects those not in
     `allowed` (None: all)."""
@@ -216,6 +395,8 @@ def serve(sock, args, host_key, authorized):
             disabled["pubkeys"] = [a for a in paramiko.Transport._preferred_pubkeys if a not in allowed]
         t = paramiko.Transport(sock, default_window_size=WINDOW, disabled_algorithms=disabled)
         t.add_server_key(host_key)
+        if args.sftp_root:
+            t.set_subsystem_handler("sftp", paramiko.SFTPServer, LocalSFTPServer, args.sftp_root)
         t.start_server(server=Server(args, authorized))
         # Keep a reference to every channel: paramiko closes a channel
         # object that gets garbage-collected.
@@ -243,6 +424,7 @@ def main():
     p.add_argument("--user", default="sshtest")
     p.add_argument("--password", default="sshtest-pw")
     p.add_argument("--pubkey-algs", default=None)
+    p.add_argument("--sftp-root", default=None)
     args = p.parse_args()
 
     restrict_signature_algorithms(args.pubkey_algs.split(",") if args.pubkey_algs else None)
