@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use common::{apply_transport_option, parse_time, split_option, yes};
 use ssh_blocking::proto::keys::authorized_keys::{AuthorizedKeys, KeyOptions};
 use ssh_blocking::proto::keys::known_hosts::glob_match;
-use ssh_blocking::proto::sftp::SftpServerConfig;
+use ssh_blocking::proto::sftp::{draft_symlink_peer, SftpServerConfig};
 use ssh_blocking::proto::{ChannelId, ChannelRequest, Config, Prompt, PtyRequest, PublicKey};
 use ssh_blocking::sftp_server::{serve as serve_sftp, LocalFs};
 use ssh_blocking::{os_rng, Auth, Channel, Handler, KbdInt, PrivateKey, Server, ServerHandle};
@@ -521,8 +521,15 @@ impl Session {
         };
         let peer = self.peer.clone();
         tracing::debug!("{peer}: sftp subsystem from {}", root.display());
+        let config = SftpServerConfig {
+            draft_symlink: self
+                .handle
+                .client_version()
+                .is_some_and(|v| draft_symlink_peer(&v)),
+            ..Default::default()
+        };
         std::thread::spawn(move || {
-            let r = serve_sftp(&channel, &channel, fs, SftpServerConfig::default());
+            let r = serve_sftp(&channel, &channel, fs, config);
             if let Err(e) = &r {
                 tracing::debug!("{peer}: sftp session ended: {e}");
             }

@@ -25,6 +25,16 @@ impl Channel {
         self.id
     }
 
+    /// The peer's SSH version string (e.g. `SSH-2.0-OpenSSH_9.2p1`).
+    pub fn peer_version(&self) -> Option<String> {
+        self.conn
+            .shared
+            .lock()
+            .conn
+            .peer_version()
+            .map(str::to_string)
+    }
+
     fn request(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<(), Error>,

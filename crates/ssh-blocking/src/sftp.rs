@@ -253,6 +253,12 @@ impl Sftp {
                 requests: 64,
             },
         };
+        if channel
+            .peer_version()
+            .is_some_and(|v| ssh_proto::sftp::draft_symlink_peer(&v))
+        {
+            st.machine.set_draft_symlink(true);
+        }
         st.flush(&channel)?;
         while st.machine.version().is_none() {
             st.fill(&channel)?;

@@ -21,6 +21,7 @@ pub struct SftpClient {
     pending: HashSet<u32>,
     replies: VecDeque<(u32, Response)>,
     error: Option<Error>,
+    draft_symlink: bool,
 }
 
 impl Default for SftpClient {
@@ -43,7 +44,16 @@ impl SftpClient {
             pending: HashSet::new(),
             replies: VecDeque::new(),
             error: None,
+            draft_symlink: false,
         }
+    }
+
+    /// Sends SYMLINK's paths in the draft's order (link first) instead of
+    /// OpenSSH's (target first). Only AsyncSSH servers talking to a peer
+    /// that is neither OpenSSH nor paramiko expect that; adapters set it
+    /// from the server's SSH version string (see [`draft_symlink_peer`](super::draft_symlink_peer)).
+    pub fn set_draft_symlink(&mut self, on: bool) {
+        self.draft_symlink = on;
     }
 
     /// The server's protocol version, once its VERSION arrived.
@@ -125,7 +135,14 @@ impl SftpClient {
             }
         }
         let id = self.new_id();
-        req.encode(id, self.out.buf());
+        match req {
+            Request::Symlink { target, link } if self.draft_symlink => Request::Symlink {
+                target: link.clone(),
+                link: target.clone(),
+            }
+            .encode(id, self.out.buf()),
+            req => req.encode(id, self.out.buf()),
+        }
         Ok(id)
     }
 

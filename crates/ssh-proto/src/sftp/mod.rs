@@ -21,6 +21,13 @@ pub use server::{SftpServer, SftpServerConfig};
 
 use crate::error::{Error, ErrorKind};
 
+/// Whether a peer with this SSH version string orders SYMLINK's paths as
+/// the draft does (link first) rather than as OpenSSH does. AsyncSSH uses
+/// the draft order unless its peer is OpenSSH or paramiko.
+pub fn draft_symlink_peer(ssh_version: &str) -> bool {
+    ssh_version.contains("AsyncSSH")
+}
+
 /// The error for a failed SFTP status reply, naming the path it was about.
 pub fn status_error(code: u32, message: &str, path: Option<&str>) -> Error {
     let what = codec::status::name(code);

@@ -20,6 +20,10 @@ pub struct SftpServerConfig {
     /// Extensions to advertise (name, version data). The default is every
     /// extension the codec knows.
     pub extensions: Vec<(String, String)>,
+    /// Read SYMLINK's paths in the draft's order (link first): what an
+    /// AsyncSSH client sends to a server that is neither OpenSSH nor
+    /// paramiko (see [`draft_symlink_peer`](super::draft_symlink_peer)).
+    pub draft_symlink: bool,
 }
 
 impl Default for SftpServerConfig {
@@ -45,6 +49,7 @@ impl Default for SftpServerConfig {
             .iter()
             .map(|(n, v)| (n.to_string(), v.to_string()))
             .collect(),
+            draft_symlink: false,
         }
     }
 }
@@ -259,6 +264,15 @@ impl SftpServer {
             Request::Extended { name, .. } => {
                 let msg = format!("unsupported extended request {name}");
                 let _ = self.reply(id, &Response::status(status::OP_UNSUPPORTED, msg));
+            }
+            Request::Symlink { target, link } if self.config.draft_symlink => {
+                self.requests.push_back((
+                    id,
+                    Request::Symlink {
+                        target: link,
+                        link: target,
+                    },
+                ))
             }
             req => self.requests.push_back((id, req)),
         }
