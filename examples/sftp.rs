@@ -464,11 +464,9 @@ impl Session {
                     used,
                     k(v.bavail),
                     k(v.bfree),
-                    if v.blocks > 0 {
-                        100 * v.blocks.saturating_sub(v.bfree) / v.blocks
-                    } else {
-                        0
-                    }
+                    (100 * v.blocks.saturating_sub(v.bfree))
+                        .checked_div(v.blocks)
+                        .unwrap_or(0)
                 );
                 Ok(())
             }

@@ -298,7 +298,7 @@ impl LocalFs {
                 Err(e) => errno_status(&e),
             },
             Request::Fstatvfs { handle } => match self.file(&handle) {
-                Ok((_, p)) => match self.jail.statvfs(&p.to_string()) {
+                Ok((_, p)) => match self.jail.statvfs(p) {
                     Ok(v) => Response::ExtendedReply(statvfs(&v).encode()),
                     Err(e) => errno_status(&e),
                 },
