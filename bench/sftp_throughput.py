@@ -4,7 +4,7 @@ aes128-gcm, same machine, same run:
 
 - our `sftp` example against sshd (internal-sftp), and OpenSSH's `sftp`
   against the same sshd;
-- OpenSSH's `sftp` against our `server --sftp-root`.
+- OpenSSH's `sftp` and ours against our `server --sftp-root`.
 
 Prints MB/s for each and the ratios. Needs root (sshd) and:
 
@@ -64,6 +64,7 @@ def main():
             ("ours -> sshd", ours + ["-P", str(sshd_port), f"{user}@127.0.0.1"], f"{d}/up.bin"),
             ("openssh -> sshd", ossh + ["-P", str(sshd_port), f"{user}@127.0.0.1"], f"{d}/up.bin"),
             ("openssh -> ours", ossh + ["-P", str(our_port), f"{user}@127.0.0.1"], "/up.bin"),
+            ("ours -> ours", ours + ["-P", str(our_port), f"{user}@127.0.0.1"], "/up.bin"),
         ]
         print(f"SFTP {args.size_mib} MiB get and put, aes128-gcm, {args.runs} run(s) each, best; "
               f"{os.uname().machine}, {os.cpu_count()} cpus, {time.strftime('%Y-%m-%d')}")
@@ -86,6 +87,8 @@ def main():
         print(f"client ratio ours/openssh against sshd: put {a[0] / b[0]:.2f}x, get {a[1] / b[1]:.2f}x")
         c = res["openssh -> ours"]
         print(f"server ratio ours/sshd with openssh sftp: put {c[0] / b[0]:.2f}x, get {c[1] / b[1]:.2f}x")
+        e = res["ours -> ours"]
+        print(f"client ratio ours/openssh against our server: put {e[0] / c[0]:.2f}x, get {e[1] / c[1]:.2f}x")
     finally:
         for p in procs:
             p.terminate()

@@ -174,13 +174,15 @@ impl SftpClient {
 
     fn parse(&mut self) -> Result<()> {
         while let Some((s, e)) = codec::next_packet(self.inbuf.pending())? {
-            let payload = self.inbuf.pending()[s..e].to_vec();
-            self.inbuf.consume(e);
             if self.version.is_none() {
+                let payload = self.inbuf.pending()[s..e].to_vec();
+                self.inbuf.consume(e);
                 self.on_version(&payload)?;
                 continue;
             }
-            let (id, resp) = Response::decode(&payload)?;
+            let decoded = Response::decode(&self.inbuf.pending()[s..e]);
+            self.inbuf.consume(e);
+            let (id, resp) = decoded?;
             if !self.pending.remove(&id) {
                 return Err(Error::protocol(format!(
                     "SFTP reply for id {id}, which no request has"
