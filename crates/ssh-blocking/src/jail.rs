@@ -177,21 +177,8 @@ impl FileStat {
     }
 }
 
-/// File system statistics (`statvfs@openssh.com`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StatVfs {
-    pub bsize: u64,
-    pub frsize: u64,
-    pub blocks: u64,
-    pub bfree: u64,
-    pub bavail: u64,
-    pub files: u64,
-    pub ffree: u64,
-    pub favail: u64,
-    pub fsid: u64,
-    pub flag: u64,
-    pub namemax: u64,
-}
+/// File system statistics (`statvfs@openssh.com`): the codec's type.
+pub use ssh_proto::sftp::StatVfs;
 
 /// A directory tree served with its root as `/`. See the [module
 /// documentation](self) for what it guarantees.

@@ -11,7 +11,7 @@ use std::os::unix::fs::FileExt;
 use ssh_proto::sftp::codec::longname;
 use ssh_proto::sftp::{
     open_flags, status, Attrs, CheckTarget, NameEntry, Request, Response, SftpServer,
-    SftpServerConfig, StatVfs,
+    SftpServerConfig,
 };
 use ssh_proto::{Error, ErrorKind};
 
@@ -294,12 +294,12 @@ impl LocalFs {
                 Self::ok(self.jail.hardlink(&self.full(&old), &self.full(&new)))
             }
             Request::Statvfs { path } => match self.jail.statvfs(&self.full(&path)) {
-                Ok(v) => Response::ExtendedReply(statvfs(&v).encode()),
+                Ok(v) => Response::ExtendedReply(v.encode()),
                 Err(e) => errno_status(&e),
             },
             Request::Fstatvfs { handle } => match self.file(&handle) {
                 Ok((_, p)) => match self.jail.statvfs(p) {
-                    Ok(v) => Response::ExtendedReply(statvfs(&v).encode()),
+                    Ok(v) => Response::ExtendedReply(v.encode()),
                     Err(e) => errno_status(&e),
                 },
                 Err(r) => r,
@@ -480,22 +480,6 @@ impl LocalFs {
             pos = stop;
         }
         Response::ExtendedReply(out)
-    }
-}
-
-fn statvfs(v: &crate::jail::StatVfs) -> StatVfs {
-    StatVfs {
-        bsize: v.bsize,
-        frsize: v.frsize,
-        blocks: v.blocks,
-        bfree: v.bfree,
-        bavail: v.bavail,
-        files: v.files,
-        ffree: v.ffree,
-        favail: v.favail,
-        fsid: v.fsid,
-        flag: v.flag,
-        namemax: v.namemax,
     }
 }
 
