@@ -851,3 +851,34 @@ fn global_requests_are_answered_by_the_application_in_order() {
         [(true, vec![0, 0, 0, 7]), (false, vec![]), (false, vec![])]
     );
 }
+
+#[test]
+fn unanswered_channel_requests_are_capped() {
+    let mut p = Pair::default_pair(53);
+    p.policy.manual_requests = true;
+    p.run();
+    p.client.auth_password("alice", "secret").unwrap();
+    p.run();
+    let ch = p.client.open_session().unwrap();
+    p.run();
+    // One more than the cap, all wanting replies, none answered yet.
+    for i in 0..=connection::MAX_PENDING_CHANNEL_REQUESTS {
+        p.client
+            .channel_request(ch, &format!("x-{i}@example.com"), true, &[])
+            .unwrap();
+    }
+    // Nobody polls the server's events, so no request is answered: its
+    // queue fills and the connection ends with a limit error.
+    let mut steps = 0;
+    while p.server.error().is_none() && steps < 1000 {
+        let moved = p.client.transmit().map(<[u8]>::to_vec);
+        if let Some(b) = moved {
+            let n = p.server.recv(p.now, &b).unwrap_or(b.len());
+            p.client.advance_transmit(n);
+        }
+        steps += 1;
+    }
+    let e = p.server.error().expect("the server gave up").clone();
+    assert_eq!(e.kind(), ErrorKind::Limit, "{e}");
+    assert!(e.to_string().contains("await a reply"), "{e}");
+}

@@ -29,6 +29,9 @@ use channel::{Channel, QueuedOp, ReplySlot, State};
 /// Global requests from the peer that may wait for the application's
 /// reply at once; one more closes the connection.
 pub const MAX_PENDING_GLOBAL_REQUESTS: usize = 64;
+/// Channel requests from the peer on one channel that may wait for a
+/// reply at once; one more closes the connection.
+pub const MAX_PENDING_CHANNEL_REQUESTS: usize = 64;
 /// The most request-specific data a global request may carry.
 pub const MAX_GLOBAL_REQUEST_DATA: usize = 64 * 1024;
 
@@ -1590,7 +1593,16 @@ impl Connection {
             }
         };
         if want_reply {
-            self.chan(id)?.replies.push_back(ReplySlot::Waiting);
+            let c = self.chan(id)?;
+            if c.replies.len() >= MAX_PENDING_CHANNEL_REQUESTS {
+                return Err(Error::new(
+                    ErrorKind::Limit,
+                    format!(
+                        "more than {MAX_PENDING_CHANNEL_REQUESTS} requests on {id} await a reply"
+                    ),
+                ));
+            }
+            c.replies.push_back(ReplySlot::Waiting);
         }
         self.events.push_back(Event::ChannelRequest {
             channel: id,
