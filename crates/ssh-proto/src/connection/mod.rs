@@ -475,7 +475,20 @@ impl Connection {
     fn dispatch(&mut self, payload: &[u8], seq: u32) -> Result<()> {
         let t = payload[0];
         let rng = &mut *self.rng;
+        // RFC 4253 §7.1: nothing above the transport layer may be sent
+        // before the first NEWKEYS (strict kex already refuses it).
+        if self.tr.kex_count() == 0
+            && matches!(t, msg::SERVICE_REQUEST | msg::SERVICE_ACCEPT | 50..=53 | 60..=82 | 90..=100)
+        {
+            return Err(Error::protocol(format!(
+                "{} before the first key exchange completed",
+                msg::name(t)
+            )));
+        }
         match t {
+            // Unassigned numbers in the auth and connection ranges (RFC 4250
+            // §4.1) are unknown messages like any other.
+            54..=59 | 83..=89 | 101..=127 => self.unimplemented(seq),
             msg::SERVICE_REQUEST | msg::SERVICE_ACCEPT | 50..=79 => match &mut self.auth {
                 AuthSide::Client(a) => {
                     if t == msg::SERVICE_REQUEST {
@@ -503,11 +516,17 @@ impl Connection {
                 }
                 self.on_connection_msg(payload)
             }
-            _ => self.tr.send(rng, |b| {
-                b.push(msg::UNIMPLEMENTED);
-                b.put_u32(seq);
-            }),
+            _ => self.unimplemented(seq),
         }
+    }
+
+    /// RFC 4253 §11.4: an unrecognized message is answered with
+    /// UNIMPLEMENTED, naming its sequence number.
+    fn unimplemented(&mut self, seq: u32) -> Result<()> {
+        self.tr.send(&mut *self.rng, |b| {
+            b.push(msg::UNIMPLEMENTED);
+            b.put_u32(seq);
+        })
     }
 
     // ----------------------------------------------------------- host keys
@@ -1342,8 +1361,9 @@ impl Connection {
                                 // they used is granted back as if read.
                                 let d = r.string()?;
                                 if c.eof_received || c.close_received {
+                                    let after = if c.close_received { "CLOSE" } else { "EOF" };
                                     return Err(Error::protocol(format!(
-                                        "channel {id}: data after EOF"
+                                        "channel {id}: data after {after}"
                                     )));
                                 }
                                 if d.len() > c.local_window as usize {
@@ -1361,7 +1381,10 @@ impl Connection {
                         };
                         let data = r.string()?;
                         if c.eof_received || c.close_received {
-                            return Err(Error::protocol(format!("channel {id}: data after EOF")));
+                            let after = if c.close_received { "CLOSE" } else { "EOF" };
+                            return Err(Error::protocol(format!(
+                                "channel {id}: data after {after}"
+                            )));
                         }
                         if data.len() > c.local_window as usize {
                             return Err(Error::protocol(format!(
@@ -1586,6 +1609,16 @@ impl Connection {
                             b.put_u32(remote);
                         })?;
                     } else {
+                        // Queued behind an unanswered request: counts
+                        // toward the same cap.
+                        if c.replies.len() >= MAX_PENDING_CHANNEL_REQUESTS {
+                            return Err(Error::new(
+                                ErrorKind::Limit,
+                                format!(
+                                    "more than {MAX_PENDING_CHANNEL_REQUESTS} requests on {id} await a reply"
+                                ),
+                            ));
+                        }
                         c.replies.push_back(ReplySlot::Answered(false));
                     }
                 }

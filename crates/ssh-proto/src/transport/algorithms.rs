@@ -220,8 +220,24 @@ pub fn choose(category: &str, client: &str, server: &str) -> Result<String> {
     }
     Err(Error::new(
         ErrorKind::NoCommonAlgorithm,
-        format!("no common {category} algorithm: client offers {client}, server offers {server}"),
+        format!(
+            "no common {category} algorithm: client offers {}, server offers {}",
+            shown(client),
+            shown(server)
+        ),
     ))
+}
+
+/// A name-list as shown in an error text: one list comes from the peer, so
+/// control characters are dropped and a long list is cut short.
+fn shown(list: &str) -> String {
+    const MAX: usize = 1024;
+    let clean = list.chars().filter(|c| !c.is_control());
+    let mut s: String = clean.clone().take(MAX).collect();
+    if clean.count() > MAX {
+        s.push_str("...");
+    }
+    s
 }
 
 /// The outcome of one algorithm negotiation.

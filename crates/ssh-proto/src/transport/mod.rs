@@ -533,10 +533,11 @@ impl Transport {
                 return Ok(None);
             };
             let t = pkt.msg_type();
-            // Strict kex: during the initial exchange only kex messages pass.
+            // Strict kex: during the initial exchange only kex messages pass
+            // (and DISCONNECT, so that a peer giving up can say why).
             if self.strict
                 && self.kex_count == 0
-                && !matches!(t, msg::KEXINIT | msg::NEWKEYS | 30..=49)
+                && !matches!(t, msg::KEXINIT | msg::NEWKEYS | msg::DISCONNECT | 30..=49)
             {
                 let name = msg::name(t);
                 self.restore(pkt);
@@ -588,6 +589,14 @@ impl Transport {
                     }
                 }
                 msg::EXT_INFO => {
+                    // RFC 8308: EXT_INFO follows NEWKEYS; before it, it could
+                    // only have been injected into the unauthenticated stream.
+                    if self.kex_count == 0 {
+                        self.restore(pkt);
+                        return Err(Error::protocol(
+                            "EXT_INFO before the first key exchange completed",
+                        ));
+                    }
                     let res = self.on_ext_info(pkt.payload());
                     self.restore(pkt);
                     res?;
