@@ -204,8 +204,7 @@ fn cut_during_authentication_is_an_error_not_a_hang() {
     let c = connect(&fx, port).expect("the handshake fits in the budget");
     let err = c
         .auth_password("u", "pw")
-        .err()
-        .expect("authentication through a cut connection must fail");
+        .expect_err("authentication through a cut connection must fail");
     assert!(t0.elapsed() < LIMIT, "took {:?}", t0.elapsed());
     assert!(!err.to_string().is_empty());
 }
@@ -255,7 +254,7 @@ fn cut_during_an_sftp_put_fails_the_put() {
     let t0 = Instant::now();
     let r = sftp.put(&src, "/big.bin", None);
     assert!(t0.elapsed() < LIMIT, "took {:?}", t0.elapsed());
-    let err = r.err().expect("a put through a cut connection must fail");
+    let err = r.expect_err("a put through a cut connection must fail");
     assert!(!err.to_string().is_empty());
     // And the get of a file is reported the same way.
     assert!(sftp.stat("/big.bin").is_err());
