@@ -295,6 +295,11 @@ impl Client {
             .map(|m| m.to_vec())
     }
 
+    /// Key exchanges completed so far (1 after the handshake; rekeys add).
+    pub fn kex_count(&self) -> u32 {
+        self.shared().lock().conn.kex_count()
+    }
+
     /// Starts a key exchange now.
     pub fn rekey(&self) -> Result<(), Error> {
         self.shared().with(|s| s.conn.rekey())
