@@ -148,7 +148,7 @@ fn client(fx: &Fixture, cipher: &str, compression: bool) -> Client {
 
 /// A deterministic stream: half compressible text, half pseudo-random.
 fn chunk(i: u64) -> Vec<u8> {
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         compressible_text(256 * 1024)
     } else {
         pseudo_random_bytes(256 * 1024, i)
@@ -211,7 +211,7 @@ fn soak_every_cipher_with_rekeys_and_compression() {
         let (sent, got) = round_trip(&c, total);
         assert_eq!(sent, got, "{cipher}: data changed on the way");
         // Both directions moved `total` bytes: a rekey every 64 MiB.
-        let expected = 1 + (2 * total / REKEY) as u32 / 2;
+        let expected = 1 + (total / REKEY) as u32;
         assert!(
             c.kex_count() >= expected,
             "{cipher}: {} key exchanges for {} MiB each way (expected at least {expected})",
@@ -259,7 +259,7 @@ fn soak_sftp_put_and_get_with_rekeys() {
     }
     assert_eq!(hex(&h.finalize()), sent, "the file changed on the way");
     assert!(
-        c.kex_count() as u64 >= 1 + 2 * total / REKEY / 2,
+        c.kex_count() as u64 > total / REKEY,
         "{} key exchanges for {} MiB each way",
         c.kex_count(),
         total >> 20
