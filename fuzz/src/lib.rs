@@ -25,7 +25,7 @@ use ssh_proto::keys::authorized_keys::AuthorizedKeys;
 use ssh_proto::keys::known_hosts::KnownHosts;
 use ssh_proto::sftp::{self, Attrs, NameEntry, Request, Response, SftpClient, SftpServer};
 use ssh_proto::{
-    AuthRequest, ChannelId, Config, Connection, Event, PrivateKey, Prompt, PublicKey, PtyRequest,
+    AuthRequest, ChannelId, Config, Connection, Event, PrivateKey, Prompt, PtyRequest, PublicKey,
     Stream,
 };
 
@@ -86,7 +86,8 @@ fn pinned(mut c: Config) -> Config {
 /// Client configuration of the recorded sessions.
 pub fn client_config() -> Arc<Config> {
     static C: OnceLock<Arc<Config>> = OnceLock::new();
-    C.get_or_init(|| Arc::new(pinned(Config::default()))).clone()
+    C.get_or_init(|| Arc::new(pinned(Config::default())))
+        .clone()
 }
 
 /// Server configuration of the recorded sessions.
@@ -566,7 +567,9 @@ fn client_attempt(c: &mut Connection, inp: &mut Input<'_>) {
 /// Server auth: a real client after kex makes fuzz-chosen attempts; the
 /// server application answers each request with a fuzz-chosen decision.
 pub fn server_auth(data: &[u8]) {
-    let Some(mut d) = Duo::after_kex() else { return };
+    let Some(mut d) = Duo::after_kex() else {
+        return;
+    };
     let mut inp = Input::new(data);
     let mut ops = 0;
     while !inp.is_empty() && ops < MAX_OPS && d.alive() {
@@ -595,7 +598,9 @@ pub fn server_auth(data: &[u8]) {
 /// failures retried with a listed method); the server application's answers
 /// are fuzz-chosen.
 pub fn client_auth(data: &[u8]) {
-    let Some(mut d) = Duo::after_kex() else { return };
+    let Some(mut d) = Duo::after_kex() else {
+        return;
+    };
     let mut inp = Input::new(data);
     client_attempt(&mut d.client, &mut inp);
     let mut ops = 0;
@@ -670,7 +675,9 @@ const REQUESTS: &[&str] = &[
 /// either side, pumped between the two, pending decisions answered by
 /// fuzz-chosen operations too.
 pub fn connection_layer(data: &[u8]) {
-    let Some(mut d) = Duo::authenticated() else { return };
+    let Some(mut d) = Duo::authenticated() else {
+        return;
+    };
     let mut inp = Input::new(data);
     // Channel ids each side knows (its own numbering).
     let mut chans: [Vec<ChannelId>; 2] = [Vec::new(), Vec::new()];
@@ -768,7 +775,11 @@ pub fn connection_layer(data: &[u8]) {
                 c.channel_consume(ch, stream, inp.u16() as usize)
             }
             18 => {
-                let name = inp.word(&["tcpip-forward", "cancel-tcpip-forward", "keepalive@openssh.com"]);
+                let name = inp.word(&[
+                    "tcpip-forward",
+                    "cancel-tcpip-forward",
+                    "keepalive@openssh.com",
+                ]);
                 let want = inp.bool();
                 c.global_request(&name, want, inp.bytes(64))
             }
@@ -808,27 +819,21 @@ pub fn connection_layer(data: &[u8]) {
             for (side, evs) in [(0, &mut d.client_events), (1, &mut d.server_events)] {
                 for e in evs.drain(..) {
                     match e {
-                        Event::ChannelOpenRequest { channel, .. } => {
-                            if opens[side].len() < 64 {
-                                opens[side].push(channel)
-                            }
+                        Event::ChannelOpenRequest { channel, .. } if opens[side].len() < 64 => {
+                            opens[side].push(channel)
                         }
                         Event::ChannelRequest {
                             channel,
                             want_reply: true,
                             ..
-                        } => {
-                            if reqs[side].len() < 64 {
-                                reqs[side].push(channel)
-                            }
-                        }
+                        } if reqs[side].len() < 64 => reqs[side].push(channel),
                         Event::GlobalRequest {
                             want_reply: true, ..
                         } => globals[side] += 1,
-                        Event::ChannelOpened { channel } => {
-                            if !chans[side].contains(&channel) && chans[side].len() < 64 {
-                                chans[side].push(channel)
-                            }
+                        Event::ChannelOpened { channel }
+                            if !chans[side].contains(&channel) && chans[side].len() < 64 =>
+                        {
+                            chans[side].push(channel)
                         }
                         _ => {}
                     }
@@ -1002,7 +1007,12 @@ pub fn sftp_client(data: &[u8]) {
         let mut out = Vec::new();
         c.take_transmit(&mut out);
     }
-    let _ = (c.version(), c.extensions().len(), c.in_flight(), c.buffered_input());
+    let _ = (
+        c.version(),
+        c.extensions().len(),
+        c.in_flight(),
+        c.buffered_input(),
+    );
 }
 
 /// Key and key-list parsers.
@@ -1041,6 +1051,8 @@ pub fn key_files(data: &[u8]) {
     let _ = ak.find(&hk);
     for k in ak.keys.iter().take(8) {
         let _ = ak.find(&k.key);
-        let _ = k.options.from_allows("192.0.2.1", Some("client.example.com"));
+        let _ = k
+            .options
+            .from_allows("192.0.2.1", Some("client.example.com"));
     }
 }

@@ -20,9 +20,11 @@
 mod channel;
 mod client;
 mod driver;
+#[cfg(target_os = "linux")]
 pub mod jail;
 mod server;
 pub mod sftp;
+#[cfg(target_os = "linux")]
 pub mod sftp_server;
 
 pub use channel::{Channel, ChannelStderr};

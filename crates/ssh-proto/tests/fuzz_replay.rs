@@ -7,7 +7,10 @@ mod targets;
 
 use std::path::{Path, PathBuf};
 
-const TARGETS: &[(&str, fn(&[u8]))] = &[
+/// A target's name and the function libFuzzer calls.
+type Target = (&'static str, fn(&[u8]));
+
+const TARGETS: &[Target] = &[
     ("client_packets", targets::client_packets),
     ("server_packets", targets::server_packets),
     ("kex_messages", targets::kex_messages),
@@ -56,8 +59,14 @@ fn replay(name: &str, f: fn(&[u8])) {
 #[test]
 fn recorded_prefixes_replay_deterministically() {
     let (client_ok, server_ok) = targets::recording_replays();
-    assert!(client_ok, "a fresh client fed the recorded server stream did not authenticate");
-    assert!(server_ok, "a fresh server fed the recorded client stream did not authenticate");
+    assert!(
+        client_ok,
+        "a fresh client fed the recorded server stream did not authenticate"
+    );
+    assert!(
+        server_ok,
+        "a fresh server fed the recorded client stream did not authenticate"
+    );
     let r = targets::recording();
     assert!(r.client_cuts.len() >= 5, "client cuts {:?}", r.client_cuts);
     assert!(r.server_cuts.len() >= 5, "server cuts {:?}", r.server_cuts);
