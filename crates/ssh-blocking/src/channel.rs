@@ -7,7 +7,7 @@ use std::sync::Arc;
 use ssh_proto::{ChannelId, Connection, Error, ErrorKind, PtyRequest, Stream};
 
 use crate::client::ExitSignal;
-use crate::driver::Handle;
+use crate::driver::{ops, Handle};
 
 /// A channel: `Read` gives stdout, `Write` sends stdin. Reading and writing
 /// may happen from different threads through `&Channel`.
@@ -43,19 +43,7 @@ impl Channel {
         let sh = &self.conn.shared;
         sh.with(|s| f(&mut s.conn))?;
         let id = self.id;
-        let ok = sh.wait(|s| {
-            let c = s.chans.get_mut(&id)?;
-            if let Some(r) = c.replies.pop_front() {
-                return Some(Ok(r));
-            }
-            if c.closed {
-                return Some(Err(Error::new(
-                    ErrorKind::ChannelRequest,
-                    format!("{what}: channel closed"),
-                )));
-            }
-            None
-        })?;
+        let ok = sh.wait(|s| ops::reply(s, id, what))?;
         if ok {
             Ok(())
         } else {
@@ -131,27 +119,7 @@ impl Channel {
         let mut out = Vec::new();
         let mut err = Vec::new();
         let sh = &self.conn.shared;
-        sh.wait(|s| {
-            for (stream, dst) in [(Stream::Stdout, &mut out), (Stream::Stderr, &mut err)] {
-                let n = s.conn.channel_buffered(id, stream);
-                if n > 0 {
-                    dst.extend_from_slice(s.conn.channel_peek(id, stream));
-                    if let Err(e) = s.conn.channel_consume(id, stream, n) {
-                        return Some(Err(e));
-                    }
-                }
-            }
-            let info = s.chans.get(&id);
-            let ended = info.is_none_or(|c| c.eof || c.closed)
-                || !s.conn.channel_exists(id)
-                || s.closed.is_some();
-            let drained = s.conn.channel_buffered(id, Stream::Stdout) == 0
-                && s.conn.channel_buffered(id, Stream::Stderr) == 0;
-            if ended && drained {
-                return Some(Ok(()));
-            }
-            None
-        })?;
+        sh.wait(|s| ops::read_all(s, id, &mut out, &mut err))?;
         Ok((out, err))
     }
 
@@ -164,20 +132,7 @@ impl Channel {
     pub fn exit_status(&self) -> Result<Option<u32>, Error> {
         let id = self.id;
         let sh = &self.conn.shared;
-        sh.wait(|s| {
-            let c = s.chans.get(&id);
-            if c.is_none_or(|c| c.closed) || s.closed.is_some() {
-                return Some(Ok(c.and_then(|c| c.exit_status)));
-            }
-            // Unread data must not stall the close: drop it.
-            for stream in [Stream::Stdout, Stream::Stderr] {
-                let n = s.conn.channel_buffered(id, stream);
-                if n > 0 {
-                    let _ = s.conn.channel_consume(id, stream, n);
-                }
-            }
-            None
-        })
+        sh.wait(|s| ops::exit_status(s, id))
     }
 
     /// The exit signal, if the command was killed (after [`exit_status`](Self::exit_status)).
@@ -256,19 +211,7 @@ fn read_stream(
         return Ok(0);
     }
     let sh = &conn.shared;
-    sh.wait(|s| {
-        if s.conn.channel_buffered(id, stream) > 0 {
-            return Some(s.conn.channel_read(id, stream, buf));
-        }
-        let info = s.chans.get(&id);
-        if info.is_none_or(|c| c.eof || c.closed) || !s.conn.channel_exists(id) {
-            return Some(Ok(0));
-        }
-        if let Some(e) = &s.closed {
-            return Some(Err(e.clone()));
-        }
-        None
-    })
+    sh.wait(|s| ops::read(s, id, stream, buf))
 }
 
 fn write_data(conn: &Handle, id: ChannelId, stream: Stream, buf: &[u8]) -> Result<usize, Error> {
@@ -276,18 +219,7 @@ fn write_data(conn: &Handle, id: ChannelId, stream: Stream, buf: &[u8]) -> Resul
         return Ok(0);
     }
     let sh = &conn.shared;
-    let n = sh.wait_room(|s| {
-        if !s.conn.channel_exists(id) || s.chans.get(&id).is_some_and(|c| c.closed) {
-            return Some(Err(Error::new(ErrorKind::Closed, "channel is closed")));
-        }
-        if s.conn.send_window(id) > 0 {
-            return Some(match stream {
-                Stream::Stdout => s.conn.send_data(id, buf),
-                Stream::Stderr => s.conn.send_stderr(id, buf),
-            });
-        }
-        None
-    })?;
+    let n = sh.wait_room(|s| ops::write(s, id, stream, buf))?;
     Ok(n)
 }
 

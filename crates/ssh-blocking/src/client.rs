@@ -55,6 +55,62 @@ pub enum HostKeyCheck {
     InsecureAcceptAny,
 }
 
+impl HostKeyCheck {
+    /// Applies the policy to the key the server proved it holds: Ok to go
+    /// on, or why not. `host` and `port` name the server for known_hosts.
+    pub fn verdict(&mut self, host: &str, port: u16, key: &PublicKey) -> Result<(), String> {
+        match self {
+            HostKeyCheck::InsecureAcceptAny => Ok(()),
+            HostKeyCheck::Exact(k) => {
+                if k == key {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "host key {} does not match the expected {}",
+                        key.fingerprint(),
+                        k.fingerprint()
+                    ))
+                }
+            }
+            HostKeyCheck::Callback(f) => {
+                if f(key) {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "host key {} {} was rejected",
+                        key.key_type(),
+                        key.fingerprint()
+                    ))
+                }
+            }
+            HostKeyCheck::KnownHostsFile(path) => {
+                let text = std::fs::read_to_string(&*path).unwrap_or_default();
+                let kh = KnownHosts::parse(&text);
+                match kh.check(host, port, key) {
+                    HostKeyStatus::Match => Ok(()),
+                    HostKeyStatus::Mismatch => Err(format!(
+                        "REMOTE HOST IDENTIFICATION HAS CHANGED: {} key {} for {} does not match {}",
+                        key.key_type(),
+                        key.fingerprint(),
+                        host_label(host, port),
+                        path.display()
+                    )),
+                    HostKeyStatus::Revoked => {
+                        Err(format!("host key {} for {} is revoked", key.fingerprint(), host_label(host, port)))
+                    }
+                    _ => Err(format!(
+                        "no {} host key is known for {} in {} (fingerprint {})",
+                        key.key_type(),
+                        host_label(host, port),
+                        path.display(),
+                        key.fingerprint()
+                    )),
+                }
+            }
+        }
+    }
+}
+
 /// Output of [`Client::exec`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecOutput {
@@ -175,7 +231,7 @@ impl Client {
         host: &str,
         port: u16,
         config: Arc<Config>,
-        mut check: HostKeyCheck,
+        check: HostKeyCheck,
         timeout: Option<Duration>,
     ) -> Result<Client, Error> {
         let conn = Connection::client(config, crate::os_rng(), Instant::now())?;
@@ -191,59 +247,37 @@ impl Client {
                 .spawn(move || reader_loop(s2, reader, timer))
                 .map_err(|e| io_err(e, "spawn reader thread".into()))?;
         }
+        Self::finish_handshake(inner, host, port, check, timeout)
+    }
+
+    /// Completes the handshake of a connection whose socket an event loop
+    /// owns (the `ssh-mio` adapter): `shared` was made with
+    /// `Output::Loop` and is already registered with the loop.
+    #[doc(hidden)]
+    pub fn handshake_loop(
+        shared: Arc<Shared>,
+        host: &str,
+        port: u16,
+        check: HostKeyCheck,
+        timeout: Option<Duration>,
+    ) -> Result<Client, Error> {
+        let inner = Arc::new(Handle { shared, sock: None });
+        Self::finish_handshake(inner, host, port, check, timeout)
+    }
+
+    fn finish_handshake(
+        inner: Arc<Handle>,
+        host: &str,
+        port: u16,
+        mut check: HostKeyCheck,
+        timeout: Option<Duration>,
+    ) -> Result<Client, Error> {
+        let shared = inner.shared.clone();
         let deadline = timeout.map(|t| Instant::now() + t);
         shared.flush(shared.lock());
         // Wait for the host key, let the policy decide.
         let key = wait_deadline(&shared, deadline, |s| s.host_key.take().map(Ok))?;
-        let verdict = match &mut check {
-            HostKeyCheck::InsecureAcceptAny => Ok(()),
-            HostKeyCheck::Exact(k) => {
-                if *k == key {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "host key {} does not match the expected {}",
-                        key.fingerprint(),
-                        k.fingerprint()
-                    ))
-                }
-            }
-            HostKeyCheck::Callback(f) => {
-                if f(&key) {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "host key {} {} was rejected",
-                        key.key_type(),
-                        key.fingerprint()
-                    ))
-                }
-            }
-            HostKeyCheck::KnownHostsFile(path) => {
-                let text = std::fs::read_to_string(&*path).unwrap_or_default();
-                let kh = KnownHosts::parse(&text);
-                match kh.check(host, port, &key) {
-                    HostKeyStatus::Match => Ok(()),
-                    HostKeyStatus::Mismatch => Err(format!(
-                        "REMOTE HOST IDENTIFICATION HAS CHANGED: {} key {} for {} does not match {}",
-                        key.key_type(),
-                        key.fingerprint(),
-                        host_label(host, port),
-                        path.display()
-                    )),
-                    HostKeyStatus::Revoked => {
-                        Err(format!("host key {} for {} is revoked", key.fingerprint(), host_label(host, port)))
-                    }
-                    _ => Err(format!(
-                        "no {} host key is known for {} in {} (fingerprint {})",
-                        key.key_type(),
-                        host_label(host, port),
-                        path.display(),
-                        key.fingerprint()
-                    )),
-                }
-            }
-        };
+        let verdict = check.verdict(host, port, &key);
         match verdict {
             Ok(()) => shared.with(|s| s.conn.accept_host_key())?,
             Err(why) => {
@@ -312,26 +346,9 @@ impl Client {
     ) -> Result<(), Error> {
         loop {
             let ev = self.shared().wait(|s| s.auth_events.pop_front().map(Ok))?;
-            match ev {
-                Event::AuthSuccess => return Ok(()),
-                Event::AuthFailure {
-                    methods,
-                    partial_success,
-                } => {
-                    return Err(Error::new(
-                        ErrorKind::AuthFailed,
-                        if partial_success {
-                            format!("{method} accepted, more required: {}", methods.join(","))
-                        } else {
-                            format!("{method} rejected (server allows: {})", methods.join(","))
-                        },
-                    ))
-                }
-                Event::AuthPrompt {
-                    name,
-                    instruction,
-                    prompts,
-                } => match on_prompt.as_mut() {
+            match auth_step(ev, method) {
+                AuthStep::Done(r) => return r,
+                AuthStep::Prompt(name, instruction, prompts) => match on_prompt.as_mut() {
                     Some(f) => {
                         let answers = f(&name, &instruction, &prompts);
                         self.shared().with(|s| s.conn.auth_respond(&answers))?;
@@ -343,13 +360,7 @@ impl Client {
                         ))
                     }
                 },
-                Event::PasswordChangeRequired { prompt } => {
-                    return Err(Error::new(
-                        ErrorKind::AuthFailed,
-                        format!("password change required: {prompt}"),
-                    ))
-                }
-                _ => {}
+                AuthStep::Ignore => {}
             }
         }
     }
@@ -440,6 +451,44 @@ impl Client {
             s.conn.disconnect(11, "disconnected by user");
             Ok(())
         });
+    }
+}
+
+/// What an authentication event means for the attempt in progress.
+#[doc(hidden)]
+pub enum AuthStep {
+    Done(Result<(), Error>),
+    /// Keyboard-interactive prompts: name, instruction, prompts.
+    Prompt(String, String, Vec<Prompt>),
+    Ignore,
+}
+
+/// Interprets one authentication event (shared with the async adapter).
+#[doc(hidden)]
+pub fn auth_step(ev: Event, method: &str) -> AuthStep {
+    match ev {
+        Event::AuthSuccess => AuthStep::Done(Ok(())),
+        Event::AuthFailure {
+            methods,
+            partial_success,
+        } => AuthStep::Done(Err(Error::new(
+            ErrorKind::AuthFailed,
+            if partial_success {
+                format!("{method} accepted, more required: {}", methods.join(","))
+            } else {
+                format!("{method} rejected (server allows: {})", methods.join(","))
+            },
+        ))),
+        Event::AuthPrompt {
+            name,
+            instruction,
+            prompts,
+        } => AuthStep::Prompt(name, instruction, prompts),
+        Event::PasswordChangeRequired { prompt } => AuthStep::Done(Err(Error::new(
+            ErrorKind::AuthFailed,
+            format!("password change required: {prompt}"),
+        ))),
+        _ => AuthStep::Ignore,
     }
 }
 

@@ -5,6 +5,13 @@
 //! (the first thread to find output becomes the writer and keeps writing
 //! until nothing is left, so bytes go out in order and no lock is held
 //! while the socket blocks).
+//!
+//! An event loop (the `ssh-mio` adapter) can own the socket instead: the
+//! connection is then made with [`Output::Loop`], handles wake the loop
+//! when output is queued or held input can go on, and the loop moves bytes
+//! with [`Shared::loop_recv`], [`Shared::loop_take_output`] and friends.
+//! The handle types (`Client`, `Channel`, `Sftp`, `ServerHandle`) are the
+//! same either way.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read, Write};
@@ -34,8 +41,8 @@ pub struct State {
     /// Server: auth attempts, channel opens and requests, global requests,
     /// closes — in the order the core reported them.
     pub requests: VecDeque<Event>,
-    /// The reader thread holds input the core has no room for yet.
-    reader_blocked: bool,
+    /// The reader holds input the core has no room for yet.
+    pub reader_blocked: bool,
     out: Vec<u8>,
     writing: bool,
     pub chans: HashMap<ChannelId, ChanInfo>,
@@ -174,13 +181,25 @@ impl State {
     }
 }
 
+/// Who writes the core's output to the socket.
+pub enum Output {
+    /// Whichever thread finds output writes it to this writer.
+    Direct(Mutex<Box<dyn Write + Send>>),
+    /// An event loop owns the socket: this wakes it (called with the state
+    /// locked, so it must not lock it again).
+    Loop(Box<dyn Fn() + Send + Sync>),
+}
+
 pub struct Shared {
     pub state: Mutex<State>,
     /// Signalled when events arrive (readers, auth and request waiters).
     pub cond: Condvar,
     /// Signalled when send room appears (window adjust, output written).
     pub room: Condvar,
-    writer: Mutex<Box<dyn Write + Send>>,
+    output: Output,
+    /// Called (with the state locked) whenever `cond` or `room` waiters
+    /// would be woken: async adapters wake their tasks from here.
+    hook: Option<Box<dyn Fn() + Send + Sync>>,
 }
 
 fn io_err(e: io::Error, what: &str) -> Error {
@@ -189,14 +208,34 @@ fn io_err(e: io::Error, what: &str) -> Error {
 
 impl Shared {
     pub fn new(conn: Connection, writer: Box<dyn Write + Send>) -> Arc<Shared> {
+        Self::with_output(conn, Output::Direct(Mutex::new(writer)))
+    }
+
+    pub fn with_output(conn: Connection, output: Output) -> Arc<Shared> {
+        Self::with_hook(conn, output, None)
+    }
+
+    /// Like [`Shared::with_output`], with a hook called whenever waiters
+    /// would be woken (events absorbed, send room, the end).
+    pub fn with_hook(
+        conn: Connection,
+        output: Output,
+        hook: Option<Box<dyn Fn() + Send + Sync>>,
+    ) -> Arc<Shared> {
         let server = conn.role() == ssh_proto::Role::Server;
+        let direct = matches!(output, Output::Direct(_));
         Arc::new(Shared {
             state: Mutex::new(State {
                 conn,
                 server,
                 requests: VecDeque::new(),
                 reader_blocked: false,
-                out: Vec::with_capacity(256 * 1024),
+                // A loop keeps its own output buffer.
+                out: if direct {
+                    Vec::with_capacity(256 * 1024)
+                } else {
+                    Vec::new()
+                },
                 writing: false,
                 chans: HashMap::new(),
                 host_key: None,
@@ -211,7 +250,8 @@ impl Shared {
             }),
             cond: Condvar::new(),
             room: Condvar::new(),
-            writer: Mutex::new(writer),
+            output,
+            hook,
         })
     }
 
@@ -234,11 +274,23 @@ impl Shared {
 
     /// Wakes waiters that may care about what was absorbed since `before`.
     pub fn notify(&self, g: &mut State, before: u64) {
-        if (g.ev_count != before || g.closed.is_some() || g.reader_blocked) && g.cond_waiters > 0 {
+        let ev = g.ev_count != before || g.closed.is_some() || g.reader_blocked;
+        let room = std::mem::take(&mut g.room_event) || g.closed.is_some();
+        if ev && g.cond_waiters > 0 {
             self.cond.notify_all();
         }
-        if (std::mem::take(&mut g.room_event) || g.closed.is_some()) && g.room_waiters > 0 {
+        if room && g.room_waiters > 0 {
             self.room.notify_all();
+        }
+        if ev || room {
+            self.run_hook();
+        }
+    }
+
+    /// Calls the async adapter's hook, if any.
+    pub fn run_hook(&self) {
+        if let Some(h) = &self.hook {
+            h();
         }
     }
 
@@ -305,6 +357,13 @@ impl Shared {
 
     /// Waits (bounded) until everything queued has been written.
     pub fn drain(&self, limit: Duration) {
+        if let Output::Loop(wake) = &self.output {
+            // The loop writes what is left before it closes the socket; a
+            // handle dropped on the loop's own thread must not wait for it.
+            let _g = self.lock();
+            wake();
+            return;
+        }
         let deadline = Instant::now() + limit;
         let mut g = self.lock();
         loop {
@@ -329,6 +388,15 @@ impl Shared {
 
     /// Writes whatever the core has queued (one writer at a time).
     pub fn flush<'a>(&'a self, mut g: MutexGuard<'a, State>) {
+        let writer = match &self.output {
+            Output::Direct(w) => w,
+            Output::Loop(wake) => {
+                if g.reader_blocked || g.closed.is_some() || g.conn.transmit().is_some() {
+                    wake();
+                }
+                return;
+            }
+        };
         loop {
             if g.out.len() < 1024 * 1024 && g.conn.transmit().is_some() {
                 let st = &mut *g;
@@ -341,7 +409,7 @@ impl Shared {
             let mut buf = std::mem::take(&mut g.out);
             drop(g);
             let res = {
-                let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+                let mut w = writer.lock().unwrap_or_else(|p| p.into_inner());
                 w.write_all(&buf).and_then(|_| w.flush())
             };
             g = self.lock();
@@ -369,6 +437,101 @@ impl Shared {
                 self.room.notify_all();
             }
         }
+    }
+}
+
+/// The event-loop side of a connection made with [`Output::Loop`].
+impl Shared {
+    /// Feeds received bytes; returns how many the core took. Fewer than
+    /// `data.len()` means the core holds back until the application reads:
+    /// keep the rest and offer it again when the loop is woken.
+    pub fn loop_recv(&self, now: Instant, data: &[u8]) -> usize {
+        let mut g = self.lock();
+        let before = g.ev_count;
+        let mut off = 0;
+        while off < data.len() && g.closed.is_none() {
+            match g.conn.recv(now, &data[off..]) {
+                Ok(0) => break,
+                Ok(n) => off += n,
+                Err(_) => {
+                    g.absorb();
+                    break;
+                }
+            }
+            g.absorb();
+        }
+        g.absorb();
+        g.reader_blocked = off < data.len() && g.closed.is_none();
+        self.notify(&mut g, before);
+        // Replies the input produced: wake the loop's writer.
+        self.flush(g);
+        off
+    }
+
+    /// The peer closed its end.
+    pub fn loop_eof(&self, now: Instant) {
+        let mut g = self.lock();
+        let before = g.ev_count;
+        g.conn.recv_eof(now);
+        g.absorb();
+        if g.closed.is_none() {
+            g.closed = Some(Error::new(ErrorKind::Closed, "connection closed by peer"));
+        }
+        self.notify(&mut g, before);
+        self.flush(g);
+    }
+
+    /// The socket failed.
+    pub fn loop_io_error(&self, e: io::Error, what: &str) {
+        let mut g = self.lock();
+        if g.closed.is_none() {
+            g.closed = Some(io_err(e, what));
+        }
+        let before = g.ev_count;
+        self.notify(&mut g, before);
+        if g.room_waiters > 0 {
+            self.room.notify_all();
+        }
+        self.run_hook();
+    }
+
+    /// Runs the core's timers.
+    pub fn loop_timeout(&self, now: Instant) {
+        let mut g = self.lock();
+        let before = g.ev_count;
+        g.conn.handle_timeout(now);
+        g.absorb();
+        self.notify(&mut g, before);
+        self.flush(g);
+    }
+
+    /// When the core next wants [`Shared::loop_timeout`].
+    pub fn loop_deadline(&self) -> Option<Instant> {
+        let g = self.lock();
+        if g.closed.is_some() {
+            return None;
+        }
+        g.conn.poll_timeout()
+    }
+
+    /// Appends the core's queued output to `buf` (up to about `max` bytes
+    /// in `buf`), waking writers blocked on send room. Returns whether the
+    /// input the loop holds may be offered again, and whether the
+    /// connection has ended.
+    pub fn loop_take_output(&self, buf: &mut Vec<u8>, max: usize) -> (bool, bool) {
+        let mut g = self.lock();
+        let mut took = false;
+        while buf.len() < max && g.conn.transmit().is_some() {
+            g.conn.take_transmit(buf);
+            took = true;
+        }
+        if took {
+            if g.room_waiters > 0 {
+                self.room.notify_all();
+            }
+            self.run_hook();
+        }
+        (g.reader_blocked, g.closed.is_some())
     }
 }
 
@@ -476,6 +639,121 @@ pub fn reader_loop(
                 }
                 shared.notify(&mut g, before);
                 return;
+            }
+        }
+    }
+}
+
+/// The conditions channel operations wait for, shared by this adapter's
+/// blocking waits and async adapters' polls: each returns None while the
+/// caller must wait, the outcome otherwise.
+pub mod ops {
+    use super::State;
+    use ssh_proto::{ChannelId, Error, ErrorKind, Stream};
+
+    /// The reply to a channel request we sent.
+    pub fn reply(s: &mut State, id: ChannelId, what: &str) -> Option<Result<bool, Error>> {
+        let c = s.chans.get_mut(&id)?;
+        if let Some(r) = c.replies.pop_front() {
+            return Some(Ok(r));
+        }
+        if c.closed {
+            return Some(Err(Error::new(
+                ErrorKind::ChannelRequest,
+                format!("{what}: channel closed"),
+            )));
+        }
+        None
+    }
+
+    /// Reads from one stream; Ok(0) at EOF.
+    pub fn read(
+        s: &mut State,
+        id: ChannelId,
+        stream: Stream,
+        buf: &mut [u8],
+    ) -> Option<Result<usize, Error>> {
+        if s.conn.channel_buffered(id, stream) > 0 {
+            return Some(s.conn.channel_read(id, stream, buf));
+        }
+        let info = s.chans.get(&id);
+        if info.is_none_or(|c| c.eof || c.closed) || !s.conn.channel_exists(id) {
+            return Some(Ok(0));
+        }
+        if let Some(e) = &s.closed {
+            return Some(Err(e.clone()));
+        }
+        None
+    }
+
+    /// Sends what the window allows (at least one byte).
+    pub fn write(
+        s: &mut State,
+        id: ChannelId,
+        stream: Stream,
+        buf: &[u8],
+    ) -> Option<Result<usize, Error>> {
+        if !s.conn.channel_exists(id) || s.chans.get(&id).is_some_and(|c| c.closed) {
+            return Some(Err(Error::new(ErrorKind::Closed, "channel is closed")));
+        }
+        if s.conn.send_window(id) > 0 {
+            return Some(match stream {
+                Stream::Stdout => s.conn.send_data(id, buf),
+                Stream::Stderr => s.conn.send_stderr(id, buf),
+            });
+        }
+        None
+    }
+
+    /// Moves both streams into `out`/`err`; done at EOF.
+    pub fn read_all(
+        s: &mut State,
+        id: ChannelId,
+        out: &mut Vec<u8>,
+        err: &mut Vec<u8>,
+    ) -> Option<Result<(), Error>> {
+        for (stream, dst) in [(Stream::Stdout, &mut *out), (Stream::Stderr, &mut *err)] {
+            let n = s.conn.channel_buffered(id, stream);
+            if n > 0 {
+                dst.extend_from_slice(s.conn.channel_peek(id, stream));
+                if let Err(e) = s.conn.channel_consume(id, stream, n) {
+                    return Some(Err(e));
+                }
+            }
+        }
+        let info = s.chans.get(&id);
+        let ended = info.is_none_or(|c| c.eof || c.closed)
+            || !s.conn.channel_exists(id)
+            || s.closed.is_some();
+        let drained = s.conn.channel_buffered(id, Stream::Stdout) == 0
+            && s.conn.channel_buffered(id, Stream::Stderr) == 0;
+        (ended && drained).then_some(Ok(()))
+    }
+
+    /// Waits for the close; the exit status if one came. Unread data is
+    /// dropped so it cannot stall the close.
+    pub fn exit_status(s: &mut State, id: ChannelId) -> Option<Result<Option<u32>, Error>> {
+        let c = s.chans.get(&id);
+        if c.is_none_or(|c| c.closed) || s.closed.is_some() {
+            return Some(Ok(c.and_then(|c| c.exit_status)));
+        }
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            let n = s.conn.channel_buffered(id, stream);
+            if n > 0 {
+                let _ = s.conn.channel_consume(id, stream, n);
+            }
+        }
+        None
+    }
+
+    /// Drops the application's interest in a channel: close it, forget it
+    /// once closed.
+    pub fn release(s: &mut State, id: ChannelId) {
+        let _ = s.conn.close_channel(id);
+        if let Some(c) = s.chans.get_mut(&id) {
+            c.dropped = true;
+            if c.closed {
+                s.chans.remove(&id);
             }
         }
     }

@@ -19,7 +19,10 @@
 
 mod channel;
 mod client;
-mod driver;
+/// The machinery shared by this adapter's handles, public for sibling
+/// adapters (`ssh-mio` drives the same handles from an event loop).
+#[doc(hidden)]
+pub mod driver;
 #[cfg(target_os = "linux")]
 pub mod jail;
 mod server;
@@ -28,7 +31,11 @@ pub mod sftp;
 pub mod sftp_server;
 
 pub use channel::{Channel, ChannelStderr};
+#[doc(hidden)]
+pub use client::{auth_step, AuthStep};
 pub use client::{Client, ExecOutput, ExitSignal, HostKeyCheck, SplitStream};
+#[doc(hidden)]
+pub use server::{accept_channel, apply_auth, kbd, reply_request, LoopConnection};
 pub use server::{
     serve_connection, Auth, ChannelOpenFailure, ConnectionInfo, Handler, KbdInt, Server,
     ServerHandle, ShutdownHandle,

@@ -184,6 +184,18 @@ pub struct ServerHandle {
 }
 
 impl ServerHandle {
+    /// For sibling adapters that own the connection's socket themselves.
+    #[doc(hidden)]
+    pub fn from_parts(conn: Arc<Handle>, info: ConnectionInfo) -> ServerHandle {
+        ServerHandle {
+            conn,
+            info: Arc::new(info),
+        }
+    }
+    #[doc(hidden)]
+    pub fn conn(&self) -> &Arc<Handle> {
+        &self.conn
+    }
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         self.info.peer
     }
@@ -277,83 +289,184 @@ fn dispatch<H: Handler>(
             Ok(ev) => ev,
             Err(e) => break e,
         };
-        let r = match ev {
-            Event::AuthRequest { user, request } => auth(sh, handler, &user, request),
-            Event::Authenticated { user } => {
-                tracing::debug!(user = %user, "authenticated");
-                on_auth();
-                handler.authenticated(&user);
-                Ok(())
-            }
-            Event::ChannelOpenRequest {
-                channel,
-                kind,
-                data,
-            } => match handler.channel_open(&kind, &data) {
-                Ok(()) => match sh.with(|s| {
-                    s.conn.accept_channel(channel)?;
-                    s.chans.entry(channel).or_default().opened = Some(Ok(()));
-                    Ok(())
-                }) {
-                    Ok(()) => {
-                        handler.channel_opened(Channel::new(handle.conn.clone(), channel), &kind);
-                        Ok(())
-                    }
-                    // Over MaxSessions: the core refused it itself.
-                    Err(e) if e.kind() == ErrorKind::Limit => Ok(()),
-                    Err(e) => Err(e),
-                },
-                Err(f) => sh.with(|s| s.conn.reject_channel(channel, f.reason, &f.description)),
-            },
-            Event::ChannelRequest {
-                channel,
-                request,
-                want_reply,
-            } => {
-                let ok = handler.channel_request(channel, request);
-                if want_reply {
-                    // The channel may have closed meanwhile: not an error.
-                    let _ = sh.with(|s| {
-                        if s.conn.channel_exists(channel) {
-                            s.conn.channel_request_reply(channel, ok)
-                        } else {
-                            Ok(())
-                        }
-                    });
-                }
-                Ok(())
-            }
-            Event::ChannelClosed { channel } => {
-                handler.channel_closed(channel);
-                Ok(())
-            }
-            Event::GlobalRequest {
-                name,
-                want_reply,
-                data,
-            } => {
-                let r = handler.global_request(&name, &data);
-                if want_reply {
-                    sh.with(|s| {
-                        s.conn
-                            .global_request_reply(r.is_some(), r.as_deref().unwrap_or(&[]))
-                    })
-                } else {
-                    Ok(())
-                }
-            }
-            _ => Ok(()),
-        };
-        if let Err(e) = r {
+        if let Err(e) = handle_event(handle, handler, ev, on_auth) {
             break e;
         }
     };
+    finish(handle, handler, end)
+}
+
+/// Tells the handler the connection ended and says whether it ended well.
+fn finish<H: Handler>(handle: &ServerHandle, handler: &mut H, end: Error) -> Result<(), Error> {
     handler.disconnected(&end);
     let authed = handle.is_authenticated();
     match end.kind() {
         ErrorKind::PeerDisconnected if end.code() == Some(11) => Ok(()),
         ErrorKind::Closed if authed => Ok(()),
         _ => Err(end),
+    }
+}
+
+/// Passes one queued decision to the handler and its answer to the core.
+fn handle_event<H: Handler>(
+    handle: &ServerHandle,
+    handler: &mut H,
+    ev: Event,
+    on_auth: &dyn Fn(),
+) -> Result<(), Error> {
+    let sh = &handle.conn.shared;
+    match ev {
+        Event::AuthRequest { user, request } => auth(sh, handler, &user, request),
+        Event::Authenticated { user } => {
+            tracing::debug!(user = %user, "authenticated");
+            on_auth();
+            handler.authenticated(&user);
+            Ok(())
+        }
+        Event::ChannelOpenRequest {
+            channel,
+            kind,
+            data,
+        } => match handler.channel_open(&kind, &data) {
+            Ok(()) => match accept_channel(sh, channel) {
+                Ok(()) => {
+                    handler.channel_opened(Channel::new(handle.conn.clone(), channel), &kind);
+                    Ok(())
+                }
+                // Over MaxSessions: the core refused it itself.
+                Err(e) if e.kind() == ErrorKind::Limit => Ok(()),
+                Err(e) => Err(e),
+            },
+            Err(f) => sh.with(|s| s.conn.reject_channel(channel, f.reason, &f.description)),
+        },
+        Event::ChannelRequest {
+            channel,
+            request,
+            want_reply,
+        } => {
+            let ok = handler.channel_request(channel, request);
+            if want_reply {
+                reply_request(sh, channel, ok);
+            }
+            Ok(())
+        }
+        Event::ChannelClosed { channel } => {
+            handler.channel_closed(channel);
+            Ok(())
+        }
+        Event::GlobalRequest {
+            name,
+            want_reply,
+            data,
+        } => {
+            let r = handler.global_request(&name, &data);
+            if want_reply {
+                sh.with(|s| {
+                    s.conn
+                        .global_request_reply(r.is_some(), r.as_deref().unwrap_or(&[]))
+                })
+            } else {
+                Ok(())
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Accepts a channel the handler agreed to open.
+#[doc(hidden)]
+pub fn accept_channel(sh: &Shared, channel: ChannelId) -> Result<(), Error> {
+    sh.with(|s| {
+        s.conn.accept_channel(channel)?;
+        s.chans.entry(channel).or_default().opened = Some(Ok(()));
+        Ok(())
+    })
+}
+
+/// Answers a channel request (the channel may have closed meanwhile: not
+/// an error).
+#[doc(hidden)]
+pub fn reply_request(sh: &Shared, channel: ChannelId, ok: bool) {
+    let _ = sh.with(|s| {
+        if s.conn.channel_exists(channel) {
+            s.conn.channel_request_reply(channel, ok)
+        } else {
+            Ok(())
+        }
+    });
+}
+
+/// A server connection driven by an event loop (the `ssh-mio` adapter)
+/// instead of a dispatcher thread: the loop calls [`LoopConnection::process`]
+/// after feeding input, and the handler runs on the loop's thread.
+#[doc(hidden)]
+pub struct LoopConnection<H: Handler> {
+    handle: ServerHandle,
+    handler: H,
+    on_auth: Box<dyn Fn() + Send>,
+    ended: bool,
+}
+
+impl<H: Handler> LoopConnection<H> {
+    pub fn new(
+        shared: Arc<Shared>,
+        info: ConnectionInfo,
+        make_handler: impl FnOnce(&ServerHandle) -> H,
+        on_auth: Box<dyn Fn() + Send>,
+    ) -> Self {
+        let handle = ServerHandle {
+            conn: Arc::new(Handle { shared, sock: None }),
+            info: Arc::new(info),
+        };
+        let handler = make_handler(&handle);
+        LoopConnection {
+            handle,
+            handler,
+            on_auth,
+            ended: false,
+        }
+    }
+
+    pub fn handle(&self) -> &ServerHandle {
+        &self.handle
+    }
+
+    /// Handles every queued decision. Returns the outcome once, when the
+    /// connection has ended.
+    pub fn process(&mut self) -> Option<Result<(), Error>> {
+        if self.ended {
+            return None;
+        }
+        loop {
+            let next = {
+                let mut g = self.handle.conn.shared.lock();
+                match g.requests.pop_front() {
+                    Some(ev) => Ok(ev),
+                    None => match g.check() {
+                        Ok(()) => return None,
+                        Err(e) => Err(e),
+                    },
+                }
+            };
+            let r = match next {
+                Ok(ev) => handle_event(&self.handle, &mut self.handler, ev, &*self.on_auth),
+                Err(e) => Err(e),
+            };
+            if let Err(end) = r {
+                self.ended = true;
+                // Make sure the core knows (an error from the handler's
+                // answer, e.g. a refused reply, ends the connection).
+                {
+                    let mut g = self.handle.conn.shared.lock();
+                    if g.closed.is_none() {
+                        g.conn.disconnect(11, "server error");
+                        g.absorb();
+                        g.closed = Some(end.clone());
+                    }
+                }
+                return Some(finish(&self.handle, &mut self.handler, end));
+            }
+        }
     }
 }
 
@@ -406,7 +519,13 @@ fn auth<H: Handler>(
         }
         _ => Auth::Reject,
     };
-    let result = sh.with(|s| match &decision {
+    apply_auth(sh, user, &decision)
+}
+
+/// Gives the core the application's answer to an auth attempt.
+#[doc(hidden)]
+pub fn apply_auth(sh: &Shared, user: &str, decision: &Auth) -> Result<(), Error> {
+    let result = sh.with(|s| match decision {
         Auth::Accept => s.conn.auth_accept(),
         Auth::Reject => s.conn.auth_reject(),
         Auth::Partial(m) => s
@@ -418,7 +537,9 @@ fn auth<H: Handler>(
     result
 }
 
-fn kbd(sh: &Shared, d: KbdInt) -> Result<(), Error> {
+/// Gives the core the application's keyboard-interactive answer.
+#[doc(hidden)]
+pub fn kbd(sh: &Shared, d: KbdInt) -> Result<(), Error> {
     sh.with(|s| match &d {
         KbdInt::Accept => s.conn.auth_accept(),
         KbdInt::Reject => s.conn.auth_reject(),

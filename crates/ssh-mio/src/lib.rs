@@ -1,0 +1,910 @@
+//! mio adapter for `ssh-proto`: one thread drives many connections.
+//!
+//! A [`Reactor`] owns the sockets of any number of client and server
+//! connections and moves their bytes from a single thread, with no thread
+//! or task per connection. It either runs its own `mio::Poll`
+//! ([`Reactor::run`], [`Server`], [`Runtime`]) or lives inside a caller's
+//! mio loop ([`Reactor::embedded`]): it registers its sockets with the
+//! caller's `Registry` under tokens from a base the caller picks, and the
+//! caller hands it readiness events ([`Reactor::handle_event`]), asks for
+//! its next deadline ([`Reactor::next_timeout`]) and lets it run
+//! ([`Reactor::process`]).
+//!
+//! The objects an application holds are `ssh-blocking`'s: [`Client`],
+//! [`Channel`](ssh_blocking::Channel), [`Sftp`](ssh_blocking::Sftp),
+//! [`ServerHandle`] and the same server [`Handler`] trait. Only the owner of
+//! the socket differs: here the reactor's thread reads, writes and runs
+//! timers for every connection, and a handle used from another thread wakes
+//! it. Server handler methods run on the reactor's thread: they must answer
+//! without blocking (hand channels to other threads or keep them and read
+//! them when data is reported), since a blocking read there would stop
+//! every connection.
+//!
+//! Memory per idle connection is the core's state plus what its buffers
+//! hold; reading goes through one scratch buffer shared by all connections.
+
+#![forbid(unsafe_code)]
+
+use std::cell::Cell;
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream as StdTcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Registry, Token, Waker};
+use ssh_blocking::driver::{Output, Shared};
+use ssh_blocking::{ConnectionInfo, LoopConnection};
+use ssh_proto::{Connection, Error, ErrorKind};
+
+pub use ssh_blocking::{
+    Auth, Channel, ChannelOpenFailure, Client, Config, ExecOutput, Handler, HostKeyCheck, KbdInt,
+    ServerHandle,
+};
+
+/// Bytes of output a connection takes from the core before the socket has
+/// written them (beyond this, writers wait for room).
+const MAX_OUT: usize = 1 << 20;
+/// Socket reads per connection per turn, so one busy peer cannot starve
+/// the others.
+const READS_PER_TURN: usize = 16;
+const SCRATCH: usize = 256 * 1024;
+
+thread_local! {
+    /// Set while this thread runs a reactor's processing: wakeups raised
+    /// then are picked up before the reactor sleeps, with no system call.
+    static IN_REACTOR: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Connections that need a turn, and the means to wake the loop.
+struct WakeQueue {
+    dirty: Mutex<Vec<usize>>,
+    waker: Waker,
+    /// Commands from other threads (new connections, shutdown).
+    commands: Mutex<VecDeque<Command>>,
+    stop: AtomicBool,
+}
+
+impl WakeQueue {
+    fn wake_loop(&self) {
+        if !IN_REACTOR.with(Cell::get) {
+            let _ = self.waker.wake();
+        }
+    }
+}
+
+/// One connection's wake-up: queues its slot once until it is serviced.
+struct ConnWake {
+    queue: Arc<WakeQueue>,
+    slot: AtomicUsize,
+    pending: AtomicBool,
+}
+
+impl ConnWake {
+    fn wake(&self) {
+        if !self.pending.swap(true, Ordering::AcqRel) {
+            let slot = self.slot.load(Ordering::Acquire);
+            if slot != usize::MAX {
+                self.queue
+                    .dirty
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(slot);
+            }
+            self.queue.wake_loop();
+        }
+    }
+}
+
+enum Command {
+    Add(Box<NewConn>),
+}
+
+struct NewConn {
+    sock: StdTcpStream,
+    shared: Arc<Shared>,
+    wake: Arc<ConnWake>,
+}
+
+type ServerFactory =
+    Box<dyn FnMut(Arc<Shared>, ConnectionInfo, Box<dyn Fn() + Send>) -> Box<dyn ServerConn> + Send>;
+
+/// A server connection's decisions, whatever its handler type.
+trait ServerConn: Send {
+    fn process(&mut self) -> Option<Result<(), Error>>;
+    fn handle(&self) -> &ServerHandle;
+}
+
+impl<H: Handler> ServerConn for LoopConnection<H> {
+    fn process(&mut self) -> Option<Result<(), Error>> {
+        LoopConnection::process(self)
+    }
+    fn handle(&self) -> &ServerHandle {
+        LoopConnection::handle(self)
+    }
+}
+
+struct Listener {
+    sock: TcpListener,
+    config: Arc<Config>,
+    factory: ServerFactory,
+    max_startups: usize,
+    unauthenticated: Arc<AtomicUsize>,
+}
+
+struct Conn {
+    sock: TcpStream,
+    shared: Arc<Shared>,
+    wake: Arc<ConnWake>,
+    server: Option<Box<dyn ServerConn>>,
+    /// Received bytes the core has no room for yet.
+    held: Vec<u8>,
+    out: Vec<u8>,
+    out_pos: usize,
+    readable: bool,
+    writable: bool,
+    eof: bool,
+    failed: bool,
+    deadline: Option<Instant>,
+}
+
+enum Entry {
+    Listener(Listener),
+    Conn(Conn),
+}
+
+/// Drives many SSH connections from one thread. See the crate docs.
+pub struct Reactor {
+    poll: Option<Poll>,
+    registry: Registry,
+    base: usize,
+    queue: Arc<WakeQueue>,
+    entries: Vec<Option<Entry>>,
+    free: Vec<usize>,
+    conns: usize,
+    listeners: usize,
+    scratch: Vec<u8>,
+}
+
+/// Sends work to a reactor from any thread: new client connections,
+/// shutdown. Cheap to clone.
+#[derive(Clone)]
+pub struct ReactorHandle {
+    queue: Arc<WakeQueue>,
+}
+
+impl ReactorHandle {
+    /// Connects over TCP and completes the handshake (host key check
+    /// included) on the calling thread, while the reactor moves the bytes.
+    /// Must not be called from the reactor's own thread.
+    pub fn connect(
+        &self,
+        addr: impl ToSocketAddrs,
+        config: Arc<Config>,
+        check: HostKeyCheck,
+        timeout: Option<Duration>,
+    ) -> Result<Client, Error> {
+        let io_err = |e: io::Error, what: String| Error::new(ErrorKind::Io, format!("{what}: {e}"));
+        let addrs: Vec<SocketAddr> = addr
+            .to_socket_addrs()
+            .map_err(|e| io_err(e, "cannot resolve address".into()))?
+            .collect();
+        let mut last = None;
+        for a in &addrs {
+            let r = match timeout {
+                Some(t) => StdTcpStream::connect_timeout(a, t),
+                None => StdTcpStream::connect(a),
+            };
+            match r {
+                Ok(s) => {
+                    let host = a.ip().to_string();
+                    return self.handshake(s, &host, a.port(), config, check, timeout);
+                }
+                Err(e) => last = Some(io_err(e, format!("connect to {a}"))),
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::new(ErrorKind::Io, "address resolved to nothing")))
+    }
+
+    /// Runs the client handshake on a connected stream handed to the
+    /// reactor. `host` and `port` name the server for known_hosts lookups.
+    pub fn handshake(
+        &self,
+        sock: StdTcpStream,
+        host: &str,
+        port: u16,
+        config: Arc<Config>,
+        check: HostKeyCheck,
+        timeout: Option<Duration>,
+    ) -> Result<Client, Error> {
+        let conn = Connection::client(config, ssh_blocking::os_rng(), Instant::now())?;
+        let (shared, wake) = new_shared(conn, &self.queue);
+        self.queue
+            .commands
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push_back(Command::Add(Box::new(NewConn {
+                sock,
+                shared: shared.clone(),
+                wake,
+            })));
+        let _ = self.queue.waker.wake();
+        Client::handshake_loop(shared, host, port, check, timeout)
+    }
+
+    /// Stops accepting; the reactor's `run` returns once every connection
+    /// has ended.
+    pub fn shutdown(&self) {
+        self.queue.stop.store(true, Ordering::SeqCst);
+        let _ = self.queue.waker.wake();
+    }
+}
+
+fn new_shared(conn: Connection, queue: &Arc<WakeQueue>) -> (Arc<Shared>, Arc<ConnWake>) {
+    let wake = Arc::new(ConnWake {
+        queue: queue.clone(),
+        slot: AtomicUsize::new(usize::MAX),
+        pending: AtomicBool::new(true),
+    });
+    let w = wake.clone();
+    let shared = Shared::with_output(conn, Output::Loop(Box::new(move || w.wake())));
+    (shared, wake)
+}
+
+impl Reactor {
+    /// A reactor with its own `mio::Poll`: run it with [`Reactor::run`].
+    pub fn new() -> io::Result<Reactor> {
+        let poll = Poll::new()?;
+        let registry = poll.registry().try_clone()?;
+        let mut r = Self::build(registry, 0)?;
+        r.poll = Some(poll);
+        Ok(r)
+    }
+
+    /// A reactor inside the caller's mio loop. It registers its sockets and
+    /// one `mio::Waker` with `registry`, under tokens from `first_token`
+    /// up (the caller keeps the tokens below). Only one `Waker` may be
+    /// registered per `Poll`: the caller must not have one of its own.
+    pub fn embedded(registry: &Registry, first_token: Token) -> io::Result<Reactor> {
+        Self::build(registry.try_clone()?, first_token.0)
+    }
+
+    fn build(registry: Registry, base: usize) -> io::Result<Reactor> {
+        let waker = Waker::new(&registry, Token(base))?;
+        Ok(Reactor {
+            poll: None,
+            registry,
+            base,
+            queue: Arc::new(WakeQueue {
+                dirty: Mutex::new(Vec::new()),
+                waker,
+                commands: Mutex::new(VecDeque::new()),
+                stop: AtomicBool::new(false),
+            }),
+            entries: Vec::new(),
+            free: Vec::new(),
+            conns: 0,
+            listeners: 0,
+            scratch: vec![0; SCRATCH],
+        })
+    }
+
+    pub fn handle(&self) -> ReactorHandle {
+        ReactorHandle {
+            queue: self.queue.clone(),
+        }
+    }
+
+    /// Live connections (client and server).
+    pub fn connection_count(&self) -> usize {
+        self.conns
+    }
+
+    /// Whether a token belongs to this reactor.
+    pub fn owns(&self, token: Token) -> bool {
+        token.0 >= self.base && token.0 <= self.base + self.entries.len()
+    }
+
+    fn token(&self, slot: usize) -> Token {
+        Token(self.base + 1 + slot)
+    }
+
+    /// The slot the next `alloc` will use.
+    fn next_slot(&self) -> usize {
+        self.free.last().copied().unwrap_or(self.entries.len())
+    }
+
+    fn alloc(&mut self, e: Entry) -> usize {
+        match self.free.pop() {
+            Some(i) => {
+                self.entries[i] = Some(e);
+                i
+            }
+            None => {
+                self.entries.push(Some(e));
+                self.entries.len() - 1
+            }
+        }
+    }
+
+    /// Serves SSH on `listener`: one handler per connection from
+    /// `make_handler`, run on the reactor's thread (see the crate docs).
+    /// `max_startups` is OpenSSH's MaxStartups (connections that may be
+    /// unauthenticated at once; one more is closed right after accept).
+    pub fn listen<H, F>(
+        &mut self,
+        listener: std::net::TcpListener,
+        config: Arc<Config>,
+        max_startups: usize,
+        mut make_handler: F,
+    ) -> io::Result<SocketAddr>
+    where
+        H: Handler + 'static,
+        F: FnMut(&ServerHandle) -> H + Send + 'static,
+    {
+        if config.transport.host_keys.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a server needs at least one host key",
+            ));
+        }
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let mut sock = TcpListener::from_std(listener);
+        let token = self.token(self.next_slot());
+        self.registry
+            .register(&mut sock, token, Interest::READABLE)?;
+        self.alloc(Entry::Listener(Listener {
+            sock,
+            config,
+            factory: Box::new(move |shared, info, on_auth| {
+                Box::new(LoopConnection::new(
+                    shared,
+                    info,
+                    &mut make_handler,
+                    on_auth,
+                ))
+            }),
+            max_startups: max_startups.max(1),
+            unauthenticated: Arc::new(AtomicUsize::new(0)),
+        }));
+        self.listeners += 1;
+        Ok(addr)
+    }
+
+    /// Hands a readiness event for one of this reactor's tokens over.
+    /// Call [`Reactor::process`] after a batch of events.
+    pub fn handle_event(&mut self, event: &mio::event::Event) {
+        let t = event.token().0;
+        if t <= self.base {
+            return; // the waker: process() looks at the queues
+        }
+        let slot = t - self.base - 1;
+        match self.entries.get_mut(slot) {
+            Some(Some(Entry::Conn(c))) => {
+                if event.is_readable() || event.is_read_closed() || event.is_error() {
+                    c.readable = true;
+                }
+                if event.is_writable() || event.is_write_closed() || event.is_error() {
+                    c.writable = true;
+                }
+                c.wake.pending.store(true, Ordering::Release);
+                self.queue
+                    .dirty
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(slot);
+            }
+            Some(Some(Entry::Listener(_))) => self.accept(slot, Instant::now()),
+            _ => {}
+        }
+    }
+
+    /// How long the caller's loop may sleep before [`Reactor::process`]
+    /// must run again (None: until an event).
+    pub fn next_timeout(&self, now: Instant) -> Option<Duration> {
+        if !self
+            .queue
+            .dirty
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty()
+        {
+            return Some(Duration::ZERO);
+        }
+        self.entries
+            .iter()
+            .filter_map(|e| match e {
+                Some(Entry::Conn(c)) => c.deadline,
+                _ => None,
+            })
+            .min()
+            .map(|d| d.saturating_duration_since(now))
+    }
+
+    /// Runs what is due: new connections, connections woken by events or
+    /// by their handles, and timers.
+    pub fn process(&mut self, now: Instant) {
+        IN_REACTOR.with(|f| f.set(true));
+        self.process_inner(now);
+        IN_REACTOR.with(|f| f.set(false));
+    }
+
+    fn process_inner(&mut self, now: Instant) {
+        loop {
+            let cmd = self
+                .queue
+                .commands
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .pop_front();
+            match cmd {
+                Some(Command::Add(n)) => self.add_conn(*n, None),
+                None => break,
+            }
+        }
+        if self.queue.stop.load(Ordering::SeqCst) && self.listeners > 0 {
+            self.close_listeners();
+        }
+        // Timers.
+        let due: Vec<usize> = self
+            .entries
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| match e {
+                Some(Entry::Conn(c)) if c.deadline.is_some_and(|d| d <= now) => Some(i),
+                _ => None,
+            })
+            .collect();
+        for slot in due {
+            if let Some(Some(Entry::Conn(c))) = self.entries.get(slot) {
+                c.shared.loop_timeout(now);
+                self.queue
+                    .dirty
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(slot);
+            }
+        }
+        // Woken connections; a turn may queue more (its own handles
+        // writing from the handler), so go round until quiet.
+        for _ in 0..64 {
+            let batch =
+                std::mem::take(&mut *self.queue.dirty.lock().unwrap_or_else(|p| p.into_inner()));
+            if batch.is_empty() {
+                break;
+            }
+            for slot in batch {
+                self.service(slot, now);
+            }
+        }
+    }
+
+    fn close_listeners(&mut self) {
+        for i in 0..self.entries.len() {
+            if matches!(self.entries[i], Some(Entry::Listener(_))) {
+                if let Some(Entry::Listener(mut l)) = self.entries[i].take() {
+                    let _ = self.registry.deregister(&mut l.sock);
+                }
+                self.free.push(i);
+                self.listeners -= 1;
+            }
+        }
+    }
+
+    fn accept(&mut self, slot: usize, now: Instant) {
+        loop {
+            let Some(Some(Entry::Listener(l))) = self.entries.get_mut(slot) else {
+                return;
+            };
+            let (sock, peer) = match l.sock.accept() {
+                Ok(x) => x,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // Out of descriptors and the like: the next readiness
+                    // event tries again.
+                    tracing::warn!("accept failed: {e}");
+                    return;
+                }
+            };
+            if l.unauthenticated.load(Ordering::SeqCst) >= l.max_startups {
+                tracing::info!(
+                    peer = %peer,
+                    "refused: {} unauthenticated connections already (MaxStartups)",
+                    l.max_startups
+                );
+                let _ = sock.shutdown(std::net::Shutdown::Both);
+                continue;
+            }
+            let conn = match Connection::server(l.config.clone(), ssh_blocking::os_rng(), now) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(peer = %peer, "cannot start connection: {e}");
+                    continue;
+                }
+            };
+            let (shared, wake) = new_shared(conn, &self.queue);
+            let info = ConnectionInfo {
+                peer: Some(peer),
+                local: sock.local_addr().ok(),
+            };
+            let unauth = l.unauthenticated.clone();
+            unauth.fetch_add(1, Ordering::SeqCst);
+            let authed = Arc::new(AtomicBool::new(false));
+            let guard = UnauthGuard {
+                counter: unauth,
+                authed,
+            };
+            let on_auth = {
+                let g = guard.clone();
+                Box::new(move || g.authenticated()) as Box<dyn Fn() + Send>
+            };
+            let server = (l.factory)(shared.clone(), info, on_auth);
+            let _ = sock.set_nodelay(true);
+            self.add_mio_conn(sock, shared, wake, Some((server, guard)));
+        }
+    }
+
+    fn add_conn(&mut self, n: NewConn, server: Option<(Box<dyn ServerConn>, UnauthGuard)>) {
+        let _ = n.sock.set_nodelay(true);
+        if let Err(e) = n.sock.set_nonblocking(true) {
+            n.shared.loop_io_error(e, "socket setup failed");
+            return;
+        }
+        self.add_mio_conn(TcpStream::from_std(n.sock), n.shared, n.wake, server);
+    }
+
+    fn add_mio_conn(
+        &mut self,
+        mut sock: TcpStream,
+        shared: Arc<Shared>,
+        wake: Arc<ConnWake>,
+        server: Option<(Box<dyn ServerConn>, UnauthGuard)>,
+    ) {
+        let (server, guard) = match server {
+            Some((s, g)) => (Some(s), Some(g)),
+            None => (None, None),
+        };
+        let token = self.token(self.next_slot());
+        if let Err(e) =
+            self.registry
+                .register(&mut sock, token, Interest::READABLE | Interest::WRITABLE)
+        {
+            shared.loop_io_error(e, "cannot register socket");
+            return;
+        }
+        let slot = self.alloc(Entry::Conn(Conn {
+            sock,
+            shared: shared.clone(),
+            wake: wake.clone(),
+            server: server.map(|s| {
+                Box::new(GuardedServer {
+                    inner: s,
+                    _guard: guard,
+                }) as Box<dyn ServerConn>
+            }),
+            held: Vec::new(),
+            out: Vec::new(),
+            out_pos: 0,
+            readable: true,
+            writable: true,
+            eof: false,
+            failed: false,
+            deadline: None,
+        }));
+        self.conns += 1;
+        wake.slot.store(slot, Ordering::Release);
+        wake.pending.store(true, Ordering::Release);
+        self.queue
+            .dirty
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(slot);
+    }
+
+    /// One turn for one connection: input, server decisions, output.
+    fn service(&mut self, slot: usize, now: Instant) {
+        let scratch = &mut self.scratch;
+        let Some(Some(Entry::Conn(c))) = self.entries.get_mut(slot) else {
+            return;
+        };
+        c.wake.pending.store(false, Ordering::Release);
+        let mut more = false;
+        // Input: first what the core held back, then the socket.
+        let mut reads = 0;
+        loop {
+            if !c.held.is_empty() {
+                let n = c.shared.loop_recv(now, &c.held);
+                c.held.drain(..n);
+                if !c.held.is_empty() {
+                    break;
+                }
+            }
+            if !c.readable || c.eof || c.failed {
+                break;
+            }
+            if reads == READS_PER_TURN {
+                more = true;
+                break;
+            }
+            reads += 1;
+            match c.sock.read(scratch) {
+                Ok(0) => {
+                    c.eof = true;
+                    c.shared.loop_eof(now);
+                }
+                Ok(n) => {
+                    let took = c.shared.loop_recv(now, &scratch[..n]);
+                    if took < n {
+                        c.held.extend_from_slice(&scratch[took..n]);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => c.readable = false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    c.failed = true;
+                    c.shared.loop_io_error(e, "read from peer failed");
+                }
+            }
+        }
+        if c.held.capacity() > 0 && c.held.is_empty() {
+            c.held = Vec::new();
+        }
+        // Server decisions.
+        if let Some(s) = &mut c.server {
+            if let Some(r) = s.process() {
+                tracing::debug!(peer = ?s.handle().peer_addr(), result = ?r, "connection ended");
+            }
+        }
+        // Output.
+        let mut closed;
+        loop {
+            if c.out_pos == c.out.len() {
+                c.out.clear();
+                c.out_pos = 0;
+            }
+            let (_, cl) = if c.out.len() < MAX_OUT {
+                c.shared.loop_take_output(&mut c.out, MAX_OUT)
+            } else {
+                (false, c.shared.lock().closed.is_some())
+            };
+            closed = cl;
+            if c.out_pos == c.out.len() || !c.writable || c.failed {
+                break;
+            }
+            match c.sock.write(&c.out[c.out_pos..]) {
+                Ok(n) => c.out_pos += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => c.writable = false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    c.failed = true;
+                    c.shared.loop_io_error(e, "write to peer failed");
+                }
+            }
+        }
+        if c.out.is_empty() && c.out.capacity() > 64 * 1024 {
+            // An idle connection keeps no large buffer.
+            c.out = Vec::new();
+        }
+        c.deadline = c.shared.loop_deadline();
+        let done = closed && (c.out_pos == c.out.len() || c.failed);
+        if done {
+            if let Some(s) = &mut c.server {
+                if let Some(r) = s.process() {
+                    tracing::debug!(peer = ?s.handle().peer_addr(), result = ?r, "connection ended");
+                }
+            }
+            if let Some(Entry::Conn(mut c)) = self.entries[slot].take() {
+                let _ = self.registry.deregister(&mut c.sock);
+                let _ = c.sock.shutdown(std::net::Shutdown::Both);
+                c.wake.slot.store(usize::MAX, Ordering::Release);
+                // The server's handle (and handler) go here; the
+                // application may still hold channel handles, which now
+                // fail.
+                drop(c);
+            }
+            self.free.push(slot);
+            self.conns -= 1;
+        } else if more {
+            c.wake.pending.store(true, Ordering::Release);
+            self.queue
+                .dirty
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(slot);
+        }
+    }
+
+    /// Runs this reactor's own loop until [`ReactorHandle::shutdown`] and
+    /// the end of every connection. Only for reactors made with
+    /// [`Reactor::new`].
+    pub fn run(&mut self) -> io::Result<()> {
+        let mut poll = self.poll.take().ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "an embedded reactor is driven by its caller's loop",
+            )
+        })?;
+        let mut events = Events::with_capacity(1024);
+        let r = loop {
+            let now = Instant::now();
+            self.process(now);
+            if self.queue.stop.load(Ordering::SeqCst) && self.conns == 0 && self.listeners == 0 {
+                break Ok(());
+            }
+            let timeout = self.next_timeout(Instant::now());
+            match poll.poll(&mut events, timeout) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => break Err(e),
+            }
+            for ev in events.iter() {
+                self.handle_event(ev);
+            }
+        };
+        self.poll = Some(poll);
+        r
+    }
+}
+
+/// Keeps a server connection counted as unauthenticated until it
+/// authenticates or ends.
+#[derive(Clone)]
+struct UnauthGuard {
+    counter: Arc<AtomicUsize>,
+    authed: Arc<AtomicBool>,
+}
+
+impl UnauthGuard {
+    fn authenticated(&self) {
+        if !self.authed.swap(true, Ordering::SeqCst) {
+            self.counter.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+struct GuardedServer {
+    inner: Box<dyn ServerConn>,
+    _guard: Option<UnauthGuard>,
+}
+
+impl Drop for GuardedServer {
+    fn drop(&mut self) {
+        if let Some(g) = &self._guard {
+            g.authenticated();
+        }
+    }
+}
+
+impl ServerConn for GuardedServer {
+    fn process(&mut self) -> Option<Result<(), Error>> {
+        self.inner.process()
+    }
+    fn handle(&self) -> &ServerHandle {
+        self.inner.handle()
+    }
+}
+
+/// A listening server on its own reactor, like `ssh_blocking::Server` but
+/// with every connection on one thread.
+pub struct Server {
+    reactor: Reactor,
+    listener: Option<std::net::TcpListener>,
+    config: Arc<Config>,
+    addr: SocketAddr,
+    max_startups: usize,
+}
+
+impl Server {
+    pub const DEFAULT_MAX_STARTUPS: usize = 10;
+
+    pub fn bind(addr: impl ToSocketAddrs, config: Arc<Config>) -> io::Result<Server> {
+        Self::from_listener(std::net::TcpListener::bind(addr)?, config)
+    }
+
+    pub fn from_listener(
+        listener: std::net::TcpListener,
+        config: Arc<Config>,
+    ) -> io::Result<Server> {
+        if config.transport.host_keys.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a server needs at least one host key",
+            ));
+        }
+        Ok(Server {
+            reactor: Reactor::new()?,
+            addr: listener.local_addr()?,
+            listener: Some(listener),
+            config,
+            max_startups: Self::DEFAULT_MAX_STARTUPS,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn set_max_startups(&mut self, n: usize) {
+        self.max_startups = n.max(1);
+    }
+
+    /// Stops the listener from any thread; `run` returns when live
+    /// connections end.
+    pub fn shutdown_handle(&self) -> ReactorHandle {
+        self.reactor.handle()
+    }
+
+    /// Accepts and serves connections on the calling thread until
+    /// shutdown. Handler methods run on this thread and must not block.
+    pub fn run<H, F>(mut self, make_handler: F) -> io::Result<()>
+    where
+        H: Handler + 'static,
+        F: FnMut(&ServerHandle) -> H + Send + 'static,
+    {
+        let listener = self
+            .listener
+            .take()
+            .ok_or_else(|| io::Error::other("server already ran"))?;
+        self.reactor.listen(
+            listener,
+            self.config.clone(),
+            self.max_startups,
+            make_handler,
+        )?;
+        self.reactor.run()
+    }
+}
+
+/// A reactor on a thread of its own, for client connections: `connect`
+/// gives ordinary [`Client`] handles whose bytes this one thread moves.
+/// Dropping the runtime stops the thread once its connections have ended.
+pub struct Runtime {
+    handle: ReactorHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Runtime {
+    pub fn new() -> io::Result<Runtime> {
+        let mut reactor = Reactor::new()?;
+        let handle = reactor.handle();
+        let thread = std::thread::Builder::new()
+            .name("ssh-mio".into())
+            .spawn(move || {
+                if let Err(e) = reactor.run() {
+                    tracing::warn!("ssh-mio reactor stopped: {e}");
+                }
+            })?;
+        Ok(Runtime {
+            handle,
+            thread: Some(thread),
+        })
+    }
+
+    pub fn handle(&self) -> &ReactorHandle {
+        &self.handle
+    }
+
+    /// See [`ReactorHandle::connect`].
+    pub fn connect(
+        &self,
+        addr: impl ToSocketAddrs,
+        config: Arc<Config>,
+        check: HostKeyCheck,
+        timeout: Option<Duration>,
+    ) -> Result<Client, Error> {
+        self.handle.connect(addr, config, check, timeout)
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.handle.shutdown();
+        // The thread ends with the last connection; do not wait for the
+        // application's live handles here.
+        drop(self.thread.take());
+    }
+}

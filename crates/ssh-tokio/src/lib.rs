@@ -1,0 +1,765 @@
+//! tokio adapter for `ssh-proto`: the blocking adapter's objects, async.
+//!
+//! ```no_run
+//! # async fn f() -> Result<(), ssh_tokio::Error> {
+//! use std::sync::Arc;
+//! use ssh_tokio::{Client, Config, HostKeyCheck};
+//! let client = Client::connect(
+//!     "127.0.0.1:22",
+//!     Arc::new(Config::default()),
+//!     HostKeyCheck::KnownHostsFile("/home/me/.ssh/known_hosts".into()),
+//!     None,
+//! )
+//! .await?;
+//! client.auth_password("me", "secret").await?;
+//! let out = client.exec("uname -a").await?;
+//! println!("{}", String::from_utf8_lossy(&out.stdout));
+//! # Ok(()) }
+//! ```
+//!
+//! Each connection is driven by two tasks (one reads the socket and runs
+//! the core's timers, one writes the core's output); handles lock the
+//! connection's state briefly and never across an `.await`. Channels are
+//! `AsyncRead + AsyncWrite` (stdout; [`Channel::stderr`] for stderr).
+//!
+//! Back-pressure is per channel: data a channel's reader has not taken
+//! stays in that channel's buffer, and the peer stops sending on that
+//! channel when its window runs out; other channels go on.
+//!
+//! The bookkeeping (which replies, exit statuses and EOFs arrived) is
+//! `ssh-blocking`'s, shared through its hidden `driver` module, so both
+//! adapters see the core's events the same way.
+
+#![forbid(unsafe_code)]
+
+mod server;
+// The async SFTP client lands in `sftp.rs`.
+// pub mod sftp;
+
+use std::future::poll_fn;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use ssh_blocking::driver::{ops, Handle, Output, Shared, State};
+use ssh_proto::{ChannelId, Connection, PrivateKey, Prompt, PtyRequest, Stream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::sync::Notify;
+
+pub use server::{serve_connection, Handler, Server, ShutdownHandle};
+
+pub use ssh_blocking::{
+    Auth, ChannelOpenFailure, Config, ExecOutput, ExitSignal, HostKeyCheck, KbdInt, ServerHandle,
+};
+pub use ssh_proto::{self as proto, Error, ErrorKind, PublicKey};
+
+/// Output taken from the core before the socket has written it.
+const MAX_OUT: usize = 1 << 20;
+
+/// Tasks waiting for something on one connection.
+#[derive(Default)]
+struct Wakers(Mutex<Vec<Waker>>);
+
+impl Wakers {
+    fn register(&self, w: &Waker) {
+        let mut v = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if !v.iter().any(|x| x.will_wake(w)) {
+            v.push(w.clone());
+        }
+    }
+    fn wake_all(&self) {
+        let v = std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()));
+        for w in v {
+            w.wake();
+        }
+    }
+}
+
+/// One connection as the handles see it.
+pub(crate) struct Conn {
+    pub(crate) handle: Arc<Handle>,
+    wakers: Arc<Wakers>,
+}
+
+impl Conn {
+    fn shared(&self) -> &Shared {
+        &self.handle.shared
+    }
+
+    /// Polls `f` against the state; registers the task for a wake-up when
+    /// it must wait. The registration happens under the state lock, and the
+    /// core's changes wake under the same lock, so no wake-up is lost.
+    fn poll_wait<T>(
+        &self,
+        cx: &mut Context<'_>,
+        f: &mut impl FnMut(&mut State) -> Option<Result<T, Error>>,
+    ) -> Poll<Result<T, Error>> {
+        let sh = self.shared();
+        let mut g = sh.lock();
+        let before = g.ev_count;
+        if let Some(r) = f(&mut g) {
+            g.absorb();
+            sh.notify(&mut g, before);
+            sh.flush(g);
+            return Poll::Ready(r);
+        }
+        if let Err(e) = g.check() {
+            return Poll::Ready(Err(e));
+        }
+        self.wakers.register(cx.waker());
+        Poll::Pending
+    }
+
+    async fn wait<T>(
+        &self,
+        mut f: impl FnMut(&mut State) -> Option<Result<T, Error>>,
+    ) -> Result<T, Error> {
+        poll_fn(|cx| self.poll_wait(cx, &mut f)).await
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut State) -> Result<T, Error>) -> Result<T, Error> {
+        self.shared().with(f)
+    }
+}
+
+/// Makes the shared state of a new connection and starts its two tasks
+/// on `stream`.
+pub(crate) fn start<S>(conn: Connection, stream: S) -> Arc<Conn>
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let wakers = Arc::new(Wakers::default());
+    let io_out = Arc::new(Notify::new());
+    let io_in = Arc::new(Notify::new());
+    let (o, i) = (io_out.clone(), io_in.clone());
+    let w = wakers.clone();
+    let shared = Shared::with_hook(
+        conn,
+        Output::Loop(Box::new(move || {
+            o.notify_one();
+            i.notify_one();
+        })),
+        Some(Box::new(move || w.wake_all())),
+    );
+    let (rd, wr) = tokio::io::split(stream);
+    tokio::spawn(write_task(shared.clone(), wr, io_out));
+    tokio::spawn(read_task(shared.clone(), rd, io_in));
+    Arc::new(Conn {
+        handle: Arc::new(Handle { shared, sock: None }),
+        wakers,
+    })
+}
+
+async fn write_task<W: AsyncWrite + Unpin>(shared: Arc<Shared>, mut wr: W, wake: Arc<Notify>) {
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        let (_, closed) = shared.loop_take_output(&mut buf, MAX_OUT);
+        if !buf.is_empty() {
+            if let Err(e) = wr.write_all(&buf).await {
+                shared.loop_io_error(e, "write to peer failed");
+                return;
+            }
+            continue;
+        }
+        if closed {
+            let _ = wr.shutdown().await;
+            return;
+        }
+        wake.notified().await;
+    }
+}
+
+async fn read_task<R: AsyncRead + Unpin>(shared: Arc<Shared>, mut rd: R, wake: Arc<Notify>) {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut held: Vec<u8> = Vec::new();
+    loop {
+        if shared.lock().closed.is_some() {
+            return;
+        }
+        let deadline = shared.loop_deadline();
+        let sleep = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        if !held.is_empty() {
+            let n = shared.loop_recv(Instant::now(), &held);
+            held.drain(..n);
+            if !held.is_empty() {
+                // The core waits for the application to read: wait for a
+                // wake-up (or a timer).
+                tokio::select! {
+                    _ = wake.notified() => {}
+                    _ = sleep => shared.loop_timeout(Instant::now()),
+                }
+            }
+            continue;
+        }
+        tokio::select! {
+            r = rd.read(&mut buf) => match r {
+                Ok(0) => {
+                    shared.loop_eof(Instant::now());
+                    return;
+                }
+                Ok(n) => {
+                    let took = shared.loop_recv(Instant::now(), &buf[..n]);
+                    if took < n {
+                        held.extend_from_slice(&buf[took..n]);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    shared.loop_io_error(e, "read from peer failed");
+                    return;
+                }
+            },
+            _ = sleep => shared.loop_timeout(Instant::now()),
+            // A handle changed something (a timer may have moved).
+            _ = wake.notified() => {}
+        }
+    }
+}
+
+/// A client connection. Cloning gives another handle to the same
+/// connection; it closes when the last handle (and channel) is dropped.
+#[derive(Clone)]
+pub struct Client {
+    conn: Arc<Conn>,
+}
+
+fn io_err(e: io::Error, what: String) -> Error {
+    Error::new(ErrorKind::Io, format!("{what}: {e}"))
+}
+
+impl Client {
+    /// Connects over TCP; `timeout` bounds the TCP connect and the
+    /// handshake.
+    pub async fn connect(
+        addr: impl tokio::net::ToSocketAddrs,
+        config: Arc<Config>,
+        check: HostKeyCheck,
+        timeout: Option<Duration>,
+    ) -> Result<Client, Error> {
+        let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+        let addrs: Vec<_> = tokio::net::lookup_host(addr)
+            .await
+            .map_err(|e| io_err(e, "cannot resolve address".into()))?
+            .collect();
+        let mut last = None;
+        for a in &addrs {
+            let c = tokio::net::TcpStream::connect(a);
+            let r = match deadline {
+                Some(d) => match tokio::time::timeout_at(d, c).await {
+                    Ok(r) => r,
+                    Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "timed out")),
+                },
+                None => c.await,
+            };
+            match r {
+                Ok(s) => {
+                    let _ = s.set_nodelay(true);
+                    let left =
+                        deadline.map(|d| d.saturating_duration_since(tokio::time::Instant::now()));
+                    return Self::handshake(s, &a.ip().to_string(), a.port(), config, check, left)
+                        .await;
+                }
+                Err(e) => last = Some(io_err(e, format!("connect to {a}"))),
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::new(ErrorKind::Io, "address resolved to nothing")))
+    }
+
+    /// Runs the handshake over any byte stream. `host` and `port` name the
+    /// server for known_hosts lookups.
+    pub async fn handshake<S>(
+        stream: S,
+        host: &str,
+        port: u16,
+        config: Arc<Config>,
+        mut check: HostKeyCheck,
+        timeout: Option<Duration>,
+    ) -> Result<Client, Error>
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        let conn = Connection::client(config, ssh_blocking::os_rng(), Instant::now())?;
+        let conn = start(conn, stream);
+        let client = Client { conn };
+        let work = async {
+            let sh = client.conn.shared();
+            sh.flush(sh.lock());
+            let key = client.conn.wait(|s| s.host_key.take().map(Ok)).await?;
+            match check.verdict(host, port, &key) {
+                Ok(()) => client.conn.with(|s| s.conn.accept_host_key())?,
+                Err(why) => {
+                    client.conn.with(|s| {
+                        s.conn.reject_host_key(&why);
+                        Ok(())
+                    })?;
+                    return Err(Error::new(ErrorKind::HostKey, why));
+                }
+            }
+            client
+                .conn
+                .wait(|s| (s.kex_done > 0).then_some(Ok(())))
+                .await
+        };
+        match timeout {
+            Some(t) => tokio::time::timeout(t, work)
+                .await
+                .map_err(|_| Error::new(ErrorKind::Timeout, "handshake timed out"))??,
+            None => work.await?,
+        }
+        Ok(client)
+    }
+
+    pub fn host_key(&self) -> Option<PublicKey> {
+        self.conn.shared().lock().conn.host_key().cloned()
+    }
+    pub fn negotiated(&self) -> Option<ssh_proto::Negotiated> {
+        self.conn.shared().lock().conn.negotiated().cloned()
+    }
+    pub fn server_version(&self) -> Option<String> {
+        self.conn
+            .shared()
+            .lock()
+            .conn
+            .peer_version()
+            .map(str::to_string)
+    }
+    pub fn banner(&self) -> Option<String> {
+        self.conn.shared().lock().banner.clone()
+    }
+    pub fn is_authenticated(&self) -> bool {
+        self.conn.shared().lock().conn.is_authenticated()
+    }
+    pub fn auth_methods_left(&self) -> Option<Vec<String>> {
+        self.conn
+            .shared()
+            .lock()
+            .conn
+            .auth_methods_left()
+            .map(|m| m.to_vec())
+    }
+    pub fn kex_count(&self) -> u32 {
+        self.conn.shared().lock().conn.kex_count()
+    }
+    pub fn rekey(&self) -> Result<(), Error> {
+        self.conn.with(|s| s.conn.rekey())
+    }
+
+    async fn auth_result(
+        &self,
+        method: &str,
+        mut on_prompt: Option<&mut PromptFn<'_>>,
+    ) -> Result<(), Error> {
+        loop {
+            let ev = self
+                .conn
+                .wait(|s| s.auth_events.pop_front().map(Ok))
+                .await?;
+            match ssh_blocking::auth_step(ev, method) {
+                ssh_blocking::AuthStep::Done(r) => return r,
+                ssh_blocking::AuthStep::Prompt(name, instruction, prompts) => {
+                    match on_prompt.as_mut() {
+                        Some(f) => {
+                            let answers = f(&name, &instruction, &prompts);
+                            self.conn.with(|s| s.conn.auth_respond(&answers))?;
+                        }
+                        None => {
+                            return Err(Error::new(
+                                ErrorKind::AuthFailed,
+                                "unexpected keyboard-interactive prompt",
+                            ))
+                        }
+                    }
+                }
+                ssh_blocking::AuthStep::Ignore => {}
+            }
+        }
+    }
+
+    /// Asks with `none`: Ok(true) if the server let us in.
+    pub async fn auth_none(&self, user: &str) -> Result<bool, Error> {
+        self.conn.with(|s| s.conn.auth_none(user))?;
+        match self.auth_result("none", None).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == ErrorKind::AuthFailed => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn auth_password(&self, user: &str, password: &str) -> Result<(), Error> {
+        self.conn.with(|s| s.conn.auth_password(user, password))?;
+        self.auth_result("password", None).await
+    }
+
+    pub async fn auth_publickey(&self, user: &str, key: Arc<PrivateKey>) -> Result<(), Error> {
+        let label = format!("publickey {}", key.public_key().key_type());
+        self.conn.with(|s| s.conn.auth_publickey(user, key))?;
+        self.auth_result(&label, None).await
+    }
+
+    pub async fn auth_key_file(
+        &self,
+        user: &str,
+        path: &std::path::Path,
+        passphrase: Option<&str>,
+    ) -> Result<(), Error> {
+        let key = ssh_blocking::load_private_key(path, passphrase)?;
+        self.auth_publickey(user, Arc::new(key)).await
+    }
+
+    /// Keyboard-interactive: `respond(name, instruction, prompts)` gives
+    /// the answers.
+    pub async fn auth_keyboard_interactive(
+        &self,
+        user: &str,
+        mut respond: impl FnMut(&str, &str, &[Prompt]) -> Vec<String> + Send,
+    ) -> Result<(), Error> {
+        self.conn
+            .with(|s| s.conn.auth_keyboard_interactive(user, ""))?;
+        self.auth_result("keyboard-interactive", Some(&mut respond))
+            .await
+    }
+
+    /// Opens a session channel.
+    pub async fn channel_session(&self) -> Result<Channel, Error> {
+        let id = self.conn.with(|s| s.conn.open_session())?;
+        let ch = Channel::new(self.conn.clone(), id);
+        self.conn
+            .wait(|s| s.chans.get(&id).and_then(|c| c.opened.clone()))
+            .await?;
+        Ok(ch)
+    }
+
+    /// Runs a command with no input; returns its output and exit status.
+    pub async fn exec(&self, command: &str) -> Result<ExecOutput, Error> {
+        let ch = self.channel_session().await?;
+        ch.exec(command).await?;
+        ch.send_eof()?;
+        let (stdout, stderr) = ch.read_all().await?;
+        let status = ch.exit_status().await?;
+        let signal = ch.exit_signal();
+        Ok(ExecOutput {
+            stdout,
+            stderr,
+            status,
+            signal,
+        })
+    }
+
+    /// Disconnects now (every later call fails).
+    pub fn disconnect(&self) {
+        let _ = self.conn.with(|s| {
+            s.conn.disconnect(11, "disconnected by user");
+            Ok(())
+        });
+    }
+
+    /// Resolves when the connection has ended, with the reason.
+    pub async fn closed(&self) -> Error {
+        match self.conn.wait(|s| s.closed.clone().map(Ok)).await {
+            Ok(e) | Err(e) => e,
+        }
+    }
+}
+
+type PromptFn<'a> = dyn FnMut(&str, &str, &[Prompt]) -> Vec<String> + Send + 'a;
+
+/// A channel: `AsyncRead` gives stdout, `AsyncWrite` sends stdin (client)
+/// or stdout (server). All methods take `&self`, so one task may read while
+/// another writes.
+pub struct Channel {
+    conn: Arc<Conn>,
+    id: ChannelId,
+}
+
+impl Channel {
+    pub(crate) fn new(conn: Arc<Conn>, id: ChannelId) -> Channel {
+        Channel { conn, id }
+    }
+
+    pub fn id(&self) -> ChannelId {
+        self.id
+    }
+
+    pub fn peer_version(&self) -> Option<String> {
+        self.conn
+            .shared()
+            .lock()
+            .conn
+            .peer_version()
+            .map(str::to_string)
+    }
+
+    async fn request(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<(), Error>,
+        what: &str,
+    ) -> Result<(), Error> {
+        self.conn.with(|s| f(&mut s.conn))?;
+        let id = self.id;
+        if self.conn.wait(|s| ops::reply(s, id, what)).await? {
+            Ok(())
+        } else {
+            Err(Error::new(
+                ErrorKind::ChannelRequest,
+                format!("{what} request refused by the server"),
+            ))
+        }
+    }
+
+    pub async fn exec(&self, command: &str) -> Result<(), Error> {
+        let id = self.id;
+        self.request(|c| c.exec(id, command), "exec").await
+    }
+    pub async fn shell(&self) -> Result<(), Error> {
+        let id = self.id;
+        self.request(|c| c.shell(id), "shell").await
+    }
+    pub async fn subsystem(&self, name: &str) -> Result<(), Error> {
+        let id = self.id;
+        self.request(|c| c.subsystem(id, name), "subsystem").await
+    }
+    pub async fn request_pty(
+        &self,
+        term: &str,
+        cols: u32,
+        rows: u32,
+        modes: &[(u8, u32)],
+    ) -> Result<(), Error> {
+        let id = self.id;
+        let pty = PtyRequest {
+            term: term.into(),
+            cols,
+            rows,
+            width_px: 0,
+            height_px: 0,
+            modes: modes.to_vec(),
+        };
+        self.request(|c| c.request_pty(id, &pty), "pty-req").await
+    }
+    pub fn set_env(&self, name: &str, value: &str) -> Result<(), Error> {
+        let id = self.id;
+        self.conn.with(|s| s.conn.set_env(id, name, value))
+    }
+    pub fn window_change(&self, cols: u32, rows: u32) -> Result<(), Error> {
+        let id = self.id;
+        self.conn
+            .with(|s| s.conn.window_change(id, cols, rows, 0, 0))
+    }
+    pub fn signal(&self, name: &str) -> Result<(), Error> {
+        let id = self.id;
+        self.conn.with(|s| s.conn.signal(id, name))
+    }
+    /// No more data from us.
+    pub fn send_eof(&self) -> Result<(), Error> {
+        let id = self.id;
+        self.conn.with(|s| s.conn.send_eof(id))
+    }
+    pub fn close(&self) -> Result<(), Error> {
+        let id = self.id;
+        self.conn.with(|s| s.conn.close_channel(id))
+    }
+
+    /// Reads from one stream; Ok(0) at EOF.
+    pub async fn read_stream(&self, stream: Stream, buf: &mut [u8]) -> Result<usize, Error> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let id = self.id;
+        self.conn.wait(|s| ops::read(s, id, stream, buf)).await
+    }
+
+    /// Writes some bytes (at least one), waiting for window.
+    pub async fn write_data(&self, stream: Stream, buf: &[u8]) -> Result<usize, Error> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let id = self.id;
+        self.conn.wait(|s| ops::write(s, id, stream, buf)).await
+    }
+
+    /// Writes all of `buf`.
+    pub async fn write_all_data(&self, stream: Stream, mut buf: &[u8]) -> Result<(), Error> {
+        while !buf.is_empty() {
+            let n = self.write_data(stream, buf).await?;
+            buf = &buf[n..];
+        }
+        Ok(())
+    }
+
+    /// Reads stdout and stderr to the end.
+    pub async fn read_all(&self) -> Result<(Vec<u8>, Vec<u8>), Error> {
+        let id = self.id;
+        let mut out = Vec::new();
+        let mut err = Vec::new();
+        self.conn
+            .wait(|s| ops::read_all(s, id, &mut out, &mut err))
+            .await?;
+        Ok((out, err))
+    }
+
+    /// Waits until the channel closes; the exit status if one came.
+    pub async fn exit_status(&self) -> Result<Option<u32>, Error> {
+        let id = self.id;
+        self.conn.wait(|s| ops::exit_status(s, id)).await
+    }
+
+    /// The exit signal, if the command was killed.
+    pub fn exit_signal(&self) -> Option<ExitSignal> {
+        let g = self.conn.shared().lock();
+        g.chans
+            .get(&self.id)
+            .and_then(|c| c.exit_signal.clone())
+            .map(|(signal, core_dumped, message)| ExitSignal {
+                signal,
+                core_dumped,
+                message,
+            })
+    }
+
+    /// Server side: the command's exit status.
+    pub fn send_exit_status(&self, status: u32) -> Result<(), Error> {
+        let id = self.id;
+        self.conn.with(|s| s.conn.send_exit_status(id, status))
+    }
+
+    /// Server side: the command was killed by `signal` (no "SIG").
+    pub fn send_exit_signal(
+        &self,
+        signal: &str,
+        core_dumped: bool,
+        message: &str,
+    ) -> Result<(), Error> {
+        let id = self.id;
+        self.conn
+            .with(|s| s.conn.send_exit_signal(id, signal, core_dumped, message))
+    }
+
+    /// The stderr stream: `AsyncRead` of the peer's stderr (client),
+    /// `AsyncWrite` of extended data (server).
+    pub fn stderr(&self) -> ChannelStderr {
+        ChannelStderr {
+            conn: self.conn.clone(),
+            id: self.id,
+        }
+    }
+}
+
+impl Drop for Channel {
+    fn drop(&mut self) {
+        let id = self.id;
+        let _ = self.conn.with(|s| {
+            ops::release(s, id);
+            Ok(())
+        });
+    }
+}
+
+fn to_io(e: Error) -> io::Error {
+    io::Error::other(e)
+}
+
+fn poll_read_stream(
+    conn: &Conn,
+    id: ChannelId,
+    stream: Stream,
+    cx: &mut Context<'_>,
+    buf: &mut ReadBuf<'_>,
+) -> Poll<io::Result<()>> {
+    if buf.remaining() == 0 {
+        return Poll::Ready(Ok(()));
+    }
+    let dst = buf.initialize_unfilled();
+    match conn.poll_wait(cx, &mut |s| ops::read(s, id, stream, dst)) {
+        Poll::Ready(Ok(n)) => {
+            buf.advance(n);
+            Poll::Ready(Ok(()))
+        }
+        Poll::Ready(Err(e)) => Poll::Ready(Err(to_io(e))),
+        Poll::Pending => Poll::Pending,
+    }
+}
+
+fn poll_write_stream(
+    conn: &Conn,
+    id: ChannelId,
+    stream: Stream,
+    cx: &mut Context<'_>,
+    buf: &[u8],
+) -> Poll<io::Result<usize>> {
+    if buf.is_empty() {
+        return Poll::Ready(Ok(0));
+    }
+    conn.poll_wait(cx, &mut |s| ops::write(s, id, stream, buf))
+        .map_err(to_io)
+}
+
+fn poll_eof(conn: &Conn, id: ChannelId) -> Poll<io::Result<()>> {
+    Poll::Ready(conn.with(|s| s.conn.send_eof(id)).or(Ok(())))
+}
+
+impl AsyncRead for Channel {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        poll_read_stream(&self.conn, self.id, Stream::Stdout, cx, buf)
+    }
+}
+
+impl AsyncWrite for Channel {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        poll_write_stream(&self.conn, self.id, Stream::Stdout, cx, buf)
+    }
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    /// Sends EOF (the channel stays open for reading).
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        poll_eof(&self.conn, self.id)
+    }
+}
+
+/// The stderr stream of a channel.
+pub struct ChannelStderr {
+    conn: Arc<Conn>,
+    id: ChannelId,
+}
+
+impl AsyncRead for ChannelStderr {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        poll_read_stream(&self.conn, self.id, Stream::Stderr, cx, buf)
+    }
+}
+
+impl AsyncWrite for ChannelStderr {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        poll_write_stream(&self.conn, self.id, Stream::Stderr, cx, buf)
+    }
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}

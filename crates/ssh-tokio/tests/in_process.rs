@@ -1,0 +1,200 @@
+//! The tokio client against the tokio server, in one process over
+//! loopback: exec, stdout/stderr/exit status, 64 MiB through an echo
+//! channel with equal hashes, per-channel back-pressure, and dropping
+//! futures and handles mid-operation.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use ssh_proto::{ChannelId, ChannelRequest, PrivateKey};
+use ssh_tokio::{Auth, Channel, Client, Config, Handler, HostKeyCheck, Server, ServerHandle};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+struct Echo {
+    chans: Vec<Channel>,
+}
+
+impl Handler for Echo {
+    async fn auth_password(&mut self, user: &str, password: &str) -> Auth {
+        // An async decision: only this connection waits.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        if user == "alice" && password == "secret" {
+            Auth::Accept
+        } else {
+            Auth::Reject
+        }
+    }
+    async fn channel_opened(&mut self, channel: Channel, _kind: &str) {
+        self.chans.push(channel);
+    }
+    async fn channel_request(&mut self, id: ChannelId, request: ChannelRequest) -> bool {
+        let Some(pos) = self.chans.iter().position(|c| c.id() == id) else {
+            return false;
+        };
+        match request {
+            ChannelRequest::Exec { command } => {
+                let mut ch = self.chans.swap_remove(pos);
+                tokio::spawn(async move {
+                    match command.as_slice() {
+                        b"cat" => {
+                            let mut buf = vec![0u8; 64 * 1024];
+                            loop {
+                                let n = ch.read(&mut buf).await.unwrap_or(0);
+                                if n == 0 {
+                                    break;
+                                }
+                                if ch.write_all(&buf[..n]).await.is_err() {
+                                    return;
+                                }
+                            }
+                            let _ = ch.send_exit_status(0);
+                        }
+                        _ => {
+                            let _ = ch.write_all(b"out\n").await;
+                            let _ = ch.stderr().write_all(b"err\n").await;
+                            let _ = ch.send_exit_status(7);
+                        }
+                    }
+                    let _ = ch.send_eof();
+                    let _ = ch.close();
+                });
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+async fn server() -> (std::net::SocketAddr, ssh_tokio::ShutdownHandle) {
+    let mut config = Config::default();
+    let key = PrivateKey::generate_ed25519(&mut *ssh_blocking::os_rng());
+    config.transport.host_keys.push(Arc::new(key));
+    config.auth_methods = vec!["password".into()];
+    let server = Server::bind("127.0.0.1:0", Arc::new(config)).await.unwrap();
+    let addr = server.local_addr().unwrap();
+    let stop = server.shutdown_handle();
+    tokio::spawn(server.run(|_h: &ServerHandle| Echo { chans: Vec::new() }));
+    (addr, stop)
+}
+
+async fn client(addr: std::net::SocketAddr) -> Client {
+    let c = Client::connect(
+        addr,
+        Arc::new(Config::default()),
+        HostKeyCheck::InsecureAcceptAny,
+        Some(Duration::from_secs(10)),
+    )
+    .await
+    .unwrap();
+    c.auth_password("alice", "secret").await.unwrap();
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_and_wrong_password() {
+    let (addr, stop) = server().await;
+    let c = client(addr).await;
+    let out = c.exec("hello").await.unwrap();
+    assert_eq!(out.stdout, b"out\n");
+    assert_eq!(out.stderr, b"err\n");
+    assert_eq!(out.status, Some(7));
+
+    let bad = Client::connect(
+        addr,
+        Arc::new(Config::default()),
+        HostKeyCheck::InsecureAcceptAny,
+        None,
+    )
+    .await
+    .unwrap();
+    let e = bad.auth_password("alice", "wrong").await.unwrap_err();
+    assert_eq!(e.kind(), ssh_tokio::ErrorKind::AuthFailed, "{e}");
+    stop.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cat_64_mib_while_another_channel_is_never_read() {
+    let (addr, stop) = server().await;
+    let c = client(addr).await;
+    // A channel whose echo nobody reads: its window fills, it stops.
+    let stuck = c.channel_session().await.unwrap();
+    stuck.exec("cat").await.unwrap();
+    let filler = vec![7u8; 4 << 20];
+    let mut stuck_w = c.channel_session().await.unwrap();
+    drop(std::mem::replace(&mut stuck_w, stuck));
+    let writer = tokio::spawn(async move {
+        // Writes until the windows run out, then waits forever (bounded by
+        // the test's own end).
+        let _ = tokio::time::timeout(Duration::from_secs(30), stuck_w.write_all(&filler)).await;
+        stuck_w
+    });
+
+    let ch = c.channel_session().await.unwrap();
+    ch.exec("cat").await.unwrap();
+    let total = 64usize << 20;
+    let data: Vec<u8> = (0..total).map(|i| (i * 31 % 251) as u8).collect();
+    let want = Sha256::digest(&data);
+    let ch = Arc::new(ch);
+    let w = ch.clone();
+    let send = tokio::spawn(async move {
+        for chunk in data.chunks(256 * 1024) {
+            w.write_all_data(ssh_proto::Stream::Stdout, chunk)
+                .await
+                .unwrap();
+        }
+        w.send_eof().unwrap();
+    });
+    let mut h = Sha256::new();
+    let mut got = 0usize;
+    let mut buf = vec![0u8; 128 * 1024];
+    loop {
+        let n = tokio::time::timeout(
+            Duration::from_secs(60),
+            ch.read_stream(ssh_proto::Stream::Stdout, &mut buf),
+        )
+        .await
+        .expect("the read channel must keep moving")
+        .unwrap();
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        got += n;
+    }
+    send.await.unwrap();
+    assert_eq!(got, total);
+    assert_eq!(h.finalize(), want);
+    assert_eq!(ch.exit_status().await.unwrap(), Some(0));
+    writer.abort();
+    stop.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_futures_and_handles_leave_the_connection_usable() {
+    let (addr, stop) = server().await;
+    let c = client(addr).await;
+    // A read that never completes, dropped by a timeout.
+    let ch = c.channel_session().await.unwrap();
+    ch.exec("cat").await.unwrap();
+    let mut buf = [0u8; 16];
+    assert!(tokio::time::timeout(
+        Duration::from_millis(100),
+        ch.read_stream(ssh_proto::Stream::Stdout, &mut buf)
+    )
+    .await
+    .is_err());
+    // A channel-open future dropped before it resolves.
+    let open = c.channel_session();
+    drop(open);
+    // An exec future dropped mid-way.
+    let _ = tokio::time::timeout(Duration::from_millis(1), c.exec("hello")).await;
+    drop(ch);
+    // The connection still works.
+    for _ in 0..3 {
+        let out = c.exec("hello").await.unwrap();
+        assert_eq!(out.stdout, b"out\n");
+        assert_eq!(out.status, Some(7));
+    }
+    stop.shutdown();
+}
