@@ -2,8 +2,11 @@
 //!
 //! ```text
 //! client [-p PORT] [-l USER] [-i FILE]... [-o Key=Value]... [-c CIPHERS] [-m MACS]
-//!        [-C] [-v] [-t|-T] [user@]host [command...]
+//!        [-C] [-v] [-t|-T] [--runtime blocking|tokio|mio] [user@]host [command...]
 //! ```
+//!
+//! `--runtime` picks the adapter that moves the bytes (default blocking);
+//! the behaviour is the same under each.
 //!
 //! Exit status: the remote command's, or 255 on a connection or
 //! authentication error (with one line on stderr).
@@ -12,6 +15,7 @@
 mod common;
 
 use common::connect::{connect, ConnectOpts};
+use common::runtime::{RuntimeKind, StreamReader};
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -31,11 +35,12 @@ struct Opts {
     no_tty: bool,
     host: String,
     command: Vec<String>,
+    runtime: RuntimeKind,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: client [-p PORT] [-l USER] [-i FILE]... [-o Key=Value]... [-c CIPHERS] [-m MACS] [-C] [-v] [-t|-T] [user@]host [command...]"
+        "usage: client [-p PORT] [-l USER] [-i FILE]... [-o Key=Value]... [-c CIPHERS] [-m MACS] [-C] [-v] [-t|-T] [--runtime blocking|tokio|mio] [user@]host [command...]"
     );
     std::process::exit(255);
 }
@@ -53,6 +58,7 @@ fn parse_args() -> Opts {
         no_tty: false,
         host: String::new(),
         command: Vec::new(),
+        runtime: RuntimeKind::Blocking,
     };
     let mut i = 0;
     while i < args.len() {
@@ -63,6 +69,18 @@ fn parse_args() -> Opts {
         if a == "--" {
             i += 1;
             break;
+        }
+        if a == "--runtime" || a.starts_with("--runtime=") {
+            let v = match a.strip_prefix("--runtime=") {
+                Some(v) => v.to_string(),
+                None => {
+                    i += 1;
+                    args.get(i).cloned().unwrap_or_else(|| usage())
+                }
+            };
+            o.runtime = RuntimeKind::parse(&v).unwrap_or_else(|e| die(&e));
+            i += 1;
+            continue;
         }
         let flag = a.as_bytes()[1] as char;
         let takes_value = matches!(flag, 'p' | 'l' | 'i' | 'o' | 'c' | 'm' | 'F' | 'E');
@@ -176,6 +194,7 @@ fn run() -> Result<i32, Error> {
         options: std::mem::take(&mut o.options),
         compression: o.compression,
         verbose: o.verbose,
+        runtime: o.runtime,
     })?;
     if let Some(b) = client.banner() {
         eprint!("{b}");
@@ -187,7 +206,7 @@ fn run() -> Result<i32, Error> {
     if want_tty {
         let (cols, rows) = term_size();
         let term = std::env::var("TERM").unwrap_or_else(|_| "xterm".into());
-        ch.request_pty(&term, cols, rows, &[])?;
+        ch.request_pty(&term, cols, rows)?;
     }
     if interactive {
         ch.shell()?;
@@ -245,7 +264,10 @@ fn run() -> Result<i32, Error> {
     }
     // stderr -> local stderr
     let err_thread = {
-        let mut err = ch.stderr();
+        let mut err = StreamReader {
+            ch: ch.clone(),
+            stream: Stream::Stderr,
+        };
         std::thread::spawn(move || {
             let mut buf = vec![0u8; 64 * 1024];
             // Lock stderr per write: other threads may print too.

@@ -4,7 +4,12 @@
 //! ```text
 //! server [-p PORT] [-b ADDR] [-h HOSTKEY_FILE]... [--authorized-keys FILE]
 //!        [--password-file FILE] [--sftp-root DIR] [-o Key=Value]... [-v]
+//!        [--runtime mio|tokio|blocking]
 //! ```
+//!
+//! `--runtime` picks the adapter (default mio: one thread moves every
+//! connection's bytes; handler decisions run on it and never block, and
+//! commands' I/O is pumped by threads of their own as under the others).
 //!
 //! Commands run as the server process's own user: `exec` runs `sh -c CMD`,
 //! `shell` runs the user's login shell (on a pseudo-terminal when one was
@@ -29,11 +34,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::runtime::{tokio_rt, RuntimeKind};
 use common::{apply_transport_option, parse_time, split_option, yes};
 use ssh_blocking::proto::keys::authorized_keys::{AuthorizedKeys, KeyOptions};
 use ssh_blocking::proto::keys::known_hosts::glob_match;
 use ssh_blocking::proto::sftp::{draft_symlink_peer, SftpServerConfig};
-use ssh_blocking::proto::{ChannelId, ChannelRequest, Config, Prompt, PtyRequest, PublicKey};
+use ssh_blocking::proto::{
+    ChannelId, ChannelRequest, Config, Prompt, PtyRequest, PublicKey, Stream,
+};
 use ssh_blocking::sftp_server::{serve as serve_sftp, LocalFs};
 use ssh_blocking::{os_rng, Auth, Channel, Handler, KbdInt, PrivateKey, Server, ServerHandle};
 
@@ -50,6 +58,7 @@ struct Opts {
     sftp_root: Option<PathBuf>,
     options: Vec<String>,
     verbose: bool,
+    runtime: RuntimeKind,
 }
 
 fn die(msg: &str) -> ! {
@@ -67,6 +76,7 @@ fn parse_args() -> Opts {
         sftp_root: None,
         options: Vec::new(),
         verbose: false,
+        runtime: RuntimeKind::Mio,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -92,6 +102,9 @@ fn parse_args() -> Opts {
             "--sftp-root" => o.sftp_root = Some(value(&mut i, &a).into()),
             "-o" => o.options.push(value(&mut i, "-o")),
             "-v" => o.verbose = true,
+            "--runtime" => {
+                o.runtime = RuntimeKind::parse(&value(&mut i, &a)).unwrap_or_else(|e| die(&e))
+            }
             "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0)
@@ -218,22 +231,62 @@ fn main() {
     // mask from std's spawn.
     let sigs = block_signals(&[libc::SIGINT, libc::SIGTERM]);
     let addr = format!("{}:{}", o.bind, o.port);
-    let mut server = match Server::bind(addr.as_str(), Arc::new(config)) {
-        Ok(s) => s,
+    let listener = match std::net::TcpListener::bind(addr.as_str()) {
+        Ok(l) => l,
         Err(e) => die(&format!("cannot listen on {addr}: {e}")),
     };
-    server.set_max_startups(max_startups);
-    println!("listening on {}", server.local_addr());
-    let _ = std::io::stdout().flush();
-    let stop = server.shutdown_handle();
+    let local = listener
+        .local_addr()
+        .unwrap_or_else(|e| die(&e.to_string()));
+    let config = Arc::new(config);
+    let announce = || {
+        println!("listening on {local}");
+        let _ = std::io::stdout().flush();
+    };
+    let r = match o.runtime {
+        RuntimeKind::Blocking => {
+            let mut server =
+                Server::from_listener(listener, config).unwrap_or_else(|e| die(&e.to_string()));
+            server.set_max_startups(max_startups);
+            let stop = server.shutdown_handle();
+            on_signal(sigs, move || stop.shutdown());
+            announce();
+            server.run(|h| Session::new(settings.clone(), h))
+        }
+        RuntimeKind::Mio => {
+            let mut server = ssh_mio::Server::from_listener(listener, config)
+                .unwrap_or_else(|e| die(&e.to_string()));
+            server.set_max_startups(max_startups);
+            let stop = server.shutdown_handle();
+            on_signal(sigs, move || stop.shutdown());
+            announce();
+            server.run(move |h| Session::new(settings.clone(), h))
+        }
+        RuntimeKind::Tokio => tokio_rt().block_on(async {
+            let _ = listener.set_nonblocking(true);
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            let mut server = ssh_tokio::Server::from_listener(listener, config)?;
+            server.set_max_startups(max_startups);
+            let stop = server.shutdown_handle();
+            on_signal(sigs, move || stop.shutdown());
+            announce();
+            server
+                .run(|h| TokioSession(Session::new(settings.clone(), h)))
+                .await
+        }),
+    };
+    if let Err(e) = r {
+        die(&format!("{e}"));
+    }
+}
+
+/// Runs `stop` on the first SIGINT or SIGTERM (taken by a thread of its own).
+fn on_signal(sigs: libc::sigset_t, stop: impl FnOnce() + Send + 'static) {
     std::thread::spawn(move || {
         let sig = wait_signal(&sigs);
         tracing::info!("signal {sig}: closing the listener, live sessions go on");
-        stop.shutdown();
+        stop();
     });
-    if let Err(e) = server.run(|h| Session::new(settings.clone(), h)) {
-        die(&format!("{e}"));
-    }
 }
 
 fn block_signals(sigs: &[i32]) -> libc::sigset_t {
@@ -306,7 +359,7 @@ struct Session {
 
 /// A session channel's state until (and while) its command runs.
 struct Chan {
-    channel: Option<Channel>,
+    channel: Option<SChan>,
     env: Vec<(String, String)>,
     pty: Option<Pty>,
     proc: Option<Arc<Proc>>,
@@ -646,6 +699,24 @@ impl Handler for Session {
     }
 
     fn channel_opened(&mut self, channel: Channel, _kind: &str) {
+        self.opened(SChan::Std(channel));
+    }
+
+    fn channel_request(&mut self, id: ChannelId, request: ChannelRequest) -> bool {
+        self.request(id, request)
+    }
+
+    fn channel_closed(&mut self, id: ChannelId) {
+        self.closed(id)
+    }
+
+    fn disconnected(&mut self, reason: &ssh_blocking::Error) {
+        self.ended(reason)
+    }
+}
+
+impl Session {
+    fn opened(&mut self, channel: SChan) {
         self.chans.insert(
             channel.id(),
             Chan {
@@ -657,7 +728,7 @@ impl Handler for Session {
         );
     }
 
-    fn channel_request(&mut self, id: ChannelId, request: ChannelRequest) -> bool {
+    fn request(&mut self, id: ChannelId, request: ChannelRequest) -> bool {
         match request {
             ChannelRequest::Pty(req) => {
                 if self.key_options.no_pty {
@@ -729,7 +800,7 @@ impl Handler for Session {
         }
     }
 
-    fn channel_closed(&mut self, id: ChannelId) {
+    fn closed(&mut self, id: ChannelId) {
         if let Some(ch) = self.chans.remove(&id) {
             if let Some(p) = &ch.proc {
                 p.hang_up();
@@ -737,7 +808,7 @@ impl Handler for Session {
         }
     }
 
-    fn disconnected(&mut self, reason: &ssh_blocking::Error) {
+    fn ended(&mut self, reason: &ssh_blocking::Error) {
         for (_, ch) in self.chans.drain() {
             if let Some(p) = &ch.proc {
                 p.hang_up();
@@ -842,7 +913,7 @@ fn pump(r: &mut impl Read, w: &mut impl Write) -> std::io::Result<()> {
 }
 
 /// Sends how the command ended, then EOF and close.
-fn finish(channel: &Channel, status: std::io::Result<std::process::ExitStatus>) {
+fn finish(channel: &SChan, status: std::io::Result<std::process::ExitStatus>) {
     match status {
         Ok(st) => {
             if let Some(code) = st.code() {
@@ -879,7 +950,7 @@ fn new_session_pre_exec(cmd: &mut Command, controlling_tty: bool) {
     }
 }
 
-fn spawn_pipes(mut cmd: Command, channel: Channel) -> std::io::Result<Arc<Proc>> {
+fn spawn_pipes(mut cmd: Command, channel: SChan) -> std::io::Result<Arc<Proc>> {
     new_session_pre_exec(&mut cmd, false);
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -929,7 +1000,7 @@ fn spawn_pipes(mut cmd: Command, channel: Channel) -> std::io::Result<Arc<Proc>>
     Ok(proc)
 }
 
-fn spawn_pty(mut cmd: Command, pty: &mut Pty, channel: Channel) -> std::io::Result<Arc<Proc>> {
+fn spawn_pty(mut cmd: Command, pty: &mut Pty, channel: SChan) -> std::io::Result<Arc<Proc>> {
     let slave = pty
         .slave
         .take()
@@ -1113,5 +1184,131 @@ fn apply_modes(fd: i32, modes: &[(u8, u32)]) {
             }
         }
         libc::tcsetattr(fd, libc::TCSANOW, &t);
+    }
+}
+
+/// A session channel under either kind of adapter. The tokio adapter's
+/// channel is used from the pump threads through `block_on`.
+enum SChan {
+    Std(Channel),
+    Tokio(ssh_tokio::Channel),
+}
+
+impl SChan {
+    fn id(&self) -> ChannelId {
+        match self {
+            SChan::Std(c) => c.id(),
+            SChan::Tokio(c) => c.id(),
+        }
+    }
+    fn send_exit_status(&self, status: u32) -> Result<(), ssh_blocking::Error> {
+        match self {
+            SChan::Std(c) => c.send_exit_status(status),
+            SChan::Tokio(c) => c.send_exit_status(status),
+        }
+    }
+    fn send_exit_signal(
+        &self,
+        sig: &str,
+        core: bool,
+        msg: &str,
+    ) -> Result<(), ssh_blocking::Error> {
+        match self {
+            SChan::Std(c) => c.send_exit_signal(sig, core, msg),
+            SChan::Tokio(c) => c.send_exit_signal(sig, core, msg),
+        }
+    }
+    fn send_eof(&self) -> Result<(), ssh_blocking::Error> {
+        match self {
+            SChan::Std(c) => c.send_eof(),
+            SChan::Tokio(c) => c.send_eof(),
+        }
+    }
+    fn close(&self) -> Result<(), ssh_blocking::Error> {
+        match self {
+            SChan::Std(c) => c.close(),
+            SChan::Tokio(c) => c.close(),
+        }
+    }
+    fn stderr(&self) -> SChanStderr<'_> {
+        SChanStderr(self)
+    }
+    fn write_stream(&self, stream: Stream, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            SChan::Std(c) => c.write_data(stream, buf),
+            SChan::Tokio(c) => tokio_rt().block_on(c.write_data(stream, buf)),
+        }
+        .map_err(std::io::Error::other)
+    }
+}
+
+impl Read for &SChan {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            SChan::Std(c) => c.read_stream(Stream::Stdout, buf),
+            SChan::Tokio(c) => tokio_rt().block_on(c.read_stream(Stream::Stdout, buf)),
+        }
+        .map_err(std::io::Error::other)
+    }
+}
+
+impl Write for &SChan {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.write_stream(Stream::Stdout, buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+struct SChanStderr<'a>(&'a SChan);
+
+impl Write for SChanStderr<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write_stream(Stream::Stderr, buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The same session behind the tokio adapter's async handler: the
+/// decisions are the blocking ones (none of them waits on I/O).
+struct TokioSession(Session);
+
+impl ssh_tokio::Handler for TokioSession {
+    async fn auth_password(&mut self, user: &str, password: &str) -> Auth {
+        Handler::auth_password(&mut self.0, user, password)
+    }
+    async fn auth_publickey_offered(&mut self, user: &str, key: &PublicKey) -> bool {
+        Handler::auth_publickey_offered(&mut self.0, user, key)
+    }
+    async fn auth_publickey(&mut self, user: &str, key: &PublicKey) -> Auth {
+        Handler::auth_publickey(&mut self.0, user, key)
+    }
+    async fn auth_keyboard_interactive(&mut self, user: &str, submethods: &str) -> KbdInt {
+        Handler::auth_keyboard_interactive(&mut self.0, user, submethods)
+    }
+    async fn auth_keyboard_interactive_response(
+        &mut self,
+        user: &str,
+        responses: &[String],
+    ) -> KbdInt {
+        Handler::auth_keyboard_interactive_response(&mut self.0, user, responses)
+    }
+    async fn authenticated(&mut self, user: &str) {
+        Handler::authenticated(&mut self.0, user)
+    }
+    async fn channel_opened(&mut self, channel: ssh_tokio::Channel, _kind: &str) {
+        self.0.opened(SChan::Tokio(channel))
+    }
+    async fn channel_request(&mut self, id: ChannelId, request: ChannelRequest) -> bool {
+        self.0.request(id, request)
+    }
+    async fn channel_closed(&mut self, id: ChannelId) {
+        self.0.closed(id)
+    }
+    async fn disconnected(&mut self, reason: &ssh_blocking::Error) {
+        self.0.ended(reason)
     }
 }

@@ -1,8 +1,8 @@
-//! An OpenSSH-style SFTP client on `ssh_blocking::Sftp`.
+//! An OpenSSH-style SFTP client on `ssh_blocking::Sftp` (or `ssh_tokio::Sftp`).
 //!
 //! ```text
 //! sftp [-P PORT] [-i FILE] [-o Key=Value]... [-b BATCHFILE] [-R NUM_REQUESTS]
-//!      [-B BUFFER_SIZE] [-v] [user@]host[:path]
+//!      [-B BUFFER_SIZE] [-v] [--runtime blocking|tokio|mio] [user@]host[:path]
 //! ```
 //!
 //! Commands: `ls [-l] [path]`, `cd`, `pwd`, `lcd`, `lpwd`, `get`, `put`,
@@ -20,13 +20,14 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::connect::{connect, ConnectOpts};
+use common::runtime::{AnySftp as Sftp, RuntimeKind};
 use ssh_blocking::proto::sftp::codec::longname;
 use ssh_blocking::proto::sftp::Attrs;
-use ssh_blocking::{Error, Sftp};
+use ssh_blocking::Error;
 
 const USAGE: &str =
     "usage: sftp [-P PORT] [-i FILE] [-o Key=Value]... [-b BATCHFILE] [-R NUM_REQUESTS]
-            [-B BUFFER_SIZE] [-v] [user@]host[:path]";
+            [-B BUFFER_SIZE] [-v] [--runtime blocking|tokio|mio] [user@]host[:path]";
 
 const HELP: &str = "Available commands:
 bye                                Quit sftp
@@ -60,6 +61,7 @@ struct Opts {
     buffer: Option<u32>,
     verbose: bool,
     target: String,
+    runtime: RuntimeKind,
 }
 
 fn die(msg: &str) -> ! {
@@ -78,6 +80,7 @@ fn parse_args() -> Opts {
         buffer: None,
         verbose: false,
         target: String::new(),
+        runtime: RuntimeKind::Blocking,
     };
     let mut i = 0;
     let value = |i: &mut usize, flag: &str| -> String {
@@ -118,6 +121,10 @@ fn parse_args() -> Opts {
                 )
             }
             "-v" => o.verbose = true,
+            "--runtime" => {
+                o.runtime =
+                    RuntimeKind::parse(&value(&mut i, "--runtime")).unwrap_or_else(|e| die(&e))
+            }
             "-q" | "-C" | "-4" => {}
             _ if a.starts_with('-') => die(&format!("unknown option {a}\n{USAGE}")),
             _ if o.target.is_empty() => o.target = a,
@@ -163,6 +170,7 @@ fn main() {
         options: o.options.clone(),
         compression: false,
         verbose: o.verbose,
+        runtime: o.runtime,
     }) {
         Ok(c) => c,
         Err(e) => die(&e.to_string()),

@@ -518,6 +518,7 @@ impl OurServer {
         for _attempt in 0..5 {
             let port = free_port();
             let mut cmd = Command::new(&bin);
+            cmd.args(runtime_args());
             cmd.args(["-b", "127.0.0.1", "-p", &port.to_string()]);
             for k in &host_keys {
                 cmd.arg("-h").arg(k);

@@ -345,7 +345,7 @@ fn known_hosts_fingerprints(known_hosts: &Path) -> Vec<String> {
 fn our_sftp_command() -> (PathBuf, Vec<String>) {
     match std::env::var("SSHLIB_TEST_SFTP").as_deref() {
         Ok("openssh") => (require_peer("sftp"), openssh_isolation()),
-        Ok("") | Ok("ours") | Err(_) => (example_bin("sftp"), vec![]),
+        Ok("") | Ok("ours") | Err(_) => (example_bin("sftp"), runtime_args()),
         Ok(p) if p.starts_with('/') => (PathBuf::from(p), vec![]),
         Ok(other) => {
             panic!("SSHLIB_TEST_SFTP={other:?}: expected `openssh`, `ours` or an absolute path")
@@ -1071,6 +1071,7 @@ impl SftpServer {
         for _attempt in 0..5 {
             let port = free_port();
             let mut cmd = Command::new(&bin);
+            cmd.args(runtime_args());
             cmd.args(["-b", "127.0.0.1", "-p", &port.to_string()]);
             for k in host_keys {
                 cmd.arg("-h").arg(k);

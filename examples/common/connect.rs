@@ -8,10 +8,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::runtime::{AnyClient, RuntimeKind};
 use super::{apply_transport_option, yes};
 use ssh_blocking::proto::keys::known_hosts::{known_hosts_line, HostKeyStatus, KnownHosts};
 use ssh_blocking::proto::Config;
-use ssh_blocking::{Client, Error, ErrorKind, HostKeyCheck, PrivateKey};
+use ssh_blocking::{Error, ErrorKind, HostKeyCheck, PrivateKey};
 
 /// What to connect to and how.
 pub struct ConnectOpts {
@@ -25,10 +26,12 @@ pub struct ConnectOpts {
     pub options: Vec<(String, String)>,
     pub compression: bool,
     pub verbose: bool,
+    /// Which adapter moves the bytes.
+    pub runtime: RuntimeKind,
 }
 
 /// Connects, checks the host key, authenticates.
-pub fn connect(mut o: ConnectOpts) -> Result<Client, Error> {
+pub fn connect(mut o: ConnectOpts) -> Result<AnyClient, Error> {
     let prog = o.prog;
     let host = o.host.clone();
     let mut user = o.user.take();
@@ -210,13 +213,20 @@ pub fn connect(mut o: ConnectOpts) -> Result<Client, Error> {
     }));
 
     let config = Arc::new(config);
-    let client = Client::connect_with((host.as_str(), port), config, check, connect_timeout)
-        .map_err(|e| {
-            Error::new(
-                e.kind(),
-                format!("connect to {host} port {port}: {}", e.detail()),
-            )
-        })?;
+    let client = AnyClient::connect(
+        o.runtime,
+        host.as_str(),
+        port,
+        config,
+        check,
+        connect_timeout,
+    )
+    .map_err(|e| {
+        Error::new(
+            e.kind(),
+            format!("connect to {host} port {port}: {}", e.detail()),
+        )
+    })?;
     if o.verbose {
         if let Some(n) = client.negotiated() {
             eprintln!(
@@ -363,7 +373,7 @@ fn ask_line(prompt: &str) -> Option<String> {
 #[allow(clippy::too_many_arguments)]
 fn authenticate(
     prog: &str,
-    client: &Client,
+    client: &AnyClient,
     user: &str,
     host: &str,
     identities: &[PathBuf],

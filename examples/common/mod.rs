@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod connect;
+pub mod runtime;
 
 use std::time::Duration;
 

@@ -1238,12 +1238,23 @@ pub fn client_kind() -> ClientKind {
     }
 }
 
+/// `--runtime R` for our examples when `SSHLIB_RUNTIME=R` is set
+/// (blocking, tokio or mio): the same tests then run over that adapter.
+/// Unset, each example uses its default (blocking clients, mio server).
+pub fn runtime_args() -> Vec<String> {
+    match std::env::var("SSHLIB_RUNTIME").as_deref() {
+        Ok("") | Err(_) => vec![],
+        Ok(r @ ("blocking" | "tokio" | "mio")) => vec!["--runtime".into(), r.into()],
+        Ok(other) => panic!("SSHLIB_RUNTIME={other:?}: expected blocking, tokio or mio"),
+    }
+}
+
 /// The program and leading arguments of the client under test.
 fn client_command() -> (PathBuf, Vec<String>) {
     match client_kind() {
         ClientKind::Ours => match std::env::var("SSHLIB_TEST_CLIENT") {
             Ok(p) if p.starts_with('/') => (PathBuf::from(p), vec![]),
-            _ => (example_bin("client"), vec![]),
+            _ => (example_bin("client"), runtime_args()),
         },
         // Not `-o BatchMode=yes` here: it also stops OpenSSH from using
         // SSH_ASKPASS. The tests pass BatchMode=yes themselves wherever no
