@@ -7,6 +7,10 @@ sshd on 127.0.0.1 and prints MB/s and client CPU seconds for each client and
 the ratios. Needs root (sshd) and the release examples:
 
     cargo build --release --examples && python3 bench/throughput.py [--size-mib 1024] [--runs 3]
+        [--runtimes blocking,tokio,mio]
+
+With `--runtimes`, our client runs once per adapter (`--runtime R`) and the
+ratios are given to the blocking client and to OpenSSH's `ssh`.
 """
 import argparse, os, shutil, subprocess, sys, tempfile, time
 
@@ -45,7 +49,10 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--size-mib", type=int, default=1024)
     ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--runtimes", default="blocking",
+                    help="comma-separated adapters for our client: blocking,tokio,mio")
     args = ap.parse_args()
+    runtimes = [r for r in args.runtimes.split(",") if r]
     size = args.size_mib << 20
     if not os.path.exists(CLIENT):
         sys.exit("build first: cargo build --release --examples")
@@ -62,23 +69,30 @@ def main():
                   "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"]
         print(f"{size >> 20} MiB through `cat > /dev/null`, {args.runs} run(s) each, "
               f"{os.uname().machine}, {os.cpu_count()} cpus, {time.strftime('%Y-%m-%d')}")
-        print(f"{'cipher':40} {'client':8} {'MB/s':>8} {'CPU s':>7}")
+        print(f"{'cipher':40} {'client':14} {'MB/s':>8} {'CPU s':>7}")
         for cipher, mac in CASES:
             alg = ["-o", f"Ciphers={cipher}"] + (["-o", f"MACs={mac}"] if mac else [])
             label = cipher + (f" + {mac}" if mac else "")
             res = {}
-            for name, argv in [("ours", [CLIENT] + common + alg + [f"{user}@127.0.0.1", "cat > /dev/null"]),
-                               ("openssh", ["ssh", "-F", "/dev/null"] + common + alg + [f"{user}@127.0.0.1", "cat > /dev/null"])]:
+            clients = [(f"ours-{rt}" if len(runtimes) > 1 else "ours",
+                        [CLIENT, "--runtime", rt] + common + alg + [f"{user}@127.0.0.1", "cat > /dev/null"])
+                       for rt in runtimes]
+            clients.append(("openssh", ["ssh", "-F", "/dev/null"] + common + alg + [f"{user}@127.0.0.1", "cat > /dev/null"]))
+            for name, argv in clients:
                 best = None
                 for _ in range(args.runs):
                     dt, cpu = run_one(argv, size)
                     if best is None or dt < best[0]:
                         best = (dt, cpu)
                 res[name] = best
-                print(f"{label:40} {name:8} {size / best[0] / 1e6:8.0f} {best[1]:7.2f}")
-            tp = res["openssh"][0] / res["ours"][0]
-            cpu = res["ours"][1] / max(res["openssh"][1], 1e-9)
-            print(f"{label:40} ratio    throughput ours/openssh = {tp:.2f}x, CPU ours/openssh = {cpu:.2f}x")
+                print(f"{label:40} {name:14} {size / best[0] / 1e6:8.0f} {best[1]:7.2f}")
+            for name, _ in clients[:-1]:
+                tp = res["openssh"][0] / res[name][0]
+                cpu = res[name][1] / max(res["openssh"][1], 1e-9)
+                extra = ""
+                if len(runtimes) > 1 and "ours-blocking" in res and name != "ours-blocking":
+                    extra = f", throughput {name}/ours-blocking = {res['ours-blocking'][0] / res[name][0]:.2f}x"
+                print(f"{label:40} ratio    throughput {name}/openssh = {tp:.2f}x, CPU {name}/openssh = {cpu:.2f}x{extra}")
     finally:
         if sshd_proc:
             sshd_proc.terminate(); sshd_proc.wait()
