@@ -18,8 +18,9 @@ def make_keys(d):
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", f"{d}/id"], check=True)
     shutil.copy(f"{d}/id.pub", f"{d}/authorized_keys")
 
-def start_sshd(d, port, ciphers):
-    """sshd on 127.0.0.1:port with d's keys (see make_keys); returns the Popen."""
+def start_sshd(d, port, ciphers, extra_config=""):
+    """sshd on 127.0.0.1:port with d's keys (see make_keys); returns the Popen.
+    extra_config: more sshd_config lines, appended."""
     with open(f"{d}/sshd_config", "w") as f:
         f.write(f"""Port {port}
 ListenAddress 127.0.0.1
@@ -33,7 +34,7 @@ AuthorizedKeysFile {d}/authorized_keys
 PidFile {d}/sshd.pid
 Ciphers {ciphers}
 Subsystem sftp internal-sftp
-""")
+{extra_config}""")
     os.makedirs("/run/sshd", exist_ok=True)
     p = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", f"{d}/sshd_config"],
                          stderr=subprocess.DEVNULL)
