@@ -25,14 +25,16 @@
 //! Ciphers and MACs. The soft RLIMIT_NOFILE is raised to the hard
 //! limit at start.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ssh_blocking::proto::Algorithms;
-use ssh_blocking::{Client, Config, ErrorKind, HostKeyCheck, PrivateKey};
+use ssh_blocking::{Client, Config, HostKeyCheck, PrivateKey};
 use ssh_mio::{Reactor, ReactorHandle};
 
 const USAGE: &str = "usage: loadgen -p PORT -i KEY -o UserKnownHostsFile=FILE --connections N --concurrency C [--exec CMD] user@host
@@ -124,7 +126,7 @@ fn parse_args() -> Opts {
     let mut known_hosts = None;
     let mut opts = Vec::new();
     for kv in options {
-        let (k, v) = split_option(&kv);
+        let (k, v) = common::split_option(&kv).unwrap_or_else(|e| die(&e.to_string()));
         if k == "userknownhostsfile" {
             known_hosts = Some(PathBuf::from(v));
         } else {
@@ -147,35 +149,6 @@ fn parse_args() -> Opts {
         hold,
         user,
         host,
-    }
-}
-
-/// Splits `Key=Value` or `Key Value` into a lower-case key and the value.
-fn split_option(kv: &str) -> (String, String) {
-    let kv = kv.trim();
-    let (k, v) = kv
-        .split_once('=')
-        .or_else(|| kv.split_once(char::is_whitespace))
-        .unwrap_or_else(|| die(&format!("option {kv:?} has no value")));
-    (k.trim().to_ascii_lowercase(), v.trim().to_string())
-}
-
-/// The algorithm options, with OpenSSH's `+`, `-` and `^` list syntax
-/// (what `examples/common`'s `apply_transport_option` does, without the
-/// rest of that module).
-fn apply_option(config: &mut Config, key: &str, v: &str) {
-    let all = Algorithms::all();
-    let a = &mut config.transport.algorithms;
-    let (list, supported, what) = match key {
-        "kexalgorithms" => (&mut a.kex, &all.kex, "key exchange"),
-        "hostkeyalgorithms" => (&mut a.host_key, &all.host_key, "host key"),
-        "ciphers" => (&mut a.cipher, &all.cipher, "cipher"),
-        "macs" => (&mut a.mac, &all.mac, "MAC"),
-        _ => die(&format!("unsupported option {key:?}")),
-    };
-    let supported: Vec<&str> = supported.iter().map(String::as_str).collect();
-    if let Err(e) = Algorithms::apply(list, v, &supported, what) {
-        die(&e.to_string());
     }
 }
 
@@ -255,22 +228,9 @@ impl Target {
     /// One whole connection: open, exec, close.
     fn one(&self, cmd: &str) -> Result<(), String> {
         let client = self.open()?;
-        // Client::exec, except that EOF on a channel the server has
-        // already closed is not an error: a fast command's exit status,
-        // EOF and close can all be processed (and the channel forgotten
-        // by the core) before send_eof runs, and then it fails with
-        // "channel N does not exist".
-        let err = |e: ssh_blocking::Error| format!("exec {cmd:?}: {e}");
-        let mut ch = client.channel_session().map_err(err)?;
-        ch.exec(cmd).map_err(err)?;
-        if let Err(e) = ch.send_eof() {
-            if e.kind() != ErrorKind::Usage {
-                return Err(err(e));
-            }
-        }
-        let (_, stderr) = ch.read_all().map_err(err)?;
-        let status = ch.exit_status().map_err(err)?;
-        if let Some(sig) = ch.exit_signal() {
+        let out = client.exec(cmd).map_err(|e| format!("exec {cmd:?}: {e}"))?;
+        let (stderr, status) = (out.stderr, out.status);
+        if let Some(sig) = out.signal {
             return Err(format!("exec {cmd:?}: killed by signal {}", sig.signal));
         }
         match status {
@@ -283,7 +243,6 @@ impl Target {
             }
             None => return Err(format!("exec {cmd:?}: no exit status")),
         }
-        drop(ch);
         client.disconnect();
         drop(client);
         Ok(())
@@ -351,7 +310,11 @@ fn main() {
     };
     let mut config = Config::default();
     for (k, v) in &o.options {
-        apply_option(&mut config, k, v);
+        match common::apply_transport_option(&mut config, k, v) {
+            Ok(true) => {}
+            Ok(false) => die(&format!("unsupported option {k:?}")),
+            Err(e) => die(&e.to_string()),
+        }
     }
 
     // The reactor on a thread of its own, as ssh_mio::Runtime does, but

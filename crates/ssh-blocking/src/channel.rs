@@ -102,7 +102,7 @@ impl Channel {
     /// No more input from us.
     pub fn send_eof(&self) -> Result<(), Error> {
         let id = self.id;
-        self.conn.shared.with(|s| s.conn.send_eof(id))
+        self.conn.shared.with(|s| ops::send_eof(s, id))
     }
     pub fn close(&self) -> Result<(), Error> {
         let id = self.id;

@@ -746,6 +746,15 @@ pub mod ops {
         None
     }
 
+    /// Sends EOF; a channel the peer has already closed (and the core
+    /// forgotten) needs none, so that is not an error.
+    pub fn send_eof(s: &mut State, id: ChannelId) -> Result<(), Error> {
+        if !s.conn.channel_exists(id) || s.chans.get(&id).is_some_and(|c| c.closed) {
+            return Ok(());
+        }
+        s.conn.send_eof(id)
+    }
+
     /// Drops the application's interest in a channel: close it, forget it
     /// once closed.
     pub fn release(s: &mut State, id: ChannelId) {

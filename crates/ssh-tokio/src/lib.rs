@@ -33,8 +33,7 @@
 #![forbid(unsafe_code)]
 
 mod server;
-// The async SFTP client lands in `sftp.rs`.
-// pub mod sftp;
+pub mod sftp;
 
 use std::future::poll_fn;
 use std::io;
@@ -49,6 +48,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::Notify;
 
 pub use server::{serve_connection, Handler, Server, ShutdownHandle};
+pub use sftp::{File as SftpFile, Sftp};
 
 pub use ssh_blocking::{
     Auth, ChannelOpenFailure, Config, ExecOutput, ExitSignal, HostKeyCheck, KbdInt, ServerHandle,
@@ -453,6 +453,13 @@ impl Client {
         })
     }
 
+    /// Starts an SFTP session on a new channel (the `sftp` subsystem).
+    pub async fn sftp(&self) -> Result<Sftp, Error> {
+        let ch = self.channel_session().await?;
+        ch.subsystem("sftp").await?;
+        Sftp::new(ch).await
+    }
+
     /// Disconnects now (every later call fails).
     pub fn disconnect(&self) {
         let _ = self.conn.with(|s| {
@@ -560,7 +567,7 @@ impl Channel {
     /// No more data from us.
     pub fn send_eof(&self) -> Result<(), Error> {
         let id = self.id;
-        self.conn.with(|s| s.conn.send_eof(id))
+        self.conn.with(|s| ops::send_eof(s, id))
     }
     pub fn close(&self) -> Result<(), Error> {
         let id = self.id;
@@ -702,7 +709,7 @@ fn poll_write_stream(
 }
 
 fn poll_eof(conn: &Conn, id: ChannelId) -> Poll<io::Result<()>> {
-    Poll::Ready(conn.with(|s| s.conn.send_eof(id)).or(Ok(())))
+    Poll::Ready(conn.with(|s| ops::send_eof(s, id)).map_err(to_io))
 }
 
 impl AsyncRead for Channel {
