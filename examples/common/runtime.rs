@@ -156,10 +156,7 @@ impl AnyClient {
     pub fn sftp(&self) -> Result<AnySftp, Error> {
         match self {
             AnyClient::Std(c) => c.sftp().map(AnySftp::Std),
-            AnyClient::Tokio(_) => Err(Error::new(
-                ErrorKind::Protocol,
-                "SFTP on the tokio runtime: pending",
-            )),
+            AnyClient::Tokio(c) => tokio_rt().block_on(c.sftp()).map(AnySftp::Tokio),
         }
     }
     pub fn disconnect(&self) {
@@ -256,12 +253,14 @@ impl Read for StreamReader {
 /// An SFTP session under any runtime.
 pub enum AnySftp {
     Std(ssh_blocking::Sftp),
+    Tokio(ssh_tokio::Sftp),
 }
 
 macro_rules! sftp_call {
     ($self:ident, $m:ident ( $($a:expr),* )) => {
         match $self {
             AnySftp::Std(s) => s.$m($($a),*),
+            AnySftp::Tokio(s) => tokio_rt().block_on(s.$m($($a),*)),
         }
     };
 }
@@ -270,11 +269,13 @@ impl AnySftp {
     pub fn pipeline(&self) -> ssh_blocking::sftp::Pipeline {
         match self {
             AnySftp::Std(s) => s.pipeline(),
+            AnySftp::Tokio(s) => s.pipeline(),
         }
     }
     pub fn set_pipeline(&self, chunk: u32, requests: usize) {
         match self {
             AnySftp::Std(s) => s.set_pipeline(chunk, requests),
+            AnySftp::Tokio(s) => s.set_pipeline(chunk, requests),
         }
     }
     pub fn chdir(&self, path: Option<&str>) -> Result<(), Error> {
@@ -327,6 +328,7 @@ impl AnySftp {
                 Some(p) => s.get(remote, local, Some(p)),
                 None => s.get(remote, local, None),
             },
+            AnySftp::Tokio(s) => tokio_rt().block_on(s.get(remote, local, progress)),
         }
     }
     pub fn put(
@@ -340,6 +342,7 @@ impl AnySftp {
                 Some(p) => s.put(local, remote, Some(p)),
                 None => s.put(local, remote, None),
             },
+            AnySftp::Tokio(s) => tokio_rt().block_on(s.put(local, remote, progress)),
         }
     }
 }
