@@ -47,7 +47,8 @@ use ssh_blocking::{os_rng, Auth, Channel, Handler, KbdInt, PrivateKey, Server, S
 
 const USAGE: &str =
     "usage: server [-p PORT] [-b ADDR] [-h HOSTKEY_FILE]... [--authorized-keys FILE]
-              [--password-file FILE] [--sftp-root DIR] [-o Key=Value]... [-v]";
+              [--password-file FILE] [--sftp-root DIR] [-o Key=Value]... [-v]
+              [--runtime mio|tokio|blocking]";
 
 struct Opts {
     port: u16,
