@@ -655,9 +655,7 @@ impl Reactor {
         }
         // Server decisions.
         if let Some(s) = &mut c.server {
-            if let Some(r) = s.process() {
-                tracing::debug!(peer = ?s.handle().peer_addr(), result = ?r, "connection ended");
-            }
+            run_handler(s.as_mut(), &c.shared);
         }
         // Output.
         let mut closed;
@@ -693,9 +691,7 @@ impl Reactor {
         let done = closed && (c.out_pos == c.out.len() || c.failed);
         if done {
             if let Some(s) = &mut c.server {
-                if let Some(r) = s.process() {
-                    tracing::debug!(peer = ?s.handle().peer_addr(), result = ?r, "connection ended");
-                }
+                run_handler(s.as_mut(), &c.shared);
             }
             if let Some(Entry::Conn(mut c)) = self.entries[slot].take() {
                 let _ = self.registry.deregister(&mut c.sock);
@@ -747,6 +743,28 @@ impl Reactor {
         };
         self.poll = Some(poll);
         r
+    }
+}
+
+/// Lets a server connection's handler decide what is queued. A handler
+/// that panics ends its own connection only, not the reactor's others.
+fn run_handler(s: &mut dyn ServerConn, shared: &Shared) {
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| s.process()));
+    match r {
+        Ok(Some(r)) => {
+            tracing::debug!(peer = ?s.handle().peer_addr(), result = ?r, "connection ended")
+        }
+        Ok(None) => {}
+        Err(_) => {
+            tracing::error!(peer = ?s.handle().peer_addr(), "handler panicked: connection closed");
+            shared.loop_io_error(
+                io::Error::other("the server's handler panicked"),
+                "connection closed",
+            );
+            let mut g = shared.lock();
+            g.conn.disconnect(11, "internal error");
+            g.absorb();
+        }
     }
 }
 

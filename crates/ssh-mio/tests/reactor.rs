@@ -35,6 +35,7 @@ impl Handler for Echo {
         let ChannelRequest::Exec { command } = request else {
             return false;
         };
+        assert!(command != b"panic", "a handler bug");
         let ch = self.chans.swap_remove(pos);
         std::thread::spawn(move || {
             if command == b"cat" {
@@ -256,4 +257,26 @@ fn embedded_in_a_callers_mio_loop() {
     std::thread::sleep(Duration::from_millis(200));
     done.store(true, std::sync::atomic::Ordering::SeqCst);
     assert_eq!(caller.join().unwrap(), 1);
+}
+
+/// A handler that panics ends its own connection; the reactor's other
+/// connections go on.
+#[test]
+fn a_panicking_handler_ends_only_its_connection() {
+    let (addr, stop) = start_server(10);
+    let rt = Runtime::new().unwrap();
+    let good = connect(&rt, addr);
+    let bad = connect(&rt, addr);
+    let e = bad.exec("panic").unwrap_err();
+    assert!(
+        matches!(
+            e.kind(),
+            ssh_proto::ErrorKind::PeerDisconnected | ssh_proto::ErrorKind::Closed
+        ),
+        "{e}"
+    );
+    assert_eq!(good.exec("still").unwrap().status, Some(7));
+    let again = connect(&rt, addr);
+    assert_eq!(again.exec("new").unwrap().status, Some(7));
+    stop.shutdown();
 }
