@@ -10,6 +10,9 @@ cd "$(dirname "$0")/.."
 if ! cargo deny --version >/dev/null 2>&1; then
     cargo install cargo-deny --locked --version 0.20.2
 fi
+# cargo-deny reads the whole dependency graph (every platform's crates,
+# e.g. wasi under mio): fetch them all first, then check offline.
+cargo fetch --locked
 cargo deny --offline check licenses bans sources
 db_dir="$HOME/.cargo/advisory-dbs"
 if [ -n "${SSHLIB_ADVISORY_DB:-}" ]; then
