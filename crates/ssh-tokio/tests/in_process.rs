@@ -18,7 +18,8 @@ struct Echo {
 impl Handler for Echo {
     async fn auth_password(&mut self, user: &str, password: &str) -> Auth {
         // An async decision: only this connection waits.
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        let wait = if user == "slow" { 1500 } else { 5 };
+        tokio::time::sleep(Duration::from_millis(wait)).await;
         if user == "alice" && password == "secret" {
             Auth::Accept
         } else {
@@ -196,5 +197,33 @@ async fn dropped_futures_and_handles_leave_the_connection_usable() {
         assert_eq!(out.stdout, b"out\n");
         assert_eq!(out.status, Some(7));
     }
+    stop.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_async_decision_holds_only_its_own_connection() {
+    let (addr, stop) = server().await;
+    let slow = Client::connect(
+        addr,
+        Arc::new(Config::default()),
+        HostKeyCheck::InsecureAcceptAny,
+        None,
+    )
+    .await
+    .unwrap();
+    let t0 = std::time::Instant::now();
+    let pending = tokio::spawn(async move { slow.auth_password("slow", "x").await });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Meanwhile another connection logs in and runs a command.
+    let c = client(addr).await;
+    assert_eq!(c.exec("hello").await.unwrap().status, Some(7));
+    let fast = t0.elapsed();
+    assert!(
+        fast < Duration::from_millis(1200),
+        "blocked behind the slow decision: {fast:?}"
+    );
+    let e = pending.await.unwrap().unwrap_err();
+    assert_eq!(e.kind(), ssh_tokio::ErrorKind::AuthFailed);
+    assert!(t0.elapsed() >= Duration::from_millis(1500));
     stop.shutdown();
 }
