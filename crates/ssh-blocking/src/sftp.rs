@@ -16,18 +16,22 @@
 //! `Sftp` is `Send + Sync` and clones cheaply.
 
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::ops::ControlFlow;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use ssh_proto::sftp::codec::ext;
-use ssh_proto::sftp::{
-    open_flags, status, status_error, Attrs, CheckTarget, Limits, NameEntry, Request, Response,
-    SftpClient, StatVfs,
-};
+use ssh_proto::sftp::{Attrs, Limits, Request, Response, SftpClient, StatVfs};
 use ssh_proto::{Error, ErrorKind};
 
 use crate::channel::Channel;
+
+/// The SFTP client glue shared with `ssh-tokio` (no I/O).
+#[doc(hidden)]
+pub mod shared;
+
+use shared::{check_status, read_full, to_io, Call, Download, Settings, Upload};
 
 /// A directory entry with its attributes (paramiko's `SFTPAttributes`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -101,28 +105,6 @@ impl OpenOptions {
         }
         Ok(o)
     }
-    fn flags(&self) -> u32 {
-        let mut f = 0;
-        if self.read {
-            f |= open_flags::READ;
-        }
-        if self.write || self.append {
-            f |= open_flags::WRITE;
-        }
-        if self.append {
-            f |= open_flags::APPEND;
-        }
-        if self.create {
-            f |= open_flags::CREAT;
-        }
-        if self.truncate {
-            f |= open_flags::TRUNC;
-        }
-        if self.exclusive {
-            f |= open_flags::EXCL | open_flags::CREAT;
-        }
-        f
-    }
 }
 
 /// Transfer tuning: request size and how many are in flight.
@@ -136,9 +118,7 @@ struct State {
     machine: SftpClient,
     out: Vec<u8>,
     buf: Vec<u8>,
-    cwd: Option<String>,
-    limits: Option<Limits>,
-    pipeline: Pipeline,
+    settings: Settings,
 }
 
 struct Inner {
@@ -160,10 +140,6 @@ fn io_error(e: io::Error) -> Error {
         },
         None => Error::new(ErrorKind::Io, "sftp channel failed"),
     }
-}
-
-fn unexpected(what: &str, r: &Response) -> Error {
-    Error::protocol(format!("unexpected SFTP reply to {what}: {r:?}"))
 }
 
 impl State {
@@ -206,76 +182,24 @@ impl State {
         let id = self.machine.send(req)?;
         self.wait(ch, id)
     }
-
-    fn resolve(&self, path: &str) -> String {
-        match &self.cwd {
-            Some(cwd) if !path.starts_with('/') => {
-                if path.is_empty() || path == "." {
-                    cwd.clone()
-                } else if cwd.ends_with('/') {
-                    format!("{cwd}{path}")
-                } else {
-                    format!("{cwd}/{path}")
-                }
-            }
-            _ => path.to_string(),
-        }
-    }
-}
-
-/// Turns a status reply into Ok(()) or the error naming `path`.
-fn check_status(r: Response, what: &str, path: &str) -> Result<(), Error> {
-    match r {
-        Response::Status { code, .. } if code == status::OK => Ok(()),
-        Response::Status { code, message } => Err(status_error(code, &message, Some(path))),
-        r => Err(unexpected(what, &r)),
-    }
-}
-
-fn status_or(r: Response, path: &str) -> Error {
-    match r {
-        Response::Status { code, message } => status_error(code, &message, Some(path)),
-        r => unexpected(path, &r),
-    }
 }
 
 impl Sftp {
     /// Starts SFTP on a channel whose `sftp` subsystem is already running.
     pub fn new(channel: Channel) -> Result<Sftp, Error> {
         let mut st = State {
-            machine: SftpClient::new(),
+            machine: shared::new_machine(channel.peer_version().as_deref()),
             out: Vec::new(),
             buf: Vec::new(),
-            cwd: None,
-            limits: None,
-            pipeline: Pipeline {
-                chunk: 32 * 1024,
-                requests: 64,
-            },
+            settings: Settings::default(),
         };
-        if channel
-            .peer_version()
-            .is_some_and(|v| ssh_proto::sftp::draft_symlink_peer(&v))
-        {
-            st.machine.set_draft_symlink(true);
-        }
         st.flush(&channel)?;
         while st.machine.version().is_none() {
             st.fill(&channel)?;
         }
         if st.machine.extension(ext::LIMITS).is_some() {
-            if let Ok(Response::ExtendedReply(d)) = st.call(&channel, &Request::Limits) {
-                if let Ok(l) = Limits::decode(&d) {
-                    st.limits = Some(l);
-                    // Larger requests when the server takes them; keep
-                    // about 4 MiB in flight.
-                    let max = l.max_read.min(l.max_write).min(255 * 1024);
-                    if max >= 64 * 1024 {
-                        st.pipeline.chunk = max as u32;
-                        st.pipeline.requests = (4 << 20) / max as usize;
-                    }
-                }
-            }
+            let r = st.call(&channel, &Request::Limits);
+            st.settings.apply_limits_reply(r);
         }
         Ok(Sftp {
             inner: Arc::new(Inner {
@@ -293,6 +217,11 @@ impl Sftp {
         self.lock().call(&self.inner.channel, req)
     }
 
+    /// Sends `c`'s request and reads its reply.
+    fn run<T>(&self, c: Call<T>) -> Result<T, Error> {
+        c.reply(self.call(&c.request)?)
+    }
+
     /// Extensions the server offered.
     pub fn extensions(&self) -> Vec<(String, String)> {
         self.lock().machine.extensions().to_vec()
@@ -300,30 +229,20 @@ impl Sftp {
 
     /// The server's `limits@openssh.com`, if it offered them.
     pub fn limits(&self) -> Option<Limits> {
-        self.lock().limits
+        self.lock().settings.limits
     }
 
     /// Request size and count for transfers (OpenSSH `sftp -B` / `-R`).
     pub fn set_pipeline(&self, chunk: u32, requests: usize) {
-        let mut st = self.lock();
-        let max = st
-            .limits
-            .map_or(32 * 1024, |l| {
-                l.max_read.min(l.max_write).min(255 * 1024) as u32
-            })
-            .max(32 * 1024);
-        st.pipeline = Pipeline {
-            chunk: chunk.clamp(512, max),
-            requests: requests.clamp(1, 1024),
-        };
+        self.lock().settings.set_pipeline(chunk, requests);
     }
 
     pub fn pipeline(&self) -> Pipeline {
-        self.lock().pipeline
+        self.lock().settings.pipeline
     }
 
     fn path(&self, p: &str) -> String {
-        self.lock().resolve(p)
+        self.lock().settings.resolve(p)
     }
 
     // ------------------------------------------------------- directories
@@ -332,68 +251,38 @@ impl Sftp {
     /// goes back to the server's default.
     pub fn chdir(&self, path: Option<&str>) -> Result<(), Error> {
         let Some(p) = path else {
-            self.lock().cwd = None;
+            self.lock().settings.cwd = None;
             return Ok(());
         };
         let real = self.realpath(p)?;
-        let a = self.stat(&real)?;
-        if !a.is_dir() {
-            return Err(status_error(
-                status::NO_SUCH_FILE,
-                "not a directory",
-                Some(&real),
-            ));
-        }
-        self.lock().cwd = Some(real);
+        shared::require_dir(&self.stat(&real)?, &real)?;
+        self.lock().settings.cwd = Some(real);
         Ok(())
     }
 
     /// The directory set by `chdir`, or the server's idea of "." when none.
     pub fn getcwd(&self) -> Result<String, Error> {
-        if let Some(c) = self.lock().cwd.clone() {
+        if let Some(c) = self.lock().settings.cwd.clone() {
             return Ok(c);
         }
         self.realpath(".")
     }
 
     pub fn realpath(&self, path: &str) -> Result<String, Error> {
-        let p = self.path(path);
-        match self.call(&Request::Realpath { path: p.clone() })? {
-            Response::Name(mut v) if !v.is_empty() => Ok(v.swap_remove(0).filename),
-            r => Err(status_or(r, &p)),
-        }
+        self.run(shared::realpath(self.path(path)))
     }
 
     /// Entries of a directory with their attributes, `.` and `..` left out.
     pub fn read_dir(&self, path: &str) -> Result<Vec<DirEntry>, Error> {
         let p = self.path(path);
-        let handle = match self.call(&Request::Opendir { path: p.clone() })? {
-            Response::Handle(h) => h,
-            r => return Err(status_or(r, &p)),
-        };
+        let handle = self.run(shared::opendir(p.clone()))?;
         let mut out = Vec::new();
         let result = loop {
-            match self.call(&Request::Readdir {
+            let r = self.call(&Request::Readdir {
                 handle: handle.clone(),
-            }) {
-                Ok(Response::Name(v)) => out.extend(
-                    v.into_iter()
-                        .filter(|e| e.filename != "." && e.filename != "..")
-                        .map(
-                            |NameEntry {
-                                 filename,
-                                 longname,
-                                 attrs,
-                             }| DirEntry {
-                                name: filename,
-                                longname,
-                                attrs,
-                            },
-                        ),
-                ),
-                Ok(Response::Status { code, .. }) if code == status::EOF => break Ok(()),
-                Ok(r) => break Err(status_or(r, &p)),
-                Err(e) => break Err(e),
+            });
+            if let ControlFlow::Break(r) = shared::read_dir_reply(r, &mut out, &p) {
+                break r;
             }
         };
         let _ = self.call(&Request::Close { handle });
@@ -401,35 +290,17 @@ impl Sftp {
     }
 
     pub fn mkdir(&self, path: &str, mode: u32) -> Result<(), Error> {
-        let p = self.path(path);
-        let attrs = Attrs {
-            permissions: Some(mode),
-            ..Default::default()
-        };
-        check_status(
-            self.call(&Request::Mkdir {
-                path: p.clone(),
-                attrs,
-            })?,
-            "mkdir",
-            &p,
-        )
+        self.run(shared::mkdir(self.path(path), mode))
     }
 
     pub fn rmdir(&self, path: &str) -> Result<(), Error> {
-        let p = self.path(path);
-        check_status(self.call(&Request::Rmdir { path: p.clone() })?, "rmdir", &p)
+        self.run(shared::rmdir(self.path(path)))
     }
 
     // ------------------------------------------------------------- paths
 
     pub fn remove(&self, path: &str) -> Result<(), Error> {
-        let p = self.path(path);
-        check_status(
-            self.call(&Request::Remove { path: p.clone() })?,
-            "remove",
-            &p,
-        )
+        self.run(shared::remove(self.path(path)))
     }
 
     /// Renames, replacing `new` when the server offers
@@ -437,169 +308,68 @@ impl Sftp {
     pub fn rename(&self, old: &str, new: &str) -> Result<(), Error> {
         let (old, new) = (self.path(old), self.path(new));
         let posix = self.lock().machine.extension(ext::POSIX_RENAME).is_some();
-        let req = if posix {
-            Request::PosixRename {
-                old: old.clone(),
-                new,
-            }
-        } else {
-            Request::Rename {
-                old: old.clone(),
-                new,
-            }
-        };
-        check_status(self.call(&req)?, "rename", &old)
+        self.run(shared::rename(old, new, posix))
     }
 
     /// Creates `link` pointing at `target`.
     pub fn symlink(&self, target: &str, link: &str) -> Result<(), Error> {
-        let l = self.path(link);
-        check_status(
-            self.call(&Request::Symlink {
-                target: target.to_string(),
-                link: l.clone(),
-            })?,
-            "symlink",
-            &l,
-        )
+        self.run(shared::symlink(target, self.path(link)))
     }
 
     pub fn readlink(&self, path: &str) -> Result<String, Error> {
-        let p = self.path(path);
-        match self.call(&Request::Readlink { path: p.clone() })? {
-            Response::Name(mut v) if !v.is_empty() => Ok(v.swap_remove(0).filename),
-            r => Err(status_or(r, &p)),
-        }
+        self.run(shared::readlink(self.path(path)))
     }
 
     pub fn hardlink(&self, old: &str, new: &str) -> Result<(), Error> {
-        let (o, n) = (self.path(old), self.path(new));
-        check_status(
-            self.call(&Request::Hardlink {
-                old: o.clone(),
-                new: n,
-            })?,
-            "hardlink",
-            &o,
-        )
+        self.run(shared::hardlink(self.path(old), self.path(new)))
     }
 
     // -------------------------------------------------------- attributes
 
-    fn attrs_call(&self, req: Request, p: &str) -> Result<Attrs, Error> {
-        match self.call(&req)? {
-            Response::Attrs(a) => Ok(a),
-            r => Err(status_or(r, p)),
-        }
-    }
-
     pub fn stat(&self, path: &str) -> Result<Attrs, Error> {
-        let p = self.path(path);
-        self.attrs_call(Request::Stat { path: p.clone() }, &p)
+        self.run(shared::stat(self.path(path)))
     }
 
     pub fn lstat(&self, path: &str) -> Result<Attrs, Error> {
-        let p = self.path(path);
-        self.attrs_call(Request::Lstat { path: p.clone() }, &p)
+        self.run(shared::lstat(self.path(path)))
     }
 
     pub fn setstat(&self, path: &str, attrs: Attrs) -> Result<(), Error> {
-        let p = self.path(path);
-        check_status(
-            self.call(&Request::Setstat {
-                path: p.clone(),
-                attrs,
-            })?,
-            "setstat",
-            &p,
-        )
+        self.run(shared::setstat(self.path(path), attrs))
     }
 
     pub fn chmod(&self, path: &str, mode: u32) -> Result<(), Error> {
-        self.setstat(
-            path,
-            Attrs {
-                permissions: Some(mode),
-                ..Default::default()
-            },
-        )
+        self.run(shared::chmod(self.path(path), mode))
     }
 
     pub fn chown(&self, path: &str, uid: u32, gid: u32) -> Result<(), Error> {
-        self.setstat(
-            path,
-            Attrs {
-                uid_gid: Some((uid, gid)),
-                ..Default::default()
-            },
-        )
+        self.run(shared::chown(self.path(path), uid, gid))
     }
 
     /// Sets access and modification times (seconds since the epoch).
     pub fn set_times(&self, path: &str, atime: u32, mtime: u32) -> Result<(), Error> {
-        self.setstat(
-            path,
-            Attrs {
-                times: Some((atime, mtime)),
-                ..Default::default()
-            },
-        )
+        self.run(shared::set_times(self.path(path), atime, mtime))
     }
 
     pub fn truncate(&self, path: &str, size: u64) -> Result<(), Error> {
-        self.setstat(
-            path,
-            Attrs {
-                size: Some(size),
-                ..Default::default()
-            },
-        )
+        self.run(shared::truncate(self.path(path), size))
     }
 
     pub fn statvfs(&self, path: &str) -> Result<StatVfs, Error> {
-        let p = self.path(path);
-        match self.call(&Request::Statvfs { path: p.clone() })? {
-            Response::ExtendedReply(d) => StatVfs::decode(&d),
-            r => Err(status_or(r, &p)),
-        }
+        self.run(shared::statvfs(self.path(path)))
     }
 
     /// paramiko's `check()`: the server hashes the file (`check-file-name`).
     /// Returns (algorithm used, hash bytes).
     pub fn check(&self, path: &str, algorithms: &str) -> Result<(String, Vec<u8>), Error> {
-        let p = self.path(path);
-        match self.call(&Request::CheckFile {
-            target: CheckTarget::Name(p.clone()),
-            algorithms: algorithms.to_string(),
-            offset: 0,
-            len: 0,
-            block_size: 0,
-        })? {
-            Response::ExtendedReply(d) => {
-                let mut r = ssh_proto::wire::Reader::new(&d);
-                let alg = String::from_utf8_lossy(r.string()?).into_owned();
-                Ok((alg, r.rest().to_vec()))
-            }
-            r => Err(status_or(r, &p)),
-        }
+        self.run(shared::check(self.path(path), algorithms))
     }
 
     // ------------------------------------------------------------- files
 
     pub fn open(&self, path: &str, opts: OpenOptions) -> Result<File, Error> {
         let p = self.path(path);
-        let attrs = Attrs {
-            permissions: opts.mode,
-            ..Default::default()
-        };
-        let handle = match self.call(&Request::Open {
-            path: p.clone(),
-            flags: opts.flags(),
-            attrs,
-        })? {
-            Response::Handle(h) => h,
-            r => return Err(status_or(r, &p)),
-        };
+        let handle = self.run(shared::open(p.clone(), &opts))?;
         let mut f = File {
             sftp: self.clone(),
             handle,
@@ -684,81 +454,37 @@ fn get_pipelined(
     total: u64,
     mut progress: Option<&mut dyn FnMut(u64, u64)>,
 ) -> Result<u64, Error> {
-    let Pipeline { chunk, requests } = st.pipeline;
-    // id -> (offset, length asked)
-    let mut inflight: Vec<(u32, u64, u32)> = Vec::with_capacity(requests);
-    let mut next = 0u64;
-    let mut eof_at: Option<u64> = None;
-    let mut done = 0u64;
-    // Gaps left by short reads, fetched again.
-    let mut holes: Vec<(u64, u32)> = Vec::new();
+    let Pipeline { chunk, requests } = st.settings.pipeline;
+    let mut dl = Download::new(chunk, requests);
     loop {
-        while inflight.len() < requests {
-            let (off, len) = if let Some(h) = holes.pop() {
-                h
-            } else if eof_at.is_none() {
-                let o = next;
-                next += chunk as u64;
-                (o, chunk)
-            } else {
-                break;
-            };
-            let id = st.machine.send(&Request::Read {
+        let machine = &mut st.machine;
+        dl.request_more(requests, |offset, len| {
+            machine.send(&Request::Read {
                 handle: src.handle.clone(),
-                offset: off,
+                offset,
                 len,
-            })?;
-            inflight.push((id, off, len));
-        }
-        if inflight.is_empty() {
+            })
+        })?;
+        if dl.is_idle() {
             break;
         }
         st.flush(ch)?;
         // Take whatever replies have arrived; read more if none.
-        let mut got_any = false;
-        let mut i = 0;
-        while i < inflight.len() {
-            let (id, off, len) = inflight[i];
-            let Some(r) = st.machine.take_reply(id) else {
-                i += 1;
-                continue;
-            };
-            got_any = true;
-            inflight.swap_remove(i);
-            match r {
-                Response::Data(d) => {
-                    if d.is_empty() || d.len() > len as usize {
-                        return Err(Error::protocol(format!(
-                            "SFTP read of {len} bytes at {off} returned {}",
-                            d.len()
-                        )));
-                    }
-                    out.write_all_at(&d, off).map_err(|e| {
-                        Error::new(ErrorKind::Io, format!("local write failed: {e}"))
-                    })?;
-                    done += d.len() as u64;
-                    if (d.len() as u32) < len {
-                        holes.push((off + d.len() as u64, len - d.len() as u32));
-                    }
-                    if let Some(p) = progress.as_mut() {
-                        p(done, total.max(done));
-                    }
+        let Some(replies) = shared::take_any(&mut st.machine, dl.ids()) else {
+            st.fill(ch)?;
+            continue;
+        };
+        for (id, r) in replies {
+            if let Some((off, d)) = dl.reply(id, r, &src.path)? {
+                out.write_all_at(&d, off)
+                    .map_err(|e| Error::new(ErrorKind::Io, format!("local write failed: {e}")))?;
+                if let Some(p) = progress.as_mut() {
+                    p(dl.done(), total.max(dl.done()));
                 }
-                Response::Status { code, .. } if code == status::EOF => {
-                    eof_at = Some(eof_at.map_or(off, |e| e.min(off)));
-                }
-                r => return Err(status_or(r, &src.path)),
             }
         }
-        // Holes past EOF are not holes.
-        if let Some(e) = eof_at {
-            holes.retain(|(o, _)| *o < e);
-        }
-        if !got_any {
-            st.fill(ch)?;
-        }
     }
-    Ok(done)
+    Ok(dl.done())
 }
 
 fn put_pipelined(
@@ -769,52 +495,35 @@ fn put_pipelined(
     total: u64,
     mut progress: Option<&mut dyn FnMut(u64, u64)>,
 ) -> Result<u64, Error> {
-    let Pipeline { chunk, requests } = st.pipeline;
+    let Pipeline { chunk, requests } = st.settings.pipeline;
     let mut buf = vec![0u8; chunk as usize];
-    let mut inflight: std::collections::VecDeque<(u32, u64)> = Default::default();
-    let mut off = 0u64;
+    let mut up = Upload::default();
     let mut acked = 0u64;
     let mut eof = false;
     loop {
-        while !eof && inflight.len() < requests {
+        while !eof && up.in_flight() < requests {
             let n = read_full(src, &mut buf)
                 .map_err(|e| Error::new(ErrorKind::Io, format!("local read failed: {e}")))?;
             if n == 0 {
                 eof = true;
                 break;
             }
-            let id = st.machine.send_write(&dst.handle, off, &buf[..n])?;
-            inflight.push_back((id, n as u64));
-            off += n as u64;
+            let id = st.machine.send_write(&dst.handle, up.offset(), &buf[..n])?;
+            up.sent(id, n);
             if st.machine.transmit_len() > 1 << 20 {
                 st.flush(ch)?;
             }
         }
-        let Some(&(id, n)) = inflight.front() else {
+        let Some(id) = up.oldest() else {
             break;
         };
         let r = st.wait(ch, id)?;
-        inflight.pop_front();
-        check_status(r, "write", &dst.path)?;
-        acked += n;
+        acked = up.reply(id, r, &dst.path)?;
         if let Some(p) = progress.as_mut() {
             p(acked, total.max(acked));
         }
     }
     Ok(acked)
-}
-
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(m) => n += m,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 /// An open remote file: `Read + Write + Seek`. Closed on drop (or with
@@ -834,45 +543,25 @@ impl File {
     }
 
     pub fn stat(&self) -> Result<Attrs, Error> {
-        match self.sftp.call(&Request::Fstat {
-            handle: self.handle.clone(),
-        })? {
-            Response::Attrs(a) => Ok(a),
-            r => Err(status_or(r, &self.path)),
-        }
+        self.sftp
+            .run(shared::fstat(self.handle.clone(), &self.path))
     }
 
     pub fn setstat(&self, attrs: Attrs) -> Result<(), Error> {
-        check_status(
-            self.sftp.call(&Request::Fsetstat {
-                handle: self.handle.clone(),
-                attrs,
-            })?,
-            "fsetstat",
-            &self.path,
-        )
+        self.sftp
+            .run(shared::fsetstat(self.handle.clone(), &self.path, attrs))
     }
 
     /// `fsync@openssh.com`.
     pub fn sync(&self) -> Result<(), Error> {
-        check_status(
-            self.sftp.call(&Request::Fsync {
-                handle: self.handle.clone(),
-            })?,
-            "fsync",
-            &self.path,
-        )
+        self.sftp
+            .run(shared::fsync(self.handle.clone(), &self.path))
     }
 
     pub fn close(mut self) -> Result<(), Error> {
         self.closed = true;
-        check_status(
-            self.sftp.call(&Request::Close {
-                handle: self.handle.clone(),
-            })?,
-            "close",
-            &self.path,
-        )
+        self.sftp
+            .run(shared::close(self.handle.clone(), &self.path))
     }
 
     /// Reads up to `buf.len()` bytes at the position, with many requests
@@ -883,19 +572,14 @@ impl File {
         }
         let mut st = self.sftp.lock();
         let ch = &self.sftp.inner.channel;
-        let Pipeline { chunk, requests } = st.pipeline;
-        let chunk = chunk as usize;
         let mut ids = Vec::new();
-        let mut off = 0usize;
-        while off < buf.len() && ids.len() < requests {
-            let len = chunk.min(buf.len() - off);
+        for (offset, at, len) in shared::read_plan(self.pos, buf.len(), st.settings.pipeline) {
             let id = st.machine.send(&Request::Read {
                 handle: self.handle.clone(),
-                offset: self.pos + off as u64,
+                offset,
                 len: len as u32,
             })?;
-            ids.push((id, off, len));
-            off += len;
+            ids.push((id, at, len));
         }
         // Consume in order; stop at the first short read (the rest is
         // still drained so no reply is left behind).
@@ -906,17 +590,16 @@ impl File {
             if stop.is_some() {
                 continue;
             }
-            match r {
-                Response::Data(d) if d.len() <= len && at == total => {
+            match shared::read_piece(r, at, total, len, &self.path) {
+                Ok(Some(d)) => {
                     buf[at..at + d.len()].copy_from_slice(&d);
                     total += d.len();
                     if d.len() < len {
                         stop = Some(Ok(()));
                     }
                 }
-                Response::Data(_) => stop = Some(Ok(())),
-                Response::Status { code, .. } if code == status::EOF => stop = Some(Ok(())),
-                r => stop = Some(Err(status_or(r, &self.path))),
+                Ok(None) => stop = Some(Ok(())),
+                Err(e) => stop = Some(Err(e)),
             }
         }
         if let Some(Err(e)) = stop {
@@ -934,7 +617,7 @@ impl File {
         }
         let mut st = self.sftp.lock();
         let ch = &self.sftp.inner.channel;
-        let Pipeline { chunk, requests } = st.pipeline;
+        let Pipeline { chunk, requests } = st.settings.pipeline;
         let mut ids = Vec::new();
         for (i, piece) in buf.chunks(chunk as usize).take(requests).enumerate() {
             let off = self.pos + (i * chunk as usize) as u64;
@@ -961,15 +644,6 @@ impl File {
         self.pos += written as u64;
         Ok(written)
     }
-}
-
-fn to_io(e: Error) -> io::Error {
-    let kind = match (e.kind(), e.code()) {
-        (ErrorKind::Sftp, Some(status::NO_SUCH_FILE)) => io::ErrorKind::NotFound,
-        (ErrorKind::Sftp, Some(status::PERMISSION_DENIED)) => io::ErrorKind::PermissionDenied,
-        _ => io::ErrorKind::Other,
-    };
-    io::Error::new(kind, e)
 }
 
 impl Read for File {

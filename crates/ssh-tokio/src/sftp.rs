@@ -29,9 +29,10 @@
 //! in flight (about 4 MiB, in 255 KiB requests when the server's
 //! `limits@openssh.com` allows, else 64 of 32 KiB).
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::future::{poll_fn, Future};
 use std::io::{self, SeekFrom};
+use std::ops::ControlFlow;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::pin::Pin;
@@ -39,14 +40,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{ready, Context, Poll, Waker};
 
 use ssh_proto::sftp::codec::ext;
-use ssh_proto::sftp::{
-    open_flags, status, status_error, Attrs, CheckTarget, Limits, NameEntry, Request, Response,
-    SftpClient, StatVfs,
-};
+use ssh_proto::sftp::{Attrs, Limits, Request, Response, SftpClient, StatVfs};
 use ssh_proto::{Error, ErrorKind};
 use tokio::io::{AsyncRead, AsyncSeek, AsyncWrite, ReadBuf};
 use tokio::sync::mpsc;
 
+use ssh_blocking::sftp::shared::{
+    self, check_status, read_full, take_any, to_io, Call, Download, Settings, Upload,
+};
 pub use ssh_blocking::sftp::{DirEntry, OpenOptions, Pipeline};
 
 use crate::Channel;
@@ -71,9 +72,7 @@ struct State {
     abandoned: HashSet<u32>,
     /// Tasks waiting for a reply some other task may read.
     waiters: Vec<Waker>,
-    cwd: Option<String>,
-    limits: Option<Limits>,
-    pipeline: Pipeline,
+    settings: Settings,
 }
 
 struct Inner {
@@ -98,65 +97,12 @@ fn from_io(e: io::Error) -> Error {
     }
 }
 
-fn to_io(e: Error) -> io::Error {
-    let kind = match (e.kind(), e.code()) {
-        (ErrorKind::Sftp, Some(status::NO_SUCH_FILE)) => io::ErrorKind::NotFound,
-        (ErrorKind::Sftp, Some(status::PERMISSION_DENIED)) => io::ErrorKind::PermissionDenied,
-        _ => io::ErrorKind::Other,
-    };
-    io::Error::new(kind, e)
-}
-
-fn unexpected(what: &str, r: &Response) -> Error {
-    Error::protocol(format!("unexpected SFTP reply to {what}: {r:?}"))
-}
-
-/// Turns a status reply into Ok(()) or the error naming `path`.
-fn check_status(r: Response, what: &str, path: &str) -> Result<(), Error> {
-    match r {
-        Response::Status { code, .. } if code == status::OK => Ok(()),
-        Response::Status { code, message } => Err(status_error(code, &message, Some(path))),
-        r => Err(unexpected(what, &r)),
-    }
-}
-
-fn status_or(r: Response, path: &str) -> Error {
-    match r {
-        Response::Status { code, message } => status_error(code, &message, Some(path)),
-        r => unexpected(path, &r),
-    }
-}
-
 fn local_error(what: &str, path: &Path, e: impl std::fmt::Display) -> Error {
     Error::new(ErrorKind::Io, format!("{what} {}: {e}", path.display()))
 }
 
 fn join_error(e: tokio::task::JoinError) -> Error {
     Error::new(ErrorKind::Io, format!("local file task failed: {e}"))
-}
-
-/// The SFTP open flags for `o` (as ssh-blocking computes them).
-fn flags_of(o: &OpenOptions) -> u32 {
-    let mut f = 0;
-    if o.read {
-        f |= open_flags::READ;
-    }
-    if o.write || o.append {
-        f |= open_flags::WRITE;
-    }
-    if o.append {
-        f |= open_flags::APPEND;
-    }
-    if o.create {
-        f |= open_flags::CREAT;
-    }
-    if o.truncate {
-        f |= open_flags::TRUNC;
-    }
-    if o.exclusive {
-        f |= open_flags::EXCL | open_flags::CREAT;
-    }
-    f
 }
 
 impl State {
@@ -257,21 +203,6 @@ impl State {
         }
     }
 
-    fn resolve(&self, path: &str) -> String {
-        match &self.cwd {
-            Some(cwd) if !path.starts_with('/') => {
-                if path.is_empty() || path == "." {
-                    cwd.clone()
-                } else if cwd.ends_with('/') {
-                    format!("{cwd}{path}")
-                } else {
-                    format!("{cwd}/{path}")
-                }
-            }
-            _ => path.to_string(),
-        }
-    }
-
     /// Sends CLOSE for `handle` and forgets its reply.
     fn close_detached(&mut self, handle: Vec<u8>) {
         if let Ok(id) = self.machine.send(&Request::Close { handle }) {
@@ -337,38 +268,18 @@ impl Drop for HandleGuard<'_> {
     }
 }
 
-/// Takes every arrived reply among `ids`.
-fn take_any(m: &mut SftpClient, ids: impl Iterator<Item = u32>) -> Option<Vec<(u32, Response)>> {
-    let v: Vec<_> = ids
-        .filter_map(|id| m.take_reply(id).map(|r| (id, r)))
-        .collect();
-    (!v.is_empty()).then_some(v)
-}
-
 impl Sftp {
     /// Starts SFTP on a channel whose `sftp` subsystem is already running.
     pub async fn new(channel: Channel) -> Result<Sftp, Error> {
-        let mut machine = SftpClient::new();
-        if channel
-            .peer_version()
-            .is_some_and(|v| ssh_proto::sftp::draft_symlink_peer(&v))
-        {
-            machine.set_draft_symlink(true);
-        }
         let st = State {
-            machine,
+            machine: shared::new_machine(channel.peer_version().as_deref()),
             channel,
             out: Vec::new(),
             out_pos: 0,
             buf: Vec::new(),
             abandoned: HashSet::new(),
             waiters: Vec::new(),
-            cwd: None,
-            limits: None,
-            pipeline: Pipeline {
-                chunk: 32 * 1024,
-                requests: 64,
-            },
+            settings: Settings::default(),
         };
         let sftp = Sftp {
             inner: Arc::new(Inner {
@@ -378,19 +289,8 @@ impl Sftp {
         poll_fn(|cx| sftp.lock().poll_until(cx, |m| m.version())).await?;
         let has_limits = sftp.lock().machine.extension(ext::LIMITS).is_some();
         if has_limits {
-            if let Ok(Response::ExtendedReply(d)) = sftp.call(&Request::Limits).await {
-                if let Ok(l) = Limits::decode(&d) {
-                    let mut st = sftp.lock();
-                    st.limits = Some(l);
-                    // Larger requests when the server takes them; keep
-                    // about 4 MiB in flight.
-                    let max = l.max_read.min(l.max_write).min(255 * 1024);
-                    if max >= 64 * 1024 {
-                        st.pipeline.chunk = max as u32;
-                        st.pipeline.requests = (4 << 20) / max as usize;
-                    }
-                }
-            }
+            let r = sftp.call(&Request::Limits).await;
+            sftp.lock().settings.apply_limits_reply(r);
         }
         Ok(sftp)
     }
@@ -413,6 +313,11 @@ impl Sftp {
         self.wait_reply(&mut g, id).await
     }
 
+    /// Sends `c`'s request and reads its reply.
+    async fn run<T>(&self, c: Call<T>) -> Result<T, Error> {
+        c.reply(self.call(&c.request).await?)
+    }
+
     /// Extensions the server offered.
     pub fn extensions(&self) -> Vec<(String, String)> {
         self.lock().machine.extensions().to_vec()
@@ -420,26 +325,16 @@ impl Sftp {
 
     /// The server's `limits@openssh.com`, if it offered them.
     pub fn limits(&self) -> Option<Limits> {
-        self.lock().limits
+        self.lock().settings.limits
     }
 
     /// Request size and count for transfers (OpenSSH `sftp -B` / `-R`).
     pub fn set_pipeline(&self, chunk: u32, requests: usize) {
-        let mut st = self.lock();
-        let max = st
-            .limits
-            .map_or(32 * 1024, |l| {
-                l.max_read.min(l.max_write).min(255 * 1024) as u32
-            })
-            .max(32 * 1024);
-        st.pipeline = Pipeline {
-            chunk: chunk.clamp(512, max),
-            requests: requests.clamp(1, 1024),
-        };
+        self.lock().settings.set_pipeline(chunk, requests);
     }
 
     pub fn pipeline(&self) -> Pipeline {
-        self.lock().pipeline
+        self.lock().settings.pipeline
     }
 
     /// Requests sent whose replies have not been taken yet, counting those
@@ -450,7 +345,7 @@ impl Sftp {
     }
 
     fn path(&self, p: &str) -> String {
-        self.lock().resolve(p)
+        self.lock().settings.resolve(p)
     }
 
     // ------------------------------------------------------- directories
@@ -459,25 +354,18 @@ impl Sftp {
     /// goes back to the server's default.
     pub async fn chdir(&self, path: Option<&str>) -> Result<(), Error> {
         let Some(p) = path else {
-            self.lock().cwd = None;
+            self.lock().settings.cwd = None;
             return Ok(());
         };
         let real = self.realpath(p).await?;
-        let a = self.stat(&real).await?;
-        if !a.is_dir() {
-            return Err(status_error(
-                status::NO_SUCH_FILE,
-                "not a directory",
-                Some(&real),
-            ));
-        }
-        self.lock().cwd = Some(real);
+        shared::require_dir(&self.stat(&real).await?, &real)?;
+        self.lock().settings.cwd = Some(real);
         Ok(())
     }
 
     /// The directory set by `chdir`, or the server's idea of "." when none.
     pub async fn getcwd(&self) -> Result<String, Error> {
-        let cwd = self.lock().cwd.clone();
+        let cwd = self.lock().settings.cwd.clone();
         match cwd {
             Some(c) => Ok(c),
             None => self.realpath(".").await,
@@ -485,20 +373,13 @@ impl Sftp {
     }
 
     pub async fn realpath(&self, path: &str) -> Result<String, Error> {
-        let p = self.path(path);
-        match self.call(&Request::Realpath { path: p.clone() }).await? {
-            Response::Name(mut v) if !v.is_empty() => Ok(v.swap_remove(0).filename),
-            r => Err(status_or(r, &p)),
-        }
+        self.run(shared::realpath(self.path(path))).await
     }
 
     /// Entries of a directory with their attributes, `.` and `..` left out.
     pub async fn read_dir(&self, path: &str) -> Result<Vec<DirEntry>, Error> {
         let p = self.path(path);
-        let handle = match self.call(&Request::Opendir { path: p.clone() }).await? {
-            Response::Handle(h) => h,
-            r => return Err(status_or(r, &p)),
-        };
+        let handle = self.run(shared::opendir(p.clone())).await?;
         // Closed even if this future is dropped half-way.
         let mut guard = HandleGuard {
             sftp: self,
@@ -506,30 +387,13 @@ impl Sftp {
         };
         let mut out = Vec::new();
         let result = loop {
-            match self
+            let r = self
                 .call(&Request::Readdir {
                     handle: handle.clone(),
                 })
-                .await
-            {
-                Ok(Response::Name(v)) => out.extend(
-                    v.into_iter()
-                        .filter(|e| e.filename != "." && e.filename != "..")
-                        .map(
-                            |NameEntry {
-                                 filename,
-                                 longname,
-                                 attrs,
-                             }| DirEntry {
-                                name: filename,
-                                longname,
-                                attrs,
-                            },
-                        ),
-                ),
-                Ok(Response::Status { code, .. }) if code == status::EOF => break Ok(()),
-                Ok(r) => break Err(status_or(r, &p)),
-                Err(e) => break Err(e),
+                .await;
+            if let ControlFlow::Break(r) = shared::read_dir_reply(r, &mut out, &p) {
+                break r;
             }
         };
         let handle = guard.disarm();
@@ -538,32 +402,17 @@ impl Sftp {
     }
 
     pub async fn mkdir(&self, path: &str, mode: u32) -> Result<(), Error> {
-        let p = self.path(path);
-        let attrs = Attrs {
-            permissions: Some(mode),
-            ..Default::default()
-        };
-        let r = self
-            .call(&Request::Mkdir {
-                path: p.clone(),
-                attrs,
-            })
-            .await?;
-        check_status(r, "mkdir", &p)
+        self.run(shared::mkdir(self.path(path), mode)).await
     }
 
     pub async fn rmdir(&self, path: &str) -> Result<(), Error> {
-        let p = self.path(path);
-        let r = self.call(&Request::Rmdir { path: p.clone() }).await?;
-        check_status(r, "rmdir", &p)
+        self.run(shared::rmdir(self.path(path))).await
     }
 
     // ------------------------------------------------------------- paths
 
     pub async fn remove(&self, path: &str) -> Result<(), Error> {
-        let p = self.path(path);
-        let r = self.call(&Request::Remove { path: p.clone() }).await?;
-        check_status(r, "remove", &p)
+        self.run(shared::remove(self.path(path))).await
     }
 
     /// Renames, replacing `new` when the server offers
@@ -571,177 +420,70 @@ impl Sftp {
     pub async fn rename(&self, old: &str, new: &str) -> Result<(), Error> {
         let (old, new) = (self.path(old), self.path(new));
         let posix = self.lock().machine.extension(ext::POSIX_RENAME).is_some();
-        let req = if posix {
-            Request::PosixRename {
-                old: old.clone(),
-                new,
-            }
-        } else {
-            Request::Rename {
-                old: old.clone(),
-                new,
-            }
-        };
-        check_status(self.call(&req).await?, "rename", &old)
+        self.run(shared::rename(old, new, posix)).await
     }
 
     /// Creates `link` pointing at `target`.
     pub async fn symlink(&self, target: &str, link: &str) -> Result<(), Error> {
-        let l = self.path(link);
-        let r = self
-            .call(&Request::Symlink {
-                target: target.to_string(),
-                link: l.clone(),
-            })
-            .await?;
-        check_status(r, "symlink", &l)
+        self.run(shared::symlink(target, self.path(link))).await
     }
 
     pub async fn readlink(&self, path: &str) -> Result<String, Error> {
-        let p = self.path(path);
-        match self.call(&Request::Readlink { path: p.clone() }).await? {
-            Response::Name(mut v) if !v.is_empty() => Ok(v.swap_remove(0).filename),
-            r => Err(status_or(r, &p)),
-        }
+        self.run(shared::readlink(self.path(path))).await
     }
 
     pub async fn hardlink(&self, old: &str, new: &str) -> Result<(), Error> {
-        let (o, n) = (self.path(old), self.path(new));
-        let r = self
-            .call(&Request::Hardlink {
-                old: o.clone(),
-                new: n,
-            })
-            .await?;
-        check_status(r, "hardlink", &o)
+        self.run(shared::hardlink(self.path(old), self.path(new)))
+            .await
     }
 
     // -------------------------------------------------------- attributes
 
-    async fn attrs_call(&self, req: Request, p: &str) -> Result<Attrs, Error> {
-        match self.call(&req).await? {
-            Response::Attrs(a) => Ok(a),
-            r => Err(status_or(r, p)),
-        }
-    }
-
     pub async fn stat(&self, path: &str) -> Result<Attrs, Error> {
-        let p = self.path(path);
-        self.attrs_call(Request::Stat { path: p.clone() }, &p).await
+        self.run(shared::stat(self.path(path))).await
     }
 
     pub async fn lstat(&self, path: &str) -> Result<Attrs, Error> {
-        let p = self.path(path);
-        self.attrs_call(Request::Lstat { path: p.clone() }, &p)
-            .await
+        self.run(shared::lstat(self.path(path))).await
     }
 
     pub async fn setstat(&self, path: &str, attrs: Attrs) -> Result<(), Error> {
-        let p = self.path(path);
-        let r = self
-            .call(&Request::Setstat {
-                path: p.clone(),
-                attrs,
-            })
-            .await?;
-        check_status(r, "setstat", &p)
+        self.run(shared::setstat(self.path(path), attrs)).await
     }
 
     pub async fn chmod(&self, path: &str, mode: u32) -> Result<(), Error> {
-        self.setstat(
-            path,
-            Attrs {
-                permissions: Some(mode),
-                ..Default::default()
-            },
-        )
-        .await
+        self.run(shared::chmod(self.path(path), mode)).await
     }
 
     pub async fn chown(&self, path: &str, uid: u32, gid: u32) -> Result<(), Error> {
-        self.setstat(
-            path,
-            Attrs {
-                uid_gid: Some((uid, gid)),
-                ..Default::default()
-            },
-        )
-        .await
+        self.run(shared::chown(self.path(path), uid, gid)).await
     }
 
     /// Sets access and modification times (seconds since the epoch).
     pub async fn set_times(&self, path: &str, atime: u32, mtime: u32) -> Result<(), Error> {
-        self.setstat(
-            path,
-            Attrs {
-                times: Some((atime, mtime)),
-                ..Default::default()
-            },
-        )
-        .await
+        self.run(shared::set_times(self.path(path), atime, mtime))
+            .await
     }
 
     pub async fn truncate(&self, path: &str, size: u64) -> Result<(), Error> {
-        self.setstat(
-            path,
-            Attrs {
-                size: Some(size),
-                ..Default::default()
-            },
-        )
-        .await
+        self.run(shared::truncate(self.path(path), size)).await
     }
 
     pub async fn statvfs(&self, path: &str) -> Result<StatVfs, Error> {
-        let p = self.path(path);
-        match self.call(&Request::Statvfs { path: p.clone() }).await? {
-            Response::ExtendedReply(d) => StatVfs::decode(&d),
-            r => Err(status_or(r, &p)),
-        }
+        self.run(shared::statvfs(self.path(path))).await
     }
 
     /// paramiko's `check()`: the server hashes the file (`check-file-name`).
     /// Returns (algorithm used, hash bytes).
     pub async fn check(&self, path: &str, algorithms: &str) -> Result<(String, Vec<u8>), Error> {
-        let p = self.path(path);
-        let r = self
-            .call(&Request::CheckFile {
-                target: CheckTarget::Name(p.clone()),
-                algorithms: algorithms.to_string(),
-                offset: 0,
-                len: 0,
-                block_size: 0,
-            })
-            .await?;
-        match r {
-            Response::ExtendedReply(d) => {
-                let mut r = ssh_proto::wire::Reader::new(&d);
-                let alg = String::from_utf8_lossy(r.string()?).into_owned();
-                Ok((alg, r.rest().to_vec()))
-            }
-            r => Err(status_or(r, &p)),
-        }
+        self.run(shared::check(self.path(path), algorithms)).await
     }
 
     // ------------------------------------------------------------- files
 
     pub async fn open(&self, path: &str, opts: OpenOptions) -> Result<File, Error> {
         let p = self.path(path);
-        let attrs = Attrs {
-            permissions: opts.mode,
-            ..Default::default()
-        };
-        let r = self
-            .call(&Request::Open {
-                path: p.clone(),
-                flags: flags_of(&opts),
-                attrs,
-            })
-            .await?;
-        let handle = match r {
-            Response::Handle(h) => h,
-            r => return Err(status_or(r, &p)),
-        };
+        let handle = self.run(shared::open(p.clone(), &opts)).await?;
         // From here the File's Drop closes the handle.
         let mut f = File {
             sftp: self.clone(),
@@ -814,80 +556,39 @@ impl Sftp {
     ) -> Result<u64, Error> {
         let Pipeline { chunk, requests } = self.pipeline();
         let mut g = Outstanding::new(self);
-        // id -> (offset, length asked)
-        let mut inflight: Vec<(u32, u64, u32)> = Vec::with_capacity(requests);
-        let mut next = 0u64;
-        let mut eof_at: Option<u64> = None;
-        let mut done = 0u64;
-        // Gaps left by short reads, fetched again.
-        let mut holes: Vec<(u64, u32)> = Vec::new();
+        let mut dl = Download::new(chunk, requests);
         loop {
             {
                 let mut st = self.lock();
-                while inflight.len() < requests {
-                    let (off, len) = if let Some(h) = holes.pop() {
-                        h
-                    } else if eof_at.is_none() {
-                        let o = next;
-                        next += chunk as u64;
-                        (o, chunk)
-                    } else {
-                        break;
-                    };
+                dl.request_more(requests, |offset, len| {
                     let id = st.machine.send(&Request::Read {
                         handle: src.handle.to_vec(),
-                        offset: off,
+                        offset,
                         len,
                     })?;
                     g.ids.push(id);
-                    inflight.push((id, off, len));
-                }
+                    Ok(id)
+                })?;
             }
-            if inflight.is_empty() {
+            if dl.is_idle() {
                 break;
             }
-            let replies = poll_fn(|cx| {
-                self.lock()
-                    .poll_until(cx, |m| take_any(m, inflight.iter().map(|r| r.0)))
-            })
-            .await?;
+            let replies =
+                poll_fn(|cx| self.lock().poll_until(cx, |m| take_any(m, dl.ids()))).await?;
             for (id, r) in replies {
                 g.forget(id);
-                let i = inflight.iter().position(|x| x.0 == id).unwrap_or(0);
-                let (_, off, len) = inflight.swap_remove(i);
-                match r {
-                    Response::Data(d) => {
-                        if d.is_empty() || d.len() > len as usize {
-                            return Err(Error::protocol(format!(
-                                "SFTP read of {len} bytes at {off} returned {}",
-                                d.len()
-                            )));
-                        }
-                        let n = d.len();
-                        if tx.send((off, d)).await.is_err() {
-                            // The writer failed; get() reports its error.
-                            return Err(Error::new(ErrorKind::Io, "local write failed"));
-                        }
-                        done += n as u64;
-                        if (n as u32) < len {
-                            holes.push((off + n as u64, len - n as u32));
-                        }
-                        if let Some(p) = progress.as_mut() {
-                            p(done, total.max(done));
-                        }
+                if let Some((off, d)) = dl.reply(id, r, &src.path)? {
+                    if tx.send((off, d)).await.is_err() {
+                        // The writer failed; get() reports its error.
+                        return Err(Error::new(ErrorKind::Io, "local write failed"));
                     }
-                    Response::Status { code, .. } if code == status::EOF => {
-                        eof_at = Some(eof_at.map_or(off, |e| e.min(off)));
+                    if let Some(p) = progress.as_mut() {
+                        p(dl.done(), total.max(dl.done()));
                     }
-                    r => return Err(status_or(r, &src.path)),
                 }
             }
-            // Holes past EOF are not holes.
-            if let Some(e) = eof_at {
-                holes.retain(|(o, _)| *o < e);
-            }
         }
-        Ok(done)
+        Ok(dl.done())
     }
 
     /// Uploads `local` to `remote` (created or truncated), pipelined.
@@ -943,13 +644,12 @@ impl Sftp {
     ) -> Result<u64, Error> {
         let requests = self.pipeline().requests;
         let mut g = Outstanding::new(self);
-        let mut inflight: VecDeque<(u32, u64)> = VecDeque::new();
-        let mut off = 0u64;
+        let mut up = Upload::default();
         let mut acked = 0u64;
         let mut eof = false;
         loop {
-            while !eof && inflight.len() < requests {
-                let piece = if inflight.is_empty() {
+            while !eof && up.in_flight() < requests {
+                let piece = if up.in_flight() == 0 {
                     rx.recv().await
                 } else {
                     match rx.try_recv() {
@@ -962,27 +662,23 @@ impl Sftp {
                     None => eof = true,
                     Some(Err(e)) => return Err(local_error("cannot read", local, e)),
                     Some(Ok(d)) => {
-                        let id = self.lock().machine.send_write(&dst.handle, off, &d)?;
+                        let id = self
+                            .lock()
+                            .machine
+                            .send_write(&dst.handle, up.offset(), &d)?;
                         g.ids.push(id);
-                        inflight.push_back((id, d.len() as u64));
-                        off += d.len() as u64;
+                        up.sent(id, d.len());
                     }
                 }
             }
-            if inflight.is_empty() {
+            if up.in_flight() == 0 {
                 break;
             }
-            let replies = poll_fn(|cx| {
-                self.lock()
-                    .poll_until(cx, |m| take_any(m, inflight.iter().map(|r| r.0)))
-            })
-            .await?;
+            let replies =
+                poll_fn(|cx| self.lock().poll_until(cx, |m| take_any(m, up.ids()))).await?;
             for (id, r) in replies {
                 g.forget(id);
-                let i = inflight.iter().position(|x| x.0 == id).unwrap_or(0);
-                let (_, n) = inflight.remove(i).unwrap_or((id, 0));
-                check_status(r, "write", &dst.path)?;
-                acked += n;
+                acked = up.reply(id, r, &dst.path)?;
                 if let Some(p) = progress.as_mut() {
                     p(acked, total.max(acked));
                 }
@@ -1000,31 +696,27 @@ impl Sftp {
         offset: u64,
         len: usize,
     ) -> Result<Vec<u8>, Error> {
-        let Pipeline { chunk, requests } = self.pipeline();
-        let chunk = chunk as usize;
         let mut g = Outstanding::new(self);
         let mut reqs = Vec::new();
-        let mut at = 0usize;
         {
             let mut st = self.lock();
-            while at < len && reqs.len() < requests {
-                let n = chunk.min(len - at);
+            for (offset, at, n) in shared::read_plan(offset, len, st.settings.pipeline) {
                 let id = st.machine.send(&Request::Read {
                     handle: handle.to_vec(),
-                    offset: offset + at as u64,
+                    offset,
                     len: n as u32,
                 })?;
                 g.ids.push(id);
                 reqs.push((id, at, n));
-                at += n;
             }
         }
         // In order; stop at the first short read (replies still to come
         // are discarded by the guard).
         let mut out = Vec::new();
         for (id, at, n) in reqs {
-            match self.wait_reply(&mut g, id).await? {
-                Response::Data(d) if d.len() <= n && at == out.len() => {
+            let r = self.wait_reply(&mut g, id).await?;
+            match shared::read_piece(r, at, out.len(), n, path) {
+                Ok(Some(d)) => {
                     let short = d.len() < n;
                     if out.is_empty() {
                         out = d;
@@ -1035,10 +727,9 @@ impl Sftp {
                         break;
                     }
                 }
-                Response::Data(_) => break,
-                Response::Status { code, .. } if code == status::EOF => break,
-                r if out.is_empty() => return Err(status_or(r, path)),
-                _ => break,
+                Ok(None) => break,
+                Err(e) if out.is_empty() => return Err(e),
+                Err(_) => break,
             }
         }
         Ok(out)
@@ -1073,27 +764,8 @@ impl Sftp {
     }
 
     async fn fstat(&self, handle: &[u8], path: &str) -> Result<Attrs, Error> {
-        self.attrs_call(
-            Request::Fstat {
-                handle: handle.to_vec(),
-            },
-            path,
-        )
-        .await
+        self.run(shared::fstat(handle.to_vec(), path)).await
     }
-}
-
-fn read_full(r: &mut impl io::Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(m) => n += m,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 /// An open remote file: `AsyncRead + AsyncWrite + AsyncSeek`.
@@ -1147,26 +819,17 @@ impl File {
 
     pub async fn setstat(&mut self, attrs: Attrs) -> Result<(), Error> {
         self.flush_writes().await?;
-        let r = self
-            .sftp
-            .call(&Request::Fsetstat {
-                handle: self.handle.to_vec(),
-                attrs,
-            })
-            .await?;
-        check_status(r, "fsetstat", &self.path)
+        self.sftp
+            .run(shared::fsetstat(self.handle.to_vec(), &self.path, attrs))
+            .await
     }
 
     /// `fsync@openssh.com` (after sending the bytes written so far).
     pub async fn sync(&mut self) -> Result<(), Error> {
         self.flush_writes().await?;
-        let r = self
-            .sftp
-            .call(&Request::Fsync {
-                handle: self.handle.to_vec(),
-            })
-            .await?;
-        check_status(r, "fsync", &self.path)
+        self.sftp
+            .run(shared::fsync(self.handle.to_vec(), &self.path))
+            .await
     }
 
     /// Sends what was written, closes the handle, and reports the first
@@ -1180,14 +843,10 @@ impl File {
         self.read_op = None;
         self.seek_op = None;
         self.closed = true;
-        let r = self
-            .sftp
-            .call(&Request::Close {
-                handle: self.handle.to_vec(),
-            })
-            .await;
+        let c = shared::close(self.handle.to_vec(), &self.path);
+        let r = self.sftp.call(&c.request).await;
         flushed?;
-        check_status(r?, "close", &self.path)
+        c.reply(r?)
     }
 
     async fn flush_writes(&mut self) -> Result<(), Error> {
