@@ -4,7 +4,7 @@
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 
-use ssh_proto::{ChannelId, Connection, Error, ErrorKind, PtyRequest, Stream};
+use ssh_proto::{ChannelId, Connection, Error, PtyRequest, Stream};
 
 use crate::client::ExitSignal;
 use crate::driver::{ops, Handle};
@@ -43,15 +43,7 @@ impl Channel {
         let sh = &self.conn.shared;
         sh.with(|s| f(&mut s.conn))?;
         let id = self.id;
-        let ok = sh.wait(|s| ops::reply(s, id, what))?;
-        if ok {
-            Ok(())
-        } else {
-            Err(Error::new(
-                ErrorKind::ChannelRequest,
-                format!("{what} request refused by the server"),
-            ))
-        }
+        sh.wait(|s| ops::reply(s, id, what))
     }
 
     pub fn exec(&self, command: &str) -> Result<(), Error> {
@@ -75,14 +67,7 @@ impl Channel {
         modes: &[(u8, u32)],
     ) -> Result<(), Error> {
         let id = self.id;
-        let pty = PtyRequest {
-            term: term.into(),
-            cols,
-            rows,
-            width_px: 0,
-            height_px: 0,
-            modes: modes.to_vec(),
-        };
+        let pty = pty_request(term, cols, rows, modes);
         self.request(|c| c.request_pty(id, &pty), "pty-req")
     }
     pub fn set_env(&self, name: &str, value: &str) -> Result<(), Error> {
@@ -138,14 +123,7 @@ impl Channel {
     /// The exit signal, if the command was killed (after [`exit_status`](Self::exit_status)).
     pub fn exit_signal(&self) -> Option<ExitSignal> {
         let g = self.conn.shared.lock();
-        g.chans
-            .get(&self.id)
-            .and_then(|c| c.exit_signal.clone())
-            .map(|(signal, core_dumped, message)| ExitSignal {
-                signal,
-                core_dumped,
-                message,
-            })
+        g.chans.get(&self.id).and_then(|c| c.exit_signal.clone())
     }
 
     /// Server side: sends the command's exit status (before EOF and close).
@@ -189,15 +167,23 @@ impl Drop for Channel {
     fn drop(&mut self) {
         let id = self.id;
         let _ = self.conn.shared.with(|s| {
-            let _ = s.conn.close_channel(id);
-            if let Some(c) = s.chans.get_mut(&id) {
-                c.dropped = true;
-                if c.closed {
-                    s.chans.remove(&id);
-                }
-            }
+            ops::release(s, id);
             Ok(())
         });
+    }
+}
+
+/// The pty-req a client sends: the terminal type, its size in characters
+/// (no pixel size) and the terminal modes.
+#[doc(hidden)]
+pub fn pty_request(term: &str, cols: u32, rows: u32, modes: &[(u8, u32)]) -> PtyRequest {
+    PtyRequest {
+        term: term.into(),
+        cols,
+        rows,
+        width_px: 0,
+        height_px: 0,
+        modes: modes.to_vec(),
     }
 }
 

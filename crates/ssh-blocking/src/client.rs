@@ -2,7 +2,7 @@
 //! channels.
 
 use std::io::{self, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -153,26 +153,9 @@ impl Client {
         check: HostKeyCheck,
         timeout: Option<Duration>,
     ) -> Result<Client, Error> {
-        let addrs: Vec<_> = addr
-            .to_socket_addrs()
-            .map_err(|e| io_err(e, "cannot resolve address".into()))?
-            .collect();
-        let mut last = None;
-        for a in &addrs {
-            let r = match timeout {
-                Some(t) => TcpStream::connect_timeout(a, t),
-                None => TcpStream::connect(a),
-            };
-            match r {
-                Ok(s) => {
-                    let _ = s.set_nodelay(true);
-                    let host = a.ip().to_string();
-                    return Self::handshake_tcp(s, &host, a.port(), config, check, timeout);
-                }
-                Err(e) => last = Some(io_err(e, format!("connect to {a}"))),
-            }
-        }
-        Err(last.unwrap_or_else(|| Error::new(ErrorKind::Io, "address resolved to nothing")))
+        let (s, a) = connect_tcp(addr, timeout)?;
+        let _ = s.set_nodelay(true);
+        Self::handshake_tcp(s, &a.ip().to_string(), a.port(), config, check, timeout)
     }
 
     /// Runs the handshake on a connected TCP stream. `host` and `port` name
@@ -277,17 +260,7 @@ impl Client {
         shared.flush(shared.lock());
         // Wait for the host key, let the policy decide.
         let key = wait_deadline(&shared, deadline, |s| s.host_key.take().map(Ok))?;
-        let verdict = check.verdict(host, port, &key);
-        match verdict {
-            Ok(()) => shared.with(|s| s.conn.accept_host_key())?,
-            Err(why) => {
-                shared.with(|s| {
-                    s.conn.reject_host_key(&why);
-                    Ok(())
-                })?;
-                return Err(Error::new(ErrorKind::HostKey, why));
-            }
-        }
+        check_host_key(&shared, &mut check, host, port, &key)?;
         wait_deadline(&shared, deadline, |s| (s.kex_done > 0).then_some(Ok(())))?;
         Ok(Client { inner })
     }
@@ -346,21 +319,8 @@ impl Client {
     ) -> Result<(), Error> {
         loop {
             let ev = self.shared().wait(|s| s.auth_events.pop_front().map(Ok))?;
-            match auth_step(ev, method) {
-                AuthStep::Done(r) => return r,
-                AuthStep::Prompt(name, instruction, prompts) => match on_prompt.as_mut() {
-                    Some(f) => {
-                        let answers = f(&name, &instruction, &prompts);
-                        self.shared().with(|s| s.conn.auth_respond(&answers))?;
-                    }
-                    None => {
-                        return Err(Error::new(
-                            ErrorKind::AuthFailed,
-                            "unexpected keyboard-interactive prompt",
-                        ))
-                    }
-                },
-                AuthStep::Ignore => {}
+            if let Some(r) = auth_event(self.shared(), ev, method, on_prompt.as_deref_mut()) {
+                return r;
             }
         }
     }
@@ -369,11 +329,7 @@ impl Client {
     /// credentials, Ok(false) otherwise (see [`Client::auth_methods_left`]).
     pub fn auth_none(&self, user: &str) -> Result<bool, Error> {
         self.shared().with(|s| s.conn.auth_none(user))?;
-        match self.auth_result("none", None) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == ErrorKind::AuthFailed => Ok(false),
-            Err(e) => Err(e),
-        }
+        auth_none_result(self.auth_result("none", None))
     }
 
     /// Password authentication. Falls back to keyboard-interactive when that
@@ -493,7 +449,115 @@ pub fn auth_step(ev: Event, method: &str) -> AuthStep {
 }
 
 /// Answers keyboard-interactive prompts: (name, instruction, prompts) -> answers.
-type PromptFn<'a> = dyn FnMut(&str, &str, &[Prompt]) -> Vec<String> + 'a;
+#[doc(hidden)]
+pub type PromptFn<'a> = dyn FnMut(&str, &str, &[Prompt]) -> Vec<String> + 'a;
+
+/// Handles one authentication event of the attempt `method`, answering
+/// keyboard-interactive prompts with `on_prompt`: the outcome once known.
+#[doc(hidden)]
+pub fn auth_event(
+    sh: &Shared,
+    ev: Event,
+    method: &str,
+    on_prompt: Option<&mut PromptFn<'_>>,
+) -> Option<Result<(), Error>> {
+    match auth_step(ev, method) {
+        AuthStep::Done(r) => Some(r),
+        AuthStep::Prompt(name, instruction, prompts) => match on_prompt {
+            Some(f) => {
+                let answers = f(&name, &instruction, &prompts);
+                sh.with(|s| s.conn.auth_respond(&answers)).err().map(Err)
+            }
+            None => Some(Err(Error::new(
+                ErrorKind::AuthFailed,
+                "unexpected keyboard-interactive prompt",
+            ))),
+        },
+        AuthStep::Ignore => None,
+    }
+}
+
+/// The outcome of `auth_none`: let in, not let in (a failure), or an error.
+#[doc(hidden)]
+pub fn auth_none_result(r: Result<(), Error>) -> Result<bool, Error> {
+    match r {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == ErrorKind::AuthFailed => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Lets `check` judge the host key the server proved it holds, and tells
+/// the core: Ok to go on, or the HostKey error.
+#[doc(hidden)]
+pub fn check_host_key(
+    sh: &Shared,
+    check: &mut HostKeyCheck,
+    host: &str,
+    port: u16,
+    key: &PublicKey,
+) -> Result<(), Error> {
+    match check.verdict(host, port, key) {
+        Ok(()) => sh.with(|s| s.conn.accept_host_key()),
+        Err(why) => {
+            sh.with(|s| {
+                s.conn.reject_host_key(&why);
+                Ok(())
+            })?;
+            Err(Error::new(ErrorKind::HostKey, why))
+        }
+    }
+}
+
+/// The errors met while trying a resolved address list in turn.
+#[doc(hidden)]
+#[derive(Default)]
+pub struct ConnectAttempts {
+    last: Option<Error>,
+}
+
+impl ConnectAttempts {
+    /// The error for an address that does not resolve.
+    pub fn resolve_failed(e: io::Error) -> Error {
+        io_err(e, "cannot resolve address".into())
+    }
+
+    /// Records that connecting to `a` failed.
+    pub fn failed(&mut self, a: &SocketAddr, e: io::Error) {
+        self.last = Some(io_err(e, format!("connect to {a}")));
+    }
+
+    /// The error to report when no address connected.
+    pub fn into_error(self) -> Error {
+        self.last
+            .unwrap_or_else(|| Error::new(ErrorKind::Io, "address resolved to nothing"))
+    }
+}
+
+/// Resolves `addr` and connects to each address in turn (each connect
+/// bounded by `timeout`): the first socket that connects, and its address.
+#[doc(hidden)]
+pub fn connect_tcp(
+    addr: impl ToSocketAddrs,
+    timeout: Option<Duration>,
+) -> Result<(TcpStream, SocketAddr), Error> {
+    let addrs: Vec<_> = addr
+        .to_socket_addrs()
+        .map_err(ConnectAttempts::resolve_failed)?
+        .collect();
+    let mut tried = ConnectAttempts::default();
+    for a in &addrs {
+        let r = match timeout {
+            Some(t) => TcpStream::connect_timeout(a, t),
+            None => TcpStream::connect(a),
+        };
+        match r {
+            Ok(s) => return Ok((s, *a)),
+            Err(e) => tried.failed(a, e),
+        }
+    }
+    Err(tried.into_error())
+}
 
 fn host_label(host: &str, port: u16) -> String {
     if port == 22 {

@@ -21,13 +21,15 @@ use std::time::{Duration, Instant};
 
 use ssh_proto::{ChannelId, Connection, Error, ErrorKind, Event, PublicKey};
 
+use crate::client::ExitSignal;
+
 /// What the adapter keeps per channel, from the core's events.
 #[derive(Default)]
 pub struct ChanInfo {
     pub opened: Option<Result<(), Error>>,
     pub replies: VecDeque<bool>,
     pub exit_status: Option<u32>,
-    pub exit_signal: Option<(String, bool, String)>,
+    pub exit_signal: Option<ExitSignal>,
     pub eof: bool,
     pub closed: bool,
     /// The application dropped its handle: forget the channel once closed.
@@ -120,8 +122,11 @@ impl State {
                     core_dumped,
                     message,
                 } => {
-                    self.chans.entry(channel).or_default().exit_signal =
-                        Some((signal, core_dumped, message))
+                    self.chans.entry(channel).or_default().exit_signal = Some(ExitSignal {
+                        signal,
+                        core_dumped,
+                        message,
+                    })
                 }
                 Event::ChannelEof { channel } => self.chans.entry(channel).or_default().eof = true,
                 Event::ChannelClosed { channel } => {
@@ -651,11 +656,19 @@ pub mod ops {
     use super::State;
     use ssh_proto::{ChannelId, Error, ErrorKind, Stream};
 
-    /// The reply to a channel request we sent.
-    pub fn reply(s: &mut State, id: ChannelId, what: &str) -> Option<Result<bool, Error>> {
+    /// The reply to a channel request we sent: Ok if granted, an error if
+    /// refused or if the channel closed first.
+    pub fn reply(s: &mut State, id: ChannelId, what: &str) -> Option<Result<(), Error>> {
         let c = s.chans.get_mut(&id)?;
-        if let Some(r) = c.replies.pop_front() {
-            return Some(Ok(r));
+        if let Some(ok) = c.replies.pop_front() {
+            return Some(if ok {
+                Ok(())
+            } else {
+                Err(Error::new(
+                    ErrorKind::ChannelRequest,
+                    format!("{what} request refused by the server"),
+                ))
+            });
         }
         if c.closed {
             return Some(Err(Error::new(

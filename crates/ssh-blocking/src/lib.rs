@@ -30,9 +30,14 @@ pub mod sftp;
 #[cfg(target_os = "linux")]
 pub mod sftp_server;
 
+#[doc(hidden)]
+pub use channel::pty_request;
 pub use channel::{Channel, ChannelStderr};
 #[doc(hidden)]
-pub use client::{auth_step, AuthStep};
+pub use client::{
+    auth_event, auth_none_result, auth_step, check_host_key, connect_tcp, AuthStep,
+    ConnectAttempts, PromptFn,
+};
 pub use client::{Client, ExecOutput, ExitSignal, HostKeyCheck, SplitStream};
 #[doc(hidden)]
 pub use server::{accept_channel, apply_auth, kbd, reply_request, LoopConnection};

@@ -37,7 +37,7 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use ssh_blocking::driver::{Output, Shared};
 use ssh_blocking::{ConnectionInfo, LoopConnection};
-use ssh_proto::{Connection, Error, ErrorKind};
+use ssh_proto::{Connection, Error};
 
 pub use ssh_blocking::{
     Auth, Channel, ChannelOpenFailure, Client, Config, ExecOutput, Handler, HostKeyCheck, KbdInt,
@@ -186,26 +186,8 @@ impl ReactorHandle {
         check: HostKeyCheck,
         timeout: Option<Duration>,
     ) -> Result<Client, Error> {
-        let io_err = |e: io::Error, what: String| Error::new(ErrorKind::Io, format!("{what}: {e}"));
-        let addrs: Vec<SocketAddr> = addr
-            .to_socket_addrs()
-            .map_err(|e| io_err(e, "cannot resolve address".into()))?
-            .collect();
-        let mut last = None;
-        for a in &addrs {
-            let r = match timeout {
-                Some(t) => StdTcpStream::connect_timeout(a, t),
-                None => StdTcpStream::connect(a),
-            };
-            match r {
-                Ok(s) => {
-                    let host = a.ip().to_string();
-                    return self.handshake(s, &host, a.port(), config, check, timeout);
-                }
-                Err(e) => last = Some(io_err(e, format!("connect to {a}"))),
-            }
-        }
-        Err(last.unwrap_or_else(|| Error::new(ErrorKind::Io, "address resolved to nothing")))
+        let (s, a) = ssh_blocking::connect_tcp(addr, timeout)?;
+        self.handshake(s, &a.ip().to_string(), a.port(), config, check, timeout)
     }
 
     /// Runs the client handshake on a connected stream handed to the

@@ -43,7 +43,8 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use ssh_blocking::driver::{ops, Handle, Output, Shared, State};
-use ssh_proto::{ChannelId, Connection, PrivateKey, Prompt, PtyRequest, Stream};
+use ssh_blocking::{ConnectAttempts, PromptFn};
+use ssh_proto::{ChannelId, Connection, PrivateKey, Prompt, Stream};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::Notify;
 
@@ -231,10 +232,6 @@ pub struct Client {
     conn: Arc<Conn>,
 }
 
-fn io_err(e: io::Error, what: String) -> Error {
-    Error::new(ErrorKind::Io, format!("{what}: {e}"))
-}
-
 impl Client {
     /// Connects over TCP; `timeout` bounds the TCP connect and the
     /// handshake.
@@ -247,9 +244,9 @@ impl Client {
         let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
         let addrs: Vec<_> = tokio::net::lookup_host(addr)
             .await
-            .map_err(|e| io_err(e, "cannot resolve address".into()))?
+            .map_err(ConnectAttempts::resolve_failed)?
             .collect();
-        let mut last = None;
+        let mut tried = ConnectAttempts::default();
         for a in &addrs {
             let c = tokio::net::TcpStream::connect(a);
             let r = match deadline {
@@ -267,10 +264,10 @@ impl Client {
                     return Self::handshake(s, &a.ip().to_string(), a.port(), config, check, left)
                         .await;
                 }
-                Err(e) => last = Some(io_err(e, format!("connect to {a}"))),
+                Err(e) => tried.failed(a, e),
             }
         }
-        Err(last.unwrap_or_else(|| Error::new(ErrorKind::Io, "address resolved to nothing")))
+        Err(tried.into_error())
     }
 
     /// Runs the handshake over any byte stream. `host` and `port` name the
@@ -293,16 +290,7 @@ impl Client {
             let sh = client.conn.shared();
             sh.flush(sh.lock());
             let key = client.conn.wait(|s| s.host_key.take().map(Ok)).await?;
-            match check.verdict(host, port, &key) {
-                Ok(()) => client.conn.with(|s| s.conn.accept_host_key())?,
-                Err(why) => {
-                    client.conn.with(|s| {
-                        s.conn.reject_host_key(&why);
-                        Ok(())
-                    })?;
-                    return Err(Error::new(ErrorKind::HostKey, why));
-                }
-            }
+            ssh_blocking::check_host_key(sh, &mut check, host, port, &key)?;
             client
                 .conn
                 .wait(|s| (s.kex_done > 0).then_some(Ok(())))
@@ -355,30 +343,16 @@ impl Client {
     async fn auth_result(
         &self,
         method: &str,
-        mut on_prompt: Option<&mut PromptFn<'_>>,
+        mut on_prompt: Option<&mut SendPromptFn<'_>>,
     ) -> Result<(), Error> {
         loop {
             let ev = self
                 .conn
                 .wait(|s| s.auth_events.pop_front().map(Ok))
                 .await?;
-            match ssh_blocking::auth_step(ev, method) {
-                ssh_blocking::AuthStep::Done(r) => return r,
-                ssh_blocking::AuthStep::Prompt(name, instruction, prompts) => {
-                    match on_prompt.as_mut() {
-                        Some(f) => {
-                            let answers = f(&name, &instruction, &prompts);
-                            self.conn.with(|s| s.conn.auth_respond(&answers))?;
-                        }
-                        None => {
-                            return Err(Error::new(
-                                ErrorKind::AuthFailed,
-                                "unexpected keyboard-interactive prompt",
-                            ))
-                        }
-                    }
-                }
-                ssh_blocking::AuthStep::Ignore => {}
+            let prompt = on_prompt.as_deref_mut().map(|f| f as &mut PromptFn<'_>);
+            if let Some(r) = ssh_blocking::auth_event(self.conn.shared(), ev, method, prompt) {
+                return r;
             }
         }
     }
@@ -386,11 +360,7 @@ impl Client {
     /// Asks with `none`: Ok(true) if the server let us in.
     pub async fn auth_none(&self, user: &str) -> Result<bool, Error> {
         self.conn.with(|s| s.conn.auth_none(user))?;
-        match self.auth_result("none", None).await {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == ErrorKind::AuthFailed => Ok(false),
-            Err(e) => Err(e),
-        }
+        ssh_blocking::auth_none_result(self.auth_result("none", None).await)
     }
 
     pub async fn auth_password(&self, user: &str, password: &str) -> Result<(), Error> {
@@ -476,7 +446,7 @@ impl Client {
     }
 }
 
-type PromptFn<'a> = dyn FnMut(&str, &str, &[Prompt]) -> Vec<String> + Send + 'a;
+type SendPromptFn<'a> = dyn FnMut(&str, &str, &[Prompt]) -> Vec<String> + Send + 'a;
 
 /// A channel: `AsyncRead` gives stdout, `AsyncWrite` sends stdin (client)
 /// or stdout (server). All methods take `&self`, so one task may read while
@@ -511,14 +481,7 @@ impl Channel {
     ) -> Result<(), Error> {
         self.conn.with(|s| f(&mut s.conn))?;
         let id = self.id;
-        if self.conn.wait(|s| ops::reply(s, id, what)).await? {
-            Ok(())
-        } else {
-            Err(Error::new(
-                ErrorKind::ChannelRequest,
-                format!("{what} request refused by the server"),
-            ))
-        }
+        self.conn.wait(|s| ops::reply(s, id, what)).await
     }
 
     pub async fn exec(&self, command: &str) -> Result<(), Error> {
@@ -541,14 +504,7 @@ impl Channel {
         modes: &[(u8, u32)],
     ) -> Result<(), Error> {
         let id = self.id;
-        let pty = PtyRequest {
-            term: term.into(),
-            cols,
-            rows,
-            width_px: 0,
-            height_px: 0,
-            modes: modes.to_vec(),
-        };
+        let pty = ssh_blocking::pty_request(term, cols, rows, modes);
         self.request(|c| c.request_pty(id, &pty), "pty-req").await
     }
     pub fn set_env(&self, name: &str, value: &str) -> Result<(), Error> {
@@ -621,14 +577,7 @@ impl Channel {
     /// The exit signal, if the command was killed.
     pub fn exit_signal(&self) -> Option<ExitSignal> {
         let g = self.conn.shared().lock();
-        g.chans
-            .get(&self.id)
-            .and_then(|c| c.exit_signal.clone())
-            .map(|(signal, core_dumped, message)| ExitSignal {
-                signal,
-                core_dumped,
-                message,
-            })
+        g.chans.get(&self.id).and_then(|c| c.exit_signal.clone())
     }
 
     /// Server side: the command's exit status.
