@@ -40,7 +40,10 @@ pub use client::{
 };
 pub use client::{Client, ExecOutput, ExitSignal, HostKeyCheck, SplitStream};
 #[doc(hidden)]
-pub use server::{accept_channel, apply_auth, kbd, reply_request, LoopConnection};
+pub use server::{
+    accept_channel, answer_auth, apply_auth, connection_result, kbd, open_channel, reply_global,
+    reply_request, require_host_key, sessions_only, AuthAnswer, LoopConnection, UnauthGuard,
+};
 pub use server::{
     serve_connection, Auth, ChannelOpenFailure, ConnectionInfo, Handler, KbdInt, Server,
     ServerHandle, ShutdownHandle,

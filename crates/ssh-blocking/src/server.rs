@@ -143,11 +143,7 @@ pub trait Handler: Send {
     fn authenticated(&mut self, user: &str) {}
     /// May a channel of this type open? Default: sessions only.
     fn channel_open(&mut self, kind: &str, data: &[u8]) -> Result<(), ChannelOpenFailure> {
-        if kind == "session" {
-            Ok(())
-        } else {
-            Err(ChannelOpenFailure::unknown_type(kind))
-        }
+        sessions_only(kind)
     }
     /// The channel is open. Keep the handle (or move it to a thread) to
     /// use it; dropping it closes the channel.
@@ -299,12 +295,41 @@ fn dispatch<H: Handler>(
 /// Tells the handler the connection ended and says whether it ended well.
 fn finish<H: Handler>(handle: &ServerHandle, handler: &mut H, end: Error) -> Result<(), Error> {
     handler.disconnected(&end);
-    let authed = handle.is_authenticated();
+    connection_result(end, handle.is_authenticated())
+}
+
+/// How a connection that ended with `end` ended: Ok when the client closed
+/// it in an orderly way (a disconnect message, or end of stream after
+/// authenticating), the reason otherwise.
+#[doc(hidden)]
+pub fn connection_result(end: Error, authenticated: bool) -> Result<(), Error> {
     match end.kind() {
         ErrorKind::PeerDisconnected if end.code() == Some(11) => Ok(()),
-        ErrorKind::Closed if authed => Ok(()),
+        ErrorKind::Closed if authenticated => Ok(()),
         _ => Err(end),
     }
+}
+
+/// The default channel-open decision: sessions only.
+#[doc(hidden)]
+pub fn sessions_only(kind: &str) -> Result<(), ChannelOpenFailure> {
+    if kind == "session" {
+        Ok(())
+    } else {
+        Err(ChannelOpenFailure::unknown_type(kind))
+    }
+}
+
+/// Refuses a server configuration with no host key.
+#[doc(hidden)]
+pub fn require_host_key(config: &Config) -> io::Result<()> {
+    if config.transport.host_keys.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "a server needs at least one host key",
+        ));
+    }
+    Ok(())
 }
 
 /// Passes one queued decision to the handler and its answer to the core.
@@ -327,18 +352,13 @@ fn handle_event<H: Handler>(
             channel,
             kind,
             data,
-        } => match handler.channel_open(&kind, &data) {
-            Ok(()) => match accept_channel(sh, channel) {
-                Ok(()) => {
-                    handler.channel_opened(Channel::new(handle.conn.clone(), channel), &kind);
-                    Ok(())
-                }
-                // Over MaxSessions: the core refused it itself.
-                Err(e) if e.kind() == ErrorKind::Limit => Ok(()),
-                Err(e) => Err(e),
-            },
-            Err(f) => sh.with(|s| s.conn.reject_channel(channel, f.reason, &f.description)),
-        },
+        } => {
+            let decision = handler.channel_open(&kind, &data);
+            if open_channel(sh, channel, decision)? {
+                handler.channel_opened(Channel::new(handle.conn.clone(), channel), &kind);
+            }
+            Ok(())
+        }
         Event::ChannelRequest {
             channel,
             request,
@@ -360,17 +380,45 @@ fn handle_event<H: Handler>(
             data,
         } => {
             let r = handler.global_request(&name, &data);
-            if want_reply {
-                sh.with(|s| {
-                    s.conn
-                        .global_request_reply(r.is_some(), r.as_deref().unwrap_or(&[]))
-                })
-            } else {
-                Ok(())
-            }
+            reply_global(sh, want_reply, r)
         }
         _ => Ok(()),
     }
+}
+
+/// Carries out a handler's channel-open decision: Ok(true) when the channel
+/// is open for the handler, Ok(false) when it was refused (by the handler,
+/// or by the core itself over MaxSessions).
+#[doc(hidden)]
+pub fn open_channel(
+    sh: &Shared,
+    channel: ChannelId,
+    decision: Result<(), ChannelOpenFailure>,
+) -> Result<bool, Error> {
+    match decision {
+        Ok(()) => match accept_channel(sh, channel) {
+            Ok(()) => Ok(true),
+            // Over MaxSessions: the core refused it itself.
+            Err(e) if e.kind() == ErrorKind::Limit => Ok(false),
+            Err(e) => Err(e),
+        },
+        Err(f) => sh
+            .with(|s| s.conn.reject_channel(channel, f.reason, &f.description))
+            .map(|()| false),
+    }
+}
+
+/// Answers a global request when the client wants a reply: success with
+/// the handler's data, or failure.
+#[doc(hidden)]
+pub fn reply_global(sh: &Shared, want_reply: bool, r: Option<Vec<u8>>) -> Result<(), Error> {
+    if !want_reply {
+        return Ok(());
+    }
+    sh.with(|s| {
+        s.conn
+            .global_request_reply(r.is_some(), r.as_deref().unwrap_or(&[]))
+    })
 }
 
 /// Accepts a channel the handler agreed to open.
@@ -476,48 +524,65 @@ fn auth<H: Handler>(
     user: &str,
     request: AuthRequest,
 ) -> Result<(), Error> {
-    let decision = match request {
+    let answer = match request {
         AuthRequest::Password {
             password,
             new_password: None,
-        } => handler.auth_password(user, &password),
+        } => AuthAnswer::Password(handler.auth_password(user, &password)),
         AuthRequest::Password {
             password,
             new_password: Some(new),
-        } => match handler.auth_change_password(user, &password, &new) {
-            // Asking again for a change would loop.
-            Auth::ChangePassword(_) => Auth::Reject,
-            d => d,
-        },
+        } => AuthAnswer::NewPassword(handler.auth_change_password(user, &password, &new)),
         AuthRequest::PublicKey {
             key,
             verified: false,
             ..
-        } => {
-            if handler.auth_publickey_offered(user, &key) {
-                Auth::Accept
-            } else {
-                Auth::Reject
-            }
-        }
+        } => AuthAnswer::KeyOffered(handler.auth_publickey_offered(user, &key)),
         AuthRequest::PublicKey {
             key,
             verified: true,
             ..
-        } => match handler.auth_publickey(user, &key) {
+        } => AuthAnswer::Key(handler.auth_publickey(user, &key)),
+        AuthRequest::KeyboardInteractive { submethods } => {
+            AuthAnswer::Kbd(handler.auth_keyboard_interactive(user, &submethods))
+        }
+        AuthRequest::KeyboardInteractiveResponse { responses } => {
+            AuthAnswer::Kbd(handler.auth_keyboard_interactive_response(user, &responses))
+        }
+        _ => AuthAnswer::Unsupported,
+    };
+    answer_auth(sh, user, answer)
+}
+
+/// A handler's answer to one auth request, by the kind of request.
+#[doc(hidden)]
+pub enum AuthAnswer {
+    Password(Auth),
+    /// To a password change.
+    NewPassword(Auth),
+    /// To "would you accept this key?".
+    KeyOffered(bool),
+    /// To a signed public-key attempt.
+    Key(Auth),
+    Kbd(KbdInt),
+    /// A method no handler method answers: refused.
+    Unsupported,
+}
+
+/// Gives the core a handler's answer to an auth request, under the rules
+/// every adapter applies.
+#[doc(hidden)]
+pub fn answer_auth(sh: &Shared, user: &str, answer: AuthAnswer) -> Result<(), Error> {
+    let decision = match answer {
+        AuthAnswer::Password(d) => d,
+        // Asking again for a change would loop (and a key cannot change).
+        AuthAnswer::NewPassword(d) | AuthAnswer::Key(d) => match d {
             Auth::ChangePassword(_) => Auth::Reject,
             d => d,
         },
-        AuthRequest::KeyboardInteractive { submethods } => {
-            return kbd(sh, handler.auth_keyboard_interactive(user, &submethods))
-        }
-        AuthRequest::KeyboardInteractiveResponse { responses } => {
-            return kbd(
-                sh,
-                handler.auth_keyboard_interactive_response(user, &responses),
-            )
-        }
-        _ => Auth::Reject,
+        AuthAnswer::KeyOffered(true) => Auth::Accept,
+        AuthAnswer::KeyOffered(false) | AuthAnswer::Unsupported => Auth::Reject,
+        AuthAnswer::Kbd(d) => return kbd(sh, d),
     };
     apply_auth(sh, user, &decision)
 }
@@ -590,31 +655,55 @@ pub struct Server {
     stop: Arc<AtomicBool>,
 }
 
+/// Counts a connection as unauthenticated (for MaxStartups) from its
+/// creation until it authenticates or the guard drops.
+#[doc(hidden)]
+pub struct UnauthGuard {
+    counter: Arc<AtomicUsize>,
+    authed: AtomicBool,
+}
+
+impl UnauthGuard {
+    /// Counts one more unauthenticated connection on `counter`.
+    pub fn new(counter: &Arc<AtomicUsize>) -> UnauthGuard {
+        counter.fetch_add(1, Ordering::SeqCst);
+        UnauthGuard {
+            counter: counter.clone(),
+            authed: AtomicBool::new(false),
+        }
+    }
+
+    /// The connection authenticated: it no longer counts.
+    pub fn authenticated(&self) {
+        if !self.authed.swap(true, Ordering::SeqCst) {
+            self.counter.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Drop for UnauthGuard {
+    fn drop(&mut self) {
+        self.authenticated();
+    }
+}
+
 /// Counts live connections and those not yet authenticated.
 #[derive(Default)]
 struct Counts {
     live: Mutex<usize>,
     idle: Condvar,
-    unauthenticated: AtomicUsize,
+    unauthenticated: Arc<AtomicUsize>,
 }
 
 /// One connection's share of [`Counts`], given back when it ends.
 struct CountGuard {
     counts: Arc<Counts>,
-    authed: AtomicBool,
-}
-
-impl CountGuard {
-    fn authenticated(&self) {
-        if !self.authed.swap(true, Ordering::SeqCst) {
-            self.counts.unauthenticated.fetch_sub(1, Ordering::SeqCst);
-        }
-    }
+    unauth: UnauthGuard,
 }
 
 impl Drop for CountGuard {
     fn drop(&mut self) {
-        self.authenticated();
+        self.unauth.authenticated();
         let mut live = self.counts.live.lock().unwrap_or_else(|p| p.into_inner());
         *live -= 1;
         self.counts.idle.notify_all();
@@ -631,12 +720,7 @@ impl Server {
     }
 
     pub fn from_listener(listener: TcpListener, config: Arc<Config>) -> io::Result<Server> {
-        if config.transport.host_keys.is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "a server needs at least one host key",
-            ));
-        }
+        require_host_key(&config)?;
         Ok(Server {
             addr: listener.local_addr()?,
             listener,
@@ -703,18 +787,17 @@ impl Server {
                     continue;
                 }
             };
-            counts.unauthenticated.fetch_add(1, Ordering::SeqCst);
             *counts.live.lock().unwrap_or_else(|p| p.into_inner()) += 1;
             let guard = CountGuard {
                 counts: counts.clone(),
-                authed: AtomicBool::new(false),
+                unauth: UnauthGuard::new(&counts.unauthenticated),
             };
             let spawned = std::thread::Builder::new()
                 .name("ssh-conn".into())
                 .spawn(move || {
                     // The guard settles the counts even if a handler panics.
                     let guard = guard;
-                    let r = dispatch(&handle, &mut handler, &|| guard.authenticated());
+                    let r = dispatch(&handle, &mut handler, &|| guard.unauth.authenticated());
                     tracing::debug!(peer = ?handle.peer_addr(), result = ?r, "connection ended");
                     drop(handler);
                     drop(handle);

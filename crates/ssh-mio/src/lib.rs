@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use ssh_blocking::driver::{Output, Shared};
-use ssh_blocking::{ConnectionInfo, LoopConnection};
+use ssh_blocking::{ConnectionInfo, LoopConnection, UnauthGuard};
 use ssh_proto::{Connection, Error};
 
 pub use ssh_blocking::{
@@ -326,12 +326,7 @@ impl Reactor {
         H: Handler + 'static,
         F: FnMut(&ServerHandle) -> H + Send + 'static,
     {
-        if config.transport.host_keys.is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "a server needs at least one host key",
-            ));
-        }
+        ssh_blocking::require_host_key(&config)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let mut sock = TcpListener::from_std(listener);
@@ -513,13 +508,7 @@ impl Reactor {
                 peer: Some(peer),
                 local: sock.local_addr().ok(),
             };
-            let unauth = l.unauthenticated.clone();
-            unauth.fetch_add(1, Ordering::SeqCst);
-            let authed = Arc::new(AtomicBool::new(false));
-            let guard = UnauthGuard {
-                counter: unauth,
-                authed,
-            };
+            let guard = Arc::new(UnauthGuard::new(&l.unauthenticated));
             let on_auth = {
                 let g = guard.clone();
                 Box::new(move || g.authenticated()) as Box<dyn Fn() + Send>
@@ -530,7 +519,7 @@ impl Reactor {
         }
     }
 
-    fn add_conn(&mut self, n: NewConn, server: Option<(Box<dyn ServerConn>, UnauthGuard)>) {
+    fn add_conn(&mut self, n: NewConn, server: Option<(Box<dyn ServerConn>, Arc<UnauthGuard>)>) {
         let _ = n.sock.set_nodelay(true);
         if let Err(e) = n.sock.set_nonblocking(true) {
             n.shared.loop_io_error(e, "socket setup failed");
@@ -544,7 +533,7 @@ impl Reactor {
         mut sock: TcpStream,
         shared: Arc<Shared>,
         wake: Arc<ConnWake>,
-        server: Option<(Box<dyn ServerConn>, UnauthGuard)>,
+        server: Option<(Box<dyn ServerConn>, Arc<UnauthGuard>)>,
     ) {
         let (server, guard) = match server {
             Some((s, g)) => (Some(s), Some(g)),
@@ -750,25 +739,11 @@ fn run_handler(s: &mut dyn ServerConn, shared: &Shared) {
     }
 }
 
-/// Keeps a server connection counted as unauthenticated until it
-/// authenticates or ends.
-#[derive(Clone)]
-struct UnauthGuard {
-    counter: Arc<AtomicUsize>,
-    authed: Arc<AtomicBool>,
-}
-
-impl UnauthGuard {
-    fn authenticated(&self) {
-        if !self.authed.swap(true, Ordering::SeqCst) {
-            self.counter.fetch_sub(1, Ordering::SeqCst);
-        }
-    }
-}
-
+/// A server connection, counted as unauthenticated until it authenticates
+/// or ends.
 struct GuardedServer {
     inner: Box<dyn ServerConn>,
-    _guard: Option<UnauthGuard>,
+    _guard: Option<Arc<UnauthGuard>>,
 }
 
 impl Drop for GuardedServer {
@@ -809,12 +784,7 @@ impl Server {
         listener: std::net::TcpListener,
         config: Arc<Config>,
     ) -> io::Result<Server> {
-        if config.transport.host_keys.is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "a server needs at least one host key",
-            ));
-        }
+        ssh_blocking::require_host_key(&config)?;
         Ok(Server {
             reactor: Reactor::new()?,
             addr: listener.local_addr()?,

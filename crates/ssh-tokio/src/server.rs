@@ -8,10 +8,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use ssh_blocking::{ConnectionInfo, ServerHandle};
-use ssh_proto::{
-    AuthRequest, ChannelId, ChannelRequest, Connection, Error, ErrorKind, Event, PublicKey,
-};
+use ssh_blocking::{AuthAnswer, ConnectionInfo, ServerHandle, UnauthGuard};
+use ssh_proto::{AuthRequest, ChannelId, ChannelRequest, Connection, Error, Event, PublicKey};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 
@@ -67,11 +65,7 @@ pub trait Handler: Send + 'static {
         kind: &str,
         data: &[u8],
     ) -> impl Future<Output = Result<(), ChannelOpenFailure>> + Send {
-        let r = if kind == "session" {
-            Ok(())
-        } else {
-            Err(ChannelOpenFailure::unknown_type(kind))
-        };
+        let r = ssh_blocking::sessions_only(kind);
         async move { r }
     }
     /// An accepted channel, to keep or to hand to a task.
@@ -150,11 +144,7 @@ async fn dispatch<H: Handler>(
     handler.disconnected(&end).await;
     let authed = handle.is_authenticated();
     drop(handle);
-    match end.kind() {
-        ErrorKind::PeerDisconnected if end.code() == Some(11) => Ok(()),
-        ErrorKind::Closed if authed => Ok(()),
-        _ => Err(end),
-    }
+    ssh_blocking::connection_result(end, authed)
 }
 
 async fn handle_event<H: Handler>(
@@ -165,60 +155,40 @@ async fn handle_event<H: Handler>(
 ) -> Result<(), Error> {
     let sh = conn.shared();
     match ev {
-        Event::AuthRequest { user, request } => match request {
-            AuthRequest::Password {
-                password,
-                new_password: None,
-            } => {
-                let d = handler.auth_password(&user, &password).await;
-                ssh_blocking::apply_auth(sh, &user, &d)
-            }
-            AuthRequest::Password {
-                password,
-                new_password: Some(new),
-            } => {
-                let d = match handler.auth_change_password(&user, &password, &new).await {
-                    // Asking again for a change would loop.
-                    Auth::ChangePassword(_) => Auth::Reject,
-                    d => d,
-                };
-                ssh_blocking::apply_auth(sh, &user, &d)
-            }
-            AuthRequest::PublicKey {
-                key,
-                verified: false,
-                ..
-            } => {
-                let d = if handler.auth_publickey_offered(&user, &key).await {
-                    Auth::Accept
-                } else {
-                    Auth::Reject
-                };
-                ssh_blocking::apply_auth(sh, &user, &d)
-            }
-            AuthRequest::PublicKey {
-                key,
-                verified: true,
-                ..
-            } => {
-                let d = match handler.auth_publickey(&user, &key).await {
-                    Auth::ChangePassword(_) => Auth::Reject,
-                    d => d,
-                };
-                ssh_blocking::apply_auth(sh, &user, &d)
-            }
-            AuthRequest::KeyboardInteractive { submethods } => {
-                let d = handler.auth_keyboard_interactive(&user, &submethods).await;
-                ssh_blocking::kbd(sh, d)
-            }
-            AuthRequest::KeyboardInteractiveResponse { responses } => {
-                let d = handler
-                    .auth_keyboard_interactive_response(&user, &responses)
-                    .await;
-                ssh_blocking::kbd(sh, d)
-            }
-            _ => ssh_blocking::apply_auth(sh, &user, &Auth::Reject),
-        },
+        Event::AuthRequest { user, request } => {
+            let answer = match request {
+                AuthRequest::Password {
+                    password,
+                    new_password: None,
+                } => AuthAnswer::Password(handler.auth_password(&user, &password).await),
+                AuthRequest::Password {
+                    password,
+                    new_password: Some(new),
+                } => AuthAnswer::NewPassword(
+                    handler.auth_change_password(&user, &password, &new).await,
+                ),
+                AuthRequest::PublicKey {
+                    key,
+                    verified: false,
+                    ..
+                } => AuthAnswer::KeyOffered(handler.auth_publickey_offered(&user, &key).await),
+                AuthRequest::PublicKey {
+                    key,
+                    verified: true,
+                    ..
+                } => AuthAnswer::Key(handler.auth_publickey(&user, &key).await),
+                AuthRequest::KeyboardInteractive { submethods } => {
+                    AuthAnswer::Kbd(handler.auth_keyboard_interactive(&user, &submethods).await)
+                }
+                AuthRequest::KeyboardInteractiveResponse { responses } => AuthAnswer::Kbd(
+                    handler
+                        .auth_keyboard_interactive_response(&user, &responses)
+                        .await,
+                ),
+                _ => AuthAnswer::Unsupported,
+            };
+            ssh_blocking::answer_auth(sh, &user, answer)
+        }
         Event::Authenticated { user } => {
             tracing::debug!(user = %user, "authenticated");
             on_auth();
@@ -229,20 +199,15 @@ async fn handle_event<H: Handler>(
             channel,
             kind,
             data,
-        } => match handler.channel_open(&kind, &data).await {
-            Ok(()) => match ssh_blocking::accept_channel(sh, channel) {
-                Ok(()) => {
-                    handler
-                        .channel_opened(Channel::new(conn.clone(), channel), &kind)
-                        .await;
-                    Ok(())
-                }
-                // Over MaxSessions: the core refused it itself.
-                Err(e) if e.kind() == ErrorKind::Limit => Ok(()),
-                Err(e) => Err(e),
-            },
-            Err(f) => sh.with(|s| s.conn.reject_channel(channel, f.reason, &f.description)),
-        },
+        } => {
+            let decision = handler.channel_open(&kind, &data).await;
+            if ssh_blocking::open_channel(sh, channel, decision)? {
+                handler
+                    .channel_opened(Channel::new(conn.clone(), channel), &kind)
+                    .await;
+            }
+            Ok(())
+        }
         Event::ChannelRequest {
             channel,
             request,
@@ -264,14 +229,7 @@ async fn handle_event<H: Handler>(
             data,
         } => {
             let r = handler.global_request(&name, &data).await;
-            if want_reply {
-                sh.with(|s| {
-                    s.conn
-                        .global_request_reply(r.is_some(), r.as_deref().unwrap_or(&[]))
-                })
-            } else {
-                Ok(())
-            }
+            ssh_blocking::reply_global(sh, want_reply, r)
         }
         _ => Ok(()),
     }
@@ -313,12 +271,7 @@ impl Server {
     }
 
     pub fn from_listener(listener: TcpListener, config: Arc<Config>) -> io::Result<Server> {
-        if config.transport.host_keys.is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "a server needs at least one host key",
-            ));
-        }
+        ssh_blocking::require_host_key(&config)?;
         Ok(Server {
             listener,
             config,
@@ -387,11 +340,7 @@ impl Server {
                     continue;
                 }
             };
-            unauthenticated.fetch_add(1, Ordering::SeqCst);
-            let guard = Arc::new(UnauthGuard {
-                counter: unauthenticated.clone(),
-                authed: AtomicBool::new(false),
-            });
+            let guard = Arc::new(UnauthGuard::new(&unauthenticated));
             let handler = make_handler(&handle);
             let g = guard.clone();
             tasks.spawn(async move {
@@ -403,25 +352,5 @@ impl Server {
         drop(self.listener);
         while tasks.join_next().await.is_some() {}
         Ok(())
-    }
-}
-
-/// Counts a connection as unauthenticated until it authenticates or ends.
-struct UnauthGuard {
-    counter: Arc<AtomicUsize>,
-    authed: AtomicBool,
-}
-
-impl UnauthGuard {
-    fn authenticated(&self) {
-        if !self.authed.swap(true, Ordering::SeqCst) {
-            self.counter.fetch_sub(1, Ordering::SeqCst);
-        }
-    }
-}
-
-impl Drop for UnauthGuard {
-    fn drop(&mut self) {
-        self.authenticated();
     }
 }
