@@ -173,8 +173,7 @@ impl Drop for Channel {
     }
 }
 
-/// The pty-req a client sends: the terminal type, its size in characters
-/// (no pixel size) and the terminal modes.
+/// The pty-req a client sends: terminal type, size in characters (no pixels), modes.
 #[doc(hidden)]
 pub fn pty_request(term: &str, cols: u32, rows: u32, modes: &[(u8, u32)]) -> PtyRequest {
     PtyRequest {

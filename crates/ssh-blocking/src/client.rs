@@ -452,8 +452,7 @@ pub fn auth_step(ev: Event, method: &str) -> AuthStep {
 #[doc(hidden)]
 pub type PromptFn<'a> = dyn FnMut(&str, &str, &[Prompt]) -> Vec<String> + 'a;
 
-/// Handles one authentication event of the attempt `method`, answering
-/// keyboard-interactive prompts with `on_prompt`: the outcome once known.
+/// Handles one auth event of attempt `method` (prompts go to `on_prompt`): the outcome once known.
 #[doc(hidden)]
 pub fn auth_event(
     sh: &Shared,
@@ -487,8 +486,7 @@ pub fn auth_none_result(r: Result<(), Error>) -> Result<bool, Error> {
     }
 }
 
-/// Lets `check` judge the host key the server proved it holds, and tells
-/// the core: Ok to go on, or the HostKey error.
+/// Lets `check` judge the server's host key and tells the core: Ok to go on, or the HostKey error.
 #[doc(hidden)]
 pub fn check_host_key(
     sh: &Shared,
@@ -534,8 +532,7 @@ impl ConnectAttempts {
     }
 }
 
-/// Resolves `addr` and connects to each address in turn (each connect
-/// bounded by `timeout`): the first socket that connects, and its address.
+/// Resolves `addr` and tries each address in turn (each within `timeout`): the first that connects.
 #[doc(hidden)]
 pub fn connect_tcp(
     addr: impl ToSocketAddrs,

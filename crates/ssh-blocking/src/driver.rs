@@ -656,8 +656,7 @@ pub mod ops {
     use super::State;
     use ssh_proto::{ChannelId, Error, ErrorKind, Stream};
 
-    /// The reply to a channel request we sent: Ok if granted, an error if
-    /// refused or if the channel closed first.
+    /// The reply to a channel request we sent: Ok if granted, an error if refused or closed first.
     pub fn reply(s: &mut State, id: ChannelId, what: &str) -> Option<Result<(), Error>> {
         let c = s.chans.get_mut(&id)?;
         if let Some(ok) = c.replies.pop_front() {

@@ -298,9 +298,7 @@ fn finish<H: Handler>(handle: &ServerHandle, handler: &mut H, end: Error) -> Res
     connection_result(end, handle.is_authenticated())
 }
 
-/// How a connection that ended with `end` ended: Ok when the client closed
-/// it in an orderly way (a disconnect message, or end of stream after
-/// authenticating), the reason otherwise.
+/// Ok if the client ended the connection in order (disconnect, EOF once authenticated), else `end`.
 #[doc(hidden)]
 pub fn connection_result(end: Error, authenticated: bool) -> Result<(), Error> {
     match end.kind() {
@@ -386,9 +384,7 @@ fn handle_event<H: Handler>(
     }
 }
 
-/// Carries out a handler's channel-open decision: Ok(true) when the channel
-/// is open for the handler, Ok(false) when it was refused (by the handler,
-/// or by the core itself over MaxSessions).
+/// Carries out a channel-open decision: Ok(true) if open, Ok(false) if refused or over MaxSessions.
 #[doc(hidden)]
 pub fn open_channel(
     sh: &Shared,
@@ -408,8 +404,7 @@ pub fn open_channel(
     }
 }
 
-/// Answers a global request when the client wants a reply: success with
-/// the handler's data, or failure.
+/// Answers a global request if a reply is wanted: success with the handler's data, or failure.
 #[doc(hidden)]
 pub fn reply_global(sh: &Shared, want_reply: bool, r: Option<Vec<u8>>) -> Result<(), Error> {
     if !want_reply {
@@ -569,8 +564,7 @@ pub enum AuthAnswer {
     Unsupported,
 }
 
-/// Gives the core a handler's answer to an auth request, under the rules
-/// every adapter applies.
+/// Gives the core a handler's answer to an auth request, under the rules every adapter applies.
 #[doc(hidden)]
 pub fn answer_auth(sh: &Shared, user: &str, answer: AuthAnswer) -> Result<(), Error> {
     let decision = match answer {
@@ -655,8 +649,7 @@ pub struct Server {
     stop: Arc<AtomicBool>,
 }
 
-/// Counts a connection as unauthenticated (for MaxStartups) from its
-/// creation until it authenticates or the guard drops.
+/// Counts a connection as unauthenticated (MaxStartups) until it authenticates or the guard drops.
 #[doc(hidden)]
 pub struct UnauthGuard {
     counter: Arc<AtomicUsize>,

@@ -18,8 +18,7 @@ use super::{DirEntry, OpenOptions, Pipeline};
 
 // ------------------------------------------------------------- session
 
-/// A client machine for a peer with this SSH version string (draft SYMLINK
-/// order for the peers that use it).
+/// A client machine for a peer with this SSH version (draft SYMLINK order where it needs that).
 pub fn new_machine(peer_version: Option<&str>) -> SftpClient {
     let mut machine = SftpClient::new();
     if peer_version.is_some_and(draft_symlink_peer) {
@@ -295,7 +294,7 @@ pub fn remove(p: String) -> Call<()> {
     )
 }
 
-/// A rename of `old` to `new`: `posix-rename@openssh.com` (replacing `new`) when `posix`.
+/// RENAME of `old` to `new`, or `posix-rename@openssh.com` (replacing `new`) when `posix`.
 pub fn rename(old: String, new: String, posix: bool) -> Call<()> {
     let request = if posix {
         Request::PosixRename {
@@ -454,8 +453,7 @@ pub fn flags(o: &OpenOptions) -> u32 {
     f
 }
 
-/// Takes one READDIR outcome: entries go into `out` (without `.` and `..`);
-/// Break at the end of the directory or on an error.
+/// Takes one READDIR outcome into `out` (no `.`/`..`); Break at the end or on an error.
 pub fn read_dir_reply(
     r: Result<Response, Error>,
     out: &mut Vec<DirEntry>,
@@ -488,8 +486,7 @@ pub fn read_dir_reply(
 
 // ----------------------------------------------------- ranged reads
 
-/// Splits a read of `len` bytes at `offset` into at most `p.requests` READs
-/// of at most `p.chunk` bytes: (file offset, place in the result, length).
+/// Splits a read of `len` bytes at `offset` into READs per `p`: (file offset, place, length).
 pub fn read_plan(offset: u64, len: usize, p: Pipeline) -> Vec<(u64, usize, usize)> {
     let chunk = p.chunk as usize;
     let mut plan = Vec::new();
@@ -502,9 +499,7 @@ pub fn read_plan(offset: u64, len: usize, p: Pipeline) -> Vec<(u64, usize, usize
     plan
 }
 
-/// What the reply to one READ of a ranged read means, `filled` bytes of the
-/// result being in: Some(data) to append (a short one ends the read), None
-/// for the end of the read, or the error.
+/// One READ reply of a ranged read: Some(data) to append (short ends it), None to stop, or error.
 pub fn read_piece(
     r: Response,
     at: usize,
@@ -533,8 +528,7 @@ pub fn take_any(
     (!v.is_empty()).then_some(v)
 }
 
-/// The bookkeeping of a pipelined download: which ranges to ask for, which
-/// are in flight, and where the data that came back belongs.
+/// The bookkeeping of a pipelined download: ranges to ask for, in flight, and received.
 pub struct Download {
     chunk: u32,
     next: u64,
@@ -559,9 +553,7 @@ impl Download {
         }
     }
 
-    /// Sends READs with `send(offset, len)` (which returns the request id)
-    /// until `requests` are in flight: holes first, then the next chunks
-    /// until the end of the file is seen.
+    /// Sends READs with `send(offset, len) -> id` until `requests` are in flight (holes first).
     pub fn request_more(
         &mut self,
         requests: usize,
@@ -587,7 +579,7 @@ impl Download {
         Ok(())
     }
 
-    /// Whether nothing is in flight (after `request_more`: the download is complete).
+    /// Whether nothing is in flight (after `request_more`: the download is done).
     pub fn is_idle(&self) -> bool {
         self.inflight.is_empty()
     }
@@ -597,8 +589,7 @@ impl Download {
         self.inflight.iter().map(|r| r.0)
     }
 
-    /// Takes the reply to READ `id`: Some((offset, data)) to write there,
-    /// None at the end of the file, or the error (naming `path`).
+    /// Takes the reply to READ `id`: Some((offset, data)) to write, None at EOF, or the error.
     pub fn reply(
         &mut self,
         id: u32,
@@ -638,8 +629,7 @@ impl Download {
     }
 }
 
-/// The bookkeeping of a pipelined upload: where the next piece goes, which
-/// writes are in flight, and how much the server acknowledged.
+/// The bookkeeping of a pipelined upload: next offset, writes in flight, bytes acknowledged.
 #[derive(Default)]
 pub struct Upload {
     /// (id, length)
@@ -675,8 +665,7 @@ impl Upload {
         self.inflight.iter().map(|r| r.0)
     }
 
-    /// Takes the status reply to WRITE `id`: the bytes acknowledged so far,
-    /// or the error (naming `path`).
+    /// Takes the status reply to WRITE `id`: the bytes acknowledged so far, or the error.
     pub fn reply(&mut self, id: u32, r: Response, path: &str) -> Result<u64, Error> {
         let i = self.inflight.iter().position(|x| x.0 == id).unwrap_or(0);
         let (_, n) = self.inflight.remove(i).unwrap_or((id, 0));
