@@ -2099,3 +2099,50 @@ fn sftp_pipelined_requests_wait_at_max_outstanding() {
     assert_eq!(s.recv(&input[taken..]).unwrap(), limit * per);
     assert!(s.error().is_none());
 }
+
+/// Found by fuzzing `key_files`: an encrypted OpenSSH key whose bcrypt-pbkdf
+/// work factor was mutated upwards kept the parser busy for minutes (the
+/// limit was 100,000 rounds, about 12 minutes of work). The rounds field is
+/// now bounded by `MAX_BCRYPT_ROUNDS` (1024, about 7 s) and a larger value
+/// is refused at once, naming the limit.
+#[test]
+fn key_file_with_a_huge_bcrypt_work_factor_is_refused_at_once() {
+    use base64ct::{Base64, Encoding};
+    // The fuzzer's input (aes256-ctr + bcrypt, 769 rounds), re-encoded with
+    // other round counts.
+    use ssh_proto::keys::MAX_BCRYPT_ROUNDS;
+    const FUZZ_KEY: &str = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAACmFlczI1Ni1jdHIAAAAGYmNyeXB0AAAAGAAAABBSm9B3Bs\nYnK/V68jOh3RmNAAADAQAAAAEAAAAzAAAAC3NzaC1lZDI1NTE5AAAAIJwrL2xM+OSojs89\nE61e7c3y190d3ZCYrG53/6DQn7OgAAAAoJv7ScjgkvzYKhgtmfJF7lvp9vdAA0IS8Yx0J9\nPzoJiK1ZSg6gqgdcbbXKQHDbWWI/Sf1YvDQEbYMPLlU6j0o0eAQeuBefzZEyDZBl4Le9Nc\nhiH5OIOhCs4/PfYVLhRY7JaV2BMtpVhrl41No703Jbtl2xhU+UyEGWmIgUG3GuLOt/T+7L\nyLEvgxDlv/42NRPaFsvHBOI8eVT9/LwLLQma0=\n-----END OPENSSH PRIVATE KEY-----\n";
+    let body: String = FUZZ_KEY
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let mut blob = Base64::decode_vec(&body).unwrap();
+    // "openssh-key-v1\0", cipher name, KDF name, then the KDF options:
+    // string salt, uint32 rounds. Find the rounds after the 16-byte salt.
+    let opts = blob
+        .windows(4)
+        .position(|w| w == [0, 0, 0, 0x18])
+        .expect("KDF options length");
+    let rounds_at = opts + 4 + 4 + 16;
+    assert_eq!(&blob[rounds_at..rounds_at + 4], &769u32.to_be_bytes());
+    for rounds in [1025u32, 100_000, u32::MAX] {
+        blob[rounds_at..rounds_at + 4].copy_from_slice(&rounds.to_be_bytes());
+        let text = format!(
+            "-----BEGIN OPENSSH PRIVATE KEY-----\n{}\n-----END OPENSSH PRIVATE KEY-----\n",
+            Base64::encode_string(&blob)
+        );
+        let t0 = Instant::now();
+        let e = PrivateKey::from_bytes(text.as_bytes(), Some(b"pw")).unwrap_err();
+        assert!(
+            t0.elapsed() < Duration::from_secs(1),
+            "{rounds} rounds: took {:?}",
+            t0.elapsed()
+        );
+        assert_eq!(e.kind(), ErrorKind::Key, "{e}");
+        assert!(
+            e.to_string().contains(&format!("{rounds} rounds"))
+                && e.to_string().contains(&MAX_BCRYPT_ROUNDS.to_string()),
+            "{e}"
+        );
+    }
+}
