@@ -29,7 +29,6 @@ mod common;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
@@ -55,10 +54,6 @@ fn path_str(p: &Path) -> String {
 
 fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-fn verbose() -> bool {
-    std::env::var_os("SSHLIB_TEST_VERBOSE").is_some()
 }
 
 /// Fails listing every failed case, so one failure does not hide others.
@@ -131,137 +126,6 @@ fn pub_of(key: &Path) -> PathBuf {
 // ---------------------------------------------------------------------------
 // Running client programs
 // ---------------------------------------------------------------------------
-
-/// What a client program gets on stdin.
-#[derive(Clone, Copy)]
-enum Input<'a> {
-    /// /dev/null.
-    Null,
-    /// These bytes, then EOF.
-    Bytes(&'a [u8]),
-    /// These bytes, with the pipe held open until the program exits (for
-    /// interactive sessions that must not see EOF early).
-    Held(&'a [u8]),
-}
-
-/// Runs `prog args` with `input`, `env` added to a cleaned environment (no
-/// agent, no askpass unless given, HOME an empty temporary directory unless
-/// given) in a new session (no controlling terminal). Kills it (with its
-/// process group) and fails the test if it runs longer than `timeout`.
-fn run_prog(
-    prog: &Path,
-    args: &[String],
-    input: Input<'_>,
-    env: &[(&str, String)],
-    timeout: Duration,
-) -> Output {
-    let home = TempDir::new("client-home");
-    let mut cmd = Command::new(prog);
-    cmd.args(args);
-    for v in [
-        "SSH_AUTH_SOCK",
-        "SSH_AGENT_PID",
-        "SSH_ASKPASS",
-        "SSH_ASKPASS_REQUIRE",
-        "DISPLAY",
-        "SSH_CONNECTION",
-        "DROPBEAR_PASSWORD",
-    ] {
-        cmd.env_remove(v);
-    }
-    cmd.env("HOME", home.path());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let (data, hold): (Option<&[u8]>, bool) = match input {
-        Input::Null => (None, false),
-        Input::Bytes(d) => (Some(d), false),
-        Input::Held(d) => (Some(d), true),
-    };
-    cmd.stdin(if data.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    });
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    // SAFETY: setsid is async-signal-safe.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::setsid();
-            Ok(())
-        });
-    }
-    let cmdline = format!("{} {}", prog.display(), args.join(" "));
-    let started = Instant::now();
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {cmdline}: {e}"));
-    let (release, released) = std::sync::mpsc::channel::<()>();
-    let writer = child.stdin.take().map(|mut w| {
-        let data = data.unwrap_or_default().to_vec();
-        std::thread::spawn(move || {
-            // The program may exit without reading everything: ignore EPIPE.
-            let _ = w.write_all(&data);
-            let _ = w.flush();
-            if hold {
-                // Returns when `release` is dropped.
-                let _ = released.recv();
-            }
-            drop(w);
-        })
-    });
-    let read_all = |r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut r = r;
-            let mut v = Vec::new();
-            let _ = r.read_to_end(&mut v);
-            v
-        })
-    };
-    let out_t = read_all(Box::new(child.stdout.take().unwrap()));
-    let err_t = read_all(Box::new(child.stderr.take().unwrap()));
-    let deadline = started + timeout;
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("try_wait") {
-            break st;
-        }
-        if Instant::now() >= deadline {
-            // SAFETY: the program leads its own session/process group (setsid).
-            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
-            let _ = child.kill();
-            let _ = child.wait();
-            drop(release);
-            let out = out_t.join().unwrap_or_default();
-            let err = err_t.join().unwrap_or_default();
-            panic!(
-                "client timed out after {timeout:?} and was killed: {cmdline}\nstdout so far: {}\nstderr so far: {}",
-                show(&out, 2000),
-                show(&err, 4000)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    drop(release);
-    let stdout = out_t.join().expect("stdout reader");
-    let stderr = err_t.join().expect("stderr reader");
-    if let Some(w) = writer {
-        let _ = w.join();
-    }
-    if verbose() {
-        eprintln!(
-            "[{:.2}s] {cmdline} -> {}, {} stdout bytes, stderr {}",
-            started.elapsed().as_secs_f64(),
-            describe_status(&status),
-            stdout.len(),
-            show(&stderr, 400)
-        );
-    }
-    Output {
-        status,
-        stdout,
-        stderr,
-    }
-}
 
 /// OpenSSH `ssh ARGS USER@127.0.0.1 CMD`.
 fn ssh_as(

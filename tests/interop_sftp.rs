@@ -76,9 +76,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
@@ -107,10 +105,6 @@ fn path_str(p: &Path) -> String {
 
 fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-fn verbose() -> bool {
-    std::env::var_os("SSHLIB_TEST_VERBOSE").is_some()
 }
 
 /// The last `max` bytes of `text`.
@@ -167,112 +161,6 @@ impl Failures {
 // ---------------------------------------------------------------------------
 // Running client programs
 // ---------------------------------------------------------------------------
-
-/// Runs `prog args` with `stdin` (None: /dev/null), `env` added to a
-/// cleaned environment (no agent, no askpass unless given, HOME an empty
-/// temporary directory) in a new session (no controlling terminal). Kills
-/// it (with its process group) and fails the test if it runs longer than
-/// `timeout`.
-fn run_prog(
-    prog: &Path,
-    args: &[String],
-    stdin: Option<&[u8]>,
-    env: &[(&str, String)],
-    timeout: Duration,
-) -> Output {
-    let home = TempDir::new("client-home");
-    let mut cmd = Command::new(prog);
-    cmd.args(args);
-    for v in [
-        "SSH_AUTH_SOCK",
-        "SSH_AGENT_PID",
-        "SSH_ASKPASS",
-        "SSH_ASKPASS_REQUIRE",
-        "DISPLAY",
-        "SSH_CONNECTION",
-        "DROPBEAR_PASSWORD",
-    ] {
-        cmd.env_remove(v);
-    }
-    cmd.env("HOME", home.path());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    });
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    // SAFETY: setsid is async-signal-safe.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::setsid();
-            Ok(())
-        });
-    }
-    let cmdline = format!("{} {}", prog.display(), args.join(" "));
-    let started = Instant::now();
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {cmdline}: {e}"));
-    let writer = child.stdin.take().map(|mut w| {
-        let data = stdin.unwrap_or_default().to_vec();
-        std::thread::spawn(move || {
-            // The program may exit without reading everything: ignore EPIPE.
-            let _ = w.write_all(&data);
-        })
-    });
-    let read_all = |r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut r = r;
-            let mut v = Vec::new();
-            let _ = r.read_to_end(&mut v);
-            v
-        })
-    };
-    let out_t = read_all(Box::new(child.stdout.take().unwrap()));
-    let err_t = read_all(Box::new(child.stderr.take().unwrap()));
-    let deadline = started + timeout;
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("try_wait") {
-            break st;
-        }
-        if Instant::now() >= deadline {
-            // SAFETY: the program leads its own session/process group (setsid).
-            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
-            let _ = child.kill();
-            let _ = child.wait();
-            let out = out_t.join().unwrap_or_default();
-            let err = err_t.join().unwrap_or_default();
-            panic!(
-                "client timed out after {timeout:?} and was killed: {cmdline}\nstdout so far: {}\nstderr so far: {}",
-                show(&out, 4000),
-                show(&err, 4000)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    let stdout = out_t.join().expect("stdout reader");
-    let stderr = err_t.join().expect("stderr reader");
-    if let Some(w) = writer {
-        let _ = w.join();
-    }
-    if verbose() {
-        eprintln!(
-            "[{:.2}s] {cmdline} -> {}, {} stdout bytes, stderr {}",
-            started.elapsed().as_secs_f64(),
-            describe_status(&status),
-            stdout.len(),
-            show(&stderr, 400)
-        );
-    }
-    Output {
-        status,
-        stdout,
-        stderr,
-    }
-}
 
 fn askpass_env() -> Vec<(&'static str, String)> {
     vec![
@@ -425,7 +313,7 @@ fn run_our_sftp(target: &Target, auth: &Auth, batch: &Path) -> Output {
     let (prog, mut args) = our_sftp_command();
     let (a, env) = sftp_args(target, auth, batch);
     args.extend(a);
-    run_prog(&prog, &args, None, &env, SESSION)
+    run_prog(&prog, &args, Input::Null, &env, SESSION)
 }
 
 /// OpenSSH's `sftp -b BATCH` against `target`.
@@ -433,14 +321,14 @@ fn run_openssh_sftp(target: &Target, auth: &Auth, batch: &Path) -> Output {
     let mut args = openssh_isolation();
     let (a, env) = sftp_args(target, auth, batch);
     args.extend(a);
-    run_prog(&require_peer("sftp"), &args, None, &env, SESSION)
+    run_prog(&require_peer("sftp"), &args, Input::Null, &env, SESSION)
 }
 
 /// OpenSSH's `sftp -b BATCH -D "SERVER_CMD"`: no SSH, the sftp-server runs
 /// as a child of sftp (OpenSSH splits the command at spaces).
 fn run_openssh_sftp_direct(server_cmd: &str, batch: &Path) -> Output {
     let args = s(&["-b", &path_str(batch), "-D", server_cmd]);
-    run_prog(&require_peer("sftp"), &args, None, &[], SESSION)
+    run_prog(&require_peer("sftp"), &args, Input::Null, &[], SESSION)
 }
 
 /// `python3 -u tests/peers/SCRIPT 127.0.0.1 PORT sshtest KNOWN_HOSTS AUTH
@@ -473,7 +361,7 @@ fn run_python_sftp(
     }
     a.extend(s(&["--secret", SECRET]));
     a.extend(action.iter().cloned());
-    run_prog(&python(), &a, None, &[], SESSION)
+    run_prog(&python(), &a, Input::Null, &[], SESSION)
 }
 
 // ---------------------------------------------------------------------------
@@ -1494,7 +1382,7 @@ fn our_sftp_buffer_sizes_lcd_and_help() {
         args.extend(s(&["-B", buf, "-R", reqs]));
         let (a, env) = sftp_args(&sshd.target(), &auth, &batch);
         args.extend(a);
-        let out = run_prog(&prog, &args, None, &env, SESSION);
+        let out = run_prog(&prog, &args, Input::Null, &env, SESSION);
         let label = format!("-B {buf} -R {reqs}");
         f.check(out.status.code() == Some(0), || {
             format!("{label}: exit {}", describe_status(&out.status))
@@ -1695,7 +1583,7 @@ fn scp_sftp_mode_against_our_server() {
         a.extend(s(extra));
         a.push(from);
         a.push(to);
-        let out = run_prog(&scp, &a, None, &[], SESSION);
+        let out = run_prog(&scp, &a, Input::Null, &[], SESSION);
         let err = lossy(&out.stderr);
         // Without ssh's debug lines (-v is only there to show the subsystem).
         let msgs: String = err
@@ -1915,7 +1803,7 @@ quit
         &path_str(&batch),
     ]));
     a.push(format!("{USER}@127.0.0.1"));
-    let out = run_prog(&require_peer("psftp"), &a, None, &[], SESSION);
+    let out = run_prog(&require_peer("psftp"), &a, Input::Null, &[], SESSION);
     let stdout = lossy(&out.stdout);
     let secs = sections(&stdout, "psftp> ");
     let mut f = Failures::default();
