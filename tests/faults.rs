@@ -7,100 +7,18 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::cat_server::{start_cat_server, CatServer};
 use common::*;
-use ssh_blocking::proto::sftp::SftpServerConfig;
-use ssh_blocking::proto::{ChannelId, ChannelRequest, Config};
-use ssh_blocking::sftp_server::{serve, LocalFs};
-use ssh_blocking::{
-    Auth, Channel, Client, Handler, HostKeyCheck, PrivateKey, PublicKey, Server, ServerHandle,
-    ShutdownHandle,
-};
+use ssh_blocking::proto::Config;
+use ssh_blocking::{Client, HostKeyCheck};
 
-struct Echo {
-    chans: HashMap<ChannelId, Channel>,
-    root: std::path::PathBuf,
-}
-
-impl Handler for Echo {
-    fn auth_password(&mut self, _u: &str, p: &str) -> Auth {
-        if p == "pw" {
-            Auth::Accept
-        } else {
-            Auth::Reject
-        }
-    }
-    fn channel_opened(&mut self, channel: Channel, _kind: &str) {
-        self.chans.insert(channel.id(), channel);
-    }
-    fn channel_request(&mut self, id: ChannelId, req: ChannelRequest) -> bool {
-        let Some(ch) = self.chans.remove(&id) else {
-            return false;
-        };
-        match req {
-            ChannelRequest::Exec { .. } => {
-                std::thread::spawn(move || {
-                    let _ = std::io::copy(&mut &ch, &mut &ch);
-                    let _ = ch.close();
-                });
-                true
-            }
-            ChannelRequest::Subsystem { name } if name == "sftp" => {
-                let Ok(fs) = LocalFs::new(&self.root, None) else {
-                    return false;
-                };
-                std::thread::spawn(move || {
-                    let _ = serve(&ch, &ch, fs, SftpServerConfig::default());
-                    let _ = ch.close();
-                });
-                true
-            }
-            _ => false,
-        }
-    }
-}
-
-struct Fixture {
-    server_port: u16,
-    host_key: PublicKey,
-    stop: ShutdownHandle,
-    _root: TempDir,
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        self.stop.shutdown();
-    }
-}
-
-fn start_server() -> Fixture {
-    let root = TempDir::new("faults-root");
-    let host = PrivateKey::generate_ed25519(&mut *ssh_blocking::os_rng());
-    let host_key = host.public_key();
-    let mut config = Config::default();
-    config.transport.host_keys.push(Arc::new(host));
-    config.auth_methods = vec!["password".into()];
-    let server = Server::bind("127.0.0.1:0", Arc::new(config)).unwrap();
-    let server_port = server.local_addr().port();
-    let stop = server.shutdown_handle();
-    let r = root.path().to_path_buf();
-    std::thread::spawn(move || {
-        let _ = server.run(move |_h: &ServerHandle| Echo {
-            chans: HashMap::new(),
-            root: r.clone(),
-        });
-    });
-    Fixture {
-        server_port,
-        host_key,
-        stop,
-        _root: root,
-    }
+fn start_server() -> CatServer {
+    start_cat_server(|_| {})
 }
 
 /// A one-connection proxy to `port` that cuts everything once `budget`
@@ -161,11 +79,11 @@ fn cutting_proxy_counted(port: u16, budget: usize) -> (u16, Arc<Mutex<usize>>) {
 
 const LIMIT: Duration = Duration::from_secs(20);
 
-fn connect(fx: &Fixture, port: u16) -> Result<Client, ssh_blocking::Error> {
+fn connect(fx: &CatServer, port: u16) -> Result<Client, ssh_blocking::Error> {
     Client::connect_with(
         ("127.0.0.1", port),
         Arc::new(Config::default()),
-        HostKeyCheck::Exact(fx.host_key.clone()),
+        HostKeyCheck::Exact(fx.host.clone()),
         Some(Duration::from_secs(10)),
     )
 }
@@ -174,7 +92,7 @@ fn connect(fx: &Fixture, port: u16) -> Result<Client, ssh_blocking::Error> {
 fn cut_during_key_exchange_fails_the_handshake_promptly() {
     let fx = start_server();
     // Enough for the version lines and part of the KEXINITs.
-    let port = cutting_proxy(fx.server_port, 900);
+    let port = cutting_proxy(fx.port, 900);
     let t0 = Instant::now();
     let err = connect(&fx, port).err().expect("the handshake must fail");
     assert!(t0.elapsed() < LIMIT, "took {:?}", t0.elapsed());
@@ -184,7 +102,7 @@ fn cut_during_key_exchange_fails_the_handshake_promptly() {
         "unclear error: {s}"
     );
     // The server still serves others.
-    let c = connect(&fx, fx.server_port).unwrap();
+    let c = connect(&fx, fx.port).unwrap();
     c.auth_password("u", "pw").unwrap();
 }
 
@@ -194,12 +112,12 @@ fn cut_during_authentication_is_an_error_not_a_hang() {
     // Measure how many bytes a handshake takes, then cut just after it,
     // inside the password request.
     let big = 1 << 30;
-    let (probe, left) = cutting_proxy_counted(fx.server_port, big);
+    let (probe, left) = cutting_proxy_counted(fx.port, big);
     let c = connect(&fx, probe).unwrap();
     std::thread::sleep(Duration::from_millis(200));
     let handshake = big - *left.lock().unwrap();
     drop(c);
-    let port = cutting_proxy(fx.server_port, handshake + 40);
+    let port = cutting_proxy(fx.port, handshake + 40);
     let t0 = Instant::now();
     let c = connect(&fx, port).expect("the handshake fits in the budget");
     let err = c
@@ -212,7 +130,7 @@ fn cut_during_authentication_is_an_error_not_a_hang() {
 #[test]
 fn cut_during_a_transfer_reports_an_error_on_both_halves() {
     let fx = start_server();
-    let port = cutting_proxy(fx.server_port, 3 << 20);
+    let port = cutting_proxy(fx.port, 3 << 20);
     let c = connect(&fx, port).unwrap();
     c.auth_password("u", "pw").unwrap();
     let ch = c.channel_session().unwrap();
@@ -244,7 +162,7 @@ fn cut_during_a_transfer_reports_an_error_on_both_halves() {
 #[test]
 fn cut_during_an_sftp_put_fails_the_put() {
     let fx = start_server();
-    let port = cutting_proxy(fx.server_port, 4 << 20);
+    let port = cutting_proxy(fx.port, 4 << 20);
     let c = connect(&fx, port).unwrap();
     c.auth_password("u", "pw").unwrap();
     let sftp = c.sftp().unwrap();

@@ -8,19 +8,14 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::sync::Arc;
 
+use common::cat_server::{start_cat_server, CatServer};
 use common::*;
 use sha2::{Digest, Sha256};
-use ssh_blocking::proto::sftp::SftpServerConfig;
-use ssh_blocking::proto::{ChannelId, ChannelRequest, Config};
-use ssh_blocking::sftp_server::{serve, LocalFs};
-use ssh_blocking::{
-    Auth, Channel, Client, Handler, HostKeyCheck, PrivateKey, PublicKey, Server, ServerHandle,
-    ShutdownHandle,
-};
+use ssh_blocking::proto::Config;
+use ssh_blocking::{Client, HostKeyCheck};
 
 const REKEY: u64 = 64 << 20;
 
@@ -31,101 +26,15 @@ fn mib(var: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-struct Cat {
-    chans: HashMap<ChannelId, Channel>,
-    root: std::path::PathBuf,
-}
-
-impl Handler for Cat {
-    fn auth_password(&mut self, _u: &str, p: &str) -> Auth {
-        if p == "pw" {
-            Auth::Accept
-        } else {
-            Auth::Reject
-        }
-    }
-    fn channel_opened(&mut self, channel: Channel, _kind: &str) {
-        self.chans.insert(channel.id(), channel);
-    }
-    fn channel_request(&mut self, id: ChannelId, req: ChannelRequest) -> bool {
-        let Some(ch) = self.chans.remove(&id) else {
-            return false;
-        };
-        match req {
-            ChannelRequest::Exec { .. } => {
-                std::thread::spawn(move || {
-                    let mut buf = vec![0u8; 256 * 1024];
-                    loop {
-                        match (&ch).read(&mut buf) {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => {
-                                if (&ch).write_all(&buf[..n]).is_err() {
-                                    return;
-                                }
-                            }
-                        }
-                    }
-                    let _ = ch.send_exit_status(0);
-                    let _ = ch.send_eof();
-                    let _ = ch.close();
-                });
-                true
-            }
-            ChannelRequest::Subsystem { name } if name == "sftp" => {
-                let Ok(fs) = LocalFs::new(&self.root, None) else {
-                    return false;
-                };
-                std::thread::spawn(move || {
-                    let _ = serve(&ch, &ch, fs, SftpServerConfig::default());
-                    let _ = ch.close();
-                });
-                true
-            }
-            _ => false,
-        }
-    }
-}
-
-struct Fixture {
-    port: u16,
-    host: PublicKey,
-    stop: ShutdownHandle,
-    _root: TempDir,
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        self.stop.shutdown();
-    }
-}
+type Fixture = CatServer;
 
 /// Our server with every algorithm enabled, compression offered, and a
 /// rekey every 64 MiB from its side too.
 fn start() -> Fixture {
-    let root = TempDir::new("soak-root");
-    let key = PrivateKey::generate_ed25519(&mut *ssh_blocking::os_rng());
-    let host = key.public_key();
-    let mut config = Config::default();
-    config.transport.host_keys.push(Arc::new(key));
-    config.transport.algorithms = ssh_blocking::proto::Algorithms::all();
-    config.transport.rekey_bytes = Some(REKEY);
-    config.auth_methods = vec!["password".into()];
-    let server = Server::bind("127.0.0.1:0", Arc::new(config)).unwrap();
-    let port = server.local_addr().port();
-    let stop = server.shutdown_handle();
-    let r = root.path().to_path_buf();
-    std::thread::spawn(move || {
-        let _ = server.run(move |_h: &ServerHandle| Cat {
-            chans: HashMap::new(),
-            root: r.clone(),
-        });
-    });
-    Fixture {
-        port,
-        host,
-        stop,
-        _root: root,
-    }
+    start_cat_server(|config| {
+        config.transport.algorithms = ssh_blocking::proto::Algorithms::all();
+        config.transport.rekey_bytes = Some(REKEY);
+    })
 }
 
 fn client(fx: &Fixture, cipher: &str, compression: bool) -> Client {

@@ -22,6 +22,8 @@
 
 #![allow(dead_code)]
 
+pub mod cat_server;
+
 use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
