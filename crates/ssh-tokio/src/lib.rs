@@ -70,9 +70,12 @@ impl Wakers {
             v.push(w.clone());
         }
     }
+    /// Wakes every waiting task. Draining in place keeps the list's
+    /// capacity, so the next registration does not allocate (this runs for
+    /// every event, data packets included); `wake` only schedules a task.
     fn wake_all(&self) {
-        let v = std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()));
-        for w in v {
+        let mut v = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        for w in v.drain(..) {
             w.wake();
         }
     }
