@@ -2252,7 +2252,12 @@ fn unusable_publickey_blobs_count_toward_max_auth_tries() {
     pk_request(&mut h, "ecdsa-sha2-nistp256", ed.blob(), None);
     h.still_up();
     assert_eq!(failures_sent(&h), 3);
-    pk_request(&mut h, "ssh-ed25519", &garbage, Some(&bogus_ed25519_signature()));
+    pk_request(
+        &mut h,
+        "ssh-ed25519",
+        &garbage,
+        Some(&bogus_ed25519_signature()),
+    );
     h.assert_fault(
         ErrorKind::AuthFailed,
         "Too many authentication failures",
@@ -2347,7 +2352,9 @@ fn ssh_rsa_user_signature_only_when_accepted() {
     assert_eq!(auth_requests_seen(&h), 0, "{:?}", h.events);
 
     let mut cfg = victim_server_config(Algorithms::default());
-    cfg.transport.pubkey_accepted_algorithms.push("ssh-rsa".into());
+    cfg.transport
+        .pubkey_accepted_algorithms
+        .push("ssh-rsa".into());
     let mut h = Hostile::against_server(cfg, Algorithms::default());
     h.run();
     h.send(|b| {
