@@ -2365,3 +2365,33 @@ fn ssh_rsa_user_signature_only_when_accepted() {
     signed(&mut h);
     assert_eq!(ssh_rsa_requests(&h), 1, "{:?}", h.events);
 }
+
+/// ssh-userauth may be requested again until authentication succeeds, as
+/// sshd allows (paramiko asks before every attempt).
+#[test]
+fn userauth_service_may_be_requested_again_before_success() {
+    let mut h = auth_victim(6);
+    none_request(&mut h);
+    h.send(|b| {
+        b.push(msg::SERVICE_REQUEST);
+        b.put_str("ssh-userauth");
+    });
+    h.run();
+    h.still_up();
+    let accepts = h
+        .got
+        .iter()
+        .filter(|p| p[0] == msg::SERVICE_ACCEPT)
+        .count();
+    assert_eq!(accepts, 2);
+    h.send(|b| {
+        b.push(msg::USERAUTH_REQUEST);
+        b.put_str("alice");
+        b.put_str("ssh-connection");
+        b.put_str("password");
+        b.put_bool(false);
+        b.put_str("secret");
+    });
+    h.run();
+    assert!(h.victim.is_authenticated(), "{:?}", h.events);
+}

@@ -89,7 +89,10 @@ impl ServerAuth {
         match t {
             msg::SERVICE_REQUEST => {
                 let s = r.string()?;
-                if s != SERVICE_USERAUTH.as_bytes() || self.service_accepted {
+                // As sshd (auth2.c input_service_request), ssh-userauth may be
+                // asked for again until authentication succeeds: paramiko asks
+                // before every attempt.
+                if s != SERVICE_USERAUTH.as_bytes() || self.done {
                     return Err(Error::new(
                         ErrorKind::Protocol,
                         format!("service {:?} not available", String::from_utf8_lossy(s)),
