@@ -1428,16 +1428,80 @@ fn authorized_keys_options() {
 fn authorized_keys_expiry_and_unsupported_options() {
     let keys = keys();
     let ed_pub = public_key_line(&pub_of(&keys.ed25519));
+    // Local times a few minutes either side of now (`date`, in the zone the
+    // server runs in too).
+    let local = |offset: &str| {
+        let out = Command::new("date")
+            .args(["-d", offset, "+%Y%m%d%H%M%S"])
+            .output()
+            .expect("run date");
+        lossy(&out.stdout).trim().to_string()
+    };
+    let (past, future) = (local("-2 minutes"), local("+5 minutes"));
+    let past_option = format!("expiry-time=\"{past}\"");
+    let future_option = format!("expiry-time=\"{future}\"");
     // (label, options, logs in, what the server log says)
-    let cases: [(&str, &str, bool, &str); 8] = [
-        ("expired (local date)", "expiry-time=\"20200101\"", false, "expired at 2020-01-01T00:00:00"),
-        ("expired (UTC)", "expiry-time=\"202001011230Z\"", false, "expired at 2020-01-01T12:30:00 UTC"),
-        ("expired among several", "expiry-time=\"20991231\",expiry-time=\"20200101120000UTC\"", false, "expired at 2020-01-01T12:00:00 UTC"),
-        ("expires in the future", "expiry-time=\"20991231\"", true, ""),
-        ("expires in the future (UTC)", "expiry-time=\"209912312359Z\"", true, ""),
-        ("cert-authority", "cert-authority", false, "option cert-authority is not supported"),
-        ("principals= without certificates", "principals=\"sshtest\"", false, "option principals is not supported"),
-        ("tunnel=", "tunnel=\"0\"", false, "option tunnel is not supported"),
+    let cases: [(&str, &str, bool, &str); 10] = [
+        (
+            "expired two minutes ago (local time)",
+            &past_option,
+            false,
+            "expired at ",
+        ),
+        (
+            "expires in five minutes (local time)",
+            &future_option,
+            true,
+            "",
+        ),
+        (
+            "expired (local date)",
+            "expiry-time=\"20200101\"",
+            false,
+            "expired at 2020-01-01T00:00:00",
+        ),
+        (
+            "expired (UTC)",
+            "expiry-time=\"202001011230Z\"",
+            false,
+            "expired at 2020-01-01T12:30:00 UTC",
+        ),
+        (
+            "expired among several",
+            "expiry-time=\"20991231\",expiry-time=\"20200101120000UTC\"",
+            false,
+            "expired at 2020-01-01T12:00:00 UTC",
+        ),
+        (
+            "expires in the future",
+            "expiry-time=\"20991231\"",
+            true,
+            "",
+        ),
+        (
+            "expires in the future (UTC)",
+            "expiry-time=\"209912312359Z\"",
+            true,
+            "",
+        ),
+        (
+            "cert-authority",
+            "cert-authority",
+            false,
+            "option cert-authority is not supported",
+        ),
+        (
+            "principals= without certificates",
+            "principals=\"sshtest\"",
+            false,
+            "option principals is not supported",
+        ),
+        (
+            "tunnel=",
+            "tunnel=\"0\"",
+            false,
+            "option tunnel is not supported",
+        ),
     ];
     let mut failures = Vec::new();
     for (label, options, logs_in, log_needle) in cases {
@@ -1445,7 +1509,13 @@ fn authorized_keys_expiry_and_unsupported_options() {
             authorized_keys: Some(format!("{options} {ed_pub}\n")),
             ..Default::default()
         });
-        let out = ssh(&srv.key_args(&keys.ed25519), "echo ok", Input::Null, &[], SHORT);
+        let out = ssh(
+            &srv.key_args(&keys.ed25519),
+            "echo ok",
+            Input::Null,
+            &[],
+            SHORT,
+        );
         let r = if logs_in {
             check_output(&out, b"ok\n", b"", 0)
         } else {
@@ -1454,7 +1524,10 @@ fn authorized_keys_expiry_and_unsupported_options() {
                 if log.contains(log_needle) {
                     Ok(())
                 } else {
-                    Err(format!("the server log lacks {log_needle:?}: {}", tail(&log, 2000)))
+                    Err(format!(
+                        "the server log lacks {log_needle:?}: {}",
+                        tail(&log, 2000)
+                    ))
                 }
             })
         };
@@ -1462,7 +1535,11 @@ fn authorized_keys_expiry_and_unsupported_options() {
             failures.push(format!("{label} ({options}): {e}"));
         }
     }
-    report("authorized_keys expiry/unsupported cases", cases.len(), failures);
+    report(
+        "authorized_keys expiry/unsupported cases",
+        cases.len(),
+        failures,
+    );
 }
 
 /// SHA-1 `ssh-rsa` user signatures are refused unless
@@ -1478,7 +1555,14 @@ fn pubkey_accepted_algorithms_and_ssh_rsa() {
     let mut failures = Vec::new();
 
     let srv = OurServer::start();
-    let out = python_client("paramiko_client.py", &srv, USER, &rsa, "echo ok", Input::Null);
+    let out = python_client(
+        "paramiko_client.py",
+        &srv,
+        USER,
+        &rsa,
+        "echo ok",
+        Input::Null,
+    );
     let log = srv.daemon.log();
     if out.status.code() != Some(255) || !out.stdout.is_empty() {
         failures.push(format!(
@@ -1504,7 +1588,14 @@ fn pubkey_accepted_algorithms_and_ssh_rsa() {
         let srv = OurServer::start_with(ServerOpts::with_options(&[&format!(
             "PubkeyAcceptedAlgorithms={list}"
         )]));
-        let out = python_client("paramiko_client.py", &srv, USER, &rsa, "echo ok", Input::Null);
+        let out = python_client(
+            "paramiko_client.py",
+            &srv,
+            USER,
+            &rsa,
+            "echo ok",
+            Input::Null,
+        );
         if let Err(e) = check_output(&out, b"ok\n", b"", 0) {
             failures.push(format!("{list}: paramiko ssh-rsa: {e}"));
         }
@@ -1543,7 +1634,13 @@ fn pubkey_accepted_algorithms_and_ssh_rsa() {
     let srv = OurServer::start_with(ServerOpts::with_options(&[
         "PubkeyAcceptedAlgorithms=-ssh-ed25519",
     ]));
-    let out = ssh(&srv.key_args(&keys.ed25519), "echo ok", Input::Null, &[], SHORT);
+    let out = ssh(
+        &srv.key_args(&keys.ed25519),
+        "echo ok",
+        Input::Null,
+        &[],
+        SHORT,
+    );
     if let Err(e) = check_denied(&out) {
         failures.push(format!("-ssh-ed25519, ed25519 key: {e}"));
     }

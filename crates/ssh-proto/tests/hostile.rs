@@ -2378,11 +2378,7 @@ fn userauth_service_may_be_requested_again_before_success() {
     });
     h.run();
     h.still_up();
-    let accepts = h
-        .got
-        .iter()
-        .filter(|p| p[0] == msg::SERVICE_ACCEPT)
-        .count();
+    let accepts = h.got.iter().filter(|p| p[0] == msg::SERVICE_ACCEPT).count();
     assert_eq!(accepts, 2);
     h.send(|b| {
         b.push(msg::USERAUTH_REQUEST);
