@@ -2203,6 +2203,58 @@ fn refuse_too_many_auth_attempts() {
     srv.assert_serving();
 }
 
+/// When MaxAuthTries runs out, OpenSSH `ssh` reports our disconnect exactly
+/// as it reports sshd's (`Received disconnect from ... port N:2: Too many
+/// authentication failures`): same reason code, same text.
+#[test]
+fn max_auth_tries_disconnect_reads_as_from_sshd() {
+    let dir = TempDir::new("max-tries-keys");
+    let mut key_args = s(&[
+        "-F",
+        "/dev/null",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        "PasswordAuthentication=no",
+        "-o",
+        "KbdInteractiveAuthentication=no",
+        "-o",
+        "GlobalKnownHostsFile=/dev/null",
+    ]);
+    for i in 0..4 {
+        let k = dir.join(format!("id_{i}"));
+        generate_key(&k, &["-t", "ed25519"], "", &format!("unauthorized-{i}"));
+        key_args.extend(s(&["-i", &path_str(&k)]));
+    }
+    let disconnect_line = |out: &Output| -> String {
+        let err = lossy(&out.stderr);
+        err.lines()
+            .find(|l| l.starts_with("Received disconnect from 127.0.0.1 port "))
+            .map(|l| {
+                // Drop the port number: "...port N:CODE: TEXT" -> ":CODE: TEXT".
+                let rest = &l["Received disconnect from 127.0.0.1 port ".len()..];
+                rest.trim_start_matches(|c: char| c.is_ascii_digit())
+                    .to_string()
+            })
+            .unwrap_or_else(|| format!("no disconnect line in {}", tail(&err, 2000)))
+    };
+    let sshd = Sshd::start_with(SshdOptions {
+        extra: s(&["MaxAuthTries 2"]),
+        ..Default::default()
+    });
+    let mut a = sshd.target().base_args();
+    a.extend(key_args.clone());
+    let theirs = disconnect_line(&ssh(&a, "true", Input::Null, &[], SHORT));
+    let srv = OurServer::start_with(ServerOpts::with_options(&["MaxAuthTries=2"]));
+    let mut a = srv.ssh_base();
+    a.extend(key_args);
+    let ours = disconnect_line(&ssh(&a, "true", Input::Null, &[], SHORT));
+    assert_eq!(theirs, ":2: Too many authentication failures");
+    assert_eq!(ours, theirs);
+}
+
 /// Reads until EOF; `Err` if nothing closes the connection within
 /// `timeout`. A reset counts as closed.
 fn read_until_eof(sock: &mut TcpStream, timeout: Duration) -> Result<Vec<u8>, String> {

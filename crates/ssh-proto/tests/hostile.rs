@@ -2230,7 +2230,7 @@ fn bad_publickey_signatures_count_toward_max_auth_tries() {
     h.assert_fault(
         ErrorKind::AuthFailed,
         "Too many authentication failures",
-        msg::disconnect::NO_MORE_AUTH_METHODS_AVAILABLE,
+        msg::disconnect::PROTOCOL_ERROR,
     );
     assert_eq!(failures_sent(&h), 2);
     // None of them reached the application.
@@ -2261,7 +2261,7 @@ fn unusable_publickey_blobs_count_toward_max_auth_tries() {
     h.assert_fault(
         ErrorKind::AuthFailed,
         "Too many authentication failures",
-        msg::disconnect::NO_MORE_AUTH_METHODS_AVAILABLE,
+        msg::disconnect::PROTOCOL_ERROR,
     );
     assert_eq!(auth_requests_seen(&h), 0, "{:?}", h.events);
 }
@@ -2280,7 +2280,7 @@ fn publickey_algorithm_outside_the_accepted_list_counts() {
     h.assert_fault(
         ErrorKind::AuthFailed,
         "Too many authentication failures",
-        msg::disconnect::NO_MORE_AUTH_METHODS_AVAILABLE,
+        msg::disconnect::PROTOCOL_ERROR,
     );
     assert_eq!(auth_requests_seen(&h), 0, "{:?}", h.events);
 }
@@ -2298,7 +2298,7 @@ fn only_the_first_none_request_is_free() {
     h.assert_fault(
         ErrorKind::AuthFailed,
         "Too many authentication failures",
-        msg::disconnect::NO_MORE_AUTH_METHODS_AVAILABLE,
+        msg::disconnect::PROTOCOL_ERROR,
     );
 }
 

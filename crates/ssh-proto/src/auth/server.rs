@@ -301,14 +301,11 @@ impl ServerAuth {
         if counts {
             self.attempts += 1;
             if self.attempts >= self.max_attempts {
-                return Err(Error::new(
-                    ErrorKind::AuthFailed,
-                    format!(
-                        "Too many authentication failures ({} of {} allowed)",
-                        self.attempts, self.max_attempts
-                    ),
-                )
-                .with_disconnect_code(msg::disconnect::NO_MORE_AUTH_METHODS_AVAILABLE));
+                // sshd's auth_maxtries_exceeded: this text, reason code 2.
+                return Err(
+                    Error::new(ErrorKind::AuthFailed, "Too many authentication failures")
+                        .with_disconnect_code(msg::disconnect::PROTOCOL_ERROR),
+                );
             }
         }
         let methods = self.methods.clone();
