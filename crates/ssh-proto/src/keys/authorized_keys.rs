@@ -586,12 +586,15 @@ fn permit(v: String, allow_bare_port: bool) -> Result<String, String> {
 /// One `expiry-time=` value: a date and time, UTC or local.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExpiryTime {
+    /// 1970 or later.
     pub year: u32,
     /// 1..=12.
     pub month: u32,
     /// 1..=31 (a day past the month's end runs on into the next month, as with `mktime`).
     pub day: u32,
+    /// 0..=23.
     pub hour: u32,
+    /// 0..=59.
     pub minute: u32,
     /// 0..=60.
     pub second: u32,
