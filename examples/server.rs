@@ -19,8 +19,8 @@
 //! options hold trivially; a line with `cert-authority`, `principals=` or
 //! `tunnel=` is skipped with a log line, as sshd skips a bad line);
 //! `-o PubkeyAcceptedAlgorithms=` sets the accepted signature algorithms
-//! (default OpenSSH's, without SHA-1 `ssh-rsa`); passwords from `user:HASH` lines, HASH as `openssl passwd -6`
-//! writes it. `--sftp-root DIR` serves the `sftp` subsystem from DIR (as
+//! (default OpenSSH's, without SHA-1 `ssh-rsa`); passwords from
+//! `user:HASH` lines, HASH as `openssl passwd -6` writes it. `--sftp-root DIR` serves the `sftp` subsystem from DIR (as
 //! `/`, nothing outside it reachable). SIGINT/SIGTERM close the listener
 //! and let live sessions end.
 

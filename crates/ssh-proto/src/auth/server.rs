@@ -176,7 +176,10 @@ impl ServerAuth {
                         let key = match PublicKey::from_blob(&blob) {
                             Ok(k) if k.sig_algorithms().contains(&algorithm.as_str()) => k,
                             _ => {
-                                tracing::info!("unusable {algorithm} public key blob");
+                                tracing::info!(
+                                    "unusable {} public key blob",
+                                    algorithm.escape_default()
+                                );
                                 return self.fail(tr, rng, true);
                             }
                         };
