@@ -14,9 +14,13 @@
 //! Commands run as the server process's own user: `exec` runs `sh -c CMD`,
 //! `shell` runs the user's login shell (on a pseudo-terminal when one was
 //! requested). Public keys come from an OpenSSH `authorized_keys` file
-//! (`command=`, `no-pty`, `from=`, `environment=` and `restrict` are
-//! honoured); passwords from `user:HASH` lines, HASH as `openssl passwd -6`
-//! writes it. `--sftp-root DIR` serves the `sftp` subsystem from DIR (as
+//! (`command=`, `no-pty`, `from=`, `expiry-time=`, `environment=` and
+//! `restrict` are honoured; forwarding is never offered, so the forwarding
+//! options hold trivially; a line with `cert-authority`, `principals=` or
+//! `tunnel=` is skipped with a log line, as sshd skips a bad line);
+//! `-o PubkeyAcceptedAlgorithms=` sets the accepted signature algorithms
+//! (default OpenSSH's, without SHA-1 `ssh-rsa`); passwords from
+//! `user:HASH` lines, HASH as `openssl passwd -6` writes it. `--sftp-root DIR` serves the `sftp` subsystem from DIR (as
 //! `/`, nothing outside it reachable). SIGINT/SIGTERM close the listener
 //! and let live sessions end.
 
@@ -36,7 +40,7 @@ use std::time::{Duration, Instant};
 
 use common::runtime::{tokio_rt, RuntimeKind};
 use common::{apply_transport_option, parse_time, split_option, yes};
-use ssh_blocking::proto::keys::authorized_keys::{AuthorizedKeys, KeyOptions};
+use ssh_blocking::proto::keys::authorized_keys::{AuthorizedKeys, ExpiryTime, KeyOptions};
 use ssh_blocking::proto::keys::known_hosts::glob_match;
 use ssh_blocking::proto::sftp::{draft_symlink_peer, SftpServerConfig};
 use ssh_blocking::proto::{
@@ -193,6 +197,19 @@ fn main() {
                     vec!["none".into()]
                 }
             }
+            // The signature algorithms publickey authentication accepts, with
+            // OpenSSH's list syntax (a,b / +a / -a / ^a); SHA-1 ssh-rsa only
+            // when added.
+            "pubkeyacceptedalgorithms" => {
+                let all = ssh_blocking::proto::transport::algorithms::PUBKEY_ALGORITHMS_ALL;
+                ssh_blocking::proto::Algorithms::apply(
+                    &mut config.transport.pubkey_accepted_algorithms,
+                    &v,
+                    all,
+                    "publickey signature",
+                )
+                .unwrap_or_else(|e| die(&e.to_string()))
+            }
             "maxauthtries" => {
                 config.max_auth_tries = v.parse().unwrap_or_else(|_| bad("MaxAuthTries"))
             }
@@ -322,6 +339,31 @@ fn read_authorized_keys(path: &Path) -> Option<AuthorizedKeys> {
     }
 }
 
+/// The local zone's offset east of UTC, in seconds, at the local date and
+/// time of an `expiry-time=` written without `Z` (what sshd's `mktime`
+/// applies, daylight saving time included).
+fn local_utc_offset(e: &ExpiryTime) -> i64 {
+    let int = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
+    // SAFETY: a zeroed `tm` is a valid value; mktime only reads and
+    // normalises the struct we own and returns -1 when it cannot convert.
+    let t = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        tm.tm_year = int(e.year) - 1900;
+        tm.tm_mon = int(e.month) - 1;
+        tm.tm_mday = int(e.day);
+        tm.tm_hour = int(e.hour);
+        tm.tm_min = int(e.minute);
+        tm.tm_sec = int(e.second);
+        tm.tm_isdst = -1;
+        libc::mktime(&mut tm)
+    };
+    if t == -1 {
+        0
+    } else {
+        e.unix_time(0) - t as i64
+    }
+}
+
 fn check_password(path: &Path, user: &str, password: &str) -> bool {
     use sha_crypt::{PasswordVerifier, ShaCrypt};
     let Ok(text) = std::fs::read_to_string(path) else {
@@ -427,23 +469,24 @@ impl Session {
             .unwrap_or_default()
     }
 
-    /// The authorized_keys options for `key`, if the key may log in from here.
+    /// The authorized_keys options for `key`, if the key may log in from here
+    /// now. As sshd: the first line for this key whose `from=` and
+    /// `expiry-time=` let it in; lines that do not parse or carry an option
+    /// this server cannot honour are skipped, and logged.
     fn key_allowed(&self, key: &PublicKey) -> Option<KeyOptions> {
         let path = self.settings.authorized_keys.as_deref()?;
         let ak = read_authorized_keys(path)?;
-        // As sshd: the first line for this key whose from= lets us in.
-        let entry = ak
-            .find_all(key)
-            .find(|e| e.options.from_allows(&self.peer_ip(), None));
-        match entry {
-            Some(e) => Some(e.options.clone()),
-            None => {
-                if ak.find(key).is_some() {
-                    tracing::debug!(
-                        "{}: key {} refused by from= restriction",
-                        self.peer,
-                        key.fingerprint()
-                    );
+        for w in &ak.warnings {
+            tracing::info!("{}: {w}; line skipped", path.display());
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        match ak.authorize(key, &self.peer_ip(), None, now, local_utc_offset) {
+            Ok(e) => Some(e.options.clone()),
+            Err(refusals) => {
+                for r in refusals {
+                    tracing::info!("{}: {}: {r}", self.peer, path.display());
                 }
                 None
             }
@@ -624,7 +667,7 @@ impl Handler for Session {
         }
     }
 
-    fn auth_publickey_offered(&mut self, _user: &str, key: &PublicKey) -> bool {
+    fn auth_publickey_offered(&mut self, _user: &str, key: &PublicKey, _algorithm: &str) -> bool {
         let ok = self.key_allowed(key).is_some();
         if !ok {
             self.failures += 1;
@@ -632,11 +675,11 @@ impl Handler for Session {
         ok
     }
 
-    fn auth_publickey(&mut self, user: &str, key: &PublicKey) -> Auth {
+    fn auth_publickey(&mut self, user: &str, key: &PublicKey, algorithm: &str) -> Auth {
         match self.key_allowed(key) {
             Some(opts) => {
                 tracing::debug!(
-                    "{}: publickey {} {} accepted for {user}",
+                    "{}: publickey {} {} (signature {algorithm}) accepted for {user}",
                     self.peer,
                     key.key_type(),
                     key.fingerprint()
@@ -1281,11 +1324,11 @@ impl ssh_tokio::Handler for TokioSession {
     async fn auth_password(&mut self, user: &str, password: &str) -> Auth {
         Handler::auth_password(&mut self.0, user, password)
     }
-    async fn auth_publickey_offered(&mut self, user: &str, key: &PublicKey) -> bool {
-        Handler::auth_publickey_offered(&mut self.0, user, key)
+    async fn auth_publickey_offered(&mut self, user: &str, key: &PublicKey, alg: &str) -> bool {
+        Handler::auth_publickey_offered(&mut self.0, user, key, alg)
     }
-    async fn auth_publickey(&mut self, user: &str, key: &PublicKey) -> Auth {
-        Handler::auth_publickey(&mut self.0, user, key)
+    async fn auth_publickey(&mut self, user: &str, key: &PublicKey, alg: &str) -> Auth {
+        Handler::auth_publickey(&mut self.0, user, key, alg)
     }
     async fn auth_keyboard_interactive(&mut self, user: &str, submethods: &str) -> KbdInt {
         Handler::auth_keyboard_interactive(&mut self.0, user, submethods)

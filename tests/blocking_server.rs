@@ -39,10 +39,18 @@ impl Handler for TestHandler {
             Auth::Reject
         }
     }
-    fn auth_publickey_offered(&mut self, _user: &str, key: &PublicKey) -> bool {
+    fn auth_publickey_offered(&mut self, user: &str, key: &PublicKey, algorithm: &str) -> bool {
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("publickey offered {user} {algorithm}"));
         *key == self.user_key
     }
-    fn auth_publickey(&mut self, user: &str, key: &PublicKey) -> Auth {
+    fn auth_publickey(&mut self, user: &str, key: &PublicKey, algorithm: &str) -> Auth {
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("publickey signed {user} {algorithm}"));
         if *key != self.user_key {
             Auth::Reject
         } else if user == "twofactor" {
@@ -256,6 +264,15 @@ fn publickey_partial_success_then_keyboard_interactive() {
     .unwrap();
     assert_eq!(asked, ["otp: Code: "]);
     assert!(c.is_authenticated());
+    // The handler was told the signature algorithm, for the query and for
+    // the signed attempt.
+    let log = r.log.lock().unwrap().clone();
+    for line in [
+        "publickey offered twofactor ssh-ed25519",
+        "publickey signed twofactor ssh-ed25519",
+    ] {
+        assert!(log.iter().any(|l| l == line), "{line:?} not in {log:?}");
+    }
 
     // An unknown key is refused without a signature being asked for.
     let other = Arc::new(PrivateKey::generate_ed25519(&mut *ssh_blocking::os_rng()));

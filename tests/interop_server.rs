@@ -1420,6 +1420,274 @@ fn authorized_keys_options() {
     report("authorized_keys cases", cases.len(), failures);
 }
 
+/// `expiry-time=` is enforced as sshd does it (a key past its time is
+/// refused, with a line in the server's log), and lines with options the
+/// server cannot honour (`cert-authority`, `principals=`, `tunnel=`) do not
+/// log in: OpenSSH `ssh` with the ed25519 key, one server per case.
+#[test]
+fn authorized_keys_expiry_and_unsupported_options() {
+    let keys = keys();
+    let ed_pub = public_key_line(&pub_of(&keys.ed25519));
+    // Local times a few minutes either side of now (`date`, in the zone the
+    // server runs in too).
+    let local = |offset: &str| {
+        let out = Command::new("date")
+            .args(["-d", offset, "+%Y%m%d%H%M%S"])
+            .output()
+            .expect("run date");
+        lossy(&out.stdout).trim().to_string()
+    };
+    let (past, future) = (local("-2 minutes"), local("+5 minutes"));
+    let past_option = format!("expiry-time=\"{past}\"");
+    let future_option = format!("expiry-time=\"{future}\"");
+    // (label, options, logs in, what the server log says)
+    let cases: [(&str, &str, bool, &str); 10] = [
+        (
+            "expired two minutes ago (local time)",
+            &past_option,
+            false,
+            "expired at ",
+        ),
+        (
+            "expires in five minutes (local time)",
+            &future_option,
+            true,
+            "",
+        ),
+        (
+            "expired (local date)",
+            "expiry-time=\"20200101\"",
+            false,
+            "expired at 2020-01-01T00:00:00",
+        ),
+        (
+            "expired (UTC)",
+            "expiry-time=\"202001011230Z\"",
+            false,
+            "expired at 2020-01-01T12:30:00 UTC",
+        ),
+        (
+            "expired among several",
+            "expiry-time=\"20991231\",expiry-time=\"20200101120000UTC\"",
+            false,
+            "expired at 2020-01-01T12:00:00 UTC",
+        ),
+        (
+            "expires in the future",
+            "expiry-time=\"20991231\"",
+            true,
+            "",
+        ),
+        (
+            "expires in the future (UTC)",
+            "expiry-time=\"209912312359Z\"",
+            true,
+            "",
+        ),
+        (
+            "cert-authority",
+            "cert-authority",
+            false,
+            "option cert-authority is not supported",
+        ),
+        (
+            "principals= without certificates",
+            "principals=\"sshtest\"",
+            false,
+            "option principals is not supported",
+        ),
+        (
+            "tunnel=",
+            "tunnel=\"0\"",
+            false,
+            "option tunnel is not supported",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (label, options, logs_in, log_needle) in cases {
+        let srv = OurServer::start_with(ServerOpts {
+            authorized_keys: Some(format!("{options} {ed_pub}\n")),
+            ..Default::default()
+        });
+        let out = ssh(
+            &srv.key_args(&keys.ed25519),
+            "echo ok",
+            Input::Null,
+            &[],
+            SHORT,
+        );
+        let r = if logs_in {
+            check_output(&out, b"ok\n", b"", 0)
+        } else {
+            check_denied(&out).and_then(|()| {
+                let log = srv.daemon.log();
+                if log.contains(log_needle) {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "the server log lacks {log_needle:?}: {}",
+                        tail(&log, 2000)
+                    ))
+                }
+            })
+        };
+        if let Err(e) = r {
+            failures.push(format!("{label} ({options}): {e}"));
+        }
+    }
+    report(
+        "authorized_keys expiry/unsupported cases",
+        cases.len(),
+        failures,
+    );
+}
+
+/// SHA-1 `ssh-rsa` user signatures are refused unless
+/// `-o PubkeyAcceptedAlgorithms` adds them (OpenSSH 8.8+'s default): a
+/// paramiko client forced to sign with ssh-rsa is refused by a default
+/// server, and logs in once the list has `+ssh-rsa`, as does OpenSSH `ssh
+/// -o PubkeyAcceptedAlgorithms=ssh-rsa`. The handler is told the algorithm.
+#[test]
+fn pubkey_accepted_algorithms_and_ssh_rsa() {
+    require_python_module("paramiko");
+    let keys = keys();
+    let rsa = s(&["--key", &path_str(&keys.rsa), "--sig-alg", "ssh-rsa"]);
+    let mut failures = Vec::new();
+
+    let srv = OurServer::start();
+    let out = python_client(
+        "paramiko_client.py",
+        &srv,
+        USER,
+        &rsa,
+        "echo ok",
+        Input::Null,
+    );
+    let log = srv.daemon.log();
+    if out.status.code() != Some(255) || !out.stdout.is_empty() {
+        failures.push(format!(
+            "default server, paramiko ssh-rsa: expected a refusal, got {} and {}",
+            describe_status(&out.status),
+            show(&out.stdout, 200)
+        ));
+    }
+    if !log.contains("signature algorithm ssh-rsa not in PubkeyAcceptedAlgorithms") {
+        failures.push(format!(
+            "default server: no log line for the refused ssh-rsa signature: {}",
+            tail(&log, 2000)
+        ));
+    }
+    let mut a = srv.key_args(&keys.rsa);
+    a.extend(s(&["-o", "PubkeyAcceptedAlgorithms=ssh-rsa"]));
+    let out = ssh(&a, "echo ok", Input::Null, &[], SHORT);
+    if let Err(e) = check_denied(&out) {
+        failures.push(format!("default server, ssh with ssh-rsa only: {e}"));
+    }
+
+    for list in ["+ssh-rsa", "ssh-rsa,ssh-ed25519", "^ssh-rsa"] {
+        let srv = OurServer::start_with(ServerOpts::with_options(&[&format!(
+            "PubkeyAcceptedAlgorithms={list}"
+        )]));
+        let out = python_client(
+            "paramiko_client.py",
+            &srv,
+            USER,
+            &rsa,
+            "echo ok",
+            Input::Null,
+        );
+        if let Err(e) = check_output(&out, b"ok\n", b"", 0) {
+            failures.push(format!("{list}: paramiko ssh-rsa: {e}"));
+        }
+        let mut a = srv.key_args(&keys.rsa);
+        a.extend(s(&["-o", "PubkeyAcceptedAlgorithms=ssh-rsa", "-vvv"]));
+        let out = ssh(&a, "echo ok", Input::Null, &[], SHORT);
+        let r = check_output(&out, b"ok\n", b"", 0)
+            .or_else(|e| {
+                // -vvv output on stderr: compare stdout and status only.
+                if out.stdout == b"ok\n" && out.status.code() == Some(0) {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            })
+            .and_then(|()| {
+                if lossy(&out.stderr).contains("signing using ssh-rsa ") {
+                    Ok(())
+                } else {
+                    Err("ssh did not sign with ssh-rsa".into())
+                }
+            });
+        if let Err(e) = r {
+            failures.push(format!("{list}: ssh with ssh-rsa only: {e}"));
+        }
+        let log = srv.daemon.log();
+        if !log.contains("signature ssh-rsa) accepted for sshtest") {
+            failures.push(format!(
+                "{list}: the handler did not log the ssh-rsa algorithm: {}",
+                tail(&log, 2000)
+            ));
+        }
+    }
+
+    // Without ed25519 in the list the ed25519 key is refused.
+    let srv = OurServer::start_with(ServerOpts::with_options(&[
+        "PubkeyAcceptedAlgorithms=-ssh-ed25519",
+    ]));
+    let out = ssh(
+        &srv.key_args(&keys.ed25519),
+        "echo ok",
+        Input::Null,
+        &[],
+        SHORT,
+    );
+    if let Err(e) = check_denied(&out) {
+        failures.push(format!("-ssh-ed25519, ed25519 key: {e}"));
+    }
+
+    // A name the server does not know is refused at startup, named.
+    let out = run_prog(
+        &server_bin(),
+        &s(&["-p", "0", "-o", "PubkeyAcceptedAlgorithms=+ssh-bogus"]),
+        Input::Null,
+        &[],
+        SHORT,
+    );
+    let err = lossy(&out.stderr);
+    if out.status.success() || !err.contains("ssh-bogus") {
+        failures.push(format!(
+            "an unknown algorithm: expected a startup error naming it, got {}: {}",
+            describe_status(&out.status),
+            tail(&err, 1000)
+        ));
+    }
+    report("PubkeyAcceptedAlgorithms cases", 9, failures);
+}
+
+/// Publickey requests with bad signatures count toward MaxAuthTries as in
+/// sshd: a paramiko client sending them on one connection is disconnected
+/// at the third with `-o MaxAuthTries=3`.
+#[test]
+fn bad_signatures_count_toward_max_auth_tries() {
+    require_python_module("paramiko");
+    let mut srv = OurServer::start_with(ServerOpts::with_options(&["MaxAuthTries=3"]));
+    let args = s(&[
+        "--bad-signature-key",
+        &path_str(&keys().ed25519),
+        "--attempts",
+        "6",
+    ]);
+    let out = python_client("paramiko_client.py", &srv, USER, &args, "true", Input::Null);
+    assert_eq!(
+        lossy(&out.stdout),
+        "attempt 1: failed\nattempt 2: failed\nattempt 3: disconnected\n",
+        "{}; stderr {}",
+        describe_status(&out.status),
+        tail(&lossy(&out.stderr), 2000)
+    );
+    srv.assert_serving();
+}
+
 // ---------------------------------------------------------------------------
 // scp, PuTTY, Dropbear, paramiko, AsyncSSH
 // ---------------------------------------------------------------------------
@@ -1933,6 +2201,58 @@ fn refuse_too_many_auth_attempts() {
         tail(&err, 4000)
     );
     srv.assert_serving();
+}
+
+/// When MaxAuthTries runs out, OpenSSH `ssh` reports our disconnect exactly
+/// as it reports sshd's (`Received disconnect from ... port N:2: Too many
+/// authentication failures`): same reason code, same text.
+#[test]
+fn max_auth_tries_disconnect_reads_as_from_sshd() {
+    let dir = TempDir::new("max-tries-keys");
+    let mut key_args = s(&[
+        "-F",
+        "/dev/null",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        "PasswordAuthentication=no",
+        "-o",
+        "KbdInteractiveAuthentication=no",
+        "-o",
+        "GlobalKnownHostsFile=/dev/null",
+    ]);
+    for i in 0..4 {
+        let k = dir.join(format!("id_{i}"));
+        generate_key(&k, &["-t", "ed25519"], "", &format!("unauthorized-{i}"));
+        key_args.extend(s(&["-i", &path_str(&k)]));
+    }
+    let disconnect_line = |out: &Output| -> String {
+        let err = lossy(&out.stderr);
+        err.lines()
+            .find(|l| l.starts_with("Received disconnect from 127.0.0.1 port "))
+            .map(|l| {
+                // Drop the port number: "...port N:CODE: TEXT" -> ":CODE: TEXT".
+                let rest = &l["Received disconnect from 127.0.0.1 port ".len()..];
+                rest.trim_start_matches(|c: char| c.is_ascii_digit())
+                    .to_string()
+            })
+            .unwrap_or_else(|| format!("no disconnect line in {}", tail(&err, 2000)))
+    };
+    let sshd = Sshd::start_with(SshdOptions {
+        extra: s(&["MaxAuthTries 2"]),
+        ..Default::default()
+    });
+    let mut a = sshd.target().base_args();
+    a.extend(key_args.clone());
+    let theirs = disconnect_line(&ssh(&a, "true", Input::Null, &[], SHORT));
+    let srv = OurServer::start_with(ServerOpts::with_options(&["MaxAuthTries=2"]));
+    let mut a = srv.ssh_base();
+    a.extend(key_args);
+    let ours = disconnect_line(&ssh(&a, "true", Input::Null, &[], SHORT));
+    assert_eq!(theirs, ":2: Too many authentication failures");
+    assert_eq!(ours, theirs);
 }
 
 /// Reads until EOF; `Err` if nothing closes the connection within

@@ -123,12 +123,16 @@ pub trait Handler: Send {
     }
     /// "Would you accept this key?" (no signature yet). True lets the
     /// client go on to sign; the signed attempt still comes to
-    /// [`auth_publickey`](Self::auth_publickey).
-    fn auth_publickey_offered(&mut self, user: &str, key: &PublicKey) -> bool {
+    /// [`auth_publickey`](Self::auth_publickey). `algorithm` is the
+    /// signature algorithm the client will sign with (e.g. `rsa-sha2-512`
+    /// for an `ssh-rsa` key), already checked against the configured
+    /// `pubkey_accepted_algorithms`.
+    fn auth_publickey_offered(&mut self, user: &str, key: &PublicKey, algorithm: &str) -> bool {
         false
     }
-    /// A public-key attempt whose signature the core has verified.
-    fn auth_publickey(&mut self, user: &str, key: &PublicKey) -> Auth {
+    /// A public-key attempt whose signature (of `algorithm`, already
+    /// checked against `pubkey_accepted_algorithms`) the core has verified.
+    fn auth_publickey(&mut self, user: &str, key: &PublicKey, algorithm: &str) -> Auth {
         Auth::Reject
     }
     /// A keyboard-interactive start; answer with prompts (or a decision).
@@ -530,14 +534,14 @@ fn auth<H: Handler>(
         } => AuthAnswer::NewPassword(handler.auth_change_password(user, &password, &new)),
         AuthRequest::PublicKey {
             key,
+            algorithm,
             verified: false,
-            ..
-        } => AuthAnswer::KeyOffered(handler.auth_publickey_offered(user, &key)),
+        } => AuthAnswer::KeyOffered(handler.auth_publickey_offered(user, &key, &algorithm)),
         AuthRequest::PublicKey {
             key,
+            algorithm,
             verified: true,
-            ..
-        } => AuthAnswer::Key(handler.auth_publickey(user, &key)),
+        } => AuthAnswer::Key(handler.auth_publickey(user, &key, &algorithm)),
         AuthRequest::KeyboardInteractive { submethods } => {
             AuthAnswer::Kbd(handler.auth_keyboard_interactive(user, &submethods))
         }

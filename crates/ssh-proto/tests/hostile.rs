@@ -2146,3 +2146,248 @@ fn key_file_with_a_huge_bcrypt_work_factor_is_refused_at_once() {
         );
     }
 }
+
+// ------------------------------------------- userauth failures and MaxAuthTries
+
+/// A victim server with `MaxAuthTries` 3 and a hostile client past the
+/// key exchange whose ssh-userauth service was accepted.
+fn auth_victim(max_auth_tries: u32) -> Hostile {
+    let mut cfg = victim_server_config(Algorithms::default());
+    cfg.max_auth_tries = max_auth_tries;
+    let mut h = Hostile::against_server(cfg, Algorithms::default());
+    h.run();
+    assert_eq!(h.raw_kex_done, 1, "key exchange: {:?}", h.events);
+    h.send(|b| {
+        b.push(msg::SERVICE_REQUEST);
+        b.put_str("ssh-userauth");
+    });
+    h.run();
+    h
+}
+
+/// A publickey request from the hostile client (`sig`: a signed one).
+fn pk_request(h: &mut Hostile, algorithm: &str, blob: &[u8], sig: Option<&[u8]>) {
+    h.send(|b| {
+        b.push(msg::USERAUTH_REQUEST);
+        b.put_str("alice");
+        b.put_str("ssh-connection");
+        b.put_str("publickey");
+        b.put_bool(sig.is_some());
+        b.put_str(algorithm);
+        b.put_string(blob);
+        if let Some(s) = sig {
+            b.put_string(s);
+        }
+    });
+    h.run();
+}
+
+fn none_request(h: &mut Hostile) {
+    h.send(|b| {
+        b.push(msg::USERAUTH_REQUEST);
+        b.put_str("alice");
+        b.put_str("ssh-connection");
+        b.put_str("none");
+    });
+    h.run();
+}
+
+fn failures_sent(h: &Hostile) -> usize {
+    h.got
+        .iter()
+        .filter(|p| p[0] == msg::USERAUTH_FAILURE)
+        .count()
+}
+
+fn auth_requests_seen(h: &Hostile) -> usize {
+    h.events
+        .iter()
+        .filter(|e| matches!(e, Event::AuthRequest { .. }))
+        .count()
+}
+
+/// A signature blob of the right shape whose signature is wrong.
+fn bogus_ed25519_signature() -> Vec<u8> {
+    let mut s = Vec::new();
+    s.put_str("ssh-ed25519");
+    s.put_string(&[0x5a; 64]);
+    s
+}
+
+/// Bad signatures are failed attempts (sshd's userauth_pubkey): the third
+/// one with MaxAuthTries 3 ends the connection.
+#[test]
+fn bad_publickey_signatures_count_toward_max_auth_tries() {
+    let mut h = auth_victim(3);
+    let key = PrivateKey::generate_ed25519(&mut *rng(77)).public_key();
+    let sig = bogus_ed25519_signature();
+    for n in 1..=2 {
+        pk_request(&mut h, "ssh-ed25519", key.blob(), Some(&sig));
+        h.still_up();
+        assert_eq!(failures_sent(&h), n);
+    }
+    pk_request(&mut h, "ssh-ed25519", key.blob(), Some(&sig));
+    h.assert_fault(
+        ErrorKind::AuthFailed,
+        "Too many authentication failures",
+        msg::disconnect::PROTOCOL_ERROR,
+    );
+    assert_eq!(failures_sent(&h), 2);
+    // None of them reached the application.
+    assert_eq!(auth_requests_seen(&h), 0, "{:?}", h.events);
+}
+
+/// Key blobs that do not parse, or do not match the algorithm named, count
+/// too, for queries as for signed requests.
+#[test]
+fn unusable_publickey_blobs_count_toward_max_auth_tries() {
+    let mut h = auth_victim(4);
+    let mut garbage = Vec::new();
+    garbage.put_str("ssh-ed25519");
+    garbage.put_string(b"not 32 bytes");
+    let ed = PrivateKey::generate_ed25519(&mut *rng(78)).public_key();
+    pk_request(&mut h, "ssh-ed25519", &garbage, None);
+    pk_request(&mut h, "ssh-ed25519", b"\xff\xff", Some(b"x"));
+    // An ed25519 key named as an ECDSA one.
+    pk_request(&mut h, "ecdsa-sha2-nistp256", ed.blob(), None);
+    h.still_up();
+    assert_eq!(failures_sent(&h), 3);
+    pk_request(
+        &mut h,
+        "ssh-ed25519",
+        &garbage,
+        Some(&bogus_ed25519_signature()),
+    );
+    h.assert_fault(
+        ErrorKind::AuthFailed,
+        "Too many authentication failures",
+        msg::disconnect::PROTOCOL_ERROR,
+    );
+    assert_eq!(auth_requests_seen(&h), 0, "{:?}", h.events);
+}
+
+/// A signature algorithm outside the accepted list (here SHA-1 `ssh-rsa`,
+/// off by default) is refused before the application hears of it, and
+/// counts.
+#[test]
+fn publickey_algorithm_outside_the_accepted_list_counts() {
+    let mut h = auth_victim(2);
+    let ed = PrivateKey::generate_ed25519(&mut *rng(79)).public_key();
+    pk_request(&mut h, "ssh-rsa", ed.blob(), None);
+    h.still_up();
+    assert_eq!(failures_sent(&h), 1);
+    pk_request(&mut h, "no-such-algorithm", ed.blob(), None);
+    h.assert_fault(
+        ErrorKind::AuthFailed,
+        "Too many authentication failures",
+        msg::disconnect::PROTOCOL_ERROR,
+    );
+    assert_eq!(auth_requests_seen(&h), 0, "{:?}", h.events);
+}
+
+/// Only a first `none` request is free (sshd: `attempt > 1 || method !=
+/// "none"`); every later one counts.
+#[test]
+fn only_the_first_none_request_is_free() {
+    let mut h = auth_victim(2);
+    none_request(&mut h);
+    none_request(&mut h);
+    h.still_up();
+    assert_eq!(failures_sent(&h), 2);
+    none_request(&mut h);
+    h.assert_fault(
+        ErrorKind::AuthFailed,
+        "Too many authentication failures",
+        msg::disconnect::PROTOCOL_ERROR,
+    );
+}
+
+/// An RSA user key made by `ssh-keygen` (a real peer's key file).
+fn ssh_keygen_rsa_key() -> PrivateKey {
+    let dir = std::env::temp_dir().join(format!("ssh-proto-hostile-rsa-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("id_rsa");
+    let status = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "rsa", "-b", "2048", "-N", "", "-C", "", "-f"])
+        .arg(&path)
+        .status()
+        .expect("ssh-keygen must be installed (scripts/install-peers.sh)");
+    assert!(status.success(), "ssh-keygen failed");
+    let key = PrivateKey::from_bytes(&std::fs::read(&path).unwrap(), None).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    key
+}
+
+/// A correctly signed SHA-1 `ssh-rsa` request: a default server refuses it
+/// before the application hears of it (OpenSSH 8.8+ leaves ssh-rsa out of
+/// PubkeyAcceptedAlgorithms); a server whose list has it asks the
+/// application, naming the algorithm.
+#[test]
+fn ssh_rsa_user_signature_only_when_accepted() {
+    let key = ssh_keygen_rsa_key();
+    let blob = key.public_key().blob().to_vec();
+    let signed = |h: &mut Hostile| {
+        let sid = h.raw.session_id().expect("session id").to_vec();
+        let data = ssh_proto::auth::publickey_signed_data(&sid, "alice", "ssh-rsa", &blob);
+        let sig = key.sign("ssh-rsa", &data).unwrap();
+        pk_request(h, "ssh-rsa", &blob, Some(&sig));
+    };
+    let ssh_rsa_requests = |h: &Hostile| {
+        h.events
+            .iter()
+            .filter(|e| {
+                matches!(e, Event::AuthRequest {
+                    request: AuthRequest::PublicKey { algorithm, verified: true, .. },
+                    ..
+                } if algorithm == "ssh-rsa")
+            })
+            .count()
+    };
+
+    let mut h = auth_victim(6);
+    signed(&mut h);
+    h.still_up();
+    assert_eq!(failures_sent(&h), 1);
+    assert_eq!(auth_requests_seen(&h), 0, "{:?}", h.events);
+
+    let mut cfg = victim_server_config(Algorithms::default());
+    cfg.transport
+        .pubkey_accepted_algorithms
+        .push("ssh-rsa".into());
+    let mut h = Hostile::against_server(cfg, Algorithms::default());
+    h.run();
+    h.send(|b| {
+        b.push(msg::SERVICE_REQUEST);
+        b.put_str("ssh-userauth");
+    });
+    h.run();
+    signed(&mut h);
+    assert_eq!(ssh_rsa_requests(&h), 1, "{:?}", h.events);
+}
+
+/// ssh-userauth may be requested again until authentication succeeds, as
+/// sshd allows (paramiko asks before every attempt).
+#[test]
+fn userauth_service_may_be_requested_again_before_success() {
+    let mut h = auth_victim(6);
+    none_request(&mut h);
+    h.send(|b| {
+        b.push(msg::SERVICE_REQUEST);
+        b.put_str("ssh-userauth");
+    });
+    h.run();
+    h.still_up();
+    let accepts = h.got.iter().filter(|p| p[0] == msg::SERVICE_ACCEPT).count();
+    assert_eq!(accepts, 2);
+    h.send(|b| {
+        b.push(msg::USERAUTH_REQUEST);
+        b.put_str("alice");
+        b.put_str("ssh-connection");
+        b.put_str("password");
+        b.put_bool(false);
+        b.put_str("secret");
+    });
+    h.run();
+    assert!(h.victim.is_authenticated(), "{:?}", h.events);
+}

@@ -31,16 +31,26 @@ pub trait Handler: Send + 'static {
     ) -> impl Future<Output = Auth> + Send {
         async { Auth::Reject }
     }
-    /// Would this key be accepted? (No signature yet.)
+    /// Would this key be accepted? (No signature yet.) `algorithm` is the
+    /// signature algorithm the client will sign with (e.g. `rsa-sha2-512`
+    /// for an `ssh-rsa` key), already checked against the configured
+    /// `pubkey_accepted_algorithms`.
     fn auth_publickey_offered(
         &mut self,
         user: &str,
         key: &PublicKey,
+        algorithm: &str,
     ) -> impl Future<Output = bool> + Send {
         async { false }
     }
-    /// The client proved it holds this key.
-    fn auth_publickey(&mut self, user: &str, key: &PublicKey) -> impl Future<Output = Auth> + Send {
+    /// The client proved it holds this key, with a signature of
+    /// `algorithm` (already checked against `pubkey_accepted_algorithms`).
+    fn auth_publickey(
+        &mut self,
+        user: &str,
+        key: &PublicKey,
+        algorithm: &str,
+    ) -> impl Future<Output = Auth> + Send {
         async { Auth::Reject }
     }
     fn auth_keyboard_interactive(
@@ -169,14 +179,18 @@ async fn handle_event<H: Handler>(
                 ),
                 AuthRequest::PublicKey {
                     key,
+                    algorithm,
                     verified: false,
-                    ..
-                } => AuthAnswer::KeyOffered(handler.auth_publickey_offered(&user, &key).await),
+                } => AuthAnswer::KeyOffered(
+                    handler
+                        .auth_publickey_offered(&user, &key, &algorithm)
+                        .await,
+                ),
                 AuthRequest::PublicKey {
                     key,
+                    algorithm,
                     verified: true,
-                    ..
-                } => AuthAnswer::Key(handler.auth_publickey(&user, &key).await),
+                } => AuthAnswer::Key(handler.auth_publickey(&user, &key, &algorithm).await),
                 AuthRequest::KeyboardInteractive { submethods } => {
                     AuthAnswer::Kbd(handler.auth_keyboard_interactive(&user, &submethods).await)
                 }

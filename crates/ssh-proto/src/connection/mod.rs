@@ -155,6 +155,7 @@ impl Connection {
                 config.auth_methods.clone(),
                 config.max_auth_tries,
                 config.auth_banner.clone(),
+                config.transport.pubkey_accepted_algorithms.clone(),
             )),
         };
         let mut c = Connection {
