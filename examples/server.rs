@@ -287,12 +287,9 @@ fn main() {
         (Some(_), Some(_)) => die("--authorized-keys and -o AuthorizedKeysFile both given"),
         (Some(f), None) => KeysFiles::Explicit(f.clone()),
         (None, Some(p)) => KeysFiles::Patterns(p),
-        (None, None) => KeysFiles::Patterns(
-            DEFAULT_KEYS_FILES
-                .split(' ')
-                .map(str::to_string)
-                .collect(),
-        ),
+        (None, None) => {
+            KeysFiles::Patterns(DEFAULT_KEYS_FILES.split(' ').map(str::to_string).collect())
+        }
     };
     let settings = Arc::new(Settings {
         privileged,
@@ -517,7 +514,9 @@ fn password_file_entry(path: &Path, user: &str) -> (Option<String>, String) {
             .filter_map(|l| l.trim().split_once(':'))
             .map(|(u, h)| (u, h.trim()))
     };
-    let hash = entries().find(|(u, _)| *u == user).map(|(_, h)| h.to_string());
+    let hash = entries()
+        .find(|(u, _)| *u == user)
+        .map(|(_, h)| h.to_string());
     let dummy = dummy_hash(entries().find_map(|(_, h)| hash_prefix(h)));
     (hash, dummy)
 }
@@ -651,7 +650,12 @@ fn sftp_subsystem_main() -> ! {
         draft_symlink: draft,
         ..Default::default()
     };
-    let r = serve_sftp(std::io::stdin().lock(), std::io::stdout().lock(), fs, config);
+    let r = serve_sftp(
+        std::io::stdin().lock(),
+        std::io::stdout().lock(),
+        fs,
+        config,
+    );
     std::process::exit(if r.is_ok() { 0 } else { 1 })
 }
 

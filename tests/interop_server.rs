@@ -2379,7 +2379,9 @@ fn identity_user(name: &str, shell: &str, password: Option<&str>) -> (TestUser, 
             generate_key(&key, &["-t", "ed25519"], "", &format!("{name}-key"));
         }
         let path = user.home.join(".ssh/authorized_keys");
-        let tmp = user.home.join(format!(".ssh/authorized_keys.tmp{}", std::process::id()));
+        let tmp = user
+            .home
+            .join(format!(".ssh/authorized_keys.tmp{}", std::process::id()));
         std::fs::write(&tmp, format!("{}\n", public_key_line(&pub_of(&key)))).unwrap();
         std::os::unix::fs::chown(&tmp, Some(user.uid), Some(user.gid)).unwrap();
         std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -2413,7 +2415,10 @@ fn root_server_runs_sessions_as_the_system_user() {
     });
     let mut failures = Vec::new();
     let script = "id -u; whoami; echo $HOME; pwd; echo $SHELL";
-    for (u, key, shell) in [(&alice, &alice_key, "/bin/sh"), (&bob, &bob_key, "/bin/bash")] {
+    for (u, key, shell) in [
+        (&alice, &alice_key, "/bin/sh"),
+        (&bob, &bob_key, "/bin/bash"),
+    ] {
         let out = ssh_key_as(&srv, &u.name, key, script);
         let want = format!(
             "{}\n{}\n{}\n{}\n{shell}\n",
@@ -2474,8 +2479,14 @@ fn root_server_runs_sessions_as_the_system_user() {
             describe_status(&out.status),
             lossy(&out.stderr)
         ));
-    } else if !text.contains(&format!("Remote working directory: {}", alice.home.display())) {
-        failures.push(format!("sftp does not start in {}: {text:?}", alice.home.display()));
+    } else if !text.contains(&format!(
+        "Remote working directory: {}",
+        alice.home.display()
+    )) {
+        failures.push(format!(
+            "sftp does not start in {}: {text:?}",
+            alice.home.display()
+        ));
     }
     match std::fs::metadata(&remote) {
         Ok(m) => {
@@ -2518,11 +2529,7 @@ fn root_server_runs_sessions_as_the_system_user() {
             &alice_key,
             "Invalid user sshlib-nosuchuser from 127.0.0.1".to_string(),
         ),
-        (
-            "root",
-            &alice_key,
-            String::new(),
-        ),
+        ("root", &alice_key, String::new()),
     ];
     let why = [
         "not allowed because shell /usr/sbin/nologin",
@@ -2538,9 +2545,13 @@ fn root_server_runs_sessions_as_the_system_user() {
             failures.push(format!("{user} with key {}: {e}", key.display()));
         }
         if !line.is_empty() {
-            let log = srv.daemon.wait_log(mark, &[line, why], Duration::from_secs(5));
+            let log = srv
+                .daemon
+                .wait_log(mark, &[line, why], Duration::from_secs(5));
             if !log.contains(line.as_str()) || !log.contains(why) {
-                failures.push(format!("no log line {line:?} ... {why:?} for {user}: {log}"));
+                failures.push(format!(
+                    "no log line {line:?} ... {why:?} for {user}: {log}"
+                ));
             }
         }
     }

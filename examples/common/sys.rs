@@ -36,7 +36,9 @@ const MAX_BUF: usize = 1 << 20;
 
 /// Runs a `get*_r` call with a buffer that doubles on ERANGE. `call`
 /// returns the C function's error code and whether an entry was found.
-fn with_buffer<T>(mut call: impl FnMut(&mut [libc::c_char]) -> (i32, Option<T>)) -> io::Result<Option<T>> {
+fn with_buffer<T>(
+    mut call: impl FnMut(&mut [libc::c_char]) -> (i32, Option<T>),
+) -> io::Result<Option<T>> {
     let mut size = 1024;
     loop {
         let mut buf = vec![0 as libc::c_char; size];
@@ -88,7 +90,13 @@ pub fn passwd_by_name(name: &str) -> io::Result<Option<Passwd>> {
         // SAFETY: every pointer is valid for the call; the buffer length
         // is the buffer's.
         let r = unsafe {
-            libc::getpwnam_r(cname.as_ptr(), &mut pw, buf.as_mut_ptr(), buf.len(), &mut res)
+            libc::getpwnam_r(
+                cname.as_ptr(),
+                &mut pw,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut res,
+            )
         };
         (r, (r == 0 && !res.is_null()).then(|| passwd_from(&pw)))
     })
@@ -117,7 +125,13 @@ pub fn shadow_by_name(name: &str) -> io::Result<Option<Shadow>> {
         let mut res: *mut libc::spwd = std::ptr::null_mut();
         // SAFETY: every pointer is valid for the call.
         let r = unsafe {
-            libc::getspnam_r(cname.as_ptr(), &mut sp, buf.as_mut_ptr(), buf.len(), &mut res)
+            libc::getspnam_r(
+                cname.as_ptr(),
+                &mut sp,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut res,
+            )
         };
         let found = (r == 0 && !res.is_null()).then(|| Shadow {
             // SAFETY: sp_pwdp points into `buf`, alive here.
@@ -137,7 +151,13 @@ pub fn group_id(name: &str) -> Option<u32> {
         let mut res: *mut libc::group = std::ptr::null_mut();
         // SAFETY: every pointer is valid for the call.
         let r = unsafe {
-            libc::getgrnam_r(cname.as_ptr(), &mut gr, buf.as_mut_ptr(), buf.len(), &mut res)
+            libc::getgrnam_r(
+                cname.as_ptr(),
+                &mut gr,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut res,
+            )
         };
         (r, (r == 0 && !res.is_null()).then_some(gr.gr_gid))
     })
@@ -156,9 +176,7 @@ pub fn group_list(user: &str, gid: u32) -> Vec<u32> {
         let mut count = n;
         // SAFETY: `groups` holds `count` entries; getgrouplist writes at
         // most that many and sets `count` to the number it needs.
-        let r = unsafe {
-            libc::getgrouplist(cname.as_ptr(), gid, groups.as_mut_ptr(), &mut count)
-        };
+        let r = unsafe { libc::getgrouplist(cname.as_ptr(), gid, groups.as_mut_ptr(), &mut count) };
         if r >= 0 {
             groups.truncate(count.max(0) as usize);
             return groups;

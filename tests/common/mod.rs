@@ -404,16 +404,23 @@ pub fn ensure_local_user(name: &str, shell: &str, password: Option<&str>) -> Tes
                     .stdin(Stdio::null())
                     .output()
                     .unwrap_or_else(|e| panic!("cannot run useradd: {e}"));
-                if out.status.success() || out.status.code() == Some(9) || passwd_entry(name).is_some() {
+                if out.status.success()
+                    || out.status.code() == Some(9)
+                    || passwd_entry(name).is_some()
+                {
                     Ok(())
                 } else {
                     Err(show(&out.stderr, 2000))
                 }
             });
         }
-        let (_, _, _, old_shell) = passwd_entry(name).expect("user missing from /etc/passwd after useradd");
+        let (_, _, _, old_shell) =
+            passwd_entry(name).expect("user missing from /etc/passwd after useradd");
         if old_shell != shell {
-            run_checked(Command::new(require_peer("usermod")).args(["-s", shell, name]), "usermod");
+            run_checked(
+                Command::new(require_peer("usermod")).args(["-s", shell, name]),
+                "usermod",
+            );
         }
         let pw = password.unwrap_or("locked-account");
         retry("chpasswd", || {
@@ -424,7 +431,12 @@ pub fn ensure_local_user(name: &str, shell: &str, password: Option<&str>) -> Tes
                 .stderr(Stdio::piped())
                 .spawn()
                 .expect("cannot run chpasswd");
-            child.stdin.take().unwrap().write_all(format!("{name}:{pw}\n").as_bytes()).unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(format!("{name}:{pw}\n").as_bytes())
+                .unwrap();
             let out = child.wait_with_output().unwrap();
             if out.status.success() {
                 Ok(())
@@ -433,7 +445,10 @@ pub fn ensure_local_user(name: &str, shell: &str, password: Option<&str>) -> Tes
             }
         });
         if password.is_none() {
-            run_checked(Command::new(require_peer("usermod")).args(["-L", name]), "usermod -L");
+            run_checked(
+                Command::new(require_peer("usermod")).args(["-L", name]),
+                "usermod -L",
+            );
         }
         let (uid, gid, home, _) = passwd_entry(name).unwrap();
         if !home.exists() {
@@ -447,7 +462,13 @@ pub fn ensure_local_user(name: &str, shell: &str, password: Option<&str>) -> Tes
         }
         std::os::unix::fs::chown(&ssh_dir, Some(uid), Some(gid)).unwrap();
         std::fs::set_permissions(&ssh_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
-        TestUser { name: name.into(), password: pw.into(), home, uid, gid }
+        TestUser {
+            name: name.into(),
+            password: pw.into(),
+            home,
+            uid,
+            gid,
+        }
     })
 }
 
