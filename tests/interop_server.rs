@@ -2432,6 +2432,19 @@ fn root_server_runs_sessions_as_the_system_user() {
         }
     }
 
+    // A pty session: its terminal belongs to the user.
+    let mut a = srv.key_args(&alice_key);
+    a.push("-tt".into());
+    let out = ssh_as(ALICE, &a, "stat -c %U $(tty)", Input::Null, &[], SHORT);
+    if out.status.code() != Some(0) || lossy(&out.stdout).trim() != ALICE {
+        failures.push(format!(
+            "owner of the pty: {} {:?}, stderr {}",
+            describe_status(&out.status),
+            lossy(&out.stdout),
+            lossy(&out.stderr)
+        ));
+    }
+
     // The shadow password ($6$ from chpasswd -c SHA512).
     let askpass = askpass_script(ALICE_PW);
     let out = ssh_as(
@@ -2555,7 +2568,7 @@ fn root_server_runs_sessions_as_the_system_user() {
             }
         }
     }
-    report("identity checks", 9, failures);
+    report("identity checks", 10, failures);
 }
 
 /// Started as an ordinary user, the server serves that user (its own
@@ -2578,6 +2591,40 @@ fn unprivileged_server_serves_only_its_own_user() {
         0,
     )
     .unwrap();
+    // SFTP (in the server's process) starts in the home, files are alice's.
+    let dir = TempDir::new("unprivileged-sftp");
+    let batch = dir.join("batch");
+    let local = dir.join("local.txt");
+    std::fs::write(&local, "x\n").unwrap();
+    let name = format!("unprivileged-put-{}.txt", std::process::id());
+    std::fs::write(&batch, format!("pwd\nput {} {name}\n", local.display())).unwrap();
+    let mut a = s(&["-F", "/dev/null", "-P", &srv.port.to_string()]);
+    a.extend(srv.openssh_options());
+    a.extend(s(&[
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "IdentitiesOnly=yes",
+        "-i",
+        &path_str(&alice_key),
+        "-b",
+        &path_str(&batch),
+        &format!("{ALICE}@127.0.0.1"),
+    ]));
+    let out = run_prog(&require_peer("sftp"), &a, Input::Null, &[], SHORT);
+    let text = lossy(&out.stdout);
+    assert!(
+        out.status.success()
+            && text.contains(&format!("Remote working directory: {}", alice.home.display())),
+        "sftp: {}; stdout {text:?}; stderr {}",
+        describe_status(&out.status),
+        lossy(&out.stderr)
+    );
+    let put = alice.home.join(&name);
+    let owner = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&put).unwrap());
+    let _ = std::fs::remove_file(&put);
+    assert_eq!(owner, alice.uid, "owner of the file put over SFTP");
+
     let mark = srv.daemon.log_len();
     let out = ssh_key_as(&srv, BOB, &bob_key, "echo should-not-run");
     check_denied(&out).unwrap();
