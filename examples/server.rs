@@ -19,7 +19,8 @@
 //!   and MAIL set, started in the home directory). Unknown users, users
 //!   whose shell is not a login shell listed in `/etc/shells` (nologin,
 //!   false), locked (`!` hash) or expired accounts are refused, with a log
-//!   line.
+//!   line. Root logs in as `-o PermitRootLogin=` allows (`yes`, `no`,
+//!   `forced-commands-only`, default `prohibit-password`: keys only).
 //! - Started as any other user, it serves only that user's name (and
 //!   refuses the rest with a log line); commands run as that user.
 //!
@@ -159,6 +160,8 @@ struct Settings {
     /// unusable (a hash with the parameters of the shadow database's first
     /// usable one), so both cost the same.
     shadow_dummy: String,
+    /// `PermitRootLogin` (sshd's default: prohibit-password).
+    root_login: RootLogin,
     accept_env: Vec<String>,
     verbose: bool,
     /// Serve the `sftp` subsystem from this directory (as `/`).
@@ -173,6 +176,17 @@ enum KeysFiles {
     /// `AuthorizedKeysFile` patterns (`%h`, `%u`, `%U`, `%%`; relative to
     /// the home).
     Patterns(Vec<String>),
+}
+
+/// sshd's `PermitRootLogin`: how root may log in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RootLogin {
+    Yes,
+    /// Public keys only (`prohibit-password`, `without-password`).
+    ProhibitPassword,
+    /// Public keys with a `command=` option only.
+    ForcedCommandsOnly,
+    No,
 }
 
 /// sshd's default `AuthorizedKeysFile`.
@@ -231,6 +245,7 @@ fn main() {
     }
     config.auth_methods = methods;
     let mut keys_patterns: Option<Vec<String>> = None;
+    let mut root_login = RootLogin::ProhibitPassword;
 
     let mut accept_env: Vec<String> = vec!["LANG".into(), "LC_*".into()];
     let mut max_startups = Server::DEFAULT_MAX_STARTUPS;
@@ -262,6 +277,15 @@ fn main() {
                 // "start:rate:full" — the start value is the hard limit here.
                 let first = v.split(':').next().unwrap_or("");
                 max_startups = first.parse().unwrap_or_else(|_| bad("MaxStartups"));
+            }
+            "permitrootlogin" => {
+                root_login = match v.to_ascii_lowercase().as_str() {
+                    "yes" => RootLogin::Yes,
+                    "prohibit-password" | "without-password" => RootLogin::ProhibitPassword,
+                    "forced-commands-only" => RootLogin::ForcedCommandsOnly,
+                    "no" => RootLogin::No,
+                    _ => bad("PermitRootLogin"),
+                }
             }
             "authorizedkeysfile" => {
                 let list: Vec<String> = v.split_whitespace().map(str::to_string).collect();
@@ -296,6 +320,7 @@ fn main() {
         own_user,
         keys_files,
         password_file: o.password_file.clone(),
+        root_login,
         shadow_dummy: if privileged {
             shadow_dummy_hash()
         } else {
@@ -781,7 +806,19 @@ impl Session {
                 .find_all(key)
                 .find(|e| e.options.from_allows(&self.peer_ip(), None));
             match entry {
-                Some(e) => return Some((pw, e.options.clone())),
+                Some(e) => {
+                    let allowed = pw.uid != 0
+                        || match self.settings.root_login {
+                            RootLogin::Yes | RootLogin::ProhibitPassword => true,
+                            RootLogin::ForcedCommandsOnly => e.options.command.is_some(),
+                            RootLogin::No => false,
+                        };
+                    if !allowed {
+                        tracing::info!("ROOT LOGIN REFUSED FROM {}", self.peer);
+                        return None;
+                    }
+                    return Some((pw, e.options.clone()));
+                }
                 None => {
                     if ak.find(key).is_some() {
                         tracing::debug!(
@@ -800,7 +837,13 @@ impl Session {
     /// locked or unsupported hash) costs one SHA-crypt run like a wrong
     /// password, so the time taken tells nothing about the account.
     fn password_ok(&mut self, user: &str, password: &str) -> Option<Passwd> {
-        let acct = self.account(user);
+        let mut acct = self.account(user);
+        if acct.as_ref().is_some_and(|pw| pw.uid == 0) && self.settings.root_login != RootLogin::Yes
+        {
+            // Checked all the same below, against the dummy.
+            tracing::info!("ROOT LOGIN REFUSED FROM {}", self.peer);
+            acct = None;
+        }
         let (hash, dummy) = match &self.settings.password_file {
             Some(p) => password_file_entry(p, user),
             None if self.settings.privileged && acct.is_some() => (

@@ -2615,7 +2615,10 @@ fn unprivileged_server_serves_only_its_own_user() {
     let text = lossy(&out.stdout);
     assert!(
         out.status.success()
-            && text.contains(&format!("Remote working directory: {}", alice.home.display())),
+            && text.contains(&format!(
+                "Remote working directory: {}",
+                alice.home.display()
+            )),
         "sftp: {}; stdout {text:?}; stderr {}",
         describe_status(&out.status),
         lossy(&out.stderr)
@@ -2818,4 +2821,94 @@ fn ptys_do_not_leak_into_other_sessions() {
     );
     (&shell).write_all(b"exit 0\n").unwrap();
     assert_eq!(shell.exit_status().unwrap(), Some(0));
+}
+
+/// `PermitRootLogin` as sshd: by default (prohibit-password) root logs in
+/// with a key but not with its (correct) password; `yes` lets the
+/// password in, `no` refuses the key too, `forced-commands-only` takes
+/// only a key with `command=`.
+#[test]
+fn permit_root_login() {
+    use sha_crypt::{PasswordHasher, ShaCrypt};
+    let _ = ensure_user();
+    let root_pw = "root-Pw-not-real";
+    let hash = ShaCrypt::default()
+        .hash_password_with_salt(root_pw.as_bytes(), b"root-salt")
+        .unwrap()
+        .to_string();
+    let dir = TempDir::new("root-login");
+    let file = dir.join("passwords");
+    std::fs::write(&file, format!("root:{hash}\n")).unwrap();
+    let ed_pub = public_key_line(&pub_of(&keys().ed25519));
+    let start = |value: Option<&str>, key_line: &str| {
+        OurServer::start_with(ServerOpts {
+            password_file: false,
+            authorized_keys: Some(format!("{key_line}\n")),
+            extra_args: s(&["--password-file", &path_str(&file)]),
+            options: value
+                .map(|v| vec![format!("PermitRootLogin={v}")])
+                .unwrap_or_default(),
+            ..Default::default()
+        })
+    };
+    let askpass = askpass_script(root_pw);
+    let by_key = |srv: &OurServer| {
+        ssh_as(
+            "root",
+            &srv.key_args(&keys().ed25519),
+            "id -u",
+            Input::Null,
+            &[],
+            SHORT,
+        )
+    };
+    let by_password = |srv: &OurServer| {
+        ssh_as(
+            "root",
+            &srv.password_args(),
+            "id -u",
+            Input::Null,
+            &askpass_env(&askpass),
+            SHORT,
+        )
+    };
+    let check = |what: &str, out: Output, ok: bool| -> Result<(), String> {
+        if ok {
+            check_output(&out, b"0\n", b"", 0)
+        } else {
+            check_denied(&out)
+        }
+        .map_err(|e| format!("{what}: {e}"))
+    };
+    let mut results = Vec::new();
+    let srv = start(None, &ed_pub);
+    results.push(check("default, key", by_key(&srv), true));
+    let mark = srv.daemon.log_len();
+    results.push(check("default, password", by_password(&srv), false));
+    let needle = "ROOT LOGIN REFUSED FROM 127.0.0.1";
+    let log = srv.daemon.wait_log(mark, &[needle], Duration::from_secs(5));
+    if !log.contains(needle) {
+        results.push(Err(format!("no {needle:?} log line: {log}")));
+    }
+    let srv = start(Some("yes"), &ed_pub);
+    results.push(check("yes, password", by_password(&srv), true));
+    let srv = start(Some("no"), &ed_pub);
+    results.push(check("no, key", by_key(&srv), false));
+    let srv = start(Some("forced-commands-only"), &ed_pub);
+    results.push(check(
+        "forced-commands-only, plain key",
+        by_key(&srv),
+        false,
+    ));
+    let srv = start(
+        Some("forced-commands-only"),
+        &format!("command=\"id -u\" {ed_pub}"),
+    );
+    results.push(check(
+        "forced-commands-only, key with command=",
+        by_key(&srv),
+        true,
+    ));
+    let failures: Vec<String> = results.into_iter().filter_map(Result::err).collect();
+    report("PermitRootLogin cases", 6, failures);
 }
