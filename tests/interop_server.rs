@@ -2912,3 +2912,69 @@ fn permit_root_login() {
     let failures: Vec<String> = results.into_iter().filter_map(Result::err).collect();
     report("PermitRootLogin cases", 6, failures);
 }
+
+/// `-o AuthorizedKeysFile=...` as sshd: space-separated files tried in
+/// turn, `%h` the home, `%u` the user name, `%%` a `%`, relative paths
+/// from the home; the default `~/.ssh/authorized_keys` is then not read;
+/// `none` reads nothing; an unknown token stops the server with an error.
+#[test]
+fn authorized_keys_file_patterns() {
+    let (alice, alice_key) = identity_user(ALICE, "/bin/sh", Some(ALICE_PW));
+    let (bob, bob_key) = identity_user(BOB, "/bin/bash", Some("bob-Pw-0815"));
+    // alice's key in a file named with her user name (relative path), bob's
+    // in one with a literal % (absolute, from %h).
+    let put = |u: &TestUser, file: &str, key: &Path| {
+        let p = u.home.join(".ssh").join(file);
+        std::fs::write(&p, format!("{}\n", public_key_line(&pub_of(key)))).unwrap();
+        std::os::unix::fs::chown(&p, Some(u.uid), Some(u.gid)).unwrap();
+    };
+    put(&alice, &format!("alt_{ALICE}"), &alice_key);
+    put(&bob, "pct%keys", &bob_key);
+    let pattern = "AuthorizedKeysFile=.ssh/missing_keys .ssh/alt_%u %h/.ssh/pct%%keys";
+    let srv = OurServer::start_with(ServerOpts {
+        system_auth: true,
+        options: s(&[pattern]),
+        ..Default::default()
+    });
+    let mut failures = Vec::new();
+    for (u, key) in [(ALICE, &alice_key), (BOB, &bob_key)] {
+        let out = ssh_key_as(&srv, u, key, "whoami");
+        if let Err(e) = check_output(&out, format!("{u}\n").as_bytes(), b"", 0) {
+            failures.push(format!("{u} with {pattern:?}: {e}"));
+        }
+    }
+    // bob's key is only in ~/.ssh/authorized_keys, which this does not name.
+    let srv = OurServer::start_with(ServerOpts {
+        system_auth: true,
+        options: s(&["AuthorizedKeysFile=.ssh/alt_%u"]),
+        ..Default::default()
+    });
+    if let Err(e) = check_denied(&ssh_key_as(&srv, BOB, &bob_key, "whoami")) {
+        failures.push(format!(
+            "bob (key only in authorized_keys) with .ssh/alt_%u: {e}"
+        ));
+    }
+    let srv = OurServer::start_with(ServerOpts {
+        system_auth: true,
+        options: s(&["AuthorizedKeysFile=none"]),
+        ..Default::default()
+    });
+    if let Err(e) = check_denied(&ssh_key_as(&srv, ALICE, &alice_key, "whoami")) {
+        failures.push(format!("alice with AuthorizedKeysFile=none: {e}"));
+    }
+    let out = run_prog(
+        &server_bin(),
+        &s(&["-p", "0", "-o", "AuthorizedKeysFile=.ssh/%x"]),
+        Input::Null,
+        &[],
+        SHORT,
+    );
+    let err = lossy(&out.stderr);
+    if out.status.success() || !err.contains("AuthorizedKeysFile") || !err.contains("%x") {
+        failures.push(format!(
+            "AuthorizedKeysFile=.ssh/%x: {}, stderr {err:?}",
+            describe_status(&out.status)
+        ));
+    }
+    report("AuthorizedKeysFile cases", 5, failures);
+}
