@@ -416,8 +416,26 @@ fn wait_signal(set: &libc::sigset_t) -> i32 {
 
 // ------------------------------------------------------------------ auth
 
+/// Largest authorized_keys file read (a user's file is theirs to fill).
+const MAX_KEYS_FILE: u64 = 4 << 20;
+
+/// Reads an authorized_keys file: a regular file only (a FIFO a user put
+/// there must not stall the server), at most [`MAX_KEYS_FILE`] bytes.
 fn read_authorized_keys(path: &Path) -> Option<AuthorizedKeys> {
-    match std::fs::read_to_string(path) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let read = || -> std::io::Result<String> {
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(path)?;
+        if !f.metadata()?.is_file() {
+            return Err(std::io::Error::other("not a regular file"));
+        }
+        let mut text = String::new();
+        f.take(MAX_KEYS_FILE).read_to_string(&mut text)?;
+        Ok(text)
+    };
+    match read() {
         Ok(t) => Some(AuthorizedKeys::parse(&t)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             tracing::debug!("no {}", path.display());

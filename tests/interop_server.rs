@@ -2915,7 +2915,8 @@ fn permit_root_login() {
 
 /// `-o AuthorizedKeysFile=...` as sshd: space-separated files tried in
 /// turn, `%h` the home, `%u` the user name, `%%` a `%`, relative paths
-/// from the home; the default `~/.ssh/authorized_keys` is then not read;
+/// from the home (a FIFO among them skipped, not waited on); the default
+/// `~/.ssh/authorized_keys` is then not read;
 /// `none` reads nothing; an unknown token stops the server with an error.
 #[test]
 fn authorized_keys_file_patterns() {
@@ -2930,6 +2931,11 @@ fn authorized_keys_file_patterns() {
     };
     put(&alice, &format!("alt_{ALICE}"), &alice_key);
     put(&bob, "pct%keys", &bob_key);
+    // A FIFO where the first file is looked for must not stall the server.
+    let fifo = alice.home.join(".ssh/missing_keys");
+    if !fifo.exists() {
+        let _ = Command::new("mkfifo").arg(&fifo).status();
+    }
     let pattern = "AuthorizedKeysFile=.ssh/missing_keys .ssh/alt_%u %h/.ssh/pct%%keys";
     let srv = OurServer::start_with(ServerOpts {
         system_auth: true,
