@@ -5,7 +5,9 @@
 //! timeouts, in a clean environment (HOME an empty temporary directory, no
 //! agent, no ssh config).
 //!
-//! Needs root (the harness creates the local user `sshtest`) and the peers
+//! Needs root (the harness creates the local user `sshtest`, the identity
+//! tests `sshlib-alice`, `sshlib-bob`, `sshlib-nologin` and
+//! `sshlib-locked`, homes under /home, left in place) and the peers
 //! installed by `scripts/install-peers.sh`; a missing peer fails the tests.
 //! The `server` example must be built for the same profile first, e.g.
 //!
