@@ -607,11 +607,12 @@ impl Settings {
     /// The account `user` logs in to, if it may (sshd's `allowed_user`);
     /// logs why not.
     fn allowed_user(&self, user: &str, peer: &str) -> Option<Passwd> {
+        let name = printable(user);
         let pw = match &self.own_user {
             Some(own) if own.name == user => own.clone(),
             Some(own) => {
                 tracing::info!(
-                    "refused user {user} from {peer}: the server runs as {} (not root) and serves only that user",
+                    "refused user {name} from {peer}: the server runs as {} (not root) and serves only that user",
                     own.name
                 );
                 return None;
@@ -619,38 +620,53 @@ impl Settings {
             None => match sys::passwd_by_name(user) {
                 Ok(Some(pw)) => pw,
                 Ok(None) => {
-                    tracing::info!("Invalid user {user} from {peer}");
+                    tracing::info!("Invalid user {name} from {peer}");
                     return None;
                 }
                 Err(e) => {
-                    tracing::warn!("cannot look up user {user}: {e}");
+                    tracing::warn!("cannot look up user {name}: {e}");
                     return None;
                 }
             },
         };
         if let Err(why) = check_shell(login_shell(&pw)) {
-            tracing::info!("User {user} from {peer} not allowed because {why}");
+            tracing::info!("User {name} from {peer} not allowed because {why}");
             return None;
         }
         if self.privileged {
             match sys::shadow_by_name(user) {
                 Ok(Some(sp)) if sp.hash.starts_with('!') => {
-                    tracing::info!("User {user} from {peer} not allowed because account is locked");
+                    tracing::info!("User {name} from {peer} not allowed because account is locked");
                     return None;
                 }
                 Ok(Some(sp)) if sp.expire_day.is_some_and(|d| today() >= d) => {
-                    tracing::info!("Account {user} from {peer} has expired");
+                    tracing::info!("Account {name} from {peer} has expired");
                     return None;
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    tracing::warn!("cannot read the shadow entry of {user}: {e}");
+                    tracing::warn!("cannot read the shadow entry of {name}: {e}");
                     return None;
                 }
             }
         }
         Some(pw)
     }
+}
+
+/// A name from the network as a log line shows it: at most 100
+/// characters, control characters escaped (no forged log lines).
+fn printable(s: &str) -> String {
+    s.chars()
+        .take(100)
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
 }
 
 /// The shell of an entry (`/bin/sh` if empty, as sshd).
@@ -1112,7 +1128,7 @@ impl Handler for Session {
             self.account = Some(pw);
             Auth::Accept
         } else {
-            tracing::debug!("{}: wrong password for {user}", self.peer);
+            tracing::debug!("{}: wrong password for {}", self.peer, printable(user));
             self.failures += 1;
             Auth::Reject
         }
@@ -1173,7 +1189,7 @@ impl Handler for Session {
                 KbdInt::Accept
             }
             _ => {
-                tracing::debug!("{}: wrong password for {user}", self.peer);
+                tracing::debug!("{}: wrong password for {}", self.peer, printable(user));
                 self.failures += 1;
                 KbdInt::Reject
             }

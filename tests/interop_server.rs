@@ -2570,7 +2570,31 @@ fn root_server_runs_sessions_as_the_system_user() {
             }
         }
     }
-    report("identity checks", 10, failures);
+    // A user name with a newline cannot forge a log line.
+    {
+        use ssh_blocking::{Client, HostKeyCheck};
+        let mark = srv.daemon.log_len();
+        let c = Client::connect(
+            ("127.0.0.1", srv.port),
+            HostKeyCheck::KnownHostsFile(srv.known_hosts.clone()),
+        )
+        .expect("connect");
+        let r = c.auth_password("nosuch\nforged-line", "pw");
+        let log = srv
+            .daemon
+            .wait_log(mark, &["Invalid user nosuch"], Duration::from_secs(5));
+        if r.is_ok()
+            || !log.contains("Invalid user nosuch\\nforged-line from")
+            // The server's own lines (the "auth attempt" debug line of the
+            // ssh-blocking adapter still prints the raw name).
+            || log
+                .lines()
+                .any(|l| l == "forged-line" || l.starts_with("forged-line from"))
+        {
+            failures.push(format!("user name with a newline: {r:?}, log {log:?}"));
+        }
+    }
+    report("identity checks", 11, failures);
 }
 
 /// Started as an ordinary user, the server serves that user (its own

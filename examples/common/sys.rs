@@ -4,8 +4,6 @@
 //! between fork and exec. Every `unsafe` block of these calls is here, each
 //! with its SAFETY argument.
 
-#![allow(dead_code)]
-
 use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
