@@ -1001,7 +1001,8 @@ impl SftpServer {
                 write_known_hosts_file(&known_hosts, port, &pubs);
                 return SftpServer {
                     target: Target { port, known_hosts },
-                    owner: None,
+                    // As root, the server runs each user's SFTP as that user.
+                    owner: sshtest_owner(),
                     label: format!("our server --sftp-root {}", root.display()),
                     _daemon: ServerProcess::Ours(daemon, dir),
                 };
@@ -1759,6 +1760,8 @@ fn psftp_against_our_server() {
     std::fs::write(d.local.join("full.bin"), &full).unwrap();
     std::fs::write(d.real.join("resumed.bin"), &full[..MIB]).unwrap();
     std::fs::write(d.real.join("remote-full.bin"), &full).unwrap();
+    chown(&d.real.join("resumed.bin"), srv.owner);
+    chown(&d.real.join("remote-full.bin"), srv.owner);
     std::fs::write(d.local.join("reget.bin"), &full[..MIB]).unwrap();
     let pwfile = d.local.join("pw");
     std::fs::write(&pwfile, format!("{PASSWORD}\n")).unwrap();
