@@ -36,8 +36,8 @@ use std::time::{Duration, Instant};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use ssh_blocking::driver::{Output, Shared};
-use ssh_blocking::{ConnectionInfo, LoopConnection, UnauthGuard};
-use ssh_proto::{Connection, Error};
+use ssh_blocking::{ConnectionInfo, Gate, LoopConnection, UnauthGuard};
+use ssh_proto::{AdmissionConfig, Connection, Error, MaxStartups, Refusal};
 
 pub use ssh_blocking::{
     Auth, Channel, ChannelOpenFailure, Client, Config, ExecOutput, Handler, HostKeyCheck, KbdInt,
@@ -130,8 +130,7 @@ struct Listener {
     sock: TcpListener,
     config: Arc<Config>,
     factory: ServerFactory,
-    max_startups: usize,
-    unauthenticated: Arc<AtomicUsize>,
+    gate: Arc<Gate>,
 }
 
 struct Conn {
@@ -313,13 +312,14 @@ impl Reactor {
 
     /// Serves SSH on `listener`: one handler per connection from
     /// `make_handler`, run on the reactor's thread (see the crate docs).
-    /// `max_startups` is OpenSSH's MaxStartups (connections that may be
-    /// unauthenticated at once; one more is closed right after accept).
+    /// `admission` is sshd's `MaxStartups`, `PerSourceMaxStartups` and
+    /// `PerSourceNetBlockSize` (which connections are refused right after
+    /// accept; see [`ssh_proto::Admission`]).
     pub fn listen<H, F>(
         &mut self,
         listener: std::net::TcpListener,
         config: Arc<Config>,
-        max_startups: usize,
+        admission: AdmissionConfig,
         mut make_handler: F,
     ) -> io::Result<SocketAddr>
     where
@@ -344,8 +344,7 @@ impl Reactor {
                     on_auth,
                 ))
             }),
-            max_startups: max_startups.max(1),
-            unauthenticated: Arc::new(AtomicUsize::new(0)),
+            gate: Gate::new(admission),
         }));
         self.listeners += 1;
         Ok(addr)
@@ -487,15 +486,14 @@ impl Reactor {
                     return;
                 }
             };
-            if l.unauthenticated.load(Ordering::SeqCst) >= l.max_startups {
-                tracing::info!(
-                    peer = %peer,
-                    "refused: {} unauthenticated connections already (MaxStartups)",
-                    l.max_startups
-                );
-                let _ = sock.shutdown(std::net::Shutdown::Both);
-                continue;
-            }
+            let guard = match l.gate.admit(peer, sock.local_addr().ok()) {
+                Ok(g) => Arc::new(g),
+                Err(_) => {
+                    let _ = (&sock).write(Refusal::NOTICE);
+                    let _ = sock.shutdown(std::net::Shutdown::Both);
+                    continue;
+                }
+            };
             let conn = match Connection::server(l.config.clone(), ssh_blocking::os_rng(), now) {
                 Ok(c) => c,
                 Err(e) => {
@@ -508,7 +506,6 @@ impl Reactor {
                 peer: Some(peer),
                 local: sock.local_addr().ok(),
             };
-            let guard = Arc::new(UnauthGuard::new(&l.unauthenticated));
             let on_auth = {
                 let g = guard.clone();
                 Box::new(move || g.authenticated()) as Box<dyn Fn() + Send>
@@ -770,10 +767,12 @@ pub struct Server {
     listener: Option<std::net::TcpListener>,
     config: Arc<Config>,
     addr: SocketAddr,
-    max_startups: usize,
+    admission: AdmissionConfig,
 }
 
 impl Server {
+    /// OpenSSH's `MaxStartups` start value (the default admission is
+    /// sshd's `MaxStartups 10:30:100`, see [`Server::set_admission`]).
     pub const DEFAULT_MAX_STARTUPS: usize = 10;
 
     pub fn bind(addr: impl ToSocketAddrs, config: Arc<Config>) -> io::Result<Server> {
@@ -790,7 +789,7 @@ impl Server {
             addr: listener.local_addr()?,
             listener: Some(listener),
             config,
-            max_startups: Self::DEFAULT_MAX_STARTUPS,
+            admission: AdmissionConfig::default(),
         })
     }
 
@@ -798,8 +797,20 @@ impl Server {
         self.addr
     }
 
+    /// Connections that may be unauthenticated at once; one more is
+    /// closed right after accept (sshd's `MaxStartups n`, a hard limit;
+    /// [`Server::set_admission`] sets random early drop).
     pub fn set_max_startups(&mut self, n: usize) {
-        self.max_startups = n.max(1);
+        let n = u32::try_from(n.max(1)).unwrap_or(u32::MAX);
+        self.admission.max_startups = MaxStartups::new(n, 100, n).unwrap_or_default();
+    }
+
+    /// sshd's `MaxStartups start:rate:full`, `PerSourceMaxStartups` and
+    /// `PerSourceNetBlockSize` (default `10:30:100`, none, `32:128`). The
+    /// timeout for a client's version line is
+    /// [`Config::identification_timeout`](ssh_proto::Config).
+    pub fn set_admission(&mut self, admission: AdmissionConfig) {
+        self.admission = admission;
     }
 
     /// Stops the listener from any thread; `run` returns when live
@@ -819,12 +830,8 @@ impl Server {
             .listener
             .take()
             .ok_or_else(|| io::Error::other("server already ran"))?;
-        self.reactor.listen(
-            listener,
-            self.config.clone(),
-            self.max_startups,
-            make_handler,
-        )?;
+        self.reactor
+            .listen(listener, self.config.clone(), self.admission, make_handler)?;
         self.reactor.run()
     }
 }

@@ -216,7 +216,7 @@ fn embedded_in_a_callers_mio_loop() {
             .unwrap();
         let mut reactor = Reactor::embedded(poll.registry(), Token(1000)).unwrap();
         reactor
-            .listen(listener, server_config(), 10, |_| Echo {
+            .listen(listener, server_config(), Default::default(), |_| Echo {
                 chans: Vec::new(),
             })
             .unwrap();

@@ -55,6 +55,12 @@ pub struct Config {
     pub max_auth_tries: u32,
     /// Server: time allowed to authenticate (OpenSSH `LoginGraceTime`, 120 s).
     pub login_grace_time: Option<Duration>,
+    /// Server: time allowed for the client's version line after the
+    /// connection starts (default 10 s; None: only the login grace time
+    /// applies). A peer that opens a socket and sends nothing holds an
+    /// unauthenticated slot (`MaxStartups`) for this long, not for the
+    /// whole login grace time.
+    pub identification_timeout: Option<Duration>,
     /// Server: banner shown before authentication.
     pub auth_banner: Option<String>,
     /// Send a keepalive after this long without input (OpenSSH
@@ -82,6 +88,7 @@ impl Default for Config {
             ],
             max_auth_tries: 6,
             login_grace_time: Some(Duration::from_secs(120)),
+            identification_timeout: Some(Duration::from_secs(10)),
             auth_banner: None,
             keepalive_interval: None,
             keepalive_count_max: 3,
@@ -309,6 +316,9 @@ impl Connection {
             if let Some(g) = self.config.login_grace_time {
                 min(self.started + g);
             }
+            if let Some(t) = self.identification_deadline() {
+                min(t);
+            }
         }
         if let Some(k) = self.config.keepalive_interval {
             if self.tr.is_ready() {
@@ -318,11 +328,29 @@ impl Connection {
         t
     }
 
+    /// Server: when the client's version line is due, while it has not
+    /// come.
+    fn identification_deadline(&self) -> Option<Instant> {
+        let t = self.config.identification_timeout?;
+        (self.role() == Role::Server && self.tr.peer_version().is_none()).then(|| self.started + t)
+    }
+
     /// Runs timers: rekey by time, login grace time, keepalives.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.now = now;
         if self.is_closed() {
             return;
+        }
+        if let Some(t) = self.identification_deadline() {
+            if now >= t {
+                let secs = self.config.identification_timeout.unwrap_or_default().as_secs_f64();
+                let e = Error::new(
+                    ErrorKind::Timeout,
+                    format!("no identification string received within {secs}s"),
+                );
+                self.fatal(e);
+                return;
+            }
         }
         if self.role() == Role::Server && !self.authenticated {
             if let Some(g) = self.config.login_grace_time {
