@@ -46,8 +46,8 @@ use common::runtime::{tokio_rt, RuntimeKind};
 use common::{apply_transport_option, parse_time, split_option, yes};
 use ssh_blocking::proto::keys::authorized_keys::{AuthorizedKeys, KeyOptions};
 use ssh_blocking::proto::keys::known_hosts::glob_match;
-use ssh_blocking::proto::sftp::{draft_symlink_peer, SftpServerConfig};
 use ssh_blocking::proto::session::admission::parse_per_source_max_startups;
+use ssh_blocking::proto::sftp::{draft_symlink_peer, SftpServerConfig};
 use ssh_blocking::proto::{
     AdmissionConfig, ChannelId, ChannelRequest, Config, Prompt, PtyRequest, PublicKey, Stream,
 };
@@ -214,8 +214,8 @@ fn main() {
                 admission.max_startups = v.parse().unwrap_or_else(|e| die(&format!("{e}")))
             }
             "persourcemaxstartups" => {
-                admission.per_source_max_startups = parse_per_source_max_startups(&v)
-                    .unwrap_or_else(|e| die(&format!("{e}")))
+                admission.per_source_max_startups =
+                    parse_per_source_max_startups(&v).unwrap_or_else(|e| die(&format!("{e}")))
             }
             "persourcenetblocksize" => {
                 admission.per_source_net_block_size =

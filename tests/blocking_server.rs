@@ -365,7 +365,10 @@ fn max_startups_refuses_connections_beyond_the_unauthenticated_limit() {
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut got = Vec::new();
     let _ = s.read_to_end(&mut got);
-    assert_eq!(got, b"Exceeded MaxStartups\r\n", "third connection was served");
+    assert_eq!(
+        got, b"Exceeded MaxStartups\r\n",
+        "third connection was served"
+    );
     // Authenticated connections do not count (the server notices a close
     // or an authentication a moment after the client does: retry briefly).
     drop(a);

@@ -2113,7 +2113,8 @@ fn idle_socket(addr: std::net::SocketAddr, version: bool) -> TcpStream {
     if version {
         sock.write_all(b"SSH-2.0-sshlib_idle\r\n").unwrap();
     }
-    sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let mut got = Vec::new();
     let mut b = [0u8; 1];
     while !got.ends_with(b"\n") && got.len() < 1024 {
@@ -2180,7 +2181,8 @@ fn max_startups_random_early_drop_lets_clients_in() {
     // A raw refused connection reads sshd's notice, then EOF.
     let notice = loop {
         let mut sock = connect(srv.port);
-        sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
         let mut got = Vec::new();
         let mut b = [0u8; 1];
         while !got.ends_with(b"\n") && got.len() < 1024 {
@@ -2191,7 +2193,10 @@ fn max_startups_random_early_drop_lets_clients_in() {
         }
         if !got.starts_with(b"SSH-2.0-") {
             // Refused: nothing follows the notice.
-            assert_eq!(read_until_eof(&mut sock, Duration::from_secs(10)).unwrap(), b"");
+            assert_eq!(
+                read_until_eof(&mut sock, Duration::from_secs(10)).unwrap(),
+                b""
+            );
             break got;
         }
     };

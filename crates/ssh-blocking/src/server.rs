@@ -366,6 +366,8 @@ fn handle_event<H: Handler>(
             let ok = handler.channel_request(channel, request);
             if want_reply {
                 reply_request(sh, channel, ok);
+            } else {
+                request_handled(sh);
             }
             Ok(())
         }
@@ -409,12 +411,23 @@ pub fn open_channel(
 #[doc(hidden)]
 pub fn reply_global(sh: &Shared, want_reply: bool, r: Option<Vec<u8>>) -> Result<(), Error> {
     if !want_reply {
+        request_handled(sh);
         return Ok(());
     }
     sh.with(|s| {
         s.conn
             .global_request_reply(r.is_some(), r.as_deref().unwrap_or(&[]))
     })
+}
+
+/// Tells the core a request that wanted no reply has been handled (input
+/// it held back for it may go on).
+#[doc(hidden)]
+pub fn request_handled(sh: &Shared) {
+    let _ = sh.with(|s| {
+        s.conn.request_handled();
+        Ok(())
+    });
 }
 
 /// Accepts a channel the handler agreed to open.

@@ -219,6 +219,8 @@ async fn handle_event<H: Handler>(
             let ok = handler.channel_request(channel, request).await;
             if want_reply {
                 ssh_blocking::reply_request(sh, channel, ok);
+            } else {
+                ssh_blocking::request_handled(sh);
             }
             Ok(())
         }

@@ -32,6 +32,12 @@ pub const MAX_PENDING_GLOBAL_REQUESTS: usize = 64;
 /// Channel requests from the peer on one channel that may wait for a
 /// reply at once; one more closes the connection.
 pub const MAX_PENDING_CHANNEL_REQUESTS: usize = 64;
+/// Server: channel and global requests that want no reply which the
+/// application may hold unhandled at once (see
+/// [`Connection::request_handled`]); while this many are, the core takes
+/// no more input (back-pressure on the peer, as while an auth decision is
+/// pending), so a peer flooding such requests cannot grow memory.
+pub const MAX_UNHANDLED_REQUESTS: usize = 64;
 /// The most request-specific data a global request may carry.
 pub const MAX_GLOBAL_REQUEST_DATA: usize = 64 * 1024;
 
@@ -121,6 +127,8 @@ pub struct Connection {
     /// Replies owed to the peer's global requests, in order (None: the
     /// application has not answered yet).
     global_replies: VecDeque<Option<(bool, Vec<u8>)>>,
+    /// Server: want-no-reply requests reported and not yet handled.
+    unhandled_requests: usize,
     /// Guards against re-entering `process` from inside it.
     processing: bool,
 }
@@ -180,6 +188,7 @@ impl Connection {
             keepalives_out: 0,
             global_requests_out: 0,
             global_replies: VecDeque::new(),
+            unhandled_requests: 0,
             processing: false,
         };
         // Send our KEXINIT right away with the version line (both sides may).
@@ -343,7 +352,11 @@ impl Connection {
         }
         if let Some(t) = self.identification_deadline() {
             if now >= t {
-                let secs = self.config.identification_timeout.unwrap_or_default().as_secs_f64();
+                let secs = self
+                    .config
+                    .identification_timeout
+                    .unwrap_or_default()
+                    .as_secs_f64();
                 let e = Error::new(
                     ErrorKind::Timeout,
                     format!("no identification string received within {secs}s"),
@@ -465,6 +478,9 @@ impl Connection {
                 if a.is_waiting() {
                     return;
                 }
+            }
+            if self.unhandled_requests >= MAX_UNHANDLED_REQUESTS {
+                return;
             }
             let r = self.tr.poll(&mut *self.rng, self.now);
             match r {
@@ -942,6 +958,27 @@ impl Connection {
         Ok(())
     }
 
+    /// Server: the application has handled one [`Event::ChannelRequest`] or
+    /// [`Event::GlobalRequest`] that wanted no reply. Call it once per such
+    /// event, when done with it: while [`MAX_UNHANDLED_REQUESTS`] are not,
+    /// the core holds input back.
+    pub fn request_handled(&mut self) {
+        if self.unhandled_requests == 0 {
+            return;
+        }
+        self.unhandled_requests -= 1;
+        if self.unhandled_requests + 1 == MAX_UNHANDLED_REQUESTS && !self.processing {
+            // Input held back may go on now.
+            self.process();
+        }
+    }
+
+    /// Server: want-no-reply requests reported and not yet
+    /// [handled](Self::request_handled).
+    pub fn unhandled_requests(&self) -> usize {
+        self.unhandled_requests
+    }
+
     /// Answers the oldest unanswered want-reply request on the channel.
     pub fn channel_request_reply(&mut self, id: ChannelId, success: bool) -> Result<()> {
         self.check_open()?;
@@ -1299,6 +1336,9 @@ impl Connection {
                                 data.len()
                             ),
                         ));
+                    }
+                    if !want_reply && self.role() == Role::Server {
+                        self.unhandled_requests += 1;
                     }
                     self.events.push_back(Event::GlobalRequest {
                         name: crate::transport::sanitize(&name),
@@ -1664,6 +1704,8 @@ impl Connection {
                 ));
             }
             c.replies.push_back(ReplySlot::Waiting);
+        } else if is_server {
+            self.unhandled_requests += 1;
         }
         self.events.push_back(Event::ChannelRequest {
             channel: id,

@@ -406,9 +406,15 @@ impl Admission {
         };
         let local = local.map_or_else(|| "[unknown]:0".to_string(), |l| bracket(&l));
         if loud {
-            tracing::info!("drop connection #{startups} from {} on {local} {what}", bracket(&peer));
+            tracing::info!(
+                "drop connection #{startups} from {} on {local} {what}",
+                bracket(&peer)
+            );
         } else {
-            tracing::debug!("drop connection #{startups} from {} on {local} {what}", bracket(&peer));
+            tracing::debug!(
+                "drop connection #{startups} from {} on {local} {what}",
+                bracket(&peer)
+            );
         }
         Err(Refusal { reason, startups })
     }
@@ -468,20 +474,43 @@ mod tests {
 
     #[test]
     fn parses_like_sshd() {
-        assert_eq!("10:30:100".parse::<MaxStartups>().unwrap(), MaxStartups::default());
+        assert_eq!(
+            "10:30:100".parse::<MaxStartups>().unwrap(),
+            MaxStartups::default()
+        );
         let m: MaxStartups = "5".parse().unwrap();
         assert_eq!((m.start(), m.full()), (5, 5));
         assert_eq!(m.drop_percent(4), 0);
         assert_eq!(m.drop_percent(5), 100);
-        for bad in ["", "0", "x", "1:2", "10:0:20", "10:101:20", "20:30:10", "1:2:3:4", "-1", "0:30:10"] {
+        for bad in [
+            "",
+            "0",
+            "x",
+            "1:2",
+            "10:0:20",
+            "10:101:20",
+            "20:30:10",
+            "1:2:3:4",
+            "-1",
+            "0:30:10",
+        ] {
             let e = bad.parse::<MaxStartups>().unwrap_err();
             assert!(e.to_string().contains("MaxStartups"), "{bad}: {e}");
         }
-        assert_eq!("24:64".parse::<NetBlockSize>().unwrap(), NetBlockSize::new(24, 64).unwrap());
-        assert_eq!("24".parse::<NetBlockSize>().unwrap(), NetBlockSize::new(24, 128).unwrap());
+        assert_eq!(
+            "24:64".parse::<NetBlockSize>().unwrap(),
+            NetBlockSize::new(24, 64).unwrap()
+        );
+        assert_eq!(
+            "24".parse::<NetBlockSize>().unwrap(),
+            NetBlockSize::new(24, 128).unwrap()
+        );
         for bad in ["33:128", "32:129", "a", "", "32:", ":128"] {
             let e = bad.parse::<NetBlockSize>().unwrap_err();
-            assert!(e.to_string().contains("PerSourceNetBlockSize"), "{bad}: {e}");
+            assert!(
+                e.to_string().contains("PerSourceNetBlockSize"),
+                "{bad}: {e}"
+            );
         }
         assert_eq!(parse_per_source_max_startups("none").unwrap(), None);
         assert_eq!(parse_per_source_max_startups("3").unwrap(), Some(3));
@@ -521,7 +550,10 @@ mod tests {
                 .count();
             let got = dropped as f64 * 100.0 / trials as f64;
             let want = f64::from(m.drop_percent(startups));
-            assert!((got - want).abs() < 1.5, "startups {startups}: {got}% vs {want}%");
+            assert!(
+                (got - want).abs() < 1.5,
+                "startups {startups}: {got}% vs {want}%"
+            );
         }
     }
 
@@ -552,7 +584,10 @@ mod tests {
                 }
             }
         }
-        assert!((450..=550).contains(&refused), "{refused} of 1000 refused at 50%");
+        assert!(
+            (450..=550).contains(&refused),
+            "{refused} of 1000 refused at 50%"
+        );
         // Fill to full: every attempt refused.
         let mut held = Vec::new();
         while a.startups() < 10 {
@@ -585,15 +620,25 @@ mod tests {
         let _a1 = a.admit(addr("10.0.0.1:1"), None, now, &mut rng).unwrap();
         let a2 = a.admit(addr("10.0.0.2:1"), None, now, &mut rng).unwrap();
         // Same /24: refused; another /24 and IPv6 still get in.
-        let r = a.admit(addr("10.0.0.3:1"), None, now, &mut rng).unwrap_err();
+        let r = a
+            .admit(addr("10.0.0.3:1"), None, now, &mut rng)
+            .unwrap_err();
         assert_eq!(r.reason, RefusalReason::PerSource);
         // An IPv4-mapped address is the same source.
-        assert!(a.admit(addr("[::ffff:10.0.0.9]:1"), None, now, &mut rng).is_err());
+        assert!(a
+            .admit(addr("[::ffff:10.0.0.9]:1"), None, now, &mut rng)
+            .is_err());
         let _b = a.admit(addr("10.0.1.1:1"), None, now, &mut rng).unwrap();
         let _c = a.admit(addr("[::1]:1"), None, now, &mut rng).unwrap();
-        let _d = a.admit(addr("[2001:db8::1]:1"), None, now, &mut rng).unwrap();
-        let _e = a.admit(addr("[2001:db8::2]:1"), None, now, &mut rng).unwrap();
-        assert!(a.admit(addr("[2001:db8::3]:1"), None, now, &mut rng).is_err());
+        let _d = a
+            .admit(addr("[2001:db8::1]:1"), None, now, &mut rng)
+            .unwrap();
+        let _e = a
+            .admit(addr("[2001:db8::2]:1"), None, now, &mut rng)
+            .unwrap();
+        assert!(a
+            .admit(addr("[2001:db8::3]:1"), None, now, &mut rng)
+            .is_err());
         assert_eq!(a.from_source("10.0.0.77".parse().unwrap()), 2);
         // One authenticates: its source has room again.
         a.release(a2);
@@ -609,6 +654,9 @@ mod tests {
         }
         assert!(seen.iter().all(|&c| (800..1200).contains(&c)), "{seen:?}");
         assert_eq!(timeframe(Duration::from_secs(3723)), "01:02:03");
-        assert_eq!(timeframe(Duration::from_secs(2 * 86400 + 3600 * 3 + 60 * 4)), "2d03h04m");
+        assert_eq!(
+            timeframe(Duration::from_secs(2 * 86400 + 3600 * 3 + 60 * 4)),
+            "2d03h04m"
+        );
     }
 }
