@@ -16,7 +16,7 @@
 //! hold the unauthenticated slots for the whole grace time.
 //!
 //! `--runtime` picks the adapter (default mio: one thread moves every
-//! connection's bytes; handler decisions run on it and never block, and
+//! connection's bytes; handler decisions run on a small worker pool, and
 //! commands' I/O is pumped by threads of their own as under the others).
 //!
 //! Commands run as the server process's own user: `exec` runs `sh -c CMD`,

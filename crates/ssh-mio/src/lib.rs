@@ -15,10 +15,12 @@
 //! [`ServerHandle`] and the same server [`Handler`] trait. Only the owner of
 //! the socket differs: here the reactor's thread reads, writes and runs
 //! timers for every connection, and a handle used from another thread wakes
-//! it. Server handler methods run on the reactor's thread: they must answer
-//! without blocking (hand channels to other threads or keep them and read
-//! them when data is reported), since a blocking read there would stop
-//! every connection.
+//! it. Server handler methods do not run on the reactor's thread: a
+//! decision may block (a slow password hash, an `authorized_keys` read, a
+//! database) without stalling other connections. They run on a small pool
+//! of worker threads (made on demand, at most [`MAX_HANDLER_THREADS`]), one
+//! method at a time per connection, in the order the client asked; the
+//! answers go back to the reactor through its waker.
 //!
 //! Memory per idle connection is the core's state plus what its buffers
 //! hold; reading goes through one scratch buffer shared by all connections.
@@ -30,7 +32,7 @@ use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream as StdTcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
@@ -51,6 +53,11 @@ const MAX_OUT: usize = 1 << 20;
 /// the others.
 const READS_PER_TURN: usize = 16;
 const SCRATCH: usize = 256 * 1024;
+/// Worker threads that may run server handlers at once (per reactor); more
+/// connections with decisions pending wait for a free one.
+pub const MAX_HANDLER_THREADS: usize = 16;
+/// A worker thread with nothing to do for this long ends.
+const WORKER_IDLE: Duration = Duration::from_secs(10);
 
 thread_local! {
     /// Set while this thread runs a reactor's processing: wakeups raised
@@ -64,6 +71,8 @@ struct WakeQueue {
     waker: Waker,
     /// Commands from other threads (new connections, shutdown).
     commands: Mutex<VecDeque<Command>>,
+    /// Server handlers back from a worker: (slot, connection id, handler).
+    returned: Mutex<Vec<(usize, u64, Box<dyn ServerConn>)>>,
     stop: AtomicBool,
 }
 
@@ -126,6 +135,100 @@ impl<H: Handler> ServerConn for LoopConnection<H> {
     }
 }
 
+/// One turn of a server connection's handler, for a worker thread.
+struct Job {
+    slot: usize,
+    id: u64,
+    server: Box<dyn ServerConn>,
+    shared: Arc<Shared>,
+    /// The connection is gone: run the handler once more (it learns the
+    /// end) and drop it.
+    last: bool,
+}
+
+#[derive(Default)]
+struct WorkState {
+    jobs: VecDeque<Job>,
+    idle: usize,
+    threads: usize,
+}
+
+/// The worker threads that run server handlers off the reactor's thread.
+struct Workers {
+    queue: Arc<WakeQueue>,
+    state: Mutex<WorkState>,
+    cond: Condvar,
+}
+
+impl Workers {
+    fn submit(self: &Arc<Self>, job: Job) {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.jobs.push_back(job);
+        if st.jobs.len() > st.idle && st.threads < MAX_HANDLER_THREADS {
+            let w = self.clone();
+            let spawned = std::thread::Builder::new()
+                .name("ssh-mio-handler".into())
+                .spawn(move || w.work());
+            match spawned {
+                Ok(_) => st.threads += 1,
+                Err(e) if st.threads == 0 => {
+                    // No thread at all: run it here rather than never.
+                    tracing::warn!("cannot start a handler thread: {e}");
+                    let job = st.jobs.pop_back();
+                    drop(st);
+                    if let Some(job) = job {
+                        self.run(job);
+                    }
+                    return;
+                }
+                Err(e) => tracing::warn!("cannot start a handler thread: {e}"),
+            }
+        }
+        self.cond.notify_one();
+    }
+
+    fn work(self: Arc<Self>) {
+        loop {
+            let job = {
+                let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+                loop {
+                    if let Some(j) = st.jobs.pop_front() {
+                        break Some(j);
+                    }
+                    st.idle += 1;
+                    let (g, t) = self
+                        .cond
+                        .wait_timeout(st, WORKER_IDLE)
+                        .unwrap_or_else(|p| p.into_inner());
+                    st = g;
+                    st.idle -= 1;
+                    if t.timed_out() && st.jobs.is_empty() {
+                        st.threads -= 1;
+                        break None;
+                    }
+                }
+            };
+            match job {
+                Some(job) => self.run(job),
+                None => return,
+            }
+        }
+    }
+
+    fn run(&self, mut job: Job) {
+        run_handler(job.server.as_mut(), &job.shared);
+        if job.last {
+            return;
+        }
+        self.queue
+            .returned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((job.slot, job.id, job.server));
+        self.queue.wake_loop();
+    }
+}
+
 struct Listener {
     sock: TcpListener,
     config: Arc<Config>,
@@ -137,7 +240,12 @@ struct Conn {
     sock: TcpStream,
     shared: Arc<Shared>,
     wake: Arc<ConnWake>,
+    /// Tells this connection from a later one in the same slot.
+    id: u64,
+    /// The server handler, unless a worker is running it (then None).
     server: Option<Box<dyn ServerConn>>,
+    /// The handler was run after the connection ended.
+    server_told_end: bool,
     /// Received bytes the core has no room for yet.
     held: Vec<u8>,
     out: Vec<u8>,
@@ -165,6 +273,8 @@ pub struct Reactor {
     conns: usize,
     listeners: usize,
     scratch: Vec<u8>,
+    workers: Arc<Workers>,
+    next_id: u64,
 }
 
 /// Sends work to a reactor from any thread: new client connections,
@@ -254,21 +364,29 @@ impl Reactor {
 
     fn build(registry: Registry, base: usize) -> io::Result<Reactor> {
         let waker = Waker::new(&registry, Token(base))?;
+        let queue = Arc::new(WakeQueue {
+            dirty: Mutex::new(Vec::new()),
+            waker,
+            commands: Mutex::new(VecDeque::new()),
+            returned: Mutex::new(Vec::new()),
+            stop: AtomicBool::new(false),
+        });
         Ok(Reactor {
             poll: None,
             registry,
             base,
-            queue: Arc::new(WakeQueue {
-                dirty: Mutex::new(Vec::new()),
-                waker,
-                commands: Mutex::new(VecDeque::new()),
-                stop: AtomicBool::new(false),
+            workers: Arc::new(Workers {
+                queue: queue.clone(),
+                state: Mutex::new(WorkState::default()),
+                cond: Condvar::new(),
             }),
+            queue,
             entries: Vec::new(),
             free: Vec::new(),
             conns: 0,
             listeners: 0,
             scratch: vec![0; SCRATCH],
+            next_id: 0,
         })
     }
 
@@ -409,6 +527,39 @@ impl Reactor {
     }
 
     fn process_inner(&mut self, now: Instant) {
+        // Handlers back from the workers.
+        let back = std::mem::take(
+            &mut *self
+                .queue
+                .returned
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        );
+        for (slot, id, server) in back {
+            match self.entries.get_mut(slot) {
+                Some(Some(Entry::Conn(c))) if c.id == id => {
+                    c.server = Some(server);
+                    // More may have queued meanwhile.
+                    c.wake.pending.store(true, Ordering::Release);
+                    self.queue
+                        .dirty
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(slot);
+                }
+                _ => {
+                    // The connection ended while its handler was out.
+                    let shared = server.handle().conn().shared.clone();
+                    self.workers.submit(Job {
+                        slot,
+                        id,
+                        server,
+                        shared,
+                        last: true,
+                    });
+                }
+            }
+        }
         loop {
             let cmd = self
                 .queue
@@ -544,10 +695,13 @@ impl Reactor {
             shared.loop_io_error(e, "cannot register socket");
             return;
         }
+        self.next_id += 1;
         let slot = self.alloc(Entry::Conn(Conn {
             sock,
             shared: shared.clone(),
             wake: wake.clone(),
+            id: self.next_id,
+            server_told_end: false,
             server: server.map(|s| {
                 Box::new(GuardedServer {
                     inner: s,
@@ -576,6 +730,7 @@ impl Reactor {
     /// One turn for one connection: input, server decisions, output.
     fn service(&mut self, slot: usize, now: Instant) {
         let scratch = &mut self.scratch;
+        let workers = &self.workers;
         let Some(Some(Entry::Conn(c))) = self.entries.get_mut(slot) else {
             return;
         };
@@ -621,9 +776,26 @@ impl Reactor {
         if c.held.capacity() > 0 && c.held.is_empty() {
             c.held = Vec::new();
         }
-        // Server decisions.
-        if let Some(s) = &mut c.server {
-            run_handler(s.as_mut(), &c.shared);
+        // Server decisions, on a worker thread (they may block).
+        if c.server.is_some() {
+            let work = {
+                let g = c.shared.lock();
+                !g.requests.is_empty() || (g.closed.is_some() && !c.server_told_end)
+            };
+            if work {
+                if c.shared.lock().closed.is_some() {
+                    c.server_told_end = true;
+                }
+                if let Some(server) = c.server.take() {
+                    workers.submit(Job {
+                        slot,
+                        id: c.id,
+                        server,
+                        shared: c.shared.clone(),
+                        last: false,
+                    });
+                }
+            }
         }
         // Output.
         let mut closed;
@@ -658,8 +830,16 @@ impl Reactor {
         c.deadline = c.shared.loop_deadline();
         let done = closed && (c.out_pos == c.out.len() || c.failed);
         if done {
-            if let Some(s) = &mut c.server {
-                run_handler(s.as_mut(), &c.shared);
+            if let Some(server) = c.server.take() {
+                // The handler learns the end on a worker; a busy one does
+                // when it comes back.
+                workers.submit(Job {
+                    slot,
+                    id: c.id,
+                    server,
+                    shared: c.shared.clone(),
+                    last: true,
+                });
             }
             if let Some(Entry::Conn(mut c)) = self.entries[slot].take() {
                 let _ = self.registry.deregister(&mut c.sock);
