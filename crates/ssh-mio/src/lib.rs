@@ -71,8 +71,8 @@ struct WakeQueue {
     waker: Waker,
     /// Commands from other threads (new connections, shutdown).
     commands: Mutex<VecDeque<Command>>,
-    /// Server handlers back from a worker: (slot, connection id, handler).
-    returned: Mutex<Vec<(usize, u64, Box<dyn ServerConn>)>>,
+    /// Server handlers back from a worker.
+    returned: Mutex<Vec<Returned>>,
     stop: AtomicBool,
 }
 
@@ -134,6 +134,9 @@ impl<H: Handler> ServerConn for LoopConnection<H> {
         LoopConnection::handle(self)
     }
 }
+
+/// A server handler back from a worker: (slot, connection id, handler).
+type Returned = (usize, u64, Box<dyn ServerConn>);
 
 /// One turn of a server connection's handler, for a worker thread.
 struct Job {
