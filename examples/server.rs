@@ -7,8 +7,16 @@
 //!        [--runtime mio|tokio|blocking]
 //! ```
 //!
+//! Admission as sshd's: `-o MaxStartups=start:rate:full` (default
+//! `10:30:100`, random early drop of unauthenticated connections),
+//! `-o PerSourceMaxStartups=N|none` (default none) and
+//! `-o PerSourceNetBlockSize=v4:v6` (default `32:128`). A client that
+//! sends no version line is dropped after `-o IdentificationTimeout=TIME`
+//! (default 10s; 0 leaves only LoginGraceTime), so idle sockets cannot
+//! hold the unauthenticated slots for the whole grace time.
+//!
 //! `--runtime` picks the adapter (default mio: one thread moves every
-//! connection's bytes; handler decisions run on it and never block, and
+//! connection's bytes; handler decisions run on a small worker pool, and
 //! commands' I/O is pumped by threads of their own as under the others).
 //!
 //! Who logs in, as sshd decides it:
@@ -65,9 +73,10 @@ use common::runtime::{tokio_rt, RuntimeKind};
 use common::{apply_transport_option, parse_time, split_option, yes};
 use ssh_blocking::proto::keys::authorized_keys::{AuthorizedKeys, ExpiryTime, KeyOptions};
 use ssh_blocking::proto::keys::known_hosts::glob_match;
+use ssh_blocking::proto::session::admission::parse_per_source_max_startups;
 use ssh_blocking::proto::sftp::{draft_symlink_peer, SftpServerConfig};
 use ssh_blocking::proto::{
-    ChannelId, ChannelRequest, Config, Prompt, PtyRequest, PublicKey, Stream,
+    AdmissionConfig, ChannelId, ChannelRequest, Config, Prompt, PtyRequest, PublicKey, Stream,
 };
 use ssh_blocking::sftp_server::{serve as serve_sftp, LocalFs};
 use ssh_blocking::{os_rng, Auth, Channel, Handler, KbdInt, PrivateKey, Server, ServerHandle};
@@ -252,7 +261,7 @@ fn main() {
     let mut root_login = RootLogin::ProhibitPassword;
 
     let mut accept_env: Vec<String> = vec!["LANG".into(), "LC_*".into()];
-    let mut max_startups = Server::DEFAULT_MAX_STARTUPS;
+    let mut admission = AdmissionConfig::default();
     for kv in &o.options {
         let (key, v) = split_option(kv).unwrap_or_else(|e| die(&e.to_string()));
         let bad = |what: &str| -> ! { die(&format!("bad {what} value {v:?}")) };
@@ -291,9 +300,19 @@ fn main() {
             }
             "maxsessions" => config.max_sessions = v.parse().unwrap_or_else(|_| bad("MaxSessions")),
             "maxstartups" => {
-                // "start:rate:full" — the start value is the hard limit here.
-                let first = v.split(':').next().unwrap_or("");
-                max_startups = first.parse().unwrap_or_else(|_| bad("MaxStartups"));
+                admission.max_startups = v.parse().unwrap_or_else(|e| die(&format!("{e}")))
+            }
+            "persourcemaxstartups" => {
+                admission.per_source_max_startups =
+                    parse_per_source_max_startups(&v).unwrap_or_else(|e| die(&format!("{e}")))
+            }
+            "persourcenetblocksize" => {
+                admission.per_source_net_block_size =
+                    v.parse().unwrap_or_else(|e| die(&format!("{e}")))
+            }
+            "identificationtimeout" => {
+                let t = parse_time(&v).unwrap_or_else(|| bad("IdentificationTimeout"));
+                config.identification_timeout = (!t.is_zero()).then_some(t);
             }
             "permitrootlogin" => {
                 root_login = match v.to_ascii_lowercase().as_str() {
@@ -369,7 +388,7 @@ fn main() {
         RuntimeKind::Blocking => {
             let mut server =
                 Server::from_listener(listener, config).unwrap_or_else(|e| die(&e.to_string()));
-            server.set_max_startups(max_startups);
+            server.set_admission(admission);
             let stop = server.shutdown_handle();
             on_signal(sigs, move || stop.shutdown());
             announce();
@@ -378,7 +397,7 @@ fn main() {
         RuntimeKind::Mio => {
             let mut server = ssh_mio::Server::from_listener(listener, config)
                 .unwrap_or_else(|e| die(&e.to_string()));
-            server.set_max_startups(max_startups);
+            server.set_admission(admission);
             let stop = server.shutdown_handle();
             on_signal(sigs, move || stop.shutdown());
             announce();
@@ -388,7 +407,7 @@ fn main() {
             let _ = listener.set_nonblocking(true);
             let listener = tokio::net::TcpListener::from_std(listener)?;
             let mut server = ssh_tokio::Server::from_listener(listener, config)?;
-            server.set_max_startups(max_startups);
+            server.set_admission(admission);
             let stop = server.shutdown_handle();
             on_signal(sigs, move || stop.shutdown());
             announce();

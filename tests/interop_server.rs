@@ -327,6 +327,8 @@ struct ServerOpts {
     options: Vec<String>,
     /// `-v`.
     verbose: bool,
+    /// `-b` (default 127.0.0.1; `[::]` listens on IPv6 and IPv4).
+    bind: &'static str,
 }
 
 impl Default for ServerOpts {
@@ -340,6 +342,7 @@ impl Default for ServerOpts {
             extra_args: Vec::new(),
             options: Vec::new(),
             verbose: true,
+            bind: "127.0.0.1",
         }
     }
 }
@@ -420,7 +423,7 @@ impl OurServer {
                 None => Command::new(&bin),
             };
             cmd.args(runtime_args());
-            cmd.args(["-b", "127.0.0.1", "-p", &port.to_string()]);
+            cmd.args(["-b", opts.bind, "-p", &port.to_string()]);
             for k in &host_keys {
                 cmd.arg("-h").arg(k);
             }
@@ -619,10 +622,12 @@ impl OurServer {
 /// line may follow this one without a newline in between if the server
 /// wrote it in pieces.)
 fn listening_pos(log: &str, port: u16) -> Option<usize> {
-    let needle = format!("listening on 127.0.0.1:{port}");
-    log.match_indices(&needle).map(|(i, _)| i).find(|&i| {
-        (i == 0 || log[..i].ends_with('\n'))
-            && !log[i + needle.len()..].starts_with(|c: char| c.is_ascii_digit())
+    ["127.0.0.1", "[::]"].iter().find_map(|a| {
+        let needle = format!("listening on {a}:{port}");
+        log.match_indices(&needle).map(|(i, _)| i).find(|&i| {
+            (i == 0 || log[..i].ends_with('\n'))
+                && !log[i + needle.len()..].starts_with(|c: char| c.is_ascii_digit())
+        })
     })
 }
 
@@ -2456,6 +2461,191 @@ fn max_startups_refuses_extra_unauthenticated() {
             }
             Err(_) => std::thread::sleep(Duration::from_millis(200)),
         }
+    }
+}
+
+/// Opens a socket to the server that sends nothing (or only a version
+/// line), and waits for the server's version line (so the server has taken
+/// it on).
+fn idle_socket(addr: std::net::SocketAddr, version: bool) -> TcpStream {
+    let mut sock = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+    if version {
+        sock.write_all(b"SSH-2.0-sshlib_idle\r\n").unwrap();
+    }
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut got = Vec::new();
+    let mut b = [0u8; 1];
+    while !got.ends_with(b"\n") && got.len() < 1024 {
+        match sock.read(&mut b) {
+            Ok(1) => got.push(b[0]),
+            _ => break,
+        }
+    }
+    assert!(
+        got.starts_with(b"SSH-2.0-"),
+        "no version line on an idle connection: {}",
+        show(&got, 200)
+    );
+    sock
+}
+
+/// Server `-o MaxStartups=2:50:10` with two sockets from an attacker
+/// holding the two unauthenticated slots (a version line, then nothing): real `ssh`
+/// clients still get in, about half of them (sshd's random early drop at
+/// `start`: 50%), and the refused ones are told "Exceeded MaxStartups".
+#[test]
+fn max_startups_random_early_drop_lets_clients_in() {
+    let mut srv = OurServer::start_with(ServerOpts::with_options(&[
+        "MaxStartups=2:50:10",
+        "LoginGraceTime=120",
+    ]));
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], srv.port).into();
+    let idle: Vec<_> = (0..2).map(|_| idle_socket(addr, true)).collect();
+    let mark = srv.daemon.log_len();
+    let tries = 24;
+    let mut got_in = 0;
+    for _ in 0..tries {
+        let out = ssh(
+            &srv.key_args(&keys().ed25519),
+            "echo in",
+            Input::Null,
+            &[],
+            SHORT,
+        );
+        if out.status.code() == Some(0) {
+            assert_eq!(out.stdout, b"in\n");
+            got_in += 1;
+        } else {
+            assert_eq!(
+                out.status.code(),
+                Some(255),
+                "stdout {} stderr {}",
+                show(&out.stdout, 200),
+                lossy(&out.stderr)
+            );
+        }
+    }
+    // Binomial(24, 0.5): fewer than 5 or none refused is a 1 in 1000 event.
+    assert!(
+        (5..tries).contains(&got_in),
+        "{got_in} of {tries} clients got in past two idle sockets at MaxStartups 2:50:10"
+    );
+    let log = srv.daemon.log_since(mark);
+    assert!(
+        log.contains("beginning MaxStartups throttling")
+            && log.contains("drop connection #2 from [127.0.0.1]:"),
+        "no drop logged: {log}"
+    );
+    // A raw refused connection reads sshd's notice, then EOF.
+    let notice = loop {
+        let mut sock = connect(srv.port);
+        sock.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut got = Vec::new();
+        let mut b = [0u8; 1];
+        while !got.ends_with(b"\n") && got.len() < 1024 {
+            match sock.read(&mut b) {
+                Ok(1) => got.push(b[0]),
+                _ => break,
+            }
+        }
+        if !got.starts_with(b"SSH-2.0-") {
+            // Refused: nothing follows the notice.
+            assert_eq!(
+                read_until_eof(&mut sock, Duration::from_secs(10)).unwrap(),
+                b""
+            );
+            break got;
+        }
+    };
+    assert_eq!(notice, b"Exceeded MaxStartups\r\n");
+    drop(idle);
+    srv.assert_serving();
+}
+
+/// Server `-o PerSourceMaxStartups=2` listening on IPv6 and IPv4: two idle
+/// sockets from 127.0.0.1 fill that source; a third connection from it is
+/// refused while `ssh` over ::1 still gets in.
+#[test]
+fn per_source_max_startups_refuses_one_source_only() {
+    let mut srv = OurServer::start_with(ServerOpts {
+        bind: "[::]",
+        ..ServerOpts::with_options(&["PerSourceMaxStartups=2", "PerSourceNetBlockSize=32:128"])
+    });
+    let v4: std::net::SocketAddr = ([127, 0, 0, 1], srv.port).into();
+    let idle: Vec<_> = (0..2).map(|_| idle_socket(v4, false)).collect();
+    let out = ssh(
+        &srv.key_args(&keys().ed25519),
+        "echo in",
+        Input::Null,
+        &[],
+        SHORT,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(255),
+        "a third connection from 127.0.0.1 was served: {}",
+        lossy(&out.stderr)
+    );
+    let mut sock = connect(srv.port);
+    let got = read_until_eof(&mut sock, Duration::from_secs(10)).unwrap();
+    assert_eq!(got, b"Exceeded MaxStartups\r\n");
+    let mut a = srv.key_args(&keys().ed25519);
+    // The known_hosts lines name [127.0.0.1]:PORT.
+    let alias = format!("HostKeyAlias=[127.0.0.1]:{}", srv.port);
+    a.extend(s(&["-o", &alias, &format!("{USER}@::1"), "echo v6"]));
+    let out = run_prog(&require_peer("ssh"), &a, Input::Null, &[], SHORT);
+    assert_output(&out, b"v6\n", b"", 0);
+    drop(idle);
+    srv.assert_serving();
+}
+
+/// Server `-o MaxStartups=2 -o IdentificationTimeout=2`: sockets that never
+/// send a version line are closed after about 2 s (not the 120 s grace
+/// time), and the slots they held are free again.
+#[test]
+fn identification_timeout_closes_silent_sockets() {
+    let mut srv = OurServer::start_with(ServerOpts::with_options(&[
+        "MaxStartups=2",
+        "IdentificationTimeout=2",
+    ]));
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], srv.port).into();
+    let started = Instant::now();
+    let mut idle: Vec<_> = (0..2).map(|_| idle_socket(addr, false)).collect();
+    for sock in &mut idle {
+        read_until_eof(sock, Duration::from_secs(15)).unwrap();
+    }
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(1500) && took < Duration::from_secs(10),
+        "silent sockets closed after {took:?}"
+    );
+    srv.assert_serving();
+}
+
+/// Malformed admission options are refused at start, naming the option.
+#[test]
+fn admission_options_refuse_malformed_values() {
+    for (opt, name) in [
+        ("MaxStartups=10:0:100", "MaxStartups"),
+        ("MaxStartups=20:30:10", "MaxStartups"),
+        ("MaxStartups=ten", "MaxStartups"),
+        ("PerSourceMaxStartups=0", "PerSourceMaxStartups"),
+        ("PerSourceMaxStartups=lots", "PerSourceMaxStartups"),
+        ("PerSourceNetBlockSize=33:128", "PerSourceNetBlockSize"),
+        ("PerSourceNetBlockSize=32:129", "PerSourceNetBlockSize"),
+        ("IdentificationTimeout=soon", "IdentificationTimeout"),
+    ] {
+        let a = s(&["-b", "127.0.0.1", "-p", "0", "-o", opt]);
+        let out = run_prog(&server_bin(), &a, Input::Null, &[], SHORT);
+        assert!(
+            !out.status.success() && lossy(&out.stderr).contains(name),
+            "-o {opt}: {} stderr {}",
+            describe_status(&out.status),
+            lossy(&out.stderr)
+        );
     }
 }
 

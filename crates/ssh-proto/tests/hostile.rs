@@ -22,7 +22,9 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use rand_chacha::ChaCha20Rng;
-use ssh_proto::connection::{MAX_PENDING_CHANNEL_REQUESTS, MAX_PENDING_GLOBAL_REQUESTS};
+use ssh_proto::connection::{
+    MAX_PENDING_CHANNEL_REQUESTS, MAX_PENDING_GLOBAL_REQUESTS, MAX_UNHANDLED_REQUESTS,
+};
 use ssh_proto::sftp::codec::{self, MAX_PACKET};
 use ssh_proto::sftp::{status, Attrs, NameEntry, Request, Response, SftpServer, SftpServerConfig};
 use ssh_proto::transport::{Input, Transport, TransportConfig, MAX_PACKET_LEN};
@@ -251,6 +253,9 @@ struct Hostile {
     events: Vec<Event>,
     /// Hostile server: answers service, auth and channel-open requests.
     raw_serves: bool,
+    /// Leave requests that want no reply unhandled (by default the victim
+    /// application handles each as it is reported).
+    hold_requests: bool,
 }
 
 impl Hostile {
@@ -298,6 +303,7 @@ impl Hostile {
             raw_kex_done: 0,
             events: Vec::new(),
             raw_serves,
+            hold_requests: false,
         };
         h.raw.start_kex(&mut *h.rng).expect("raw KEXINIT");
         h
@@ -442,6 +448,14 @@ impl Hostile {
                 // Session channels are accepted; others are left to the test.
                 Event::ChannelOpenRequest { channel, kind, .. } if kind == "session" => {
                     let _ = self.victim.accept_channel(*channel);
+                }
+                Event::ChannelRequest {
+                    want_reply: false, ..
+                }
+                | Event::GlobalRequest {
+                    want_reply: false, ..
+                } if !self.hold_requests && self.victim.role() == Role::Server => {
+                    self.victim.request_handled();
                 }
                 _ => {}
             }
@@ -1565,12 +1579,45 @@ fn truncated_pty_request_is_refused() {
 
 // ================================================================ timers
 
+/// A peer that opens the connection and sends no version line (or not
+/// all of it) is closed after the identification timeout (10 s by
+/// default), not the 120 s grace time; one whose version line came in time
+/// is left to the grace time.
+#[test]
+fn silent_peer_hits_the_identification_timeout() {
+    let start = Instant::now();
+    let cfg = Arc::new(victim_server_config(Algorithms::default()));
+    assert_eq!(cfg.identification_timeout, Some(Duration::from_secs(10)));
+    for sent in [&b""[..], b"SSH-2.0-slo"] {
+        let mut s = Connection::server(cfg.clone(), rng(6), start).unwrap();
+        assert_eq!(s.recv(start, sent).unwrap(), sent.len());
+        assert_eq!(s.poll_timeout(), Some(start + Duration::from_secs(10)));
+        s.handle_timeout(start + Duration::from_secs(9));
+        assert!(!s.is_closed());
+        s.handle_timeout(start + Duration::from_secs(10));
+        let e = s
+            .error()
+            .cloned()
+            .expect("closed at the identification timeout");
+        assert_eq!(e.kind(), ErrorKind::Timeout);
+        assert!(e.detail().contains("no identification string"), "{e}");
+        assert_eq!(s.poll_timeout(), None);
+    }
+    let mut s = Connection::server(cfg, rng(7), start).unwrap();
+    s.recv(start + Duration::from_secs(1), RAW_VERSION).unwrap();
+    assert_eq!(s.poll_timeout(), Some(start + Duration::from_secs(120)));
+    s.handle_timeout(start + Duration::from_secs(60));
+    assert!(!s.is_closed());
+}
+
 /// A peer that sends one byte per second never finishes its handshake: the
 /// login grace time (120 s) ends it, on the virtual clock.
 #[test]
 fn slow_peer_one_byte_per_second_hits_the_login_grace_time() {
     let start = Instant::now();
-    let cfg = victim_server_config(Algorithms::default());
+    let mut cfg = victim_server_config(Algorithms::default());
+    // Only the grace time here (the version line takes ~20 s to trickle).
+    cfg.identification_timeout = None;
     let mut s = Connection::server(Arc::new(cfg), rng(5), start).unwrap();
     let deadline = s.poll_timeout().expect("a grace timer");
     assert_eq!(deadline, start + Duration::from_secs(120));
@@ -1687,6 +1734,101 @@ fn answered_global_requests_and_keepalives_are_not_capped() {
         .filter(|e| matches!(e, Event::GlobalRequest { .. }))
         .count();
     assert_eq!(events, 10_000, "keepalives are not reported");
+}
+
+/// A peer sends 100k channel and global requests wanting no reply while
+/// the application handles none (a slow handler): the core stops taking
+/// input once MAX_UNHANDLED_REQUESTS are pending, its memory stays small,
+/// and once the application handles them every request is reported, in
+/// order, and the data behind them arrives.
+#[test]
+fn unhandled_no_reply_requests_hold_input_back() {
+    let (mut h, ch) = Hostile::session(victim_server_config(etm()), etm());
+    h.hold_requests = true;
+    let is_request = |e: &Event| {
+        matches!(
+            e,
+            Event::ChannelRequest {
+                want_reply: false,
+                ..
+            } | Event::GlobalRequest {
+                want_reply: false,
+                ..
+            }
+        )
+    };
+    let before = h.events.len();
+    const N: u32 = 100_000;
+    for i in 0..N {
+        if i % 2 == 0 {
+            channel_req(&mut h, ch, "no-reply@example.com", false, i);
+        } else {
+            global(&mut h, "no-reply@example.com", false, i);
+        }
+    }
+    h.data(ch, b"kept");
+    let bytes = h.raw.pending_output().to_vec();
+    h.raw.advance_output(bytes.len());
+    let (taken, peak) = peak_heap(|| {
+        let mut off = 0;
+        while off < bytes.len() {
+            match h.victim.recv(h.now, &bytes[off..]) {
+                Ok(0) => break,
+                Ok(n) => off += n,
+                Err(e) => panic!("{e}"),
+            }
+            h.victim_events();
+        }
+        off
+    });
+    assert!(peak < 2 * MIB, "{peak}");
+    assert!(
+        taken < bytes.len() / 4,
+        "the victim took {taken} of {} bytes with no request handled",
+        bytes.len()
+    );
+    assert_eq!(h.victim.unhandled_requests(), MAX_UNHANDLED_REQUESTS);
+    let reported = h.events[before..].iter().filter(|e| is_request(e)).count();
+    assert_eq!(reported, MAX_UNHANDLED_REQUESTS);
+    h.still_up();
+
+    // The application catches up: the rest goes through.
+    let mut off = taken;
+    let mut handled = 0;
+    for _ in 0..1_000_000 {
+        while h.victim.unhandled_requests() > 0 {
+            h.victim.request_handled();
+            handled += 1;
+        }
+        if off == bytes.len() {
+            break;
+        }
+        off += h.victim.recv(h.now, &bytes[off..]).unwrap();
+        h.victim_events();
+    }
+    assert_eq!(off, bytes.len());
+    h.hold_requests = false;
+    h.run();
+    h.still_up();
+    assert_eq!(handled, N as usize);
+    let names: Vec<u32> = h.events[before..]
+        .iter()
+        .filter_map(|e| match e {
+            Event::ChannelRequest {
+                request: ChannelRequest::Other { data, .. },
+                want_reply: false,
+                ..
+            }
+            | Event::GlobalRequest {
+                data,
+                want_reply: false,
+                ..
+            } => Some(u32::from_be_bytes(data[..4].try_into().unwrap())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(names, (0..N).collect::<Vec<_>>(), "every request, in order");
+    assert_eq!(h.read_all(ch, Stream::Stdout), b"kept");
 }
 
 fn channel_req(h: &mut Hostile, ch: ChannelId, name: &str, want_reply: bool, i: u32) {
