@@ -90,10 +90,15 @@ def main():
         print(f"{args.rounds} one-byte round trips through `{cmd}` over pipes, best of {args.runs}, "
               f"{os.uname().machine}, {os.cpu_count()} cpus, {time.strftime('%Y-%m-%d')}")
         print(f"{'client':16} {'rounds/s':>10} {'us/round':>10}")
+        # Runs alternate between the clients, so a change in machine load
+        # during the run falls on all of them alike.
         res = {}
-        for name, argv in clients:
-            best = min(run_one(argv, args.rounds, args.stderr) for _ in range(args.runs))
-            res[name] = best
+        for _ in range(args.runs):
+            for name, argv in clients:
+                dt = run_one(argv, args.rounds, args.stderr)
+                res[name] = min(res.get(name, dt), dt)
+        for name, _ in clients:
+            best = res[name]
             print(f"{name:16} {args.rounds / best:10.0f} {best / args.rounds * 1e6:10.1f}")
         for name, _ in clients[:-1]:
             print(f"ratio  rounds/s {name}/openssh = {res['openssh'] / res[name]:.2f}x")
