@@ -354,3 +354,203 @@ fn port_22_uses_bare_names() {
         );
     })
 }
+
+/// Our `client` and `sftp` examples under each runtime, and OpenSSH's `ssh`
+/// and `sftp`, connecting as `sshtest@HOST` with only `kh` as known_hosts:
+/// each must accept (run the command) or refuse as `accept` says.
+fn check_examples(
+    host: &str,
+    port: u16,
+    kh: &Path,
+    what: &str,
+    accept: bool,
+    fails: &mut Vec<String>,
+) {
+    let dir = TempDir::new("kh-batch");
+    let batch = dir.join("batch");
+    std::fs::write(&batch, "pwd\n").unwrap();
+    let common = |port_flag: &str| -> Vec<String> {
+        [
+            port_flag,
+            &port.to_string(),
+            "-o",
+            &format!("UserKnownHostsFile={}", kh.display()),
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "PasswordAuthentication=no",
+            "-o",
+            "KbdInteractiveAuthentication=no",
+            "-i",
+            &keys().ed25519.display().to_string(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let dest = format!("{USER}@{host}");
+    let isolation: Vec<String> = [
+        "-F",
+        "/dev/null",
+        "-o",
+        "GlobalKnownHostsFile=/dev/null",
+        "-o",
+        "UpdateHostKeys=no",
+        "-o",
+        "IdentitiesOnly=yes",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut runs: Vec<(String, PathBuf, Vec<String>)> = Vec::new();
+    for rt in ["blocking", "tokio", "mio"] {
+        let rt_args = vec!["--runtime".to_string(), rt.to_string()];
+        let mut a = rt_args.clone();
+        a.extend(common("-p"));
+        a.extend([dest.clone(), "echo ok".into()]);
+        runs.push((format!("client --runtime {rt}"), example_bin("client"), a));
+        let mut a = rt_args;
+        a.extend(common("-P"));
+        a.extend(["-b".into(), batch.display().to_string(), dest.clone()]);
+        runs.push((format!("sftp --runtime {rt}"), example_bin("sftp"), a));
+    }
+    let mut a = isolation.clone();
+    a.extend(common("-p"));
+    a.extend([dest.clone(), "echo ok".into()]);
+    runs.push(("OpenSSH ssh".into(), require_peer("ssh"), a));
+    let mut a = isolation;
+    a.extend(common("-P"));
+    a.extend(["-b".into(), batch.display().to_string(), dest.clone()]);
+    runs.push(("OpenSSH sftp".into(), require_peer("sftp"), a));
+    for (name, prog, args) in runs {
+        let out = run_prog(&prog, &args, Input::Null, &[], TIMEOUT);
+        let ran = out.status.success()
+            && if name.contains("sftp") {
+                String::from_utf8_lossy(&out.stdout).contains("Remote working directory")
+            } else {
+                out.stdout == b"ok\n"
+            };
+        if ran != accept {
+            fails.push(format!(
+                "{what}: {name} as {host} port {port}: expected to {}, got {}; stderr: {}",
+                if accept {
+                    "connect"
+                } else {
+                    "refuse the host key"
+                },
+                describe_status(&out.status),
+                show(&out.stderr, 400)
+            ));
+        }
+    }
+}
+
+#[test]
+fn examples_search_known_hosts_under_the_name_given() {
+    let d = Sshd::start();
+    let keys = server_keys(&d);
+    let dir = TempDir::new("kh-examples");
+    let p = d.port;
+    let other_key = vec![public_key_line(&keys_pub())];
+    let mut fails = Vec::new();
+    for (what, pattern, keys, hashed, accept) in [
+        (
+            "[localhost]:PORT entry",
+            format!("[localhost]:{p}"),
+            &keys,
+            false,
+            true,
+        ),
+        (
+            "hashed [localhost]:PORT entry",
+            format!("[localhost]:{p}"),
+            &keys,
+            true,
+            true,
+        ),
+        (
+            "bare name entry, another port",
+            "localhost".to_string(),
+            &keys,
+            false,
+            true,
+        ),
+        (
+            "hashed bare entry, another port",
+            "localhost".to_string(),
+            &keys,
+            true,
+            true,
+        ),
+        (
+            "entry for the address only",
+            format!("[127.0.0.1]:{p}"),
+            &keys,
+            false,
+            false,
+        ),
+        (
+            "bare entry with another key",
+            "localhost".to_string(),
+            &other_key,
+            false,
+            false,
+        ),
+    ] {
+        let name = what.replace(|c: char| !c.is_ascii_alphanumeric(), "_");
+        let kh = known_hosts(&dir, &name, &pattern, keys, hashed);
+        check_examples("localhost", p, &kh, what, accept, &mut fails);
+    }
+    assert!(
+        fails.is_empty(),
+        "{} failures:\n  {}",
+        fails.len(),
+        fails.join("\n  ")
+    );
+}
+
+/// `-o CheckHostIP=yes` is refused with an error naming it (the address is
+/// never looked up); `-o CheckHostIP=no`, OpenSSH's default, works.
+#[test]
+fn client_refuses_check_host_ip_yes() {
+    let d = Sshd::start();
+    let mut fails = Vec::new();
+    for (v, ok) in [("no", true), ("yes", false)] {
+        let args: Vec<String> = [
+            "-p",
+            &d.port.to_string(),
+            "-o",
+            &format!("UserKnownHostsFile={}", d.known_hosts.display()),
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            &format!("CheckHostIP={v}"),
+            "-i",
+            &keys().ed25519.display().to_string(),
+            &format!("{USER}@127.0.0.1"),
+            "echo ok",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let out = run_prog(&example_bin("client"), &args, Input::Null, &[], TIMEOUT);
+        let err = String::from_utf8_lossy(&out.stderr);
+        let good = if ok {
+            out.status.success() && out.stdout == b"ok\n"
+        } else {
+            out.status.code() == Some(255) && err.contains("CheckHostIP") && out.stdout.is_empty()
+        };
+        if !good {
+            fails.push(format!(
+                "CheckHostIP={v}: {}, stdout {}, stderr {err}",
+                describe_status(&out.status),
+                show(&out.stdout, 200)
+            ));
+        }
+    }
+    assert!(fails.is_empty(), "{}", fails.join("\n"));
+}
