@@ -281,7 +281,9 @@ fn run() -> Result<i32, Error> {
             }
         })
     };
-    // stdout
+    // stdout: what arrives is written out at once (std's stdout buffers up
+    // to a newline), so request/response protocols over pipes never wait
+    // on bytes held back here.
     {
         let mut buf = vec![0u8; 256 * 1024];
         let mut out = std::io::stdout().lock();
@@ -290,11 +292,8 @@ fn run() -> Result<i32, Error> {
             if n == 0 {
                 break;
             }
-            if out.write_all(&buf[..n]).is_err() {
+            if out.write_all(&buf[..n]).and_then(|()| out.flush()).is_err() {
                 break;
-            }
-            if want_tty {
-                let _ = out.flush();
             }
         }
         let _ = out.flush();

@@ -1084,3 +1084,98 @@ fn sshd_accept_new_records_the_host_key() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Request/response through pipes (no terminal): the test writes one byte
+/// to the client's stdin and waits for the remote `cat` to send it back on
+/// stdout (and, with `cat >&2`, on stderr), ten rounds each. Every byte
+/// must come back on its own, with no newline and no more input to push it
+/// out, as with OpenSSH's `ssh`.
+#[test]
+fn sshd_one_byte_ping_pong_through_pipes() {
+    use std::io::{Read, Write};
+    use std::sync::mpsc;
+
+    let sshd = Sshd::start();
+    let mut fails = Vec::new();
+    for (cmd, on_stderr) in [("cat", false), ("cat >&2", true)] {
+        let mut a = key_args(&sshd.target(), &keys().ed25519);
+        a.push(dest());
+        a.push(cmd.to_string());
+        let mut p = spawn_client(&strs(&a), &[]);
+        let mut stdin = p.child.stdin.take().unwrap();
+        let out = p.child.stdout.take().unwrap();
+        let err = p.child.stderr.take().unwrap();
+        // Both pipes are drained; the echo is expected on one of them.
+        let (tx, rx) = mpsc::channel::<(bool, Vec<u8>)>();
+        for (is_err, mut r) in [
+            (false, Box::new(out) as Box<dyn Read + Send>),
+            (true, Box::new(err)),
+        ] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 256];
+                while let Ok(n @ 1..) = r.read(&mut buf) {
+                    if tx.send((is_err, buf[..n].to_vec())).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let mut got_other = Vec::new();
+        'rounds: for round in 0..10u8 {
+            let byte = b'a' + round;
+            if let Err(e) = stdin.write_all(&[byte]).and_then(|()| stdin.flush()) {
+                fails.push(format!("{cmd}: round {round}: write to the client: {e}"));
+                break;
+            }
+            // The first round includes connecting and authenticating.
+            let wait = if round == 0 {
+                SHORT
+            } else {
+                Duration::from_secs(5)
+            };
+            let deadline = Instant::now() + wait;
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match rx.recv_timeout(left) {
+                    Ok((is_err, data)) if is_err == on_stderr => {
+                        if data != [byte] {
+                            fails.push(format!(
+                                "{cmd}: round {round}: sent {:?}, got back {:?}",
+                                byte as char,
+                                String::from_utf8_lossy(&data)
+                            ));
+                            break 'rounds;
+                        }
+                        break;
+                    }
+                    Ok((_, data)) => got_other.extend_from_slice(&data),
+                    Err(_) => {
+                        fails.push(format!(
+                            "{cmd}: round {round}: the byte {:?} did not come back on {} within {wait:?}",
+                            byte as char,
+                            if on_stderr { "stderr" } else { "stdout" }
+                        ));
+                        break 'rounds;
+                    }
+                }
+            }
+        }
+        drop(stdin);
+        match p.wait_timeout(SHORT) {
+            Some(st) if st.success() => {}
+            st => fails.push(format!("{cmd}: after stdin closed: {st:?}")),
+        }
+        if !got_other.is_empty() {
+            fails.push(format!(
+                "{cmd}: unexpected output on the other stream: {}",
+                show(&got_other, 400)
+            ));
+        }
+        if !fails.is_empty() {
+            fails.push(format!("(client: {})", p.cmdline));
+        }
+    }
+    assert!(fails.is_empty(), "{}", fails.join("\n"));
+}

@@ -83,6 +83,13 @@ pub fn connect(mut o: ConnectOpts) -> Result<AnyClient, Error> {
                     user = Some(v)
                 }
             }
+            // The host key is looked up under the host name given, as with
+            // OpenSSH's default CheckHostIP=no; the address check is not done.
+            "checkhostip" if !v.eq_ignore_ascii_case("no") => {
+                return Err(Error::usage(format!(
+                    "option {k}={v} is not supported (only CheckHostIP=no)"
+                )))
+            }
             "connecttimeout" => connect_timeout = v.parse::<u64>().ok().map(Duration::from_secs),
             "serveraliveinterval" => {
                 config.keepalive_interval = v

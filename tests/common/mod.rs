@@ -1507,46 +1507,12 @@ fn client_command() -> (PathBuf, Vec<String>) {
 /// (no controlling terminal). Kills it and fails the test if it runs longer
 /// than `timeout`.
 pub fn run_client(args: &[&str], stdin: &[u8], env: &[(&str, &str)], timeout: Duration) -> Output {
-    let (prog, pre) = client_command();
-    let home = TempDir::new("client-home");
-    let mut cmd = Command::new(&prog);
-    cmd.args(&pre).args(args);
-    for v in [
-        "SSH_AUTH_SOCK",
-        "SSH_AGENT_PID",
-        "SSH_ASKPASS",
-        "SSH_ASKPASS_REQUIRE",
-        "DISPLAY",
-        "SSH_CONNECTION",
-    ] {
-        cmd.env_remove(v);
-    }
-    cmd.env("HOME", home.path());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
+    let (mut cmd, cmdline, _home) = client_process(args, env);
     cmd.stdin(if stdin.is_empty() {
         Stdio::null()
     } else {
         Stdio::piped()
     });
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    // SAFETY: setsid is async-signal-safe.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::setsid();
-            Ok(())
-        });
-    }
-    let cmdline = format!(
-        "{} {}",
-        prog.display(),
-        pre.iter()
-            .map(String::as_str)
-            .chain(args.iter().copied())
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
     let started = Instant::now();
     let mut child = cmd
         .spawn()
@@ -1616,6 +1582,99 @@ pub fn run_client(args: &[&str], stdin: &[u8], env: &[(&str, &str)], timeout: Du
         status,
         stdout,
         stderr,
+    }
+}
+
+/// The client under test with `args` as a command (stdout and stderr piped)
+/// in a cleaned environment (no agent, no askpass unless given, HOME an
+/// empty temporary directory, returned to be kept alive) in a new session
+/// (no controlling terminal), and its command line for messages.
+fn client_process(args: &[&str], env: &[(&str, &str)]) -> (Command, String, TempDir) {
+    let (prog, pre) = client_command();
+    let home = TempDir::new("client-home");
+    let mut cmd = Command::new(&prog);
+    cmd.args(&pre).args(args);
+    for v in [
+        "SSH_AUTH_SOCK",
+        "SSH_AGENT_PID",
+        "SSH_ASKPASS",
+        "SSH_ASKPASS_REQUIRE",
+        "DISPLAY",
+        "SSH_CONNECTION",
+    ] {
+        cmd.env_remove(v);
+    }
+    cmd.env("HOME", home.path());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    // SAFETY: setsid is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let cmdline = format!(
+        "{} {}",
+        prog.display(),
+        pre.iter()
+            .map(String::as_str)
+            .chain(args.iter().copied())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    (cmd, cmdline, home)
+}
+
+/// A running client under test, its stdin, stdout and stderr pipes for
+/// the test to drive; killed (with its process group) on drop.
+pub struct ClientProcess {
+    pub child: Child,
+    pub cmdline: String,
+    _home: TempDir,
+}
+
+impl ClientProcess {
+    /// Waits up to `timeout` for the exit status (None if still running).
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(st) = self.child.try_wait().expect("try_wait") {
+                return Some(st);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for ClientProcess {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            // SAFETY: the client leads its own session/process group (setsid).
+            unsafe { libc::kill(-(self.child.id() as i32), libc::SIGKILL) };
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Starts the client under test (as [`run_client`] would) with stdin,
+/// stdout and stderr as pipes the test holds.
+pub fn spawn_client(args: &[&str], env: &[(&str, &str)]) -> ClientProcess {
+    let (mut cmd, cmdline, home) = client_process(args, env);
+    cmd.stdin(Stdio::piped());
+    let child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmdline}: {e}"));
+    ClientProcess {
+        child,
+        cmdline,
+        _home: home,
     }
 }
 

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use ssh_proto::keys::known_hosts::{HostKeyStatus, KnownHosts};
 use ssh_proto::{Config, Connection, Error, ErrorKind, Event, PrivateKey, Prompt, PublicKey};
 
+use crate::addr::ToHostPort;
 use crate::channel::Channel;
 use crate::driver::{reader_loop, Handle, Shared};
 
@@ -141,21 +142,27 @@ fn io_err(e: io::Error, what: String) -> Error {
 }
 
 impl Client {
-    /// Connects over TCP with the default configuration.
-    pub fn connect(addr: impl ToSocketAddrs, check: HostKeyCheck) -> Result<Client, Error> {
+    /// Connects over TCP with the default configuration. The host key is
+    /// looked up under the host as `addr` names it (see [`ToHostPort`]).
+    pub fn connect(addr: impl ToHostPort, check: HostKeyCheck) -> Result<Client, Error> {
         Self::connect_with(addr, Arc::new(Config::default()), check, None)
     }
 
     /// Connects over TCP; `timeout` bounds the TCP connect and the handshake.
+    /// The host key is looked up under the host as `addr` names it (not
+    /// the address it resolved to), as OpenSSH does.
     pub fn connect_with(
-        addr: impl ToSocketAddrs,
+        addr: impl ToHostPort,
         config: Arc<Config>,
         check: HostKeyCheck,
         timeout: Option<Duration>,
     ) -> Result<Client, Error> {
-        let (s, a) = connect_tcp(addr, timeout)?;
+        let (host, port) = addr
+            .to_host_port()
+            .map_err(ConnectAttempts::resolve_failed)?;
+        let (s, _) = connect_tcp((host.as_str(), port), timeout)?;
         let _ = s.set_nodelay(true);
-        Self::handshake_tcp(s, &a.ip().to_string(), a.port(), config, check, timeout)
+        Self::handshake_tcp(s, &host, port, config, check, timeout)
     }
 
     /// Runs the handshake on a connected TCP stream. `host` and `port` name

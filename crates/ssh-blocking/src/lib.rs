@@ -17,6 +17,7 @@
 //! threads may run channels on one connection at once. A [`Channel`] is
 //! `std::io::Read + Write` (stdout), with [`Channel::stderr`] for stderr.
 
+mod addr;
 mod channel;
 mod client;
 /// The machinery shared by this adapter's handles, public for sibling
@@ -30,6 +31,7 @@ pub mod sftp;
 #[cfg(target_os = "linux")]
 pub mod sftp_server;
 
+pub use addr::ToHostPort;
 #[doc(hidden)]
 pub use channel::pty_request;
 pub use channel::{Channel, ChannelStderr};

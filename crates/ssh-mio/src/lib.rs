@@ -43,7 +43,7 @@ use ssh_proto::{AdmissionConfig, Connection, Error, MaxStartups, Refusal};
 
 pub use ssh_blocking::{
     Auth, Channel, ChannelOpenFailure, Client, Config, ExecOutput, Handler, HostKeyCheck, KbdInt,
-    ServerHandle,
+    ServerHandle, ToHostPort,
 };
 
 /// Bytes of output a connection takes from the core before the socket has
@@ -290,16 +290,21 @@ pub struct ReactorHandle {
 impl ReactorHandle {
     /// Connects over TCP and completes the handshake (host key check
     /// included) on the calling thread, while the reactor moves the bytes.
-    /// Must not be called from the reactor's own thread.
+    /// Must not be called from the reactor's own thread. The host key is
+    /// looked up under the host as `addr` names it (not the address it
+    /// resolved to), as OpenSSH does.
     pub fn connect(
         &self,
-        addr: impl ToSocketAddrs,
+        addr: impl ToHostPort,
         config: Arc<Config>,
         check: HostKeyCheck,
         timeout: Option<Duration>,
     ) -> Result<Client, Error> {
-        let (s, a) = ssh_blocking::connect_tcp(addr, timeout)?;
-        self.handshake(s, &a.ip().to_string(), a.port(), config, check, timeout)
+        let (host, port) = addr
+            .to_host_port()
+            .map_err(ssh_blocking::ConnectAttempts::resolve_failed)?;
+        let (s, _) = ssh_blocking::connect_tcp((host.as_str(), port), timeout)?;
+        self.handshake(s, &host, port, config, check, timeout)
     }
 
     /// Runs the client handshake on a connected stream handed to the
@@ -1051,7 +1056,7 @@ impl Runtime {
     /// See [`ReactorHandle::connect`].
     pub fn connect(
         &self,
-        addr: impl ToSocketAddrs,
+        addr: impl ToHostPort,
         config: Arc<Config>,
         check: HostKeyCheck,
         timeout: Option<Duration>,

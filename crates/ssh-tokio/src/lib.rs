@@ -53,6 +53,7 @@ pub use sftp::{File as SftpFile, Sftp};
 
 pub use ssh_blocking::{
     Auth, ChannelOpenFailure, Config, ExecOutput, ExitSignal, HostKeyCheck, KbdInt, ServerHandle,
+    ToHostPort,
 };
 pub use ssh_proto::{self as proto, Error, ErrorKind, PublicKey};
 
@@ -237,15 +238,19 @@ pub struct Client {
 
 impl Client {
     /// Connects over TCP; `timeout` bounds the TCP connect and the
-    /// handshake.
+    /// handshake. The host key is looked up under the host as `addr` names
+    /// it (not the address it resolved to), as OpenSSH does.
     pub async fn connect(
-        addr: impl tokio::net::ToSocketAddrs,
+        addr: impl ToHostPort,
         config: Arc<Config>,
         check: HostKeyCheck,
         timeout: Option<Duration>,
     ) -> Result<Client, Error> {
         let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
-        let addrs: Vec<_> = tokio::net::lookup_host(addr)
+        let (host, port) = addr
+            .to_host_port()
+            .map_err(ConnectAttempts::resolve_failed)?;
+        let addrs: Vec<_> = tokio::net::lookup_host((host.as_str(), port))
             .await
             .map_err(ConnectAttempts::resolve_failed)?
             .collect();
@@ -264,8 +269,7 @@ impl Client {
                     let _ = s.set_nodelay(true);
                     let left =
                         deadline.map(|d| d.saturating_duration_since(tokio::time::Instant::now()));
-                    return Self::handshake(s, &a.ip().to_string(), a.port(), config, check, left)
-                        .await;
+                    return Self::handshake(s, &host, port, config, check, left).await;
                 }
                 Err(e) => tried.failed(a, e),
             }

@@ -74,11 +74,27 @@ impl KnownHosts {
     ///
     /// `@revoked` wins over everything; `@cert-authority` lines are ignored for plain keys.
     /// The host is compared case-insensitively (OpenSSH lowercases host names).
+    ///
+    /// On a port other than 22, when no entry names `[host]:port`, the bare `host` entries
+    /// are tried as OpenSSH does ("checking without port identifier"): a key listed there
+    /// matches, a revoked one is revoked, and anything else leaves the host unknown.
     pub fn check(&self, host: &str, port: u16, key: &PublicKey) -> HostKeyStatus {
-        let lookup = host_string(host, port);
+        match self.check_exact(&host_string(host, port), key) {
+            HostKeyStatus::NotFound if port != 22 => {
+                match self.check_exact(&host_string(host, 22), key) {
+                    s @ (HostKeyStatus::Match | HostKeyStatus::Revoked) => s,
+                    HostKeyStatus::Mismatch | HostKeyStatus::NotFound => HostKeyStatus::NotFound,
+                }
+            }
+            s => s,
+        }
+    }
+
+    /// The verdict for entries naming exactly `lookup` (`host` or `[host]:port`).
+    fn check_exact(&self, lookup: &str, key: &PublicKey) -> HostKeyStatus {
         let mut known = false;
         let mut matched = false;
-        for e in self.entries.iter().filter(|e| e.hosts.matches(&lookup)) {
+        for e in self.entries.iter().filter(|e| e.hosts.matches(lookup)) {
             match e.marker {
                 Marker::Revoked => {
                     if e.key == *key {

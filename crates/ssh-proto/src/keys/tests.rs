@@ -752,7 +752,12 @@ fn keys_known_hosts_lookup() {
         assert_eq!(c("PLAIN.Example.com", 22, k1), Match, "{what}");
         assert_eq!(c("10.0.0.1", 22, k1), Match, "{what}");
         assert_eq!(c("plain.example.com", 22, k2), Mismatch, "{what}");
-        assert_eq!(c("plain.example.com", 2222, k1), NotFound, "{what}");
+        // Another port: with no `[host]:port` entry the bare name's entries are tried, as
+        // OpenSSH's "checking without port identifier" (a different key there is no
+        // mismatch, only unknown); a `[host]:port` entry stops the fallback.
+        assert_eq!(c("plain.example.com", 2222, k1), Match, "{what}");
+        assert_eq!(c("plain.example.com", 2222, k2), NotFound, "{what}");
+        assert_eq!(c("ported.example.com", 2222, k1), Mismatch, "{what}");
         assert_eq!(c("ported.example.com", 2222, k2), Match, "{what}");
         assert_eq!(c("ported.example.com", 22, k2), NotFound, "{what}");
         assert_eq!(c("ported.example.com", 2223, k2), NotFound, "{what}");
