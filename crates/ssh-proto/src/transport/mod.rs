@@ -1339,6 +1339,10 @@ impl Transport {
         if self.strict {
             self.tx_seq = 0;
         }
+        // RFC 4253 section 6.2: the compression context is initialized
+        // after each key exchange. OpenSSH starts a fresh zlib stream at
+        // every NEWKEYS too, so the old one ends here.
+        self.tx_comp = None;
         self.tx_comp_pending = Some(keys.compression.clone());
         self.apply_compression();
         self.rekey_limit = self
@@ -1380,6 +1384,8 @@ impl Transport {
         if self.strict {
             self.rx_seq = 0;
         }
+        // A fresh inflate stream for the new keys (see `send_newkeys`).
+        self.rx_decomp = None;
         self.rx_comp_pending = Some(keys.compression.clone());
         self.apply_compression();
         self.kex = None;
@@ -1403,12 +1409,16 @@ impl Transport {
     }
 
     /// Called by the auth layer when authentication succeeded: turns on
-    /// delayed (`zlib@openssh.com`) compression.
+    /// delayed (`zlib@openssh.com`) compression for the keys in use (and,
+    /// since the session is now authenticated, for every later NEWKEYS).
     pub fn set_authenticated(&mut self) {
         self.authenticated = true;
         self.apply_compression();
     }
 
+    /// Starts the compression streams the keys in use call for, in each
+    /// direction that has none yet (`send_newkeys` and `on_newkeys` drop the
+    /// old stream first, so each NEWKEYS begins a new one).
     fn apply_compression(&mut self) {
         let want = |name: &Option<String>, authed: bool| match name.as_deref() {
             Some("zlib") => true,
