@@ -688,9 +688,9 @@ fn sshd_compression_roundtrip() {
     report("compression runs", 2, failures);
 }
 
-/// `-C` with a rekey every MiB started by either side (sshd `RekeyLimit 1M`,
-/// client `-o RekeyLimit=1M`): 64 MiB through `cat`, text then noise, comes
-/// back with the same sha256. OpenSSH starts fresh zlib streams at every
+/// `-C` with a rekey every MiB (sshd `RekeyLimit 1M`, client
+/// `-o RekeyLimit=1M`): 64 MiB through `cat`, text then noise, comes back
+/// with the same sha256. OpenSSH starts fresh zlib streams at every
 /// NEWKEYS (RFC 4253 section 6.2), so ours must too.
 #[test]
 fn sshd_compression_with_rekey_every_mib_64mib() {
