@@ -1002,23 +1002,20 @@ impl Transport {
         let step = std::mem::replace(&mut kex.step, Step::AwaitNewKeys);
         match (role, step) {
             (Role::Client, Step::ClientAwaitGexGroup) if t == msg::KEX_31 => {
-                let p = r.mpint_positive()?.to_vec();
-                let g = r.mpint_positive()?.to_vec();
+                let params = DhParams {
+                    p: r.mpint_positive()?.to_vec(),
+                    g: r.mpint_positive()?.to_vec(),
+                };
                 let (min, _, max) = self.config.gex_bits;
-                let bits = p.len() * 8 - p.first().map_or(8, |b| b.leading_zeros() as usize);
+                // Measured, not computed from the length: an empty `p` is 0 bits.
+                let bits = params.bits();
                 if bits < min as usize || bits > max as usize {
                     return Err(Error::protocol(format!(
                         "server offered a {bits}-bit DH group outside the requested {min}..{max}"
                     )));
                 }
-                let ck = ClientKex::new(
-                    spec,
-                    Some(DhParams {
-                        p: p.clone(),
-                        g: g.clone(),
-                    }),
-                    rng,
-                )?;
+                let ck = ClientKex::new(spec, Some(params.clone()), rng)?;
+                let DhParams { p, g } = params;
                 let public = ck.public().to_vec();
                 let (min, n, max) = self.config.gex_bits;
                 let kex = self
