@@ -34,6 +34,9 @@ const MAX_PRE_BANNER: usize = 64 * 1024;
 /// Receive-buffer size beyond which `recv` stops accepting input until the
 /// application has processed what is there.
 const RX_SOFT_LIMIT: usize = 2 * MAX_PACKET_LEN + 64 * 1024;
+/// Packets in one direction under one set of keys after which a rekey
+/// starts (RFC 4344 section 3.1; OpenSSH's `MAX_PACKETS`).
+pub const MAX_REKEY_PACKETS: u64 = 1 << 31;
 
 /// Client or server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,9 +53,18 @@ pub struct TransportConfig {
     pub version: String,
     /// Strict key exchange (Terrapin countermeasure); on by default.
     pub strict_kex: bool,
-    /// Rekey after this many bytes in either direction; `None`: the
+    /// Rekey after this many bytes in either direction (each direction
+    /// counted under its own keys, as OpenSSH's RekeyLimit); `None`: the
     /// cipher-dependent OpenSSH default.
     pub rekey_bytes: Option<u64>,
+    /// Rekey after this many packets in either direction under one set of
+    /// keys; `None` (and anything larger): 2^31, the most RFC 4344 section
+    /// 3.1 allows and what OpenSSH uses. A set of keys never carries twice
+    /// this many packets in one direction (2^32 by default, where the
+    /// sequence number, which ciphers and MACs use as a nonce, would
+    /// repeat): when a peer leaves the rekey unfinished that long, the
+    /// connection ends with an error instead.
+    pub rekey_packets: Option<u64>,
     /// Rekey after this much time; `None`: never by time (OpenSSH default).
     pub rekey_time: Option<Duration>,
     /// Server host keys (at least one for a server).
@@ -71,6 +83,7 @@ impl Default for TransportConfig {
             version: format!("SSH-2.0-sshlib_{}", env!("CARGO_PKG_VERSION")),
             strict_kex: true,
             rekey_bytes: None,
+            rekey_packets: None,
             rekey_time: None,
             host_keys: Vec::new(),
             gex_bits: (2048, 3072, 8192),
@@ -218,11 +231,21 @@ pub struct Transport {
     negotiated: Option<Negotiated>,
     authenticated: bool,
 
-    bytes_since_kex: u64,
+    /// What went out under the current sending keys, and what came in
+    /// under the current receiving keys (each reset at its NEWKEYS).
+    tx_use: KeyUse,
+    rx_use: KeyUse,
     rekey_limit: u64,
     last_kex: Instant,
     closed: bool,
     rx_packets_total: u64,
+}
+
+/// Bytes and packets through one direction under one set of keys.
+#[derive(Clone, Copy, Default)]
+struct KeyUse {
+    bytes: u64,
+    packets: u64,
 }
 
 fn default_rekey_bytes(cipher: &str) -> u64 {
@@ -274,7 +297,8 @@ impl Transport {
             host_key: None,
             negotiated: None,
             authenticated: false,
-            bytes_since_kex: 0,
+            tx_use: KeyUse::default(),
+            rx_use: KeyUse::default(),
             rekey_limit: u64::MAX,
             last_kex: now,
             closed: false,
@@ -402,8 +426,7 @@ impl Transport {
             self.comp_scratch = scratch;
             r?;
         }
-        self.seal_at(start, rng);
-        Ok(())
+        self.seal_at(start, rng)
     }
 
     /// Sends a payload given as a slice (used for queued messages).
@@ -413,7 +436,15 @@ impl Transport {
 
     /// Pads, frames and encrypts the packet whose payload starts at
     /// `start + 5` and runs to the end of the send buffer.
-    fn seal_at(&mut self, start: usize, rng: &mut dyn CryptoRng) {
+    fn seal_at(&mut self, start: usize, rng: &mut dyn CryptoRng) -> Result<()> {
+        if self.tx_use.packets >= self.max_packets_per_key() {
+            self.tx.truncate(start);
+            return Err(Error::limit(format!(
+                "{} packets sent under one set of keys and the peer has not finished \
+                 the rekey: stopping before a sequence number (nonce) repeats under them",
+                self.tx_use.packets
+            )));
+        }
         let payload_len = self.tx.len() - start - 5;
         let bs = self.sealer.block_size().max(8);
         let unpadded = if self.sealer.length_in_clear() {
@@ -436,8 +467,29 @@ impl Transport {
         self.tx.resize(end + tag_len, 0);
         let (pkt, tag) = self.tx[start..].split_at_mut(end - start);
         self.sealer.seal(self.tx_seq, pkt, tag);
+        // Without strict kex the sequence number runs on across rekeys and
+        // may wrap, as in OpenSSH; no set of keys sees a number twice since
+        // each carries fewer than 2^32 packets (`max_packets_per_key`).
         self.tx_seq = self.tx_seq.wrapping_add(1);
-        self.bytes_since_kex += (end - start + tag_len) as u64;
+        self.tx_use.packets += 1;
+        self.tx_use.bytes += (end - start + tag_len) as u64;
+        Ok(())
+    }
+
+    /// Packets in one direction after which a rekey starts.
+    fn rekey_packets(&self) -> u64 {
+        self.config
+            .rekey_packets
+            .unwrap_or(MAX_REKEY_PACKETS)
+            .clamp(1, MAX_REKEY_PACKETS)
+    }
+
+    /// Packets one direction may carry under one set of keys: twice the
+    /// rekey point, so 2^32 by default, where the 32-bit sequence number
+    /// would come round again under the same keys (OpenSSH ends the
+    /// connection there too, when its per-key packet counter wraps).
+    fn max_packets_per_key(&self) -> u64 {
+        2 * self.rekey_packets()
     }
 
     /// Room for channel data in the send buffer before `send` should be
@@ -663,6 +715,13 @@ impl Transport {
 
     fn read_packet(&mut self) -> Result<Option<InPacket>> {
         let avail = self.rx.len() - self.rx_start;
+        if avail > 0 && self.rx_use.packets >= self.max_packets_per_key() {
+            return Err(Error::limit(format!(
+                "the peer sent {} packets under one set of keys without finishing a rekey: \
+                 the next would repeat a sequence number (nonce) under them",
+                self.rx_use.packets
+            )));
+        }
         let len = match self.rx_len {
             Some(l) => l,
             None => {
@@ -707,7 +766,8 @@ impl Transport {
         let seq = self.rx_seq;
         self.rx_seq = self.rx_seq.wrapping_add(1);
         self.rx_packets_total += 1;
-        self.bytes_since_kex += total as u64;
+        self.rx_use.packets += 1;
+        self.rx_use.bytes += total as u64;
         let pad = self.rx[s + 4] as usize;
         if pad < 4 || pad + 1 > len {
             return Err(Error::protocol(format!(
@@ -1336,6 +1396,7 @@ impl Transport {
         if self.strict {
             self.tx_seq = 0;
         }
+        self.tx_use = KeyUse::default();
         // RFC 4253 section 6.2: the compression context is initialized
         // after each key exchange. OpenSSH starts a fresh zlib stream at
         // every NEWKEYS too, so the old one ends here.
@@ -1381,13 +1442,13 @@ impl Transport {
         if self.strict {
             self.rx_seq = 0;
         }
+        self.rx_use = KeyUse::default();
         // A fresh inflate stream for the new keys (see `send_newkeys`).
         self.rx_decomp = None;
         self.rx_comp_pending = Some(keys.compression.clone());
         self.apply_compression();
         self.kex = None;
         self.kex_count += 1;
-        self.bytes_since_kex = 0;
         self.last_kex = now;
         self.negotiated = neg.clone();
         self.flush_queue(rng)?;
@@ -1448,7 +1509,8 @@ impl Transport {
 
     // ---------------------------------------------------------------- timers
 
-    /// Starts a rekey when the byte or time limit is reached.
+    /// Starts a rekey when the byte, packet or time limit is reached in
+    /// either direction.
     pub fn check_rekey(&mut self, rng: &mut dyn CryptoRng, now: Instant) -> Result<()> {
         if self.session_id.is_none() || self.kex.is_some() || self.closed {
             return Ok(());
@@ -1457,7 +1519,11 @@ impl Transport {
             .config
             .rekey_time
             .is_some_and(|t| now.saturating_duration_since(self.last_kex) >= t);
-        if self.bytes_since_kex >= self.rekey_limit || by_time {
+        let by_bytes =
+            self.tx_use.bytes >= self.rekey_limit || self.rx_use.bytes >= self.rekey_limit;
+        let packets = self.rekey_packets();
+        let by_packets = self.tx_use.packets >= packets || self.rx_use.packets >= packets;
+        if by_bytes || by_packets || by_time {
             self.start_kex(rng)?;
         }
         Ok(())
