@@ -53,8 +53,7 @@ pub struct TransportConfig {
     pub version: String,
     /// Strict key exchange (Terrapin countermeasure); on by default.
     pub strict_kex: bool,
-    /// Rekey after this many bytes in either direction (each direction
-    /// counted under its own keys, as OpenSSH's RekeyLimit); `None`: the
+    /// Rekey after this many bytes in either direction; `None`: the
     /// cipher-dependent OpenSSH default.
     pub rekey_bytes: Option<u64>,
     /// Rekey after this many packets in either direction under one set of
@@ -231,21 +230,15 @@ pub struct Transport {
     negotiated: Option<Negotiated>,
     authenticated: bool,
 
-    /// What went out under the current sending keys, and what came in
-    /// under the current receiving keys (each reset at its NEWKEYS).
-    tx_use: KeyUse,
-    rx_use: KeyUse,
+    bytes_since_kex: u64,
+    /// Packets sent under the current sending keys, and received under the
+    /// current receiving keys (each reset at its NEWKEYS).
+    tx_packets: u64,
+    rx_packets: u64,
     rekey_limit: u64,
     last_kex: Instant,
     closed: bool,
     rx_packets_total: u64,
-}
-
-/// Bytes and packets through one direction under one set of keys.
-#[derive(Clone, Copy, Default)]
-struct KeyUse {
-    bytes: u64,
-    packets: u64,
 }
 
 fn default_rekey_bytes(cipher: &str) -> u64 {
@@ -297,8 +290,9 @@ impl Transport {
             host_key: None,
             negotiated: None,
             authenticated: false,
-            tx_use: KeyUse::default(),
-            rx_use: KeyUse::default(),
+            bytes_since_kex: 0,
+            tx_packets: 0,
+            rx_packets: 0,
             rekey_limit: u64::MAX,
             last_kex: now,
             closed: false,
@@ -437,12 +431,12 @@ impl Transport {
     /// Pads, frames and encrypts the packet whose payload starts at
     /// `start + 5` and runs to the end of the send buffer.
     fn seal_at(&mut self, start: usize, rng: &mut dyn CryptoRng) -> Result<()> {
-        if self.tx_use.packets >= self.max_packets_per_key() {
+        if self.tx_packets >= self.max_packets_per_key() {
             self.tx.truncate(start);
             return Err(Error::limit(format!(
                 "{} packets sent under one set of keys and the peer has not finished \
                  the rekey: stopping before a sequence number (nonce) repeats under them",
-                self.tx_use.packets
+                self.tx_packets
             )));
         }
         let payload_len = self.tx.len() - start - 5;
@@ -471,8 +465,8 @@ impl Transport {
         // may wrap, as in OpenSSH; no set of keys sees a number twice since
         // each carries fewer than 2^32 packets (`max_packets_per_key`).
         self.tx_seq = self.tx_seq.wrapping_add(1);
-        self.tx_use.packets += 1;
-        self.tx_use.bytes += (end - start + tag_len) as u64;
+        self.tx_packets += 1;
+        self.bytes_since_kex += (end - start + tag_len) as u64;
         Ok(())
     }
 
@@ -715,11 +709,11 @@ impl Transport {
 
     fn read_packet(&mut self) -> Result<Option<InPacket>> {
         let avail = self.rx.len() - self.rx_start;
-        if avail > 0 && self.rx_use.packets >= self.max_packets_per_key() {
+        if avail > 0 && self.rx_packets >= self.max_packets_per_key() {
             return Err(Error::limit(format!(
                 "the peer sent {} packets under one set of keys without finishing a rekey: \
                  the next would repeat a sequence number (nonce) under them",
-                self.rx_use.packets
+                self.rx_packets
             )));
         }
         let len = match self.rx_len {
@@ -766,8 +760,8 @@ impl Transport {
         let seq = self.rx_seq;
         self.rx_seq = self.rx_seq.wrapping_add(1);
         self.rx_packets_total += 1;
-        self.rx_use.packets += 1;
-        self.rx_use.bytes += total as u64;
+        self.rx_packets += 1;
+        self.bytes_since_kex += total as u64;
         let pad = self.rx[s + 4] as usize;
         if pad < 4 || pad + 1 > len {
             return Err(Error::protocol(format!(
@@ -1396,7 +1390,7 @@ impl Transport {
         if self.strict {
             self.tx_seq = 0;
         }
-        self.tx_use = KeyUse::default();
+        self.tx_packets = 0;
         // RFC 4253 section 6.2: the compression context is initialized
         // after each key exchange. OpenSSH starts a fresh zlib stream at
         // every NEWKEYS too, so the old one ends here.
@@ -1442,13 +1436,14 @@ impl Transport {
         if self.strict {
             self.rx_seq = 0;
         }
-        self.rx_use = KeyUse::default();
+        self.rx_packets = 0;
         // A fresh inflate stream for the new keys (see `send_newkeys`).
         self.rx_decomp = None;
         self.rx_comp_pending = Some(keys.compression.clone());
         self.apply_compression();
         self.kex = None;
         self.kex_count += 1;
+        self.bytes_since_kex = 0;
         self.last_kex = now;
         self.negotiated = neg.clone();
         self.flush_queue(rng)?;
@@ -1519,11 +1514,9 @@ impl Transport {
             .config
             .rekey_time
             .is_some_and(|t| now.saturating_duration_since(self.last_kex) >= t);
-        let by_bytes =
-            self.tx_use.bytes >= self.rekey_limit || self.rx_use.bytes >= self.rekey_limit;
         let packets = self.rekey_packets();
-        let by_packets = self.tx_use.packets >= packets || self.rx_use.packets >= packets;
-        if by_bytes || by_packets || by_time {
+        let by_packets = self.tx_packets >= packets || self.rx_packets >= packets;
+        if self.bytes_since_kex >= self.rekey_limit || by_packets || by_time {
             self.start_kex(rng)?;
         }
         Ok(())
