@@ -1112,7 +1112,12 @@ fn gex_group_with_an_empty_or_tiny_p_is_refused() {
         mac: vec!["hmac-sha2-256".into()],
         ..Algorithms::default()
     };
-    for (p, bits) in [(&[][..], 0), (&[0, 0][..], 0), (&[0x01][..], 1), (&[0x7f][..], 7)] {
+    for (p, bits) in [
+        (&[][..], 0),
+        (&[0, 0][..], 0),
+        (&[0x01][..], 1),
+        (&[0x7f][..], 7),
+    ] {
         let mut group = vec![msg::KEX_31]; // KEX_DH_GEX_GROUP
         group.put_string(p);
         group.put_string(&[2]);
@@ -1128,7 +1133,8 @@ fn gex_group_with_an_empty_or_tiny_p_is_refused() {
         );
         let e = c.error().expect("client must refuse the group");
         assert_eq!(e.kind(), ErrorKind::Protocol, "p {p:?}: {e}");
-        let needle = format!("server offered a {bits}-bit DH group outside the requested 2048..8192");
+        let needle =
+            format!("server offered a {bits}-bit DH group outside the requested 2048..8192");
         assert!(e.detail().contains(&needle), "p {p:?}: {e:?}");
         assert!(c.is_closed());
         let (code, text) = last_disconnect(&out);

@@ -217,13 +217,13 @@ fn compression_starts_a_new_stream_at_every_newkeys() {
         w.ends[1].set_authenticated();
         let mut expect: [Vec<Vec<u8>>; 2] = [Vec::new(), Vec::new()];
         for round in 0..4u32 {
-            for side in 0..2 {
+            for (side, expected) in expect.iter_mut().enumerate() {
                 for k in 0..20u32 {
                     let text = format!("side {side} round {round} message {k} ").repeat(50);
                     w.send(side, text.as_bytes());
                     let mut p = vec![APP_MSG];
                     p.extend_from_slice(text.as_bytes());
-                    expect[side].push(p);
+                    expected.push(p);
                 }
             }
             w.run();
@@ -240,10 +240,7 @@ fn compression_starts_a_new_stream_at_every_newkeys() {
             let name = ["client to server", "server to client"][side];
             assert_eq!(w.received[1 - side], expect[side], "{method} {name}");
             let (payloads, streams) = read_like_openssh(&w.sent[side], method, auth_at[side]);
-            let app: Vec<Vec<u8>> = payloads
-                .into_iter()
-                .filter(|p| p[0] == APP_MSG)
-                .collect();
+            let app: Vec<Vec<u8>> = payloads.into_iter().filter(|p| p[0] == APP_MSG).collect();
             assert_eq!(app, expect[side], "{method} {name}: payloads on the wire");
             // One stream for the first keys (delayed: from authentication
             // on), then one per rekey.
@@ -273,20 +270,31 @@ fn the_default_packet_limit_is_2_to_the_31() {
 #[test]
 fn rekey_after_the_packet_limit_in_each_direction() {
     for strict in [true, false] {
-        let mut w = Wire::ready(with_rekey_packets(Some(50), strict), with_rekey_packets(None, strict));
+        let mut w = Wire::ready(
+            with_rekey_packets(Some(50), strict),
+            with_rekey_packets(None, strict),
+        );
         assert_eq!(w.ends[0].kex_count(), 1);
         // Client to server: counted by the client as it sends.
         for k in 0..120u32 {
             w.send(0, &k.to_be_bytes());
             w.run();
         }
-        assert_eq!(w.ends[0].kex_count(), 3, "strict {strict}: after 120 packets out");
+        assert_eq!(
+            w.ends[0].kex_count(),
+            3,
+            "strict {strict}: after 120 packets out"
+        );
         // Server to client: counted by the client as it receives.
         for k in 0..120u32 {
             w.send(1, &k.to_be_bytes());
             w.run();
         }
-        assert_eq!(w.ends[0].kex_count(), 5, "strict {strict}: after 120 packets in");
+        assert_eq!(
+            w.ends[0].kex_count(),
+            5,
+            "strict {strict}: after 120 packets in"
+        );
         assert_eq!(w.ends[1].kex_count(), 5);
         assert!(w.errors.iter().all(Option::is_none), "{:?}", w.errors);
         let numbers = |v: &[Vec<u8>]| -> Vec<u32> {
@@ -308,7 +316,10 @@ fn rekey_after_the_packet_limit_in_each_direction() {
 #[test]
 fn a_peer_that_never_finishes_the_rekey_is_cut_off_before_a_nonce_repeats() {
     for strict in [true, false] {
-        let mut w = Wire::ready(with_rekey_packets(Some(50), strict), with_rekey_packets(None, strict));
+        let mut w = Wire::ready(
+            with_rekey_packets(Some(50), strict),
+            with_rekey_packets(None, strict),
+        );
         let before = w.received[0].len();
         // The client's KEXINIT never reaches the server.
         w.mute[0] = true;
@@ -319,8 +330,9 @@ fn a_peer_that_never_finishes_the_rekey_is_cut_off_before_a_nonce_repeats() {
         let e = w.errors[0].clone().expect("the client must give up");
         assert_eq!(e.kind(), ErrorKind::Limit, "strict {strict}: {e}");
         assert!(
-            e.detail()
-                .contains("the peer sent 100 packets under one set of keys without finishing a rekey"),
+            e.detail().contains(
+                "the peer sent 100 packets under one set of keys without finishing a rekey"
+            ),
             "strict {strict}: {e:?}"
         );
         assert!(w.ends[0].in_kex(), "the client started a rekey");
@@ -336,7 +348,10 @@ fn a_peer_that_never_finishes_the_rekey_is_cut_off_before_a_nonce_repeats() {
 #[test]
 fn sending_stops_before_a_nonce_repeats_when_the_rekey_is_not_answered() {
     for strict in [true, false] {
-        let mut w = Wire::ready(with_rekey_packets(Some(50), strict), with_rekey_packets(None, strict));
+        let mut w = Wire::ready(
+            with_rekey_packets(Some(50), strict),
+            with_rekey_packets(None, strict),
+        );
         w.mute[0] = true;
         w.ends[0].rekey(&mut *w.rngs[0]).unwrap();
         let mut sent = 1; // the KEXINIT
@@ -352,8 +367,9 @@ fn sending_stops_before_a_nonce_repeats_when_the_rekey_is_not_answered() {
         };
         assert_eq!(err.kind(), ErrorKind::Limit, "strict {strict}: {err}");
         assert!(
-            err.detail()
-                .contains("100 packets sent under one set of keys and the peer has not finished the rekey"),
+            err.detail().contains(
+                "100 packets sent under one set of keys and the peer has not finished the rekey"
+            ),
             "strict {strict}: {err:?}"
         );
         // The client sent nothing after its NEWKEYS before the rekey.
