@@ -461,9 +461,13 @@ impl Transport {
         self.tx.resize(end + tag_len, 0);
         let (pkt, tag) = self.tx[start..].split_at_mut(end - start);
         self.sealer.seal(self.tx_seq, pkt, tag);
-        // Without strict kex the sequence number runs on across rekeys and
-        // may wrap, as in OpenSSH; no set of keys sees a number twice since
-        // each carries fewer than 2^32 packets (`max_packets_per_key`).
+        // With strict kex the sequence number restarts at each NEWKEYS;
+        // without, it runs on across rekeys and may wrap under later keys,
+        // which OpenSSH allows too (it only logs "seqnr wraps around"). No
+        // set of keys sees a number twice either way, since each carries at
+        // most 2^32 packets per direction (`max_packets_per_key`); that
+        // bound also covers OpenSSH's one fatal case, a wrap during the
+        // initial key exchange, where the counter runs from the start.
         self.tx_seq = self.tx_seq.wrapping_add(1);
         self.tx_packets += 1;
         self.bytes_since_kex += (end - start + tag_len) as u64;
