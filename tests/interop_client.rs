@@ -688,6 +688,39 @@ fn sshd_compression_roundtrip() {
     report("compression runs", 2, failures);
 }
 
+/// `-C` with a rekey every MiB (sshd `RekeyLimit 1M`, client
+/// `-o RekeyLimit=1M`): 64 MiB through `cat`, text then noise, comes back
+/// with the same sha256. OpenSSH starts fresh zlib streams at every
+/// NEWKEYS (RFC 4253 section 6.2), so ours must too.
+#[test]
+fn sshd_compression_with_rekey_every_mib_64mib() {
+    let sshd = Sshd::start_with(SshdOptions {
+        extra: vec!["RekeyLimit 1M".into()],
+        log_level: Some("DEBUG1".into()),
+        ..Default::default()
+    });
+    let mut data = compressible_text(MIB64 - (16 << 20));
+    data.extend(pseudo_random_bytes(16 << 20, 7));
+    let mut args = key_args(&sshd.target(), &keys().ed25519);
+    args.extend(s(&["-C", "-o", "RekeyLimit=1M"]));
+    let mark = sshd.daemon.log_len();
+    check_cat_roundtrip(&args, &data).unwrap();
+    let log = sshd.daemon.log_since(mark);
+    for dir in ["client->server cipher:", "server->client cipher:"] {
+        assert!(
+            log.lines()
+                .any(|l| l.contains(dir) && l.contains("compression: zlib@openssh.com")),
+            "sshd log does not show zlib@openssh.com {dir}: {}",
+            show(log.as_bytes(), 3000)
+        );
+    }
+    let n = kex_count(&sshd, mark);
+    assert!(
+        n >= 17,
+        "expected at least 16 rekeys with RekeyLimit 1M, sshd logged {n} key exchanges"
+    );
+}
+
 /// A remote command killed by a signal: its output arrives, exit 255.
 #[test]
 fn sshd_exit_signal() {

@@ -1201,6 +1201,40 @@ fn openssh_compression() {
     report("compression runs", 2, failures);
 }
 
+/// `ssh -C` with a rekey every MiB (server and ssh `RekeyLimit=1M`): 64
+/// MiB through `cat`, text then noise, comes back with the same sha256.
+/// OpenSSH starts fresh zlib streams at every NEWKEYS (RFC 4253 section
+/// 6.2), so ours must too.
+#[test]
+fn openssh_compression_with_rekey_every_mib_64mib() {
+    let srv = OurServer::start_with(ServerOpts::with_options(&[
+        "Compression=yes",
+        "RekeyLimit=1M",
+    ]));
+    let mut data = compressible_text(48 * MIB);
+    data.extend(pseudo_random_bytes(16 * MIB, 106));
+    let mut a = srv.key_args(&keys().ed25519);
+    a.extend(s(&["-C", "-o", "RekeyLimit=1M", "-v"]));
+    let out = check_cat_roundtrip(&a, &data, BULK).unwrap();
+    let err = lossy(&out.stderr);
+    for dir in ["server->client", "client->server"] {
+        assert!(
+            err.lines().any(|l| {
+                l.starts_with(&format!("debug1: kex: {dir} cipher: "))
+                    && l.ends_with(" compression: zlib@openssh.com")
+            }),
+            "ssh -v does not show zlib@openssh.com {dir}: {}",
+            tail(&err, 3000)
+        );
+    }
+    let r = rekeys(&err);
+    assert!(
+        r.len() >= 16,
+        "expected at least 16 rekeys with RekeyLimit=1M, ssh logged {}",
+        r.len()
+    );
+}
+
 /// The key exchanges after the first in an `ssh -v` log, each `true` when
 /// the server started it (ssh received the server's KEXINIT before sending
 /// its own).

@@ -626,6 +626,24 @@ fn raw_server_fed(cfg: Config, input: &[u8]) -> (Connection, Vec<Vec<u8>>) {
     (s, payloads)
 }
 
+/// A victim client fed raw bytes (the server's side of a plaintext
+/// exchange): returns it and the plaintext payloads it answered with.
+fn raw_client_fed(cfg: Config, input: &[u8]) -> (Connection, Vec<Vec<u8>>) {
+    let now = Instant::now();
+    let mut c = Connection::client(Arc::new(cfg), rng(5), now).unwrap();
+    let mut off = 0;
+    while off < input.len() {
+        match c.recv(now, &input[off..]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => off += n,
+        }
+    }
+    let mut out = Vec::new();
+    c.take_transmit(&mut out);
+    let payloads = plain_payloads(&out);
+    (c, payloads)
+}
+
 fn last_disconnect(payloads: &[Vec<u8>]) -> (u32, String) {
     payloads
         .iter()
@@ -1094,6 +1112,49 @@ fn strict_kex_rejects_a_packet_before_kexinit() {
         "{e:?}"
     );
     assert_eq!(last_disconnect(&out).0, msg::disconnect::PROTOCOL_ERROR);
+}
+
+/// A GEX server offers a group whose `p` is empty (or zero, or a few
+/// bits): the client measures it (0 bits, not an underflow) and refuses it
+/// as outside the range it asked for, telling the server why.
+#[test]
+fn gex_group_with_an_empty_or_tiny_p_is_refused() {
+    let algs = Algorithms {
+        kex: vec!["diffie-hellman-group-exchange-sha256".into()],
+        host_key: vec!["ssh-ed25519".into()],
+        cipher: vec!["aes128-ctr".into()],
+        mac: vec!["hmac-sha2-256".into()],
+        ..Algorithms::default()
+    };
+    for (p, bits) in [
+        (&[][..], 0),
+        (&[0, 0][..], 0),
+        (&[0x01][..], 1),
+        (&[0x7f][..], 7),
+    ] {
+        let mut group = vec![msg::KEX_31]; // KEX_DH_GEX_GROUP
+        group.put_string(p);
+        group.put_string(&[2]);
+        let mut input = RAW_VERSION.to_vec();
+        input.extend(frame(&kexinit(
+            "diffie-hellman-group-exchange-sha256,kex-strict-s-v00@openssh.com",
+        )));
+        input.extend(frame(&group));
+        let (c, out) = raw_client_fed(victim_client_config(algs.clone()), &input);
+        assert!(
+            out.iter().any(|p| p[0] == msg::KEX_DH_GEX_REQUEST),
+            "p {p:?}: the client never asked for a group: {out:?}"
+        );
+        let e = c.error().expect("client must refuse the group");
+        assert_eq!(e.kind(), ErrorKind::Protocol, "p {p:?}: {e}");
+        let needle =
+            format!("server offered a {bits}-bit DH group outside the requested 2048..8192");
+        assert!(e.detail().contains(&needle), "p {p:?}: {e:?}");
+        assert!(c.is_closed());
+        let (code, text) = last_disconnect(&out);
+        assert_eq!(code, msg::disconnect::PROTOCOL_ERROR, "p {p:?}: {text}");
+        assert!(text.contains(&needle), "p {p:?}: {text}");
+    }
 }
 
 /// Without strict kex the IGNORE itself is legal, but it shifts the

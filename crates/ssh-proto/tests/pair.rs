@@ -289,7 +289,7 @@ fn rekey_every_mebibyte_during_64_mib_round_trip() {
 }
 
 #[test]
-fn rekey_with_compression_keeps_streams() {
+fn rekey_with_compression_round_trips() {
     let mut cc = Config::default();
     cc.transport.rekey_bytes = Some(32 << 10);
     cc.transport.algorithms.compression = vec!["zlib@openssh.com".into()];

@@ -1,7 +1,12 @@
 //! `zlib` / `zlib@openssh.com` packet compression (RFC 4253 §6.2) on
-//! miniz_oxide streams. One stream per direction for the whole connection:
-//! each packet is a sync-flushed chunk of it, and the streams survive rekeys
-//! (as OpenSSH keeps them).
+//! miniz_oxide streams. One stream per direction per set of keys: each
+//! packet is a sync-flushed chunk of it, and every NEWKEYS ends the stream
+//! and starts a new one (with a new zlib header), in each direction on its
+//! own. That is RFC 4253's "initialized after each key exchange" and what
+//! OpenSSH does (`ssh_set_newkeys` calls `deflateInit` / `inflateInit` again
+//! since the new keys' compression starts disabled). `zlib@openssh.com`
+//! starts only once the user is authenticated: at USERAUTH_SUCCESS (sent by
+//! a server, received by a client) for the keys in use, then at each NEWKEYS.
 
 use miniz_oxide::deflate::core::{create_comp_flags_from_zip_params, CompressorOxide};
 use miniz_oxide::inflate::stream::InflateState;

@@ -34,6 +34,9 @@ const MAX_PRE_BANNER: usize = 64 * 1024;
 /// Receive-buffer size beyond which `recv` stops accepting input until the
 /// application has processed what is there.
 const RX_SOFT_LIMIT: usize = 2 * MAX_PACKET_LEN + 64 * 1024;
+/// Packets in one direction under one set of keys after which a rekey
+/// starts (RFC 4344 section 3.1; OpenSSH's `MAX_PACKETS`).
+pub const MAX_REKEY_PACKETS: u64 = 1 << 31;
 
 /// Client or server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,6 +56,14 @@ pub struct TransportConfig {
     /// Rekey after this many bytes in either direction; `None`: the
     /// cipher-dependent OpenSSH default.
     pub rekey_bytes: Option<u64>,
+    /// Rekey after this many packets in either direction under one set of
+    /// keys; `None` (and anything larger): 2^31, the most RFC 4344 section
+    /// 3.1 allows and what OpenSSH uses. A set of keys never carries twice
+    /// this many packets in one direction (2^32 by default, where the
+    /// sequence number, which ciphers and MACs use as a nonce, would
+    /// repeat): when a peer leaves the rekey unfinished that long, the
+    /// connection ends with an error instead.
+    pub rekey_packets: Option<u64>,
     /// Rekey after this much time; `None`: never by time (OpenSSH default).
     pub rekey_time: Option<Duration>,
     /// Server host keys (at least one for a server).
@@ -76,6 +87,7 @@ impl Default for TransportConfig {
             version: format!("SSH-2.0-sshlib_{}", env!("CARGO_PKG_VERSION")),
             strict_kex: true,
             rekey_bytes: None,
+            rekey_packets: None,
             rekey_time: None,
             host_keys: Vec::new(),
             gex_bits: (2048, 3072, 8192),
@@ -221,6 +233,10 @@ pub struct Transport {
     authenticated: bool,
 
     bytes_since_kex: u64,
+    /// Packets sent under the current sending keys, and received under the
+    /// current receiving keys (each reset at its NEWKEYS).
+    tx_packets: u64,
+    rx_packets: u64,
     rekey_limit: u64,
     last_kex: Instant,
     closed: bool,
@@ -277,6 +293,8 @@ impl Transport {
             negotiated: None,
             authenticated: false,
             bytes_since_kex: 0,
+            tx_packets: 0,
+            rx_packets: 0,
             rekey_limit: u64::MAX,
             last_kex: now,
             closed: false,
@@ -404,8 +422,7 @@ impl Transport {
             self.comp_scratch = scratch;
             r?;
         }
-        self.seal_at(start, rng);
-        Ok(())
+        self.seal_at(start, rng)
     }
 
     /// Sends a payload given as a slice (used for queued messages).
@@ -415,7 +432,15 @@ impl Transport {
 
     /// Pads, frames and encrypts the packet whose payload starts at
     /// `start + 5` and runs to the end of the send buffer.
-    fn seal_at(&mut self, start: usize, rng: &mut dyn CryptoRng) {
+    fn seal_at(&mut self, start: usize, rng: &mut dyn CryptoRng) -> Result<()> {
+        if self.tx_packets >= self.max_packets_per_key() {
+            self.tx.truncate(start);
+            return Err(Error::limit(format!(
+                "{} packets sent under one set of keys and the peer has not finished \
+                 the rekey: stopping before a sequence number (nonce) repeats under them",
+                self.tx_packets
+            )));
+        }
         let payload_len = self.tx.len() - start - 5;
         let bs = self.sealer.block_size().max(8);
         let unpadded = if self.sealer.length_in_clear() {
@@ -438,8 +463,33 @@ impl Transport {
         self.tx.resize(end + tag_len, 0);
         let (pkt, tag) = self.tx[start..].split_at_mut(end - start);
         self.sealer.seal(self.tx_seq, pkt, tag);
+        // With strict kex the sequence number restarts at each NEWKEYS;
+        // without, it runs on across rekeys and may wrap under later keys,
+        // which OpenSSH allows too (it only logs "seqnr wraps around"). No
+        // set of keys sees a number twice either way, since each carries at
+        // most 2^32 packets per direction (`max_packets_per_key`); that
+        // bound also covers OpenSSH's one fatal case, a wrap during the
+        // initial key exchange, where the counter runs from the start.
         self.tx_seq = self.tx_seq.wrapping_add(1);
+        self.tx_packets += 1;
         self.bytes_since_kex += (end - start + tag_len) as u64;
+        Ok(())
+    }
+
+    /// Packets in one direction after which a rekey starts.
+    fn rekey_packets(&self) -> u64 {
+        self.config
+            .rekey_packets
+            .unwrap_or(MAX_REKEY_PACKETS)
+            .clamp(1, MAX_REKEY_PACKETS)
+    }
+
+    /// Packets one direction may carry under one set of keys: twice the
+    /// rekey point, so 2^32 by default, where the 32-bit sequence number
+    /// would come round again under the same keys (OpenSSH ends the
+    /// connection there too, when its per-key packet counter wraps).
+    fn max_packets_per_key(&self) -> u64 {
+        2 * self.rekey_packets()
     }
 
     /// Room for channel data in the send buffer before `send` should be
@@ -665,6 +715,13 @@ impl Transport {
 
     fn read_packet(&mut self) -> Result<Option<InPacket>> {
         let avail = self.rx.len() - self.rx_start;
+        if avail > 0 && self.rx_packets >= self.max_packets_per_key() {
+            return Err(Error::limit(format!(
+                "the peer sent {} packets under one set of keys without finishing a rekey: \
+                 the next would repeat a sequence number (nonce) under them",
+                self.rx_packets
+            )));
+        }
         let len = match self.rx_len {
             Some(l) => l,
             None => {
@@ -709,6 +766,7 @@ impl Transport {
         let seq = self.rx_seq;
         self.rx_seq = self.rx_seq.wrapping_add(1);
         self.rx_packets_total += 1;
+        self.rx_packets += 1;
         self.bytes_since_kex += total as u64;
         let pad = self.rx[s + 4] as usize;
         if pad < 4 || pad + 1 > len {
@@ -1004,23 +1062,20 @@ impl Transport {
         let step = std::mem::replace(&mut kex.step, Step::AwaitNewKeys);
         match (role, step) {
             (Role::Client, Step::ClientAwaitGexGroup) if t == msg::KEX_31 => {
-                let p = r.mpint_positive()?.to_vec();
-                let g = r.mpint_positive()?.to_vec();
+                let params = DhParams {
+                    p: r.mpint_positive()?.to_vec(),
+                    g: r.mpint_positive()?.to_vec(),
+                };
                 let (min, _, max) = self.config.gex_bits;
-                let bits = p.len() * 8 - p.first().map_or(8, |b| b.leading_zeros() as usize);
+                // Measured, not computed from the length: an empty `p` is 0 bits.
+                let bits = params.bits();
                 if bits < min as usize || bits > max as usize {
                     return Err(Error::protocol(format!(
                         "server offered a {bits}-bit DH group outside the requested {min}..{max}"
                     )));
                 }
-                let ck = ClientKex::new(
-                    spec,
-                    Some(DhParams {
-                        p: p.clone(),
-                        g: g.clone(),
-                    }),
-                    rng,
-                )?;
+                let ck = ClientKex::new(spec, Some(params.clone()), rng)?;
+                let DhParams { p, g } = params;
                 let public = ck.public().to_vec();
                 let (min, n, max) = self.config.gex_bits;
                 let kex = self
@@ -1341,6 +1396,11 @@ impl Transport {
         if self.strict {
             self.tx_seq = 0;
         }
+        self.tx_packets = 0;
+        // RFC 4253 section 6.2: the compression context is initialized
+        // after each key exchange. OpenSSH starts a fresh zlib stream at
+        // every NEWKEYS too, so the old one ends here.
+        self.tx_comp = None;
         self.tx_comp_pending = Some(keys.compression.clone());
         self.apply_compression();
         self.rekey_limit = self
@@ -1382,6 +1442,9 @@ impl Transport {
         if self.strict {
             self.rx_seq = 0;
         }
+        self.rx_packets = 0;
+        // A fresh inflate stream for the new keys (see `send_newkeys`).
+        self.rx_decomp = None;
         self.rx_comp_pending = Some(keys.compression.clone());
         self.apply_compression();
         self.kex = None;
@@ -1405,12 +1468,16 @@ impl Transport {
     }
 
     /// Called by the auth layer when authentication succeeded: turns on
-    /// delayed (`zlib@openssh.com`) compression.
+    /// delayed (`zlib@openssh.com`) compression for the keys in use (and,
+    /// since the session is now authenticated, for every later NEWKEYS).
     pub fn set_authenticated(&mut self) {
         self.authenticated = true;
         self.apply_compression();
     }
 
+    /// Starts the compression streams the keys in use call for, in each
+    /// direction that has none yet (`send_newkeys` and `on_newkeys` drop the
+    /// old stream first, so each NEWKEYS begins a new one).
     fn apply_compression(&mut self) {
         let want = |name: &Option<String>, authed: bool| match name.as_deref() {
             Some("zlib") => true,
@@ -1443,7 +1510,8 @@ impl Transport {
 
     // ---------------------------------------------------------------- timers
 
-    /// Starts a rekey when the byte or time limit is reached.
+    /// Starts a rekey when the byte, packet or time limit is reached in
+    /// either direction.
     pub fn check_rekey(&mut self, rng: &mut dyn CryptoRng, now: Instant) -> Result<()> {
         if self.session_id.is_none() || self.kex.is_some() || self.closed {
             return Ok(());
@@ -1452,7 +1520,9 @@ impl Transport {
             .config
             .rekey_time
             .is_some_and(|t| now.saturating_duration_since(self.last_kex) >= t);
-        if self.bytes_since_kex >= self.rekey_limit || by_time {
+        let packets = self.rekey_packets();
+        let by_packets = self.tx_packets >= packets || self.rx_packets >= packets;
+        if self.bytes_since_kex >= self.rekey_limit || by_packets || by_time {
             self.start_kex(rng)?;
         }
         Ok(())
