@@ -17,8 +17,14 @@
 //! (`command=`, `no-pty`, `from=`, `environment=` and `restrict` are
 //! honoured); passwords from `user:HASH` lines, HASH as `openssl passwd -6`
 //! writes it. `--sftp-root DIR` serves the `sftp` subsystem from DIR (as
-//! `/`, nothing outside it reachable). SIGINT/SIGTERM close the listener
-//! and let live sessions end.
+//! `/`, nothing outside it reachable). SFTP starts in the user's home
+//! directory (from the password database), or in the home's path inside
+//! DIR when that exists there, else at DIR. `-o 'Subsystem sftp
+//! internal-sftp [-R] [-P LIST] [-p LIST] [-u UMASK] [-d DIR]'` takes
+//! OpenSSH's sftp-server options for it (see the `sftp-server` example;
+//! `-d` expands `~`, `%d`, `%u`, `%U`, `%%` for the authenticated user, and
+//! the process umask applies on top of `-u`); without `--sftp-root` it
+//! serves `/`. SIGINT/SIGTERM close the listener and let live sessions end.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -42,7 +48,7 @@ use ssh_blocking::proto::sftp::{draft_symlink_peer, SftpServerConfig};
 use ssh_blocking::proto::{
     ChannelId, ChannelRequest, Config, Prompt, PtyRequest, PublicKey, Stream,
 };
-use ssh_blocking::sftp_server::{serve as serve_sftp, LocalFs};
+use ssh_blocking::sftp_server::{serve as serve_sftp, LocalFs, ServerArgs};
 use ssh_blocking::{os_rng, Auth, Channel, Handler, KbdInt, PrivateKey, Server, ServerHandle};
 
 const USAGE: &str =
@@ -129,6 +135,8 @@ struct Settings {
     verbose: bool,
     /// Serve the `sftp` subsystem from this directory (as `/`).
     sftp_root: Option<PathBuf>,
+    /// The sftp-server options of `-o 'Subsystem sftp internal-sftp ...'`.
+    sftp_args: ServerArgs,
 }
 
 fn main() {
@@ -176,6 +184,7 @@ fn main() {
     config.auth_methods = methods;
 
     let mut accept_env: Vec<String> = vec!["LANG".into(), "LC_*".into()];
+    let mut sftp_args: Option<ServerArgs> = None;
     let mut max_startups = Server::DEFAULT_MAX_STARTUPS;
     for kv in &o.options {
         let (key, v) = split_option(kv).unwrap_or_else(|e| die(&e.to_string()));
@@ -211,9 +220,14 @@ fn main() {
                     .filter(|s| !s.is_empty())
                     .map(str::to_string),
             ),
+            "subsystem" => sftp_args = Some(subsystem_option(&v)),
             _ => die(&format!("unsupported option {key:?}")),
         }
     }
+    let sftp_root = match (&o.sftp_root, &sftp_args) {
+        (None, Some(_)) => Some(PathBuf::from("/")),
+        (r, _) => r.clone(),
+    };
 
     for k in &config.transport.host_keys {
         let p = k.public_key();
@@ -224,7 +238,8 @@ fn main() {
         password_file: o.password_file.clone(),
         accept_env,
         verbose: o.verbose,
-        sftp_root: o.sftp_root.clone(),
+        sftp_root,
+        sftp_args: sftp_args.unwrap_or_default(),
     });
 
     // Signals are taken by one thread with sigwait; every other thread
@@ -566,7 +581,8 @@ impl Session {
         let Some(channel) = ch.channel.take() else {
             return false;
         };
-        let fs = match LocalFs::new(&root, None) {
+        let args = &self.settings.sftp_args;
+        let fs = match sftp_fs(&root, args, self.user.as_deref().unwrap_or("")) {
             Ok(fs) => fs,
             Err(e) => {
                 tracing::info!("{}: sftp root {}: {e}", self.peer, root.display());
@@ -574,14 +590,18 @@ impl Session {
             }
         };
         let peer = self.peer.clone();
-        tracing::debug!("{peer}: sftp subsystem from {}", root.display());
-        let config = SftpServerConfig {
+        tracing::debug!(
+            "{peer}: sftp subsystem from {}, starting in {}",
+            root.display(),
+            fs.start()
+        );
+        let config = args.config(SftpServerConfig {
             draft_symlink: self
                 .handle
                 .client_version()
                 .is_some_and(|v| draft_symlink_peer(&v)),
             ..Default::default()
-        };
+        });
         std::thread::spawn(move || {
             let r = serve_sftp(&channel, &channel, fs, config);
             if let Err(e) = &r {
@@ -827,6 +847,75 @@ impl Session {
             self.failures
         );
     }
+}
+
+/// `-o 'Subsystem sftp internal-sftp [OPTIONS]'`: OpenSSH's sftp-server
+/// options for the in-process SFTP server; anything else is refused.
+fn subsystem_option(v: &str) -> ServerArgs {
+    let words: Vec<String> = v.split_whitespace().map(str::to_string).collect();
+    match words.first().map(String::as_str) {
+        Some("sftp") => {}
+        _ => die(&format!("Subsystem {v:?}: only the sftp subsystem is served")),
+    }
+    match words.get(1).map(String::as_str) {
+        Some("internal-sftp") => {}
+        Some(c) => die(&format!(
+            "Subsystem sftp {c}: only internal-sftp is supported (run other programs with sshd)"
+        )),
+        None => die("Subsystem sftp: no command"),
+    }
+    let rest = &words[2..];
+    // A non-option argument would end getopt's options and be ignored.
+    if let Some(extra) = rest.iter().find(|a| !a.starts_with('-')) {
+        die(&format!("Subsystem sftp internal-sftp: unexpected argument {extra:?}"));
+    }
+    let a = match ServerArgs::parse(rest, "") {
+        Ok(a) => a,
+        Err(ssh_blocking::sftp_server::ArgsError::Usage(m))
+        | Err(ssh_blocking::sftp_server::ArgsError::Fatal(m)) => {
+            die(&format!("Subsystem sftp internal-sftp: {m}"))
+        }
+    };
+    for (set, flag) in [
+        (a.query.is_some(), "-Q"),
+        (a.help, "-h"),
+        (a.log_stderr, "-e"),
+        (a.log_level.is_some(), "-l"),
+        (a.log_facility.is_some(), "-f"),
+    ] {
+        if set {
+            die(&format!(
+                "Subsystem sftp internal-sftp: {flag} is not supported here (the server logs to stderr; -v for more)"
+            ));
+        }
+    }
+    a
+}
+
+/// The SFTP backend for `user`: from `root`, starting in `-d`'s directory
+/// (expanded for the user) when given and usable, else in the user's home
+/// (inside the root when it exists there), else at the root.
+fn sftp_fs(root: &Path, args: &ServerArgs, user: &str) -> std::io::Result<LocalFs> {
+    use ssh_blocking::passwd::Passwd;
+    use ssh_blocking::sftp_server::expand_start_dir;
+    let pw = Passwd::by_name(user).ok().flatten();
+    let mut fs = match &pw {
+        Some(pw) => LocalFs::at_home(root, &pw.dir)?,
+        None => LocalFs::new(root, None)?,
+    };
+    if let Some(spec) = &args.start_dir {
+        let pw = pw.as_ref().ok_or_else(|| format!("no password database entry for {user:?}"));
+        match pw.and_then(|pw| expand_start_dir(spec, pw)).and_then(|d| {
+            LocalFs::new(root, Some(&d)).map_err(|e| format!("chdir to \"{d}\" failed: {e}"))
+        }) {
+            Ok(f) => fs = f,
+            Err(e) => tracing::error!("sftp for {user}: {e}"),
+        }
+    }
+    if let Some(mask) = args.umask {
+        fs.set_umask(mask);
+    }
+    Ok(fs)
 }
 
 /// The server process's own user: (login shell, home, name).
