@@ -170,7 +170,7 @@ impl LocalFs {
     fn file(&self, handle: &[u8]) -> Result<(&File, &str), Response> {
         match Self::key(handle).and_then(|k| self.handles.get(&k)) {
             Some(Handle::File { file, path }) => Ok((file, path)),
-            _ => Err(Response::status(status::FAILURE, "invalid handle")),
+            _ => Err(fail(status::FAILURE)),
         }
     }
 
@@ -230,7 +230,8 @@ impl LocalFs {
             Request::Close { handle } => {
                 match Self::key(&handle).and_then(|k| self.handles.remove(&k)) {
                     Some(_) => Response::ok(),
-                    None => Response::status(status::FAILURE, "invalid handle"),
+                    // OpenSSH: ENOENT.
+                    None => fail(status::NO_SUCH_FILE),
                 }
             }
             Request::Read {
@@ -281,7 +282,7 @@ impl LocalFs {
                             Response::Name(v)
                         }
                     }
-                    _ => Response::status(status::FAILURE, "invalid handle"),
+                    _ => fail(status::FAILURE),
                 }
             }
             Request::Stat { path } => match self.jail.stat(&self.full(&path)) {
@@ -358,7 +359,15 @@ impl LocalFs {
             },
             Request::Fsync { handle } => match self.file(&handle) {
                 Ok((f, _)) => Self::ok(f.sync_all()),
-                Err(r) => r,
+                // As OpenSSH's: a directory handle cannot be synced.
+                Err(_) if matches!(
+                    Self::key(&handle).and_then(|k| self.handles.get(&k)),
+                    Some(Handle::Dir { .. })
+                ) =>
+                {
+                    fail(status::OP_UNSUPPORTED)
+                }
+                Err(_) => fail(status::NO_SUCH_FILE),
             },
             Request::HomeDirectory { .. } => Self::name(self.start.clone()),
             Request::CopyData {
