@@ -865,10 +865,6 @@ fn subsystem_option(v: &str) -> ServerArgs {
         None => die("Subsystem sftp: no command"),
     }
     let rest = &words[2..];
-    // A non-option argument would end getopt's options and be ignored.
-    if let Some(extra) = rest.iter().find(|a| !a.starts_with('-')) {
-        die(&format!("Subsystem sftp internal-sftp: unexpected argument {extra:?}"));
-    }
     let a = match ServerArgs::parse(rest, "") {
         Ok(a) => a,
         Err(ssh_blocking::sftp_server::ArgsError::Usage(m))
@@ -876,6 +872,11 @@ fn subsystem_option(v: &str) -> ServerArgs {
             die(&format!("Subsystem sftp internal-sftp: {m}"))
         }
     };
+    if let Some(extra) = a.operands.first() {
+        die(&format!(
+            "Subsystem sftp internal-sftp: unexpected argument {extra:?}"
+        ));
+    }
     for (set, flag) in [
         (a.query.is_some(), "-Q"),
         (a.help, "-h"),

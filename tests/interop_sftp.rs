@@ -936,6 +936,11 @@ impl SftpServer {
     /// Our `server --sftp-root ROOT` (or the AsyncSSH server chrooted to
     /// ROOT with `SSHLIB_TEST_SFTP_SERVER_PEER=asyncssh`).
     fn ours(root: &Path) -> SftpServer {
+        SftpServer::ours_with(root, &[])
+    }
+
+    /// Our `server --sftp-root ROOT EXTRA...`.
+    fn ours_with(root: &Path, extra: &[&str]) -> SftpServer {
         match std::env::var("SSHLIB_TEST_SFTP_SERVER_PEER").as_deref() {
             Ok("asyncssh") => {
                 require_python_module("asyncssh");
@@ -967,6 +972,7 @@ impl SftpServer {
             cmd.arg("--authorized-keys").arg(&keys.authorized_keys);
             cmd.arg("--password-file").arg(password_file());
             cmd.arg("--sftp-root").arg(root);
+            cmd.args(extra);
             if verbose() {
                 cmd.arg("-v");
             }
@@ -2360,4 +2366,266 @@ fn hex_bytes(h: &str) -> Vec<u8> {
         .step_by(2)
         .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
         .collect()
+}
+
+/// OpenSSH's `scp` with our sftp-server: `scp -s -D SFTP-SERVER` (scp runs
+/// it as `SFTP-SERVER -- HOST sftp`), and `-3` and `scp://` URIs through
+/// sshd with `Subsystem sftp OUR-SFTP-SERVER -r ROOT`: uploads and
+/// downloads arrive with equal content.
+#[test]
+fn scp_with_our_sftp_server_direct_3_and_uri() {
+    let scp = require_peer("scp");
+    let data = pseudo_random_bytes(3 << 20, 11);
+    let mut f = Failures::default();
+    let run = |f: &mut Failures, label: &str, args: Vec<String>| {
+        let out = run_prog(&scp, &args, Input::Null, &[], SESSION);
+        f.check(out.status.success(), || {
+            format!(
+                "{label}: scp {}: {}; stderr: {}",
+                args.join(" "),
+                describe_status(&out.status),
+                tail(&lossy(&out.stderr), 2000)
+            )
+        });
+    };
+    let same = |f: &mut Failures, label: &str, p: &Path| {
+        let got = std::fs::read(p).unwrap_or_default();
+        f.check(got == data, || {
+            format!("{label}: {} has {} bytes, not the data sent", p.display(), got.len())
+        });
+    };
+
+    // scp -s -D: no SSH; the server runs in scp's directory.
+    let local = TempDir::new("scp-direct");
+    std::fs::write(local.join("src.bin"), &data).unwrap();
+    let bin = path_str(sftp_server_bin());
+    let up = path_str(&local.join("up.bin"));
+    let down = path_str(&local.join("down.bin"));
+    run(
+        &mut f,
+        "scp -s -D upload",
+        s(&["-s", "-D", &bin, &path_str(&local.join("src.bin")), &format!("x:{up}")]),
+    );
+    same(&mut f, "scp -s -D upload", &local.join("up.bin"));
+    run(&mut f, "scp -s -D download", s(&["-s", "-D", &bin, &format!("x:{up}"), &down]));
+    same(&mut f, "scp -s -D download", &local.join("down.bin"));
+
+    // Through sshd: URIs, and -3 (remote to remote through scp).
+    let root = served_root("scp-uri-root", sshtest_owner());
+    let srv = SftpServer::sshd_with_our_sftp_server(root.path());
+    let work = root.join("work");
+    std::fs::create_dir(&work).unwrap();
+    chown(&work, srv.owner);
+    let mut base = s(&["-s"]);
+    base.extend(srv.openssh_key_options());
+    let uri = |p: &str| format!("scp://{USER}@127.0.0.1:{}/{p}", srv.target.port);
+    let with = |extra: &[String]| {
+        let mut a = base.clone();
+        a.extend(extra.iter().cloned());
+        a
+    };
+    run(
+        &mut f,
+        "scp URI upload",
+        with(&[path_str(&local.join("src.bin")), uri("/work/uri-up.bin")]),
+    );
+    same(&mut f, "scp URI upload", &work.join("uri-up.bin"));
+    let uri_down = local.join("uri-down.bin");
+    run(
+        &mut f,
+        "scp URI download",
+        with(&[uri("/work/uri-up.bin"), path_str(&uri_down)]),
+    );
+    same(&mut f, "scp URI download", &uri_down);
+    run(
+        &mut f,
+        "scp -3 between two URIs",
+        with(&["-3".into(), uri("/work/uri-up.bin"), uri("/work/three.bin")]),
+    );
+    same(&mut f, "scp -3", &work.join("three.bin"));
+    let host = format!("{USER}@127.0.0.1");
+    let mut a = with(&["-3".into(), "-P".into(), srv.target.port.to_string()]);
+    a.push(format!("{host}:/work/three.bin"));
+    a.push(format!("{host}:/work/three-again.bin"));
+    run(&mut f, "scp -3 host:path", a);
+    same(&mut f, "scp -3 host:path", &work.join("three-again.bin"));
+    f.finish("scp with our sftp-server", None);
+}
+
+/// The served directory of the request-policy tests: `r.txt`, `keep.txt`,
+/// `keep2.txt`, `empty/`.
+fn policy_fixture() -> TempDir {
+    let d = TempDir::new("sftp-policy");
+    for (n, c) in [("r.txt", "r\n"), ("keep.txt", "keep\n"), ("keep2.txt", "keep2\n")] {
+        std::fs::write(d.join(n), c).unwrap();
+        std::fs::set_permissions(d.join(n), std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    std::fs::create_dir(d.join("empty")).unwrap();
+    std::fs::set_permissions(d.join("empty"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    d
+}
+
+/// Seven writing commands (each may fail: `-`), then two reads.
+const POLICY_WRITES: usize = 7;
+fn policy_batch(local: &Path) -> String {
+    format!(
+        "-put {up} up.txt\n-mkdir newdir\n-chmod 600 r.txt\n-ln -s r.txt sl\n-rmdir empty\n\
+         -rm r.txt\n-rename keep2.txt renamed.txt\nget keep.txt {got}\nls\n",
+        up = path_str(&local.join("up.txt")),
+        got = path_str(&local.join("got.txt")),
+    )
+}
+
+/// What one policy run left: exit status, "Permission denied" count, the
+/// served directory, the file read back, and the output.
+struct PolicyRun {
+    code: Option<i32>,
+    denied: usize,
+    tree: BTreeMap<String, String>,
+    got: Option<Vec<u8>>,
+    out: Output,
+}
+
+fn policy_run(run: impl FnOnce(&Path, &Path) -> Output) -> PolicyRun {
+    let d = policy_fixture();
+    let local = TempDir::new("sftp-policy-local");
+    std::fs::write(local.join("up.txt"), b"uploaded\n").unwrap();
+    std::fs::set_permissions(local.join("up.txt"), std::fs::Permissions::from_mode(0o644))
+        .unwrap();
+    let batch = local.join("batch");
+    std::fs::write(&batch, policy_batch(local.path())).unwrap();
+    let out = run(d.path(), &batch);
+    PolicyRun {
+        code: out.status.code(),
+        denied: lossy(&out.stderr).matches("Permission denied").count(),
+        tree: snapshot(d.path(), "-"),
+        got: std::fs::read(local.join("got.txt")).ok(),
+        out,
+    }
+}
+
+/// `sftp-server -R`, `-P remove,mkdir`, `-p LIST` and `-u 077` with
+/// OpenSSH's `sftp -b` (a batch of seven writes and two reads): our
+/// sftp-server (run by `sftp -D`) and our server's `-o 'Subsystem sftp
+/// internal-sftp FLAGS'` refuse exactly what OpenSSH's sftp-server refuses,
+/// with "Permission denied", and leave the same files behind.
+#[test]
+fn sftp_server_read_only_deny_allow_and_umask_as_openssh() {
+    let allow = "open,close,read,write,lstat,fstat,stat,opendir,readdir,realpath,limits,mkdir";
+    let cases: Vec<(Vec<&str>, usize)> = vec![
+        (vec!["-R"], POLICY_WRITES),
+        (vec!["-P", "remove,mkdir"], 2),
+        (vec!["-p", allow], 5),
+        (vec!["-u", "077"], 0),
+        (vec!["-eR", "-l", "ERROR"], POLICY_WRITES),
+    ];
+    let mut f = Failures::default();
+    for (flags, want_denied) in &cases {
+        let flag_text = flags.join(" ");
+        let direct = |prog: &Path, dir: &Path, batch: &Path| {
+            let cmd = format!("{} {flag_text} -d {}", prog.display(), dir.display());
+            run_openssh_sftp_direct(&cmd, batch)
+        };
+        let openssh = require_peer(OPENSSH_SFTP_SERVER);
+        let theirs = policy_run(|d, b| direct(&openssh, d, b));
+        let ours = policy_run(|d, b| direct(sftp_server_bin(), d, b));
+        let internal = if flags.iter().any(|a| a.starts_with("-e") || *a == "-l") {
+            None // logging flags are refused by our server (see the example).
+        } else {
+            Some(policy_run(|dir: &Path, batch: &Path| {
+                let sub = format!("Subsystem=sftp internal-sftp {flag_text}");
+                let srv = SftpServer::ours_with(dir, &["-o", &sub]);
+                run_openssh_sftp(&srv.target, &Auth::Key(keys().ed25519.clone()), batch)
+            }))
+        };
+        let label = format!("flags {flag_text:?}");
+        f.check(theirs.denied == *want_denied, || {
+            format!(
+                "{label}: OpenSSH's sftp-server refused {} commands, expected {want_denied}; stderr: {}",
+                theirs.denied,
+                lossy(&theirs.out.stderr)
+            )
+        });
+        f.check(theirs.got.as_deref() == Some(b"keep\n"), || {
+            format!("{label}: the read through OpenSSH's sftp-server failed")
+        });
+        for (who, r) in [("our sftp-server", Some(&ours)), ("our server", internal.as_ref())] {
+            let Some(r) = r else { continue };
+            f.check(r.denied == theirs.denied && r.code == theirs.code, || {
+                format!(
+                    "{label}: {who} refused {} commands (exit {:?}), OpenSSH's sftp-server {} (exit {:?}); stderr: {}",
+                    r.denied,
+                    r.code,
+                    theirs.denied,
+                    theirs.code,
+                    lossy(&r.out.stderr)
+                )
+            });
+            f.check(r.tree == theirs.tree, || {
+                format!(
+                    "{label}: {who} left {:#?}, OpenSSH's sftp-server {:#?}",
+                    r.tree, theirs.tree
+                )
+            });
+            f.check(r.got == theirs.got, || {
+                format!("{label}: {who}: the file read back differs: {:?}", r.got)
+            });
+            let ls = lossy(&r.out.stdout);
+            f.check(ls.contains("keep.txt"), || {
+                format!("{label}: {who}: ls did not list keep.txt: {ls}")
+            });
+        }
+        if flags[0] == "-u" {
+            f.check(
+                theirs.tree.get("up.txt").is_some_and(|d| d.starts_with("file 600 ")),
+                || {
+                    format!("-u 077: OpenSSH made up.txt {:?}", theirs.tree.get("up.txt"))
+                },
+            );
+            f.check(
+                theirs.tree.get("newdir").is_some_and(|d| d.starts_with("dir 700 ")),
+                || format!("-u 077: OpenSSH made newdir {:?}", theirs.tree.get("newdir")),
+            );
+        }
+    }
+    f.finish("sftp-server request policy and umask", None);
+}
+
+/// Our sftp-server's command line: `-Q requests` lists OpenSSH's names,
+/// unknown flags, bad values and unknown request names are refused with
+/// OpenSSH's usage and exit status, and `-c` ends the options.
+#[test]
+fn sftp_server_command_line_as_openssh() {
+    let ours = example_bin("sftp-server");
+    let theirs = require_peer(OPENSSH_SFTP_SERVER);
+    let run = |p: &Path, args: &[&str]| run_prog(p, &s(args), Input::Null, &[], SESSION);
+    let mut f = Failures::default();
+    let q_ours = lossy(&run(&ours, &["-Q", "requests"]).stdout);
+    let q_theirs = lossy(&run(&theirs, &["-Q", "requests"]).stdout);
+    // OpenSSH's list, then ours adds check-file.
+    f.check(q_ours.starts_with(&q_theirs) && q_ours[q_theirs.len()..] == *"check-file\n", || {
+        format!("-Q requests: ours {q_ours:?}, OpenSSH's {q_theirs:?}")
+    });
+    for args in [&["-x"][..], &["-d"], &["-Q", "nonsense"], &["-h"]] {
+        let o = run(&ours, args);
+        let t = run(&theirs, args);
+        f.check(o.status.code() == t.status.code(), || {
+            format!("{args:?}: ours exits {:?}, OpenSSH's {:?}", o.status.code(), t.status.code())
+        });
+        f.check(
+            args[0] == "-Q" || lossy(&o.stderr).contains("usage: sftp-server [-ehR]"),
+            || format!("{args:?}: no usage: {}", lossy(&o.stderr)),
+        );
+    }
+    for args in [&["-u", "9"][..], &["-u", "1000"], &["-P", "remove", "-P", "mkdir"]] {
+        let o = run(&ours, args);
+        f.check(o.status.code() == Some(255), || {
+            format!("{args:?}: ours exits {:?}, expected 255 (fatal)", o.status.code())
+        });
+    }
+    for args in [&["-P", "remove,nosuch"][..], &["-l", "LOUD"], &["-f", "KERN"]] {
+        let o = run(&ours, args);
+        f.check(!o.status.success(), || format!("{args:?}: accepted"));
+    }
+    f.finish("sftp-server command line", None);
 }

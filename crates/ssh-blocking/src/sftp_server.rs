@@ -703,6 +703,9 @@ pub struct ServerArgs {
     pub help: bool,
     /// Values of the extra options the caller asked for, in order.
     pub extra: Vec<(char, String)>,
+    /// The arguments after the options (OpenSSH's sftp-server ignores
+    /// them), and after `-c`.
+    pub operands: Vec<String>,
 }
 
 /// Why [`ServerArgs::parse`] failed.
@@ -738,9 +741,11 @@ impl ServerArgs {
             let arg = args[i].as_str();
             i += 1;
             if arg == "--" {
+                a.operands = args[i..].to_vec();
                 break;
             }
             if arg.len() < 2 || !arg.starts_with('-') {
+                a.operands = args[i - 1..].to_vec();
                 break;
             }
             let flags: Vec<char> = arg[1..].chars().collect();
@@ -755,7 +760,10 @@ impl ServerArgs {
                         'e' => a.log_stderr = true,
                         'h' => a.help = true,
                         // "sftp-server -c command": the rest is ignored.
-                        'c' => break 'args,
+                        'c' => {
+                            a.operands = args[i..].to_vec();
+                            break 'args;
+                        }
                         _ => return Err(ArgsError::Usage(format!("unknown option -- {c}"))),
                     }
                     continue;
