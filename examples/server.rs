@@ -855,7 +855,9 @@ fn subsystem_option(v: &str) -> ServerArgs {
     let words: Vec<String> = v.split_whitespace().map(str::to_string).collect();
     match words.first().map(String::as_str) {
         Some("sftp") => {}
-        _ => die(&format!("Subsystem {v:?}: only the sftp subsystem is served")),
+        _ => die(&format!(
+            "Subsystem {v:?}: only the sftp subsystem is served"
+        )),
     }
     match words.get(1).map(String::as_str) {
         Some("internal-sftp") => {}
@@ -905,7 +907,9 @@ fn sftp_fs(root: &Path, args: &ServerArgs, user: &str) -> std::io::Result<LocalF
         None => LocalFs::new(root, None)?,
     };
     if let Some(spec) = &args.start_dir {
-        let pw = pw.as_ref().ok_or_else(|| format!("no password database entry for {user:?}"));
+        let pw = pw
+            .as_ref()
+            .ok_or_else(|| format!("no password database entry for {user:?}"));
         match pw.and_then(|pw| expand_start_dir(spec, pw)).and_then(|d| {
             LocalFs::new(root, Some(&d)).map_err(|e| format!("chdir to \"{d}\" failed: {e}"))
         }) {

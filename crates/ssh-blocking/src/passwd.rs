@@ -42,12 +42,7 @@ impl Passwd {
     }
 }
 
-type LookupFn<'a> = dyn FnMut(
-        *mut libc::passwd,
-        *mut libc::c_char,
-        libc::size_t,
-        *mut *mut libc::passwd,
-    ) -> libc::c_int
+type LookupFn<'a> = dyn FnMut(*mut libc::passwd, *mut libc::c_char, libc::size_t, *mut *mut libc::passwd) -> libc::c_int
     + 'a;
 
 fn lookup(f: &mut LookupFn<'_>) -> io::Result<Option<Passwd>> {

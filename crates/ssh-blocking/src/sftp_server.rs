@@ -360,10 +360,11 @@ impl LocalFs {
             Request::Fsync { handle } => match self.file(&handle) {
                 Ok((f, _)) => Self::ok(f.sync_all()),
                 // As OpenSSH's: a directory handle cannot be synced.
-                Err(_) if matches!(
-                    Self::key(&handle).and_then(|k| self.handles.get(&k)),
-                    Some(Handle::Dir { .. })
-                ) =>
+                Err(_)
+                    if matches!(
+                        Self::key(&handle).and_then(|k| self.handles.get(&k)),
+                        Some(Handle::Dir { .. })
+                    ) =>
                 {
                     fail(status::OP_UNSUPPORTED)
                 }
@@ -814,7 +815,8 @@ impl ServerArgs {
             }
             'Q' => self.query = Some(v),
             'u' => {
-                let ok = !v.is_empty() && v.len() <= 11 && v.bytes().all(|b| (b'0'..=b'7').contains(&b));
+                let ok =
+                    !v.is_empty() && v.len() <= 11 && v.bytes().all(|b| (b'0'..=b'7').contains(&b));
                 match u32::from_str_radix(&v, 8) {
                     Ok(m) if ok && m <= 0o777 => self.umask = Some(m),
                     _ => return Err(ArgsError::Fatal(format!("Invalid umask \"{v}\""))),
