@@ -374,6 +374,10 @@ impl SftpServer {
         };
         self.outstanding.insert(id, kind);
         if !self.config.permits(&req) {
+            tracing::debug!(
+                "refusing {} request {id}",
+                request_name(&req).unwrap_or("extended")
+            );
             let _ = self.reply(
                 id,
                 &Response::status(
