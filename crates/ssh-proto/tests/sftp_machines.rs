@@ -2183,7 +2183,9 @@ fn read_only_and_request_lists_are_enforced_by_the_machine() {
             true,
         ),
     ];
-    let configs: Vec<(SftpServerConfig, Box<dyn Fn(&str, bool) -> bool>)> = vec![
+    // Whether a request (name, writes) is served.
+    type Served = Box<dyn Fn(&str, bool) -> bool>;
+    let configs: Vec<(SftpServerConfig, Served)> = vec![
         (
             SftpServerConfig {
                 read_only: true,
