@@ -907,13 +907,20 @@ fn sftp_fs(root: &Path, args: &ServerArgs, user: &str) -> std::io::Result<LocalF
         None => LocalFs::new(root, None)?,
     };
     if let Some(spec) = &args.start_dir {
-        let pw = pw
+        let entry = pw
             .as_ref()
             .ok_or_else(|| format!("no password database entry for {user:?}"));
-        match pw.and_then(|pw| expand_start_dir(spec, pw)).and_then(|d| {
-            LocalFs::new(root, Some(&d)).map_err(|e| format!("chdir to \"{d}\" failed: {e}"))
-        }) {
-            Ok(f) => fs = f,
+        match entry
+            .and_then(|pw| expand_start_dir(spec, pw))
+            .and_then(|d| {
+                LocalFs::new(root, Some(&d)).map_err(|e| format!("chdir to \"{d}\" failed: {e}"))
+            }) {
+            Ok(mut f) => {
+                if let Some(pw) = &pw {
+                    f.set_home(&pw.dir);
+                }
+                fs = f
+            }
             Err(e) => tracing::error!("sftp for {user}: {e}"),
         }
     }

@@ -98,13 +98,16 @@ fn main() {
         Ok(fs) => fs,
         Err(e) => die(&format!("cannot serve {root}: {e}"), 1),
     };
+    let user = Passwd::current().ok().flatten();
+    // home-directory answers the user's home (inside the root).
+    if let Some(u) = &user {
+        fs.set_home(&u.dir);
+    }
     if let Some(spec) = &a.start_dir {
-        let user = match Passwd::current() {
-            Ok(Some(p)) => p,
-            Ok(None) => die("no password database entry for this user", 255),
-            Err(e) => die(&format!("password database: {e}"), 255),
+        let Some(user) = &user else {
+            die("no password database entry for this user", 255)
         };
-        let dir = expand_start_dir(spec, &user).unwrap_or_else(|e| die(&e, 255));
+        let dir = expand_start_dir(spec, user).unwrap_or_else(|e| die(&e, 255));
         // Without a root, a relative directory is relative to the current
         // one (OpenSSH's chdir); with one, to the root.
         let dir = match (&cwd, dir.starts_with('/')) {
@@ -112,7 +115,10 @@ fn main() {
             _ => dir,
         };
         match LocalFs::new(root.as_ref(), Some(&dir)) {
-            Ok(f) => fs = f,
+            Ok(mut f) => {
+                f.set_home(&user.dir);
+                fs = f
+            }
             Err(e) => tracing::error!("chdir to \"{dir}\" failed: {e}"),
         }
     }

@@ -2823,6 +2823,54 @@ fn sftp_starts_in_the_home_directory() {
             || format!("sftp-server -d {spec}: pwd is not {want}: {stdout} (HOME {root_home:?})"),
         );
     }
+    // expand-path@openssh.com `~` answers the starting directory, as from
+    // OpenSSH's sftp-server, and home-directory the home (OpenSSH 9.2 lacks
+    // home-directory; later ones answer the home too).
+    let elsewhere = TempDir::new("sftp-home-elsewhere");
+    let d_arg = path_str(elsewhere.path());
+    let name_of = |r: (u8, Vec<u8>)| match r {
+        (104, b) if be32(&b) == 1 => {
+            String::from_utf8_lossy(&b[8..8 + be32(&b[4..]) as usize]).into_owned()
+        }
+        (t, _) => format!("reply type {t}"),
+    };
+    for prog in [
+        require_peer(OPENSSH_SFTP_SERVER),
+        sftp_server_bin().to_path_buf(),
+    ] {
+        let mut raw = RawSftp::start(&prog, &["-d", &d_arg], local.path());
+        let label = raw.label.clone();
+        let dot = name_of(raw.call(16, &path_req(".")));
+        f.check(dot == d_arg, || format!("{label}: realpath . is {dot}"));
+        let tilde = name_of(raw.call(200, &extended("expand-path@openssh.com", &path_req("~"))));
+        f.check(tilde == d_arg, || {
+            format!("{label}: expand-path ~ is {tilde}")
+        });
+        if prog != Path::new(OPENSSH_SFTP_SERVER) {
+            let home = name_of(raw.call(200, &extended("home-directory", &path_req(""))));
+            let want = passwd_home_of_uid0();
+            f.check(home == want, || {
+                format!("{label}: home-directory answers {home}, not {want}")
+            });
+        }
+    }
+    // With -r, -d is a path inside the root: `..` cannot leave it, and a
+    // directory missing there leaves the start at the root.
+    let jail = TempDir::new("sftp-home-jail");
+    std::fs::create_dir(jail.join("sub")).unwrap();
+    for (spec, want) in [("/sub", "/sub"), ("../../..", "/"), ("/sub/../../etc", "/")] {
+        let cmd = format!(
+            "{} -r {} -d {spec}",
+            sftp_server_bin().display(),
+            jail.path().display()
+        );
+        let out = run_openssh_sftp_direct(&cmd, &pwd);
+        let stdout = lossy(&out.stdout);
+        f.check(
+            stdout.contains(&format!("Remote working directory: {want}\n")),
+            || format!("sftp-server -r ROOT -d {spec}: pwd is not {want}: {stdout}"),
+        );
+    }
     f.finish("SFTP start directory", None);
 }
 

@@ -34,6 +34,9 @@ pub struct LocalFs {
     jail: Jail,
     /// The client's starting directory (inside the root), absolute.
     start: String,
+    /// The user's home (inside the root), for `home-directory`; the start
+    /// when unknown.
+    home: Option<String>,
     handles: HashMap<u32, Handle>,
     next: u32,
     /// Reused for READ replies.
@@ -118,6 +121,7 @@ impl LocalFs {
             next: 1,
             buf: Vec::new(),
             umask: 0,
+            home: None,
         })
     }
 
@@ -127,9 +131,31 @@ impl LocalFs {
     /// when that is a directory there, else the root.
     pub fn at_home(root: &std::path::Path, home: &str) -> io::Result<LocalFs> {
         match LocalFs::new(root, Some(home)) {
-            Ok(fs) => Ok(fs),
+            Ok(mut fs) => {
+                fs.home = Some(fs.start.clone());
+                Ok(fs)
+            }
             Err(_) if !home.is_empty() => LocalFs::new(root, None),
             Err(e) => Err(e),
+        }
+    }
+
+    /// Sets the user's home directory (a path inside the root), which
+    /// `home-directory` answers as OpenSSH's server does (`~` is the
+    /// starting directory, as there); false (and unchanged) when it is not
+    /// a directory there.
+    pub fn set_home(&mut self, home: &str) -> bool {
+        let h = if home.starts_with('/') {
+            home.to_string()
+        } else {
+            format!("/{home}")
+        };
+        match self.jail.realpath(&h) {
+            Ok(p) if self.jail.stat(&p).is_ok_and(|s| s.is_dir()) => {
+                self.home = Some(p);
+                true
+            }
+            _ => false,
         }
     }
 
@@ -321,6 +347,8 @@ impl LocalFs {
             )),
             Request::Rmdir { path } => Self::ok(self.jail.rmdir(&self.full(&path))),
             Request::Realpath { path } | Request::ExpandPath { path } => {
+                // As OpenSSH's: `~` is the starting directory (which is the
+                // home unless -d moved it).
                 let p = path
                     .strip_prefix("~/")
                     .map_or(path.clone(), |r| r.to_string());
@@ -370,7 +398,9 @@ impl LocalFs {
                 }
                 Err(_) => fail(status::NO_SUCH_FILE),
             },
-            Request::HomeDirectory { .. } => Self::name(self.start.clone()),
+            Request::HomeDirectory { .. } => {
+                Self::name(self.home.clone().unwrap_or_else(|| self.start.clone()))
+            }
             Request::CopyData {
                 from,
                 from_offset,
