@@ -57,7 +57,8 @@
 //!   does not imply BatchMode (a password still comes from SSH_ASKPASS;
 //!   for OpenSSH's sftp the tests give `-o BatchMode=no` before `-b`).
 //! - `server --sftp-root DIR` and `sftp-server -r DIR` show DIR as `/` and
-//!   start there; `sftp-server -d /sub` starts in `/sub` (inside the root).
+//!   start there (the server: in the user's home's path inside DIR when
+//!   that exists); `sftp-server -d /sub` starts in `/sub` (inside the root).
 //!   Renaming onto an existing file fails (SFTP v3; posix-rename@openssh.com
 //!   replaces), SSH_FXF_APPEND appends whatever the offset (AsyncSSH writes
 //!   at offset 0), symlinks take OpenSSH's argument order from OpenSSH,
