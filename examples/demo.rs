@@ -95,6 +95,14 @@ fn serve(
                     want_reply: true,
                     ..
                 } => conn.channel_request_reply(channel, false)?,
+                // Requests that want no reply: say when done with each, or
+                // the core holds input back once 64 are pending.
+                Event::ChannelRequest {
+                    want_reply: false, ..
+                }
+                | Event::GlobalRequest {
+                    want_reply: false, ..
+                } => conn.request_handled(),
                 Event::Disconnected(e) => {
                     println!("  [server] connection ended: {e}");
                     return Ok(());

@@ -7,32 +7,66 @@
 //!        [--runtime mio|tokio|blocking]
 //! ```
 //!
+//! Admission as sshd's: `-o MaxStartups=start:rate:full` (default
+//! `10:30:100`, random early drop of unauthenticated connections),
+//! `-o PerSourceMaxStartups=N|none` (default none) and
+//! `-o PerSourceNetBlockSize=v4:v6` (default `32:128`). A client that
+//! sends no version line is dropped after `-o IdentificationTimeout=TIME`
+//! (default 10s; 0 leaves only LoginGraceTime), so idle sockets cannot
+//! hold the unauthenticated slots for the whole grace time.
+//!
 //! `--runtime` picks the adapter (default mio: one thread moves every
-//! connection's bytes; handler decisions run on it and never block, and
+//! connection's bytes; handler decisions run on a small worker pool, and
 //! commands' I/O is pumped by threads of their own as under the others).
 //!
-//! Commands run as the server process's own user: `exec` runs `sh -c CMD`,
-//! `shell` runs the user's login shell (on a pseudo-terminal when one was
-//! requested). Public keys come from an OpenSSH `authorized_keys` file
-//! (`command=`, `no-pty`, `from=`, `environment=` and `restrict` are
-//! honoured); passwords from `user:HASH` lines, HASH as `openssl passwd -6`
-//! writes it. `--sftp-root DIR` serves the `sftp` subsystem from DIR (as
-//! `/`, nothing outside it reachable). SFTP starts in the user's home
-//! directory (from the password database), or in the home's path inside
-//! DIR when that exists there, else at DIR. `-o 'Subsystem sftp
-//! internal-sftp [-R] [-P LIST] [-p LIST] [-u UMASK] [-d DIR]'` takes
-//! OpenSSH's sftp-server options for it (see the `sftp-server` example;
-//! `-d` expands `~`, `%d`, `%u`, `%U`, `%%` for the authenticated user, and
-//! the process umask applies on top of `-u`); without `--sftp-root` it
-//! serves `/`. SIGINT/SIGTERM close the listener and let live sessions end.
+//! Who logs in, as sshd decides it:
+//!
+//! - Started as root, the users are the system's accounts. Each session's
+//!   commands and SFTP run as the user who logged in (groups, gid and uid
+//!   set in the child before it executes; HOME, USER, LOGNAME, SHELL, PATH
+//!   and MAIL set, started in the home directory). Unknown users, users
+//!   whose shell is not a login shell listed in `/etc/shells` (nologin,
+//!   false), locked (`!` hash) or expired accounts are refused, with a log
+//!   line. Root logs in as `-o PermitRootLogin=` allows (`yes`, `no`,
+//!   `forced-commands-only`, default `prohibit-password`: keys only).
+//! - Started as any other user, it serves only that user's name (and
+//!   refuses the rest with a log line); commands run as that user.
+//!
+//! Public keys come from each user's `~/.ssh/authorized_keys` and
+//! `~/.ssh/authorized_keys2` (`-o AuthorizedKeysFile=PATTERN...`: space
+//! separated, `%h` home, `%u` user name, `%U` uid, `%%` a `%`, relative to
+//! the home; `none` for no file), or from one file for every user with
+//! `--authorized-keys FILE`; `command=`, `no-pty`, `from=`, `expiry-time=`,
+//! `environment=` and `restrict` are honoured (forwarding is never offered,
+//! so the forwarding options hold trivially; a line with `cert-authority`,
+//! `principals=` or `tunnel=` is skipped with a log line, as sshd skips a
+//! bad line); `-o PubkeyAcceptedAlgorithms=` sets the accepted signature
+//! algorithms (default OpenSSH's, without SHA-1 `ssh-rsa`). Passwords come from `user:HASH` lines of
+//! `--password-file FILE` (HASH as `openssl passwd -6` writes it) or, when
+//! started as root without it, from the shadow database; `$6$` and `$5$`
+//! hashes are checked, anything else refuses. `exec` runs `SHELL -c CMD`
+//! with the user's shell, `shell` the login shell (on a pseudo-terminal
+//! when one was requested). The `sftp` subsystem serves the file system
+//! starting in the user's home, or `--sftp-root DIR` as `/` (nothing
+//! outside it reachable), starting in the home's path inside DIR when that
+//! exists there, else at DIR; as root it runs in a child process as the
+//! user (this program with `--sftp-subsystem [-r ROOT] [OPTIONS]`, which
+//! serves SFTP on stdin/stdout). `-o 'Subsystem sftp internal-sftp [-R]
+//! [-P LIST] [-p LIST] [-u UMASK] [-d DIR]'` takes OpenSSH's sftp-server
+//! options for it (see the `sftp-server` example; `-d` expands `~`, `%d`,
+//! `%u`, `%U`, `%%` for the user, and in-process the server's umask
+//! applies on top of `-u`). SIGINT/SIGTERM close the listener and let live
+//! sessions end.
 
 #[path = "common/mod.rs"]
 mod common;
+#[path = "common/sys.rs"]
+mod sys;
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -42,19 +76,22 @@ use std::time::{Duration, Instant};
 
 use common::runtime::{tokio_rt, RuntimeKind};
 use common::{apply_transport_option, parse_time, split_option, yes};
-use ssh_blocking::proto::keys::authorized_keys::{AuthorizedKeys, KeyOptions};
+use ssh_blocking::proto::keys::authorized_keys::{AuthorizedKeys, ExpiryTime, KeyOptions};
 use ssh_blocking::proto::keys::known_hosts::glob_match;
+use ssh_blocking::proto::session::admission::parse_per_source_max_startups;
 use ssh_blocking::proto::sftp::{draft_symlink_peer, SftpServerConfig};
 use ssh_blocking::proto::{
-    ChannelId, ChannelRequest, Config, Prompt, PtyRequest, PublicKey, Stream,
+    AdmissionConfig, ChannelId, ChannelRequest, Config, Prompt, PtyRequest, PublicKey, Stream,
 };
 use ssh_blocking::sftp_server::{serve as serve_sftp, LocalFs, ServerArgs};
 use ssh_blocking::{os_rng, Auth, Channel, Handler, KbdInt, PrivateKey, Server, ServerHandle};
+use sys::Passwd;
 
 const USAGE: &str =
     "usage: server [-p PORT] [-b ADDR] [-h HOSTKEY_FILE]... [--authorized-keys FILE]
               [--password-file FILE] [--sftp-root DIR] [-o Key=Value]... [-v]
-              [--runtime mio|tokio|blocking]";
+              [--runtime mio|tokio|blocking]
+       server --sftp-subsystem [-r ROOT] [-d DIR] [--draft-symlink]";
 
 struct Opts {
     port: u16,
@@ -129,8 +166,20 @@ fn parse_args() -> Opts {
 
 /// What every connection's handler shares.
 struct Settings {
-    authorized_keys: Option<PathBuf>,
+    /// Started as root: the users are the system's accounts, and each
+    /// session's processes run as the user who logged in.
+    privileged: bool,
+    /// Not root: the one user served, the server's own.
+    own_user: Option<Passwd>,
+    /// Where public keys come from.
+    keys_files: KeysFiles,
     password_file: Option<PathBuf>,
+    /// What a password is checked against when the user or the hash is
+    /// unusable (a hash with the parameters of the shadow database's first
+    /// usable one), so both cost the same.
+    shadow_dummy: String,
+    /// `PermitRootLogin` (sshd's default: prohibit-password).
+    root_login: RootLogin,
     accept_env: Vec<String>,
     verbose: bool,
     /// Serve the `sftp` subsystem from this directory (as `/`).
@@ -139,7 +188,34 @@ struct Settings {
     sftp_args: ServerArgs,
 }
 
+/// The authorized_keys files of a user.
+#[derive(Clone, Debug)]
+enum KeysFiles {
+    /// `--authorized-keys FILE`: one file for every user.
+    Explicit(PathBuf),
+    /// `AuthorizedKeysFile` patterns (`%h`, `%u`, `%U`, `%%`; relative to
+    /// the home).
+    Patterns(Vec<String>),
+}
+
+/// sshd's `PermitRootLogin`: how root may log in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RootLogin {
+    Yes,
+    /// Public keys only (`prohibit-password`, `without-password`).
+    ProhibitPassword,
+    /// Public keys with a `command=` option only.
+    ForcedCommandsOnly,
+    No,
+}
+
+/// sshd's default `AuthorizedKeysFile`.
+const DEFAULT_KEYS_FILES: &str = ".ssh/authorized_keys .ssh/authorized_keys2";
+
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("--sftp-subsystem") {
+        sftp_subsystem_main();
+    }
     let o = parse_args();
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -170,22 +246,30 @@ fn main() {
             Err(e) => die(&format!("host key: {e}")),
         }
     }
-    let mut methods = Vec::new();
-    if o.authorized_keys.is_some() {
-        methods.push("publickey".to_string());
-    }
-    if o.password_file.is_some() {
+    let privileged = sys::euid() == 0;
+    let own_user = if privileged {
+        None
+    } else {
+        match sys::passwd_by_uid(sys::euid()) {
+            Ok(Some(pw)) => Some(pw),
+            Ok(None) => die(&format!("uid {} has no passwd entry", sys::euid())),
+            Err(e) => die(&format!("cannot look up uid {}: {e}", sys::euid())),
+        }
+    };
+    let mut methods = vec!["publickey".to_string()];
+    // Without a password file, passwords are the shadow database's, which
+    // only root reads.
+    if o.password_file.is_some() || privileged {
         methods.push("password".to_string());
         methods.push("keyboard-interactive".to_string());
     }
-    if methods.is_empty() {
-        eprintln!("server: warning: no --authorized-keys or --password-file: nobody can log in");
-    }
     config.auth_methods = methods;
+    let mut keys_patterns: Option<Vec<String>> = None;
+    let mut root_login = RootLogin::ProhibitPassword;
 
     let mut accept_env: Vec<String> = vec!["LANG".into(), "LC_*".into()];
     let mut sftp_args: Option<ServerArgs> = None;
-    let mut max_startups = Server::DEFAULT_MAX_STARTUPS;
+    let mut admission = AdmissionConfig::default();
     for kv in &o.options {
         let (key, v) = split_option(kv).unwrap_or_else(|e| die(&e.to_string()));
         let bad = |what: &str| -> ! { die(&format!("bad {what} value {v:?}")) };
@@ -202,6 +286,19 @@ fn main() {
                     vec!["none".into()]
                 }
             }
+            // The signature algorithms publickey authentication accepts, with
+            // OpenSSH's list syntax (a,b / +a / -a / ^a); SHA-1 ssh-rsa only
+            // when added.
+            "pubkeyacceptedalgorithms" => {
+                let all = ssh_blocking::proto::transport::algorithms::PUBKEY_ALGORITHMS_ALL;
+                ssh_blocking::proto::Algorithms::apply(
+                    &mut config.transport.pubkey_accepted_algorithms,
+                    &v,
+                    all,
+                    "publickey signature",
+                )
+                .unwrap_or_else(|e| die(&e.to_string()))
+            }
             "maxauthtries" => {
                 config.max_auth_tries = v.parse().unwrap_or_else(|_| bad("MaxAuthTries"))
             }
@@ -211,9 +308,35 @@ fn main() {
             }
             "maxsessions" => config.max_sessions = v.parse().unwrap_or_else(|_| bad("MaxSessions")),
             "maxstartups" => {
-                // "start:rate:full" — the start value is the hard limit here.
-                let first = v.split(':').next().unwrap_or("");
-                max_startups = first.parse().unwrap_or_else(|_| bad("MaxStartups"));
+                admission.max_startups = v.parse().unwrap_or_else(|e| die(&format!("{e}")))
+            }
+            "persourcemaxstartups" => {
+                admission.per_source_max_startups =
+                    parse_per_source_max_startups(&v).unwrap_or_else(|e| die(&format!("{e}")))
+            }
+            "persourcenetblocksize" => {
+                admission.per_source_net_block_size =
+                    v.parse().unwrap_or_else(|e| die(&format!("{e}")))
+            }
+            "identificationtimeout" => {
+                let t = parse_time(&v).unwrap_or_else(|| bad("IdentificationTimeout"));
+                config.identification_timeout = (!t.is_zero()).then_some(t);
+            }
+            "permitrootlogin" => {
+                root_login = match v.to_ascii_lowercase().as_str() {
+                    "yes" => RootLogin::Yes,
+                    "prohibit-password" | "without-password" => RootLogin::ProhibitPassword,
+                    "forced-commands-only" => RootLogin::ForcedCommandsOnly,
+                    "no" => RootLogin::No,
+                    _ => bad("PermitRootLogin"),
+                }
+            }
+            "authorizedkeysfile" => {
+                let list: Vec<String> = v.split_whitespace().map(str::to_string).collect();
+                if let Some(bad) = list.iter().find_map(|p| check_tokens(p).err()) {
+                    die(&format!("AuthorizedKeysFile {v:?}: {bad}"));
+                }
+                keys_patterns = Some(if list == ["none"] { Vec::new() } else { list });
             }
             "acceptenv" => accept_env.extend(
                 v.split(|c: char| c == ',' || c.is_whitespace())
@@ -224,21 +347,33 @@ fn main() {
             _ => die(&format!("unsupported option {key:?}")),
         }
     }
-    let sftp_root = match (&o.sftp_root, &sftp_args) {
-        (None, Some(_)) => Some(PathBuf::from("/")),
-        (r, _) => r.clone(),
-    };
 
     for k in &config.transport.host_keys {
         let p = k.public_key();
         println!("host key: {} {}", p.key_type(), p.fingerprint());
     }
+    let keys_files = match (&o.authorized_keys, keys_patterns) {
+        (Some(_), Some(_)) => die("--authorized-keys and -o AuthorizedKeysFile both given"),
+        (Some(f), None) => KeysFiles::Explicit(f.clone()),
+        (None, Some(p)) => KeysFiles::Patterns(p),
+        (None, None) => {
+            KeysFiles::Patterns(DEFAULT_KEYS_FILES.split(' ').map(str::to_string).collect())
+        }
+    };
     let settings = Arc::new(Settings {
-        authorized_keys: o.authorized_keys.clone(),
+        privileged,
+        own_user,
+        keys_files,
         password_file: o.password_file.clone(),
+        root_login,
+        shadow_dummy: if privileged {
+            shadow_dummy_hash()
+        } else {
+            dummy_hash(None)
+        },
         accept_env,
         verbose: o.verbose,
-        sftp_root,
+        sftp_root: o.sftp_root.clone(),
         sftp_args: sftp_args.unwrap_or_default(),
     });
 
@@ -263,7 +398,7 @@ fn main() {
         RuntimeKind::Blocking => {
             let mut server =
                 Server::from_listener(listener, config).unwrap_or_else(|e| die(&e.to_string()));
-            server.set_max_startups(max_startups);
+            server.set_admission(admission);
             let stop = server.shutdown_handle();
             on_signal(sigs, move || stop.shutdown());
             announce();
@@ -272,7 +407,7 @@ fn main() {
         RuntimeKind::Mio => {
             let mut server = ssh_mio::Server::from_listener(listener, config)
                 .unwrap_or_else(|e| die(&e.to_string()));
-            server.set_max_startups(max_startups);
+            server.set_admission(admission);
             let stop = server.shutdown_handle();
             on_signal(sigs, move || stop.shutdown());
             announce();
@@ -282,7 +417,7 @@ fn main() {
             let _ = listener.set_nonblocking(true);
             let listener = tokio::net::TcpListener::from_std(listener)?;
             let mut server = ssh_tokio::Server::from_listener(listener, config)?;
-            server.set_max_startups(max_startups);
+            server.set_admission(admission);
             let stop = server.shutdown_handle();
             on_signal(sigs, move || stop.shutdown());
             announce();
@@ -327,9 +462,31 @@ fn wait_signal(set: &libc::sigset_t) -> i32 {
 
 // ------------------------------------------------------------------ auth
 
+/// Largest authorized_keys file read (a user's file is theirs to fill).
+const MAX_KEYS_FILE: u64 = 4 << 20;
+
+/// Reads an authorized_keys file: a regular file only (a FIFO a user put
+/// there must not stall the server), at most [`MAX_KEYS_FILE`] bytes.
 fn read_authorized_keys(path: &Path) -> Option<AuthorizedKeys> {
-    match std::fs::read_to_string(path) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let read = || -> std::io::Result<String> {
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(path)?;
+        if !f.metadata()?.is_file() {
+            return Err(std::io::Error::other("not a regular file"));
+        }
+        let mut text = String::new();
+        f.take(MAX_KEYS_FILE).read_to_string(&mut text)?;
+        Ok(text)
+    };
+    match read() {
         Ok(t) => Some(AuthorizedKeys::parse(&t)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            tracing::debug!("no {}", path.display());
+            None
+        }
         Err(e) => {
             tracing::warn!("cannot read {}: {e}", path.display());
             None
@@ -337,23 +494,302 @@ fn read_authorized_keys(path: &Path) -> Option<AuthorizedKeys> {
     }
 }
 
-fn check_password(path: &Path, user: &str, password: &str) -> bool {
-    use sha_crypt::{PasswordVerifier, ShaCrypt};
-    let Ok(text) = std::fs::read_to_string(path) else {
-        tracing::warn!("cannot read {}", path.display());
-        return false;
+/// The local zone's offset east of UTC, in seconds, at the local date and
+/// time of an `expiry-time=` written without `Z` (what sshd's `mktime`
+/// applies, daylight saving time included).
+fn local_utc_offset(e: &ExpiryTime) -> i64 {
+    let int = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
+    // SAFETY: a zeroed `tm` is a valid value; mktime only reads and
+    // normalises the struct we own and returns -1 when it cannot convert.
+    let t = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        tm.tm_year = int(e.year) - 1900;
+        tm.tm_mon = int(e.month) - 1;
+        tm.tm_mday = int(e.day);
+        tm.tm_hour = int(e.hour);
+        tm.tm_min = int(e.minute);
+        tm.tm_sec = int(e.second);
+        tm.tm_isdst = -1;
+        libc::mktime(&mut tm)
     };
-    for line in text.lines() {
-        let Some((u, hash)) = line.trim().split_once(':') else {
-            continue;
-        };
-        if u == user {
-            return ShaCrypt::default()
-                .verify_password(password.as_bytes(), hash.trim())
-                .is_ok();
+    if t == -1 {
+        0
+    } else {
+        e.unix_time(0) - t as i64
+    }
+}
+
+/// `AuthorizedKeysFile` tokens sshd knows: `%%`, `%h`, `%u`, `%U`.
+fn check_tokens(pattern: &str) -> Result<(), String> {
+    let mut it = pattern.chars();
+    while let Some(c) = it.next() {
+        if c == '%' {
+            match it.next() {
+                Some('%' | 'h' | 'u' | 'U') => {}
+                Some(t) => return Err(format!("unknown token %{t}")),
+                None => return Err("a lone % at the end".into()),
+            }
         }
     }
-    false
+    Ok(())
+}
+
+/// An `AuthorizedKeysFile` pattern for `pw`: tokens expanded, a relative
+/// path taken from the home directory.
+fn expand_keys_file(pattern: &str, pw: &Passwd) -> PathBuf {
+    let mut out = String::new();
+    let mut it = pattern.chars();
+    while let Some(c) = it.next() {
+        match (c, c == '%') {
+            (_, false) => out.push(c),
+            (_, true) => match it.next() {
+                Some('h') => out.push_str(&pw.dir.to_string_lossy()),
+                Some('u') => out.push_str(&pw.name),
+                Some('U') => out.push_str(&pw.uid.to_string()),
+                _ => out.push('%'),
+            },
+        }
+    }
+    let p = PathBuf::from(out);
+    if p.is_absolute() {
+        p
+    } else {
+        pw.dir.join(p)
+    }
+}
+
+/// `$6$` or `$5$` with its `rounds=N$` if the hash has one: the part of a
+/// SHA-crypt hash that sets its cost. None for anything else (locked `!`,
+/// `*`, other algorithms, bad rounds).
+fn hash_prefix(hash: &str) -> Option<&str> {
+    let rest = hash
+        .strip_prefix("$6$")
+        .or_else(|| hash.strip_prefix("$5$"))?;
+    let mut end = 3;
+    if let Some(r) = rest.strip_prefix("rounds=") {
+        let (n, _) = r.split_once('$')?;
+        let n: u32 = n.parse().ok()?;
+        if !(1_000..=999_999_999).contains(&n) {
+            return None;
+        }
+        end += "rounds=".len() + r.find('$')? + 1;
+    }
+    // A salt and a hash must follow.
+    hash[end..].split_once('$')?;
+    Some(&hash[..end])
+}
+
+/// A SHA-crypt hash nobody's password matches, with the cost of `prefix`
+/// (default: `$6$`, 5000 rounds).
+fn dummy_hash(prefix: Option<&str>) -> String {
+    let prefix = prefix.unwrap_or("$6$");
+    let digest = if prefix.starts_with("$5$") {
+        "1nLmY3eyZpg61kDjxkJr9EiybrXaRR.iiCrLO1fYbrC"
+    } else {
+        ".YyK8/PacERLHjvoYsPahbs84qAYUaqIA0t/gMO/pJjDqJA8iVQNJgF4UfpAB8VEaJ96GELcq2JBBtR4tZGNS0"
+    };
+    format!("{prefix}dummysaltdummysa${digest}")
+}
+
+/// The dummy for the shadow database: the cost of its first usable hash,
+/// as OpenSSH picks its fake salt.
+fn shadow_dummy_hash() -> String {
+    let text = std::fs::read_to_string("/etc/shadow").unwrap_or_default();
+    let first = text
+        .lines()
+        .filter_map(|l| l.split(':').nth(1))
+        .find_map(hash_prefix);
+    dummy_hash(first)
+}
+
+/// Checks `password` against `hash` if it is a usable SHA-crypt hash, else
+/// against `dummy` (same cost, never matches), in constant time.
+fn verify_password(password: &str, hash: Option<&str>, dummy: &str) -> bool {
+    use sha_crypt::{PasswordVerifier, ShaCrypt};
+    let usable = hash.filter(|h| hash_prefix(h).is_some());
+    let ok = ShaCrypt::default()
+        .verify_password(password.as_bytes(), usable.unwrap_or(dummy))
+        .is_ok();
+    ok && usable.is_some()
+}
+
+/// `user`'s hash in a `user:HASH` file, and the dummy for that file (the
+/// cost of its first usable hash).
+fn password_file_entry(path: &Path, user: &str) -> (Option<String>, String) {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!("cannot read {}: {e}", path.display());
+            String::new()
+        }
+    };
+    let entries = || {
+        text.lines()
+            .filter_map(|l| l.trim().split_once(':'))
+            .map(|(u, h)| (u, h.trim()))
+    };
+    let hash = entries()
+        .find(|(u, _)| *u == user)
+        .map(|(_, h)| h.to_string());
+    let dummy = dummy_hash(entries().find_map(|(_, h)| hash_prefix(h)));
+    (hash, dummy)
+}
+
+/// Why `shell` is no login shell (sshd's checks, and `/etc/shells` as
+/// login and FTP daemons use it), or Ok.
+fn check_shell(shell: &str) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let base = Path::new(shell)
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if base == "nologin" || base == "false" {
+        return Err(format!("shell {shell} is not a login shell"));
+    }
+    // getusershell(3)'s list when the file is missing.
+    let listed = match std::fs::read_to_string("/etc/shells") {
+        Ok(t) => t
+            .lines()
+            .map(str::trim)
+            .any(|l| !l.starts_with('#') && l == shell),
+        Err(_) => shell == "/bin/sh" || shell == "/bin/csh",
+    };
+    if !listed {
+        return Err(format!("shell {shell} is not listed in /etc/shells"));
+    }
+    match std::fs::metadata(shell) {
+        Err(_) => Err(format!("shell {shell} does not exist")),
+        Ok(m) if !m.is_file() || m.permissions().mode() & 0o111 == 0 => {
+            Err(format!("shell {shell} is not executable"))
+        }
+        Ok(_) => Ok(()),
+    }
+}
+
+/// Days since 1970 (for shadow expiry dates).
+fn today() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| (d.as_secs() / 86_400) as i64)
+        .unwrap_or(0)
+}
+
+impl Settings {
+    /// The account `user` logs in to, if it may (sshd's `allowed_user`);
+    /// logs why not.
+    fn allowed_user(&self, user: &str, peer: &str) -> Option<Passwd> {
+        let name = printable(user);
+        let pw = match &self.own_user {
+            Some(own) if own.name == user => own.clone(),
+            Some(own) => {
+                tracing::info!(
+                    "refused user {name} from {peer}: the server runs as {} (not root) and serves only that user",
+                    own.name
+                );
+                return None;
+            }
+            None => match sys::passwd_by_name(user) {
+                Ok(Some(pw)) => pw,
+                Ok(None) => {
+                    tracing::info!("Invalid user {name} from {peer}");
+                    return None;
+                }
+                Err(e) => {
+                    tracing::warn!("cannot look up user {name}: {e}");
+                    return None;
+                }
+            },
+        };
+        if let Err(why) = check_shell(login_shell(&pw)) {
+            tracing::info!("User {name} from {peer} not allowed because {why}");
+            return None;
+        }
+        if self.privileged {
+            match sys::shadow_by_name(user) {
+                Ok(Some(sp)) if sp.hash.starts_with('!') => {
+                    tracing::info!("User {name} from {peer} not allowed because account is locked");
+                    return None;
+                }
+                Ok(Some(sp)) if sp.expire_day.is_some_and(|d| today() >= d) => {
+                    tracing::info!("Account {name} from {peer} has expired");
+                    return None;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!("cannot read the shadow entry of {name}: {e}");
+                    return None;
+                }
+            }
+        }
+        Some(pw)
+    }
+}
+
+/// A name from the network as a log line shows it: at most 100
+/// characters, control characters escaped (no forged log lines).
+fn printable(s: &str) -> String {
+    s.chars()
+        .take(100)
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
+
+/// The shell of an entry (`/bin/sh` if empty, as sshd).
+fn login_shell(pw: &Passwd) -> &str {
+    if pw.shell.is_empty() {
+        "/bin/sh"
+    } else {
+        &pw.shell
+    }
+}
+
+/// `server --sftp-subsystem [-r ROOT] [-d DIR] [--draft-symlink]`: SFTP on
+/// stdin/stdout, what a session's SFTP child runs as its user.
+fn sftp_subsystem_main() -> ! {
+    let mut args: Vec<String> = std::env::args().skip(2).collect();
+    let draft = args.iter().any(|a| a == "--draft-symlink");
+    args.retain(|a| a != "--draft-symlink");
+    let a = match ServerArgs::parse(&args, "r") {
+        Ok(a) => a,
+        Err(ssh_blocking::sftp_server::ArgsError::Usage(m))
+        | Err(ssh_blocking::sftp_server::ArgsError::Fatal(m)) => {
+            die(&format!("--sftp-subsystem: {m}"))
+        }
+    };
+    if let Some(extra) = a.operands.first() {
+        die(&format!("unknown --sftp-subsystem argument {extra:?}"));
+    }
+    let root = a
+        .extra
+        .iter()
+        .rev()
+        .find(|(c, _)| *c == 'r')
+        .map_or_else(|| PathBuf::from("/"), |(_, v)| PathBuf::from(v));
+    // This process runs as the user: its home comes from its own uid.
+    let user = ssh_blocking::passwd::Passwd::current()
+        .ok()
+        .flatten()
+        .map(|p| p.name)
+        .unwrap_or_default();
+    let fs = sftp_fs(&root, &a, &user)
+        .unwrap_or_else(|e| die(&format!("cannot serve {}: {e}", root.display())));
+    let config = a.config(SftpServerConfig {
+        draft_symlink: draft,
+        ..Default::default()
+    });
+    let r = serve_sftp(
+        std::io::stdin().lock(),
+        std::io::stdout().lock(),
+        fs,
+        config,
+    );
+    std::process::exit(if r.is_ok() { 0 } else { 1 })
 }
 
 // -------------------------------------------------------------- sessions
@@ -364,6 +800,11 @@ struct Session {
     handle: ServerHandle,
     peer: String,
     user: Option<String>,
+    /// The account of the user who logged in (set on success).
+    account: Option<Passwd>,
+    /// The last user name asked for, and its account if it may log in
+    /// (looked up and logged once per name).
+    looked_up: Option<(String, Option<Passwd>)>,
     method: &'static str,
     /// Refused auth attempts (reported in the connection's log line).
     failures: u32,
@@ -427,6 +868,8 @@ impl Session {
             handle: handle.clone(),
             peer,
             user: None,
+            account: None,
+            looked_up: None,
             method: "none",
             failures: 0,
             key_options: KeyOptions::default(),
@@ -442,33 +885,96 @@ impl Session {
             .unwrap_or_default()
     }
 
-    /// The authorized_keys options for `key`, if the key may log in from here.
-    fn key_allowed(&self, key: &PublicKey) -> Option<KeyOptions> {
-        let path = self.settings.authorized_keys.as_deref()?;
-        let ak = read_authorized_keys(path)?;
-        // As sshd: the first line for this key whose from= lets us in.
-        let entry = ak
-            .find_all(key)
-            .find(|e| e.options.from_allows(&self.peer_ip(), None));
-        match entry {
-            Some(e) => Some(e.options.clone()),
-            None => {
-                if ak.find(key).is_some() {
-                    tracing::debug!(
-                        "{}: key {} refused by from= restriction",
-                        self.peer,
-                        key.fingerprint()
-                    );
-                }
-                None
+    /// `user`'s account if it may log in (looked up once per name).
+    fn account(&mut self, user: &str) -> Option<Passwd> {
+        if let Some((name, acct)) = &self.looked_up {
+            if name == user {
+                return acct.clone();
             }
         }
+        let acct = self.settings.allowed_user(user, &self.peer);
+        self.looked_up = Some((user.to_string(), acct.clone()));
+        acct
     }
 
-    fn password_ok(&self, user: &str, password: &str) -> bool {
-        match &self.settings.password_file {
-            Some(p) => check_password(p, user, password),
-            None => false,
+    /// The authorized_keys options for `key`, if `user` may log in with it
+    /// from here.
+    fn key_allowed(&mut self, user: &str, key: &PublicKey) -> Option<(Passwd, KeyOptions)> {
+        let pw = self.account(user)?;
+        let files = match &self.settings.keys_files {
+            KeysFiles::Explicit(p) => vec![p.clone()],
+            KeysFiles::Patterns(l) => l.iter().map(|p| expand_keys_file(p, &pw)).collect(),
+        };
+        for path in files {
+            let Some(ak) = read_authorized_keys(&path) else {
+                continue;
+            };
+            for w in &ak.warnings {
+                tracing::info!("{}: {w}; line skipped", path.display());
+            }
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            // As sshd: the first line for this key whose from= and
+            // expiry-time= let it in.
+            match ak.authorize(key, &self.peer_ip(), None, now, local_utc_offset) {
+                Ok(e) => {
+                    let allowed = pw.uid != 0
+                        || match self.settings.root_login {
+                            RootLogin::Yes | RootLogin::ProhibitPassword => true,
+                            RootLogin::ForcedCommandsOnly => e.options.command.is_some(),
+                            RootLogin::No => false,
+                        };
+                    if !allowed {
+                        tracing::info!("ROOT LOGIN REFUSED FROM {}", self.peer);
+                        return None;
+                    }
+                    return Some((pw, e.options.clone()));
+                }
+                Err(refusals) => {
+                    for r in refusals {
+                        tracing::info!("{}: {}: {r}", self.peer, path.display());
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Checks `user`'s password. Every refusal (unknown or refused user,
+    /// locked or unsupported hash) costs one SHA-crypt run like a wrong
+    /// password, so the time taken tells nothing about the account.
+    fn password_ok(&mut self, user: &str, password: &str) -> Option<Passwd> {
+        let mut acct = self.account(user);
+        if acct.as_ref().is_some_and(|pw| pw.uid == 0) && self.settings.root_login != RootLogin::Yes
+        {
+            // Checked all the same below, against the dummy.
+            tracing::info!("ROOT LOGIN REFUSED FROM {}", self.peer);
+            acct = None;
+        }
+        let (hash, dummy) = match &self.settings.password_file {
+            Some(p) => password_file_entry(p, user),
+            None if self.settings.privileged && acct.is_some() => (
+                sys::shadow_by_name(user).ok().flatten().map(|sp| sp.hash),
+                self.settings.shadow_dummy.clone(),
+            ),
+            None => (None, self.settings.shadow_dummy.clone()),
+        };
+        if acct.is_some() {
+            if let Some(h) = hash.as_deref().filter(|h| hash_prefix(h).is_none()) {
+                if !h.starts_with(['!', '*']) && !h.is_empty() {
+                    tracing::info!(
+                        "{}: password hash of {user} is not SHA-crypt ($6$/$5$): refused",
+                        self.peer
+                    );
+                }
+            }
+        }
+        let ok = verify_password(password, hash.as_deref(), &dummy);
+        if ok {
+            acct
+        } else {
+            None
         }
     }
 
@@ -484,6 +990,32 @@ impl Session {
         let forced = self.key_options.command.clone();
         let conn_env = self.connection_env();
         let key_env = self.key_options.environment.clone();
+        let Some(pw) = self.account.clone() else {
+            return false;
+        };
+        let shell = login_shell(&pw).to_string();
+        let mut cmd = Command::new(&shell);
+        let original = command
+            .as_ref()
+            .map(|c| String::from_utf8_lossy(c).into_owned());
+        match (&forced, &original) {
+            (Some(f), _) => {
+                cmd.arg("-c").arg(f);
+            }
+            (None, Some(c)) => {
+                cmd.arg("-c").arg(c);
+            }
+            (None, None) => {
+                // A login shell, as sshd starts it.
+                let base = Path::new(&shell)
+                    .file_name()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "sh".into());
+                cmd.arg0(format!("-{base}"));
+            }
+        }
+        self.user_env(&mut cmd, &pw);
+        let cred = self.settings.privileged.then(|| credentials(&pw));
         let Some(ch) = self.chans.get_mut(&id) else {
             return false;
         };
@@ -493,45 +1025,6 @@ impl Session {
         let Some(channel) = ch.channel.take() else {
             return false;
         };
-        let (shell, home, user) = login_user();
-        let mut cmd;
-        let original = command
-            .as_ref()
-            .map(|c| String::from_utf8_lossy(c).into_owned());
-        match (&forced, &original) {
-            (Some(f), _) => {
-                cmd = Command::new("/bin/sh");
-                cmd.arg("-c").arg(f);
-            }
-            (None, Some(c)) => {
-                cmd = Command::new("/bin/sh");
-                cmd.arg("-c").arg(c);
-            }
-            (None, None) => {
-                cmd = Command::new(&shell);
-                if ch.pty.is_some() {
-                    let base = Path::new(&shell)
-                        .file_name()
-                        .map(|s| s.to_string_lossy().into_owned())
-                        .unwrap_or_else(|| "sh".into());
-                    cmd.arg0(format!("-{base}"));
-                }
-            }
-        }
-        cmd.env_clear()
-            .env("HOME", &home)
-            .env("USER", &user)
-            .env("LOGNAME", &user)
-            .env("SHELL", &shell)
-            .env(
-                "PATH",
-                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            )
-            .current_dir(if Path::new(&home).is_dir() {
-                home.as_str()
-            } else {
-                "/"
-            });
         for (k, v) in &conn_env {
             cmd.env(k, v);
         }
@@ -554,12 +1047,12 @@ impl Session {
             (None, None) => "shell".to_string(),
         };
         let r = match &mut ch.pty {
-            Some(pty) => spawn_pty(cmd, pty, channel),
-            None => spawn_pipes(cmd, channel),
+            Some(pty) => spawn_pty(cmd, pty, channel, cred),
+            None => spawn_pipes(cmd, channel, cred),
         };
         match r {
             Ok(p) => {
-                tracing::debug!("{}: {label} (pid {})", self.peer, p.pgid);
+                tracing::debug!("{}: {label} as {} (pid {})", self.peer, pw.name, p.pgid);
                 ch.proc = Some(p);
                 true
             }
@@ -570,36 +1063,106 @@ impl Session {
         }
     }
 
-    /// Serves SFTP from `root` on the channel, on a thread of its own.
-    fn start_sftp(&mut self, id: ChannelId, root: PathBuf) -> bool {
+    /// The environment and directory a user's process starts with, as
+    /// sshd sets them (the directory is entered after the privilege drop
+    /// when the server is root, see [`sys::run_as`]).
+    fn user_env(&self, cmd: &mut Command, pw: &Passwd) {
+        let path = if pw.uid == 0 {
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        } else {
+            "/usr/local/bin:/usr/bin:/bin:/usr/games"
+        };
+        cmd.env_clear()
+            .env("HOME", &pw.dir)
+            .env("USER", &pw.name)
+            .env("LOGNAME", &pw.name)
+            .env("SHELL", login_shell(pw))
+            .env("PATH", path)
+            .env("MAIL", format!("/var/mail/{}", pw.name));
+        if !self.settings.privileged {
+            cmd.current_dir(if pw.dir.is_dir() {
+                pw.dir.as_path()
+            } else {
+                Path::new("/")
+            });
+        }
+    }
+
+    /// Serves the `sftp` subsystem on the channel: from `--sftp-root` (as
+    /// `/`) or from `/` starting in the user's home. As root, in a child
+    /// process running as the user; otherwise on a thread of its own.
+    fn start_sftp(&mut self, id: ChannelId) -> bool {
+        let Some(pw) = self.account.clone() else {
+            return false;
+        };
+        let draft_symlink = self
+            .handle
+            .client_version()
+            .is_some_and(|v| draft_symlink_peer(&v));
+        // The start is the home (inside the root), or -d's directory.
+        let root = self
+            .settings
+            .sftp_root
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("/"));
+        let peer = self.peer.clone();
+        tracing::debug!(
+            "{peer}: sftp subsystem for {} from {}",
+            pw.name,
+            root.display()
+        );
+        if self.settings.privileged {
+            let mut cmd = Command::new("/proc/self/exe");
+            cmd.arg0("server-sftp")
+                .arg("--sftp-subsystem")
+                .arg("-r")
+                .arg(&root)
+                .args(self.settings.sftp_args.to_args());
+            if draft_symlink {
+                cmd.arg("--draft-symlink");
+            }
+            self.user_env(&mut cmd, &pw);
+            let cred = credentials(&pw);
+            let Some(ch) = self.chans.get_mut(&id) else {
+                return false;
+            };
+            if ch.proc.is_some() {
+                return false;
+            }
+            let Some(channel) = ch.channel.take() else {
+                return false;
+            };
+            return match spawn_pipes(cmd, channel, Some(cred)) {
+                Ok(p) => {
+                    ch.proc = Some(p);
+                    true
+                }
+                Err(e) => {
+                    tracing::info!("{peer}: sftp subsystem failed: {e}");
+                    false
+                }
+            };
+        }
         let Some(ch) = self.chans.get_mut(&id) else {
             return false;
         };
         if ch.proc.is_some() {
             return false;
         }
-        let Some(channel) = ch.channel.take() else {
-            return false;
-        };
         let args = &self.settings.sftp_args;
-        let fs = match sftp_fs(&root, args, self.user.as_deref().unwrap_or("")) {
+        let fs = match sftp_fs(&root, args, &pw.name) {
             Ok(fs) => fs,
             Err(e) => {
                 tracing::info!("{}: sftp root {}: {e}", self.peer, root.display());
                 return false;
             }
         };
-        let peer = self.peer.clone();
-        tracing::debug!(
-            "{peer}: sftp subsystem from {}, starting in {}",
-            root.display(),
-            fs.start()
-        );
+        let Some(channel) = ch.channel.take() else {
+            return false;
+        };
+        tracing::debug!("{peer}: sftp starting in {}", fs.start());
         let config = args.config(SftpServerConfig {
-            draft_symlink: self
-                .handle
-                .client_version()
-                .is_some_and(|v| draft_symlink_peer(&v)),
+            draft_symlink,
             ..Default::default()
         });
         std::thread::spawn(move || {
@@ -634,34 +1197,36 @@ impl Session {
 
 impl Handler for Session {
     fn auth_password(&mut self, user: &str, password: &str) -> Auth {
-        if self.password_ok(user, password) {
+        if let Some(pw) = self.password_ok(user, password) {
             self.method = "password";
+            self.account = Some(pw);
             Auth::Accept
         } else {
-            tracing::debug!("{}: wrong password for {user}", self.peer);
+            tracing::debug!("{}: wrong password for {}", self.peer, printable(user));
             self.failures += 1;
             Auth::Reject
         }
     }
 
-    fn auth_publickey_offered(&mut self, _user: &str, key: &PublicKey) -> bool {
-        let ok = self.key_allowed(key).is_some();
+    fn auth_publickey_offered(&mut self, user: &str, key: &PublicKey, _algorithm: &str) -> bool {
+        let ok = self.key_allowed(user, key).is_some();
         if !ok {
             self.failures += 1;
         }
         ok
     }
 
-    fn auth_publickey(&mut self, user: &str, key: &PublicKey) -> Auth {
-        match self.key_allowed(key) {
-            Some(opts) => {
+    fn auth_publickey(&mut self, user: &str, key: &PublicKey, algorithm: &str) -> Auth {
+        match self.key_allowed(user, key) {
+            Some((pw, opts)) => {
                 tracing::debug!(
-                    "{}: publickey {} {} accepted for {user}",
+                    "{}: publickey {} {} (signature {algorithm}) accepted for {user}",
                     self.peer,
                     key.key_type(),
                     key.fingerprint()
                 );
                 self.key_options = opts;
+                self.account = Some(pw);
                 self.method = "publickey";
                 Auth::Accept
             }
@@ -673,7 +1238,7 @@ impl Handler for Session {
     }
 
     fn auth_keyboard_interactive(&mut self, _user: &str, _submethods: &str) -> KbdInt {
-        if self.settings.password_file.is_none() {
+        if self.settings.password_file.is_none() && !self.settings.privileged {
             return KbdInt::Reject;
         }
         KbdInt::Prompt {
@@ -687,13 +1252,18 @@ impl Handler for Session {
     }
 
     fn auth_keyboard_interactive_response(&mut self, user: &str, responses: &[String]) -> KbdInt {
-        match responses {
-            [pw] if self.password_ok(user, pw) => {
+        let acct = match responses {
+            [pw] => self.password_ok(user, pw),
+            _ => None,
+        };
+        match acct {
+            Some(pw) => {
                 self.method = "keyboard-interactive";
+                self.account = Some(pw);
                 KbdInt::Accept
             }
             _ => {
-                tracing::debug!("{}: wrong password for {user}", self.peer);
+                tracing::debug!("{}: wrong password for {}", self.peer, printable(user));
                 self.failures += 1;
                 KbdInt::Reject
             }
@@ -762,7 +1332,14 @@ impl Session {
                 if ch.pty.is_some() || ch.proc.is_some() {
                     return false;
                 }
-                match open_pty(&req) {
+                let owner = match (&self.account, self.settings.privileged) {
+                    (Some(pw), true) => Some((pw.uid, pw.gid)),
+                    _ => None,
+                };
+                let Some(ch) = self.chans.get_mut(&id) else {
+                    return false;
+                };
+                match open_pty(&req, owner) {
                     Ok(p) => {
                         ch.pty = Some(p);
                         true
@@ -793,8 +1370,8 @@ impl Session {
                     // A forced command runs instead, as with sshd.
                     return self.start(id, Some(format!("subsystem {name}").into_bytes()));
                 }
-                match (&self.settings.sftp_root, name.as_str()) {
-                    (Some(root), "sftp") => self.start_sftp(id, root.clone()),
+                match name.as_str() {
+                    "sftp" => self.start_sftp(id),
                     _ => {
                         tracing::debug!("{}: subsystem {name:?} is not served", self.peer);
                         false
@@ -930,27 +1507,15 @@ fn sftp_fs(root: &Path, args: &ServerArgs, user: &str) -> std::io::Result<LocalF
     Ok(fs)
 }
 
-/// The server process's own user: (login shell, home, name).
-fn login_user() -> (String, String, String) {
-    // SAFETY: getpwuid returns a pointer to static storage or null; the
-    // fields are copied out at once (connection threads only read).
-    unsafe {
-        let pw = libc::getpwuid(libc::getuid());
-        if pw.is_null() {
-            return ("/bin/sh".into(), "/".into(), "unknown".into());
-        }
-        let s = |p: *const libc::c_char| {
-            if p.is_null() {
-                String::new()
-            } else {
-                std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned()
-            }
-        };
-        let mut shell = s((*pw).pw_shell);
-        if shell.is_empty() {
-            shell = "/bin/sh".into();
-        }
-        (shell, s((*pw).pw_dir), s((*pw).pw_name))
+/// What a child needs to become `pw`'s user (groups looked up here, in
+/// the server, not between fork and exec).
+fn credentials(pw: &Passwd) -> sys::Credentials {
+    sys::Credentials {
+        uid: pw.uid,
+        gid: pw.gid,
+        groups: sys::group_list(&pw.name, pw.gid),
+        home: std::ffi::CString::new(pw.dir.as_os_str().as_encoded_bytes())
+            .unwrap_or_else(|_| c"/".into()),
     }
 }
 
@@ -1052,8 +1617,15 @@ fn new_session_pre_exec(cmd: &mut Command, controlling_tty: bool) {
     }
 }
 
-fn spawn_pipes(mut cmd: Command, channel: SChan) -> std::io::Result<Arc<Proc>> {
+fn spawn_pipes(
+    mut cmd: Command,
+    channel: SChan,
+    cred: Option<sys::Credentials>,
+) -> std::io::Result<Arc<Proc>> {
     new_session_pre_exec(&mut cmd, false);
+    if let Some(c) = cred {
+        sys::run_as(&mut cmd, c);
+    }
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -1102,7 +1674,12 @@ fn spawn_pipes(mut cmd: Command, channel: SChan) -> std::io::Result<Arc<Proc>> {
     Ok(proc)
 }
 
-fn spawn_pty(mut cmd: Command, pty: &mut Pty, channel: SChan) -> std::io::Result<Arc<Proc>> {
+fn spawn_pty(
+    mut cmd: Command,
+    pty: &mut Pty,
+    channel: SChan,
+    cred: Option<sys::Credentials>,
+) -> std::io::Result<Arc<Proc>> {
     let slave = pty
         .slave
         .take()
@@ -1115,6 +1692,9 @@ fn spawn_pty(mut cmd: Command, pty: &mut Pty, channel: SChan) -> std::io::Result
         .stdout(Stdio::from(slave.try_clone()?))
         .stderr(Stdio::from(slave));
     new_session_pre_exec(&mut cmd, true);
+    if let Some(c) = cred {
+        sys::run_as(&mut cmd, c);
+    }
     let mut child = cmd.spawn()?;
     drop(cmd); // closes our copies of the slave side
     let proc = Arc::new(Proc {
@@ -1170,32 +1750,16 @@ fn set_winsize(fd: i32, cols: u32, rows: u32) -> std::io::Result<()> {
     Ok(())
 }
 
-fn open_pty(req: &PtyRequest) -> std::io::Result<Pty> {
-    let (mut master, mut slave) = (-1, -1);
-    let ws = libc::winsize {
-        ws_row: req.rows.min(10_000) as u16,
-        ws_col: req.cols.min(10_000) as u16,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: openpty fills two descriptors; null name and termios are allowed.
-    let r = unsafe {
-        libc::openpty(
-            &mut master,
-            &mut slave,
-            std::ptr::null_mut(),
-            std::ptr::null(),
-            &ws,
-        )
-    };
-    if r < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: both descriptors were just opened and are owned here.
-    let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
-    for fd in [master.as_raw_fd(), slave.as_raw_fd()] {
-        // SAFETY: fcntl on descriptors we own.
-        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+/// A pseudo-terminal for `req`; as root, its slave side is given to
+/// `owner` (uid, gid) with group tty and mode 620, as sshd does.
+fn open_pty(req: &PtyRequest, owner: Option<(u32, u32)>) -> std::io::Result<Pty> {
+    let (master, slave) = sys::open_pty(req.rows.min(10_000) as u16, req.cols.min(10_000) as u16)?;
+    if let Some((uid, gid)) = owner {
+        use std::os::unix::fs::PermissionsExt;
+        let gid = sys::group_id("tty").unwrap_or(gid);
+        std::os::unix::fs::fchown(&slave, Some(uid), Some(gid))?;
+        let f = File::from(slave.try_clone()?);
+        f.set_permissions(std::fs::Permissions::from_mode(0o620))?;
     }
     apply_modes(slave.as_raw_fd(), &req.modes);
     let term = if req.term.is_empty()
@@ -1382,11 +1946,11 @@ impl ssh_tokio::Handler for TokioSession {
     async fn auth_password(&mut self, user: &str, password: &str) -> Auth {
         Handler::auth_password(&mut self.0, user, password)
     }
-    async fn auth_publickey_offered(&mut self, user: &str, key: &PublicKey) -> bool {
-        Handler::auth_publickey_offered(&mut self.0, user, key)
+    async fn auth_publickey_offered(&mut self, user: &str, key: &PublicKey, alg: &str) -> bool {
+        Handler::auth_publickey_offered(&mut self.0, user, key, alg)
     }
-    async fn auth_publickey(&mut self, user: &str, key: &PublicKey) -> Auth {
-        Handler::auth_publickey(&mut self.0, user, key)
+    async fn auth_publickey(&mut self, user: &str, key: &PublicKey, alg: &str) -> Auth {
+        Handler::auth_publickey(&mut self.0, user, key, alg)
     }
     async fn auth_keyboard_interactive(&mut self, user: &str, submethods: &str) -> KbdInt {
         Handler::auth_keyboard_interactive(&mut self.0, user, submethods)

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
-use ssh_blocking::proto::{ChannelId, ChannelRequest, Config};
+use ssh_blocking::proto::{AdmissionConfig, ChannelId, ChannelRequest, Config, MaxStartups};
 use ssh_blocking::{
     Auth, Channel, ChannelOpenFailure, Client, ErrorKind, Handler, HostKeyCheck, KbdInt,
     PrivateKey, PublicKey, Server, ServerHandle, ShutdownHandle,
@@ -39,10 +39,18 @@ impl Handler for TestHandler {
             Auth::Reject
         }
     }
-    fn auth_publickey_offered(&mut self, _user: &str, key: &PublicKey) -> bool {
+    fn auth_publickey_offered(&mut self, user: &str, key: &PublicKey, algorithm: &str) -> bool {
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("publickey offered {user} {algorithm}"));
         *key == self.user_key
     }
-    fn auth_publickey(&mut self, user: &str, key: &PublicKey) -> Auth {
+    fn auth_publickey(&mut self, user: &str, key: &PublicKey, algorithm: &str) -> Auth {
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("publickey signed {user} {algorithm}"));
         if *key != self.user_key {
             Auth::Reject
         } else if user == "twofactor" {
@@ -128,6 +136,12 @@ struct Running {
 
 impl Running {
     fn start(tune: impl FnOnce(&mut Config), max_startups: usize) -> Running {
+        let n = u32::try_from(max_startups).unwrap();
+        let admission = AdmissionConfig::from(MaxStartups::hard(n).unwrap());
+        Self::start_at("127.0.0.1:0", tune, admission)
+    }
+
+    fn start_at(bind: &str, tune: impl FnOnce(&mut Config), admission: AdmissionConfig) -> Running {
         let host = PrivateKey::generate_ed25519(&mut *ssh_blocking::os_rng());
         let user_key = Arc::new(PrivateKey::generate_ed25519(&mut *ssh_blocking::os_rng()));
         let host_key = host.public_key();
@@ -139,8 +153,8 @@ impl Running {
             "keyboard-interactive".into(),
         ];
         tune(&mut config);
-        let mut srv = Server::bind("127.0.0.1:0", Arc::new(config)).unwrap();
-        srv.set_max_startups(max_startups);
+        let mut srv = Server::bind(bind, Arc::new(config)).unwrap();
+        srv.set_admission(admission);
         let port = srv.local_addr().port();
         let stop = srv.shutdown_handle();
         let connections = Arc::new(AtomicUsize::new(0));
@@ -256,6 +270,15 @@ fn publickey_partial_success_then_keyboard_interactive() {
     .unwrap();
     assert_eq!(asked, ["otp: Code: "]);
     assert!(c.is_authenticated());
+    // The handler was told the signature algorithm, for the query and for
+    // the signed attempt.
+    let log = r.log.lock().unwrap().clone();
+    for line in [
+        "publickey offered twofactor ssh-ed25519",
+        "publickey signed twofactor ssh-ed25519",
+    ] {
+        assert!(log.iter().any(|l| l == line), "{line:?} not in {log:?}");
+    }
 
     // An unknown key is refused without a signature being asked for.
     let other = Arc::new(PrivateKey::generate_ed25519(&mut *ssh_blocking::os_rng()));
@@ -354,13 +377,13 @@ fn max_startups_refuses_connections_beyond_the_unauthenticated_limit() {
     let r = Running::start(|_| {}, 2);
     let a = idle_connection(r.port);
     let b = idle_connection(r.port);
-    // A third connection is closed at once, with nothing sent.
+    // A third connection is closed at once, told only what sshd tells.
     let mut s = TcpStream::connect(("127.0.0.1", r.port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut buf = [0u8; 64];
+    let mut got = Vec::new();
+    let _ = s.read_to_end(&mut got);
     assert_eq!(
-        s.read(&mut buf).unwrap_or(0),
-        0,
+        got, b"Exceeded MaxStartups\r\n",
         "third connection was served"
     );
     // Authenticated connections do not count (the server notices a close
@@ -372,6 +395,79 @@ fn max_startups_refuses_connections_beyond_the_unauthenticated_limit() {
     auth(&c2, "bob");
     assert_eq!(c2.exec("abc").unwrap().status, Some(3));
     drop(b);
+}
+
+/// `MaxStartups 2:50:10` through the server API: with two idle
+/// connections holding the unauthenticated slots, about half of new
+/// clients get in (not none, not all).
+#[test]
+fn random_early_drop_lets_about_half_in_past_idle_slots() {
+    let admission = AdmissionConfig::from(MaxStartups::new(2, 50, 10).unwrap());
+    let r = Running::start_at("127.0.0.1:0", |_| {}, admission);
+    let mut idle = Vec::new();
+    for _ in 0..2 {
+        let mut s = idle_connection(r.port);
+        s.write_all(b"SSH-2.0-idle\r\n").unwrap();
+        idle.push(s);
+    }
+    let tries = 40;
+    let mut got_in = 0;
+    for _ in 0..tries {
+        if let Ok(c) = Client::connect(
+            ("127.0.0.1", r.port),
+            HostKeyCheck::Exact(r.host_key.clone()),
+        ) {
+            auth(&c, "alice");
+            assert_eq!(c.exec("abc").unwrap().status, Some(3));
+            got_in += 1;
+        }
+    }
+    // Binomial(40, 0.5): outside 8..=32 is a 1 in 10^4 event.
+    assert!(
+        (8..=32).contains(&got_in),
+        "{got_in} of {tries} clients got in at MaxStartups 2:50:10"
+    );
+    drop(idle);
+}
+
+/// `PerSourceMaxStartups 2` through the server API on a dual-stack
+/// listener: a third connection from 127.0.0.1 is refused, one from ::1
+/// is served; sockets that send no version line are closed after the
+/// identification timeout, and the source has room again.
+#[test]
+fn per_source_limit_and_identification_timeout() {
+    let admission = AdmissionConfig {
+        per_source_max_startups: Some(2),
+        ..Default::default()
+    };
+    let r = Running::start_at(
+        "[::]:0",
+        |c| c.identification_timeout = Some(Duration::from_secs(1)),
+        admission,
+    );
+    let t0 = Instant::now();
+    let mut idle = vec![idle_connection(r.port), idle_connection(r.port)];
+    let mut s = TcpStream::connect(("127.0.0.1", r.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut got = Vec::new();
+    let _ = s.read_to_end(&mut got);
+    assert_eq!(got, b"Exceeded MaxStartups\r\n");
+    let c = Client::connect(("::1", r.port), HostKeyCheck::Exact(r.host_key.clone()))
+        .expect("::1 is another source");
+    auth(&c, "alice");
+    assert_eq!(c.exec("ab").unwrap().status, Some(2));
+    for s in &mut idle {
+        let mut sink = Vec::new();
+        let _ = s.read_to_end(&mut sink);
+    }
+    let waited = t0.elapsed();
+    assert!(
+        waited >= Duration::from_millis(800) && waited < Duration::from_secs(5),
+        "silent sockets closed after {waited:?}"
+    );
+    let c = connect_soon(&r);
+    auth(&c, "bob");
+    assert_eq!(c.exec("abc").unwrap().status, Some(3));
 }
 
 #[test]

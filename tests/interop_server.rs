@@ -5,7 +5,9 @@
 //! timeouts, in a clean environment (HOME an empty temporary directory, no
 //! agent, no ssh config).
 //!
-//! Needs root (the harness creates the local user `sshtest`) and the peers
+//! Needs root (the harness creates the local user `sshtest`, the identity
+//! tests `sshlib-alice`, `sshlib-bob`, `sshlib-nologin` and
+//! `sshlib-locked`, homes under /home, left in place) and the peers
 //! installed by `scripts/install-peers.sh`; a missing peer fails the tests.
 //! The `server` example must be built for the same profile first, e.g.
 //!
@@ -313,10 +315,20 @@ struct ServerOpts {
     authorized_keys: Option<String>,
     /// `--password-file` with user sshtest, password sshtest-pw.
     password_file: bool,
+    /// Neither `--authorized-keys` nor `--password-file`: the users' own
+    /// `~/.ssh/authorized_keys` and (as root) the shadow passwords.
+    system_auth: bool,
+    /// Run the server as this user (`setpriv`) instead of root; the host
+    /// keys are copied for it to read.
+    run_as: Option<TestUser>,
+    /// More arguments (e.g. `--runtime blocking`; later ones win).
+    extra_args: Vec<String>,
     /// `-o` values (`Key=Value`).
     options: Vec<String>,
     /// `-v`.
     verbose: bool,
+    /// `-b` (default 127.0.0.1; `[::]` listens on IPv6 and IPv4).
+    bind: &'static str,
 }
 
 impl Default for ServerOpts {
@@ -325,8 +337,12 @@ impl Default for ServerOpts {
             host_keys: None,
             authorized_keys: None,
             password_file: true,
+            system_auth: false,
+            run_as: None,
+            extra_args: Vec::new(),
             options: Vec::new(),
             verbose: true,
+            bind: "127.0.0.1",
         }
     }
 }
@@ -364,11 +380,24 @@ impl OurServer {
         let bin = server_bin();
         let _ = ensure_user();
         let keys = keys();
-        let host_keys = opts
+        let mut host_keys = opts
             .host_keys
             .clone()
             .unwrap_or_else(|| openssh_host_key_files().to_vec());
         let dir = TempDir::new("our-server");
+        if let Some(u) = &opts.run_as {
+            // Host keys the server's user may read.
+            host_keys = host_keys
+                .iter()
+                .map(|k| {
+                    let copy = dir.join(k.file_name().unwrap());
+                    std::fs::copy(k, &copy).unwrap();
+                    std::fs::copy(pub_of(k), pub_of(&copy)).unwrap();
+                    std::os::unix::fs::chown(&copy, Some(u.uid), Some(u.gid)).unwrap();
+                    copy
+                })
+                .collect();
+        }
         let authorized_keys = match &opts.authorized_keys {
             Some(text) => {
                 let p = dir.join("authorized_keys");
@@ -381,16 +410,30 @@ impl OurServer {
         let mut last_log = String::new();
         for _attempt in 0..5 {
             let port = free_port();
-            let mut cmd = Command::new(&bin);
+            let mut cmd = match &opts.run_as {
+                Some(u) => {
+                    let mut c = Command::new(require_peer("setpriv"));
+                    c.arg(format!("--reuid={}", u.uid))
+                        .arg(format!("--regid={}", u.gid))
+                        .arg("--init-groups")
+                        .arg("--")
+                        .arg(&bin);
+                    c
+                }
+                None => Command::new(&bin),
+            };
             cmd.args(runtime_args());
-            cmd.args(["-b", "127.0.0.1", "-p", &port.to_string()]);
+            cmd.args(["-b", opts.bind, "-p", &port.to_string()]);
             for k in &host_keys {
                 cmd.arg("-h").arg(k);
             }
-            cmd.arg("--authorized-keys").arg(&authorized_keys);
-            if opts.password_file {
-                cmd.arg("--password-file").arg(password_file());
+            if !opts.system_auth {
+                cmd.arg("--authorized-keys").arg(&authorized_keys);
+                if opts.password_file {
+                    cmd.arg("--password-file").arg(password_file());
+                }
             }
+            cmd.args(&opts.extra_args);
             for o in &opts.options {
                 cmd.arg("-o").arg(o);
             }
@@ -579,10 +622,12 @@ impl OurServer {
 /// line may follow this one without a newline in between if the server
 /// wrote it in pieces.)
 fn listening_pos(log: &str, port: u16) -> Option<usize> {
-    let needle = format!("listening on 127.0.0.1:{port}");
-    log.match_indices(&needle).map(|(i, _)| i).find(|&i| {
-        (i == 0 || log[..i].ends_with('\n'))
-            && !log[i + needle.len()..].starts_with(|c: char| c.is_ascii_digit())
+    ["127.0.0.1", "[::]"].iter().find_map(|a| {
+        let needle = format!("listening on {a}:{port}");
+        log.match_indices(&needle).map(|(i, _)| i).find(|&i| {
+            (i == 0 || log[..i].ends_with('\n'))
+                && !log[i + needle.len()..].starts_with(|c: char| c.is_ascii_digit())
+        })
     })
 }
 
@@ -1420,6 +1465,274 @@ fn authorized_keys_options() {
     report("authorized_keys cases", cases.len(), failures);
 }
 
+/// `expiry-time=` is enforced as sshd does it (a key past its time is
+/// refused, with a line in the server's log), and lines with options the
+/// server cannot honour (`cert-authority`, `principals=`, `tunnel=`) do not
+/// log in: OpenSSH `ssh` with the ed25519 key, one server per case.
+#[test]
+fn authorized_keys_expiry_and_unsupported_options() {
+    let keys = keys();
+    let ed_pub = public_key_line(&pub_of(&keys.ed25519));
+    // Local times a few minutes either side of now (`date`, in the zone the
+    // server runs in too).
+    let local = |offset: &str| {
+        let out = Command::new("date")
+            .args(["-d", offset, "+%Y%m%d%H%M%S"])
+            .output()
+            .expect("run date");
+        lossy(&out.stdout).trim().to_string()
+    };
+    let (past, future) = (local("-2 minutes"), local("+5 minutes"));
+    let past_option = format!("expiry-time=\"{past}\"");
+    let future_option = format!("expiry-time=\"{future}\"");
+    // (label, options, logs in, what the server log says)
+    let cases: [(&str, &str, bool, &str); 10] = [
+        (
+            "expired two minutes ago (local time)",
+            &past_option,
+            false,
+            "expired at ",
+        ),
+        (
+            "expires in five minutes (local time)",
+            &future_option,
+            true,
+            "",
+        ),
+        (
+            "expired (local date)",
+            "expiry-time=\"20200101\"",
+            false,
+            "expired at 2020-01-01T00:00:00",
+        ),
+        (
+            "expired (UTC)",
+            "expiry-time=\"202001011230Z\"",
+            false,
+            "expired at 2020-01-01T12:30:00 UTC",
+        ),
+        (
+            "expired among several",
+            "expiry-time=\"20991231\",expiry-time=\"20200101120000UTC\"",
+            false,
+            "expired at 2020-01-01T12:00:00 UTC",
+        ),
+        (
+            "expires in the future",
+            "expiry-time=\"20991231\"",
+            true,
+            "",
+        ),
+        (
+            "expires in the future (UTC)",
+            "expiry-time=\"209912312359Z\"",
+            true,
+            "",
+        ),
+        (
+            "cert-authority",
+            "cert-authority",
+            false,
+            "option cert-authority is not supported",
+        ),
+        (
+            "principals= without certificates",
+            "principals=\"sshtest\"",
+            false,
+            "option principals is not supported",
+        ),
+        (
+            "tunnel=",
+            "tunnel=\"0\"",
+            false,
+            "option tunnel is not supported",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (label, options, logs_in, log_needle) in cases {
+        let srv = OurServer::start_with(ServerOpts {
+            authorized_keys: Some(format!("{options} {ed_pub}\n")),
+            ..Default::default()
+        });
+        let out = ssh(
+            &srv.key_args(&keys.ed25519),
+            "echo ok",
+            Input::Null,
+            &[],
+            SHORT,
+        );
+        let r = if logs_in {
+            check_output(&out, b"ok\n", b"", 0)
+        } else {
+            check_denied(&out).and_then(|()| {
+                let log = srv.daemon.log();
+                if log.contains(log_needle) {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "the server log lacks {log_needle:?}: {}",
+                        tail(&log, 2000)
+                    ))
+                }
+            })
+        };
+        if let Err(e) = r {
+            failures.push(format!("{label} ({options}): {e}"));
+        }
+    }
+    report(
+        "authorized_keys expiry/unsupported cases",
+        cases.len(),
+        failures,
+    );
+}
+
+/// SHA-1 `ssh-rsa` user signatures are refused unless
+/// `-o PubkeyAcceptedAlgorithms` adds them (OpenSSH 8.8+'s default): a
+/// paramiko client forced to sign with ssh-rsa is refused by a default
+/// server, and logs in once the list has `+ssh-rsa`, as does OpenSSH `ssh
+/// -o PubkeyAcceptedAlgorithms=ssh-rsa`. The handler is told the algorithm.
+#[test]
+fn pubkey_accepted_algorithms_and_ssh_rsa() {
+    require_python_module("paramiko");
+    let keys = keys();
+    let rsa = s(&["--key", &path_str(&keys.rsa), "--sig-alg", "ssh-rsa"]);
+    let mut failures = Vec::new();
+
+    let srv = OurServer::start();
+    let out = python_client(
+        "paramiko_client.py",
+        &srv,
+        USER,
+        &rsa,
+        "echo ok",
+        Input::Null,
+    );
+    let log = srv.daemon.log();
+    if out.status.code() != Some(255) || !out.stdout.is_empty() {
+        failures.push(format!(
+            "default server, paramiko ssh-rsa: expected a refusal, got {} and {}",
+            describe_status(&out.status),
+            show(&out.stdout, 200)
+        ));
+    }
+    if !log.contains("signature algorithm ssh-rsa not in PubkeyAcceptedAlgorithms") {
+        failures.push(format!(
+            "default server: no log line for the refused ssh-rsa signature: {}",
+            tail(&log, 2000)
+        ));
+    }
+    let mut a = srv.key_args(&keys.rsa);
+    a.extend(s(&["-o", "PubkeyAcceptedAlgorithms=ssh-rsa"]));
+    let out = ssh(&a, "echo ok", Input::Null, &[], SHORT);
+    if let Err(e) = check_denied(&out) {
+        failures.push(format!("default server, ssh with ssh-rsa only: {e}"));
+    }
+
+    for list in ["+ssh-rsa", "ssh-rsa,ssh-ed25519", "^ssh-rsa"] {
+        let srv = OurServer::start_with(ServerOpts::with_options(&[&format!(
+            "PubkeyAcceptedAlgorithms={list}"
+        )]));
+        let out = python_client(
+            "paramiko_client.py",
+            &srv,
+            USER,
+            &rsa,
+            "echo ok",
+            Input::Null,
+        );
+        if let Err(e) = check_output(&out, b"ok\n", b"", 0) {
+            failures.push(format!("{list}: paramiko ssh-rsa: {e}"));
+        }
+        let mut a = srv.key_args(&keys.rsa);
+        a.extend(s(&["-o", "PubkeyAcceptedAlgorithms=ssh-rsa", "-vvv"]));
+        let out = ssh(&a, "echo ok", Input::Null, &[], SHORT);
+        let r = check_output(&out, b"ok\n", b"", 0)
+            .or_else(|e| {
+                // -vvv output on stderr: compare stdout and status only.
+                if out.stdout == b"ok\n" && out.status.code() == Some(0) {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            })
+            .and_then(|()| {
+                if lossy(&out.stderr).contains("signing using ssh-rsa ") {
+                    Ok(())
+                } else {
+                    Err("ssh did not sign with ssh-rsa".into())
+                }
+            });
+        if let Err(e) = r {
+            failures.push(format!("{list}: ssh with ssh-rsa only: {e}"));
+        }
+        let log = srv.daemon.log();
+        if !log.contains("signature ssh-rsa) accepted for sshtest") {
+            failures.push(format!(
+                "{list}: the handler did not log the ssh-rsa algorithm: {}",
+                tail(&log, 2000)
+            ));
+        }
+    }
+
+    // Without ed25519 in the list the ed25519 key is refused.
+    let srv = OurServer::start_with(ServerOpts::with_options(&[
+        "PubkeyAcceptedAlgorithms=-ssh-ed25519",
+    ]));
+    let out = ssh(
+        &srv.key_args(&keys.ed25519),
+        "echo ok",
+        Input::Null,
+        &[],
+        SHORT,
+    );
+    if let Err(e) = check_denied(&out) {
+        failures.push(format!("-ssh-ed25519, ed25519 key: {e}"));
+    }
+
+    // A name the server does not know is refused at startup, named.
+    let out = run_prog(
+        &server_bin(),
+        &s(&["-p", "0", "-o", "PubkeyAcceptedAlgorithms=+ssh-bogus"]),
+        Input::Null,
+        &[],
+        SHORT,
+    );
+    let err = lossy(&out.stderr);
+    if out.status.success() || !err.contains("ssh-bogus") {
+        failures.push(format!(
+            "an unknown algorithm: expected a startup error naming it, got {}: {}",
+            describe_status(&out.status),
+            tail(&err, 1000)
+        ));
+    }
+    report("PubkeyAcceptedAlgorithms cases", 9, failures);
+}
+
+/// Publickey requests with bad signatures count toward MaxAuthTries as in
+/// sshd: a paramiko client sending them on one connection is disconnected
+/// at the third with `-o MaxAuthTries=3`.
+#[test]
+fn bad_signatures_count_toward_max_auth_tries() {
+    require_python_module("paramiko");
+    let mut srv = OurServer::start_with(ServerOpts::with_options(&["MaxAuthTries=3"]));
+    let args = s(&[
+        "--bad-signature-key",
+        &path_str(&keys().ed25519),
+        "--attempts",
+        "6",
+    ]);
+    let out = python_client("paramiko_client.py", &srv, USER, &args, "true", Input::Null);
+    assert_eq!(
+        lossy(&out.stdout),
+        "attempt 1: failed\nattempt 2: failed\nattempt 3: disconnected\n",
+        "{}; stderr {}",
+        describe_status(&out.status),
+        tail(&lossy(&out.stderr), 2000)
+    );
+    srv.assert_serving();
+}
+
 // ---------------------------------------------------------------------------
 // scp, PuTTY, Dropbear, paramiko, AsyncSSH
 // ---------------------------------------------------------------------------
@@ -1935,6 +2248,58 @@ fn refuse_too_many_auth_attempts() {
     srv.assert_serving();
 }
 
+/// When MaxAuthTries runs out, OpenSSH `ssh` reports our disconnect exactly
+/// as it reports sshd's (`Received disconnect from ... port N:2: Too many
+/// authentication failures`): same reason code, same text.
+#[test]
+fn max_auth_tries_disconnect_reads_as_from_sshd() {
+    let dir = TempDir::new("max-tries-keys");
+    let mut key_args = s(&[
+        "-F",
+        "/dev/null",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        "PasswordAuthentication=no",
+        "-o",
+        "KbdInteractiveAuthentication=no",
+        "-o",
+        "GlobalKnownHostsFile=/dev/null",
+    ]);
+    for i in 0..4 {
+        let k = dir.join(format!("id_{i}"));
+        generate_key(&k, &["-t", "ed25519"], "", &format!("unauthorized-{i}"));
+        key_args.extend(s(&["-i", &path_str(&k)]));
+    }
+    let disconnect_line = |out: &Output| -> String {
+        let err = lossy(&out.stderr);
+        err.lines()
+            .find(|l| l.starts_with("Received disconnect from 127.0.0.1 port "))
+            .map(|l| {
+                // Drop the port number: "...port N:CODE: TEXT" -> ":CODE: TEXT".
+                let rest = &l["Received disconnect from 127.0.0.1 port ".len()..];
+                rest.trim_start_matches(|c: char| c.is_ascii_digit())
+                    .to_string()
+            })
+            .unwrap_or_else(|| format!("no disconnect line in {}", tail(&err, 2000)))
+    };
+    let sshd = Sshd::start_with(SshdOptions {
+        extra: s(&["MaxAuthTries 2"]),
+        ..Default::default()
+    });
+    let mut a = sshd.target().base_args();
+    a.extend(key_args.clone());
+    let theirs = disconnect_line(&ssh(&a, "true", Input::Null, &[], SHORT));
+    let srv = OurServer::start_with(ServerOpts::with_options(&["MaxAuthTries=2"]));
+    let mut a = srv.ssh_base();
+    a.extend(key_args);
+    let ours = disconnect_line(&ssh(&a, "true", Input::Null, &[], SHORT));
+    assert_eq!(theirs, ":2: Too many authentication failures");
+    assert_eq!(ours, theirs);
+}
+
 /// Reads until EOF; `Err` if nothing closes the connection within
 /// `timeout`. A reset counts as closed.
 fn read_until_eof(sock: &mut TcpStream, timeout: Duration) -> Result<Vec<u8>, String> {
@@ -2096,6 +2461,191 @@ fn max_startups_refuses_extra_unauthenticated() {
             }
             Err(_) => std::thread::sleep(Duration::from_millis(200)),
         }
+    }
+}
+
+/// Opens a socket to the server that sends nothing (or only a version
+/// line), and waits for the server's version line (so the server has taken
+/// it on).
+fn idle_socket(addr: std::net::SocketAddr, version: bool) -> TcpStream {
+    let mut sock = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+    if version {
+        sock.write_all(b"SSH-2.0-sshlib_idle\r\n").unwrap();
+    }
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut got = Vec::new();
+    let mut b = [0u8; 1];
+    while !got.ends_with(b"\n") && got.len() < 1024 {
+        match sock.read(&mut b) {
+            Ok(1) => got.push(b[0]),
+            _ => break,
+        }
+    }
+    assert!(
+        got.starts_with(b"SSH-2.0-"),
+        "no version line on an idle connection: {}",
+        show(&got, 200)
+    );
+    sock
+}
+
+/// Server `-o MaxStartups=2:50:10` with two sockets from an attacker
+/// holding the two unauthenticated slots (a version line, then nothing): real `ssh`
+/// clients still get in, about half of them (sshd's random early drop at
+/// `start`: 50%), and the refused ones are told "Exceeded MaxStartups".
+#[test]
+fn max_startups_random_early_drop_lets_clients_in() {
+    let mut srv = OurServer::start_with(ServerOpts::with_options(&[
+        "MaxStartups=2:50:10",
+        "LoginGraceTime=120",
+    ]));
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], srv.port).into();
+    let idle: Vec<_> = (0..2).map(|_| idle_socket(addr, true)).collect();
+    let mark = srv.daemon.log_len();
+    let tries = 24;
+    let mut got_in = 0;
+    for _ in 0..tries {
+        let out = ssh(
+            &srv.key_args(&keys().ed25519),
+            "echo in",
+            Input::Null,
+            &[],
+            SHORT,
+        );
+        if out.status.code() == Some(0) {
+            assert_eq!(out.stdout, b"in\n");
+            got_in += 1;
+        } else {
+            assert_eq!(
+                out.status.code(),
+                Some(255),
+                "stdout {} stderr {}",
+                show(&out.stdout, 200),
+                lossy(&out.stderr)
+            );
+        }
+    }
+    // Binomial(24, 0.5): fewer than 5 or none refused is a 1 in 1000 event.
+    assert!(
+        (5..tries).contains(&got_in),
+        "{got_in} of {tries} clients got in past two idle sockets at MaxStartups 2:50:10"
+    );
+    let log = srv.daemon.log_since(mark);
+    assert!(
+        log.contains("beginning MaxStartups throttling")
+            && log.contains("drop connection #2 from [127.0.0.1]:"),
+        "no drop logged: {log}"
+    );
+    // A raw refused connection reads sshd's notice, then EOF.
+    let notice = loop {
+        let mut sock = connect(srv.port);
+        sock.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut got = Vec::new();
+        let mut b = [0u8; 1];
+        while !got.ends_with(b"\n") && got.len() < 1024 {
+            match sock.read(&mut b) {
+                Ok(1) => got.push(b[0]),
+                _ => break,
+            }
+        }
+        if !got.starts_with(b"SSH-2.0-") {
+            // Refused: nothing follows the notice.
+            assert_eq!(
+                read_until_eof(&mut sock, Duration::from_secs(10)).unwrap(),
+                b""
+            );
+            break got;
+        }
+    };
+    assert_eq!(notice, b"Exceeded MaxStartups\r\n");
+    drop(idle);
+    srv.assert_serving();
+}
+
+/// Server `-o PerSourceMaxStartups=2` listening on IPv6 and IPv4: two idle
+/// sockets from 127.0.0.1 fill that source; a third connection from it is
+/// refused while `ssh` over ::1 still gets in.
+#[test]
+fn per_source_max_startups_refuses_one_source_only() {
+    let mut srv = OurServer::start_with(ServerOpts {
+        bind: "[::]",
+        ..ServerOpts::with_options(&["PerSourceMaxStartups=2", "PerSourceNetBlockSize=32:128"])
+    });
+    let v4: std::net::SocketAddr = ([127, 0, 0, 1], srv.port).into();
+    let idle: Vec<_> = (0..2).map(|_| idle_socket(v4, false)).collect();
+    let out = ssh(
+        &srv.key_args(&keys().ed25519),
+        "echo in",
+        Input::Null,
+        &[],
+        SHORT,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(255),
+        "a third connection from 127.0.0.1 was served: {}",
+        lossy(&out.stderr)
+    );
+    let mut sock = connect(srv.port);
+    let got = read_until_eof(&mut sock, Duration::from_secs(10)).unwrap();
+    assert_eq!(got, b"Exceeded MaxStartups\r\n");
+    let mut a = srv.key_args(&keys().ed25519);
+    // The known_hosts lines name [127.0.0.1]:PORT.
+    let alias = format!("HostKeyAlias=[127.0.0.1]:{}", srv.port);
+    a.extend(s(&["-o", &alias, &format!("{USER}@::1"), "echo v6"]));
+    let out = run_prog(&require_peer("ssh"), &a, Input::Null, &[], SHORT);
+    assert_output(&out, b"v6\n", b"", 0);
+    drop(idle);
+    srv.assert_serving();
+}
+
+/// Server `-o MaxStartups=2 -o IdentificationTimeout=2`: sockets that never
+/// send a version line are closed after about 2 s (not the 120 s grace
+/// time), and the slots they held are free again.
+#[test]
+fn identification_timeout_closes_silent_sockets() {
+    let mut srv = OurServer::start_with(ServerOpts::with_options(&[
+        "MaxStartups=2",
+        "IdentificationTimeout=2",
+    ]));
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], srv.port).into();
+    let started = Instant::now();
+    let mut idle: Vec<_> = (0..2).map(|_| idle_socket(addr, false)).collect();
+    for sock in &mut idle {
+        read_until_eof(sock, Duration::from_secs(15)).unwrap();
+    }
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(1500) && took < Duration::from_secs(10),
+        "silent sockets closed after {took:?}"
+    );
+    srv.assert_serving();
+}
+
+/// Malformed admission options are refused at start, naming the option.
+#[test]
+fn admission_options_refuse_malformed_values() {
+    for (opt, name) in [
+        ("MaxStartups=10:0:100", "MaxStartups"),
+        ("MaxStartups=20:30:10", "MaxStartups"),
+        ("MaxStartups=ten", "MaxStartups"),
+        ("PerSourceMaxStartups=0", "PerSourceMaxStartups"),
+        ("PerSourceMaxStartups=lots", "PerSourceMaxStartups"),
+        ("PerSourceNetBlockSize=33:128", "PerSourceNetBlockSize"),
+        ("PerSourceNetBlockSize=32:129", "PerSourceNetBlockSize"),
+        ("IdentificationTimeout=soon", "IdentificationTimeout"),
+    ] {
+        let a = s(&["-b", "127.0.0.1", "-p", "0", "-o", opt]);
+        let out = run_prog(&server_bin(), &a, Input::Null, &[], SHORT);
+        assert!(
+            !out.status.success() && lossy(&out.stderr).contains(name),
+            "-o {opt}: {} stderr {}",
+            describe_status(&out.status),
+            lossy(&out.stderr)
+        );
     }
 }
 
@@ -2313,4 +2863,660 @@ fn window_change_and_signal_requests() {
         .expect("exit-signal after a TERM signal request");
     assert_eq!(sig.signal, "TERM");
     assert!(t0.elapsed() < Duration::from_secs(10));
+}
+
+// ---------------------------------------------------------------------------
+// Identity: who logs in, and as whom the sessions run
+// ---------------------------------------------------------------------------
+
+/// Users the identity tests create (and leave): two ordinary ones, one
+/// with the nologin shell, one with a locked password.
+const ALICE: &str = "sshlib-alice";
+const BOB: &str = "sshlib-bob";
+const NOLOGIN: &str = "sshlib-nologin";
+const LOCKED: &str = "sshlib-locked";
+const ALICE_PW: &str = "alice-Pw-4711";
+
+/// `user`'s ed25519 key (made once, kept in `/tmp/sshlib-tests/identity-keys`
+/// so every test process uses the same one) and `~user/.ssh/authorized_keys`
+/// listing it.
+fn identity_user(name: &str, shell: &str, password: Option<&str>) -> (TestUser, PathBuf) {
+    let user = ensure_local_user(name, shell, password);
+    with_lock("identity-keys", || {
+        let dir = Path::new("/tmp/sshlib-tests/identity-keys").join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let key = dir.join("id_ed25519");
+        if !key.exists() || !pub_of(&key).exists() {
+            generate_key(&key, &["-t", "ed25519"], "", &format!("{name}-key"));
+        }
+        let path = user.home.join(".ssh/authorized_keys");
+        let tmp = user
+            .home
+            .join(format!(".ssh/authorized_keys.tmp{}", std::process::id()));
+        std::fs::write(&tmp, format!("{}\n", public_key_line(&pub_of(&key)))).unwrap();
+        std::os::unix::fs::chown(&tmp, Some(user.uid), Some(user.gid)).unwrap();
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
+        (user, key)
+    })
+}
+
+/// `ssh -i KEY USER@ CMD` against `srv`.
+fn ssh_key_as(srv: &OurServer, user: &str, key: &Path, cmd: &str) -> Output {
+    ssh_as(user, &srv.key_args(key), cmd, Input::Null, &[], SHORT)
+}
+
+/// Started as root with no `--authorized-keys`/`--password-file`, the
+/// server lets system users in with the keys of their own
+/// `~/.ssh/authorized_keys` (or their shadow password) and runs their
+/// commands and SFTP as them: `id -u`, `whoami`, `$HOME`, `pwd` and the
+/// owner of a file put over SFTP are theirs, and chown to root over SFTP
+/// fails. Users with the nologin shell or a locked password, unknown
+/// users, and a user name with another user's key are refused, each with
+/// a log line.
+#[test]
+fn root_server_runs_sessions_as_the_system_user() {
+    let (alice, alice_key) = identity_user(ALICE, "/bin/sh", Some(ALICE_PW));
+    let (bob, bob_key) = identity_user(BOB, "/bin/bash", Some("bob-Pw-0815"));
+    let (_, nologin_key) = identity_user(NOLOGIN, "/usr/sbin/nologin", Some("nologin-Pw-1"));
+    let (_, locked_key) = identity_user(LOCKED, "/bin/sh", None);
+    let srv = OurServer::start_with(ServerOpts {
+        system_auth: true,
+        ..Default::default()
+    });
+    let mut failures = Vec::new();
+    let script = "id -u; whoami; echo $HOME; pwd; echo $SHELL";
+    for (u, key, shell) in [
+        (&alice, &alice_key, "/bin/sh"),
+        (&bob, &bob_key, "/bin/bash"),
+    ] {
+        let out = ssh_key_as(&srv, &u.name, key, script);
+        let want = format!(
+            "{}\n{}\n{}\n{}\n{shell}\n",
+            u.uid,
+            u.name,
+            u.home.display(),
+            u.home.display()
+        );
+        if let Err(e) = check_output(&out, want.as_bytes(), b"", 0) {
+            failures.push(format!("{} with its key: {e}", u.name));
+        }
+    }
+
+    // A pty session: its terminal belongs to the user.
+    let mut a = srv.key_args(&alice_key);
+    a.push("-tt".into());
+    let out = ssh_as(ALICE, &a, "stat -c %U $(tty)", Input::Null, &[], SHORT);
+    if out.status.code() != Some(0) || lossy(&out.stdout).trim() != ALICE {
+        failures.push(format!(
+            "owner of the pty: {} {:?}, stderr {}",
+            describe_status(&out.status),
+            lossy(&out.stdout),
+            lossy(&out.stderr)
+        ));
+    }
+
+    // The shadow password ($6$ from chpasswd -c SHA512).
+    let askpass = askpass_script(ALICE_PW);
+    let out = ssh_as(
+        ALICE,
+        &srv.password_args(),
+        "whoami",
+        Input::Null,
+        &askpass_env(&askpass),
+        SHORT,
+    );
+    if let Err(e) = check_output(&out, format!("{ALICE}\n").as_bytes(), b"", 0) {
+        failures.push(format!("{ALICE} with the shadow password: {e}"));
+    }
+
+    // SFTP (OpenSSH sftp -b) runs as alice, starting in her home.
+    let dir = TempDir::new("identity-sftp");
+    let local = dir.join("local.txt");
+    std::fs::write(&local, "from sftp\n").unwrap();
+    let name = format!("sftp-put-{}.txt", std::process::id());
+    let remote = alice.home.join(&name);
+    let _ = std::fs::remove_file(&remote);
+    let sftp = |batch: &str| -> Output {
+        let b = dir.join("batch");
+        std::fs::write(&b, batch).unwrap();
+        let mut a = s(&["-F", "/dev/null", "-P", &srv.port.to_string()]);
+        a.extend(srv.openssh_options());
+        a.extend(s(&[
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-i",
+            &path_str(&alice_key),
+            "-b",
+            &path_str(&b),
+            &format!("{ALICE}@127.0.0.1"),
+        ]));
+        run_prog(&require_peer("sftp"), &a, Input::Null, &[], SHORT)
+    };
+    let out = sftp(&format!("pwd\nput {} {name}\n", local.display()));
+    let text = lossy(&out.stdout);
+    if out.status.code() != Some(0) {
+        failures.push(format!(
+            "sftp put: {}; stdout {text:?} stderr {}",
+            describe_status(&out.status),
+            lossy(&out.stderr)
+        ));
+    } else if !text.contains(&format!(
+        "Remote working directory: {}",
+        alice.home.display()
+    )) {
+        failures.push(format!(
+            "sftp does not start in {}: {text:?}",
+            alice.home.display()
+        ));
+    }
+    match std::fs::metadata(&remote) {
+        Ok(m) => {
+            use std::os::unix::fs::MetadataExt;
+            if (m.uid(), m.gid()) != (alice.uid, alice.gid) {
+                failures.push(format!(
+                    "file put over SFTP owned by {}:{}, expected {}:{}",
+                    m.uid(),
+                    m.gid(),
+                    alice.uid,
+                    alice.gid
+                ));
+            }
+            let out = sftp(&format!("chown 0 {name}\n"));
+            let m = std::fs::metadata(&remote).unwrap();
+            if out.status.success() || m.uid() != alice.uid {
+                failures.push(format!(
+                    "chown to root over SFTP: {}, owner now {}; stderr {}",
+                    describe_status(&out.status),
+                    m.uid(),
+                    lossy(&out.stderr)
+                ));
+            }
+        }
+        Err(e) => failures.push(format!("{}: {e} after sftp put", remote.display())),
+    }
+    let _ = std::fs::remove_file(&remote);
+
+    // Refusals, each with its log line.
+    let refusals: [(&str, &Path, String); 5] = [
+        (
+            NOLOGIN,
+            &nologin_key,
+            format!("User {NOLOGIN} from 127.0.0.1"),
+        ),
+        (LOCKED, &locked_key, format!("User {LOCKED} from 127.0.0.1")),
+        (BOB, &alice_key, String::new()),
+        (
+            "sshlib-nosuchuser",
+            &alice_key,
+            "Invalid user sshlib-nosuchuser from 127.0.0.1".to_string(),
+        ),
+        ("root", &alice_key, String::new()),
+    ];
+    let why = [
+        "not allowed because shell /usr/sbin/nologin",
+        "not allowed because account is locked",
+        "",
+        "",
+        "",
+    ];
+    for ((user, key, line), why) in refusals.iter().zip(why) {
+        let mark = srv.daemon.log_len();
+        let out = ssh_key_as(&srv, user, key, "echo should-not-run");
+        if let Err(e) = check_denied(&out) {
+            failures.push(format!("{user} with key {}: {e}", key.display()));
+        }
+        if !line.is_empty() {
+            let log = srv
+                .daemon
+                .wait_log(mark, &[line, why], Duration::from_secs(5));
+            if !log.contains(line.as_str()) || !log.contains(why) {
+                failures.push(format!(
+                    "no log line {line:?} ... {why:?} for {user}: {log}"
+                ));
+            }
+        }
+    }
+    // A user name with a newline cannot forge a log line.
+    {
+        use ssh_blocking::{Client, HostKeyCheck};
+        let mark = srv.daemon.log_len();
+        let c = Client::connect(
+            ("127.0.0.1", srv.port),
+            HostKeyCheck::KnownHostsFile(srv.known_hosts.clone()),
+        )
+        .expect("connect");
+        let r = c.auth_password("nosuch\nforged-line", "pw");
+        let log = srv
+            .daemon
+            .wait_log(mark, &["Invalid user nosuch"], Duration::from_secs(5));
+        if r.is_ok()
+            || !log.contains("Invalid user nosuch\\nforged-line from")
+            // The server's own lines (the "auth attempt" debug line of the
+            // ssh-blocking adapter still prints the raw name).
+            || log
+                .lines()
+                .any(|l| l == "forged-line" || l.starts_with("forged-line from"))
+        {
+            failures.push(format!("user name with a newline: {r:?}, log {log:?}"));
+        }
+    }
+    report("identity checks", 11, failures);
+}
+
+/// Started as an ordinary user, the server serves that user (its own
+/// `~/.ssh/authorized_keys`, commands as that user) and refuses any other
+/// user name with a log line.
+#[test]
+fn unprivileged_server_serves_only_its_own_user() {
+    let (alice, alice_key) = identity_user(ALICE, "/bin/sh", Some(ALICE_PW));
+    let (_, bob_key) = identity_user(BOB, "/bin/bash", Some("bob-Pw-0815"));
+    let srv = OurServer::start_with(ServerOpts {
+        system_auth: true,
+        run_as: Some(alice.clone()),
+        ..Default::default()
+    });
+    let out = ssh_key_as(&srv, ALICE, &alice_key, "id -u; whoami; pwd");
+    check_output(
+        &out,
+        format!("{}\n{ALICE}\n{}\n", alice.uid, alice.home.display()).as_bytes(),
+        b"",
+        0,
+    )
+    .unwrap();
+    // SFTP (in the server's process) starts in the home, files are alice's.
+    let dir = TempDir::new("unprivileged-sftp");
+    let batch = dir.join("batch");
+    let local = dir.join("local.txt");
+    std::fs::write(&local, "x\n").unwrap();
+    let name = format!("unprivileged-put-{}.txt", std::process::id());
+    std::fs::write(&batch, format!("pwd\nput {} {name}\n", local.display())).unwrap();
+    let mut a = s(&["-F", "/dev/null", "-P", &srv.port.to_string()]);
+    a.extend(srv.openssh_options());
+    a.extend(s(&[
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "IdentitiesOnly=yes",
+        "-i",
+        &path_str(&alice_key),
+        "-b",
+        &path_str(&batch),
+        &format!("{ALICE}@127.0.0.1"),
+    ]));
+    let out = run_prog(&require_peer("sftp"), &a, Input::Null, &[], SHORT);
+    let text = lossy(&out.stdout);
+    assert!(
+        out.status.success()
+            && text.contains(&format!(
+                "Remote working directory: {}",
+                alice.home.display()
+            )),
+        "sftp: {}; stdout {text:?}; stderr {}",
+        describe_status(&out.status),
+        lossy(&out.stderr)
+    );
+    let put = alice.home.join(&name);
+    let owner = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&put).unwrap());
+    let _ = std::fs::remove_file(&put);
+    assert_eq!(owner, alice.uid, "owner of the file put over SFTP");
+
+    let mark = srv.daemon.log_len();
+    let out = ssh_key_as(&srv, BOB, &bob_key, "echo should-not-run");
+    check_denied(&out).unwrap();
+    let needle = format!("refused user {BOB} from 127.0.0.1");
+    let log = srv
+        .daemon
+        .wait_log(mark, &[&needle, "serves only"], Duration::from_secs(5));
+    assert!(
+        log.contains(&needle) && log.contains("serves only"),
+        "no log line {needle:?}: {log}"
+    );
+}
+
+/// `--authorized-keys FILE` and `--password-file FILE` keep their meaning
+/// (one file for every user) as root, and the session runs as the user
+/// who logged in, not as the server's root.
+#[test]
+fn explicit_key_and_password_files_log_in_as_the_user() {
+    let user = ensure_user();
+    let srv = OurServer::start();
+    let want = format!("{}\n{}\n{}\n", user.uid, user.name, user.home.display());
+    let out = ssh(
+        &srv.key_args(&keys().ed25519),
+        "id -u; whoami; echo $HOME",
+        Input::Null,
+        &[],
+        SHORT,
+    );
+    check_output(&out, want.as_bytes(), b"", 0).unwrap();
+    let askpass = askpass_script(PASSWORD);
+    let out = ssh(
+        &srv.password_args(),
+        "id -u; whoami; echo $HOME",
+        Input::Null,
+        &askpass_env(&askpass),
+        SHORT,
+    );
+    check_output(&out, want.as_bytes(), b"", 0).unwrap();
+}
+
+/// Median times of `n` wrong-password attempts by each of `users`, each
+/// user on a connection of its own, the attempts taken in turns (so a
+/// busy moment of the machine hits every user alike).
+fn median_password_times(srv: &OurServer, users: &[&str], n: usize) -> Vec<Duration> {
+    use ssh_blocking::{Client, HostKeyCheck};
+    let conns: Vec<Client> = users
+        .iter()
+        .map(|_| {
+            Client::connect(
+                ("127.0.0.1", srv.port),
+                HostKeyCheck::KnownHostsFile(srv.known_hosts.clone()),
+            )
+            .expect("connect")
+        })
+        .collect();
+    let mut times = vec![Vec::new(); users.len()];
+    for _ in 0..n {
+        for (i, (c, user)) in conns.iter().zip(users).enumerate() {
+            let t0 = Instant::now();
+            let r = c.auth_password(user, "not-the-password");
+            times[i].push(t0.elapsed());
+            assert!(r.is_err(), "{user} logged in with a wrong password");
+        }
+    }
+    times
+        .into_iter()
+        .map(|mut t| {
+            t.sort();
+            t[n / 2]
+        })
+        .collect()
+}
+
+/// A refused password costs the same whether the user exists or not: the
+/// password file's hash takes 100000 SHA-512 rounds (tens of ms), and an
+/// unknown user, a user the server refuses (nologin shell) and a user with
+/// a locked entry are checked against a dummy hash of the same cost, so
+/// their median times stay within a factor 4 of a known user's wrong
+/// password (not ~0, which would tell user names apart; the factor leaves
+/// room for a busy machine).
+#[test]
+fn password_refusal_time_does_not_reveal_user_names() {
+    use sha_crypt::{Algorithm, Params, PasswordHasher, ShaCrypt};
+    let _ = ensure_user();
+    let _ = identity_user(NOLOGIN, "/usr/sbin/nologin", Some("nologin-Pw-1"));
+    let hasher = ShaCrypt::new(Algorithm::Sha512Crypt, Params::new(100_000).unwrap());
+    let hash = hasher
+        .hash_password_with_salt(PASSWORD.as_bytes(), b"timing-salt")
+        .unwrap()
+        .to_string();
+    let dir = TempDir::new("timing");
+    let file = dir.join("passwords");
+    std::fs::write(
+        &file,
+        format!("{USER}:{hash}\n{NOLOGIN}:{hash}\nsshlib-locked-entry:!{hash}\n"),
+    )
+    .unwrap();
+    let srv = OurServer::start_with(ServerOpts {
+        password_file: false,
+        extra_args: s(&["--password-file", &path_str(&file)]),
+        options: s(&["MaxAuthTries=100"]),
+        verbose: false,
+        ..Default::default()
+    });
+    let users = [USER, "sshlib-nosuchuser", NOLOGIN, "sshlib-locked-entry"];
+    let times = median_password_times(&srv, &users, 9);
+    let known = times[0];
+    let mut failures = Vec::new();
+    for (user, &t) in users.iter().zip(&times).skip(1) {
+        if t * 4 < known || t > known * 4 {
+            failures.push(format!(
+                "{user}: median {t:?}, a known user's wrong password {known:?}"
+            ));
+        }
+    }
+    report("timing comparisons", 3, failures);
+}
+
+/// While one session holds a pty, commands of another connection see no
+/// pseudo-terminal descriptor of it: ptys are opened close-on-exec at
+/// once, so a command spawned for another connection at the same moment
+/// cannot inherit one (the server runs each connection on its own thread
+/// here, so pty opening and spawning do race).
+#[test]
+fn ptys_do_not_leak_into_other_sessions() {
+    use ssh_blocking::{Client, HostKeyCheck};
+    let srv = OurServer::start_with(ServerOpts {
+        extra_args: s(&["--runtime", "blocking"]),
+        options: s(&["MaxSessions=100"]),
+        verbose: false,
+        ..Default::default()
+    });
+    let connect = || {
+        let c = Client::connect(
+            ("127.0.0.1", srv.port),
+            HostKeyCheck::KnownHostsFile(srv.known_hosts.clone()),
+        )
+        .expect("connect");
+        c.auth_key_file(USER, &keys().ed25519, None).expect("auth");
+        c
+    };
+    // One session holding a pty (a shell on it).
+    let holder = connect();
+    let shell = holder.channel_session().unwrap();
+    shell.request_pty("xterm", 80, 24, &[]).unwrap();
+    shell.shell().unwrap();
+
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let leaks = std::thread::scope(|sc| {
+        // Connections opening and dropping ptys as fast as they can.
+        for _ in 0..2 {
+            let c = connect();
+            let stop = &stop;
+            sc.spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let Ok(ch) = c.channel_session() else { break };
+                    let _ = ch.request_pty("xterm", 80, 24, &[]);
+                    let _ = ch.close();
+                }
+            });
+        }
+        // Commands listing their descriptors, from another connection.
+        let c = connect();
+        let mut leaks = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut runs = 0;
+        while Instant::now() < deadline && runs < 600 && leaks.is_empty() {
+            let chans: Vec<_> = (0..4)
+                .map(|_| {
+                    let ch = c.channel_session().unwrap();
+                    ch.exec("ls -l /proc/self/fd").unwrap();
+                    ch
+                })
+                .collect();
+            for ch in chans {
+                let mut out = String::new();
+                let _ = (&ch).read_to_string(&mut out);
+                runs += 1;
+                if out.contains("/dev/pts") || out.contains("/dev/ptmx") {
+                    leaks.push(out);
+                }
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        leaks
+    });
+    assert!(
+        leaks.is_empty(),
+        "a command of another connection holds a pty descriptor:\n{}",
+        leaks.join("\n")
+    );
+    (&shell).write_all(b"exit 0\n").unwrap();
+    assert_eq!(shell.exit_status().unwrap(), Some(0));
+}
+
+/// `PermitRootLogin` as sshd: by default (prohibit-password) root logs in
+/// with a key but not with its (correct) password; `yes` lets the
+/// password in, `no` refuses the key too, `forced-commands-only` takes
+/// only a key with `command=`.
+#[test]
+fn permit_root_login() {
+    use sha_crypt::{PasswordHasher, ShaCrypt};
+    let _ = ensure_user();
+    let root_pw = "root-Pw-not-real";
+    let hash = ShaCrypt::default()
+        .hash_password_with_salt(root_pw.as_bytes(), b"root-salt")
+        .unwrap()
+        .to_string();
+    let dir = TempDir::new("root-login");
+    let file = dir.join("passwords");
+    std::fs::write(&file, format!("root:{hash}\n")).unwrap();
+    let ed_pub = public_key_line(&pub_of(&keys().ed25519));
+    let start = |value: Option<&str>, key_line: &str| {
+        OurServer::start_with(ServerOpts {
+            password_file: false,
+            authorized_keys: Some(format!("{key_line}\n")),
+            extra_args: s(&["--password-file", &path_str(&file)]),
+            options: value
+                .map(|v| vec![format!("PermitRootLogin={v}")])
+                .unwrap_or_default(),
+            ..Default::default()
+        })
+    };
+    let askpass = askpass_script(root_pw);
+    let by_key = |srv: &OurServer| {
+        ssh_as(
+            "root",
+            &srv.key_args(&keys().ed25519),
+            "id -u",
+            Input::Null,
+            &[],
+            SHORT,
+        )
+    };
+    let by_password = |srv: &OurServer| {
+        ssh_as(
+            "root",
+            &srv.password_args(),
+            "id -u",
+            Input::Null,
+            &askpass_env(&askpass),
+            SHORT,
+        )
+    };
+    let check = |what: &str, out: Output, ok: bool| -> Result<(), String> {
+        if ok {
+            check_output(&out, b"0\n", b"", 0)
+        } else {
+            check_denied(&out)
+        }
+        .map_err(|e| format!("{what}: {e}"))
+    };
+    let mut results = Vec::new();
+    let srv = start(None, &ed_pub);
+    results.push(check("default, key", by_key(&srv), true));
+    let mark = srv.daemon.log_len();
+    results.push(check("default, password", by_password(&srv), false));
+    let needle = "ROOT LOGIN REFUSED FROM 127.0.0.1";
+    let log = srv.daemon.wait_log(mark, &[needle], Duration::from_secs(5));
+    if !log.contains(needle) {
+        results.push(Err(format!("no {needle:?} log line: {log}")));
+    }
+    let srv = start(Some("yes"), &ed_pub);
+    results.push(check("yes, password", by_password(&srv), true));
+    let srv = start(Some("no"), &ed_pub);
+    results.push(check("no, key", by_key(&srv), false));
+    let srv = start(Some("forced-commands-only"), &ed_pub);
+    results.push(check(
+        "forced-commands-only, plain key",
+        by_key(&srv),
+        false,
+    ));
+    let srv = start(
+        Some("forced-commands-only"),
+        &format!("command=\"id -u\" {ed_pub}"),
+    );
+    results.push(check(
+        "forced-commands-only, key with command=",
+        by_key(&srv),
+        true,
+    ));
+    let failures: Vec<String> = results.into_iter().filter_map(Result::err).collect();
+    report("PermitRootLogin cases", 6, failures);
+}
+
+/// `-o AuthorizedKeysFile=...` as sshd: space-separated files tried in
+/// turn, `%h` the home, `%u` the user name, `%%` a `%`, relative paths
+/// from the home (a FIFO among them skipped, not waited on); the default
+/// `~/.ssh/authorized_keys` is then not read;
+/// `none` reads nothing; an unknown token stops the server with an error.
+#[test]
+fn authorized_keys_file_patterns() {
+    let (alice, alice_key) = identity_user(ALICE, "/bin/sh", Some(ALICE_PW));
+    let (bob, bob_key) = identity_user(BOB, "/bin/bash", Some("bob-Pw-0815"));
+    // alice's key in a file named with her user name (relative path), bob's
+    // in one with a literal % (absolute, from %h).
+    let put = |u: &TestUser, file: &str, key: &Path| {
+        let p = u.home.join(".ssh").join(file);
+        std::fs::write(&p, format!("{}\n", public_key_line(&pub_of(key)))).unwrap();
+        std::os::unix::fs::chown(&p, Some(u.uid), Some(u.gid)).unwrap();
+    };
+    put(&alice, &format!("alt_{ALICE}"), &alice_key);
+    put(&bob, "pct%keys", &bob_key);
+    // A FIFO where the first file is looked for must not stall the server.
+    let fifo = alice.home.join(".ssh/missing_keys");
+    if !fifo.exists() {
+        let _ = Command::new("mkfifo").arg(&fifo).status();
+    }
+    let pattern = "AuthorizedKeysFile=.ssh/missing_keys .ssh/alt_%u %h/.ssh/pct%%keys";
+    let srv = OurServer::start_with(ServerOpts {
+        system_auth: true,
+        options: s(&[pattern]),
+        ..Default::default()
+    });
+    let mut failures = Vec::new();
+    for (u, key) in [(ALICE, &alice_key), (BOB, &bob_key)] {
+        let out = ssh_key_as(&srv, u, key, "whoami");
+        if let Err(e) = check_output(&out, format!("{u}\n").as_bytes(), b"", 0) {
+            failures.push(format!("{u} with {pattern:?}: {e}"));
+        }
+    }
+    // bob's key is only in ~/.ssh/authorized_keys, which this does not name.
+    let srv = OurServer::start_with(ServerOpts {
+        system_auth: true,
+        options: s(&["AuthorizedKeysFile=.ssh/alt_%u"]),
+        ..Default::default()
+    });
+    if let Err(e) = check_denied(&ssh_key_as(&srv, BOB, &bob_key, "whoami")) {
+        failures.push(format!(
+            "bob (key only in authorized_keys) with .ssh/alt_%u: {e}"
+        ));
+    }
+    let srv = OurServer::start_with(ServerOpts {
+        system_auth: true,
+        options: s(&["AuthorizedKeysFile=none"]),
+        ..Default::default()
+    });
+    if let Err(e) = check_denied(&ssh_key_as(&srv, ALICE, &alice_key, "whoami")) {
+        failures.push(format!("alice with AuthorizedKeysFile=none: {e}"));
+    }
+    let out = run_prog(
+        &server_bin(),
+        &s(&["-p", "0", "-o", "AuthorizedKeysFile=.ssh/%x"]),
+        Input::Null,
+        &[],
+        SHORT,
+    );
+    let err = lossy(&out.stderr);
+    if out.status.success() || !err.contains("AuthorizedKeysFile") || !err.contains("%x") {
+        failures.push(format!(
+            "AuthorizedKeysFile=.ssh/%x: {}, stderr {err:?}",
+            describe_status(&out.status)
+        ));
+    }
+    report("AuthorizedKeysFile cases", 5, failures);
 }

@@ -1008,7 +1008,8 @@ impl SftpServer {
                 write_known_hosts_file(&known_hosts, port, &pubs);
                 return SftpServer {
                     target: Target { port, known_hosts },
-                    owner: None,
+                    // As root, the server runs each user's SFTP as that user.
+                    owner: sshtest_owner(),
                     label: format!("our server --sftp-root {}", root.display()),
                     _daemon: ServerProcess::Ours(daemon, dir),
                 };
@@ -1766,6 +1767,8 @@ fn psftp_against_our_server() {
     std::fs::write(d.local.join("full.bin"), &full).unwrap();
     std::fs::write(d.real.join("resumed.bin"), &full[..MIB]).unwrap();
     std::fs::write(d.real.join("remote-full.bin"), &full).unwrap();
+    chown(&d.real.join("resumed.bin"), srv.owner);
+    chown(&d.real.join("remote-full.bin"), srv.owner);
     std::fs::write(d.local.join("reget.bin"), &full[..MIB]).unwrap();
     let pwfile = d.local.join("pw");
     std::fs::write(&pwfile, format!("{PASSWORD}\n")).unwrap();
@@ -2551,8 +2554,11 @@ struct PolicyRun {
     out: Output,
 }
 
-fn policy_run(run: impl FnOnce(&Path, &Path) -> Output) -> PolicyRun {
+fn policy_run(owner: Option<(u32, u32)>, run: impl FnOnce(&Path, &Path) -> Output) -> PolicyRun {
     let d = policy_fixture();
+    for n in ["", "r.txt", "keep.txt", "keep2.txt", "empty"] {
+        chown(&d.join(n), owner);
+    }
     let local = TempDir::new("sftp-policy-local");
     std::fs::write(local.join("up.txt"), b"uploaded\n").unwrap();
     std::fs::set_permissions(local.join("up.txt"), std::fs::Permissions::from_mode(0o644)).unwrap();
@@ -2562,7 +2568,21 @@ fn policy_run(run: impl FnOnce(&Path, &Path) -> Output) -> PolicyRun {
     PolicyRun {
         code: out.status.code(),
         denied: lossy(&out.stderr).matches("Permission denied").count(),
-        tree: snapshot(d.path(), "-"),
+        // Without owners: our server writes as the user who logged in.
+        tree: snapshot(d.path(), "-")
+            .into_iter()
+            .map(|(k, v)| {
+                let v = match v.find(" uid ") {
+                    Some(i) => {
+                        let rest = &v[i + 5..];
+                        let end = rest.find(' ').unwrap_or(rest.len());
+                        format!("{}{}", &v[..i], &rest[end..])
+                    }
+                    None => v,
+                };
+                (k, v)
+            })
+            .collect(),
         got: std::fs::read(local.join("got.txt")).ok(),
         out,
     }
@@ -2591,12 +2611,12 @@ fn sftp_server_read_only_deny_allow_and_umask_as_openssh() {
             run_openssh_sftp_direct(&cmd, batch)
         };
         let openssh = require_peer(OPENSSH_SFTP_SERVER);
-        let theirs = policy_run(|d, b| direct(&openssh, d, b));
-        let ours = policy_run(|d, b| direct(sftp_server_bin(), d, b));
+        let theirs = policy_run(None, |d, b| direct(&openssh, d, b));
+        let ours = policy_run(None, |d, b| direct(sftp_server_bin(), d, b));
         let internal = if flags.iter().any(|a| a.starts_with("-e") || *a == "-l") {
             None // logging flags are refused by our server (see the example).
         } else {
-            Some(policy_run(|dir: &Path, batch: &Path| {
+            Some(policy_run(sshtest_owner(), |dir: &Path, batch: &Path| {
                 let sub = format!("Subsystem=sftp internal-sftp {flag_text}");
                 let srv = SftpServer::ours_with(dir, &["-o", &sub]);
                 run_openssh_sftp(&srv.target, &Auth::Key(keys().ed25519.clone()), batch)
@@ -2647,7 +2667,7 @@ fn sftp_server_read_only_deny_allow_and_umask_as_openssh() {
                 theirs
                     .tree
                     .get("up.txt")
-                    .is_some_and(|d| d.starts_with("file 600 ")),
+                    .is_some_and(|d| d.starts_with("file 600")),
                 || {
                     format!(
                         "-u 077: OpenSSH made up.txt {:?}",
@@ -2659,7 +2679,7 @@ fn sftp_server_read_only_deny_allow_and_umask_as_openssh() {
                 theirs
                     .tree
                     .get("newdir")
-                    .is_some_and(|d| d.starts_with("dir 700 ")),
+                    .is_some_and(|d| d.starts_with("dir 700")),
                 || {
                     format!(
                         "-u 077: OpenSSH made newdir {:?}",
@@ -2748,10 +2768,13 @@ fn sftp_starts_in_the_home_directory() {
     .unwrap();
     let auth = Auth::Key(keys().ed25519.clone());
     let mut f = Failures::default();
-    let with_home = TempDir::new("sftp-home-root");
+    // As root, our server runs SFTP as the user: the roots are theirs.
+    let owner = sshtest_owner();
+    let with_home = served_root("sftp-home-root", owner);
     let inner = with_home.path().join(home.strip_prefix("/").unwrap());
     std::fs::create_dir_all(&inner).unwrap();
-    let without_home = TempDir::new("sftp-home-root-none");
+    chown(&inner, owner);
+    let without_home = served_root("sftp-home-root-none", owner);
     for (root, start, real) in [
         (PathBuf::from("/"), home_s.clone(), home.clone()),
         (

@@ -234,6 +234,12 @@ fn answer(c: &mut Connection, e: &Event, policy: Policy) {
         } => {
             let _ = c.global_request_reply(false, &[]);
         }
+        Event::ChannelRequest {
+            want_reply: false, ..
+        }
+        | Event::GlobalRequest {
+            want_reply: false, ..
+        } => c.request_handled(),
         _ => {}
     }
 }

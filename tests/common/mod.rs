@@ -389,6 +389,89 @@ pub fn ensure_user() -> TestUser {
         .clone()
 }
 
+/// Makes sure the local user `name` exists with home `/home/NAME` and
+/// `shell`, and sets its password: `Some(pw)` hashed as SHA-512 crypt
+/// (`chpasswd -c SHA512`), `None` locked (`usermod
+/// -L`, a `!` hash). Idempotent and safe when several test processes run
+/// it at once (the lock [`ensure_user`] takes). Needs root.
+pub fn ensure_local_user(name: &str, shell: &str, password: Option<&str>) -> TestUser {
+    assert!(is_root(), "creating the local user {name} needs root");
+    with_lock("user", || {
+        if passwd_entry(name).is_none() {
+            retry("useradd", || {
+                let out = Command::new(require_peer("useradd"))
+                    .args(["-m", "-d", &format!("/home/{name}"), "-s", shell, name])
+                    .stdin(Stdio::null())
+                    .output()
+                    .unwrap_or_else(|e| panic!("cannot run useradd: {e}"));
+                if out.status.success()
+                    || out.status.code() == Some(9)
+                    || passwd_entry(name).is_some()
+                {
+                    Ok(())
+                } else {
+                    Err(show(&out.stderr, 2000))
+                }
+            });
+        }
+        let (_, _, _, old_shell) =
+            passwd_entry(name).expect("user missing from /etc/passwd after useradd");
+        if old_shell != shell {
+            run_checked(
+                Command::new(require_peer("usermod")).args(["-s", shell, name]),
+                "usermod",
+            );
+        }
+        let pw = password.unwrap_or("locked-account");
+        retry("chpasswd", || {
+            let mut child = Command::new(require_peer("chpasswd"))
+                .args(["-c", "SHA512"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("cannot run chpasswd");
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(format!("{name}:{pw}\n").as_bytes())
+                .unwrap();
+            let out = child.wait_with_output().unwrap();
+            if out.status.success() {
+                Ok(())
+            } else {
+                Err(show(&out.stderr, 2000))
+            }
+        });
+        if password.is_none() {
+            run_checked(
+                Command::new(require_peer("usermod")).args(["-L", name]),
+                "usermod -L",
+            );
+        }
+        let (uid, gid, home, _) = passwd_entry(name).unwrap();
+        if !home.exists() {
+            std::fs::create_dir_all(&home).unwrap();
+        }
+        std::os::unix::fs::chown(&home, Some(uid), Some(gid)).unwrap();
+        std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let ssh_dir = home.join(".ssh");
+        if !ssh_dir.exists() {
+            std::fs::create_dir(&ssh_dir).unwrap();
+        }
+        std::os::unix::fs::chown(&ssh_dir, Some(uid), Some(gid)).unwrap();
+        std::fs::set_permissions(&ssh_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        TestUser {
+            name: name.into(),
+            password: pw.into(),
+            home,
+            uid,
+            gid,
+        }
+    })
+}
+
 /// Runs `f` up to 10 times, 200 ms apart, until it succeeds.
 fn retry(what: &str, mut f: impl FnMut() -> Result<(), String>) {
     let mut last = String::new();

@@ -2,7 +2,9 @@
 """A paramiko SSH client for the interoperability tests of our server.
 
     paramiko_client.py HOST PORT USER KNOWN_HOSTS
-                       (--password P | --key FILE | --kbdint P) COMMAND
+                       (--password P | --key FILE | --kbdint P
+                        | --bad-signature-key FILE) [--sig-alg ALG]
+                       [--attempts N] COMMAND
 
 Connects to HOST:PORT, checks the server's host key against KNOWN_HOSTS
 (`[HOST]:PORT` entries; an unknown or changed key is refused), authenticates
@@ -17,6 +19,16 @@ authentication only: no agent, no default keys). --kbdint P authenticates
 with keyboard-interactive only, answering every prompt with P, and prints
 each prompt on stderr as `kbdint prompt: PROMPT` (SSHClient cannot be
 limited to keyboard-interactive, so this mode drives a Transport itself).
+
+--sig-alg ALG makes publickey authentication sign with ALG (e.g. the SHA-1
+`ssh-rsa` for an RSA key, which paramiko 3+ no longer does by itself)
+whatever the server's server-sig-algs say.
+
+--bad-signature-key FILE sends up to N (--attempts, default 10) publickey
+requests for that key, each with a signature that does not verify, on one
+connection; it prints `attempt I: failed` for each refusal, or `attempt I:
+disconnected` when the server closed the connection instead, and then
+exits 0 without running COMMAND.
 """
 
 import argparse
@@ -63,6 +75,38 @@ def connect_kbdint(args):
     return t
 
 
+def bad_signatures(args):
+    sock = socket.create_connection((args.host, args.port), timeout=args.timeout)
+    t = paramiko.Transport(sock)
+    t.start_client(timeout=args.timeout)
+    check_host_key(t, args.known_hosts, args.host, args.port)
+    key = paramiko.PKey.from_path(args.bad_signature_key)
+    good_sign = key.sign_ssh_data
+
+    def bad_sign(data, algorithm=None):
+        sig = good_sign(data, algorithm)
+        raw = bytearray(sig.asbytes())
+        raw[-1] ^= 0x01  # one bit off: well formed, but does not verify
+        return paramiko.Message(bytes(raw))
+
+    key.sign_ssh_data = bad_sign
+    for i in range(1, args.attempts + 1):
+        try:
+            t.auth_publickey(args.user, key)
+            print("attempt %d: accepted" % i, flush=True)
+            break
+        except paramiko.AuthenticationException:
+            pass
+        except paramiko.SSHException:
+            pass
+        if not t.is_active():
+            print("attempt %d: disconnected" % i, flush=True)
+            break
+        print("attempt %d: failed" % i, flush=True)
+    t.close()
+    sys.exit(0)
+
+
 def connect_client(args):
     client = paramiko.SSHClient()
     client.load_host_keys(args.known_hosts)
@@ -101,12 +145,27 @@ def main():
     g.add_argument("--password")
     g.add_argument("--key")
     g.add_argument("--kbdint", metavar="PASSWORD")
+    g.add_argument("--bad-signature-key", metavar="FILE")
+    p.add_argument("--sig-alg")
+    p.add_argument("--attempts", type=int, default=10)
     p.add_argument("--timeout", type=float, default=30.0)
     p.add_argument("command")
     args = p.parse_args()
 
+    if args.sig_alg is not None:
+        alg = args.sig_alg
+        paramiko.auth_handler.AuthHandler._finalize_pubkey_algorithm = (
+            lambda self, key_type: alg
+        )
+        if alg == "ssh-rsa" and alg not in paramiko.RSAKey.HASHES:
+            # paramiko 3+ no longer signs with SHA-1; give it back the hash.
+            from cryptography.hazmat.primitives import hashes
+
+            paramiko.RSAKey.HASHES = dict(paramiko.RSAKey.HASHES, **{alg: hashes.SHA1})
     client = None
     try:
+        if args.bad_signature_key is not None:
+            bad_signatures(args)
         if args.kbdint is not None:
             transport = connect_kbdint(args)
         else:

@@ -44,7 +44,8 @@ pub use client::{Client, ExecOutput, ExitSignal, HostKeyCheck, SplitStream};
 #[doc(hidden)]
 pub use server::{
     accept_channel, answer_auth, apply_auth, connection_result, kbd, open_channel, reply_global,
-    reply_request, require_host_key, sessions_only, AuthAnswer, LoopConnection, UnauthGuard,
+    reply_request, request_handled, require_host_key, sessions_only, AuthAnswer, Gate,
+    LoopConnection, UnauthGuard,
 };
 pub use server::{
     serve_connection, Auth, ChannelOpenFailure, ConnectionInfo, Handler, KbdInt, Server,

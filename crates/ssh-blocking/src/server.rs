@@ -36,15 +36,16 @@
 //! the decision pending meanwhile. Channels handed to the handler are
 //! `Read + Write` and may be moved to other threads.
 
-use std::io;
+use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
 use ssh_proto::{
-    AuthRequest, ChannelId, ChannelRequest, Config, Connection, Error, ErrorKind, Event,
-    Negotiated, Prompt, PublicKey,
+    Admission, AdmissionConfig, AuthRequest, ChannelId, ChannelRequest, Config, Connection,
+    CryptoRng, Error, ErrorKind, Event, MaxStartups, Negotiated, Prompt, PublicKey, Refusal,
+    Startup,
 };
 
 use crate::channel::Channel;
@@ -123,12 +124,16 @@ pub trait Handler: Send {
     }
     /// "Would you accept this key?" (no signature yet). True lets the
     /// client go on to sign; the signed attempt still comes to
-    /// [`auth_publickey`](Self::auth_publickey).
-    fn auth_publickey_offered(&mut self, user: &str, key: &PublicKey) -> bool {
+    /// [`auth_publickey`](Self::auth_publickey). `algorithm` is the
+    /// signature algorithm the client will sign with (e.g. `rsa-sha2-512`
+    /// for an `ssh-rsa` key), already checked against the configured
+    /// `pubkey_accepted_algorithms`.
+    fn auth_publickey_offered(&mut self, user: &str, key: &PublicKey, algorithm: &str) -> bool {
         false
     }
-    /// A public-key attempt whose signature the core has verified.
-    fn auth_publickey(&mut self, user: &str, key: &PublicKey) -> Auth {
+    /// A public-key attempt whose signature (of `algorithm`, already
+    /// checked against `pubkey_accepted_algorithms`) the core has verified.
+    fn auth_publickey(&mut self, user: &str, key: &PublicKey, algorithm: &str) -> Auth {
         Auth::Reject
     }
     /// A keyboard-interactive start; answer with prompts (or a decision).
@@ -365,6 +370,8 @@ fn handle_event<H: Handler>(
             let ok = handler.channel_request(channel, request);
             if want_reply {
                 reply_request(sh, channel, ok);
+            } else {
+                request_handled(sh);
             }
             Ok(())
         }
@@ -408,12 +415,23 @@ pub fn open_channel(
 #[doc(hidden)]
 pub fn reply_global(sh: &Shared, want_reply: bool, r: Option<Vec<u8>>) -> Result<(), Error> {
     if !want_reply {
+        request_handled(sh);
         return Ok(());
     }
     sh.with(|s| {
         s.conn
             .global_request_reply(r.is_some(), r.as_deref().unwrap_or(&[]))
     })
+}
+
+/// Tells the core a request that wanted no reply has been handled (input
+/// it held back for it may go on).
+#[doc(hidden)]
+pub fn request_handled(sh: &Shared) {
+    let _ = sh.with(|s| {
+        s.conn.request_handled();
+        Ok(())
+    });
 }
 
 /// Accepts a channel the handler agreed to open.
@@ -530,14 +548,14 @@ fn auth<H: Handler>(
         } => AuthAnswer::NewPassword(handler.auth_change_password(user, &password, &new)),
         AuthRequest::PublicKey {
             key,
+            algorithm,
             verified: false,
-            ..
-        } => AuthAnswer::KeyOffered(handler.auth_publickey_offered(user, &key)),
+        } => AuthAnswer::KeyOffered(handler.auth_publickey_offered(user, &key, &algorithm)),
         AuthRequest::PublicKey {
             key,
+            algorithm,
             verified: true,
-            ..
-        } => AuthAnswer::Key(handler.auth_publickey(user, &key)),
+        } => AuthAnswer::Key(handler.auth_publickey(user, &key, &algorithm)),
         AuthRequest::KeyboardInteractive { submethods } => {
             AuthAnswer::Kbd(handler.auth_keyboard_interactive(user, &submethods))
         }
@@ -645,31 +663,76 @@ pub struct Server {
     listener: TcpListener,
     config: Arc<Config>,
     addr: SocketAddr,
-    max_startups: usize,
+    admission: AdmissionConfig,
     stop: Arc<AtomicBool>,
+}
+
+/// A listener's admission state ([`Admission`]), shared by its
+/// connections (every adapter's accept loop asks it).
+#[doc(hidden)]
+pub struct Gate {
+    admission: Mutex<Admission>,
+    rng: Mutex<Box<dyn CryptoRng + Send>>,
+}
+
+impl Gate {
+    pub fn new(config: AdmissionConfig) -> Arc<Gate> {
+        Arc::new(Gate {
+            admission: Mutex::new(Admission::new(config)),
+            rng: Mutex::new(crate::os_rng()),
+        })
+    }
+
+    /// Decides on a connection just accepted: a guard that counts it as
+    /// unauthenticated, or the refusal (write [`Refusal::NOTICE`] to the
+    /// socket, best effort, and close it).
+    pub fn admit(
+        self: &Arc<Self>,
+        peer: SocketAddr,
+        local: Option<SocketAddr>,
+    ) -> Result<UnauthGuard, Refusal> {
+        let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+        let startup = self
+            .admission
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .admit(peer, local, Instant::now(), &mut **rng)?;
+        Ok(UnauthGuard {
+            gate: self.clone(),
+            startup: Mutex::new(Some(startup)),
+        })
+    }
+
+    /// Unauthenticated connections now.
+    pub fn startups(&self) -> u32 {
+        self.admission
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .startups()
+    }
 }
 
 /// Counts a connection as unauthenticated (MaxStartups) until it authenticates or the guard drops.
 #[doc(hidden)]
 pub struct UnauthGuard {
-    counter: Arc<AtomicUsize>,
-    authed: AtomicBool,
+    gate: Arc<Gate>,
+    startup: Mutex<Option<Startup>>,
 }
 
 impl UnauthGuard {
-    /// Counts one more unauthenticated connection on `counter`.
-    pub fn new(counter: &Arc<AtomicUsize>) -> UnauthGuard {
-        counter.fetch_add(1, Ordering::SeqCst);
-        UnauthGuard {
-            counter: counter.clone(),
-            authed: AtomicBool::new(false),
-        }
-    }
-
     /// The connection authenticated: it no longer counts.
     pub fn authenticated(&self) {
-        if !self.authed.swap(true, Ordering::SeqCst) {
-            self.counter.fetch_sub(1, Ordering::SeqCst);
+        let s = self
+            .startup
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(s) = s {
+            self.gate
+                .admission
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .release(s);
         }
     }
 }
@@ -680,12 +743,11 @@ impl Drop for UnauthGuard {
     }
 }
 
-/// Counts live connections and those not yet authenticated.
+/// Counts live connections.
 #[derive(Default)]
 struct Counts {
     live: Mutex<usize>,
     idle: Condvar,
-    unauthenticated: Arc<AtomicUsize>,
 }
 
 /// One connection's share of [`Counts`], given back when it ends.
@@ -705,7 +767,9 @@ impl Drop for CountGuard {
 
 impl Server {
     /// OpenSSH's `MaxStartups` start value: connections that may be
-    /// unauthenticated at once before new ones are refused.
+    /// unauthenticated at once before new ones may be refused (the
+    /// default admission is sshd's `MaxStartups 10:30:100`, see
+    /// [`Server::set_admission`]).
     pub const DEFAULT_MAX_STARTUPS: usize = 10;
 
     pub fn bind(addr: impl ToSocketAddrs, config: Arc<Config>) -> io::Result<Server> {
@@ -718,7 +782,7 @@ impl Server {
             addr: listener.local_addr()?,
             listener,
             config,
-            max_startups: Self::DEFAULT_MAX_STARTUPS,
+            admission: AdmissionConfig::default(),
             stop: Arc::new(AtomicBool::new(false)),
         })
     }
@@ -728,9 +792,19 @@ impl Server {
     }
 
     /// How many connections may be unauthenticated at once; a connection
-    /// beyond that is closed right after accept (as sshd's `MaxStartups`).
+    /// beyond that is closed right after accept (as sshd's `MaxStartups n`,
+    /// a hard limit; [`Server::set_admission`] sets random early drop).
     pub fn set_max_startups(&mut self, n: usize) {
-        self.max_startups = n.max(1);
+        let n = u32::try_from(n.max(1)).unwrap_or(u32::MAX);
+        self.admission.max_startups = MaxStartups::new(n, 100, n).unwrap_or_default();
+    }
+
+    /// sshd's `MaxStartups start:rate:full`, `PerSourceMaxStartups` and
+    /// `PerSourceNetBlockSize` (default `10:30:100`, none, `32:128`). The
+    /// timeout for a client's version line is
+    /// [`Config::identification_timeout`].
+    pub fn set_admission(&mut self, admission: AdmissionConfig) {
+        self.admission = admission;
     }
 
     pub fn shutdown_handle(&self) -> ShutdownHandle {
@@ -749,6 +823,7 @@ impl Server {
         F: FnMut(&ServerHandle) -> H,
     {
         let counts = Arc::new(Counts::default());
+        let gate = Gate::new(self.admission);
         for stream in self.listener.incoming() {
             if self.stop.load(Ordering::SeqCst) {
                 break;
@@ -763,15 +838,16 @@ impl Server {
                 }
             };
             let peer = stream.peer_addr().ok();
-            if counts.unauthenticated.load(Ordering::SeqCst) >= self.max_startups {
-                tracing::info!(
-                    peer = ?peer,
-                    "refused: {} unauthenticated connections already (MaxStartups)",
-                    self.max_startups
-                );
-                let _ = stream.shutdown(std::net::Shutdown::Both);
-                continue;
-            }
+            let unauth = match peer.map(|p| gate.admit(p, stream.local_addr().ok())) {
+                Some(Ok(g)) => g,
+                Some(Err(_)) => {
+                    let _ = (&stream).write(Refusal::NOTICE);
+                    let _ = stream.shutdown(std::net::Shutdown::Both);
+                    continue;
+                }
+                // The peer is gone already.
+                None => continue,
+            };
             let (handle, mut handler) = match start(stream, self.config.clone(), &mut make_handler)
             {
                 Ok(x) => x,
@@ -783,7 +859,7 @@ impl Server {
             *counts.live.lock().unwrap_or_else(|p| p.into_inner()) += 1;
             let guard = CountGuard {
                 counts: counts.clone(),
-                unauth: UnauthGuard::new(&counts.unauthenticated),
+                unauth,
             };
             let spawned = std::thread::Builder::new()
                 .name("ssh-conn".into())

@@ -858,6 +858,29 @@ impl ServerArgs {
         Ok(())
     }
 
+    /// The request-policy, umask and start options as arguments again
+    /// (`-R`, `-P`, `-p`, `-u`, `-d`), for a child process that parses
+    /// them with [`parse`](Self::parse).
+    pub fn to_args(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        if self.read_only {
+            v.push("-R".to_string());
+        }
+        if let Some(d) = &self.denied {
+            v.extend(["-P".to_string(), d.join(",")]);
+        }
+        if let Some(p) = &self.allowed {
+            v.extend(["-p".to_string(), p.join(",")]);
+        }
+        if let Some(u) = self.umask {
+            v.extend(["-u".to_string(), format!("{u:03o}")]);
+        }
+        if let Some(d) = &self.start_dir {
+            v.extend(["-d".to_string(), d.clone()]);
+        }
+        v
+    }
+
     /// The SFTP machine's configuration for these options (read-only mode,
     /// deny and allow lists), on top of `base`.
     pub fn config(&self, base: SftpServerConfig) -> SftpServerConfig {

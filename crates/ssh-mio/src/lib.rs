@@ -15,10 +15,12 @@
 //! [`ServerHandle`] and the same server [`Handler`] trait. Only the owner of
 //! the socket differs: here the reactor's thread reads, writes and runs
 //! timers for every connection, and a handle used from another thread wakes
-//! it. Server handler methods run on the reactor's thread: they must answer
-//! without blocking (hand channels to other threads or keep them and read
-//! them when data is reported), since a blocking read there would stop
-//! every connection.
+//! it. Server handler methods do not run on the reactor's thread: a
+//! decision may block (a slow password hash, an `authorized_keys` read, a
+//! database) without stalling other connections. They run on a small pool
+//! of worker threads (made on demand, at most [`MAX_HANDLER_THREADS`]), one
+//! method at a time per connection, in the order the client asked; the
+//! answers go back to the reactor through its waker.
 //!
 //! Memory per idle connection is the core's state plus what its buffers
 //! hold; reading goes through one scratch buffer shared by all connections.
@@ -30,14 +32,14 @@ use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream as StdTcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use ssh_blocking::driver::{Output, Shared};
-use ssh_blocking::{ConnectionInfo, LoopConnection, UnauthGuard};
-use ssh_proto::{Connection, Error};
+use ssh_blocking::{ConnectionInfo, Gate, LoopConnection, UnauthGuard};
+use ssh_proto::{AdmissionConfig, Connection, Error, MaxStartups, Refusal};
 
 pub use ssh_blocking::{
     Auth, Channel, ChannelOpenFailure, Client, Config, ExecOutput, Handler, HostKeyCheck, KbdInt,
@@ -51,6 +53,11 @@ const MAX_OUT: usize = 1 << 20;
 /// the others.
 const READS_PER_TURN: usize = 16;
 const SCRATCH: usize = 256 * 1024;
+/// Worker threads that may run server handlers at once (per reactor); more
+/// connections with decisions pending wait for a free one.
+pub const MAX_HANDLER_THREADS: usize = 16;
+/// A worker thread with nothing to do for this long ends.
+const WORKER_IDLE: Duration = Duration::from_secs(10);
 
 thread_local! {
     /// Set while this thread runs a reactor's processing: wakeups raised
@@ -64,6 +71,8 @@ struct WakeQueue {
     waker: Waker,
     /// Commands from other threads (new connections, shutdown).
     commands: Mutex<VecDeque<Command>>,
+    /// Server handlers back from a worker.
+    returned: Mutex<Vec<Returned>>,
     stop: AtomicBool,
 }
 
@@ -126,19 +135,120 @@ impl<H: Handler> ServerConn for LoopConnection<H> {
     }
 }
 
+/// A server handler back from a worker: (slot, connection id, handler).
+type Returned = (usize, u64, Box<dyn ServerConn>);
+
+/// One turn of a server connection's handler, for a worker thread.
+struct Job {
+    slot: usize,
+    id: u64,
+    server: Box<dyn ServerConn>,
+    shared: Arc<Shared>,
+    /// The connection is gone: run the handler once more (it learns the
+    /// end) and drop it.
+    last: bool,
+}
+
+#[derive(Default)]
+struct WorkState {
+    jobs: VecDeque<Job>,
+    idle: usize,
+    threads: usize,
+}
+
+/// The worker threads that run server handlers off the reactor's thread.
+struct Workers {
+    queue: Arc<WakeQueue>,
+    state: Mutex<WorkState>,
+    cond: Condvar,
+}
+
+impl Workers {
+    fn submit(self: &Arc<Self>, job: Job) {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.jobs.push_back(job);
+        if st.jobs.len() > st.idle && st.threads < MAX_HANDLER_THREADS {
+            let w = self.clone();
+            let spawned = std::thread::Builder::new()
+                .name("ssh-mio-handler".into())
+                .spawn(move || w.work());
+            match spawned {
+                Ok(_) => st.threads += 1,
+                Err(e) if st.threads == 0 => {
+                    // No thread at all: run it here rather than never.
+                    tracing::warn!("cannot start a handler thread: {e}");
+                    let job = st.jobs.pop_back();
+                    drop(st);
+                    if let Some(job) = job {
+                        self.run(job);
+                    }
+                    return;
+                }
+                Err(e) => tracing::warn!("cannot start a handler thread: {e}"),
+            }
+        }
+        self.cond.notify_one();
+    }
+
+    fn work(self: Arc<Self>) {
+        loop {
+            let job = {
+                let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+                loop {
+                    if let Some(j) = st.jobs.pop_front() {
+                        break Some(j);
+                    }
+                    st.idle += 1;
+                    let (g, t) = self
+                        .cond
+                        .wait_timeout(st, WORKER_IDLE)
+                        .unwrap_or_else(|p| p.into_inner());
+                    st = g;
+                    st.idle -= 1;
+                    if t.timed_out() && st.jobs.is_empty() {
+                        st.threads -= 1;
+                        break None;
+                    }
+                }
+            };
+            match job {
+                Some(job) => self.run(job),
+                None => return,
+            }
+        }
+    }
+
+    fn run(&self, mut job: Job) {
+        run_handler(job.server.as_mut(), &job.shared);
+        if job.last {
+            return;
+        }
+        self.queue
+            .returned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((job.slot, job.id, job.server));
+        self.queue.wake_loop();
+    }
+}
+
 struct Listener {
     sock: TcpListener,
     config: Arc<Config>,
     factory: ServerFactory,
-    max_startups: usize,
-    unauthenticated: Arc<AtomicUsize>,
+    gate: Arc<Gate>,
 }
 
 struct Conn {
     sock: TcpStream,
     shared: Arc<Shared>,
     wake: Arc<ConnWake>,
+    /// Tells this connection from a later one in the same slot.
+    id: u64,
+    /// The server handler, unless a worker is running it (then None).
     server: Option<Box<dyn ServerConn>>,
+    /// The handler was run after the connection ended.
+    server_told_end: bool,
     /// Received bytes the core has no room for yet.
     held: Vec<u8>,
     out: Vec<u8>,
@@ -166,6 +276,8 @@ pub struct Reactor {
     conns: usize,
     listeners: usize,
     scratch: Vec<u8>,
+    workers: Arc<Workers>,
+    next_id: u64,
 }
 
 /// Sends work to a reactor from any thread: new client connections,
@@ -255,21 +367,29 @@ impl Reactor {
 
     fn build(registry: Registry, base: usize) -> io::Result<Reactor> {
         let waker = Waker::new(&registry, Token(base))?;
+        let queue = Arc::new(WakeQueue {
+            dirty: Mutex::new(Vec::new()),
+            waker,
+            commands: Mutex::new(VecDeque::new()),
+            returned: Mutex::new(Vec::new()),
+            stop: AtomicBool::new(false),
+        });
         Ok(Reactor {
             poll: None,
             registry,
             base,
-            queue: Arc::new(WakeQueue {
-                dirty: Mutex::new(Vec::new()),
-                waker,
-                commands: Mutex::new(VecDeque::new()),
-                stop: AtomicBool::new(false),
+            workers: Arc::new(Workers {
+                queue: queue.clone(),
+                state: Mutex::new(WorkState::default()),
+                cond: Condvar::new(),
             }),
+            queue,
             entries: Vec::new(),
             free: Vec::new(),
             conns: 0,
             listeners: 0,
             scratch: vec![0; SCRATCH],
+            next_id: 0,
         })
     }
 
@@ -313,13 +433,14 @@ impl Reactor {
 
     /// Serves SSH on `listener`: one handler per connection from
     /// `make_handler`, run on the reactor's thread (see the crate docs).
-    /// `max_startups` is OpenSSH's MaxStartups (connections that may be
-    /// unauthenticated at once; one more is closed right after accept).
+    /// `admission` is sshd's `MaxStartups`, `PerSourceMaxStartups` and
+    /// `PerSourceNetBlockSize` (which connections are refused right after
+    /// accept; see [`ssh_proto::Admission`]).
     pub fn listen<H, F>(
         &mut self,
         listener: std::net::TcpListener,
         config: Arc<Config>,
-        max_startups: usize,
+        admission: AdmissionConfig,
         mut make_handler: F,
     ) -> io::Result<SocketAddr>
     where
@@ -344,8 +465,7 @@ impl Reactor {
                     on_auth,
                 ))
             }),
-            max_startups: max_startups.max(1),
-            unauthenticated: Arc::new(AtomicUsize::new(0)),
+            gate: Gate::new(admission),
         }));
         self.listeners += 1;
         Ok(addr)
@@ -410,6 +530,39 @@ impl Reactor {
     }
 
     fn process_inner(&mut self, now: Instant) {
+        // Handlers back from the workers.
+        let back = std::mem::take(
+            &mut *self
+                .queue
+                .returned
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        );
+        for (slot, id, server) in back {
+            match self.entries.get_mut(slot) {
+                Some(Some(Entry::Conn(c))) if c.id == id => {
+                    c.server = Some(server);
+                    // More may have queued meanwhile.
+                    c.wake.pending.store(true, Ordering::Release);
+                    self.queue
+                        .dirty
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(slot);
+                }
+                _ => {
+                    // The connection ended while its handler was out.
+                    let shared = server.handle().conn().shared.clone();
+                    self.workers.submit(Job {
+                        slot,
+                        id,
+                        server,
+                        shared,
+                        last: true,
+                    });
+                }
+            }
+        }
         loop {
             let cmd = self
                 .queue
@@ -487,15 +640,14 @@ impl Reactor {
                     return;
                 }
             };
-            if l.unauthenticated.load(Ordering::SeqCst) >= l.max_startups {
-                tracing::info!(
-                    peer = %peer,
-                    "refused: {} unauthenticated connections already (MaxStartups)",
-                    l.max_startups
-                );
-                let _ = sock.shutdown(std::net::Shutdown::Both);
-                continue;
-            }
+            let guard = match l.gate.admit(peer, sock.local_addr().ok()) {
+                Ok(g) => Arc::new(g),
+                Err(_) => {
+                    let _ = (&sock).write(Refusal::NOTICE);
+                    let _ = sock.shutdown(std::net::Shutdown::Both);
+                    continue;
+                }
+            };
             let conn = match Connection::server(l.config.clone(), ssh_blocking::os_rng(), now) {
                 Ok(c) => c,
                 Err(e) => {
@@ -508,7 +660,6 @@ impl Reactor {
                 peer: Some(peer),
                 local: sock.local_addr().ok(),
             };
-            let guard = Arc::new(UnauthGuard::new(&l.unauthenticated));
             let on_auth = {
                 let g = guard.clone();
                 Box::new(move || g.authenticated()) as Box<dyn Fn() + Send>
@@ -547,10 +698,13 @@ impl Reactor {
             shared.loop_io_error(e, "cannot register socket");
             return;
         }
+        self.next_id += 1;
         let slot = self.alloc(Entry::Conn(Conn {
             sock,
             shared: shared.clone(),
             wake: wake.clone(),
+            id: self.next_id,
+            server_told_end: false,
             server: server.map(|s| {
                 Box::new(GuardedServer {
                     inner: s,
@@ -579,6 +733,7 @@ impl Reactor {
     /// One turn for one connection: input, server decisions, output.
     fn service(&mut self, slot: usize, now: Instant) {
         let scratch = &mut self.scratch;
+        let workers = &self.workers;
         let Some(Some(Entry::Conn(c))) = self.entries.get_mut(slot) else {
             return;
         };
@@ -624,9 +779,26 @@ impl Reactor {
         if c.held.capacity() > 0 && c.held.is_empty() {
             c.held = Vec::new();
         }
-        // Server decisions.
-        if let Some(s) = &mut c.server {
-            run_handler(s.as_mut(), &c.shared);
+        // Server decisions, on a worker thread (they may block).
+        if c.server.is_some() {
+            let work = {
+                let g = c.shared.lock();
+                !g.requests.is_empty() || (g.closed.is_some() && !c.server_told_end)
+            };
+            if work {
+                if c.shared.lock().closed.is_some() {
+                    c.server_told_end = true;
+                }
+                if let Some(server) = c.server.take() {
+                    workers.submit(Job {
+                        slot,
+                        id: c.id,
+                        server,
+                        shared: c.shared.clone(),
+                        last: false,
+                    });
+                }
+            }
         }
         // Output.
         let mut closed;
@@ -661,8 +833,16 @@ impl Reactor {
         c.deadline = c.shared.loop_deadline();
         let done = closed && (c.out_pos == c.out.len() || c.failed);
         if done {
-            if let Some(s) = &mut c.server {
-                run_handler(s.as_mut(), &c.shared);
+            if let Some(server) = c.server.take() {
+                // The handler learns the end on a worker; a busy one does
+                // when it comes back.
+                workers.submit(Job {
+                    slot,
+                    id: c.id,
+                    server,
+                    shared: c.shared.clone(),
+                    last: true,
+                });
             }
             if let Some(Entry::Conn(mut c)) = self.entries[slot].take() {
                 let _ = self.registry.deregister(&mut c.sock);
@@ -770,10 +950,12 @@ pub struct Server {
     listener: Option<std::net::TcpListener>,
     config: Arc<Config>,
     addr: SocketAddr,
-    max_startups: usize,
+    admission: AdmissionConfig,
 }
 
 impl Server {
+    /// OpenSSH's `MaxStartups` start value (the default admission is
+    /// sshd's `MaxStartups 10:30:100`, see [`Server::set_admission`]).
     pub const DEFAULT_MAX_STARTUPS: usize = 10;
 
     pub fn bind(addr: impl ToSocketAddrs, config: Arc<Config>) -> io::Result<Server> {
@@ -790,7 +972,7 @@ impl Server {
             addr: listener.local_addr()?,
             listener: Some(listener),
             config,
-            max_startups: Self::DEFAULT_MAX_STARTUPS,
+            admission: AdmissionConfig::default(),
         })
     }
 
@@ -798,8 +980,20 @@ impl Server {
         self.addr
     }
 
+    /// Connections that may be unauthenticated at once; one more is
+    /// closed right after accept (sshd's `MaxStartups n`, a hard limit;
+    /// [`Server::set_admission`] sets random early drop).
     pub fn set_max_startups(&mut self, n: usize) {
-        self.max_startups = n.max(1);
+        let n = u32::try_from(n.max(1)).unwrap_or(u32::MAX);
+        self.admission.max_startups = MaxStartups::new(n, 100, n).unwrap_or_default();
+    }
+
+    /// sshd's `MaxStartups start:rate:full`, `PerSourceMaxStartups` and
+    /// `PerSourceNetBlockSize` (default `10:30:100`, none, `32:128`). The
+    /// timeout for a client's version line is
+    /// [`Config::identification_timeout`](ssh_proto::Config).
+    pub fn set_admission(&mut self, admission: AdmissionConfig) {
+        self.admission = admission;
     }
 
     /// Stops the listener from any thread; `run` returns when live
@@ -819,12 +1013,8 @@ impl Server {
             .listener
             .take()
             .ok_or_else(|| io::Error::other("server already ran"))?;
-        self.reactor.listen(
-            listener,
-            self.config.clone(),
-            self.max_startups,
-            make_handler,
-        )?;
+        self.reactor
+            .listen(listener, self.config.clone(), self.admission, make_handler)?;
         self.reactor.run()
     }
 }

@@ -195,6 +195,68 @@ fn wrong_password_and_max_startups() {
     stop.shutdown();
 }
 
+/// Echo, but the password check of user "slow" takes a second (a slow
+/// hash, a database): a decision that blocks.
+struct SlowAuth(Echo);
+
+impl Handler for SlowAuth {
+    fn auth_password(&mut self, user: &str, password: &str) -> Auth {
+        if user == "slow" {
+            std::thread::sleep(Duration::from_secs(1));
+            return if password == "secret" {
+                Auth::Accept
+            } else {
+                Auth::Reject
+            };
+        }
+        self.0.auth_password(user, password)
+    }
+    fn channel_opened(&mut self, channel: Channel, kind: &str) {
+        self.0.channel_opened(channel, kind)
+    }
+    fn channel_request(&mut self, id: ChannelId, request: ChannelRequest) -> bool {
+        self.0.channel_request(id, request)
+    }
+}
+
+/// A handler decision that blocks for a second does not run on the
+/// reactor's thread: another connection's handshake, auth and exec on the
+/// same server complete meanwhile.
+#[test]
+fn a_slow_decision_does_not_stall_other_connections() {
+    let server = Server::bind("127.0.0.1:0", server_config()).unwrap();
+    let addr = server.local_addr();
+    let stop = server.shutdown_handle();
+    std::thread::spawn(move || server.run(|_| SlowAuth(Echo { chans: Vec::new() })));
+    let rt = Runtime::new().unwrap();
+    let slow_client = rt
+        .connect(
+            addr,
+            Arc::new(Config::default()),
+            HostKeyCheck::InsecureAcceptAny,
+            Some(Duration::from_secs(20)),
+        )
+        .unwrap();
+    let t0 = Instant::now();
+    let slow = std::thread::spawn(move || {
+        slow_client.auth_password("slow", "secret").unwrap();
+        (Instant::now(), slow_client)
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    let c = connect(&rt, addr);
+    assert_eq!(c.exec("quick").unwrap().status, Some(7));
+    let fast_done = Instant::now();
+    let (slow_done, _slow_client) = slow.join().unwrap();
+    assert!(slow_done - t0 >= Duration::from_secs(1));
+    assert!(
+        fast_done < slow_done && fast_done - t0 < Duration::from_millis(700),
+        "the other connection waited for the slow decision ({:?} vs {:?})",
+        fast_done - t0,
+        slow_done - t0
+    );
+    stop.shutdown();
+}
+
 /// A caller's own mio loop, with a token of its own (a UDP socket), hosts
 /// a reactor serving SSH; clients on another reactor talk to it.
 #[test]
@@ -216,7 +278,7 @@ fn embedded_in_a_callers_mio_loop() {
             .unwrap();
         let mut reactor = Reactor::embedded(poll.registry(), Token(1000)).unwrap();
         reactor
-            .listen(listener, server_config(), 10, |_| Echo {
+            .listen(listener, server_config(), Default::default(), |_| Echo {
                 chans: Vec::new(),
             })
             .unwrap();

@@ -23,6 +23,7 @@ pub mod connection;
 pub mod error;
 pub mod event;
 pub mod keys;
+pub mod session;
 pub mod sftp;
 pub mod transport;
 pub mod wire;
@@ -32,5 +33,8 @@ pub use error::{Error, ErrorKind, Result};
 pub use event::{AuthRequest, ChannelId, ChannelRequest, Event, Prompt, PtyRequest, Stream};
 pub use keys::{AuthorizedKey, AuthorizedKeys, KeyOptions, PrivateKey, PublicKey};
 pub use rand_core::CryptoRng;
+pub use session::admission::{
+    Admission, AdmissionConfig, MaxStartups, NetBlockSize, Refusal, RefusalReason, Startup,
+};
 pub use transport::algorithms::{Algorithms, Negotiated};
 pub use transport::Role;

@@ -22,7 +22,9 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use rand_chacha::ChaCha20Rng;
-use ssh_proto::connection::{MAX_PENDING_CHANNEL_REQUESTS, MAX_PENDING_GLOBAL_REQUESTS};
+use ssh_proto::connection::{
+    MAX_PENDING_CHANNEL_REQUESTS, MAX_PENDING_GLOBAL_REQUESTS, MAX_UNHANDLED_REQUESTS,
+};
 use ssh_proto::sftp::codec::{self, MAX_PACKET};
 use ssh_proto::sftp::{status, Attrs, NameEntry, Request, Response, SftpServer, SftpServerConfig};
 use ssh_proto::transport::{Input, Transport, TransportConfig, MAX_PACKET_LEN};
@@ -251,6 +253,9 @@ struct Hostile {
     events: Vec<Event>,
     /// Hostile server: answers service, auth and channel-open requests.
     raw_serves: bool,
+    /// Leave requests that want no reply unhandled (by default the victim
+    /// application handles each as it is reported).
+    hold_requests: bool,
 }
 
 impl Hostile {
@@ -298,6 +303,7 @@ impl Hostile {
             raw_kex_done: 0,
             events: Vec::new(),
             raw_serves,
+            hold_requests: false,
         };
         h.raw.start_kex(&mut *h.rng).expect("raw KEXINIT");
         h
@@ -442,6 +448,14 @@ impl Hostile {
                 // Session channels are accepted; others are left to the test.
                 Event::ChannelOpenRequest { channel, kind, .. } if kind == "session" => {
                     let _ = self.victim.accept_channel(*channel);
+                }
+                Event::ChannelRequest {
+                    want_reply: false, ..
+                }
+                | Event::GlobalRequest {
+                    want_reply: false, ..
+                } if !self.hold_requests && self.victim.role() == Role::Server => {
+                    self.victim.request_handled();
                 }
                 _ => {}
             }
@@ -1565,12 +1579,45 @@ fn truncated_pty_request_is_refused() {
 
 // ================================================================ timers
 
+/// A peer that opens the connection and sends no version line (or not
+/// all of it) is closed after the identification timeout (10 s by
+/// default), not the 120 s grace time; one whose version line came in time
+/// is left to the grace time.
+#[test]
+fn silent_peer_hits_the_identification_timeout() {
+    let start = Instant::now();
+    let cfg = Arc::new(victim_server_config(Algorithms::default()));
+    assert_eq!(cfg.identification_timeout, Some(Duration::from_secs(10)));
+    for sent in [&b""[..], b"SSH-2.0-slo"] {
+        let mut s = Connection::server(cfg.clone(), rng(6), start).unwrap();
+        assert_eq!(s.recv(start, sent).unwrap(), sent.len());
+        assert_eq!(s.poll_timeout(), Some(start + Duration::from_secs(10)));
+        s.handle_timeout(start + Duration::from_secs(9));
+        assert!(!s.is_closed());
+        s.handle_timeout(start + Duration::from_secs(10));
+        let e = s
+            .error()
+            .cloned()
+            .expect("closed at the identification timeout");
+        assert_eq!(e.kind(), ErrorKind::Timeout);
+        assert!(e.detail().contains("no identification string"), "{e}");
+        assert_eq!(s.poll_timeout(), None);
+    }
+    let mut s = Connection::server(cfg, rng(7), start).unwrap();
+    s.recv(start + Duration::from_secs(1), RAW_VERSION).unwrap();
+    assert_eq!(s.poll_timeout(), Some(start + Duration::from_secs(120)));
+    s.handle_timeout(start + Duration::from_secs(60));
+    assert!(!s.is_closed());
+}
+
 /// A peer that sends one byte per second never finishes its handshake: the
 /// login grace time (120 s) ends it, on the virtual clock.
 #[test]
 fn slow_peer_one_byte_per_second_hits_the_login_grace_time() {
     let start = Instant::now();
-    let cfg = victim_server_config(Algorithms::default());
+    let mut cfg = victim_server_config(Algorithms::default());
+    // Only the grace time here (the version line takes ~20 s to trickle).
+    cfg.identification_timeout = None;
     let mut s = Connection::server(Arc::new(cfg), rng(5), start).unwrap();
     let deadline = s.poll_timeout().expect("a grace timer");
     assert_eq!(deadline, start + Duration::from_secs(120));
@@ -1687,6 +1734,101 @@ fn answered_global_requests_and_keepalives_are_not_capped() {
         .filter(|e| matches!(e, Event::GlobalRequest { .. }))
         .count();
     assert_eq!(events, 10_000, "keepalives are not reported");
+}
+
+/// A peer sends 100k channel and global requests wanting no reply while
+/// the application handles none (a slow handler): the core stops taking
+/// input once MAX_UNHANDLED_REQUESTS are pending, its memory stays small,
+/// and once the application handles them every request is reported, in
+/// order, and the data behind them arrives.
+#[test]
+fn unhandled_no_reply_requests_hold_input_back() {
+    let (mut h, ch) = Hostile::session(victim_server_config(etm()), etm());
+    h.hold_requests = true;
+    let is_request = |e: &Event| {
+        matches!(
+            e,
+            Event::ChannelRequest {
+                want_reply: false,
+                ..
+            } | Event::GlobalRequest {
+                want_reply: false,
+                ..
+            }
+        )
+    };
+    let before = h.events.len();
+    const N: u32 = 100_000;
+    for i in 0..N {
+        if i % 2 == 0 {
+            channel_req(&mut h, ch, "no-reply@example.com", false, i);
+        } else {
+            global(&mut h, "no-reply@example.com", false, i);
+        }
+    }
+    h.data(ch, b"kept");
+    let bytes = h.raw.pending_output().to_vec();
+    h.raw.advance_output(bytes.len());
+    let (taken, peak) = peak_heap(|| {
+        let mut off = 0;
+        while off < bytes.len() {
+            match h.victim.recv(h.now, &bytes[off..]) {
+                Ok(0) => break,
+                Ok(n) => off += n,
+                Err(e) => panic!("{e}"),
+            }
+            h.victim_events();
+        }
+        off
+    });
+    assert!(peak < 2 * MIB, "{peak}");
+    assert!(
+        taken < bytes.len() / 4,
+        "the victim took {taken} of {} bytes with no request handled",
+        bytes.len()
+    );
+    assert_eq!(h.victim.unhandled_requests(), MAX_UNHANDLED_REQUESTS);
+    let reported = h.events[before..].iter().filter(|e| is_request(e)).count();
+    assert_eq!(reported, MAX_UNHANDLED_REQUESTS);
+    h.still_up();
+
+    // The application catches up: the rest goes through.
+    let mut off = taken;
+    let mut handled = 0;
+    for _ in 0..1_000_000 {
+        while h.victim.unhandled_requests() > 0 {
+            h.victim.request_handled();
+            handled += 1;
+        }
+        if off == bytes.len() {
+            break;
+        }
+        off += h.victim.recv(h.now, &bytes[off..]).unwrap();
+        h.victim_events();
+    }
+    assert_eq!(off, bytes.len());
+    h.hold_requests = false;
+    h.run();
+    h.still_up();
+    assert_eq!(handled, N as usize);
+    let names: Vec<u32> = h.events[before..]
+        .iter()
+        .filter_map(|e| match e {
+            Event::ChannelRequest {
+                request: ChannelRequest::Other { data, .. },
+                want_reply: false,
+                ..
+            }
+            | Event::GlobalRequest {
+                data,
+                want_reply: false,
+                ..
+            } => Some(u32::from_be_bytes(data[..4].try_into().unwrap())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(names, (0..N).collect::<Vec<_>>(), "every request, in order");
+    assert_eq!(h.read_all(ch, Stream::Stdout), b"kept");
 }
 
 fn channel_req(h: &mut Hostile, ch: ChannelId, name: &str, want_reply: bool, i: u32) {
@@ -2145,4 +2287,249 @@ fn key_file_with_a_huge_bcrypt_work_factor_is_refused_at_once() {
             "{e}"
         );
     }
+}
+
+// ------------------------------------------- userauth failures and MaxAuthTries
+
+/// A victim server with `MaxAuthTries` 3 and a hostile client past the
+/// key exchange whose ssh-userauth service was accepted.
+fn auth_victim(max_auth_tries: u32) -> Hostile {
+    let mut cfg = victim_server_config(Algorithms::default());
+    cfg.max_auth_tries = max_auth_tries;
+    let mut h = Hostile::against_server(cfg, Algorithms::default());
+    h.run();
+    assert_eq!(h.raw_kex_done, 1, "key exchange: {:?}", h.events);
+    h.send(|b| {
+        b.push(msg::SERVICE_REQUEST);
+        b.put_str("ssh-userauth");
+    });
+    h.run();
+    h
+}
+
+/// A publickey request from the hostile client (`sig`: a signed one).
+fn pk_request(h: &mut Hostile, algorithm: &str, blob: &[u8], sig: Option<&[u8]>) {
+    h.send(|b| {
+        b.push(msg::USERAUTH_REQUEST);
+        b.put_str("alice");
+        b.put_str("ssh-connection");
+        b.put_str("publickey");
+        b.put_bool(sig.is_some());
+        b.put_str(algorithm);
+        b.put_string(blob);
+        if let Some(s) = sig {
+            b.put_string(s);
+        }
+    });
+    h.run();
+}
+
+fn none_request(h: &mut Hostile) {
+    h.send(|b| {
+        b.push(msg::USERAUTH_REQUEST);
+        b.put_str("alice");
+        b.put_str("ssh-connection");
+        b.put_str("none");
+    });
+    h.run();
+}
+
+fn failures_sent(h: &Hostile) -> usize {
+    h.got
+        .iter()
+        .filter(|p| p[0] == msg::USERAUTH_FAILURE)
+        .count()
+}
+
+fn auth_requests_seen(h: &Hostile) -> usize {
+    h.events
+        .iter()
+        .filter(|e| matches!(e, Event::AuthRequest { .. }))
+        .count()
+}
+
+/// A signature blob of the right shape whose signature is wrong.
+fn bogus_ed25519_signature() -> Vec<u8> {
+    let mut s = Vec::new();
+    s.put_str("ssh-ed25519");
+    s.put_string(&[0x5a; 64]);
+    s
+}
+
+/// Bad signatures are failed attempts (sshd's userauth_pubkey): the third
+/// one with MaxAuthTries 3 ends the connection.
+#[test]
+fn bad_publickey_signatures_count_toward_max_auth_tries() {
+    let mut h = auth_victim(3);
+    let key = PrivateKey::generate_ed25519(&mut *rng(77)).public_key();
+    let sig = bogus_ed25519_signature();
+    for n in 1..=2 {
+        pk_request(&mut h, "ssh-ed25519", key.blob(), Some(&sig));
+        h.still_up();
+        assert_eq!(failures_sent(&h), n);
+    }
+    pk_request(&mut h, "ssh-ed25519", key.blob(), Some(&sig));
+    h.assert_fault(
+        ErrorKind::AuthFailed,
+        "Too many authentication failures",
+        msg::disconnect::PROTOCOL_ERROR,
+    );
+    assert_eq!(failures_sent(&h), 2);
+    // None of them reached the application.
+    assert_eq!(auth_requests_seen(&h), 0, "{:?}", h.events);
+}
+
+/// Key blobs that do not parse, or do not match the algorithm named, count
+/// too, for queries as for signed requests.
+#[test]
+fn unusable_publickey_blobs_count_toward_max_auth_tries() {
+    let mut h = auth_victim(4);
+    let mut garbage = Vec::new();
+    garbage.put_str("ssh-ed25519");
+    garbage.put_string(b"not 32 bytes");
+    let ed = PrivateKey::generate_ed25519(&mut *rng(78)).public_key();
+    pk_request(&mut h, "ssh-ed25519", &garbage, None);
+    pk_request(&mut h, "ssh-ed25519", b"\xff\xff", Some(b"x"));
+    // An ed25519 key named as an ECDSA one.
+    pk_request(&mut h, "ecdsa-sha2-nistp256", ed.blob(), None);
+    h.still_up();
+    assert_eq!(failures_sent(&h), 3);
+    pk_request(
+        &mut h,
+        "ssh-ed25519",
+        &garbage,
+        Some(&bogus_ed25519_signature()),
+    );
+    h.assert_fault(
+        ErrorKind::AuthFailed,
+        "Too many authentication failures",
+        msg::disconnect::PROTOCOL_ERROR,
+    );
+    assert_eq!(auth_requests_seen(&h), 0, "{:?}", h.events);
+}
+
+/// A signature algorithm outside the accepted list (here SHA-1 `ssh-rsa`,
+/// off by default) is refused before the application hears of it, and
+/// counts.
+#[test]
+fn publickey_algorithm_outside_the_accepted_list_counts() {
+    let mut h = auth_victim(2);
+    let ed = PrivateKey::generate_ed25519(&mut *rng(79)).public_key();
+    pk_request(&mut h, "ssh-rsa", ed.blob(), None);
+    h.still_up();
+    assert_eq!(failures_sent(&h), 1);
+    pk_request(&mut h, "no-such-algorithm", ed.blob(), None);
+    h.assert_fault(
+        ErrorKind::AuthFailed,
+        "Too many authentication failures",
+        msg::disconnect::PROTOCOL_ERROR,
+    );
+    assert_eq!(auth_requests_seen(&h), 0, "{:?}", h.events);
+}
+
+/// Only a first `none` request is free (sshd: `attempt > 1 || method !=
+/// "none"`); every later one counts.
+#[test]
+fn only_the_first_none_request_is_free() {
+    let mut h = auth_victim(2);
+    none_request(&mut h);
+    none_request(&mut h);
+    h.still_up();
+    assert_eq!(failures_sent(&h), 2);
+    none_request(&mut h);
+    h.assert_fault(
+        ErrorKind::AuthFailed,
+        "Too many authentication failures",
+        msg::disconnect::PROTOCOL_ERROR,
+    );
+}
+
+/// An RSA user key made by `ssh-keygen` (a real peer's key file).
+fn ssh_keygen_rsa_key() -> PrivateKey {
+    let dir = std::env::temp_dir().join(format!("ssh-proto-hostile-rsa-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("id_rsa");
+    let status = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "rsa", "-b", "2048", "-N", "", "-C", "", "-f"])
+        .arg(&path)
+        .status()
+        .expect("ssh-keygen must be installed (scripts/install-peers.sh)");
+    assert!(status.success(), "ssh-keygen failed");
+    let key = PrivateKey::from_bytes(&std::fs::read(&path).unwrap(), None).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    key
+}
+
+/// A correctly signed SHA-1 `ssh-rsa` request: a default server refuses it
+/// before the application hears of it (OpenSSH 8.8+ leaves ssh-rsa out of
+/// PubkeyAcceptedAlgorithms); a server whose list has it asks the
+/// application, naming the algorithm.
+#[test]
+fn ssh_rsa_user_signature_only_when_accepted() {
+    let key = ssh_keygen_rsa_key();
+    let blob = key.public_key().blob().to_vec();
+    let signed = |h: &mut Hostile| {
+        let sid = h.raw.session_id().expect("session id").to_vec();
+        let data = ssh_proto::auth::publickey_signed_data(&sid, "alice", "ssh-rsa", &blob);
+        let sig = key.sign("ssh-rsa", &data).unwrap();
+        pk_request(h, "ssh-rsa", &blob, Some(&sig));
+    };
+    let ssh_rsa_requests = |h: &Hostile| {
+        h.events
+            .iter()
+            .filter(|e| {
+                matches!(e, Event::AuthRequest {
+                    request: AuthRequest::PublicKey { algorithm, verified: true, .. },
+                    ..
+                } if algorithm == "ssh-rsa")
+            })
+            .count()
+    };
+
+    let mut h = auth_victim(6);
+    signed(&mut h);
+    h.still_up();
+    assert_eq!(failures_sent(&h), 1);
+    assert_eq!(auth_requests_seen(&h), 0, "{:?}", h.events);
+
+    let mut cfg = victim_server_config(Algorithms::default());
+    cfg.transport
+        .pubkey_accepted_algorithms
+        .push("ssh-rsa".into());
+    let mut h = Hostile::against_server(cfg, Algorithms::default());
+    h.run();
+    h.send(|b| {
+        b.push(msg::SERVICE_REQUEST);
+        b.put_str("ssh-userauth");
+    });
+    h.run();
+    signed(&mut h);
+    assert_eq!(ssh_rsa_requests(&h), 1, "{:?}", h.events);
+}
+
+/// ssh-userauth may be requested again until authentication succeeds, as
+/// sshd allows (paramiko asks before every attempt).
+#[test]
+fn userauth_service_may_be_requested_again_before_success() {
+    let mut h = auth_victim(6);
+    none_request(&mut h);
+    h.send(|b| {
+        b.push(msg::SERVICE_REQUEST);
+        b.put_str("ssh-userauth");
+    });
+    h.run();
+    h.still_up();
+    let accepts = h.got.iter().filter(|p| p[0] == msg::SERVICE_ACCEPT).count();
+    assert_eq!(accepts, 2);
+    h.send(|b| {
+        b.push(msg::USERAUTH_REQUEST);
+        b.put_str("alice");
+        b.put_str("ssh-connection");
+        b.put_str("password");
+        b.put_bool(false);
+        b.put_str("secret");
+    });
+    h.run();
+    assert!(h.victim.is_authenticated(), "{:?}", h.events);
 }

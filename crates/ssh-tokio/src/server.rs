@@ -4,12 +4,15 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use ssh_blocking::{AuthAnswer, ConnectionInfo, ServerHandle, UnauthGuard};
-use ssh_proto::{AuthRequest, ChannelId, ChannelRequest, Connection, Error, Event, PublicKey};
+use ssh_blocking::{AuthAnswer, ConnectionInfo, Gate, ServerHandle};
+use ssh_proto::{
+    AdmissionConfig, AuthRequest, ChannelId, ChannelRequest, Connection, Error, Event, MaxStartups,
+    PublicKey, Refusal,
+};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 
@@ -31,16 +34,26 @@ pub trait Handler: Send + 'static {
     ) -> impl Future<Output = Auth> + Send {
         async { Auth::Reject }
     }
-    /// Would this key be accepted? (No signature yet.)
+    /// Would this key be accepted? (No signature yet.) `algorithm` is the
+    /// signature algorithm the client will sign with (e.g. `rsa-sha2-512`
+    /// for an `ssh-rsa` key), already checked against the configured
+    /// `pubkey_accepted_algorithms`.
     fn auth_publickey_offered(
         &mut self,
         user: &str,
         key: &PublicKey,
+        algorithm: &str,
     ) -> impl Future<Output = bool> + Send {
         async { false }
     }
-    /// The client proved it holds this key.
-    fn auth_publickey(&mut self, user: &str, key: &PublicKey) -> impl Future<Output = Auth> + Send {
+    /// The client proved it holds this key, with a signature of
+    /// `algorithm` (already checked against `pubkey_accepted_algorithms`).
+    fn auth_publickey(
+        &mut self,
+        user: &str,
+        key: &PublicKey,
+        algorithm: &str,
+    ) -> impl Future<Output = Auth> + Send {
         async { Auth::Reject }
     }
     fn auth_keyboard_interactive(
@@ -169,14 +182,18 @@ async fn handle_event<H: Handler>(
                 ),
                 AuthRequest::PublicKey {
                     key,
+                    algorithm,
                     verified: false,
-                    ..
-                } => AuthAnswer::KeyOffered(handler.auth_publickey_offered(&user, &key).await),
+                } => AuthAnswer::KeyOffered(
+                    handler
+                        .auth_publickey_offered(&user, &key, &algorithm)
+                        .await,
+                ),
                 AuthRequest::PublicKey {
                     key,
+                    algorithm,
                     verified: true,
-                    ..
-                } => AuthAnswer::Key(handler.auth_publickey(&user, &key).await),
+                } => AuthAnswer::Key(handler.auth_publickey(&user, &key, &algorithm).await),
                 AuthRequest::KeyboardInteractive { submethods } => {
                     AuthAnswer::Kbd(handler.auth_keyboard_interactive(&user, &submethods).await)
                 }
@@ -216,6 +233,8 @@ async fn handle_event<H: Handler>(
             let ok = handler.channel_request(channel, request).await;
             if want_reply {
                 ssh_blocking::reply_request(sh, channel, ok);
+            } else {
+                ssh_blocking::request_handled(sh);
             }
             Ok(())
         }
@@ -254,13 +273,14 @@ impl ShutdownHandle {
 pub struct Server {
     listener: TcpListener,
     config: Arc<Config>,
-    max_startups: usize,
+    admission: AdmissionConfig,
     stop: Arc<AtomicBool>,
     notify: Arc<Notify>,
 }
 
 impl Server {
-    /// OpenSSH's `MaxStartups` start value.
+    /// OpenSSH's `MaxStartups` start value (the default admission is
+    /// sshd's `MaxStartups 10:30:100`, see [`Server::set_admission`]).
     pub const DEFAULT_MAX_STARTUPS: usize = 10;
 
     pub async fn bind(
@@ -275,7 +295,7 @@ impl Server {
         Ok(Server {
             listener,
             config,
-            max_startups: Self::DEFAULT_MAX_STARTUPS,
+            admission: AdmissionConfig::default(),
             stop: Arc::new(AtomicBool::new(false)),
             notify: Arc::new(Notify::new()),
         })
@@ -286,9 +306,19 @@ impl Server {
     }
 
     /// Connections that may be unauthenticated at once; one more is
-    /// closed right after accept (sshd's `MaxStartups`).
+    /// closed right after accept (sshd's `MaxStartups n`, a hard limit;
+    /// [`Server::set_admission`] sets random early drop).
     pub fn set_max_startups(&mut self, n: usize) {
-        self.max_startups = n.max(1);
+        let n = u32::try_from(n.max(1)).unwrap_or(u32::MAX);
+        self.admission.max_startups = MaxStartups::new(n, 100, n).unwrap_or_default();
+    }
+
+    /// sshd's `MaxStartups start:rate:full`, `PerSourceMaxStartups` and
+    /// `PerSourceNetBlockSize` (default `10:30:100`, none, `32:128`). The
+    /// timeout for a client's version line is
+    /// [`Config::identification_timeout`](ssh_proto::Config).
+    pub fn set_admission(&mut self, admission: AdmissionConfig) {
+        self.admission = admission;
     }
 
     pub fn shutdown_handle(&self) -> ShutdownHandle {
@@ -305,7 +335,7 @@ impl Server {
         H: Handler,
         F: FnMut(&ServerHandle) -> H,
     {
-        let unauthenticated = Arc::new(AtomicUsize::new(0));
+        let gate = Gate::new(self.admission);
         let mut tasks = tokio::task::JoinSet::new();
         loop {
             if self.stop.load(Ordering::SeqCst) {
@@ -324,15 +354,14 @@ impl Server {
                     continue;
                 }
             };
-            if unauthenticated.load(Ordering::SeqCst) >= self.max_startups {
-                tracing::info!(
-                    peer = %peer,
-                    "refused: {} unauthenticated connections already (MaxStartups)",
-                    self.max_startups
-                );
-                drop(stream);
-                continue;
-            }
+            let guard = match gate.admit(peer, stream.local_addr().ok()) {
+                Ok(g) => Arc::new(g),
+                Err(_) => {
+                    let _ = stream.try_write(Refusal::NOTICE);
+                    drop(stream);
+                    continue;
+                }
+            };
             let (conn, handle) = match setup(stream, self.config.clone()) {
                 Ok(x) => x,
                 Err(e) => {
@@ -340,7 +369,6 @@ impl Server {
                     continue;
                 }
             };
-            let guard = Arc::new(UnauthGuard::new(&unauthenticated));
             let handler = make_handler(&handle);
             let g = guard.clone();
             tasks.spawn(async move {

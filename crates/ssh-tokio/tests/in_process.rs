@@ -227,3 +227,102 @@ async fn a_slow_async_decision_holds_only_its_own_connection() {
     assert!(t0.elapsed() >= Duration::from_millis(1500));
     stop.shutdown();
 }
+
+/// A server on `bind` with `admission`, version lines due within 1 s.
+async fn server_with(
+    bind: &str,
+    admission: ssh_proto::AdmissionConfig,
+) -> (std::net::SocketAddr, ssh_tokio::ShutdownHandle) {
+    let mut config = Config::default();
+    let key = PrivateKey::generate_ed25519(&mut *ssh_blocking::os_rng());
+    config.transport.host_keys.push(Arc::new(key));
+    config.auth_methods = vec!["password".into()];
+    config.identification_timeout = Some(Duration::from_secs(1));
+    let mut server = Server::bind(bind, Arc::new(config)).await.unwrap();
+    server.set_admission(admission);
+    let addr = server.local_addr().unwrap();
+    let stop = server.shutdown_handle();
+    tokio::spawn(server.run(|_h: &ServerHandle| Echo { chans: Vec::new() }));
+    (addr, stop)
+}
+
+/// A socket that has read the server's version line (so the server took
+/// it on), optionally having sent its own.
+async fn idle(addr: std::net::SocketAddr, version: bool) -> tokio::net::TcpStream {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    if version {
+        s.write_all(b"SSH-2.0-idle\r\n").await.unwrap();
+    }
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    while !line.ends_with(b"\n") {
+        assert_eq!(
+            s.read(&mut b).await.unwrap(),
+            1,
+            "closed before its version"
+        );
+        line.push(b[0]);
+    }
+    assert!(line.starts_with(b"SSH-2.0-"));
+    s
+}
+
+/// MaxStartups 2:50:10 with two idle connections holding the slots: about
+/// half of new clients get in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_early_drop_past_idle_slots() {
+    let admission = ssh_proto::MaxStartups::new(2, 50, 10).unwrap().into();
+    let (addr, stop) = server_with("127.0.0.1:0", admission).await;
+    let _idle = [idle(addr, true).await, idle(addr, true).await];
+    let tries = 40;
+    let mut got_in = 0;
+    for _ in 0..tries {
+        let c = Client::connect(
+            addr,
+            Arc::new(Config::default()),
+            HostKeyCheck::InsecureAcceptAny,
+            Some(Duration::from_secs(10)),
+        )
+        .await;
+        if let Ok(c) = c {
+            c.auth_password("alice", "secret").await.unwrap();
+            assert_eq!(c.exec("x").await.unwrap().status, Some(7));
+            got_in += 1;
+        }
+    }
+    // Binomial(40, 0.5): outside 8..=32 is a 1 in 10^4 event.
+    assert!((8..=32).contains(&got_in), "{got_in} of {tries} got in");
+    stop.shutdown();
+}
+
+/// PerSourceMaxStartups 2 on a dual-stack listener: a third connection from
+/// 127.0.0.1 reads sshd's notice and is closed, ::1 gets in, and silent
+/// sockets are closed after the 1 s identification timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_source_limit_and_identification_timeout() {
+    let admission = ssh_proto::AdmissionConfig {
+        per_source_max_startups: Some(2),
+        ..Default::default()
+    };
+    let (addr, stop) = server_with("[::]:0", admission).await;
+    let v4: std::net::SocketAddr = ([127, 0, 0, 1], addr.port()).into();
+    let t0 = std::time::Instant::now();
+    let mut silent = [idle(v4, false).await, idle(v4, false).await];
+    let mut third = tokio::net::TcpStream::connect(v4).await.unwrap();
+    let mut got = Vec::new();
+    let _ = third.read_to_end(&mut got).await;
+    assert_eq!(got, b"Exceeded MaxStartups\r\n");
+    let v6: std::net::SocketAddr = (std::net::Ipv6Addr::LOCALHOST, addr.port()).into();
+    let c = client(v6).await;
+    assert_eq!(c.exec("x").await.unwrap().status, Some(7));
+    for s in &mut silent {
+        let mut sink = Vec::new();
+        let _ = s.read_to_end(&mut sink).await;
+    }
+    let waited = t0.elapsed();
+    assert!(
+        waited >= Duration::from_millis(800) && waited < Duration::from_secs(5),
+        "silent sockets closed after {waited:?}"
+    );
+    stop.shutdown();
+}

@@ -1,5 +1,15 @@
 //! Server side of user authentication: every attempt becomes an event the
 //! application answers; the core counts attempts and enforces the limit.
+//!
+//! Failures are counted as sshd counts them (`userauth_finish` in its
+//! auth2.c): every request that ends in USERAUTH_FAILURE counts, whatever
+//! the reason (refused by the application, a method not offered, a key blob
+//! that does not parse, a signature algorithm outside the accepted list, a
+//! bad signature), except the client's very first request when it is
+//! `none`, and a partial success. A publickey query answered with PK_OK and
+//! a keyboard-interactive round that asks more questions are not failures.
+//! At `max_attempts` failures the connection ends instead of a FAILURE
+//! reply.
 
 use std::collections::VecDeque;
 
@@ -23,6 +33,10 @@ enum Pending {
 
 pub struct ServerAuth {
     service_accepted: bool,
+    /// USERAUTH_REQUEST messages received so far.
+    requests: u32,
+    /// Signature algorithms accepted for publickey (`PubkeyAcceptedAlgorithms`).
+    accepted_algorithms: Vec<String>,
     pending: Option<(String, Pending)>,
     kbd_active: bool,
     pub methods: Vec<String>,
@@ -35,9 +49,16 @@ pub struct ServerAuth {
 }
 
 impl ServerAuth {
-    pub fn new(methods: Vec<String>, max_attempts: u32, banner: Option<String>) -> Self {
+    pub fn new(
+        methods: Vec<String>,
+        max_attempts: u32,
+        banner: Option<String>,
+        accepted_algorithms: Vec<String>,
+    ) -> Self {
         ServerAuth {
             service_accepted: false,
+            requests: 0,
+            accepted_algorithms,
             pending: None,
             kbd_active: false,
             methods,
@@ -68,7 +89,10 @@ impl ServerAuth {
         match t {
             msg::SERVICE_REQUEST => {
                 let s = r.string()?;
-                if s != SERVICE_USERAUTH.as_bytes() || self.service_accepted {
+                // As sshd (auth2.c input_service_request), ssh-userauth may be
+                // asked for again until authentication succeeds: paramiko asks
+                // before every attempt.
+                if s != SERVICE_USERAUTH.as_bytes() || self.done {
                     return Err(Error::new(
                         ErrorKind::Protocol,
                         format!("service {:?} not available", String::from_utf8_lossy(s)),
@@ -111,6 +135,7 @@ impl ServerAuth {
                         ));
                     }
                 }
+                self.requests = self.requests.saturating_add(1);
                 self.user = Some(user.clone());
                 self.send_banner(tr, rng)?;
                 self.kbd_active = false;
@@ -137,9 +162,26 @@ impl ServerAuth {
                         let signed = r.bool()?;
                         let algorithm = r.utf8()?.to_string();
                         let blob = r.string()?.to_vec();
+                        // As sshd's userauth_pubkey: an algorithm outside
+                        // PubkeyAcceptedAlgorithms, a blob that does not
+                        // parse or does not match the algorithm, and a bad
+                        // signature are all failed attempts that count.
+                        if !self.accepted_algorithms.contains(&algorithm) {
+                            tracing::info!(
+                                "signature algorithm {} not in PubkeyAcceptedAlgorithms",
+                                algorithm.escape_default()
+                            );
+                            return self.fail(tr, rng, true);
+                        }
                         let key = match PublicKey::from_blob(&blob) {
                             Ok(k) if k.sig_algorithms().contains(&algorithm.as_str()) => k,
-                            _ => return self.fail(tr, rng, false),
+                            _ => {
+                                tracing::info!(
+                                    "unusable {} public key blob",
+                                    algorithm.escape_default()
+                                );
+                                return self.fail(tr, rng, true);
+                            }
                         };
                         if signed {
                             let sig = r.string()?;
@@ -147,8 +189,14 @@ impl ServerAuth {
                                 .session_id()
                                 .ok_or_else(|| Error::protocol("no session id"))?;
                             let data = publickey_signed_data(sid, &user, &algorithm, &blob);
-                            if key.verify(&algorithm, &data, sig).is_err() {
-                                return self.fail(tr, rng, false);
+                            if let Err(e) = key.verify(&algorithm, &data, sig) {
+                                tracing::info!(
+                                    "{} key {}: {}",
+                                    key.key_type(),
+                                    key.fingerprint(),
+                                    e.detail()
+                                );
+                                return self.fail(tr, rng, true);
                             }
                             self.pending = Some((user.clone(), Pending::Final));
                             events.push_back(Event::AuthRequest {
@@ -187,8 +235,12 @@ impl ServerAuth {
                         });
                     }
                     // "none" and methods we do not offer: a plain failure,
-                    // which tells the client what we do offer.
-                    _ => return self.fail(tr, rng, method != "none"),
+                    // which tells the client what we do offer. Only a first
+                    // request "none" is free (sshd: attempt > 1 || method != none).
+                    _ => {
+                        let counts = self.requests > 1 || method != "none";
+                        return self.fail(tr, rng, counts);
+                    }
                 }
             }
             msg::USERAUTH_INFO_RESPONSE => {
@@ -252,14 +304,11 @@ impl ServerAuth {
         if counts {
             self.attempts += 1;
             if self.attempts >= self.max_attempts {
-                return Err(Error::new(
-                    ErrorKind::AuthFailed,
-                    format!(
-                        "Too many authentication failures ({} of {} allowed)",
-                        self.attempts, self.max_attempts
-                    ),
-                )
-                .with_disconnect_code(msg::disconnect::NO_MORE_AUTH_METHODS_AVAILABLE));
+                // sshd's auth_maxtries_exceeded: this text, reason code 2.
+                return Err(
+                    Error::new(ErrorKind::AuthFailed, "Too many authentication failures")
+                        .with_disconnect_code(msg::disconnect::PROTOCOL_ERROR),
+                );
             }
         }
         let methods = self.methods.clone();

@@ -32,6 +32,12 @@ pub const MAX_PENDING_GLOBAL_REQUESTS: usize = 64;
 /// Channel requests from the peer on one channel that may wait for a
 /// reply at once; one more closes the connection.
 pub const MAX_PENDING_CHANNEL_REQUESTS: usize = 64;
+/// Server: channel and global requests that want no reply which the
+/// application may hold unhandled at once (see
+/// [`Connection::request_handled`]); while this many are, the core takes
+/// no more input (back-pressure on the peer, as while an auth decision is
+/// pending), so a peer flooding such requests cannot grow memory.
+pub const MAX_UNHANDLED_REQUESTS: usize = 64;
 /// The most request-specific data a global request may carry.
 pub const MAX_GLOBAL_REQUEST_DATA: usize = 64 * 1024;
 
@@ -55,6 +61,12 @@ pub struct Config {
     pub max_auth_tries: u32,
     /// Server: time allowed to authenticate (OpenSSH `LoginGraceTime`, 120 s).
     pub login_grace_time: Option<Duration>,
+    /// Server: time allowed for the client's version line after the
+    /// connection starts (default 10 s; None: only the login grace time
+    /// applies). A peer that opens a socket and sends nothing holds an
+    /// unauthenticated slot (`MaxStartups`) for this long, not for the
+    /// whole login grace time.
+    pub identification_timeout: Option<Duration>,
     /// Server: banner shown before authentication.
     pub auth_banner: Option<String>,
     /// Send a keepalive after this long without input (OpenSSH
@@ -82,6 +94,7 @@ impl Default for Config {
             ],
             max_auth_tries: 6,
             login_grace_time: Some(Duration::from_secs(120)),
+            identification_timeout: Some(Duration::from_secs(10)),
             auth_banner: None,
             keepalive_interval: None,
             keepalive_count_max: 3,
@@ -114,6 +127,8 @@ pub struct Connection {
     /// Replies owed to the peer's global requests, in order (None: the
     /// application has not answered yet).
     global_replies: VecDeque<Option<(bool, Vec<u8>)>>,
+    /// Server: want-no-reply requests reported and not yet handled.
+    unhandled_requests: usize,
     /// Guards against re-entering `process` from inside it.
     processing: bool,
 }
@@ -155,6 +170,7 @@ impl Connection {
                 config.auth_methods.clone(),
                 config.max_auth_tries,
                 config.auth_banner.clone(),
+                config.transport.pubkey_accepted_algorithms.clone(),
             )),
         };
         let mut c = Connection {
@@ -173,6 +189,7 @@ impl Connection {
             keepalives_out: 0,
             global_requests_out: 0,
             global_replies: VecDeque::new(),
+            unhandled_requests: 0,
             processing: false,
         };
         // Send our KEXINIT right away with the version line (both sides may).
@@ -309,6 +326,9 @@ impl Connection {
             if let Some(g) = self.config.login_grace_time {
                 min(self.started + g);
             }
+            if let Some(t) = self.identification_deadline() {
+                min(t);
+            }
         }
         if let Some(k) = self.config.keepalive_interval {
             if self.tr.is_ready() {
@@ -318,11 +338,33 @@ impl Connection {
         t
     }
 
+    /// Server: when the client's version line is due, while it has not
+    /// come.
+    fn identification_deadline(&self) -> Option<Instant> {
+        let t = self.config.identification_timeout?;
+        (self.role() == Role::Server && self.tr.peer_version().is_none()).then(|| self.started + t)
+    }
+
     /// Runs timers: rekey by time, login grace time, keepalives.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.now = now;
         if self.is_closed() {
             return;
+        }
+        if let Some(t) = self.identification_deadline() {
+            if now >= t {
+                let secs = self
+                    .config
+                    .identification_timeout
+                    .unwrap_or_default()
+                    .as_secs_f64();
+                let e = Error::new(
+                    ErrorKind::Timeout,
+                    format!("no identification string received within {secs}s"),
+                );
+                self.fatal(e);
+                return;
+            }
         }
         if self.role() == Role::Server && !self.authenticated {
             if let Some(g) = self.config.login_grace_time {
@@ -437,6 +479,9 @@ impl Connection {
                 if a.is_waiting() {
                     return;
                 }
+            }
+            if self.unhandled_requests >= MAX_UNHANDLED_REQUESTS {
+                return;
             }
             let r = self.tr.poll(&mut *self.rng, self.now);
             match r {
@@ -914,6 +959,27 @@ impl Connection {
         Ok(())
     }
 
+    /// Server: the application has handled one [`Event::ChannelRequest`] or
+    /// [`Event::GlobalRequest`] that wanted no reply. Call it once per such
+    /// event, when done with it: while [`MAX_UNHANDLED_REQUESTS`] are not,
+    /// the core holds input back.
+    pub fn request_handled(&mut self) {
+        if self.unhandled_requests == 0 {
+            return;
+        }
+        self.unhandled_requests -= 1;
+        if self.unhandled_requests + 1 == MAX_UNHANDLED_REQUESTS && !self.processing {
+            // Input held back may go on now.
+            self.process();
+        }
+    }
+
+    /// Server: want-no-reply requests reported and not yet
+    /// [handled](Self::request_handled).
+    pub fn unhandled_requests(&self) -> usize {
+        self.unhandled_requests
+    }
+
     /// Answers the oldest unanswered want-reply request on the channel.
     pub fn channel_request_reply(&mut self, id: ChannelId, success: bool) -> Result<()> {
         self.check_open()?;
@@ -1271,6 +1337,9 @@ impl Connection {
                                 data.len()
                             ),
                         ));
+                    }
+                    if !want_reply && self.role() == Role::Server {
+                        self.unhandled_requests += 1;
                     }
                     self.events.push_back(Event::GlobalRequest {
                         name: crate::transport::sanitize(&name),
@@ -1636,6 +1705,8 @@ impl Connection {
                 ));
             }
             c.replies.push_back(ReplySlot::Waiting);
+        } else if is_server {
+            self.unhandled_requests += 1;
         }
         self.events.push_back(Event::ChannelRequest {
             channel: id,

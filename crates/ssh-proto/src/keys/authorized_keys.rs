@@ -10,9 +10,19 @@
 //! skipped; unlike sshd, which only logs it, the reason is kept in
 //! [`AuthorizedKeys::warnings`].
 //!
-//! The FIDO-only options `touch-required`, `no-touch-required`, `verify-required` and the
-//! `tunnel="n"` option are recognised (so their lines are not rejected) but not recorded:
-//! this crate supports neither security-key types nor tun forwarding.
+//! Every option of sshd(8), and what becomes of it here:
+//!
+//! | option | here |
+//! |---|---|
+//! | `command=` | recorded in [`KeyOptions::command`]; the server application runs it instead of the client's command |
+//! | `environment=` | recorded in [`KeyOptions::environment`]; the application sets it |
+//! | `from=` | enforced by [`AuthorizedKeys::authorize`] ([`KeyOptions::from_allows`]) |
+//! | `expiry-time=` | enforced by [`AuthorizedKeys::authorize`] ([`KeyOptions::is_expired`]) |
+//! | `restrict`, `[no-]pty`, `[no-]port-forwarding`, `[no-]agent-forwarding`, `[no-]x11-forwarding`, `[no-]user-rc` | recorded as `no_*` flags; the application refuses what they forbid |
+//! | `permitopen=`, `permitlisten=` | recorded; the application allows only those forwardings |
+//! | `touch-required`, `no-touch-required`, `verify-required` | accepted: in sshd they only act on security-key (`sk-*`) signatures, and lines with those key types are refused here as unsupported, so on every line kept they have no effect in sshd either |
+//! | `cert-authority`, `principals=` | **refused** (the line is skipped with a warning): this crate has no certificates, and sshd itself denies `principals=` on a non-CA line |
+//! | `tunnel=` | **refused**: this crate has no tun forwarding |
 
 use std::net::IpAddr;
 
@@ -91,12 +101,9 @@ pub struct KeyOptions {
     pub permitopen: Vec<String>,
     /// `permitlisten="[host:]port"` entries; a bare port is stored as `*:port`, as sshd does.
     pub permitlisten: Vec<String>,
-    /// `principals="name,..."` (meaningful with `cert-authority`).
-    pub principals: Option<String>,
-    /// `cert-authority`: the key is a CA for user certificates, not a user key.
-    pub cert_authority: bool,
-    /// `expiry-time="YYYYMMDD[HHMM[SS]][Z|UTC]"`, as written; when repeated, the earliest.
-    pub expiry_time: Option<String>,
+    /// Every `expiry-time="YYYYMMDD[HHMM[SS]][Z|UTC]"`, in file order. The line is expired
+    /// once any of them has passed (sshd keeps the earliest); see [`KeyOptions::is_expired`].
+    pub expiry_times: Vec<ExpiryTime>,
     /// `restrict` was given.
     pub restrict: bool,
 }
@@ -136,24 +143,63 @@ impl AuthorizedKeys {
         out
     }
 
-    /// The first plain (non-`cert-authority`) line holding `key`.
+    /// The first line holding `key`, whatever its options.
     ///
-    /// sshd tries every line holding the key until one's options (e.g. `from=`) allow the
-    /// connection; use [`find_all`](Self::find_all) to do the same.
+    /// sshd tries every line holding the key until one's options (`from=`, `expiry-time=`)
+    /// allow the connection; [`authorize`](Self::authorize) does that.
     pub fn find(&self, key: &PublicKey) -> Option<&AuthorizedKey> {
-        self.keys
-            .iter()
-            .find(|k| !k.options.cert_authority && k.key == *key)
+        self.keys.iter().find(|k| k.key == *key)
     }
 
-    /// Every plain (non-`cert-authority`) line holding `key`, in file order.
+    /// Every line holding `key`, in file order.
     pub fn find_all<'a>(
         &'a self,
         key: &'a PublicKey,
     ) -> impl Iterator<Item = &'a AuthorizedKey> + 'a {
-        self.keys
-            .iter()
-            .filter(move |k| !k.options.cert_authority && k.key == *key)
+        self.keys.iter().filter(move |k| k.key == *key)
+    }
+
+    /// sshd's check of a key against the file (`check_authkeys_file` and
+    /// `auth_authorise_keyopts`): the first line holding `key` whose options let this
+    /// connection in, or, when none does, one reason per line holding the key that refused it
+    /// (for the log; empty when no line holds the key).
+    ///
+    /// `ip` and `hostname` are the client's, as for [`KeyOptions::from_allows`]; `now` is the
+    /// time in seconds since the Unix epoch and `utc_offset` the local zone's offset, as for
+    /// [`KeyOptions::is_expired`]. (This crate reads no clock: the caller passes the time.)
+    pub fn authorize(
+        &self,
+        key: &PublicKey,
+        ip: &str,
+        hostname: Option<&str>,
+        now: i64,
+        utc_offset: impl Fn(&ExpiryTime) -> i64,
+    ) -> Result<&AuthorizedKey, Vec<String>> {
+        let mut refused = Vec::new();
+        for (i, entry) in self.keys.iter().enumerate() {
+            if entry.key != *key {
+                continue;
+            }
+            if let Some(at) = entry.options.expired_at(now, &utc_offset) {
+                refused.push(format!(
+                    "key {} (entry {}) expired at {at}",
+                    key.fingerprint(),
+                    i + 1
+                ));
+                continue;
+            }
+            if !entry.options.from_allows(ip, hostname) {
+                refused.push(format!(
+                    "key {} (entry {}) not allowed from {ip} (from=\"{}\")",
+                    key.fingerprint(),
+                    i + 1,
+                    entry.options.from.as_deref().unwrap_or("").escape_default()
+                ));
+                continue;
+            }
+            return Ok(entry);
+        }
+        Err(refused)
     }
 
     /// Number of usable lines.
@@ -168,6 +214,27 @@ impl AuthorizedKeys {
 }
 
 impl KeyOptions {
+    /// sshd's expiry check: true when an `expiry-time` of the line lies before `now` (seconds
+    /// since the Unix epoch); at that very second the key is still valid, as in sshd.
+    ///
+    /// A time written with `Z` or `UTC` is UTC. One without is local time, as sshd reads it
+    /// (`mktime`): `utc_offset` gives the local zone's offset east of UTC, in seconds, in
+    /// effect at that local date and time (e.g. 3600 for 12:00 in Paris in winter). It is
+    /// not called for UTC times; pass `|_| 0` for a server that runs on UTC.
+    pub fn is_expired(&self, now: i64, utc_offset: impl Fn(&ExpiryTime) -> i64) -> bool {
+        self.expired_at(now, &utc_offset).is_some()
+    }
+
+    /// The earliest expiry time before `now`, if any.
+    fn expired_at(&self, now: i64, utc_offset: &dyn Fn(&ExpiryTime) -> i64) -> Option<ExpiryTime> {
+        let unix = |e: &ExpiryTime| e.unix_time(if e.utc { 0 } else { utc_offset(e) });
+        self.expiry_times
+            .iter()
+            .filter(|e| unix(e) < now)
+            .min_by_key(|e| unix(e))
+            .copied()
+    }
+
     /// sshd's `from=` check (`match_host_and_ip`): true when there is no `from=` option, or
     /// when the client's IP address or canonical host name matches the pattern list and
     /// neither matches a `!`-negated entry.
@@ -389,7 +456,10 @@ fn apply_option(o: &mut KeyOptions, name: &str, value: Option<String>) -> Result
                 o.no_x11_forwarding = true;
                 o.no_user_rc = true;
             }
-            "cert-authority" => o.cert_authority = true,
+            // No certificates in this crate: a CA line cannot be honoured.
+            "cert-authority" => {
+                return Err("option cert-authority is not supported (no certificates)".into())
+            }
             "pty" => o.no_pty = false,
             "no-pty" => o.no_pty = true,
             "port-forwarding" => o.no_port_forwarding = false,
@@ -400,7 +470,9 @@ fn apply_option(o: &mut KeyOptions, name: &str, value: Option<String>) -> Result
             "no-x11-forwarding" => o.no_x11_forwarding = true,
             "user-rc" => o.no_user_rc = false,
             "no-user-rc" => o.no_user_rc = true,
-            // Security-key (FIDO) options: no such key type is supported here.
+            // Security-key (FIDO) options. sshd applies them only to sk-* signatures, and
+            // lines with sk-* keys are refused here as unsupported key types, so on every
+            // line that is kept they have no effect in sshd either.
             "touch-required" | "no-touch-required" | "verify-required" | "no-verify-required" => {}
             _ if VALUE_OPTIONS.contains(&lname) => {
                 return Err(format!("option {lname} needs a quoted value"))
@@ -412,7 +484,8 @@ fn apply_option(o: &mut KeyOptions, name: &str, value: Option<String>) -> Result
     match lname {
         "command" => set_once(&mut o.command, v, "command")?,
         "from" => set_once(&mut o.from, v, "from")?,
-        "principals" => set_once(&mut o.principals, v, "principals")?,
+        // sshd denies principals= on a non-CA line, and cert-authority is refused here.
+        "principals" => return Err("option principals is not supported (no certificates)".into()),
         "environment" => {
             if o.environment.len() >= ENV_MAX {
                 return Err("too many environment options".into());
@@ -444,21 +517,20 @@ fn apply_option(o: &mut KeyOptions, name: &str, value: Option<String>) -> Result
             push_permit(&mut o.permitlisten, p)?;
         }
         "expiry-time" => {
-            let new = expiry_sort_key(&v)
+            let e = ExpiryTime::parse(&v)
                 .ok_or_else(|| format!("invalid expiry-time {}", excerpt(&v)))?;
-            let earlier = match &o.expiry_time {
-                Some(old) => expiry_sort_key(old).is_none_or(|old| new < old),
-                None => true,
-            };
-            if earlier {
-                o.expiry_time = Some(v);
+            if o.expiry_times.len() >= PERMIT_MAX {
+                return Err("too many expiry-time options".into());
             }
+            o.expiry_times.push(e);
         }
         "tunnel" => {
             let ok = v == "any" || v.parse::<u32>().is_ok_and(|n| n <= TUNID_MAX);
             if !ok {
                 return Err(format!("invalid tunnel device {}", excerpt(&v)));
             }
+            // No tun forwarding in this crate: the restriction cannot be honoured.
+            return Err("option tunnel is not supported (no tun forwarding)".into());
         }
         _ if FLAG_OPTIONS.contains(&lname) => return Err(format!("option {lname} takes no value")),
         _ => return Err(format!("unknown key option {}", excerpt(name))),
@@ -511,32 +583,102 @@ fn permit(v: String, allow_bare_port: bool) -> Result<String, String> {
     Ok(v)
 }
 
-/// Checks an `expiry-time` value like sshd's `parse_absolute_time` (`YYYYMMDD`,
-/// `YYYYMMDDHHMM` or `YYYYMMDDHHMMSS`, optionally followed by `Z` or `UTC`) and returns it
-/// as 14 digits for ordering. (Local and UTC times are compared as if in one zone.)
-fn expiry_sort_key(v: &str) -> Option<String> {
-    let b = v.as_bytes();
-    let digits = if b.len() > 1 && b[b.len() - 1].eq_ignore_ascii_case(&b'z') {
-        &v[..v.len() - 1]
-    } else if b.len() > 3 && b[b.len() - 3..].eq_ignore_ascii_case(b"utc") {
-        &v[..v.len() - 3]
-    } else {
-        v
-    };
-    if !matches!(digits.len(), 8 | 12 | 14) || !digits.bytes().all(|c| c.is_ascii_digit()) {
-        return None;
+/// One `expiry-time=` value: a date and time, UTC or local.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExpiryTime {
+    /// 1970 or later.
+    pub year: u32,
+    /// 1..=12.
+    pub month: u32,
+    /// 1..=31 (a day past the month's end runs on into the next month, as with `mktime`).
+    pub day: u32,
+    /// 0..=23.
+    pub hour: u32,
+    /// 0..=59.
+    pub minute: u32,
+    /// 0..=60.
+    pub second: u32,
+    /// Written with a `Z` or `UTC` suffix; otherwise local time.
+    pub utc: bool,
+}
+
+impl ExpiryTime {
+    /// sshd's `parse_absolute_time`: `YYYYMMDD`, `YYYYMMDDHHMM` or `YYYYMMDDHHMMSS`,
+    /// optionally followed by `Z` or `UTC` (any case).
+    pub fn parse(v: &str) -> Option<ExpiryTime> {
+        let b = v.as_bytes();
+        let (digits, utc) = if b.len() > 1 && b[b.len() - 1].eq_ignore_ascii_case(&b'z') {
+            (&v[..v.len() - 1], true)
+        } else if b.len() > 3 && b[b.len() - 3..].eq_ignore_ascii_case(b"utc") {
+            (&v[..v.len() - 3], true)
+        } else {
+            (v, false)
+        };
+        if !matches!(digits.len(), 8 | 12 | 14) || !digits.bytes().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        let field = |r: std::ops::Range<usize>| -> u32 {
+            digits.get(r).and_then(|f| f.parse().ok()).unwrap_or(0)
+        };
+        let e = ExpiryTime {
+            year: field(0..4),
+            month: field(4..6),
+            day: field(6..8),
+            hour: field(8..10),
+            minute: field(10..12),
+            second: field(12..14),
+            utc,
+        };
+        let ok = e.year >= 1970
+            && (1..=12).contains(&e.month)
+            && (1..=31).contains(&e.day)
+            && e.hour <= 23
+            && e.minute <= 59
+            && e.second <= 60;
+        ok.then_some(e)
     }
-    let mut full = digits.to_string();
-    while full.len() < 14 {
-        full.push('0');
+
+    /// Seconds since the Unix epoch, reading the date and time as `utc_offset` seconds east
+    /// of UTC (the offset is ignored for a UTC time).
+    pub fn unix_time(&self, utc_offset: i64) -> i64 {
+        // Days from 1970-01-01 to the civil date (the proleptic Gregorian calendar).
+        let (y, m) = if self.month <= 2 {
+            (i64::from(self.year) - 1, i64::from(self.month) + 9)
+        } else {
+            (i64::from(self.year), i64::from(self.month) - 3)
+        };
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let doy = (153 * m + 2) / 5 + i64::from(self.day) - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        let days = era * 146_097 + doe - 719_468;
+        let secs = days * 86_400
+            + i64::from(self.hour) * 3600
+            + i64::from(self.minute) * 60
+            + i64::from(self.second);
+        if self.utc {
+            secs
+        } else {
+            secs - utc_offset
+        }
     }
-    let field = |r: std::ops::Range<usize>| full[r].parse::<u32>().unwrap_or(u32::MAX);
-    let ok = (1..=12).contains(&field(4..6))
-        && (1..=31).contains(&field(6..8))
-        && field(8..10) <= 23
-        && field(10..12) <= 59
-        && field(12..14) <= 60;
-    ok.then_some(full)
+}
+
+impl std::fmt::Display for ExpiryTime {
+    /// sshd's `format_absolute_time` layout, `YYYY-MM-DDTHH:MM:SS`, with ` UTC` for a UTC time.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{}",
+            self.year,
+            self.month,
+            self.day,
+            self.hour,
+            self.minute,
+            self.second,
+            if self.utc { " UTC" } else { "" }
+        )
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -749,11 +891,8 @@ mod tests {
         let o = opts(r#"environment="A=1",environment="A=2""#);
         assert_eq!(o.environment, vec![("A".to_string(), "1".to_string())]);
 
-        let o =
-            opts(r#"from="*.example.com,!bad.example.com",principals="alice,bob",cert-authority"#);
+        let o = opts(r#"from="*.example.com,!bad.example.com""#);
         assert_eq!(o.from.as_deref(), Some("*.example.com,!bad.example.com"));
-        assert_eq!(o.principals.as_deref(), Some("alice,bob"));
-        assert!(o.cert_authority);
 
         let o = opts(
             r#"permitopen="localhost:8080",permitopen="[::1]:*",permitlisten="2222",permitlisten="0.0.0.0:80""#,
@@ -763,10 +902,12 @@ mod tests {
 
         let o =
             opts(r#"expiry-time="20991231",expiry-time="203001011200Z",expiry-time="20400101""#);
-        assert_eq!(o.expiry_time.as_deref(), Some("203001011200Z"));
+        assert_eq!(o.expiry_times.len(), 3);
+        assert_eq!(o.expiry_times[1].to_string(), "2030-01-01T12:00:00 UTC");
+        assert_eq!(o.expiry_times[2].to_string(), "2040-01-01T00:00:00");
 
-        // Recognised but not recorded.
-        let o = opts(r#"tunnel="0",no-touch-required,verify-required,tunnel="any""#);
+        // Security-key options have no effect on the key types kept (see the module docs).
+        let o = opts("no-touch-required,verify-required,touch-required");
         assert_eq!(o, KeyOptions::default());
     }
 
@@ -804,15 +945,117 @@ mod tests {
     }
 
     #[test]
-    fn authorized_keys_cert_authority_lines_skipped_by_find() {
-        let ca = format!(r#"cert-authority,principals="alice" {ED25519_LINE}"#);
-        let ak = AuthorizedKeys::parse(&ca);
+    fn authorized_keys_options_that_cannot_be_honoured_refuse_the_line() {
+        for (options, reason) in [
+            ("cert-authority", "option cert-authority is not supported"),
+            (
+                r#"cert-authority,principals="alice""#,
+                "option cert-authority is not supported",
+            ),
+            (
+                r#"principals="alice""#,
+                "option principals is not supported",
+            ),
+            (
+                "no-pty,CERT-AUTHORITY",
+                "option cert-authority is not supported",
+            ),
+            (r#"tunnel="0""#, "option tunnel is not supported"),
+            (r#"tunnel="any""#, "option tunnel is not supported"),
+        ] {
+            let w = parse_err(options);
+            assert!(w.contains(reason), "{options}: {w}");
+        }
+        // The key's other lines still count.
+        let ak = AuthorizedKeys::parse(&format!(
+            "cert-authority {ED25519_LINE}\nno-pty {ED25519_LINE}"
+        ));
         assert_eq!(ak.len(), 1);
-        assert!(ak.find(&key(ED25519_LINE)).is_none());
+        assert_eq!(ak.warnings.len(), 1);
+        assert!(ak.find(&key(ED25519_LINE)).unwrap().options.no_pty);
+    }
 
-        let ak = AuthorizedKeys::parse(&format!("{ca}\nno-pty {ED25519_LINE}"));
-        let found = ak.find(&key(ED25519_LINE)).unwrap();
-        assert!(found.options.no_pty && !found.options.cert_authority);
+    #[test]
+    fn authorized_keys_expiry_times() {
+        let e = ExpiryTime::parse("20300101").unwrap();
+        assert_eq!(e.unix_time(0), 1_893_456_000);
+        // Local time one hour east of UTC: an hour earlier in UTC.
+        assert_eq!(e.unix_time(3600), 1_893_456_000 - 3600);
+        let e = ExpiryTime::parse("203001012359utc").unwrap();
+        assert!(e.utc);
+        assert_eq!(e.unix_time(3600), 1_893_456_000 + 23 * 3600 + 59 * 60);
+        assert_eq!(
+            ExpiryTime::parse("20240229123456Z").unwrap().unix_time(0),
+            1_709_210_096
+        );
+        assert_eq!(ExpiryTime::parse("19700102").unwrap().unix_time(0), 86_400);
+        for bad in [
+            "20300101246000",
+            "Z",
+            "é",
+            "2030",
+            "203001011",
+            "20301301",
+            "19691231",
+            "2030010a",
+        ] {
+            assert!(ExpiryTime::parse(bad).is_none(), "{bad}");
+        }
+
+        // Expired strictly after the time, as in sshd; local times use the caller's offset.
+        let o = opts(r#"expiry-time="203001010000Z""#);
+        let t = 1_893_456_000;
+        assert!(!o.is_expired(t, |_| panic!("not a local time")));
+        assert!(o.is_expired(t + 1, |_| 0));
+        let o = opts(r#"expiry-time="203001010100""#);
+        assert!(!o.is_expired(t, |_| 0));
+        assert!(o.is_expired(t + 1, |_| 3600));
+        // Any of several expiry times.
+        let o = opts(r#"expiry-time="20991231",expiry-time="20200101Z""#);
+        assert!(o.is_expired(t, |_| 0));
+        assert!(!KeyOptions::default().is_expired(i64::MAX, |_| 0));
+    }
+
+    #[test]
+    fn authorized_keys_authorize_tries_each_line_like_sshd() {
+        let k = key(ED25519_LINE);
+        let now = 1_893_456_000; // 2030-01-01T00:00:00Z
+        let text = format!(
+            "expiry-time=\"20291231Z\" {ED25519_LINE}\nfrom=\"10.0.0.1\" {ED25519_LINE}\ncommand=\"ok\",expiry-time=\"20300102\" {ED25519_LINE}\n"
+        );
+        let ak = AuthorizedKeys::parse(&text);
+        let found = ak.authorize(&k, "127.0.0.1", None, now, |_| 0).unwrap();
+        assert_eq!(found.options.command.as_deref(), Some("ok"));
+        // A day later the last line has expired too: every refusal is reported.
+        let refused = ak
+            .authorize(&k, "127.0.0.1", None, now + 2 * 86_400, |_| 0)
+            .unwrap_err();
+        assert_eq!(refused.len(), 3, "{refused:?}");
+        assert!(
+            refused[0].contains("expired at 2029-12-31T00:00:00 UTC"),
+            "{refused:?}"
+        );
+        assert!(
+            refused[1].contains("not allowed from 127.0.0.1"),
+            "{refused:?}"
+        );
+        assert!(
+            refused[2].contains("expired at 2030-01-02T00:00:00"),
+            "{refused:?}"
+        );
+        // from= 10.0.0.1 lets that address in.
+        assert!(ak
+            .authorize(&k, "10.0.0.1", None, now + 2 * 86_400, |_| 0)
+            .is_ok());
+        // An unknown key: nothing to report.
+        let other = AuthorizedKeys::parse(ECDSA_LINE);
+        assert_eq!(
+            other
+                .authorize(&k, "127.0.0.1", None, now, |_| 0)
+                .unwrap_err()
+                .len(),
+            0
+        );
     }
 
     #[test]
@@ -880,7 +1123,6 @@ mod tests {
             (r#"command="a"x"#, "unexpected text"),
             (r#"command="a",command="b""#, "multiple"),
             (r#"from="a",from="b""#, "multiple"),
-            (r#"principals="a",principals="b""#, "multiple"),
             (r#"pty="yes""#, "takes no value"),
             ("command", "needs a quoted value"),
             (r#"environment="NOEQUALS""#, "invalid environment"),
@@ -1039,16 +1281,5 @@ mod tests {
         assert!(matches!(parse_cidr("10.0.0.*"), CidrEntry::NotAddress));
         assert!(matches!(parse_cidr("10.0.0.0/"), CidrEntry::NotAddress));
         assert!(matches!(parse_cidr("host/8"), CidrEntry::NotAddress));
-        assert_eq!(
-            expiry_sort_key("20300101").as_deref(),
-            Some("20300101000000")
-        );
-        assert_eq!(
-            expiry_sort_key("203001012359utc").as_deref(),
-            Some("20300101235900")
-        );
-        assert!(expiry_sort_key("20300101246000").is_none());
-        assert!(expiry_sort_key("Z").is_none());
-        assert!(expiry_sort_key("é").is_none());
     }
 }

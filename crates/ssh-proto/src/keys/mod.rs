@@ -25,7 +25,7 @@ use zeroize::Zeroizing;
 use crate::error::{Error, ErrorKind, Result};
 use crate::wire::{Put, Reader};
 
-pub use authorized_keys::{AuthorizedKey, AuthorizedKeys, KeyOptions};
+pub use authorized_keys::{AuthorizedKey, AuthorizedKeys, ExpiryTime, KeyOptions};
 pub use known_hosts::{known_hosts_line, HostKeyStatus, KnownHosts};
 
 const ED25519: &str = "ssh-ed25519";

@@ -59,9 +59,14 @@ pub struct TransportConfig {
     pub host_keys: Vec<Arc<PrivateKey>>,
     /// Client: GEX group size request (min, preferred, max).
     pub gex_bits: (u32, u32, u32),
-    /// Signature algorithms a server accepts for publickey auth, sent as
-    /// `server-sig-algs`.
-    pub server_sig_algs: Vec<String>,
+    /// Server: the signature algorithms accepted for publickey user
+    /// authentication (OpenSSH `PubkeyAcceptedAlgorithms`); a request with
+    /// any other algorithm fails (and counts toward `max_auth_tries`). Also
+    /// sent to the client as `server-sig-algs`. Defaults to OpenSSH's list
+    /// (less what this crate lacks: certificates, security keys), which
+    /// leaves out SHA-1 `ssh-rsa`; every name this crate can verify is in
+    /// [`PUBKEY_ALGORITHMS_ALL`](crate::transport::algorithms::PUBKEY_ALGORITHMS_ALL).
+    pub pubkey_accepted_algorithms: Vec<String>,
 }
 
 impl Default for TransportConfig {
@@ -74,14 +79,11 @@ impl Default for TransportConfig {
             rekey_time: None,
             host_keys: Vec::new(),
             gex_bits: (2048, 3072, 8192),
-            server_sig_algs: vec![
-                "ssh-ed25519".into(),
-                "ecdsa-sha2-nistp256".into(),
-                "ecdsa-sha2-nistp384".into(),
-                "ecdsa-sha2-nistp521".into(),
-                "rsa-sha2-512".into(),
-                "rsa-sha2-256".into(),
-            ],
+            pubkey_accepted_algorithms: algorithms::PUBKEY_ALGORITHMS_ALL
+                .iter()
+                .filter(|a| !algorithms::PUBKEY_ALGORITHMS_LEGACY.contains(a))
+                .map(|a| a.to_string())
+                .collect(),
         }
     }
 }
@@ -1351,7 +1353,7 @@ impl Transport {
             && self.kex_count == 0
             && self.peer_ext_info
         {
-            let algs = self.config.server_sig_algs.clone();
+            let algs = self.config.pubkey_accepted_algorithms.clone();
             self.send(rng, |b| {
                 b.push(msg::EXT_INFO);
                 b.put_u32(1);

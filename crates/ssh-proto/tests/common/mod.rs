@@ -334,11 +334,17 @@ impl Pair {
                         }
                     }
                 }
+                if !*want_reply {
+                    s.request_handled();
+                }
             }
             Event::ChannelEof { .. } => {
                 // `pump_echo` finishes echo channels once their input ended.
                 self.pump_echo();
             }
+            Event::GlobalRequest {
+                want_reply: false, ..
+            } => self.server.request_handled(),
             _ => {}
         }
     }

@@ -1,0 +1,282 @@
+//! The `server` example's calls into the C library: user database look-ups
+//! (reentrant, safe from many connection threads at once), pseudo-terminals
+//! opened close-on-exec, and the privilege drop a command's child makes
+//! between fork and exec. Every `unsafe` block of these calls is here, each
+//! with its SAFETY argument.
+
+use std::ffi::{CStr, CString};
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::Command;
+
+/// A passwd entry, copied out of the C library's buffers.
+#[derive(Clone, Debug)]
+pub struct Passwd {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub dir: PathBuf,
+    /// As in the entry (may be empty: callers treat that as `/bin/sh`).
+    pub shell: String,
+}
+
+/// A shadow entry: the hash, and the day (since 1970) the account expires.
+#[derive(Clone, Debug)]
+pub struct Shadow {
+    pub hash: String,
+    pub expire_day: Option<i64>,
+}
+
+/// Largest buffer a look-up may grow to (ERANGE doubles it up to this).
+const MAX_BUF: usize = 1 << 20;
+
+/// Runs a `get*_r` call with a buffer that doubles on ERANGE. `call`
+/// returns the C function's error code and whether an entry was found.
+fn with_buffer<T>(
+    mut call: impl FnMut(&mut [libc::c_char]) -> (i32, Option<T>),
+) -> io::Result<Option<T>> {
+    let mut size = 1024;
+    loop {
+        let mut buf = vec![0 as libc::c_char; size];
+        match call(&mut buf) {
+            (0, r) => return Ok(r),
+            (libc::ERANGE, _) if size < MAX_BUF => size *= 2,
+            // "Not found" comes back as one of these from some NSS modules.
+            (libc::ENOENT | libc::ESRCH | libc::EBADF | libc::EPERM, _) => return Ok(None),
+            (e, _) => return Err(io::Error::from_raw_os_error(e)),
+        }
+    }
+}
+
+/// Copies a C string field (null: empty).
+///
+/// # Safety
+/// `p` is null or points to a NUL-terminated string.
+unsafe fn field(p: *const libc::c_char) -> String {
+    if p.is_null() {
+        return String::new();
+    }
+    // SAFETY: per this function's contract.
+    unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+}
+
+fn passwd_from(pw: &libc::passwd) -> Passwd {
+    // SAFETY: the fields of an entry filled by getpw*_r point into the
+    // buffer that is still alive while the caller holds `pw`.
+    unsafe {
+        Passwd {
+            name: field(pw.pw_name),
+            uid: pw.pw_uid,
+            gid: pw.pw_gid,
+            dir: PathBuf::from(field(pw.pw_dir)),
+            shell: field(pw.pw_shell),
+        }
+    }
+}
+
+/// The passwd entry of `name` (`getpwnam_r`).
+pub fn passwd_by_name(name: &str) -> io::Result<Option<Passwd>> {
+    let Ok(cname) = CString::new(name) else {
+        return Ok(None);
+    };
+    with_buffer(|buf| {
+        // SAFETY: all-zero is a valid passwd value (null pointers, zero ids).
+        let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut res: *mut libc::passwd = std::ptr::null_mut();
+        // SAFETY: every pointer is valid for the call; the buffer length
+        // is the buffer's.
+        let r = unsafe {
+            libc::getpwnam_r(
+                cname.as_ptr(),
+                &mut pw,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut res,
+            )
+        };
+        (r, (r == 0 && !res.is_null()).then(|| passwd_from(&pw)))
+    })
+}
+
+/// The passwd entry of `uid` (`getpwuid_r`).
+pub fn passwd_by_uid(uid: u32) -> io::Result<Option<Passwd>> {
+    with_buffer(|buf| {
+        // SAFETY: all-zero is a valid passwd value.
+        let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut res: *mut libc::passwd = std::ptr::null_mut();
+        // SAFETY: as in passwd_by_name.
+        let r = unsafe { libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut res) };
+        (r, (r == 0 && !res.is_null()).then(|| passwd_from(&pw)))
+    })
+}
+
+/// The shadow entry of `name` (`getspnam_r`; needs root).
+pub fn shadow_by_name(name: &str) -> io::Result<Option<Shadow>> {
+    let Ok(cname) = CString::new(name) else {
+        return Ok(None);
+    };
+    with_buffer(|buf| {
+        // SAFETY: all-zero is a valid spwd value.
+        let mut sp: libc::spwd = unsafe { std::mem::zeroed() };
+        let mut res: *mut libc::spwd = std::ptr::null_mut();
+        // SAFETY: every pointer is valid for the call.
+        let r = unsafe {
+            libc::getspnam_r(
+                cname.as_ptr(),
+                &mut sp,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut res,
+            )
+        };
+        let found = (r == 0 && !res.is_null()).then(|| Shadow {
+            // SAFETY: sp_pwdp points into `buf`, alive here.
+            hash: unsafe { field(sp.sp_pwdp) },
+            expire_day: (sp.sp_expire > 0).then_some(sp.sp_expire as i64),
+        });
+        (r, found)
+    })
+}
+
+/// The gid of group `name` (`getgrnam_r`).
+pub fn group_id(name: &str) -> Option<u32> {
+    let cname = CString::new(name).ok()?;
+    with_buffer(|buf| {
+        // SAFETY: all-zero is a valid group value.
+        let mut gr: libc::group = unsafe { std::mem::zeroed() };
+        let mut res: *mut libc::group = std::ptr::null_mut();
+        // SAFETY: every pointer is valid for the call.
+        let r = unsafe {
+            libc::getgrnam_r(
+                cname.as_ptr(),
+                &mut gr,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut res,
+            )
+        };
+        (r, (r == 0 && !res.is_null()).then_some(gr.gr_gid))
+    })
+    .ok()
+    .flatten()
+}
+
+/// `user`'s groups (`getgrouplist`, what `initgroups` would set), `gid` first.
+pub fn group_list(user: &str, gid: u32) -> Vec<u32> {
+    let Ok(cname) = CString::new(user) else {
+        return vec![gid];
+    };
+    let mut n: libc::c_int = 64;
+    loop {
+        let mut groups = vec![0 as libc::gid_t; n as usize];
+        let mut count = n;
+        // SAFETY: `groups` holds `count` entries; getgrouplist writes at
+        // most that many and sets `count` to the number it needs.
+        let r = unsafe { libc::getgrouplist(cname.as_ptr(), gid, groups.as_mut_ptr(), &mut count) };
+        if r >= 0 {
+            groups.truncate(count.max(0) as usize);
+            return groups;
+        }
+        if count <= n || count > 65536 {
+            return vec![gid];
+        }
+        n = count;
+    }
+}
+
+/// The effective uid of this process.
+pub fn euid() -> u32 {
+    // SAFETY: geteuid cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// A new pseudo-terminal pair (master, slave), both close-on-exec from the
+/// moment they exist: a command spawned at the same time for another
+/// connection cannot inherit either.
+pub fn open_pty(rows: u16, cols: u16) -> io::Result<(OwnedFd, OwnedFd)> {
+    // SAFETY: posix_openpt opens a new descriptor or fails.
+    let m = unsafe { libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) };
+    if m < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `m` was just opened and is owned by nobody else.
+    let master = unsafe { OwnedFd::from_raw_fd(m) };
+    // SAFETY: grantpt/unlockpt on the master we own.
+    if unsafe { libc::grantpt(m) } != 0 || unsafe { libc::unlockpt(m) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut name = [0 as libc::c_char; 128];
+    // SAFETY: `name` is writable for its length.
+    let r = unsafe { libc::ptsname_r(m, name.as_mut_ptr(), name.len()) };
+    if r != 0 {
+        return Err(io::Error::from_raw_os_error(r));
+    }
+    // SAFETY: `name` holds the NUL-terminated path ptsname_r wrote.
+    let s = unsafe {
+        libc::open(
+            name.as_ptr(),
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    };
+    if s < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `s` was just opened and is owned by nobody else.
+    let slave = unsafe { OwnedFd::from_raw_fd(s) };
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads a winsize struct from a valid pointer.
+    unsafe { libc::ioctl(m, libc::TIOCSWINSZ, &ws) };
+    Ok((master, slave))
+}
+
+/// Who a command runs as: prepared in the server (where looking up groups
+/// and allocating is fine), applied in the child between fork and exec.
+pub struct Credentials {
+    pub uid: u32,
+    pub gid: u32,
+    /// Supplementary groups, as `initgroups` would set them.
+    pub groups: Vec<u32>,
+    /// Where the command starts (falls back to `/` if it cannot enter it
+    /// as the user, as sshd does).
+    pub home: CString,
+}
+
+/// Makes `cmd`'s child become `cred`'s user before it executes: sets the
+/// supplementary groups, the gid and the uid (in that order, so no root
+/// group survives), checks root cannot be regained, then enters the home
+/// directory. Runs after any closure registered earlier (so a new session
+/// and controlling terminal are set up as root first).
+pub fn run_as(cmd: &mut Command, cred: Credentials) {
+    let Credentials {
+        uid,
+        gid,
+        groups,
+        home,
+    } = cred;
+    // SAFETY: the closure makes only async-signal-safe system calls
+    // (setgroups, setgid, setuid, chdir) on data prepared before the fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setgroups(groups.len(), groups.as_ptr()) != 0
+                || libc::setgid(gid) != 0
+                || libc::setuid(uid) != 0
+            {
+                return Err(io::Error::last_os_error());
+            }
+            if uid != 0 && libc::setuid(0) == 0 {
+                return Err(io::Error::from_raw_os_error(libc::EPERM));
+            }
+            if libc::chdir(home.as_ptr()) != 0 {
+                libc::chdir(c"/".as_ptr());
+            }
+            Ok(())
+        });
+    }
+}
