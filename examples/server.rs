@@ -48,9 +48,14 @@
 //! with the user's shell, `shell` the login shell (on a pseudo-terminal
 //! when one was requested). The `sftp` subsystem serves the file system
 //! starting in the user's home, or `--sftp-root DIR` as `/` (nothing
-//! outside it reachable); as root it runs in a child process as the user
-//! (this program with `--sftp-subsystem [-r ROOT] [-d DIR]`, which serves
-//! SFTP on stdin/stdout). SIGINT/SIGTERM close the listener and let live
+//! outside it reachable), starting in the home's path inside DIR when that
+//! exists there, else at DIR; as root it runs in a child process as the
+//! user (this program with `--sftp-subsystem [-r ROOT] [OPTIONS]`, which
+//! serves SFTP on stdin/stdout). `-o 'Subsystem sftp internal-sftp [-R]
+//! [-P LIST] [-p LIST] [-u UMASK] [-d DIR]'` takes OpenSSH's sftp-server
+//! options for it (see the `sftp-server` example; `-d` expands `~`, `%d`,
+//! `%u`, `%U`, `%%` for the user, and in-process the server's umask
+//! applies on top of `-u`). SIGINT/SIGTERM close the listener and let live
 //! sessions end.
 
 #[path = "common/mod.rs"]
@@ -78,7 +83,7 @@ use ssh_blocking::proto::sftp::{draft_symlink_peer, SftpServerConfig};
 use ssh_blocking::proto::{
     AdmissionConfig, ChannelId, ChannelRequest, Config, Prompt, PtyRequest, PublicKey, Stream,
 };
-use ssh_blocking::sftp_server::{serve as serve_sftp, LocalFs};
+use ssh_blocking::sftp_server::{serve as serve_sftp, LocalFs, ServerArgs};
 use ssh_blocking::{os_rng, Auth, Channel, Handler, KbdInt, PrivateKey, Server, ServerHandle};
 use sys::Passwd;
 
@@ -179,6 +184,8 @@ struct Settings {
     verbose: bool,
     /// Serve the `sftp` subsystem from this directory (as `/`).
     sftp_root: Option<PathBuf>,
+    /// The sftp-server options of `-o 'Subsystem sftp internal-sftp ...'`.
+    sftp_args: ServerArgs,
 }
 
 /// The authorized_keys files of a user.
@@ -261,6 +268,7 @@ fn main() {
     let mut root_login = RootLogin::ProhibitPassword;
 
     let mut accept_env: Vec<String> = vec!["LANG".into(), "LC_*".into()];
+    let mut sftp_args: Option<ServerArgs> = None;
     let mut admission = AdmissionConfig::default();
     for kv in &o.options {
         let (key, v) = split_option(kv).unwrap_or_else(|e| die(&e.to_string()));
@@ -335,6 +343,7 @@ fn main() {
                     .filter(|s| !s.is_empty())
                     .map(str::to_string),
             ),
+            "subsystem" => sftp_args = Some(subsystem_option(&v)),
             _ => die(&format!("unsupported option {key:?}")),
         }
     }
@@ -365,6 +374,7 @@ fn main() {
         accept_env,
         verbose: o.verbose,
         sftp_root: o.sftp_root.clone(),
+        sftp_args: sftp_args.unwrap_or_default(),
     });
 
     // Signals are taken by one thread with sigwait; every other thread
@@ -742,34 +752,37 @@ fn login_shell(pw: &Passwd) -> &str {
 /// `server --sftp-subsystem [-r ROOT] [-d DIR] [--draft-symlink]`: SFTP on
 /// stdin/stdout, what a session's SFTP child runs as its user.
 fn sftp_subsystem_main() -> ! {
-    let args: Vec<String> = std::env::args().skip(2).collect();
-    let (mut root, mut start, mut draft) = (None, None, false);
-    let mut i = 0;
-    while i < args.len() {
-        match args[i].as_str() {
-            "-r" | "-d" => {
-                let Some(v) = args.get(i + 1).cloned() else {
-                    die(&format!("option {} needs a value", args[i]))
-                };
-                if args[i] == "-r" {
-                    root = Some(v)
-                } else {
-                    start = Some(v)
-                }
-                i += 1;
-            }
-            "--draft-symlink" => draft = true,
-            a => die(&format!("unknown --sftp-subsystem argument {a:?}")),
+    let mut args: Vec<String> = std::env::args().skip(2).collect();
+    let draft = args.iter().any(|a| a == "--draft-symlink");
+    args.retain(|a| a != "--draft-symlink");
+    let a = match ServerArgs::parse(&args, "r") {
+        Ok(a) => a,
+        Err(ssh_blocking::sftp_server::ArgsError::Usage(m))
+        | Err(ssh_blocking::sftp_server::ArgsError::Fatal(m)) => {
+            die(&format!("--sftp-subsystem: {m}"))
         }
-        i += 1;
+    };
+    if let Some(extra) = a.operands.first() {
+        die(&format!("unknown --sftp-subsystem argument {extra:?}"));
     }
-    let root = root.unwrap_or_else(|| "/".into());
-    let fs = LocalFs::new(root.as_ref(), start.as_deref())
-        .unwrap_or_else(|e| die(&format!("cannot serve {root}: {e}")));
-    let config = SftpServerConfig {
+    let root = a
+        .extra
+        .iter()
+        .rev()
+        .find(|(c, _)| *c == 'r')
+        .map_or_else(|| PathBuf::from("/"), |(_, v)| PathBuf::from(v));
+    // This process runs as the user: its home comes from its own uid.
+    let user = ssh_blocking::passwd::Passwd::current()
+        .ok()
+        .flatten()
+        .map(|p| p.name)
+        .unwrap_or_default();
+    let fs = sftp_fs(&root, &a, &user)
+        .unwrap_or_else(|e| die(&format!("cannot serve {}: {e}", root.display())));
+    let config = a.config(SftpServerConfig {
         draft_symlink: draft,
         ..Default::default()
-    };
+    });
     let r = serve_sftp(
         std::io::stdin().lock(),
         std::io::stdout().lock(),
@@ -1086,12 +1099,12 @@ impl Session {
             .handle
             .client_version()
             .is_some_and(|v| draft_symlink_peer(&v));
-        let root = self.settings.sftp_root.clone();
-        let start = match &root {
-            Some(_) => None,
-            None => Some(pw.dir.to_string_lossy().into_owned()),
-        };
-        let root = root.unwrap_or_else(|| PathBuf::from("/"));
+        // The start is the home (inside the root), or -d's directory.
+        let root = self
+            .settings
+            .sftp_root
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("/"));
         let peer = self.peer.clone();
         tracing::debug!(
             "{peer}: sftp subsystem for {} from {}",
@@ -1103,10 +1116,8 @@ impl Session {
             cmd.arg0("server-sftp")
                 .arg("--sftp-subsystem")
                 .arg("-r")
-                .arg(&root);
-            if let Some(s) = &start {
-                cmd.arg("-d").arg(s);
-            }
+                .arg(&root)
+                .args(self.settings.sftp_args.to_args());
             if draft_symlink {
                 cmd.arg("--draft-symlink");
             }
@@ -1138,7 +1149,8 @@ impl Session {
         if ch.proc.is_some() {
             return false;
         }
-        let fs = match LocalFs::new(&root, start.as_deref()) {
+        let args = &self.settings.sftp_args;
+        let fs = match sftp_fs(&root, args, &pw.name) {
             Ok(fs) => fs,
             Err(e) => {
                 tracing::info!("{}: sftp root {}: {e}", self.peer, root.display());
@@ -1148,10 +1160,11 @@ impl Session {
         let Some(channel) = ch.channel.take() else {
             return false;
         };
-        let config = SftpServerConfig {
+        tracing::debug!("{peer}: sftp starting in {}", fs.start());
+        let config = args.config(SftpServerConfig {
             draft_symlink,
             ..Default::default()
-        };
+        });
         std::thread::spawn(move || {
             let r = serve_sftp(&channel, &channel, fs, config);
             if let Err(e) = &r {
@@ -1411,6 +1424,87 @@ impl Session {
             self.failures
         );
     }
+}
+
+/// `-o 'Subsystem sftp internal-sftp [OPTIONS]'`: OpenSSH's sftp-server
+/// options for the in-process SFTP server; anything else is refused.
+fn subsystem_option(v: &str) -> ServerArgs {
+    let words: Vec<String> = v.split_whitespace().map(str::to_string).collect();
+    match words.first().map(String::as_str) {
+        Some("sftp") => {}
+        _ => die(&format!(
+            "Subsystem {v:?}: only the sftp subsystem is served"
+        )),
+    }
+    match words.get(1).map(String::as_str) {
+        Some("internal-sftp") => {}
+        Some(c) => die(&format!(
+            "Subsystem sftp {c}: only internal-sftp is supported (run other programs with sshd)"
+        )),
+        None => die("Subsystem sftp: no command"),
+    }
+    let rest = &words[2..];
+    let a = match ServerArgs::parse(rest, "") {
+        Ok(a) => a,
+        Err(ssh_blocking::sftp_server::ArgsError::Usage(m))
+        | Err(ssh_blocking::sftp_server::ArgsError::Fatal(m)) => {
+            die(&format!("Subsystem sftp internal-sftp: {m}"))
+        }
+    };
+    if let Some(extra) = a.operands.first() {
+        die(&format!(
+            "Subsystem sftp internal-sftp: unexpected argument {extra:?}"
+        ));
+    }
+    for (set, flag) in [
+        (a.query.is_some(), "-Q"),
+        (a.help, "-h"),
+        (a.log_stderr, "-e"),
+        (a.log_level.is_some(), "-l"),
+        (a.log_facility.is_some(), "-f"),
+    ] {
+        if set {
+            die(&format!(
+                "Subsystem sftp internal-sftp: {flag} is not supported here (the server logs to stderr; -v for more)"
+            ));
+        }
+    }
+    a
+}
+
+/// The SFTP backend for `user`: from `root`, starting in `-d`'s directory
+/// (expanded for the user) when given and usable, else in the user's home
+/// (inside the root when it exists there), else at the root.
+fn sftp_fs(root: &Path, args: &ServerArgs, user: &str) -> std::io::Result<LocalFs> {
+    use ssh_blocking::passwd::Passwd;
+    use ssh_blocking::sftp_server::expand_start_dir;
+    let pw = Passwd::by_name(user).ok().flatten();
+    let mut fs = match &pw {
+        Some(pw) => LocalFs::at_home(root, &pw.dir)?,
+        None => LocalFs::new(root, None)?,
+    };
+    if let Some(spec) = &args.start_dir {
+        let entry = pw
+            .as_ref()
+            .ok_or_else(|| format!("no password database entry for {user:?}"));
+        match entry
+            .and_then(|pw| expand_start_dir(spec, pw))
+            .and_then(|d| {
+                LocalFs::new(root, Some(&d)).map_err(|e| format!("chdir to \"{d}\" failed: {e}"))
+            }) {
+            Ok(mut f) => {
+                if let Some(pw) = &pw {
+                    f.set_home(&pw.dir);
+                }
+                fs = f
+            }
+            Err(e) => tracing::error!("sftp for {user}: {e}"),
+        }
+    }
+    if let Some(mask) = args.umask {
+        fs.set_umask(mask);
+    }
+    Ok(fs)
 }
 
 /// What a child needs to become `pw`'s user (groups looked up here, in

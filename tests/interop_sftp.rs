@@ -57,7 +57,8 @@
 //!   does not imply BatchMode (a password still comes from SSH_ASKPASS;
 //!   for OpenSSH's sftp the tests give `-o BatchMode=no` before `-b`).
 //! - `server --sftp-root DIR` and `sftp-server -r DIR` show DIR as `/` and
-//!   start there; `sftp-server -d /sub` starts in `/sub` (inside the root).
+//!   start there (the server: in the user's home's path inside DIR when
+//!   that exists); `sftp-server -d /sub` starts in `/sub` (inside the root).
 //!   Renaming onto an existing file fails (SFTP v3; posix-rename@openssh.com
 //!   replaces), SSH_FXF_APPEND appends whatever the offset (AsyncSSH writes
 //!   at offset 0), symlinks take OpenSSH's argument order from OpenSSH,
@@ -936,6 +937,11 @@ impl SftpServer {
     /// Our `server --sftp-root ROOT` (or the AsyncSSH server chrooted to
     /// ROOT with `SSHLIB_TEST_SFTP_SERVER_PEER=asyncssh`).
     fn ours(root: &Path) -> SftpServer {
+        SftpServer::ours_with(root, &[])
+    }
+
+    /// Our `server --sftp-root ROOT EXTRA...`.
+    fn ours_with(root: &Path, extra: &[&str]) -> SftpServer {
         match std::env::var("SSHLIB_TEST_SFTP_SERVER_PEER").as_deref() {
             Ok("asyncssh") => {
                 require_python_module("asyncssh");
@@ -967,6 +973,7 @@ impl SftpServer {
             cmd.arg("--authorized-keys").arg(&keys.authorized_keys);
             cmd.arg("--password-file").arg(password_file());
             cmd.arg("--sftp-root").arg(root);
+            cmd.args(extra);
             if verbose() {
                 cmd.arg("-v");
             }
@@ -1992,4 +1999,913 @@ fn jail_sftp_server_under_sshd_with_paramiko() {
         &srv.target,
         &Auth::Key(keys().ed25519.clone()),
     );
+}
+
+// ---------------------------------------------------------------------------
+// sftp-server's command line, status codes and bounds, next to OpenSSH's
+// ---------------------------------------------------------------------------
+
+/// OpenSSH's own sftp-server.
+const OPENSSH_SFTP_SERVER: &str = "/usr/lib/openssh/sftp-server";
+
+/// An SFTP server program on a pipe, spoken to in raw packets (so that
+/// both OpenSSH's sftp-server and ours get exactly the same bytes).
+struct RawSftp {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    replies: std::sync::mpsc::Receiver<Vec<u8>>,
+    next_id: u32,
+    label: String,
+}
+
+/// A STATUS reply: (code, message).
+type Status = (u32, String);
+
+fn put_str(b: &mut Vec<u8>, s: &[u8]) {
+    b.extend_from_slice(&(s.len() as u32).to_be_bytes());
+    b.extend_from_slice(s);
+}
+
+fn be32(b: &[u8]) -> u32 {
+    u32::from_be_bytes(b[..4].try_into().unwrap())
+}
+
+impl RawSftp {
+    /// Starts `prog ARGS` in `cwd` and does INIT/VERSION.
+    fn start(prog: &Path, args: &[&str], cwd: &Path) -> RawSftp {
+        use std::io::Read;
+        let mut child = Command::new(prog)
+            .args(args)
+            .current_dir(cwd)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", prog.display()));
+        let stdin = child.stdin.take().unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let (tx, replies) = std::sync::mpsc::channel();
+        std::thread::spawn(move || loop {
+            let mut len = [0u8; 4];
+            if stdout.read_exact(&mut len).is_err() {
+                return;
+            }
+            let n = u32::from_be_bytes(len) as usize;
+            assert!(n <= 1 << 20, "reply of {n} bytes");
+            let mut p = vec![0u8; n];
+            if stdout.read_exact(&mut p).is_err() || tx.send(p).is_err() {
+                return;
+            }
+        });
+        let mut r = RawSftp {
+            child,
+            stdin,
+            replies,
+            next_id: 1,
+            label: format!("{} {}", prog.display(), args.join(" ")),
+        };
+        r.send(&[1, 0, 0, 0, 3]);
+        let v = r.reply(Duration::from_secs(10));
+        assert_eq!(v[0], 2, "{}: no VERSION", r.label);
+        r
+    }
+
+    fn send(&mut self, payload: &[u8]) {
+        use std::io::Write;
+        let mut p = (payload.len() as u32).to_be_bytes().to_vec();
+        p.extend_from_slice(payload);
+        self.stdin.write_all(&p).unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    fn reply(&mut self, timeout: Duration) -> Vec<u8> {
+        self.replies.recv_timeout(timeout).unwrap_or_else(|e| {
+            panic!(
+                "{}: no reply to request {} within {timeout:?}: {e}",
+                self.label,
+                self.next_id - 1
+            )
+        })
+    }
+
+    /// Sends request `kind` with `body` (after the id); returns the reply
+    /// type and what follows its id.
+    fn call(&mut self, kind: u8, body: &[u8]) -> (u8, Vec<u8>) {
+        self.call_within(kind, body, Duration::from_secs(30))
+    }
+
+    fn call_within(&mut self, kind: u8, body: &[u8], timeout: Duration) -> (u8, Vec<u8>) {
+        let id = self.next_id;
+        self.next_id += 1;
+        let mut p = vec![kind];
+        p.extend_from_slice(&id.to_be_bytes());
+        p.extend_from_slice(body);
+        self.send(&p);
+        let r = self.reply(timeout);
+        assert_eq!(be32(&r[1..]), id, "{}: reply to another id", self.label);
+        (r[0], r[5..].to_vec())
+    }
+
+    /// A request answered by STATUS (any other reply is reported as code
+    /// 1000 + type).
+    fn status(&mut self, kind: u8, body: &[u8]) -> Status {
+        match self.call(kind, body) {
+            (101, b) => {
+                let code = be32(&b);
+                let n = be32(&b[4..]) as usize;
+                (code, String::from_utf8_lossy(&b[8..8 + n]).into_owned())
+            }
+            (t, _) => (1000 + t as u32, String::new()),
+        }
+    }
+
+    /// OPEN with `flags`: the handle, or the status.
+    fn open(&mut self, path: &str, flags: u32) -> Result<Vec<u8>, Status> {
+        let mut b = Vec::new();
+        put_str(&mut b, path.as_bytes());
+        b.extend_from_slice(&flags.to_be_bytes());
+        b.extend_from_slice(&0u32.to_be_bytes());
+        self.handle_or_status(3, &b)
+    }
+
+    fn handle_or_status(&mut self, kind: u8, body: &[u8]) -> Result<Vec<u8>, Status> {
+        match self.call(kind, body) {
+            (102, b) => Ok(b[4..4 + be32(&b) as usize].to_vec()),
+            (101, b) => {
+                let n = be32(&b[4..]) as usize;
+                Err((be32(&b), String::from_utf8_lossy(&b[8..8 + n]).into_owned()))
+            }
+            (t, _) => panic!("{}: open answered type {t}", self.label),
+        }
+    }
+}
+
+impl Drop for RawSftp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn path_req(p: &str) -> Vec<u8> {
+    let mut b = Vec::new();
+    put_str(&mut b, p.as_bytes());
+    b
+}
+
+fn two_paths(a: &str, b: &str) -> Vec<u8> {
+    let mut v = path_req(a);
+    put_str(&mut v, b.as_bytes());
+    v
+}
+
+fn extended(name: &str, body: &[u8]) -> Vec<u8> {
+    let mut v = path_req(name);
+    v.extend_from_slice(body);
+    v
+}
+
+/// A directory for the status-code comparison: `file`, `dir/` holding
+/// `inner`, `link` -> `file`, `loop` -> `loop`.
+fn status_fixture() -> TempDir {
+    let d = TempDir::new("sftp-status");
+    std::fs::write(d.join("file"), b"data\n").unwrap();
+    std::fs::create_dir(d.join("dir")).unwrap();
+    std::fs::write(d.join("dir/inner"), b"x").unwrap();
+    std::os::unix::fs::symlink("file", d.join("link")).unwrap();
+    std::os::unix::fs::symlink("loop", d.join("loop")).unwrap();
+    d
+}
+
+/// Every failing request answers with OpenSSH's sftp-server's status code
+/// and message (its errno_to_portable and status_to_message): both servers
+/// get the same requests on the same kind of directory.
+#[test]
+fn status_codes_match_openssh_sftp_server() {
+    let long = "n".repeat(300);
+    let cases: Vec<(&str, u8, Vec<u8>)> = vec![
+        ("opendir of a file (ENOTDIR)", 11, path_req("file")),
+        ("opendir of a missing path", 11, path_req("missing")),
+        ("open of a missing file (ENOENT)", 3, {
+            let mut b = path_req("missing");
+            b.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0]);
+            b
+        }),
+        ("exclusive create of an existing file (EEXIST)", 3, {
+            let mut b = path_req("file");
+            b.extend_from_slice(&[0, 0, 0, 0x2a, 0, 0, 0, 0]);
+            b
+        }),
+        (
+            "rmdir of a non-empty directory (ENOTEMPTY)",
+            15,
+            path_req("dir"),
+        ),
+        ("rmdir of a file (ENOTDIR)", 15, path_req("file")),
+        ("mkdir of an existing path (EEXIST)", 14, {
+            let mut b = path_req("dir");
+            b.extend_from_slice(&0u32.to_be_bytes());
+            b
+        }),
+        ("remove of a directory (EISDIR)", 13, path_req("dir")),
+        ("remove of a missing file", 13, path_req("missing")),
+        (
+            "rename onto an existing file",
+            18,
+            two_paths("link", "file"),
+        ),
+        ("rename of a missing file", 18, two_paths("missing", "new")),
+        ("readlink of a plain file (EINVAL)", 19, path_req("file")),
+        (
+            "stat through a file component (ENOTDIR)",
+            17,
+            path_req("file/x"),
+        ),
+        ("lstat through a file component", 7, path_req("file/x")),
+        ("stat of a symlink loop (ELOOP)", 17, path_req("loop")),
+        (
+            "stat of a too long name (ENAMETOOLONG)",
+            17,
+            path_req(&long),
+        ),
+        ("setstat of a missing file", 9, {
+            let mut b = path_req("missing");
+            b.extend_from_slice(&4u32.to_be_bytes());
+            b.extend_from_slice(&0o644u32.to_be_bytes());
+            b
+        }),
+        (
+            "symlink onto an existing name (EEXIST)",
+            20,
+            two_paths("file", "link"),
+        ),
+        (
+            "hardlink of a missing file",
+            200,
+            extended("hardlink@openssh.com", &two_paths("missing", "new")),
+        ),
+        (
+            "posix-rename of a missing file",
+            200,
+            extended("posix-rename@openssh.com", &two_paths("missing", "new")),
+        ),
+        (
+            "statvfs of a missing path",
+            200,
+            extended("statvfs@openssh.com", &path_req("missing")),
+        ),
+        ("close of an unknown handle", 4, path_req("\0\0\0\x63")),
+        ("read of an unknown handle", 5, {
+            let mut b = path_req("\0\0\0\x63");
+            b.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 16]);
+            b
+        }),
+        ("fstat of an unknown handle", 8, path_req("\0\0\0\x63")),
+        ("readdir of an unknown handle", 12, path_req("\0\0\0\x63")),
+        (
+            "fsync of an unknown handle",
+            200,
+            extended("fsync@openssh.com", &path_req("\0\0\0\x63")),
+        ),
+    ];
+    let results = |prog: &Path, args: &[&str]| -> Vec<Status> {
+        let d = status_fixture();
+        let mut raw = RawSftp::start(prog, args, d.path());
+        cases.iter().map(|(_, k, b)| raw.status(*k, b)).collect()
+    };
+    let theirs = results(&require_peer(OPENSSH_SFTP_SERVER), &[]);
+    let ours = results(&example_bin("sftp-server"), &[]);
+    let mut f = Failures::default();
+    for (((what, _, _), t), o) in cases.iter().zip(&theirs).zip(&ours) {
+        f.check(t.0 != 0, || format!("{what}: OpenSSH answered OK"));
+        f.check(t == o, || {
+            format!("{what}: OpenSSH's sftp-server answers {t:?}, ours {o:?}")
+        });
+    }
+    f.finish("status codes against OpenSSH's sftp-server", None);
+}
+
+fn copy_data_req(from: &[u8], off: u64, len: u64, to: &[u8], to_off: u64) -> Vec<u8> {
+    let mut b = path_req("copy-data");
+    put_str(&mut b, from);
+    b.extend_from_slice(&off.to_be_bytes());
+    b.extend_from_slice(&len.to_be_bytes());
+    put_str(&mut b, to);
+    b.extend_from_slice(&to_off.to_be_bytes());
+    b
+}
+
+/// `copy-data` from a file onto itself (one handle, two handles, a hard
+/// link) is refused with FAILURE, as by OpenSSH's sftp-server (with len 0,
+/// "to EOF", it would never reach EOF and fill the disk); a plain copy
+/// still works, and a range past EOF copies what there is and answers EOF.
+#[test]
+fn copy_data_onto_the_same_file_is_refused() {
+    const RW: u32 = 0x03;
+    for prog in [
+        require_peer(OPENSSH_SFTP_SERVER),
+        example_bin("sftp-server"),
+    ] {
+        let d = TempDir::new("sftp-copy-data");
+        let data = pseudo_random_bytes(1 << 20, 7);
+        std::fs::write(d.join("f"), &data).unwrap();
+        std::fs::hard_link(d.join("f"), d.join("g")).unwrap();
+        let mut raw = RawSftp::start(&prog, &[], d.path());
+        let label = raw.label.clone();
+        let h1 = raw.open("f", RW).unwrap();
+        let h2 = raw.open("f", RW).unwrap();
+        let h3 = raw.open("g", RW).unwrap();
+        let mut f = Failures::default();
+        // OpenSSH 9.2 (Debian 12) checks the handle and the path, not yet
+        // the inode (added upstream in 2026): it loops on the hard link.
+        let mut targets = vec![("one handle", &h1), ("two handles", &h2)];
+        if !label.starts_with(OPENSSH_SFTP_SERVER) {
+            targets.push(("a hard link", &h3));
+        }
+        for (what, to) in targets {
+            for len in [0u64, 4096] {
+                let st = raw.status(200, &copy_data_req(&h1, 0, len, to, 1 << 20));
+                f.check(st == (4, "Failure".into()), || {
+                    format!("{label}: copy-data len {len} onto {what}: {st:?}, expected FAILURE")
+                });
+            }
+        }
+        let size = std::fs::metadata(d.join("f")).unwrap().len();
+        f.check(size == 1 << 20, || {
+            format!("{label}: the file grew to {size} bytes")
+        });
+        let out = raw.open("copy", 0x1a).unwrap();
+        let st = raw.status(200, &copy_data_req(&h1, 0, 0, &out, 0));
+        f.check(st.0 == 0, || format!("{label}: plain copy-data: {st:?}"));
+        let copied = std::fs::read(d.join("copy")).unwrap();
+        f.check(copied == data, || {
+            format!(
+                "{label}: the copy has {} bytes, not the source's",
+                copied.len()
+            )
+        });
+        // A range past the end copies what there is and answers EOF.
+        let out2 = raw.open("copy2", 0x1a).unwrap();
+        let st = raw.status(200, &copy_data_req(&h1, 0, 2 << 20, &out2, 0));
+        f.check(st.0 == 1, || {
+            format!("{label}: copy-data past EOF: {st:?}, expected EOF")
+        });
+        let n = std::fs::metadata(d.join("copy2")).unwrap().len();
+        f.check(n == 1 << 20, || {
+            format!("{label}: copy-data past EOF copied {n} bytes")
+        });
+        f.finish("copy-data onto the same file", None);
+    }
+}
+
+fn check_file_name_req(path: &str, alg: &str, off: u64, len: u64, block: u32) -> Vec<u8> {
+    let mut b = path_req("check-file-name");
+    put_str(&mut b, path.as_bytes());
+    put_str(&mut b, alg.as_bytes());
+    b.extend_from_slice(&off.to_be_bytes());
+    b.extend_from_slice(&len.to_be_bytes());
+    b.extend_from_slice(&block.to_be_bytes());
+    b
+}
+
+/// `check-file-name` over a 1 GiB sparse file in 256-byte blocks (4 Mi
+/// hashes, a 134 MB reply) answers at once with an error instead of
+/// hashing; the server keeps serving, and a small request still works.
+#[test]
+fn check_file_with_too_many_blocks_is_refused_quickly() {
+    let d = TempDir::new("sftp-check-file");
+    let big = std::fs::File::create(d.join("sparse")).unwrap();
+    big.set_len(1 << 30).unwrap();
+    drop(big);
+    std::fs::write(d.join("small"), b"hello\n").unwrap();
+    let mut raw = RawSftp::start(&example_bin("sftp-server"), &[], d.path());
+    let mut f = Failures::default();
+    let t = Instant::now();
+    let (kind, body) = raw.call_within(
+        200,
+        &check_file_name_req("sparse", "sha256", 0, 0, 256),
+        Duration::from_secs(20),
+    );
+    let took = t.elapsed();
+    f.check(took < Duration::from_secs(2), || {
+        format!("the 1 GiB check-file took {took:?}")
+    });
+    f.check(kind == 101 && be32(&body) == 4, || {
+        format!(
+            "the 1 GiB check-file answered type {kind} ({} bytes), expected FAILURE",
+            body.len()
+        )
+    });
+    let (kind, body) = raw.call(200, &check_file_name_req("small", "sha256", 0, 0, 0));
+    let want = {
+        let mut v = path_req("sha256");
+        v.extend_from_slice(&hex_bytes(&sha256_hex(b"hello\n")));
+        v
+    };
+    f.check(kind == 201 && body == want, || {
+        format!(
+            "check-file of a small file: type {kind}, {} bytes",
+            body.len()
+        )
+    });
+    f.finish("check-file bounds", None);
+}
+
+fn hex_bytes(h: &str) -> Vec<u8> {
+    (0..h.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// OpenSSH's `scp` with our sftp-server: `scp -s -D SFTP-SERVER` (scp runs
+/// it as `SFTP-SERVER -- HOST sftp`), and `-3` and `scp://` URIs through
+/// sshd with `Subsystem sftp OUR-SFTP-SERVER -r ROOT`: uploads and
+/// downloads arrive with equal content.
+#[test]
+fn scp_with_our_sftp_server_direct_3_and_uri() {
+    let scp = require_peer("scp");
+    let data = pseudo_random_bytes(3 << 20, 11);
+    let mut f = Failures::default();
+    let run = |f: &mut Failures, label: &str, args: Vec<String>| {
+        let out = run_prog(&scp, &args, Input::Null, &[], SESSION);
+        f.check(out.status.success(), || {
+            format!(
+                "{label}: scp {}: {}; stderr: {}",
+                args.join(" "),
+                describe_status(&out.status),
+                tail(&lossy(&out.stderr), 2000)
+            )
+        });
+    };
+    let same = |f: &mut Failures, label: &str, p: &Path| {
+        let got = std::fs::read(p).unwrap_or_default();
+        f.check(got == data, || {
+            format!(
+                "{label}: {} has {} bytes, not the data sent",
+                p.display(),
+                got.len()
+            )
+        });
+    };
+
+    // scp -s -D: no SSH; the server runs in scp's directory.
+    let local = TempDir::new("scp-direct");
+    std::fs::write(local.join("src.bin"), &data).unwrap();
+    let bin = path_str(sftp_server_bin());
+    let up = path_str(&local.join("up.bin"));
+    let down = path_str(&local.join("down.bin"));
+    run(
+        &mut f,
+        "scp -s -D upload",
+        s(&[
+            "-s",
+            "-D",
+            &bin,
+            &path_str(&local.join("src.bin")),
+            &format!("x:{up}"),
+        ]),
+    );
+    same(&mut f, "scp -s -D upload", &local.join("up.bin"));
+    run(
+        &mut f,
+        "scp -s -D download",
+        s(&["-s", "-D", &bin, &format!("x:{up}"), &down]),
+    );
+    same(&mut f, "scp -s -D download", &local.join("down.bin"));
+
+    // Through sshd: URIs, and -3 (remote to remote through scp).
+    let root = served_root("scp-uri-root", sshtest_owner());
+    let srv = SftpServer::sshd_with_our_sftp_server(root.path());
+    let work = root.join("work");
+    std::fs::create_dir(&work).unwrap();
+    chown(&work, srv.owner);
+    let mut base = s(&["-s"]);
+    base.extend(srv.openssh_key_options());
+    let uri = |p: &str| format!("scp://{USER}@127.0.0.1:{}/{p}", srv.target.port);
+    let with = |extra: &[String]| {
+        let mut a = base.clone();
+        a.extend(extra.iter().cloned());
+        a
+    };
+    run(
+        &mut f,
+        "scp URI upload",
+        with(&[path_str(&local.join("src.bin")), uri("/work/uri-up.bin")]),
+    );
+    same(&mut f, "scp URI upload", &work.join("uri-up.bin"));
+    let uri_down = local.join("uri-down.bin");
+    run(
+        &mut f,
+        "scp URI download",
+        with(&[uri("/work/uri-up.bin"), path_str(&uri_down)]),
+    );
+    same(&mut f, "scp URI download", &uri_down);
+    run(
+        &mut f,
+        "scp -3 between two URIs",
+        with(&["-3".into(), uri("/work/uri-up.bin"), uri("/work/three.bin")]),
+    );
+    same(&mut f, "scp -3", &work.join("three.bin"));
+    let host = format!("{USER}@127.0.0.1");
+    let mut a = with(&["-3".into(), "-P".into(), srv.target.port.to_string()]);
+    a.push(format!("{host}:/work/three.bin"));
+    a.push(format!("{host}:/work/three-again.bin"));
+    run(&mut f, "scp -3 host:path", a);
+    same(&mut f, "scp -3 host:path", &work.join("three-again.bin"));
+    f.finish("scp with our sftp-server", None);
+}
+
+/// The served directory of the request-policy tests: `r.txt`, `keep.txt`,
+/// `keep2.txt`, `empty/`.
+fn policy_fixture() -> TempDir {
+    let d = TempDir::new("sftp-policy");
+    for (n, c) in [
+        ("r.txt", "r\n"),
+        ("keep.txt", "keep\n"),
+        ("keep2.txt", "keep2\n"),
+    ] {
+        std::fs::write(d.join(n), c).unwrap();
+        std::fs::set_permissions(d.join(n), std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    std::fs::create_dir(d.join("empty")).unwrap();
+    std::fs::set_permissions(d.join("empty"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    d
+}
+
+/// Seven writing commands (each may fail: `-`), then two reads.
+const POLICY_WRITES: usize = 7;
+fn policy_batch(local: &Path) -> String {
+    format!(
+        "-put {up} up.txt\n-mkdir newdir\n-chmod 600 r.txt\n-ln -s r.txt sl\n-rmdir empty\n\
+         -rm r.txt\n-rename keep2.txt renamed.txt\nget keep.txt {got}\nls\n",
+        up = path_str(&local.join("up.txt")),
+        got = path_str(&local.join("got.txt")),
+    )
+}
+
+/// What one policy run left: exit status, "Permission denied" count, the
+/// served directory, the file read back, and the output.
+struct PolicyRun {
+    code: Option<i32>,
+    denied: usize,
+    tree: BTreeMap<String, String>,
+    got: Option<Vec<u8>>,
+    out: Output,
+}
+
+fn policy_run(owner: Option<(u32, u32)>, run: impl FnOnce(&Path, &Path) -> Output) -> PolicyRun {
+    let d = policy_fixture();
+    for n in ["", "r.txt", "keep.txt", "keep2.txt", "empty"] {
+        chown(&d.join(n), owner);
+    }
+    let local = TempDir::new("sftp-policy-local");
+    std::fs::write(local.join("up.txt"), b"uploaded\n").unwrap();
+    std::fs::set_permissions(local.join("up.txt"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let batch = local.join("batch");
+    std::fs::write(&batch, policy_batch(local.path())).unwrap();
+    let out = run(d.path(), &batch);
+    PolicyRun {
+        code: out.status.code(),
+        denied: lossy(&out.stderr).matches("Permission denied").count(),
+        // Without owners: our server writes as the user who logged in.
+        tree: snapshot(d.path(), "-")
+            .into_iter()
+            .map(|(k, v)| {
+                let v = match v.find(" uid ") {
+                    Some(i) => {
+                        let rest = &v[i + 5..];
+                        let end = rest.find(' ').unwrap_or(rest.len());
+                        format!("{}{}", &v[..i], &rest[end..])
+                    }
+                    None => v,
+                };
+                (k, v)
+            })
+            .collect(),
+        got: std::fs::read(local.join("got.txt")).ok(),
+        out,
+    }
+}
+
+/// `sftp-server -R`, `-P remove,mkdir`, `-p LIST` and `-u 077` with
+/// OpenSSH's `sftp -b` (a batch of seven writes and two reads): our
+/// sftp-server (run by `sftp -D`) and our server's `-o 'Subsystem sftp
+/// internal-sftp FLAGS'` refuse exactly what OpenSSH's sftp-server refuses,
+/// with "Permission denied", and leave the same files behind.
+#[test]
+fn sftp_server_read_only_deny_allow_and_umask_as_openssh() {
+    let allow = "open,close,read,write,lstat,fstat,stat,opendir,readdir,realpath,limits,mkdir";
+    let cases: Vec<(Vec<&str>, usize)> = vec![
+        (vec!["-R"], POLICY_WRITES),
+        (vec!["-P", "remove,mkdir"], 2),
+        (vec!["-p", allow], 5),
+        (vec!["-u", "077"], 0),
+        (vec!["-eR", "-l", "ERROR"], POLICY_WRITES),
+    ];
+    let mut f = Failures::default();
+    for (flags, want_denied) in &cases {
+        let flag_text = flags.join(" ");
+        let direct = |prog: &Path, dir: &Path, batch: &Path| {
+            let cmd = format!("{} {flag_text} -d {}", prog.display(), dir.display());
+            run_openssh_sftp_direct(&cmd, batch)
+        };
+        let openssh = require_peer(OPENSSH_SFTP_SERVER);
+        let theirs = policy_run(None, |d, b| direct(&openssh, d, b));
+        let ours = policy_run(None, |d, b| direct(sftp_server_bin(), d, b));
+        let internal = if flags.iter().any(|a| a.starts_with("-e") || *a == "-l") {
+            None // logging flags are refused by our server (see the example).
+        } else {
+            Some(policy_run(sshtest_owner(), |dir: &Path, batch: &Path| {
+                let sub = format!("Subsystem=sftp internal-sftp {flag_text}");
+                let srv = SftpServer::ours_with(dir, &["-o", &sub]);
+                run_openssh_sftp(&srv.target, &Auth::Key(keys().ed25519.clone()), batch)
+            }))
+        };
+        let label = format!("flags {flag_text:?}");
+        f.check(theirs.denied == *want_denied, || {
+            format!(
+                "{label}: OpenSSH's sftp-server refused {} commands, expected {want_denied}; stderr: {}",
+                theirs.denied,
+                lossy(&theirs.out.stderr)
+            )
+        });
+        f.check(theirs.got.as_deref() == Some(b"keep\n"), || {
+            format!("{label}: the read through OpenSSH's sftp-server failed")
+        });
+        for (who, r) in [
+            ("our sftp-server", Some(&ours)),
+            ("our server", internal.as_ref()),
+        ] {
+            let Some(r) = r else { continue };
+            f.check(r.denied == theirs.denied && r.code == theirs.code, || {
+                format!(
+                    "{label}: {who} refused {} commands (exit {:?}), OpenSSH's sftp-server {} (exit {:?}); stderr: {}",
+                    r.denied,
+                    r.code,
+                    theirs.denied,
+                    theirs.code,
+                    lossy(&r.out.stderr)
+                )
+            });
+            f.check(r.tree == theirs.tree, || {
+                format!(
+                    "{label}: {who} left {:#?}, OpenSSH's sftp-server {:#?}",
+                    r.tree, theirs.tree
+                )
+            });
+            f.check(r.got == theirs.got, || {
+                format!("{label}: {who}: the file read back differs: {:?}", r.got)
+            });
+            let ls = lossy(&r.out.stdout);
+            f.check(ls.contains("keep.txt"), || {
+                format!("{label}: {who}: ls did not list keep.txt: {ls}")
+            });
+        }
+        if flags[0] == "-u" {
+            f.check(
+                theirs
+                    .tree
+                    .get("up.txt")
+                    .is_some_and(|d| d.starts_with("file 600")),
+                || {
+                    format!(
+                        "-u 077: OpenSSH made up.txt {:?}",
+                        theirs.tree.get("up.txt")
+                    )
+                },
+            );
+            f.check(
+                theirs
+                    .tree
+                    .get("newdir")
+                    .is_some_and(|d| d.starts_with("dir 700")),
+                || {
+                    format!(
+                        "-u 077: OpenSSH made newdir {:?}",
+                        theirs.tree.get("newdir")
+                    )
+                },
+            );
+        }
+    }
+    f.finish("sftp-server request policy and umask", None);
+}
+
+/// Our sftp-server's command line: `-Q requests` lists OpenSSH's names,
+/// unknown flags, bad values and unknown request names are refused with
+/// OpenSSH's usage and exit status, and `-c` ends the options.
+#[test]
+fn sftp_server_command_line_as_openssh() {
+    let ours = example_bin("sftp-server");
+    let theirs = require_peer(OPENSSH_SFTP_SERVER);
+    let run = |p: &Path, args: &[&str]| run_prog(p, &s(args), Input::Null, &[], SESSION);
+    let mut f = Failures::default();
+    let q_ours = lossy(&run(&ours, &["-Q", "requests"]).stdout);
+    let q_theirs = lossy(&run(&theirs, &["-Q", "requests"]).stdout);
+    // OpenSSH's list, then ours adds check-file.
+    f.check(
+        q_ours.starts_with(&q_theirs) && q_ours[q_theirs.len()..] == *"check-file\n",
+        || format!("-Q requests: ours {q_ours:?}, OpenSSH's {q_theirs:?}"),
+    );
+    for args in [&["-x"][..], &["-d"], &["-Q", "nonsense"], &["-h"]] {
+        let o = run(&ours, args);
+        let t = run(&theirs, args);
+        f.check(o.status.code() == t.status.code(), || {
+            format!(
+                "{args:?}: ours exits {:?}, OpenSSH's {:?}",
+                o.status.code(),
+                t.status.code()
+            )
+        });
+        f.check(
+            args[0] == "-Q" || lossy(&o.stderr).contains("usage: sftp-server [-ehR]"),
+            || format!("{args:?}: no usage: {}", lossy(&o.stderr)),
+        );
+    }
+    for args in [
+        &["-u", "9"][..],
+        &["-u", "1000"],
+        &["-P", "remove", "-P", "mkdir"],
+    ] {
+        let o = run(&ours, args);
+        f.check(o.status.code() == Some(255), || {
+            format!(
+                "{args:?}: ours exits {:?}, expected 255 (fatal)",
+                o.status.code()
+            )
+        });
+    }
+    for args in [
+        &["-P", "remove,nosuch"][..],
+        &["-l", "LOUD"],
+        &["-f", "KERN"],
+    ] {
+        let o = run(&ours, args);
+        f.check(!o.status.success(), || format!("{args:?}: accepted"));
+    }
+    f.finish("sftp-server command line", None);
+}
+
+/// SFTP starts in the user's home, as with OpenSSH: OpenSSH's `sftp -b`
+/// with `pwd`, a relative `put` and `ls` against our server with
+/// `--sftp-root /` (the home), with a root holding the home's path (the
+/// home inside the root) and with a root without it (the root); and our
+/// sftp-server's `-d ~USER` and `-d %d`.
+#[test]
+fn sftp_starts_in_the_home_directory() {
+    let user = ensure_user();
+    let home = user.home.clone();
+    let home_s = path_str(&home);
+    let local = TempDir::new("sftp-home-local");
+    let name = format!("home-test-{}.txt", std::process::id());
+    std::fs::write(local.join(&name), b"in the home\n").unwrap();
+    let batch = local.join("batch");
+    std::fs::write(
+        &batch,
+        format!("pwd\nput {}\nls\n", path_str(&local.join(&name))),
+    )
+    .unwrap();
+    let auth = Auth::Key(keys().ed25519.clone());
+    let mut f = Failures::default();
+    // As root, our server runs SFTP as the user: the roots are theirs.
+    let owner = sshtest_owner();
+    let with_home = served_root("sftp-home-root", owner);
+    let inner = with_home.path().join(home.strip_prefix("/").unwrap());
+    std::fs::create_dir_all(&inner).unwrap();
+    chown(&inner, owner);
+    let without_home = served_root("sftp-home-root-none", owner);
+    for (root, start, real) in [
+        (PathBuf::from("/"), home_s.clone(), home.clone()),
+        (
+            with_home.path().to_path_buf(),
+            home_s.clone(),
+            inner.clone(),
+        ),
+        (
+            without_home.path().to_path_buf(),
+            "/".to_string(),
+            without_home.path().to_path_buf(),
+        ),
+    ] {
+        let label = format!("--sftp-root {}", root.display());
+        let srv = SftpServer::ours(&root);
+        let out = run_openssh_sftp(&srv.target, &auth, &batch);
+        let stdout = lossy(&out.stdout);
+        f.check(out.status.success(), || {
+            format!(
+                "{label}: sftp failed: {}; {}",
+                describe_status(&out.status),
+                lossy(&out.stderr)
+            )
+        });
+        f.check(
+            stdout.contains(&format!("Remote working directory: {start}\n")),
+            || format!("{label}: pwd is not {start}: {stdout}"),
+        );
+        let landed = real.join(&name);
+        f.check(
+            std::fs::read(&landed).ok().as_deref() == Some(b"in the home\n"),
+            || {
+                format!(
+                    "{label}: the relative put did not land in {}",
+                    landed.display()
+                )
+            },
+        );
+        f.check(
+            stdout
+                .lines()
+                .any(|l| l.split_whitespace().any(|w| w == name)),
+            || format!("{label}: ls does not list {name}: {stdout}"),
+        );
+        if root != Path::new("/") {
+            f.check(!root.join(&name).exists() || real == root, || {
+                format!("{label}: the file landed at the root")
+            });
+        } else {
+            f.check(!Path::new("/").join(&name).exists(), || {
+                format!("{label}: the file landed in /")
+            });
+        }
+        let _ = std::fs::remove_file(&landed);
+        let _ = std::fs::remove_file(Path::new("/").join(&name));
+    }
+    // sftp-server -d: ~USER and %d (root's home here: pwd only).
+    let pwd = local.join("pwd");
+    std::fs::write(&pwd, "pwd\n").unwrap();
+    let root_home = std::env::var("HOME").ok();
+    for (spec, want) in [
+        (format!("~{USER}"), home_s.clone()),
+        ("%d".to_string(), passwd_home_of_uid0()),
+    ] {
+        let cmd = format!("{} -d {spec}", sftp_server_bin().display());
+        let out = run_openssh_sftp_direct(&cmd, &pwd);
+        let stdout = lossy(&out.stdout);
+        f.check(
+            stdout.contains(&format!("Remote working directory: {want}\n")),
+            || format!("sftp-server -d {spec}: pwd is not {want}: {stdout} (HOME {root_home:?})"),
+        );
+    }
+    // expand-path@openssh.com `~` answers the starting directory, as from
+    // OpenSSH's sftp-server, and home-directory the home (OpenSSH 9.2 lacks
+    // home-directory; later ones answer the home too).
+    let elsewhere = TempDir::new("sftp-home-elsewhere");
+    let d_arg = path_str(elsewhere.path());
+    let name_of = |r: (u8, Vec<u8>)| match r {
+        (104, b) if be32(&b) == 1 => {
+            String::from_utf8_lossy(&b[8..8 + be32(&b[4..]) as usize]).into_owned()
+        }
+        (t, _) => format!("reply type {t}"),
+    };
+    for prog in [
+        require_peer(OPENSSH_SFTP_SERVER),
+        sftp_server_bin().to_path_buf(),
+    ] {
+        let mut raw = RawSftp::start(&prog, &["-d", &d_arg], local.path());
+        let label = raw.label.clone();
+        let dot = name_of(raw.call(16, &path_req(".")));
+        f.check(dot == d_arg, || format!("{label}: realpath . is {dot}"));
+        let tilde = name_of(raw.call(200, &extended("expand-path@openssh.com", &path_req("~"))));
+        f.check(tilde == d_arg, || {
+            format!("{label}: expand-path ~ is {tilde}")
+        });
+        if prog != Path::new(OPENSSH_SFTP_SERVER) {
+            let home = name_of(raw.call(200, &extended("home-directory", &path_req(""))));
+            let want = passwd_home_of_uid0();
+            f.check(home == want, || {
+                format!("{label}: home-directory answers {home}, not {want}")
+            });
+        }
+    }
+    // With -r, -d is a path inside the root: `..` cannot leave it, and a
+    // directory missing there leaves the start at the root.
+    let jail = TempDir::new("sftp-home-jail");
+    std::fs::create_dir(jail.join("sub")).unwrap();
+    for (spec, want) in [("/sub", "/sub"), ("../../..", "/"), ("/sub/../../etc", "/")] {
+        let cmd = format!(
+            "{} -r {} -d {spec}",
+            sftp_server_bin().display(),
+            jail.path().display()
+        );
+        let out = run_openssh_sftp_direct(&cmd, &pwd);
+        let stdout = lossy(&out.stdout);
+        f.check(
+            stdout.contains(&format!("Remote working directory: {want}\n")),
+            || format!("sftp-server -r ROOT -d {spec}: pwd is not {want}: {stdout}"),
+        );
+    }
+    f.finish("SFTP start directory", None);
+}
+
+/// The home directory of uid 0 in /etc/passwd.
+fn passwd_home_of_uid0() -> String {
+    std::fs::read_to_string("/etc/passwd")
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() >= 7 && f[2] == "0").then(|| f[5].to_string())
+        })
+        .unwrap()
 }

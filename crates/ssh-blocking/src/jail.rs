@@ -140,6 +140,9 @@ pub struct FileStat {
     pub mode: u32,
     pub atime: u64,
     pub mtime: u64,
+    /// Device and inode: equal for two names or descriptors of one file.
+    pub dev: u64,
+    pub ino: u64,
 }
 
 impl FileStat {
@@ -152,6 +155,8 @@ impl FileStat {
             mode: st.st_mode as u32,
             atime: st.st_atime.max(0) as u64,
             mtime: st.st_mtime.max(0) as u64,
+            dev: st.st_dev as u64,
+            ino: st.st_ino as u64,
         }
     }
 

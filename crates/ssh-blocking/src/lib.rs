@@ -26,6 +26,8 @@ mod client;
 pub mod driver;
 #[cfg(target_os = "linux")]
 pub mod jail;
+#[cfg(unix)]
+pub mod passwd;
 mod server;
 pub mod sftp;
 #[cfg(target_os = "linux")]

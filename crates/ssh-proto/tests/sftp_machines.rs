@@ -2103,3 +2103,157 @@ fn ids_are_unique_while_in_flight() {
     }
     assert_eq!(p.client.in_flight(), 0);
 }
+
+/// `read_only` (sftp-server -R), `denied_requests` (-P) and
+/// `allowed_requests` (-p): the machine answers refused requests itself
+/// with PERMISSION_DENIED ("Permission denied", as OpenSSH) and hands the
+/// rest to the application.
+#[test]
+fn read_only_and_request_lists_are_enforced_by_the_machine() {
+    use open_flags::{APPEND, CREAT, READ, TRUNC, WRITE};
+    let path = |p: &str| p.to_string();
+    // (name, request, writes)
+    let reqs: Vec<(&str, Request, bool)> = vec![
+        ("open", open("/f", READ), false),
+        ("open", open("/f", WRITE), true),
+        ("open", open("/f", READ | CREAT), true),
+        ("open", open("/f", READ | TRUNC), true),
+        ("open", open("/f", READ | APPEND), true),
+        (
+            "write",
+            Request::Write {
+                handle: vec![0; 4],
+                offset: 0,
+                data: vec![1],
+            },
+            true,
+        ),
+        ("remove", Request::Remove { path: path("/f") }, true),
+        (
+            "mkdir",
+            Request::Mkdir {
+                path: path("/d"),
+                attrs: Attrs::default(),
+            },
+            true,
+        ),
+        (
+            "setstat",
+            Request::Setstat {
+                path: path("/f"),
+                attrs: Attrs::default(),
+            },
+            true,
+        ),
+        ("stat", Request::Stat { path: path("/f") }, false),
+        ("readlink", Request::Readlink { path: path("/f") }, false),
+        (
+            "posix-rename",
+            Request::PosixRename {
+                old: path("/a"),
+                new: path("/b"),
+            },
+            true,
+        ),
+        (
+            "hardlink",
+            Request::Hardlink {
+                old: path("/a"),
+                new: path("/b"),
+            },
+            true,
+        ),
+        ("statvfs", Request::Statvfs { path: path("/") }, false),
+        (
+            "home-directory",
+            Request::HomeDirectory {
+                user: String::new(),
+            },
+            false,
+        ),
+        (
+            "copy-data",
+            Request::CopyData {
+                from: vec![0; 4],
+                from_offset: 0,
+                len: 0,
+                to: vec![1; 4],
+                to_offset: 0,
+            },
+            true,
+        ),
+    ];
+    // Whether a request (name, writes) is served.
+    type Served = Box<dyn Fn(&str, bool) -> bool>;
+    let configs: Vec<(SftpServerConfig, Served)> = vec![
+        (
+            SftpServerConfig {
+                read_only: true,
+                ..Default::default()
+            },
+            Box::new(|_, writes| !writes),
+        ),
+        (
+            SftpServerConfig {
+                denied_requests: vec!["remove".into(), "stat".into()],
+                ..Default::default()
+            },
+            Box::new(|n, _| n != "remove" && n != "stat"),
+        ),
+        (
+            SftpServerConfig {
+                allowed_requests: Some(vec!["open".into(), "statvfs".into(), "remove".into()]),
+                denied_requests: vec!["remove".into()],
+                ..Default::default()
+            },
+            Box::new(|n, _| n == "open" || n == "statvfs"),
+        ),
+    ];
+    for (config, served) in configs {
+        let mut s = started_server(config.clone());
+        for (i, (name, req, writes)) in reqs.iter().enumerate() {
+            assert_eq!(ssh_proto::sftp::request_name(req), Some(*name));
+            let mut b = Vec::new();
+            req.encode(i as u32, &mut b);
+            s.recv(&b).unwrap();
+            let handed = s.poll_request();
+            let mut out = Vec::new();
+            s.take_transmit(&mut out);
+            if served(name, *writes) {
+                let (id, r) = handed.unwrap_or_else(|| panic!("{name} {req:?} not handed on"));
+                assert_eq!((id, &r), (i as u32, req), "{config:?}");
+                assert!(out.is_empty());
+                s.reply(id, &Response::ok()).unwrap();
+                s.take_transmit(&mut out);
+            } else {
+                assert!(
+                    handed.is_none(),
+                    "{name} {req:?} handed on under {config:?}"
+                );
+                let r = replies(&out);
+                assert_eq!(
+                    r,
+                    vec![(
+                        i as u32,
+                        Response::status(status::PERMISSION_DENIED, "Permission denied")
+                    )],
+                    "{name} under {config:?}"
+                );
+            }
+        }
+    }
+    // Every name in the list is one a request has.
+    let names: Vec<&str> = ssh_proto::sftp::REQUEST_NAMES
+        .iter()
+        .map(|(n, _)| *n)
+        .collect();
+    assert_eq!(names.len(), 30);
+    assert_eq!(
+        ssh_proto::sftp::parse_request_names("remove,mkdir"),
+        Ok(vec!["remove".into(), "mkdir".into()])
+    );
+    assert_eq!(
+        ssh_proto::sftp::parse_request_names("remove,rm"),
+        Err("rm".into())
+    );
+}

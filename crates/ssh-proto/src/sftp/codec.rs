@@ -70,6 +70,23 @@ pub mod status {
             _ => "unknown status",
         }
     }
+
+    /// The message OpenSSH's sftp-server sends with a status code
+    /// (`status_to_message`).
+    pub fn message(code: u32) -> &'static str {
+        match code {
+            OK => "Success",
+            EOF => "End of file",
+            NO_SUCH_FILE => "No such file",
+            PERMISSION_DENIED => "Permission denied",
+            FAILURE => "Failure",
+            BAD_MESSAGE => "Bad message",
+            NO_CONNECTION => "No connection",
+            CONNECTION_LOST => "Connection lost",
+            OP_UNSUPPORTED => "Operation unsupported",
+            _ => "Unknown error",
+        }
+    }
 }
 
 /// SSH_FXF_* open flags.

@@ -17,7 +17,7 @@ pub use client::SftpClient;
 pub use codec::{
     open_flags, status, Attrs, CheckTarget, Limits, NameEntry, Request, Response, StatVfs,
 };
-pub use server::{SftpServer, SftpServerConfig};
+pub use server::{parse_request_names, request_name, SftpServer, SftpServerConfig, REQUEST_NAMES};
 
 use crate::error::{Error, ErrorKind};
 

@@ -24,6 +24,138 @@ pub struct SftpServerConfig {
     /// AsyncSSH client sends to a server that is neither OpenSSH nor
     /// paramiko (see [`draft_symlink_peer`](super::draft_symlink_peer)).
     pub draft_symlink: bool,
+    /// Refuse every request that writes, and OPEN with a write, create or
+    /// truncate flag, with PERMISSION_DENIED (OpenSSH's `sftp-server -R`).
+    pub read_only: bool,
+    /// Names of requests to refuse (OpenSSH's `sftp-server -P`); see
+    /// [`REQUEST_NAMES`].
+    pub denied_requests: Vec<String>,
+    /// When set, only requests with these names are served (OpenSSH's
+    /// `sftp-server -p`); the deny list still applies.
+    pub allowed_requests: Option<Vec<String>>,
+}
+
+/// The request names of OpenSSH's `sftp-server -Q requests`, in its order,
+/// with whether each one writes (refused under
+/// [`read_only`](SftpServerConfig::read_only)); OPEN is checked by its
+/// flags. `check-file` (check-file-handle and check-file-name, which
+/// OpenSSH lacks) comes last.
+pub const REQUEST_NAMES: &[(&str, bool)] = &[
+    ("open", false),
+    ("close", false),
+    ("read", false),
+    ("write", true),
+    ("lstat", false),
+    ("fstat", false),
+    ("setstat", true),
+    ("fsetstat", true),
+    ("opendir", false),
+    ("readdir", false),
+    ("remove", true),
+    ("mkdir", true),
+    ("rmdir", true),
+    ("realpath", false),
+    ("stat", false),
+    ("rename", true),
+    ("readlink", false),
+    ("symlink", true),
+    ("posix-rename", true),
+    ("statvfs", false),
+    ("fstatvfs", false),
+    ("hardlink", true),
+    ("fsync", true),
+    ("lsetstat", true),
+    ("limits", false),
+    ("expand-path", false),
+    ("copy-data", true),
+    ("home-directory", false),
+    ("users-groups-by-id", false),
+    ("check-file", false),
+];
+
+/// The name of a request as [`REQUEST_NAMES`] lists it (None for an
+/// extended request this server does not know).
+pub fn request_name(req: &Request) -> Option<&'static str> {
+    Some(match req {
+        Request::Open { .. } => "open",
+        Request::Close { .. } => "close",
+        Request::Read { .. } => "read",
+        Request::Write { .. } => "write",
+        Request::Lstat { .. } => "lstat",
+        Request::Fstat { .. } => "fstat",
+        Request::Setstat { .. } => "setstat",
+        Request::Fsetstat { .. } => "fsetstat",
+        Request::Opendir { .. } => "opendir",
+        Request::Readdir { .. } => "readdir",
+        Request::Remove { .. } => "remove",
+        Request::Mkdir { .. } => "mkdir",
+        Request::Rmdir { .. } => "rmdir",
+        Request::Realpath { .. } => "realpath",
+        Request::Stat { .. } => "stat",
+        Request::Rename { .. } => "rename",
+        Request::Readlink { .. } => "readlink",
+        Request::Symlink { .. } => "symlink",
+        Request::PosixRename { .. } => "posix-rename",
+        Request::Statvfs { .. } => "statvfs",
+        Request::Fstatvfs { .. } => "fstatvfs",
+        Request::Hardlink { .. } => "hardlink",
+        Request::Fsync { .. } => "fsync",
+        Request::Lsetstat { .. } => "lsetstat",
+        Request::Limits => "limits",
+        Request::ExpandPath { .. } => "expand-path",
+        Request::CopyData { .. } => "copy-data",
+        Request::HomeDirectory { .. } => "home-directory",
+        Request::CheckFile { .. } => "check-file",
+        Request::Extended { name, .. } if name == "users-groups-by-id@openssh.com" => {
+            "users-groups-by-id"
+        }
+        Request::Extended { .. } => return None,
+    })
+}
+
+/// Checks a comma-separated list of request names (for `-P`/`-p`):
+/// Err names the first unknown one.
+pub fn parse_request_names(list: &str) -> std::result::Result<Vec<String>, String> {
+    list.split(',')
+        .filter(|n| !n.is_empty())
+        .map(|n| {
+            if REQUEST_NAMES.iter().any(|(k, _)| *k == n) {
+                Ok(n.to_string())
+            } else {
+                Err(n.to_string())
+            }
+        })
+        .collect()
+}
+
+impl SftpServerConfig {
+    /// Whether this configuration serves `req` (read-only mode, deny and
+    /// allow lists), as OpenSSH's `request_permitted` decides.
+    pub fn permits(&self, req: &Request) -> bool {
+        let Some(name) = request_name(req) else {
+            // Unknown extensions are answered OP_UNSUPPORTED.
+            return true;
+        };
+        if self.read_only {
+            let writes = match req {
+                Request::Open { flags, .. } => {
+                    use super::codec::open_flags as f;
+                    flags & (f::WRITE | f::APPEND | f::CREAT | f::TRUNC | f::EXCL) != 0
+                }
+                _ => REQUEST_NAMES.iter().any(|(n, w)| *n == name && *w),
+            };
+            if writes {
+                return false;
+            }
+        }
+        if self.denied_requests.iter().any(|n| n == name) {
+            return false;
+        }
+        match &self.allowed_requests {
+            Some(allowed) => allowed.iter().any(|n| n == name),
+            None => true,
+        }
+    }
 }
 
 impl Default for SftpServerConfig {
@@ -50,6 +182,9 @@ impl Default for SftpServerConfig {
             .map(|(n, v)| (n.to_string(), v.to_string()))
             .collect(),
             draft_symlink: false,
+            read_only: false,
+            denied_requests: Vec::new(),
+            allowed_requests: None,
         }
     }
 }
@@ -238,6 +373,20 @@ impl SftpServer {
             _ => 0,
         };
         self.outstanding.insert(id, kind);
+        if !self.config.permits(&req) {
+            tracing::debug!(
+                "refusing {} request {id}",
+                request_name(&req).unwrap_or("extended")
+            );
+            let _ = self.reply(
+                id,
+                &Response::status(
+                    status::PERMISSION_DENIED,
+                    status::message(status::PERMISSION_DENIED),
+                ),
+            );
+            return;
+        }
         match req {
             Request::Open { .. } | Request::Opendir { .. }
                 if self.handles + opening >= self.config.max_handles =>
