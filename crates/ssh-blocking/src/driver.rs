@@ -7,9 +7,9 @@
 //! while the socket blocks).
 //!
 //! An event loop (the `ssh-mio` adapter) can own the socket instead: the
-//! connection is then made with [`Output::Loop`], handles wake the loop
+//! connection is then made with `Output::Loop`, handles wake the loop
 //! when output is queued or held input can go on, and the loop moves bytes
-//! with [`Shared::loop_recv`], [`Shared::loop_take_output`] and friends.
+//! with `Shared::loop_recv`, `Shared::loop_take_output` and friends.
 //! The handle types (`Client`, `Channel`, `Sftp`, `ServerHandle`) are the
 //! same either way.
 

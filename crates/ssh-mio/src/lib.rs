@@ -11,7 +11,7 @@
 //! ([`Reactor::process`]).
 //!
 //! The objects an application holds are `ssh-blocking`'s: [`Client`],
-//! [`Channel`](ssh_blocking::Channel), [`Sftp`](ssh_blocking::Sftp),
+//! [`Channel`], [`Sftp`](ssh_blocking::Sftp),
 //! [`ServerHandle`] and the same server [`Handler`] trait. Only the owner of
 //! the socket differs: here the reactor's thread reads, writes and runs
 //! timers for every connection, and a handle used from another thread wakes

@@ -28,7 +28,7 @@ pub enum ErrorKind {
     Timeout,
     /// The application called a method at the wrong time or with bad arguments.
     Usage,
-    /// A channel could not be opened; see [`Error::open_failure`].
+    /// A channel could not be opened; the reason code is in [`Error::code`].
     ChannelOpen,
     /// A channel request (exec, shell, subsystem, …) was refused.
     ChannelRequest,

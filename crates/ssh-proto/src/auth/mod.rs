@@ -2,7 +2,7 @@
 //!
 //! Both sides are state machines driven by the connection: the client sends
 //! attempts the application asks for and reports results as events; the
-//! server turns every attempt into an [`Event::AuthRequest`] and waits for
+//! server turns every attempt into an [`Event::AuthRequest`](crate::Event::AuthRequest) and waits for
 //! the application's verdict.
 
 pub mod client;

@@ -489,8 +489,8 @@ pub static GROUP18: DhGroup = DhGroup {
 static GEX_GROUPS: [&DhGroup; 5] = [&GROUP14, &GROUP15, &GROUP16, &GROUP17, &GROUP18];
 
 /// GEX server side: pick a group for the client's (min, n, max) request:
-/// the smallest RFC 3526 group with bits >= n clamped into [min,max]; if
-/// none fits, the largest <= max; None if nothing is within [min,max].
+/// the smallest RFC 3526 group with bits >= n clamped into `[min, max]`; if
+/// none fits, the largest <= max; None if nothing is within `[min, max]`.
 pub fn gex_choose(min: u32, n: u32, max: u32) -> Option<&'static DhGroup> {
     if min > max {
         return None;
