@@ -346,7 +346,7 @@ fn handle_event<H: Handler>(
     match ev {
         Event::AuthRequest { user, request } => auth(sh, handler, &user, request),
         Event::Authenticated { user } => {
-            tracing::debug!(user = %user, "authenticated");
+            tracing::debug!(user = ?user, "authenticated");
             on_auth();
             handler.authenticated(&user);
             Ok(())
@@ -610,7 +610,7 @@ pub fn apply_auth(sh: &Shared, user: &str, decision: &Auth) -> Result<(), Error>
             .auth_partial(&m.iter().map(String::as_str).collect::<Vec<_>>()),
         Auth::ChangePassword(p) => s.conn.auth_password_change_request(p),
     });
-    tracing::debug!(user = %user, decision = ?decision, "auth attempt");
+    tracing::debug!(user = ?user, decision = ?decision, "auth attempt");
     result
 }
 

@@ -207,7 +207,7 @@ async fn handle_event<H: Handler>(
             ssh_blocking::answer_auth(sh, &user, answer)
         }
         Event::Authenticated { user } => {
-            tracing::debug!(user = %user, "authenticated");
+            tracing::debug!(user = ?user, "authenticated");
             on_auth();
             handler.authenticated(&user).await;
             Ok(())
