@@ -11,7 +11,7 @@ use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::Command;
 
-/// A passwd entry, copied out of the C library's buffers.
+/// A passwd entry, with the home directory as a path.
 #[derive(Clone, Debug)]
 pub struct Passwd {
     pub name: String,
@@ -62,54 +62,26 @@ unsafe fn field(p: *const libc::c_char) -> String {
     unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
 }
 
-fn passwd_from(pw: &libc::passwd) -> Passwd {
-    // SAFETY: the fields of an entry filled by getpw*_r point into the
-    // buffer that is still alive while the caller holds `pw`.
-    unsafe {
+impl From<ssh_blocking::passwd::Passwd> for Passwd {
+    fn from(p: ssh_blocking::passwd::Passwd) -> Self {
         Passwd {
-            name: field(pw.pw_name),
-            uid: pw.pw_uid,
-            gid: pw.pw_gid,
-            dir: PathBuf::from(field(pw.pw_dir)),
-            shell: field(pw.pw_shell),
+            name: p.name,
+            uid: p.uid,
+            gid: p.gid,
+            dir: PathBuf::from(p.dir),
+            shell: p.shell,
         }
     }
 }
 
-/// The passwd entry of `name` (`getpwnam_r`).
+/// The passwd entry of `name` (the library's reentrant `getpwnam_r`).
 pub fn passwd_by_name(name: &str) -> io::Result<Option<Passwd>> {
-    let Ok(cname) = CString::new(name) else {
-        return Ok(None);
-    };
-    with_buffer(|buf| {
-        // SAFETY: all-zero is a valid passwd value (null pointers, zero ids).
-        let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut res: *mut libc::passwd = std::ptr::null_mut();
-        // SAFETY: every pointer is valid for the call; the buffer length
-        // is the buffer's.
-        let r = unsafe {
-            libc::getpwnam_r(
-                cname.as_ptr(),
-                &mut pw,
-                buf.as_mut_ptr(),
-                buf.len(),
-                &mut res,
-            )
-        };
-        (r, (r == 0 && !res.is_null()).then(|| passwd_from(&pw)))
-    })
+    Ok(ssh_blocking::passwd::Passwd::by_name(name)?.map(Passwd::from))
 }
 
-/// The passwd entry of `uid` (`getpwuid_r`).
+/// The passwd entry of `uid` (the library's reentrant `getpwuid_r`).
 pub fn passwd_by_uid(uid: u32) -> io::Result<Option<Passwd>> {
-    with_buffer(|buf| {
-        // SAFETY: all-zero is a valid passwd value.
-        let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut res: *mut libc::passwd = std::ptr::null_mut();
-        // SAFETY: as in passwd_by_name.
-        let r = unsafe { libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut res) };
-        (r, (r == 0 && !res.is_null()).then(|| passwd_from(&pw)))
-    })
+    Ok(ssh_blocking::passwd::Passwd::by_uid(uid)?.map(Passwd::from))
 }
 
 /// The shadow entry of `name` (`getspnam_r`; needs root).

@@ -18,7 +18,10 @@ pub struct Passwd {
 impl Passwd {
     /// The entry of user `name`; Ok(None) when there is none.
     pub fn by_name(name: &str) -> io::Result<Option<Passwd>> {
-        let c = CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        // A name with a NUL byte names nobody.
+        let Ok(c) = CString::new(name) else {
+            return Ok(None);
+        };
         lookup(&mut |pw, buf, len, res| {
             // SAFETY: `c` is NUL-terminated; `pw`, `buf` (of `len` bytes)
             // and `res` are valid for writes for the whole call.
@@ -58,6 +61,10 @@ fn lookup(f: &mut LookupFn<'_>) -> io::Result<Option<Passwd>> {
             len *= 4;
             continue;
         }
+        // "Not found" comes back as one of these from some NSS modules.
+        if matches!(rc, libc::ENOENT | libc::ESRCH | libc::EBADF | libc::EPERM) {
+            return Ok(None);
+        }
         if rc != 0 {
             return Err(io::Error::from_raw_os_error(rc));
         }
@@ -93,5 +100,6 @@ mod tests {
         assert_eq!(by_name.uid, 0);
         assert_eq!(Passwd::by_uid(0).unwrap().unwrap(), by_name);
         assert_eq!(Passwd::by_name("no such user, surely").unwrap(), None);
+        assert_eq!(Passwd::by_name("nul\0byte").unwrap(), None);
     }
 }
