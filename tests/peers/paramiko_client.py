@@ -32,6 +32,7 @@ exits 0 without running COMMAND.
 """
 
 import argparse
+import os
 import socket
 import sys
 import threading
@@ -42,7 +43,9 @@ import paramiko
 def fail(msg):
     sys.stderr.write("paramiko_client: %s\n" % msg)
     sys.stderr.flush()
-    sys.exit(255)
+    sys.stdout.flush()
+    # No interpreter shutdown: see the end of main().
+    os._exit(255)
 
 
 def check_host_key(transport, known_hosts, host, port):
@@ -201,7 +204,12 @@ def main():
     finally:
         if client is not None:
             client.close()
-    sys.exit(status if 0 <= status <= 255 else 255)
+    # The stdin feeder may still sit in a blocking read of stdin (the command
+    # can finish without reading it); a normal interpreter shutdown then
+    # aborts on the stdin buffer's lock. Flush and leave at once instead.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status if 0 <= status <= 255 else 255)
 
 
 if __name__ == "__main__":
