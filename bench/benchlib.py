@@ -75,3 +75,9 @@ def clients(runtimes, opts, tail):
            for rt in runtimes]
     out.append(("openssh", ["ssh", "-F", "/dev/null"] + opts + tail))
     return out
+
+def cleanup(sshd_proc, d):
+    """Stops sshd (if started) and removes the directory d."""
+    if sshd_proc:
+        sshd_proc.terminate(); sshd_proc.wait()
+    shutil.rmtree(d, ignore_errors=True)

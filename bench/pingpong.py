@@ -14,11 +14,11 @@ examples:
 
 `--stderr` runs `cat >&2` and reads the echo from the client's stderr.
 """
-import argparse, os, select, shutil, subprocess, sys, tempfile, time
+import argparse, os, select, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import (add_runtimes_option, client_options, client_setup, clients,  # noqa: E402
-                      free_port, parse_runtimes, start_sshd)
+                      cleanup, free_port, parse_runtimes, start_sshd)
 
 ROUND_TIMEOUT = 10.0
 
@@ -91,9 +91,7 @@ def main():
         for name, _ in argvs[:-1]:
             print(f"ratio  rounds/s {name}/openssh = {res['openssh'] / res[name]:.2f}x")
     finally:
-        if sshd_proc:
-            sshd_proc.terminate(); sshd_proc.wait()
-        shutil.rmtree(d, ignore_errors=True)
+        cleanup(sshd_proc, d)
 
 
 if __name__ == "__main__":

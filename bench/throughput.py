@@ -12,11 +12,11 @@ the ratios. Needs root (sshd) and the release examples:
 With `--runtimes`, our client runs once per adapter (`--runtime R`) and the
 ratios are given to the blocking client and to OpenSSH's `ssh`.
 """
-import argparse, os, shutil, subprocess, sys, tempfile, time
+import argparse, os, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import (add_runtimes_option, client_options, client_setup, clients,  # noqa: E402
-                      free_port, parse_runtimes, start_sshd)
+                      cleanup, free_port, parse_runtimes, start_sshd)
 
 CASES = [
     ("aes128-gcm@openssh.com", None),
@@ -83,9 +83,7 @@ def main():
                     extra = f", throughput {name}/ours-blocking = {res['ours-blocking'][0] / res[name][0]:.2f}x"
                 print(f"{label:40} ratio    throughput {name}/openssh = {tp:.2f}x, CPU {name}/openssh = {cpu:.2f}x{extra}")
     finally:
-        if sshd_proc:
-            sshd_proc.terminate(); sshd_proc.wait()
-        shutil.rmtree(d, ignore_errors=True)
+        cleanup(sshd_proc, d)
 
 if __name__ == "__main__":
     main()

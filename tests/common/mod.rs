@@ -355,21 +355,7 @@ pub fn ensure_user() -> TestUser {
                 if shell != "/bin/sh" {
                     run_checked(Command::new(require_peer("usermod")).args(["-s", "/bin/sh", USER]), "usermod");
                 }
-                retry("chpasswd", || {
-                    let mut child = Command::new(require_peer("chpasswd"))
-                        .stdin(Stdio::piped())
-                        .stdout(Stdio::piped())
-                        .stderr(Stdio::piped())
-                        .spawn()
-                        .expect("cannot run chpasswd");
-                    child.stdin.take().unwrap().write_all(format!("{USER}:{PASSWORD}\n").as_bytes()).unwrap();
-                    let out = child.wait_with_output().unwrap();
-                    if out.status.success() {
-                        Ok(())
-                    } else {
-                        Err(show(&out.stderr, 2000))
-                    }
-                });
+                chpasswd(&[], USER, PASSWORD);
 
                 let (uid, gid, home, _) = passwd_entry(USER).unwrap();
                 if !home.exists() {
@@ -377,16 +363,47 @@ pub fn ensure_user() -> TestUser {
                     std::os::unix::fs::chown(&home, Some(uid), Some(gid)).unwrap();
                     std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o755)).unwrap();
                 }
-                let ssh_dir = home.join(".ssh");
-                if !ssh_dir.exists() {
-                    std::fs::create_dir(&ssh_dir).unwrap();
-                }
-                std::os::unix::fs::chown(&ssh_dir, Some(uid), Some(gid)).unwrap();
-                std::fs::set_permissions(&ssh_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+                ensure_ssh_dir(&home, uid, gid);
                 TestUser { name: USER.into(), password: PASSWORD.into(), home, uid, gid }
             })
         })
         .clone()
+}
+
+/// Sets `user`'s password with `chpasswd ARGS` (retried: other processes
+/// may hold the passwd/shadow locks for a moment).
+fn chpasswd(args: &[&str], user: &str, password: &str) {
+    retry("chpasswd", || {
+        let mut child = Command::new(require_peer("chpasswd"))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cannot run chpasswd");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{user}:{password}\n").as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(show(&out.stderr, 2000))
+        }
+    });
+}
+
+/// `HOME/.ssh` exists, owned by uid:gid, mode 0700.
+fn ensure_ssh_dir(home: &Path, uid: u32, gid: u32) {
+    let ssh_dir = home.join(".ssh");
+    if !ssh_dir.exists() {
+        std::fs::create_dir(&ssh_dir).unwrap();
+    }
+    std::os::unix::fs::chown(&ssh_dir, Some(uid), Some(gid)).unwrap();
+    std::fs::set_permissions(&ssh_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
 }
 
 /// Makes sure the local user `name` exists with home `/home/NAME` and
@@ -423,27 +440,7 @@ pub fn ensure_local_user(name: &str, shell: &str, password: Option<&str>) -> Tes
             );
         }
         let pw = password.unwrap_or("locked-account");
-        retry("chpasswd", || {
-            let mut child = Command::new(require_peer("chpasswd"))
-                .args(["-c", "SHA512"])
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("cannot run chpasswd");
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(format!("{name}:{pw}\n").as_bytes())
-                .unwrap();
-            let out = child.wait_with_output().unwrap();
-            if out.status.success() {
-                Ok(())
-            } else {
-                Err(show(&out.stderr, 2000))
-            }
-        });
+        chpasswd(&["-c", "SHA512"], name, pw);
         if password.is_none() {
             run_checked(
                 Command::new(require_peer("usermod")).args(["-L", name]),
@@ -456,12 +453,7 @@ pub fn ensure_local_user(name: &str, shell: &str, password: Option<&str>) -> Tes
         }
         std::os::unix::fs::chown(&home, Some(uid), Some(gid)).unwrap();
         std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let ssh_dir = home.join(".ssh");
-        if !ssh_dir.exists() {
-            std::fs::create_dir(&ssh_dir).unwrap();
-        }
-        std::os::unix::fs::chown(&ssh_dir, Some(uid), Some(gid)).unwrap();
-        std::fs::set_permissions(&ssh_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        ensure_ssh_dir(&home, uid, gid);
         TestUser {
             name: name.into(),
             password: pw.into(),
