@@ -266,6 +266,19 @@ struct Conn {
     deadline: Option<Instant>,
 }
 
+impl Conn {
+    /// A worker job running this connection's (taken out) `server`.
+    fn job(&self, slot: usize, server: Box<dyn ServerConn>, last: bool) -> Job {
+        Job {
+            slot,
+            id: self.id,
+            server,
+            shared: self.shared.clone(),
+            last,
+        }
+    }
+}
+
 enum Entry {
     Listener(Listener),
     Conn(Conn),
@@ -778,13 +791,7 @@ impl Reactor {
                     c.server_told_end = true;
                 }
                 if let Some(server) = c.server.take() {
-                    workers.submit(Job {
-                        slot,
-                        id: c.id,
-                        server,
-                        shared: c.shared.clone(),
-                        last: false,
-                    });
+                    workers.submit(c.job(slot, server, false));
                 }
             }
         }
@@ -824,13 +831,7 @@ impl Reactor {
             if let Some(server) = c.server.take() {
                 // The handler learns the end on a worker; a busy one does
                 // when it comes back.
-                workers.submit(Job {
-                    slot,
-                    id: c.id,
-                    server,
-                    shared: c.shared.clone(),
-                    last: true,
-                });
+                workers.submit(c.job(slot, server, true));
             }
             if let Some(Entry::Conn(mut c)) = self.entries[slot].take() {
                 let _ = self.registry.deregister(&mut c.sock);
