@@ -40,3 +40,44 @@ Subsystem sftp internal-sftp
                          stderr=subprocess.DEVNULL)
     wait_port(port)
     return p
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CLIENT = os.environ.get("SSHLIB_CLIENT") or os.path.join(ROOT, "target", "release", "examples", "client")
+
+def add_runtimes_option(ap):
+    """`--runtimes` (default blocking) on an argparse parser."""
+    ap.add_argument("--runtimes", default="blocking",
+                    help="comma-separated adapters for our client: blocking,tokio,mio")
+
+def parse_runtimes(args):
+    """The adapters `--runtimes` lists; exits if the client example is not built."""
+    if not os.path.exists(CLIENT):
+        sys.exit("build first: cargo build --release --examples")
+    return [r for r in args.runtimes.split(",") if r]
+
+def client_setup(d, port):
+    """Keys in d (see make_keys), `d/kh` naming the host key for 127.0.0.1:port,
+    and the user to log in as."""
+    make_keys(d)
+    with open(f"{d}/kh", "w") as f:
+        f.write(f"[127.0.0.1]:{port} " + open(f"{d}/hk.pub").read())
+    return os.environ.get("USER") or "root"
+
+def client_options(d, port):
+    """Options both clients take: port, user key, d/kh, batch mode."""
+    return ["-p", str(port), "-i", f"{d}/id", "-o", f"UserKnownHostsFile={d}/kh",
+            "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"]
+
+def clients(runtimes, opts, tail):
+    """(name, argv) of our client once per runtime ("ours" if only one, else
+    "ours-RT"), then OpenSSH's ssh ("openssh", last), each ending with tail."""
+    out = [(f"ours-{rt}" if len(runtimes) > 1 else "ours", [CLIENT, "--runtime", rt] + opts + tail)
+           for rt in runtimes]
+    out.append(("openssh", ["ssh", "-F", "/dev/null"] + opts + tail))
+    return out
+
+def cleanup(sshd_proc, d):
+    """Stops sshd (if started) and removes the directory d."""
+    if sshd_proc:
+        sshd_proc.terminate(); sshd_proc.wait()
+    shutil.rmtree(d, ignore_errors=True)

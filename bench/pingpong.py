@@ -14,13 +14,12 @@ examples:
 
 `--stderr` runs `cat >&2` and reads the echo from the client's stderr.
 """
-import argparse, os, select, shutil, subprocess, sys, tempfile, time
+import argparse, os, select, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import free_port, make_keys, start_sshd  # noqa: E402
+from benchlib import (add_runtimes_option, client_options, client_setup, clients,  # noqa: E402
+                      cleanup, free_port, parse_runtimes, start_sshd)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CLIENT = os.environ.get("SSHLIB_CLIENT") or os.path.join(ROOT, "target", "release", "examples", "client")
 ROUND_TIMEOUT = 10.0
 
 
@@ -63,30 +62,19 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=1000)
     ap.add_argument("--runs", type=int, default=1)
-    ap.add_argument("--runtimes", default="blocking",
-                    help="comma-separated adapters for our client: blocking,tokio,mio")
+    add_runtimes_option(ap)
     ap.add_argument("--stderr", action="store_true", help="echo through `cat >&2` (stderr)")
     args = ap.parse_args()
-    runtimes = [r for r in args.runtimes.split(",") if r]
-    if not os.path.exists(CLIENT):
-        sys.exit("build first: cargo build --release --examples")
+    runtimes = parse_runtimes(args)
     d = tempfile.mkdtemp(prefix="sshlib-bench-")
     port = free_port()
     sshd_proc = None
     try:
-        make_keys(d)
-        user = os.environ.get("USER") or "root"
-        with open(f"{d}/kh", "w") as f:
-            f.write(f"[127.0.0.1]:{port} " + open(f"{d}/hk.pub").read())
+        user = client_setup(d, port)
         sshd_proc = start_sshd(d, port, "aes128-gcm@openssh.com,chacha20-poly1305@openssh.com")
-        common = ["-p", str(port), "-i", f"{d}/id", "-o", f"UserKnownHostsFile={d}/kh",
-                  "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
-                  "-o", "Ciphers=aes128-gcm@openssh.com"]
+        common = client_options(d, port) + ["-o", "Ciphers=aes128-gcm@openssh.com"]
         cmd = "cat >&2" if args.stderr else "cat"
-        clients = [(f"ours-{rt}" if len(runtimes) > 1 else "ours",
-                    [CLIENT, "--runtime", rt] + common + [f"{user}@127.0.0.1", cmd])
-                   for rt in runtimes]
-        clients.append(("openssh", ["ssh", "-F", "/dev/null"] + common + [f"{user}@127.0.0.1", cmd]))
+        argvs = clients(runtimes, common, [f"{user}@127.0.0.1", cmd])
         print(f"{args.rounds} one-byte round trips through `{cmd}` over pipes, best of {args.runs}, "
               f"{os.uname().machine}, {os.cpu_count()} cpus, {time.strftime('%Y-%m-%d')}")
         print(f"{'client':16} {'rounds/s':>10} {'us/round':>10}")
@@ -94,18 +82,16 @@ def main():
         # during the run falls on all of them alike.
         res = {}
         for _ in range(args.runs):
-            for name, argv in clients:
+            for name, argv in argvs:
                 dt = run_one(argv, args.rounds, args.stderr)
                 res[name] = min(res.get(name, dt), dt)
-        for name, _ in clients:
+        for name, _ in argvs:
             best = res[name]
             print(f"{name:16} {args.rounds / best:10.0f} {best / args.rounds * 1e6:10.1f}")
-        for name, _ in clients[:-1]:
+        for name, _ in argvs[:-1]:
             print(f"ratio  rounds/s {name}/openssh = {res['openssh'] / res[name]:.2f}x")
     finally:
-        if sshd_proc:
-            sshd_proc.terminate(); sshd_proc.wait()
-        shutil.rmtree(d, ignore_errors=True)
+        cleanup(sshd_proc, d)
 
 
 if __name__ == "__main__":

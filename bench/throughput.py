@@ -12,13 +12,12 @@ the ratios. Needs root (sshd) and the release examples:
 With `--runtimes`, our client runs once per adapter (`--runtime R`) and the
 ratios are given to the blocking client and to OpenSSH's `ssh`.
 """
-import argparse, os, shutil, subprocess, sys, tempfile, time
+import argparse, os, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import free_port, make_keys, start_sshd, wait_port  # noqa: E402
+from benchlib import (add_runtimes_option, client_options, client_setup, clients,  # noqa: E402
+                      cleanup, free_port, parse_runtimes, start_sshd)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CLIENT = os.environ.get("SSHLIB_CLIENT") or os.path.join(ROOT, "target", "release", "examples", "client")
 CASES = [
     ("aes128-gcm@openssh.com", None),
     ("chacha20-poly1305@openssh.com", None),
@@ -49,24 +48,17 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--size-mib", type=int, default=1024)
     ap.add_argument("--runs", type=int, default=1)
-    ap.add_argument("--runtimes", default="blocking",
-                    help="comma-separated adapters for our client: blocking,tokio,mio")
+    add_runtimes_option(ap)
     args = ap.parse_args()
-    runtimes = [r for r in args.runtimes.split(",") if r]
+    runtimes = parse_runtimes(args)
     size = args.size_mib << 20
-    if not os.path.exists(CLIENT):
-        sys.exit("build first: cargo build --release --examples")
     d = tempfile.mkdtemp(prefix="sshlib-bench-")
     port = free_port()
     sshd_proc = None
     try:
-        make_keys(d)
-        user = os.environ.get("USER") or "root"
-        with open(f"{d}/kh", "w") as f:
-            f.write(f"[127.0.0.1]:{port} " + open(f"{d}/hk.pub").read())
+        user = client_setup(d, port)
         sshd_proc = start_sshd(d, port, "aes128-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr")
-        common = ["-p", str(port), "-i", f"{d}/id", "-o", f"UserKnownHostsFile={d}/kh",
-                  "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"]
+        common = client_options(d, port)
         print(f"{size >> 20} MiB through `cat > /dev/null`, {args.runs} run(s) each, "
               f"{os.uname().machine}, {os.cpu_count()} cpus, {time.strftime('%Y-%m-%d')}")
         print(f"{'cipher':40} {'client':14} {'MB/s':>8} {'CPU s':>7}")
@@ -74,11 +66,8 @@ def main():
             alg = ["-o", f"Ciphers={cipher}"] + (["-o", f"MACs={mac}"] if mac else [])
             label = cipher + (f" + {mac}" if mac else "")
             res = {}
-            clients = [(f"ours-{rt}" if len(runtimes) > 1 else "ours",
-                        [CLIENT, "--runtime", rt] + common + alg + [f"{user}@127.0.0.1", "cat > /dev/null"])
-                       for rt in runtimes]
-            clients.append(("openssh", ["ssh", "-F", "/dev/null"] + common + alg + [f"{user}@127.0.0.1", "cat > /dev/null"]))
-            for name, argv in clients:
+            argvs = clients(runtimes, common + alg, [f"{user}@127.0.0.1", "cat > /dev/null"])
+            for name, argv in argvs:
                 best = None
                 for _ in range(args.runs):
                     dt, cpu = run_one(argv, size)
@@ -86,7 +75,7 @@ def main():
                         best = (dt, cpu)
                 res[name] = best
                 print(f"{label:40} {name:14} {size / best[0] / 1e6:8.0f} {best[1]:7.2f}")
-            for name, _ in clients[:-1]:
+            for name, _ in argvs[:-1]:
                 tp = res["openssh"][0] / res[name][0]
                 cpu = res[name][1] / max(res["openssh"][1], 1e-9)
                 extra = ""
@@ -94,9 +83,7 @@ def main():
                     extra = f", throughput {name}/ours-blocking = {res['ours-blocking'][0] / res[name][0]:.2f}x"
                 print(f"{label:40} ratio    throughput {name}/openssh = {tp:.2f}x, CPU {name}/openssh = {cpu:.2f}x{extra}")
     finally:
-        if sshd_proc:
-            sshd_proc.terminate(); sshd_proc.wait()
-        shutil.rmtree(d, ignore_errors=True)
+        cleanup(sshd_proc, d)
 
 if __name__ == "__main__":
     main()

@@ -822,6 +822,17 @@ struct Chan {
     proc: Option<Arc<Proc>>,
 }
 
+/// Channel `id`'s state and its handle, taken out to run a command: None
+/// if there is no such channel or it runs one already.
+fn idle_chan(chans: &mut HashMap<ChannelId, Chan>, id: ChannelId) -> Option<(&mut Chan, SChan)> {
+    let ch = chans.get_mut(&id)?;
+    if ch.proc.is_some() {
+        return None;
+    }
+    let channel = ch.channel.take()?;
+    Some((ch, channel))
+}
+
 struct Pty {
     master: OwnedFd,
     slave: Option<OwnedFd>,
@@ -1016,13 +1027,7 @@ impl Session {
         }
         self.user_env(&mut cmd, &pw);
         let cred = self.settings.privileged.then(|| credentials(&pw));
-        let Some(ch) = self.chans.get_mut(&id) else {
-            return false;
-        };
-        if ch.proc.is_some() {
-            return false;
-        }
-        let Some(channel) = ch.channel.take() else {
+        let Some((ch, channel)) = idle_chan(&mut self.chans, id) else {
             return false;
         };
         for (k, v) in &conn_env {
@@ -1123,13 +1128,7 @@ impl Session {
             }
             self.user_env(&mut cmd, &pw);
             let cred = credentials(&pw);
-            let Some(ch) = self.chans.get_mut(&id) else {
-                return false;
-            };
-            if ch.proc.is_some() {
-                return false;
-            }
-            let Some(channel) = ch.channel.take() else {
+            let Some((ch, channel)) = idle_chan(&mut self.chans, id) else {
                 return false;
             };
             return match spawn_pipes(cmd, channel, Some(cred)) {

@@ -276,12 +276,7 @@ fn known_hosts_is_searched_under_the_name_given() {
         false,
         &mut fails,
     );
-    assert!(
-        fails.is_empty(),
-        "{} failures:\n  {}",
-        fails.len(),
-        fails.join("\n  ")
-    );
+    assert_no_fails(&fails);
 }
 
 /// Port 22: entries are bare names (`localhost`, hashed or not), as OpenSSH
@@ -346,13 +341,19 @@ fn port_22_uses_bare_names() {
             true,
             &mut fails,
         );
-        assert!(
-            fails.is_empty(),
-            "{} failures:\n  {}",
-            fails.len(),
-            fails.join("\n  ")
-        );
+        assert_no_fails(&fails);
     })
+}
+
+/// Fails the test listing every entry of `fails`, if there are any.
+#[track_caller]
+fn assert_no_fails(fails: &[String]) {
+    assert!(
+        fails.is_empty(),
+        "{} failures:\n  {}",
+        fails.len(),
+        fails.join("\n  ")
+    );
 }
 
 /// Our `client` and `sftp` examples under each runtime, and OpenSSH's `ssh`
@@ -391,19 +392,7 @@ fn check_examples(
         .collect()
     };
     let dest = format!("{USER}@{host}");
-    let isolation: Vec<String> = [
-        "-F",
-        "/dev/null",
-        "-o",
-        "GlobalKnownHostsFile=/dev/null",
-        "-o",
-        "UpdateHostKeys=no",
-        "-o",
-        "IdentitiesOnly=yes",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let isolation = openssh_isolation_args();
     let mut runs: Vec<(String, PathBuf, Vec<String>)> = Vec::new();
     for rt in ["blocking", "tokio", "mio"] {
         let rt_args = vec!["--runtime".to_string(), rt.to_string()];
@@ -503,12 +492,7 @@ fn examples_search_known_hosts_under_the_name_given() {
         let kh = known_hosts(&dir, &name, &pattern, keys, hashed);
         check_examples("localhost", p, &kh, what, accept, &mut fails);
     }
-    assert!(
-        fails.is_empty(),
-        "{} failures:\n  {}",
-        fails.len(),
-        fails.join("\n  ")
-    );
+    assert_no_fails(&fails);
 }
 
 /// `-o CheckHostIP=yes` is refused with an error naming it (the address is

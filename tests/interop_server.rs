@@ -552,6 +552,30 @@ impl OurServer {
         a
     }
 
+    /// OpenSSH `ssh` as sshtest with publickey `key` only, running `cmd`
+    /// (no input, [`SHORT`] time-out).
+    fn ssh_key(&self, key: &Path, cmd: &str) -> Output {
+        ssh(&self.key_args(key), cmd, Input::Null, &[], SHORT)
+    }
+
+    /// OpenSSH `sftp -b BATCH` as `user` with publickey `key` only.
+    fn sftp_batch(&self, user: &str, key: &Path, batch: &Path) -> Output {
+        let mut a = s(&["-F", "/dev/null", "-P", &self.port.to_string()]);
+        a.extend(self.openssh_options());
+        a.extend(s(&[
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-i",
+            &path_str(key),
+            "-b",
+            &path_str(batch),
+            &format!("{user}@127.0.0.1"),
+        ]));
+        run_prog(&require_peer("sftp"), &a, Input::Null, &[], SHORT)
+    }
+
     /// Password authentication only, one prompt, answered by SSH_ASKPASS.
     fn password_args(&self) -> Vec<String> {
         let mut a = self.ssh_base();
@@ -598,13 +622,7 @@ impl OurServer {
         if let Some(st) = self.daemon.try_status() {
             return Err(format!("the server exited ({})", describe_status(&st)));
         }
-        let out = ssh(
-            &self.key_args(&keys().ed25519),
-            "echo alive",
-            Input::Null,
-            &[],
-            SHORT,
-        );
+        let out = self.ssh_key(&keys().ed25519, "echo alive");
         check_output(&out, b"alive\n", b"", 0)
             .map_err(|e| format!("the server no longer serves a new connection: {e}"))
     }
@@ -774,13 +792,7 @@ fn startup_ephemeral_host_key_fingerprint_matches() {
 #[test]
 fn openssh_exec_stdout_stderr_exit_status() {
     let srv = OurServer::start();
-    let out = ssh(
-        &srv.key_args(&keys().ed25519),
-        EXEC_CMD,
-        Input::Null,
-        &[],
-        SHORT,
-    );
+    let out = srv.ssh_key(&keys().ed25519, EXEC_CMD);
     assert_output(&out, b"out\n", b"err\n", 7);
 }
 
@@ -1342,13 +1354,7 @@ fn openssh_pty_for_exec_only_when_requested() {
         text.ends_with("\r\n"),
         "a pty translates newlines: {text:?}"
     );
-    let out = ssh(
-        &srv.key_args(&keys().ed25519),
-        "tty",
-        Input::Null,
-        &[],
-        SHORT,
-    );
+    let out = srv.ssh_key(&keys().ed25519, "tty");
     assert_eq!(out.stdout, b"not a tty\n", "{}", lossy(&out.stderr));
 }
 
@@ -1588,13 +1594,7 @@ fn authorized_keys_expiry_and_unsupported_options() {
             authorized_keys: Some(format!("{options} {ed_pub}\n")),
             ..Default::default()
         });
-        let out = ssh(
-            &srv.key_args(&keys.ed25519),
-            "echo ok",
-            Input::Null,
-            &[],
-            SHORT,
-        );
+        let out = srv.ssh_key(&keys.ed25519, "echo ok");
         let r = if logs_in {
             check_output(&out, b"ok\n", b"", 0)
         } else {
@@ -1713,13 +1713,7 @@ fn pubkey_accepted_algorithms_and_ssh_rsa() {
     let srv = OurServer::start_with(ServerOpts::with_options(&[
         "PubkeyAcceptedAlgorithms=-ssh-ed25519",
     ]));
-    let out = ssh(
-        &srv.key_args(&keys.ed25519),
-        "echo ok",
-        Input::Null,
-        &[],
-        SHORT,
-    );
+    let out = srv.ssh_key(&keys.ed25519, "echo ok");
     if let Err(e) = check_denied(&out) {
         failures.push(format!("-ssh-ed25519, ed25519 key: {e}"));
     }
@@ -2231,13 +2225,7 @@ fn refuse_unknown_key() {
     let dir = TempDir::new("unknown-key");
     let k = dir.join("id_unknown");
     generate_key(&k, &["-t", "ed25519"], "", "unknown");
-    let out = ssh(
-        &srv.key_args(&k),
-        "echo should-not-run",
-        Input::Null,
-        &[],
-        SHORT,
-    );
+    let out = srv.ssh_key(&k, "echo should-not-run");
     check_denied(&out).unwrap();
     srv.assert_serving();
 }
@@ -2447,35 +2435,10 @@ fn max_startups_refuses_extra_unauthenticated() {
         "MaxStartups=2",
         "LoginGraceTime=60",
     ]));
-    let mut idle = Vec::new();
-    for _ in 0..2 {
-        let mut sock = connect(srv.port);
-        sock.write_all(b"SSH-2.0-sshlib_idle\r\n").unwrap();
-        // Wait until the server has taken the connection on: its version line.
-        sock.set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let mut got = Vec::new();
-        let mut b = [0u8; 1];
-        while !got.ends_with(b"\n") && got.len() < 1024 {
-            match sock.read(&mut b) {
-                Ok(1) => got.push(b[0]),
-                _ => break,
-            }
-        }
-        assert!(
-            got.starts_with(b"SSH-2.0-"),
-            "no version line on an idle connection: {}",
-            show(&got, 200)
-        );
-        idle.push(sock);
-    }
-    let out = ssh(
-        &srv.key_args(&keys().ed25519),
-        "echo should-not-run",
-        Input::Null,
-        &[],
-        SHORT,
-    );
+    // Two connections the server has taken on (its version line came).
+    let addr = ([127, 0, 0, 1], srv.port).into();
+    let idle: Vec<_> = (0..2).map(|_| idle_socket(addr, true)).collect();
+    let out = srv.ssh_key(&keys().ed25519, "echo should-not-run");
     assert_eq!(
         out.status.code(),
         Some(255),
@@ -2498,6 +2461,20 @@ fn max_startups_refuses_extra_unauthenticated() {
     }
 }
 
+/// Reads byte by byte up to and including a newline (at most 1024 bytes;
+/// less on EOF, an error or the read timeout).
+fn read_line(sock: &mut TcpStream) -> Vec<u8> {
+    let mut got = Vec::new();
+    let mut b = [0u8; 1];
+    while !got.ends_with(b"\n") && got.len() < 1024 {
+        match sock.read(&mut b) {
+            Ok(1) => got.push(b[0]),
+            _ => break,
+        }
+    }
+    got
+}
+
 /// Opens a socket to the server that sends nothing (or only a version
 /// line), and waits for the server's version line (so the server has taken
 /// it on).
@@ -2509,14 +2486,7 @@ fn idle_socket(addr: std::net::SocketAddr, version: bool) -> TcpStream {
     }
     sock.set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
-    let mut got = Vec::new();
-    let mut b = [0u8; 1];
-    while !got.ends_with(b"\n") && got.len() < 1024 {
-        match sock.read(&mut b) {
-            Ok(1) => got.push(b[0]),
-            _ => break,
-        }
-    }
+    let got = read_line(&mut sock);
     assert!(
         got.starts_with(b"SSH-2.0-"),
         "no version line on an idle connection: {}",
@@ -2541,13 +2511,7 @@ fn max_startups_random_early_drop_lets_clients_in() {
     let tries = 24;
     let mut got_in = 0;
     for _ in 0..tries {
-        let out = ssh(
-            &srv.key_args(&keys().ed25519),
-            "echo in",
-            Input::Null,
-            &[],
-            SHORT,
-        );
+        let out = srv.ssh_key(&keys().ed25519, "echo in");
         if out.status.code() == Some(0) {
             assert_eq!(out.stdout, b"in\n");
             got_in += 1;
@@ -2577,14 +2541,7 @@ fn max_startups_random_early_drop_lets_clients_in() {
         let mut sock = connect(srv.port);
         sock.set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
-        let mut got = Vec::new();
-        let mut b = [0u8; 1];
-        while !got.ends_with(b"\n") && got.len() < 1024 {
-            match sock.read(&mut b) {
-                Ok(1) => got.push(b[0]),
-                _ => break,
-            }
-        }
+        let got = read_line(&mut sock);
         if !got.starts_with(b"SSH-2.0-") {
             // Refused: nothing follows the notice.
             assert_eq!(
@@ -2610,13 +2567,7 @@ fn per_source_max_startups_refuses_one_source_only() {
     });
     let v4: std::net::SocketAddr = ([127, 0, 0, 1], srv.port).into();
     let idle: Vec<_> = (0..2).map(|_| idle_socket(v4, false)).collect();
-    let out = ssh(
-        &srv.key_args(&keys().ed25519),
-        "echo in",
-        Input::Null,
-        &[],
-        SHORT,
-    );
+    let out = srv.ssh_key(&keys().ed25519, "echo in");
     assert_eq!(
         out.status.code(),
         Some(255),
@@ -2781,13 +2732,7 @@ fn vanished_client_leaves_no_process_zombie_or_fd() {
     let mut srv = OurServer::start();
     let pid = srv.daemon.pid();
     // One finished session first, so lazily opened descriptors are counted.
-    let out = ssh(
-        &srv.key_args(&keys().ed25519),
-        "true",
-        Input::Null,
-        &[],
-        SHORT,
-    );
+    let out = srv.ssh_key(&keys().ed25519, "true");
     assert_output(&out, b"", b"", 0);
     std::thread::sleep(Duration::from_millis(300));
     let fds_before = fd_count(pid);
@@ -3015,20 +2960,7 @@ fn root_server_runs_sessions_as_the_system_user() {
     let sftp = |batch: &str| -> Output {
         let b = dir.join("batch");
         std::fs::write(&b, batch).unwrap();
-        let mut a = s(&["-F", "/dev/null", "-P", &srv.port.to_string()]);
-        a.extend(srv.openssh_options());
-        a.extend(s(&[
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "IdentitiesOnly=yes",
-            "-i",
-            &path_str(&alice_key),
-            "-b",
-            &path_str(&b),
-            &format!("{ALICE}@127.0.0.1"),
-        ]));
-        run_prog(&require_peer("sftp"), &a, Input::Null, &[], SHORT)
+        srv.sftp_batch(ALICE, &alice_key, &b)
     };
     let out = sftp(&format!("pwd\nput {} {name}\n", local.display()));
     let text = lossy(&out.stdout);
@@ -3168,20 +3100,7 @@ fn unprivileged_server_serves_only_its_own_user() {
     std::fs::write(&local, "x\n").unwrap();
     let name = format!("unprivileged-put-{}.txt", std::process::id());
     std::fs::write(&batch, format!("pwd\nput {} {name}\n", local.display())).unwrap();
-    let mut a = s(&["-F", "/dev/null", "-P", &srv.port.to_string()]);
-    a.extend(srv.openssh_options());
-    a.extend(s(&[
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "IdentitiesOnly=yes",
-        "-i",
-        &path_str(&alice_key),
-        "-b",
-        &path_str(&batch),
-        &format!("{ALICE}@127.0.0.1"),
-    ]));
-    let out = run_prog(&require_peer("sftp"), &a, Input::Null, &[], SHORT);
+    let out = srv.sftp_batch(ALICE, &alice_key, &batch);
     let text = lossy(&out.stdout);
     assert!(
         out.status.success()
@@ -3219,13 +3138,7 @@ fn explicit_key_and_password_files_log_in_as_the_user() {
     let user = ensure_user();
     let srv = OurServer::start();
     let want = format!("{}\n{}\n{}\n", user.uid, user.name, user.home.display());
-    let out = ssh(
-        &srv.key_args(&keys().ed25519),
-        "id -u; whoami; echo $HOME",
-        Input::Null,
-        &[],
-        SHORT,
-    );
+    let out = srv.ssh_key(&keys().ed25519, "id -u; whoami; echo $HOME");
     check_output(&out, want.as_bytes(), b"", 0).unwrap();
     let askpass = askpass_script(PASSWORD);
     let out = ssh(

@@ -245,20 +245,9 @@ fn our_sftp_command() -> (PathBuf, Vec<String>) {
 /// Options that keep OpenSSH's clients from reading or writing anything
 /// outside the test.
 fn openssh_isolation() -> Vec<String> {
-    s(&[
-        "-F",
-        "/dev/null",
-        "-o",
-        "GlobalKnownHostsFile=/dev/null",
-        "-o",
-        "UpdateHostKeys=no",
-        "-o",
-        "IdentitiesOnly=yes",
-        "-o",
-        "ControlMaster=no",
-        "-o",
-        "ConnectTimeout=15",
-    ])
+    let mut a = openssh_isolation_args();
+    a.extend(s(&["-o", "ControlMaster=no", "-o", "ConnectTimeout=15"]));
+    a
 }
 
 /// `-P PORT -o UserKnownHostsFile=.. -o StrictHostKeyChecking=yes` and the

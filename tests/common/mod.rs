@@ -355,21 +355,7 @@ pub fn ensure_user() -> TestUser {
                 if shell != "/bin/sh" {
                     run_checked(Command::new(require_peer("usermod")).args(["-s", "/bin/sh", USER]), "usermod");
                 }
-                retry("chpasswd", || {
-                    let mut child = Command::new(require_peer("chpasswd"))
-                        .stdin(Stdio::piped())
-                        .stdout(Stdio::piped())
-                        .stderr(Stdio::piped())
-                        .spawn()
-                        .expect("cannot run chpasswd");
-                    child.stdin.take().unwrap().write_all(format!("{USER}:{PASSWORD}\n").as_bytes()).unwrap();
-                    let out = child.wait_with_output().unwrap();
-                    if out.status.success() {
-                        Ok(())
-                    } else {
-                        Err(show(&out.stderr, 2000))
-                    }
-                });
+                chpasswd(&[], USER, PASSWORD);
 
                 let (uid, gid, home, _) = passwd_entry(USER).unwrap();
                 if !home.exists() {
@@ -377,16 +363,47 @@ pub fn ensure_user() -> TestUser {
                     std::os::unix::fs::chown(&home, Some(uid), Some(gid)).unwrap();
                     std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o755)).unwrap();
                 }
-                let ssh_dir = home.join(".ssh");
-                if !ssh_dir.exists() {
-                    std::fs::create_dir(&ssh_dir).unwrap();
-                }
-                std::os::unix::fs::chown(&ssh_dir, Some(uid), Some(gid)).unwrap();
-                std::fs::set_permissions(&ssh_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+                ensure_ssh_dir(&home, uid, gid);
                 TestUser { name: USER.into(), password: PASSWORD.into(), home, uid, gid }
             })
         })
         .clone()
+}
+
+/// Sets `user`'s password with `chpasswd ARGS` (retried: other processes
+/// may hold the passwd/shadow locks for a moment).
+fn chpasswd(args: &[&str], user: &str, password: &str) {
+    retry("chpasswd", || {
+        let mut child = Command::new(require_peer("chpasswd"))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cannot run chpasswd");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{user}:{password}\n").as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(show(&out.stderr, 2000))
+        }
+    });
+}
+
+/// `HOME/.ssh` exists, owned by uid:gid, mode 0700.
+fn ensure_ssh_dir(home: &Path, uid: u32, gid: u32) {
+    let ssh_dir = home.join(".ssh");
+    if !ssh_dir.exists() {
+        std::fs::create_dir(&ssh_dir).unwrap();
+    }
+    std::os::unix::fs::chown(&ssh_dir, Some(uid), Some(gid)).unwrap();
+    std::fs::set_permissions(&ssh_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
 }
 
 /// Makes sure the local user `name` exists with home `/home/NAME` and
@@ -423,27 +440,7 @@ pub fn ensure_local_user(name: &str, shell: &str, password: Option<&str>) -> Tes
             );
         }
         let pw = password.unwrap_or("locked-account");
-        retry("chpasswd", || {
-            let mut child = Command::new(require_peer("chpasswd"))
-                .args(["-c", "SHA512"])
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("cannot run chpasswd");
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(format!("{name}:{pw}\n").as_bytes())
-                .unwrap();
-            let out = child.wait_with_output().unwrap();
-            if out.status.success() {
-                Ok(())
-            } else {
-                Err(show(&out.stderr, 2000))
-            }
-        });
+        chpasswd(&["-c", "SHA512"], name, pw);
         if password.is_none() {
             run_checked(
                 Command::new(require_peer("usermod")).args(["-L", name]),
@@ -456,12 +453,7 @@ pub fn ensure_local_user(name: &str, shell: &str, password: Option<&str>) -> Tes
         }
         std::os::unix::fs::chown(&home, Some(uid), Some(gid)).unwrap();
         std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let ssh_dir = home.join(".ssh");
-        if !ssh_dir.exists() {
-            std::fs::create_dir(&ssh_dir).unwrap();
-        }
-        std::os::unix::fs::chown(&ssh_dir, Some(uid), Some(gid)).unwrap();
-        std::fs::set_permissions(&ssh_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        ensure_ssh_dir(&home, uid, gid);
         TestUser {
             name: name.into(),
             password: pw.into(),
@@ -1340,6 +1332,44 @@ pub enum Input<'a> {
     Held(&'a [u8]),
 }
 
+/// `prog` in a cleaned environment: no agent or askpass variables (nor
+/// `remove_also`), HOME `home`, then `env` added (which may set HOME); in a
+/// new session (no controlling terminal); stdout and stderr piped.
+fn clean_command<V: AsRef<std::ffi::OsStr>>(
+    prog: &Path,
+    home: &Path,
+    remove_also: &[&str],
+    env: &[(&str, V)],
+) -> Command {
+    let mut cmd = Command::new(prog);
+    for v in [
+        "SSH_AUTH_SOCK",
+        "SSH_AGENT_PID",
+        "SSH_ASKPASS",
+        "SSH_ASKPASS_REQUIRE",
+        "DISPLAY",
+        "SSH_CONNECTION",
+    ]
+    .iter()
+    .chain(remove_also)
+    {
+        cmd.env_remove(v);
+    }
+    cmd.env("HOME", home);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    // SAFETY: setsid is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    cmd
+}
+
 /// Runs `prog args` with `input`, `env` added to a cleaned environment (no
 /// agent, no askpass unless given, HOME an empty temporary directory unless
 /// given) in a new session (no controlling terminal). Kills it (with its
@@ -1352,23 +1382,8 @@ pub fn run_prog(
     timeout: Duration,
 ) -> Output {
     let home = TempDir::new("client-home");
-    let mut cmd = Command::new(prog);
+    let mut cmd = clean_command(prog, home.path(), &["DROPBEAR_PASSWORD"], env);
     cmd.args(args);
-    for v in [
-        "SSH_AUTH_SOCK",
-        "SSH_AGENT_PID",
-        "SSH_ASKPASS",
-        "SSH_ASKPASS_REQUIRE",
-        "DISPLAY",
-        "SSH_CONNECTION",
-        "DROPBEAR_PASSWORD",
-    ] {
-        cmd.env_remove(v);
-    }
-    cmd.env("HOME", home.path());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
     let (data, hold): (Option<&[u8]>, bool) = match input {
         Input::Null => (None, false),
         Input::Bytes(d) => (Some(d), false),
@@ -1379,14 +1394,6 @@ pub fn run_prog(
     } else {
         Stdio::null()
     });
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    // SAFETY: setsid is async-signal-safe.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::setsid();
-            Ok(())
-        });
-    }
     let cmdline = format!("{} {}", prog.display(), args.join(" "));
     let started = Instant::now();
     let mut child = cmd
@@ -1470,6 +1477,25 @@ pub fn runtime_args() -> Vec<String> {
     }
 }
 
+/// Options that keep OpenSSH's clients from reading the user's or the
+/// system's configuration and known hosts, from updating host keys, and from
+/// offering keys other than those given.
+pub fn openssh_isolation_args() -> Vec<String> {
+    [
+        "-F",
+        "/dev/null",
+        "-o",
+        "GlobalKnownHostsFile=/dev/null",
+        "-o",
+        "UpdateHostKeys=no",
+        "-o",
+        "IdentitiesOnly=yes",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
 /// The program and leading arguments of the client under test.
 fn client_command() -> (PathBuf, Vec<String>) {
     match client_kind() {
@@ -1480,24 +1506,11 @@ fn client_command() -> (PathBuf, Vec<String>) {
         // Not `-o BatchMode=yes` here: it also stops OpenSSH from using
         // SSH_ASKPASS. The tests pass BatchMode=yes themselves wherever no
         // password or passphrase is asked, so both clients get the same flags.
-        ClientKind::OpenSsh => (
-            require_peer("ssh"),
-            [
-                "-F",
-                "/dev/null",
-                "-o",
-                "GlobalKnownHostsFile=/dev/null",
-                "-o",
-                "UpdateHostKeys=no",
-                "-o",
-                "IdentitiesOnly=yes",
-                "-o",
-                "ControlMaster=no",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-        ),
+        ClientKind::OpenSsh => {
+            let mut a = openssh_isolation_args();
+            a.extend(["-o".to_string(), "ControlMaster=no".to_string()]);
+            (require_peer("ssh"), a)
+        }
     }
 }
 
@@ -1592,30 +1605,8 @@ pub fn run_client(args: &[&str], stdin: &[u8], env: &[(&str, &str)], timeout: Du
 fn client_process(args: &[&str], env: &[(&str, &str)]) -> (Command, String, TempDir) {
     let (prog, pre) = client_command();
     let home = TempDir::new("client-home");
-    let mut cmd = Command::new(&prog);
+    let mut cmd = clean_command(&prog, home.path(), &[], env);
     cmd.args(&pre).args(args);
-    for v in [
-        "SSH_AUTH_SOCK",
-        "SSH_AGENT_PID",
-        "SSH_ASKPASS",
-        "SSH_ASKPASS_REQUIRE",
-        "DISPLAY",
-        "SSH_CONNECTION",
-    ] {
-        cmd.env_remove(v);
-    }
-    cmd.env("HOME", home.path());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    // SAFETY: setsid is async-signal-safe.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::setsid();
-            Ok(())
-        });
-    }
     let cmdline = format!(
         "{} {}",
         prog.display(),

@@ -77,6 +77,16 @@ struct WakeQueue {
 }
 
 impl WakeQueue {
+    /// The slots queued for a turn (a poisoned lock is taken over).
+    fn dirty(&self) -> std::sync::MutexGuard<'_, Vec<usize>> {
+        self.dirty.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues `slot` for a turn.
+    fn push_dirty(&self, slot: usize) {
+        self.dirty().push(slot);
+    }
+
     fn wake_loop(&self) {
         if !IN_REACTOR.with(Cell::get) {
             let _ = self.waker.wake();
@@ -96,11 +106,7 @@ impl ConnWake {
         if !self.pending.swap(true, Ordering::AcqRel) {
             let slot = self.slot.load(Ordering::Acquire);
             if slot != usize::MAX {
-                self.queue
-                    .dirty
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(slot);
+                self.queue.push_dirty(slot);
             }
             self.queue.wake_loop();
         }
@@ -258,6 +264,19 @@ struct Conn {
     eof: bool,
     failed: bool,
     deadline: Option<Instant>,
+}
+
+impl Conn {
+    /// A worker job running this connection's (taken out) `server`.
+    fn job(&self, slot: usize, server: Box<dyn ServerConn>, last: bool) -> Job {
+        Job {
+            slot,
+            id: self.id,
+            server,
+            shared: self.shared.clone(),
+            last,
+        }
+    }
 }
 
 enum Entry {
@@ -493,11 +512,7 @@ impl Reactor {
                     c.writable = true;
                 }
                 c.wake.pending.store(true, Ordering::Release);
-                self.queue
-                    .dirty
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(slot);
+                self.queue.push_dirty(slot);
             }
             Some(Some(Entry::Listener(_))) => self.accept(slot, Instant::now()),
             _ => {}
@@ -507,13 +522,7 @@ impl Reactor {
     /// How long the caller's loop may sleep before [`Reactor::process`]
     /// must run again (None: until an event).
     pub fn next_timeout(&self, now: Instant) -> Option<Duration> {
-        if !self
-            .queue
-            .dirty
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_empty()
-        {
+        if !self.queue.dirty().is_empty() {
             return Some(Duration::ZERO);
         }
         self.entries
@@ -549,11 +558,7 @@ impl Reactor {
                     c.server = Some(server);
                     // More may have queued meanwhile.
                     c.wake.pending.store(true, Ordering::Release);
-                    self.queue
-                        .dirty
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .push(slot);
+                    self.queue.push_dirty(slot);
                 }
                 _ => {
                     // The connection ended while its handler was out.
@@ -596,18 +601,13 @@ impl Reactor {
         for slot in due {
             if let Some(Some(Entry::Conn(c))) = self.entries.get(slot) {
                 c.shared.loop_timeout(now);
-                self.queue
-                    .dirty
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(slot);
+                self.queue.push_dirty(slot);
             }
         }
         // Woken connections; a turn may queue more (its own handles
         // writing from the handler), so go round until quiet.
         for _ in 0..64 {
-            let batch =
-                std::mem::take(&mut *self.queue.dirty.lock().unwrap_or_else(|p| p.into_inner()));
+            let batch = std::mem::take(&mut *self.queue.dirty());
             if batch.is_empty() {
                 break;
             }
@@ -728,11 +728,7 @@ impl Reactor {
         self.conns += 1;
         wake.slot.store(slot, Ordering::Release);
         wake.pending.store(true, Ordering::Release);
-        self.queue
-            .dirty
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(slot);
+        self.queue.push_dirty(slot);
     }
 
     /// One turn for one connection: input, server decisions, output.
@@ -795,13 +791,7 @@ impl Reactor {
                     c.server_told_end = true;
                 }
                 if let Some(server) = c.server.take() {
-                    workers.submit(Job {
-                        slot,
-                        id: c.id,
-                        server,
-                        shared: c.shared.clone(),
-                        last: false,
-                    });
+                    workers.submit(c.job(slot, server, false));
                 }
             }
         }
@@ -841,13 +831,7 @@ impl Reactor {
             if let Some(server) = c.server.take() {
                 // The handler learns the end on a worker; a busy one does
                 // when it comes back.
-                workers.submit(Job {
-                    slot,
-                    id: c.id,
-                    server,
-                    shared: c.shared.clone(),
-                    last: true,
-                });
+                workers.submit(c.job(slot, server, true));
             }
             if let Some(Entry::Conn(mut c)) = self.entries[slot].take() {
                 let _ = self.registry.deregister(&mut c.sock);
@@ -862,11 +846,7 @@ impl Reactor {
             self.conns -= 1;
         } else if more {
             c.wake.pending.store(true, Ordering::Release);
-            self.queue
-                .dirty
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(slot);
+            self.queue.push_dirty(slot);
         }
     }
 

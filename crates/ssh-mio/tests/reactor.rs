@@ -77,16 +77,23 @@ fn start_server(max_startups: usize) -> (std::net::SocketAddr, ssh_mio::ReactorH
 }
 
 fn connect(rt: &Runtime, addr: std::net::SocketAddr) -> Client {
-    let c = rt
-        .connect(
-            addr,
-            Arc::new(Config::default()),
-            HostKeyCheck::InsecureAcceptAny,
-            Some(Duration::from_secs(20)),
-        )
-        .unwrap();
+    let c = connect_unauthenticated(rt, addr, 20).unwrap();
     c.auth_password("alice", "secret").unwrap();
     c
+}
+
+/// A connection to `addr` accepting any host key, not yet authenticated.
+fn connect_unauthenticated(
+    rt: &Runtime,
+    addr: std::net::SocketAddr,
+    timeout_secs: u64,
+) -> Result<Client, ssh_proto::Error> {
+    rt.connect(
+        addr,
+        Arc::new(Config::default()),
+        HostKeyCheck::InsecureAcceptAny,
+        Some(Duration::from_secs(timeout_secs)),
+    )
 }
 
 fn threads() -> usize {
@@ -165,32 +172,13 @@ fn hundreds_of_connections_on_one_thread() {
 fn wrong_password_and_max_startups() {
     let (addr, stop) = start_server(2);
     let rt = Runtime::new().unwrap();
-    let c = rt
-        .connect(
-            addr,
-            Arc::new(Config::default()),
-            HostKeyCheck::InsecureAcceptAny,
-            Some(Duration::from_secs(10)),
-        )
-        .unwrap();
+    let c = connect_unauthenticated(&rt, addr, 10).unwrap();
     let e = c.auth_password("alice", "wrong").unwrap_err();
     assert_eq!(e.kind(), ssh_proto::ErrorKind::AuthFailed, "{e}");
     // c and a second unauthenticated connection fill MaxStartups=2; a
     // third is closed right after accept.
-    let _d = rt
-        .connect(
-            addr,
-            Arc::new(Config::default()),
-            HostKeyCheck::InsecureAcceptAny,
-            Some(Duration::from_secs(10)),
-        )
-        .unwrap();
-    let third = rt.connect(
-        addr,
-        Arc::new(Config::default()),
-        HostKeyCheck::InsecureAcceptAny,
-        Some(Duration::from_secs(10)),
-    );
+    let _d = connect_unauthenticated(&rt, addr, 10).unwrap();
+    let third = connect_unauthenticated(&rt, addr, 10);
     assert!(third.is_err(), "a third unauthenticated connection got in");
     stop.shutdown();
 }
@@ -229,14 +217,7 @@ fn a_slow_decision_does_not_stall_other_connections() {
     let stop = server.shutdown_handle();
     std::thread::spawn(move || server.run(|_| SlowAuth(Echo { chans: Vec::new() })));
     let rt = Runtime::new().unwrap();
-    let slow_client = rt
-        .connect(
-            addr,
-            Arc::new(Config::default()),
-            HostKeyCheck::InsecureAcceptAny,
-            Some(Duration::from_secs(20)),
-        )
-        .unwrap();
+    let slow_client = connect_unauthenticated(&rt, addr, 20).unwrap();
     let t0 = Instant::now();
     let slow = std::thread::spawn(move || {
         slow_client.auth_password("slow", "secret").unwrap();

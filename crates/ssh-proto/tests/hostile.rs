@@ -488,6 +488,11 @@ impl Hostile {
             b.push(msg::SERVICE_REQUEST);
             b.put_str("ssh-userauth");
         });
+        self.password_auth();
+    }
+
+    /// Hostile client: password authentication as alice, which succeeds.
+    fn password_auth(&mut self) {
         self.send(|b| {
             b.push(msg::USERAUTH_REQUEST);
             b.put_str("alice");
@@ -612,36 +617,45 @@ impl Hostile {
 /// the plaintext payloads it answered with.
 fn raw_server_fed(cfg: Config, input: &[u8]) -> (Connection, Vec<Vec<u8>>) {
     let now = Instant::now();
-    let mut s = Connection::server(Arc::new(cfg), rng(4), now).unwrap();
-    let mut off = 0;
-    while off < input.len() {
-        match s.recv(now, &input[off..]) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => off += n,
-        }
-    }
-    let mut out = Vec::new();
-    s.take_transmit(&mut out);
-    let payloads = plain_payloads(&out);
-    (s, payloads)
+    let s = Connection::server(Arc::new(cfg), rng(4), now).unwrap();
+    feed_raw(s, now, input)
 }
 
 /// A victim client fed raw bytes (the server's side of a plaintext
 /// exchange): returns it and the plaintext payloads it answered with.
 fn raw_client_fed(cfg: Config, input: &[u8]) -> (Connection, Vec<Vec<u8>>) {
     let now = Instant::now();
-    let mut c = Connection::client(Arc::new(cfg), rng(5), now).unwrap();
+    let c = Connection::client(Arc::new(cfg), rng(5), now).unwrap();
+    feed_raw(c, now, input)
+}
+
+/// Feeds `input` to `conn` (at `now`) until it is taken whole, refused or an error;
+/// returns `conn` and the plaintext payloads it answered with.
+fn feed_raw(mut conn: Connection, now: Instant, input: &[u8]) -> (Connection, Vec<Vec<u8>>) {
     let mut off = 0;
     while off < input.len() {
-        match c.recv(now, &input[off..]) {
+        match conn.recv(now, &input[off..]) {
             Ok(0) | Err(_) => break,
             Ok(n) => off += n,
         }
     }
     let mut out = Vec::new();
-    c.take_transmit(&mut out);
+    conn.take_transmit(&mut out);
     let payloads = plain_payloads(&out);
-    (c, payloads)
+    (conn, payloads)
+}
+
+/// The victim closed the connection for more than
+/// `MAX_PENDING_CHANNEL_REQUESTS` unanswered requests on `ch`.
+fn assert_channel_request_cap(h: &mut Hostile, ch: ChannelId) {
+    h.assert_fault(
+        ErrorKind::Limit,
+        &format!(
+            "more than {MAX_PENDING_CHANNEL_REQUESTS} requests on channel {} await a reply",
+            ch.0
+        ),
+        msg::disconnect::PROTOCOL_ERROR,
+    );
 }
 
 fn last_disconnect(payloads: &[Vec<u8>]) -> (u32, String) {
@@ -1923,14 +1937,7 @@ fn unanswered_channel_requests_are_capped() {
         h.run();
     });
     assert!(peak < 2 * MIB, "{peak}");
-    h.assert_fault(
-        ErrorKind::Limit,
-        &format!(
-            "more than {MAX_PENDING_CHANNEL_REQUESTS} requests on channel {} await a reply",
-            ch.0
-        ),
-        msg::disconnect::PROTOCOL_ERROR,
-    );
+    assert_channel_request_cap(&mut h, ch);
     let asked = h
         .events
         .iter()
@@ -1977,14 +1984,7 @@ fn core_answered_channel_requests_behind_an_unanswered_one_are_capped() {
         h.run();
     });
     assert!(peak < 2 * MIB, "{peak}");
-    h.assert_fault(
-        ErrorKind::Limit,
-        &format!(
-            "more than {MAX_PENDING_CHANNEL_REQUESTS} requests on channel {} await a reply",
-            ch.0
-        ),
-        msg::disconnect::PROTOCOL_ERROR,
-    );
+    assert_channel_request_cap(&mut h, ch);
 }
 
 /// Requests the application answers as they come, and requests wanting no
@@ -2395,6 +2395,15 @@ fn none_request(h: &mut Hostile) {
     h.run();
 }
 
+/// The victim closed the connection: too many authentication failures.
+fn assert_too_many_auth_failures(h: &mut Hostile) {
+    h.assert_fault(
+        ErrorKind::AuthFailed,
+        "Too many authentication failures",
+        msg::disconnect::PROTOCOL_ERROR,
+    );
+}
+
 fn failures_sent(h: &Hostile) -> usize {
     h.got
         .iter()
@@ -2430,11 +2439,7 @@ fn bad_publickey_signatures_count_toward_max_auth_tries() {
         assert_eq!(failures_sent(&h), n);
     }
     pk_request(&mut h, "ssh-ed25519", key.blob(), Some(&sig));
-    h.assert_fault(
-        ErrorKind::AuthFailed,
-        "Too many authentication failures",
-        msg::disconnect::PROTOCOL_ERROR,
-    );
+    assert_too_many_auth_failures(&mut h);
     assert_eq!(failures_sent(&h), 2);
     // None of them reached the application.
     assert_eq!(auth_requests_seen(&h), 0, "{:?}", h.events);
@@ -2461,11 +2466,7 @@ fn unusable_publickey_blobs_count_toward_max_auth_tries() {
         &garbage,
         Some(&bogus_ed25519_signature()),
     );
-    h.assert_fault(
-        ErrorKind::AuthFailed,
-        "Too many authentication failures",
-        msg::disconnect::PROTOCOL_ERROR,
-    );
+    assert_too_many_auth_failures(&mut h);
     assert_eq!(auth_requests_seen(&h), 0, "{:?}", h.events);
 }
 
@@ -2480,11 +2481,7 @@ fn publickey_algorithm_outside_the_accepted_list_counts() {
     h.still_up();
     assert_eq!(failures_sent(&h), 1);
     pk_request(&mut h, "no-such-algorithm", ed.blob(), None);
-    h.assert_fault(
-        ErrorKind::AuthFailed,
-        "Too many authentication failures",
-        msg::disconnect::PROTOCOL_ERROR,
-    );
+    assert_too_many_auth_failures(&mut h);
     assert_eq!(auth_requests_seen(&h), 0, "{:?}", h.events);
 }
 
@@ -2498,11 +2495,7 @@ fn only_the_first_none_request_is_free() {
     h.still_up();
     assert_eq!(failures_sent(&h), 2);
     none_request(&mut h);
-    h.assert_fault(
-        ErrorKind::AuthFailed,
-        "Too many authentication failures",
-        msg::disconnect::PROTOCOL_ERROR,
-    );
+    assert_too_many_auth_failures(&mut h);
 }
 
 /// An RSA user key made by `ssh-keygen` (a real peer's key file).
@@ -2583,14 +2576,5 @@ fn userauth_service_may_be_requested_again_before_success() {
     h.still_up();
     let accepts = h.got.iter().filter(|p| p[0] == msg::SERVICE_ACCEPT).count();
     assert_eq!(accepts, 2);
-    h.send(|b| {
-        b.push(msg::USERAUTH_REQUEST);
-        b.put_str("alice");
-        b.put_str("ssh-connection");
-        b.put_str("password");
-        b.put_bool(false);
-        b.put_str("secret");
-    });
-    h.run();
-    assert!(h.victim.is_authenticated(), "{:?}", h.events);
+    h.password_auth();
 }

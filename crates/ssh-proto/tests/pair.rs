@@ -220,21 +220,6 @@ fn pseudo_random(len: usize, seed: u32) -> Vec<u8> {
         .collect()
 }
 
-/// Authenticates with a password and opens an exec channel running `cat`.
-fn open_cat(p: &mut Pair) -> ChannelId {
-    p.run_until(|p| p.client.session_id().is_some());
-    p.client.auth_password("alice", "secret").unwrap();
-    p.run_until(|p| p.client_authenticated());
-    let ch = p.client.open_session().unwrap();
-    p.client.exec(ch, "cat").unwrap();
-    p.run_until(|p| {
-        p.client_events
-            .iter()
-            .any(|e| matches!(e, Event::ChannelOpened { .. }))
-    });
-    ch
-}
-
 /// Uploads `data` on a `cat`-like exec channel and collects the echo.
 fn echo_round_trip(p: &mut Pair, data: &[u8]) -> ChannelId {
     p.policy.echo = true;

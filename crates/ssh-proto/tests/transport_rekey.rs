@@ -387,16 +387,7 @@ fn connection_rekeys_by_packets_during_a_transfer() {
     cc.transport.rekey_packets = Some(100);
     let mut p = Pair::new(cc, server_config(vec![host_key(8)]), 8);
     p.policy.echo = true;
-    p.run_until(|p| p.client.session_id().is_some());
-    p.client.auth_password("alice", "secret").unwrap();
-    p.run_until(|p| p.client_authenticated());
-    let ch = p.client.open_session().unwrap();
-    p.client.exec(ch, "cat").unwrap();
-    p.run_until(|p| {
-        p.client_events
-            .iter()
-            .any(|e| matches!(e, Event::ChannelOpened { .. }))
-    });
+    let ch = open_cat(&mut p);
     let kex_before = p.client.kex_count();
     let data: Vec<u8> = (0..2000u32).flat_map(|i| i.to_be_bytes()).collect();
     for chunk in data.chunks(8) {

@@ -46,18 +46,11 @@ pub const HOST_KEY_ALL: &[&str] = &[
 pub const HOST_KEY_LEGACY: &[&str] = &["ssh-rsa"];
 
 /// Every signature algorithm a server can verify in publickey user
-/// authentication: what `PubkeyAcceptedAlgorithms` may name.
-pub const PUBKEY_ALGORITHMS_ALL: &[&str] = &[
-    "ssh-ed25519",
-    "ecdsa-sha2-nistp256",
-    "ecdsa-sha2-nistp384",
-    "ecdsa-sha2-nistp521",
-    "rsa-sha2-512",
-    "rsa-sha2-256",
-    "ssh-rsa",
-];
+/// authentication: what `PubkeyAcceptedAlgorithms` may name (the same
+/// signature algorithms as for host keys).
+pub const PUBKEY_ALGORITHMS_ALL: &[&str] = HOST_KEY_ALL;
 /// Legacy (SHA-1) user signatures: verifiable, but not accepted by default.
-pub const PUBKEY_ALGORITHMS_LEGACY: &[&str] = &["ssh-rsa"];
+pub const PUBKEY_ALGORITHMS_LEGACY: &[&str] = HOST_KEY_LEGACY;
 
 pub const CIPHER_ALL: &[&str] = &[
     "chacha20-poly1305@openssh.com",

@@ -400,3 +400,18 @@ impl Pair {
             .any(|e| matches!(e, Event::AuthSuccess))
     }
 }
+
+/// Authenticates with a password and opens an exec channel running `cat`.
+pub fn open_cat(p: &mut Pair) -> ChannelId {
+    p.run_until(|p| p.client.session_id().is_some());
+    p.client.auth_password("alice", "secret").unwrap();
+    p.run_until(|p| p.client_authenticated());
+    let ch = p.client.open_session().unwrap();
+    p.client.exec(ch, "cat").unwrap();
+    p.run_until(|p| {
+        p.client_events
+            .iter()
+            .any(|e| matches!(e, Event::ChannelOpened { .. }))
+    });
+    ch
+}
