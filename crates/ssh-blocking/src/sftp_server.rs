@@ -790,7 +790,10 @@ impl ServerArgs {
                         'R' => a.read_only = true,
                         'e' => a.log_stderr = true,
                         'h' => a.help = true,
-                        // "sftp-server -c command": the rest is ignored.
+                        // As OpenSSH's sftp-server: run as a user's login
+                        // shell ("sftp-server -c command"), it stops reading
+                        // options at -c and serves SFTP whatever follows
+                        // (its getopt loop ends on `skipargs`).
                         'c' => {
                             a.operands = args[i..].to_vec();
                             break 'args;
