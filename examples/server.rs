@@ -498,24 +498,9 @@ fn read_authorized_keys(path: &Path) -> Option<AuthorizedKeys> {
 /// time of an `expiry-time=` written without `Z` (what sshd's `mktime`
 /// applies, daylight saving time included).
 fn local_utc_offset(e: &ExpiryTime) -> i64 {
-    let int = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
-    // SAFETY: a zeroed `tm` is a valid value; mktime only reads and
-    // normalises the struct we own and returns -1 when it cannot convert.
-    let t = unsafe {
-        let mut tm: libc::tm = std::mem::zeroed();
-        tm.tm_year = int(e.year) - 1900;
-        tm.tm_mon = int(e.month) - 1;
-        tm.tm_mday = int(e.day);
-        tm.tm_hour = int(e.hour);
-        tm.tm_min = int(e.minute);
-        tm.tm_sec = int(e.second);
-        tm.tm_isdst = -1;
-        libc::mktime(&mut tm)
-    };
-    if t == -1 {
-        0
-    } else {
-        e.unix_time(0) - t as i64
+    match sys::mktime_local(e.year, e.month, e.day, e.hour, e.minute, e.second) {
+        Some(t) => e.unix_time(0) - t,
+        None => 0,
     }
 }
 

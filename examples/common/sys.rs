@@ -84,6 +84,26 @@ pub fn passwd_by_uid(uid: u32) -> io::Result<Option<Passwd>> {
     Ok(ssh_blocking::passwd::Passwd::by_uid(uid)?.map(Passwd::from))
 }
 
+/// Seconds since the epoch of a local date and time (`mktime`, daylight
+/// saving time as the zone had it then); None when it cannot convert.
+pub fn mktime_local(year: u32, month: u32, day: u32, hour: u32, min: u32, sec: u32) -> Option<i64> {
+    let int = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
+    // SAFETY: a zeroed `tm` is a valid value; mktime only reads and
+    // normalises the struct we own and returns -1 when it cannot convert.
+    let t = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        tm.tm_year = int(year) - 1900;
+        tm.tm_mon = int(month) - 1;
+        tm.tm_mday = int(day);
+        tm.tm_hour = int(hour);
+        tm.tm_min = int(min);
+        tm.tm_sec = int(sec);
+        tm.tm_isdst = -1;
+        libc::mktime(&mut tm)
+    };
+    (t != -1).then_some(t as i64)
+}
+
 /// The shadow entry of `name` (`getspnam_r`; needs root).
 pub fn shadow_by_name(name: &str) -> io::Result<Option<Shadow>> {
     let Ok(cname) = CString::new(name) else {
