@@ -15,7 +15,8 @@ use std::time::Instant;
 use ssh_blocking::proto::{
     AuthRequest, ChannelId, ChannelRequest, Config, Connection, Event, PublicKey,
 };
-use ssh_blocking::{os_rng, Client, HostKeyCheck, PrivateKey};
+use ssh_blocking::{Client, HostKeyCheck, PrivateKey};
+use ssh_proto::os_rng;
 
 /// Output of a finished command still to be sent as the window allows.
 struct Pending {

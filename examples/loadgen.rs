@@ -304,7 +304,7 @@ fn main() {
     let known_hosts = o.known_hosts.clone().unwrap_or_else(|| {
         die("-o UserKnownHostsFile=FILE is required (the host key is always checked)")
     });
-    let key = match ssh_blocking::load_private_key(&o.key, None) {
+    let key = match ssh_std::load_private_key(&o.key, None) {
         Ok(k) => Arc::new(k),
         Err(e) => die(&format!("{}: {e}", o.key.display())),
     };

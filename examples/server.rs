@@ -83,8 +83,9 @@ use ssh_blocking::proto::sftp::{draft_symlink_peer, SftpServerConfig};
 use ssh_blocking::proto::{
     AdmissionConfig, ChannelId, ChannelRequest, Config, Prompt, PtyRequest, PublicKey, Stream,
 };
-use ssh_blocking::sftp_server::{serve as serve_sftp, LocalFs, ServerArgs};
-use ssh_blocking::{os_rng, Auth, Channel, Handler, KbdInt, PrivateKey, Server, ServerHandle};
+use ssh_blocking::{Auth, Channel, Handler, KbdInt, PrivateKey, Server, ServerHandle};
+use ssh_proto::os_rng;
+use ssh_std::sftp_server::{serve as serve_sftp, LocalFs, ServerArgs};
 use sys::Passwd;
 
 const USAGE: &str =
@@ -241,7 +242,7 @@ fn main() {
         config.transport.host_keys.push(Arc::new(k));
     }
     for path in &o.host_keys {
-        match ssh_blocking::load_private_key(path, None) {
+        match ssh_std::load_private_key(path, None) {
             Ok(k) => config.transport.host_keys.push(Arc::new(k)),
             Err(e) => die(&format!("host key: {e}")),
         }
@@ -742,10 +743,8 @@ fn sftp_subsystem_main() -> ! {
     args.retain(|a| a != "--draft-symlink");
     let a = match ServerArgs::parse(&args, "r") {
         Ok(a) => a,
-        Err(ssh_blocking::sftp_server::ArgsError::Usage(m))
-        | Err(ssh_blocking::sftp_server::ArgsError::Fatal(m)) => {
-            die(&format!("--sftp-subsystem: {m}"))
-        }
+        Err(ssh_std::sftp_server::ArgsError::Usage(m))
+        | Err(ssh_std::sftp_server::ArgsError::Fatal(m)) => die(&format!("--sftp-subsystem: {m}")),
     };
     if let Some(extra) = a.operands.first() {
         die(&format!("unknown --sftp-subsystem argument {extra:?}"));
@@ -757,7 +756,7 @@ fn sftp_subsystem_main() -> ! {
         .find(|(c, _)| *c == 'r')
         .map_or_else(|| PathBuf::from("/"), |(_, v)| PathBuf::from(v));
     // This process runs as the user: its home comes from its own uid.
-    let user = ssh_blocking::passwd::Passwd::current()
+    let user = ssh_std::passwd::Passwd::current()
         .ok()
         .flatten()
         .map(|p| p.name)
@@ -1430,8 +1429,8 @@ fn subsystem_option(v: &str) -> ServerArgs {
     let rest = &words[2..];
     let a = match ServerArgs::parse(rest, "") {
         Ok(a) => a,
-        Err(ssh_blocking::sftp_server::ArgsError::Usage(m))
-        | Err(ssh_blocking::sftp_server::ArgsError::Fatal(m)) => {
+        Err(ssh_std::sftp_server::ArgsError::Usage(m))
+        | Err(ssh_std::sftp_server::ArgsError::Fatal(m)) => {
             die(&format!("Subsystem sftp internal-sftp: {m}"))
         }
     };
@@ -1460,8 +1459,8 @@ fn subsystem_option(v: &str) -> ServerArgs {
 /// (expanded for the user) when given and usable, else in the user's home
 /// (inside the root when it exists there), else at the root.
 fn sftp_fs(root: &Path, args: &ServerArgs, user: &str) -> std::io::Result<LocalFs> {
-    use ssh_blocking::passwd::Passwd;
-    use ssh_blocking::sftp_server::expand_start_dir;
+    use ssh_std::passwd::Passwd;
+    use ssh_std::sftp_server::expand_start_dir;
     let pw = Passwd::by_name(user).ok().flatten();
     let mut fs = match &pw {
         Some(pw) => LocalFs::at_home(root, &pw.dir)?,

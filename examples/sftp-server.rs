@@ -29,9 +29,9 @@
 //! Without `-r` relative paths start in the current directory (sshd starts
 //! subsystems in the user's home); with `-r`, at `/`.
 
-use ssh_blocking::passwd::Passwd;
 use ssh_blocking::proto::sftp::SftpServerConfig;
-use ssh_blocking::sftp_server::{expand_start_dir, serve, usage, ArgsError, LocalFs, ServerArgs};
+use ssh_std::passwd::Passwd;
+use ssh_std::sftp_server::{expand_start_dir, serve, usage, ArgsError, LocalFs, ServerArgs};
 
 const PROG: &str = "sftp-server";
 

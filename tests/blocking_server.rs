@@ -142,8 +142,8 @@ impl Running {
     }
 
     fn start_at(bind: &str, tune: impl FnOnce(&mut Config), admission: AdmissionConfig) -> Running {
-        let host = PrivateKey::generate_ed25519(&mut *ssh_blocking::os_rng());
-        let user_key = Arc::new(PrivateKey::generate_ed25519(&mut *ssh_blocking::os_rng()));
+        let host = PrivateKey::generate_ed25519(&mut *ssh_proto::os_rng());
+        let user_key = Arc::new(PrivateKey::generate_ed25519(&mut *ssh_proto::os_rng()));
         let host_key = host.public_key();
         let mut config = Config::default();
         config.transport.host_keys.push(Arc::new(host));
@@ -281,7 +281,7 @@ fn publickey_partial_success_then_keyboard_interactive() {
     }
 
     // An unknown key is refused without a signature being asked for.
-    let other = Arc::new(PrivateKey::generate_ed25519(&mut *ssh_blocking::os_rng()));
+    let other = Arc::new(PrivateKey::generate_ed25519(&mut *ssh_proto::os_rng()));
     let c = r.connect();
     let err = c.auth_publickey("alice", other).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::AuthFailed);

@@ -12,11 +12,11 @@ use std::sync::Arc;
 use common::*;
 use ssh_blocking::proto::sftp::SftpServerConfig;
 use ssh_blocking::proto::{ChannelId, ChannelRequest, Config};
-use ssh_blocking::sftp_server::{serve, LocalFs};
 use ssh_blocking::{
     Auth, Channel, Client, ErrorKind, Handler, HostKeyCheck, OpenOptions, PrivateKey, Server,
     ServerHandle, Sftp,
 };
+use ssh_std::sftp_server::{serve, LocalFs};
 
 /// Every operation of the client API, in a scratch directory `dir`
 /// (as the server names it), against whatever server `sftp` talks to.
@@ -212,7 +212,7 @@ fn sftp_api_against_our_server_and_its_jail() {
     let root = TempDir::new("api-sftp-root");
     let outside = TempDir::new("api-sftp-outside");
     std::fs::write(outside.join("secret"), b"secret").unwrap();
-    let host = PrivateKey::generate_ed25519(&mut *ssh_blocking::os_rng());
+    let host = PrivateKey::generate_ed25519(&mut *ssh_proto::os_rng());
     let host_pub = host.public_key();
     let mut config = Config::default();
     config.transport.host_keys.push(Arc::new(host));

@@ -32,7 +32,7 @@ fn mio_rt() -> &'static ssh_mio::Runtime {
 }
 
 fn user_key() -> Arc<PrivateKey> {
-    Arc::new(ssh_blocking::load_private_key(&keys().ed25519, None).expect("user key"))
+    Arc::new(ssh_std::load_private_key(&keys().ed25519, None).expect("user key"))
 }
 
 /// Connects through `adapter` with `KnownHostsFile(kh)`, authenticates and

@@ -11,14 +11,8 @@ use std::path::{Path, PathBuf};
 
 /// Calls that are refused, each with the one to use instead.
 const FORBIDDEN: &[(&str, &str)] = &[
-    (
-        "getpwuid",
-        "getpwuid_r (ssh_blocking::passwd::Passwd::by_uid)",
-    ),
-    (
-        "getpwnam",
-        "getpwnam_r (ssh_blocking::passwd::Passwd::by_name)",
-    ),
+    ("getpwuid", "getpwuid_r (ssh_std::passwd::Passwd::by_uid)"),
+    ("getpwnam", "getpwnam_r (ssh_std::passwd::Passwd::by_name)"),
     ("getpwent", "getpwnam_r / getpwuid_r"),
     ("getspnam", "getspnam_r"),
     ("getgrnam", "getgrnam_r"),

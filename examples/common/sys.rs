@@ -62,8 +62,8 @@ unsafe fn field(p: *const libc::c_char) -> String {
     unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
 }
 
-impl From<ssh_blocking::passwd::Passwd> for Passwd {
-    fn from(p: ssh_blocking::passwd::Passwd) -> Self {
+impl From<ssh_std::passwd::Passwd> for Passwd {
+    fn from(p: ssh_std::passwd::Passwd) -> Self {
         Passwd {
             name: p.name,
             uid: p.uid,
@@ -76,12 +76,12 @@ impl From<ssh_blocking::passwd::Passwd> for Passwd {
 
 /// The passwd entry of `name` (the library's reentrant `getpwnam_r`).
 pub fn passwd_by_name(name: &str) -> io::Result<Option<Passwd>> {
-    Ok(ssh_blocking::passwd::Passwd::by_name(name)?.map(Passwd::from))
+    Ok(ssh_std::passwd::Passwd::by_name(name)?.map(Passwd::from))
 }
 
 /// The passwd entry of `uid` (the library's reentrant `getpwuid_r`).
 pub fn passwd_by_uid(uid: u32) -> io::Result<Option<Passwd>> {
-    Ok(ssh_blocking::passwd::Passwd::by_uid(uid)?.map(Passwd::from))
+    Ok(ssh_std::passwd::Passwd::by_uid(uid)?.map(Passwd::from))
 }
 
 /// Seconds since the epoch of a local date and time (`mktime`, daylight

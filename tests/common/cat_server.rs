@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use ssh_blocking::proto::sftp::SftpServerConfig;
 use ssh_blocking::proto::{ChannelId, ChannelRequest, Config};
-use ssh_blocking::sftp_server::{serve, LocalFs};
 use ssh_blocking::{
     Auth, Channel, Handler, PrivateKey, PublicKey, Server, ServerHandle, ShutdownHandle,
 };
+use ssh_std::sftp_server::{serve, LocalFs};
 
 use super::TempDir;
 
@@ -88,7 +88,7 @@ impl Drop for CatServer {
 /// key, password auth); `tune` adjusts its config first.
 pub fn start_cat_server(tune: impl FnOnce(&mut Config)) -> CatServer {
     let root = TempDir::new("cat-server-root");
-    let key = PrivateKey::generate_ed25519(&mut *ssh_blocking::os_rng());
+    let key = PrivateKey::generate_ed25519(&mut *ssh_proto::os_rng());
     let host = key.public_key();
     let mut config = Config::default();
     config.transport.host_keys.push(Arc::new(key));

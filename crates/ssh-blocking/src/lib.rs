@@ -16,84 +16,24 @@
 //! socket. The [`Client`] handle is `Send + Sync` and cheap to clone: several
 //! threads may run channels on one connection at once. A [`Channel`] is
 //! `std::io::Read + Write` (stdout), with [`Channel::stderr`] for stderr.
+//!
+//! The handle types are those of `ssh-std` (which `ssh-mio` drives from an
+//! event loop instead of threads); this crate adds the [`Server`] that
+//! serves each connection on a thread of its own.
 
-mod addr;
-mod channel;
-mod client;
-/// The machinery shared by this adapter's handles, public for sibling
-/// adapters (`ssh-mio` drives the same handles from an event loop).
-#[doc(hidden)]
-pub mod driver;
-#[cfg(target_os = "linux")]
-pub mod jail;
-#[cfg(unix)]
-pub mod passwd;
 mod server;
-pub mod sftp;
-#[cfg(target_os = "linux")]
-pub mod sftp_server;
 
-pub use addr::ToHostPort;
-#[doc(hidden)]
-pub use channel::pty_request;
-pub use channel::{Channel, ChannelStderr};
-#[doc(hidden)]
-pub use client::{
-    auth_event, auth_none_result, auth_step, check_host_key, connect_tcp, AuthStep,
-    ConnectAttempts, PromptFn,
+pub use server::{serve_connection, Server, ShutdownHandle};
+pub use ssh_proto::{
+    self as proto, Auth, ChannelOpenFailure, Config, Error, ErrorKind, ExitSignal, KbdInt,
+    PrivateKey, PublicKey,
 };
-pub use client::{Client, ExecOutput, ExitSignal, HostKeyCheck, SplitStream};
-#[doc(hidden)]
-pub use server::{
-    accept_channel, answer_auth, apply_auth, connection_result, kbd, open_channel, reply_global,
-    reply_request, request_handled, require_host_key, sessions_only, AuthAnswer, Gate,
-    LoopConnection, UnauthGuard,
+pub use ssh_std::{
+    load_private_key, Channel, ChannelStderr, Client, ConnectionInfo, DirEntry, ExecOutput,
+    Handler, HostKeyCheck, OpenOptions, ServerHandle, Sftp, SftpFile, SplitStream, ToHostPort,
 };
-pub use server::{
-    serve_connection, Auth, ChannelOpenFailure, ConnectionInfo, Handler, KbdInt, Server,
-    ServerHandle, ShutdownHandle,
-};
-pub use sftp::{DirEntry, File as SftpFile, OpenOptions, Sftp};
-pub use ssh_proto::{self as proto, Config, Error, ErrorKind, PrivateKey, PublicKey};
 
-/// Reads a private key file (OpenSSH, PEM or PKCS#8), decrypting it with
-/// `passphrase` when it is encrypted.
-pub fn load_private_key(
-    path: &std::path::Path,
-    passphrase: Option<&str>,
-) -> Result<PrivateKey, Error> {
-    let data = std::fs::read(path).map_err(|e| {
-        Error::new(
-            ErrorKind::Key,
-            format!("cannot read {}: {e}", path.display()),
-        )
-    })?;
-    PrivateKey::from_bytes(&data, passphrase.map(str::as_bytes))
-        .map_err(|e| Error::new(e.kind(), format!("{}: {}", path.display(), e.detail())))
+/// The SFTP client: [`Sftp`], its files and options.
+pub mod sftp {
+    pub use ssh_std::{DirEntry, OpenOptions, Pipeline, Sftp, SftpFile as File};
 }
-
-/// An RNG from the operating system, for `Connection`s.
-pub fn os_rng() -> Box<dyn proto::CryptoRng + Send> {
-    use rand_core::SeedableRng;
-    Box::new(rand_chacha::ChaCha20Rng::from_rng(&mut OsRng))
-}
-
-struct OsRng;
-impl rand_core::TryRng for OsRng {
-    type Error = std::convert::Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
-        let mut b = [0u8; 4];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u32::from_le_bytes(b))
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
-        let mut b = [0u8; 8];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u64::from_le_bytes(b))
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
-        getrandom::fill(dst).expect("the operating system's random number generator failed");
-        Ok(())
-    }
-}
-impl rand_core::TryCryptoRng for OsRng {}

@@ -10,8 +10,8 @@
 //! its next deadline ([`Reactor::next_timeout`]) and lets it run
 //! ([`Reactor::process`]).
 //!
-//! The objects an application holds are `ssh-blocking`'s: [`Client`],
-//! [`Channel`], [`Sftp`](ssh_blocking::Sftp),
+//! The objects an application holds are `ssh-std`'s, as in `ssh-blocking`: [`Client`],
+//! [`Channel`], [`Sftp`],
 //! [`ServerHandle`] and the same server [`Handler`] trait. Only the owner of
 //! the socket differs: here the reactor's thread reads, writes and runs
 //! timers for every connection, and a handle used from another thread wakes
@@ -37,13 +37,14 @@ use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
-use ssh_blocking::driver::{Output, Shared};
-use ssh_blocking::{ConnectionInfo, Gate, LoopConnection, UnauthGuard};
-use ssh_proto::{AdmissionConfig, Connection, Error, MaxStartups, Refusal};
+use ssh_proto::{AdmissionConfig, Connection, MaxStartups, Refusal};
+use ssh_std::driver::{Output, Shared};
+use ssh_std::{ConnectionInfo, Dispatcher, Gate, UnauthGuard};
 
-pub use ssh_blocking::{
-    Auth, Channel, ChannelOpenFailure, Client, Config, ExecOutput, Handler, HostKeyCheck, KbdInt,
-    ServerHandle, ToHostPort,
+pub use ssh_proto::{Auth, ChannelOpenFailure, Config, Error, ErrorKind, ExitSignal, KbdInt};
+pub use ssh_std::{
+    Channel, ChannelStderr, Client, ExecOutput, Handler, HostKeyCheck, ServerHandle, Sftp,
+    SftpFile, ToHostPort,
 };
 
 /// Bytes of output a connection takes from the core before the socket has
@@ -132,12 +133,12 @@ trait ServerConn: Send {
     fn handle(&self) -> &ServerHandle;
 }
 
-impl<H: Handler> ServerConn for LoopConnection<H> {
+impl<H: Handler> ServerConn for Dispatcher<H> {
     fn process(&mut self) -> Option<Result<(), Error>> {
-        LoopConnection::process(self)
+        Dispatcher::process(self)
     }
     fn handle(&self) -> &ServerHandle {
-        LoopConnection::handle(self)
+        Dispatcher::handle(self)
     }
 }
 
@@ -321,8 +322,8 @@ impl ReactorHandle {
     ) -> Result<Client, Error> {
         let (host, port) = addr
             .to_host_port()
-            .map_err(ssh_blocking::ConnectAttempts::resolve_failed)?;
-        let (s, _) = ssh_blocking::connect_tcp((host.as_str(), port), timeout)?;
+            .map_err(ssh_std::ConnectAttempts::resolve_failed)?;
+        let (s, _) = ssh_std::connect_tcp((host.as_str(), port), timeout)?;
         self.handshake(s, &host, port, config, check, timeout)
     }
 
@@ -337,7 +338,7 @@ impl ReactorHandle {
         check: HostKeyCheck,
         timeout: Option<Duration>,
     ) -> Result<Client, Error> {
-        let conn = Connection::client(config, ssh_blocking::os_rng(), Instant::now())?;
+        let conn = Connection::client(config, ssh_proto::os_rng(), Instant::now())?;
         let (shared, wake) = new_shared(conn, &self.queue);
         self.queue
             .commands
@@ -471,7 +472,7 @@ impl Reactor {
         H: Handler + 'static,
         F: FnMut(&ServerHandle) -> H + Send + 'static,
     {
-        ssh_blocking::require_host_key(&config)?;
+        ssh_std::require_host_key(&config)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let mut sock = TcpListener::from_std(listener);
@@ -482,8 +483,9 @@ impl Reactor {
             sock,
             config,
             factory: Box::new(move |shared, info, on_auth| {
-                Box::new(LoopConnection::new(
+                Box::new(Dispatcher::new(
                     shared,
+                    None,
                     info,
                     &mut make_handler,
                     on_auth,
@@ -653,7 +655,7 @@ impl Reactor {
                     continue;
                 }
             };
-            let conn = match Connection::server(l.config.clone(), ssh_blocking::os_rng(), now) {
+            let conn = match Connection::server(l.config.clone(), ssh_proto::os_rng(), now) {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::warn!(peer = %peer, "cannot start connection: {e}");
@@ -784,10 +786,10 @@ impl Reactor {
         if c.server.is_some() {
             let work = {
                 let g = c.shared.lock();
-                !g.requests.is_empty() || (g.closed.is_some() && !c.server_told_end)
+                g.has_request() || (g.closed().is_some() && !c.server_told_end)
             };
             if work {
-                if c.shared.lock().closed.is_some() {
+                if c.shared.lock().closed().is_some() {
                     c.server_told_end = true;
                 }
                 if let Some(server) = c.server.take() {
@@ -805,7 +807,7 @@ impl Reactor {
             let (_, cl) = if c.out.len() < MAX_OUT {
                 c.shared.loop_take_output(&mut c.out, MAX_OUT)
             } else {
-                (false, c.shared.lock().closed.is_some())
+                (false, c.shared.lock().closed().is_some())
             };
             closed = cl;
             if c.out_pos == c.out.len() || !c.writable || c.failed {
@@ -898,7 +900,10 @@ fn run_handler(s: &mut dyn ServerConn, shared: &Shared) {
                 "connection closed",
             );
             let mut g = shared.lock();
-            g.conn.disconnect(11, "internal error");
+            g.conn_mut().disconnect(
+                ssh_proto::wire::msg::disconnect::BY_APPLICATION,
+                "internal error",
+            );
             g.absorb();
         }
     }
@@ -928,7 +933,7 @@ impl ServerConn for GuardedServer {
     }
 }
 
-/// A listening server on its own reactor, like `ssh_blocking::Server` but
+/// A listening server on its own reactor, like the blocking adapter's `Server` but
 /// with every connection on one thread.
 pub struct Server {
     reactor: Reactor,
@@ -951,7 +956,7 @@ impl Server {
         listener: std::net::TcpListener,
         config: Arc<Config>,
     ) -> io::Result<Server> {
-        ssh_blocking::require_host_key(&config)?;
+        ssh_std::require_host_key(&config)?;
         Ok(Server {
             reactor: Reactor::new()?,
             addr: listener.local_addr()?,

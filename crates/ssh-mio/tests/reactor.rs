@@ -61,7 +61,7 @@ impl Handler for Echo {
 
 fn server_config() -> Arc<Config> {
     let mut config = Config::default();
-    let key = PrivateKey::generate_ed25519(&mut *ssh_blocking::os_rng());
+    let key = PrivateKey::generate_ed25519(&mut *ssh_proto::os_rng());
     config.transport.host_keys.push(Arc::new(key));
     config.auth_methods = vec!["password".into()];
     Arc::new(config)

@@ -123,3 +123,37 @@ impl fmt::Debug for Error {
 impl std::error::Error for Error {}
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Whether this is an SFTP "no such file" status (`SSH_FX_NO_SUCH_FILE`).
+    pub fn is_not_found(&self) -> bool {
+        self.sftp_status() == Some(crate::sftp::status::NO_SUCH_FILE)
+    }
+
+    /// The SFTP status code (`SSH_FX_*`) of an [`ErrorKind::Sftp`] error.
+    pub fn sftp_status(&self) -> Option<u32> {
+        match self.kind {
+            ErrorKind::Sftp => self.code,
+            _ => None,
+        }
+    }
+}
+
+/// An error as an `io::Error`: SFTP "no such file" becomes `NotFound`,
+/// "permission denied" `PermissionDenied`, a timeout `TimedOut`, the end
+/// of the connection `ConnectionAborted`; the rest `Other`. The original
+/// error is the `io::Error`'s inner error.
+impl From<Error> for std::io::Error {
+    fn from(e: Error) -> std::io::Error {
+        use crate::sftp::status;
+        use std::io::ErrorKind as K;
+        let kind = match (e.kind(), e.code()) {
+            (ErrorKind::Sftp, Some(status::NO_SUCH_FILE)) => K::NotFound,
+            (ErrorKind::Sftp, Some(status::PERMISSION_DENIED)) => K::PermissionDenied,
+            (ErrorKind::Timeout, _) => K::TimedOut,
+            (ErrorKind::Closed | ErrorKind::PeerDisconnected, _) => K::ConnectionAborted,
+            _ => K::Other,
+        };
+        std::io::Error::new(kind, e)
+    }
+}

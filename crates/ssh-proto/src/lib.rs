@@ -36,5 +36,13 @@ pub use rand_core::CryptoRng;
 pub use session::admission::{
     Admission, AdmissionConfig, MaxStartups, NetBlockSize, Refusal, RefusalReason, Startup,
 };
+pub use session::{
+    Auth, AuthAnswer, AuthQuestion, AuthStep, ChannelFacts, ChannelOpenFailure, ExitSignal, KbdInt,
+    Session,
+};
+
+mod os_rng;
+#[cfg(feature = "os-rng")]
+pub use os_rng::os_rng;
 pub use transport::algorithms::{Algorithms, Negotiated};
 pub use transport::Role;

@@ -26,9 +26,9 @@
 //! stays in that channel's buffer, and the peer stops sending on that
 //! channel when its window runs out; other channels go on.
 //!
-//! The bookkeeping (which replies, exit statuses and EOFs arrived) is
-//! `ssh-blocking`'s, shared through its hidden `driver` module, so both
-//! adapters see the core's events the same way.
+//! The bookkeeping (which replies, exit statuses and EOFs arrived) is the
+//! session layer's ([`ssh_proto::Session`]), kept in `ssh-std`'s shared
+//! state, so every adapter sees the core's events the same way.
 
 #![forbid(unsafe_code)]
 
@@ -42,20 +42,18 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use ssh_blocking::driver::{ops, Handle, Output, Shared, State};
-use ssh_blocking::{ConnectAttempts, PromptFn};
 use ssh_proto::{ChannelId, Connection, PrivateKey, Prompt, Stream};
+use ssh_std::driver::{Handle, Output, Shared, State};
+use ssh_std::{ConnectAttempts, PromptFn};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::Notify;
 
 pub use server::{serve_connection, Handler, Server, ShutdownHandle};
 pub use sftp::{File as SftpFile, Sftp};
 
-pub use ssh_blocking::{
-    Auth, ChannelOpenFailure, Config, ExecOutput, ExitSignal, HostKeyCheck, KbdInt, ServerHandle,
-    ToHostPort,
-};
 pub use ssh_proto::{self as proto, Error, ErrorKind, PublicKey};
+pub use ssh_proto::{Auth, ChannelOpenFailure, Config, ExitSignal, KbdInt};
+pub use ssh_std::{ExecOutput, HostKeyCheck, ServerHandle, ToHostPort};
 
 /// Output taken from the core before the socket has written it.
 const MAX_OUT: usize = 1 << 20;
@@ -103,7 +101,7 @@ impl Conn {
     ) -> Poll<Result<T, Error>> {
         let sh = self.shared();
         let mut g = sh.lock();
-        let before = g.ev_count;
+        let before = g.events_seen();
         if let Some(r) = f(&mut g) {
             g.absorb();
             sh.notify(&mut g, before);
@@ -181,7 +179,7 @@ async fn read_task<R: AsyncRead + Unpin>(shared: Arc<Shared>, mut rd: R, wake: A
     let mut buf = vec![0u8; 64 * 1024];
     let mut held: Vec<u8> = Vec::new();
     loop {
-        if shared.lock().closed.is_some() {
+        if shared.lock().closed().is_some() {
             return;
         }
         let deadline = shared.loop_deadline();
@@ -290,17 +288,17 @@ impl Client {
     where
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
-        let conn = Connection::client(config, ssh_blocking::os_rng(), Instant::now())?;
+        let conn = Connection::client(config, ssh_proto::os_rng(), Instant::now())?;
         let conn = start(conn, stream);
         let client = Client { conn };
         let work = async {
             let sh = client.conn.shared();
             sh.flush(sh.lock());
-            let key = client.conn.wait(|s| s.host_key.take().map(Ok)).await?;
-            ssh_blocking::check_host_key(sh, &mut check, host, port, &key)?;
+            let key = client.conn.wait(|s| s.take_host_key().map(Ok)).await?;
+            ssh_std::check_host_key(sh, &mut check, host, port, &key)?;
             client
                 .conn
-                .wait(|s| (s.kex_done > 0).then_some(Ok(())))
+                .wait(|s| (s.kex_done() > 0).then_some(Ok(())))
                 .await
         };
         match timeout {
@@ -313,38 +311,38 @@ impl Client {
     }
 
     pub fn host_key(&self) -> Option<PublicKey> {
-        self.conn.shared().lock().conn.host_key().cloned()
+        self.conn.shared().lock().conn().host_key().cloned()
     }
     pub fn negotiated(&self) -> Option<ssh_proto::Negotiated> {
-        self.conn.shared().lock().conn.negotiated().cloned()
+        self.conn.shared().lock().conn().negotiated().cloned()
     }
     pub fn server_version(&self) -> Option<String> {
         self.conn
             .shared()
             .lock()
-            .conn
+            .conn()
             .peer_version()
             .map(str::to_string)
     }
     pub fn banner(&self) -> Option<String> {
-        self.conn.shared().lock().banner.clone()
+        self.conn.shared().lock().banner().map(str::to_string)
     }
     pub fn is_authenticated(&self) -> bool {
-        self.conn.shared().lock().conn.is_authenticated()
+        self.conn.shared().lock().conn().is_authenticated()
     }
     pub fn auth_methods_left(&self) -> Option<Vec<String>> {
         self.conn
             .shared()
             .lock()
-            .conn
+            .conn()
             .auth_methods_left()
             .map(|m| m.to_vec())
     }
     pub fn kex_count(&self) -> u32 {
-        self.conn.shared().lock().conn.kex_count()
+        self.conn.shared().lock().conn().kex_count()
     }
     pub fn rekey(&self) -> Result<(), Error> {
-        self.conn.with(|s| s.conn.rekey())
+        self.conn.with(|s| s.conn_mut().rekey())
     }
 
     async fn auth_result(
@@ -353,12 +351,9 @@ impl Client {
         mut on_prompt: Option<&mut SendPromptFn<'_>>,
     ) -> Result<(), Error> {
         loop {
-            let ev = self
-                .conn
-                .wait(|s| s.auth_events.pop_front().map(Ok))
-                .await?;
+            let ev = self.conn.wait(|s| s.pop_auth_event().map(Ok)).await?;
             let prompt = on_prompt.as_deref_mut().map(|f| f as &mut PromptFn<'_>);
-            if let Some(r) = ssh_blocking::auth_event(self.conn.shared(), ev, method, prompt) {
+            if let Some(r) = ssh_std::auth_event(self.conn.shared(), ev, method, prompt) {
                 return r;
             }
         }
@@ -366,18 +361,19 @@ impl Client {
 
     /// Asks with `none`: Ok(true) if the server let us in.
     pub async fn auth_none(&self, user: &str) -> Result<bool, Error> {
-        self.conn.with(|s| s.conn.auth_none(user))?;
-        ssh_blocking::auth_none_result(self.auth_result("none", None).await)
+        self.conn.with(|s| s.conn_mut().auth_none(user))?;
+        ssh_proto::session::auth_none_result(self.auth_result("none", None).await)
     }
 
     pub async fn auth_password(&self, user: &str, password: &str) -> Result<(), Error> {
-        self.conn.with(|s| s.conn.auth_password(user, password))?;
+        self.conn
+            .with(|s| s.conn_mut().auth_password(user, password))?;
         self.auth_result("password", None).await
     }
 
     pub async fn auth_publickey(&self, user: &str, key: Arc<PrivateKey>) -> Result<(), Error> {
         let label = format!("publickey {}", key.public_key().key_type());
-        self.conn.with(|s| s.conn.auth_publickey(user, key))?;
+        self.conn.with(|s| s.conn_mut().auth_publickey(user, key))?;
         self.auth_result(&label, None).await
     }
 
@@ -387,7 +383,7 @@ impl Client {
         path: &std::path::Path,
         passphrase: Option<&str>,
     ) -> Result<(), Error> {
-        let key = ssh_blocking::load_private_key(path, passphrase)?;
+        let key = ssh_std::load_private_key(path, passphrase)?;
         self.auth_publickey(user, Arc::new(key)).await
     }
 
@@ -399,18 +395,16 @@ impl Client {
         mut respond: impl FnMut(&str, &str, &[Prompt]) -> Vec<String> + Send,
     ) -> Result<(), Error> {
         self.conn
-            .with(|s| s.conn.auth_keyboard_interactive(user, ""))?;
+            .with(|s| s.conn_mut().auth_keyboard_interactive(user, ""))?;
         self.auth_result("keyboard-interactive", Some(&mut respond))
             .await
     }
 
     /// Opens a session channel.
     pub async fn channel_session(&self) -> Result<Channel, Error> {
-        let id = self.conn.with(|s| s.conn.open_session())?;
+        let id = self.conn.with(|s| s.conn_mut().open_session())?;
         let ch = Channel::new(self.conn.clone(), id);
-        self.conn
-            .wait(|s| s.chans.get(&id).and_then(|c| c.opened.clone()))
-            .await?;
+        self.conn.wait(|s| s.poll_open(id)).await?;
         Ok(ch)
     }
 
@@ -440,14 +434,17 @@ impl Client {
     /// Disconnects now (every later call fails).
     pub fn disconnect(&self) {
         let _ = self.conn.with(|s| {
-            s.conn.disconnect(11, "disconnected by user");
+            s.conn_mut().disconnect(
+                ssh_proto::wire::msg::disconnect::BY_APPLICATION,
+                "disconnected by user",
+            );
             Ok(())
         });
     }
 
     /// Resolves when the connection has ended, with the reason.
     pub async fn closed(&self) -> Error {
-        match self.conn.wait(|s| s.closed.clone().map(Ok)).await {
+        match self.conn.wait(|s| s.closed().cloned().map(Ok)).await {
             Ok(e) | Err(e) => e,
         }
     }
@@ -476,7 +473,7 @@ impl Channel {
         self.conn
             .shared()
             .lock()
-            .conn
+            .conn()
             .peer_version()
             .map(str::to_string)
     }
@@ -486,9 +483,9 @@ impl Channel {
         f: impl FnOnce(&mut Connection) -> Result<(), Error>,
         what: &str,
     ) -> Result<(), Error> {
-        self.conn.with(|s| f(&mut s.conn))?;
+        self.conn.with(|s| f(s.conn_mut()))?;
         let id = self.id;
-        self.conn.wait(|s| ops::reply(s, id, what)).await
+        self.conn.wait(|s| s.poll_reply(id, what)).await
     }
 
     pub async fn exec(&self, command: &str) -> Result<(), Error> {
@@ -511,30 +508,30 @@ impl Channel {
         modes: &[(u8, u32)],
     ) -> Result<(), Error> {
         let id = self.id;
-        let pty = ssh_blocking::pty_request(term, cols, rows, modes);
+        let pty = ssh_std::pty_request(term, cols, rows, modes);
         self.request(|c| c.request_pty(id, &pty), "pty-req").await
     }
     pub fn set_env(&self, name: &str, value: &str) -> Result<(), Error> {
         let id = self.id;
-        self.conn.with(|s| s.conn.set_env(id, name, value))
+        self.conn.with(|s| s.conn_mut().set_env(id, name, value))
     }
     pub fn window_change(&self, cols: u32, rows: u32) -> Result<(), Error> {
         let id = self.id;
         self.conn
-            .with(|s| s.conn.window_change(id, cols, rows, 0, 0))
+            .with(|s| s.conn_mut().window_change(id, cols, rows, 0, 0))
     }
     pub fn signal(&self, name: &str) -> Result<(), Error> {
         let id = self.id;
-        self.conn.with(|s| s.conn.signal(id, name))
+        self.conn.with(|s| s.conn_mut().signal(id, name))
     }
     /// No more data from us.
     pub fn send_eof(&self) -> Result<(), Error> {
         let id = self.id;
-        self.conn.with(|s| ops::send_eof(s, id))
+        self.conn.with(|s| s.send_eof(id))
     }
     pub fn close(&self) -> Result<(), Error> {
         let id = self.id;
-        self.conn.with(|s| s.conn.close_channel(id))
+        self.conn.with(|s| s.conn_mut().close_channel(id))
     }
 
     /// Reads from one stream; Ok(0) at EOF.
@@ -543,7 +540,7 @@ impl Channel {
             return Ok(0);
         }
         let id = self.id;
-        self.conn.wait(|s| ops::read(s, id, stream, buf)).await
+        self.conn.wait(|s| s.poll_read(id, stream, buf)).await
     }
 
     /// Writes some bytes (at least one), waiting for window.
@@ -552,7 +549,7 @@ impl Channel {
             return Ok(0);
         }
         let id = self.id;
-        self.conn.wait(|s| ops::write(s, id, stream, buf)).await
+        self.conn.wait(|s| s.poll_write(id, stream, buf)).await
     }
 
     /// Writes all of `buf`.
@@ -570,7 +567,7 @@ impl Channel {
         let mut out = Vec::new();
         let mut err = Vec::new();
         self.conn
-            .wait(|s| ops::read_all(s, id, &mut out, &mut err))
+            .wait(|s| s.poll_read_all(id, &mut out, &mut err))
             .await?;
         Ok((out, err))
     }
@@ -578,19 +575,20 @@ impl Channel {
     /// Waits until the channel closes; the exit status if one came.
     pub async fn exit_status(&self) -> Result<Option<u32>, Error> {
         let id = self.id;
-        self.conn.wait(|s| ops::exit_status(s, id)).await
+        self.conn.wait(|s| s.poll_exit_status(id)).await
     }
 
     /// The exit signal, if the command was killed.
     pub fn exit_signal(&self) -> Option<ExitSignal> {
         let g = self.conn.shared().lock();
-        g.chans.get(&self.id).and_then(|c| c.exit_signal.clone())
+        g.exit_signal(self.id)
     }
 
     /// Server side: the command's exit status.
     pub fn send_exit_status(&self, status: u32) -> Result<(), Error> {
         let id = self.id;
-        self.conn.with(|s| s.conn.send_exit_status(id, status))
+        self.conn
+            .with(|s| s.conn_mut().send_exit_status(id, status))
     }
 
     /// Server side: the command was killed by `signal` (no "SIG").
@@ -601,8 +599,10 @@ impl Channel {
         message: &str,
     ) -> Result<(), Error> {
         let id = self.id;
-        self.conn
-            .with(|s| s.conn.send_exit_signal(id, signal, core_dumped, message))
+        self.conn.with(|s| {
+            s.conn_mut()
+                .send_exit_signal(id, signal, core_dumped, message)
+        })
     }
 
     /// The stderr stream: `AsyncRead` of the peer's stderr (client),
@@ -619,7 +619,7 @@ impl Drop for Channel {
     fn drop(&mut self) {
         let id = self.id;
         let _ = self.conn.with(|s| {
-            ops::release(s, id);
+            s.release(id);
             Ok(())
         });
     }
@@ -640,7 +640,7 @@ fn poll_read_stream(
         return Poll::Ready(Ok(()));
     }
     let dst = buf.initialize_unfilled();
-    match conn.poll_wait(cx, &mut |s| ops::read(s, id, stream, dst)) {
+    match conn.poll_wait(cx, &mut |s| s.poll_read(id, stream, dst)) {
         Poll::Ready(Ok(n)) => {
             buf.advance(n);
             Poll::Ready(Ok(()))
@@ -660,12 +660,12 @@ fn poll_write_stream(
     if buf.is_empty() {
         return Poll::Ready(Ok(0));
     }
-    conn.poll_wait(cx, &mut |s| ops::write(s, id, stream, buf))
+    conn.poll_wait(cx, &mut |s| s.poll_write(id, stream, buf))
         .map_err(to_io)
 }
 
 fn poll_eof(conn: &Conn, id: ChannelId) -> Poll<io::Result<()>> {
-    Poll::Ready(conn.with(|s| ops::send_eof(s, id)).map_err(to_io))
+    Poll::Ready(conn.with(|s| s.send_eof(id)).map_err(to_io))
 }
 
 impl AsyncRead for Channel {

@@ -8,11 +8,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use ssh_blocking::{AuthAnswer, ConnectionInfo, Gate, ServerHandle};
 use ssh_proto::{
-    AdmissionConfig, AuthRequest, ChannelId, ChannelRequest, Connection, Error, Event, MaxStartups,
-    PublicKey, Refusal,
+    AdmissionConfig, ChannelId, ChannelRequest, Connection, Error, Event, MaxStartups, PublicKey,
+    Refusal,
 };
+use ssh_proto::{AuthAnswer, AuthQuestion};
+use ssh_std::{ConnectionInfo, Gate, ServerHandle};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 
@@ -78,7 +79,7 @@ pub trait Handler: Send + 'static {
         kind: &str,
         data: &[u8],
     ) -> impl Future<Output = Result<(), ChannelOpenFailure>> + Send {
-        let r = ssh_blocking::sessions_only(kind);
+        let r = ChannelOpenFailure::sessions_only(kind);
         async move { r }
     }
     /// An accepted channel, to keep or to hand to a task.
@@ -129,7 +130,7 @@ fn setup(stream: TcpStream, config: Arc<Config>) -> Result<(Arc<Conn>, ServerHan
         peer: stream.peer_addr().ok(),
         local: stream.local_addr().ok(),
     };
-    let conn = Connection::server(config, ssh_blocking::os_rng(), Instant::now())?;
+    let conn = Connection::server(config, ssh_proto::os_rng(), Instant::now())?;
     let conn = crate::start(conn, stream);
     let handle = ServerHandle::from_parts(conn.handle.clone(), info);
     {
@@ -146,7 +147,7 @@ async fn dispatch<H: Handler>(
     on_auth: Box<dyn Fn() + Send + Sync>,
 ) -> Result<(), Error> {
     let end = loop {
-        let ev = match conn.wait(|s| s.requests.pop_front().map(Ok)).await {
+        let ev = match conn.wait(|s| s.pop_request().map(Ok)).await {
             Ok(ev) => ev,
             Err(e) => break e,
         };
@@ -157,7 +158,7 @@ async fn dispatch<H: Handler>(
     handler.disconnected(&end).await;
     let authed = handle.is_authenticated();
     drop(handle);
-    ssh_blocking::connection_result(end, authed)
+    ssh_proto::session::connection_result(end, authed)
 }
 
 async fn handle_event<H: Handler>(
@@ -169,42 +170,32 @@ async fn handle_event<H: Handler>(
     let sh = conn.shared();
     match ev {
         Event::AuthRequest { user, request } => {
-            let answer = match request {
-                AuthRequest::Password {
-                    password,
-                    new_password: None,
-                } => AuthAnswer::Password(handler.auth_password(&user, &password).await),
-                AuthRequest::Password {
-                    password,
-                    new_password: Some(new),
-                } => AuthAnswer::NewPassword(
-                    handler.auth_change_password(&user, &password, &new).await,
-                ),
-                AuthRequest::PublicKey {
-                    key,
-                    algorithm,
-                    verified: false,
-                } => AuthAnswer::KeyOffered(
+            let answer = match AuthQuestion::from(request) {
+                AuthQuestion::Password { password } => {
+                    AuthAnswer::Password(handler.auth_password(&user, &password).await)
+                }
+                AuthQuestion::ChangePassword { old, new } => {
+                    AuthAnswer::NewPassword(handler.auth_change_password(&user, &old, &new).await)
+                }
+                AuthQuestion::KeyOffered { key, algorithm } => AuthAnswer::KeyOffered(
                     handler
                         .auth_publickey_offered(&user, &key, &algorithm)
                         .await,
                 ),
-                AuthRequest::PublicKey {
-                    key,
-                    algorithm,
-                    verified: true,
-                } => AuthAnswer::Key(handler.auth_publickey(&user, &key, &algorithm).await),
-                AuthRequest::KeyboardInteractive { submethods } => {
+                AuthQuestion::Key { key, algorithm } => {
+                    AuthAnswer::Key(handler.auth_publickey(&user, &key, &algorithm).await)
+                }
+                AuthQuestion::KeyboardInteractive { submethods } => {
                     AuthAnswer::Kbd(handler.auth_keyboard_interactive(&user, &submethods).await)
                 }
-                AuthRequest::KeyboardInteractiveResponse { responses } => AuthAnswer::Kbd(
+                AuthQuestion::KeyboardInteractiveResponse { responses } => AuthAnswer::Kbd(
                     handler
                         .auth_keyboard_interactive_response(&user, &responses)
                         .await,
                 ),
                 _ => AuthAnswer::Unsupported,
             };
-            ssh_blocking::answer_auth(sh, &user, answer)
+            sh.with(|s| s.answer_auth(&user, answer))
         }
         Event::Authenticated { user } => {
             tracing::debug!(user = ?user, "authenticated");
@@ -218,7 +209,7 @@ async fn handle_event<H: Handler>(
             data,
         } => {
             let decision = handler.channel_open(&kind, &data).await;
-            if ssh_blocking::open_channel(sh, channel, decision)? {
+            if sh.with(|s| s.open_decision(channel, decision))? {
                 handler
                     .channel_opened(Channel::new(conn.clone(), channel), &kind)
                     .await;
@@ -231,11 +222,10 @@ async fn handle_event<H: Handler>(
             want_reply,
         } => {
             let ok = handler.channel_request(channel, request).await;
-            if want_reply {
-                ssh_blocking::reply_request(sh, channel, ok);
-            } else {
-                ssh_blocking::request_handled(sh);
-            }
+            let _ = sh.with(|s| {
+                s.reply_request(channel, want_reply, ok);
+                Ok(())
+            });
             Ok(())
         }
         Event::ChannelClosed { channel } => {
@@ -248,7 +238,7 @@ async fn handle_event<H: Handler>(
             data,
         } => {
             let r = handler.global_request(&name, &data).await;
-            ssh_blocking::reply_global(sh, want_reply, r)
+            sh.with(|s| s.reply_global(want_reply, r))
         }
         _ => Ok(()),
     }
@@ -291,7 +281,7 @@ impl Server {
     }
 
     pub fn from_listener(listener: TcpListener, config: Arc<Config>) -> io::Result<Server> {
-        ssh_blocking::require_host_key(&config)?;
+        ssh_std::require_host_key(&config)?;
         Ok(Server {
             listener,
             config,

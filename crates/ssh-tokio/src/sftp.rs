@@ -1,4 +1,4 @@
-//! The async SFTP client: `ssh-blocking`'s [`Sftp`](ssh_blocking::Sftp),
+//! The async SFTP client: the blocking adapters' `Sftp`,
 //! with every method that talks to the server `async`.
 //!
 //! ```no_run
@@ -45,10 +45,15 @@ use ssh_proto::{Error, ErrorKind};
 use tokio::io::{AsyncRead, AsyncSeek, AsyncWrite, ReadBuf};
 use tokio::sync::mpsc;
 
-use ssh_blocking::sftp::shared::{
-    self, check_status, read_full, take_any, to_io, Call, Download, Settings, Upload,
+use ssh_proto::session::sftp::{
+    self as shared, check_status, take_any, Call, Download, Settings, Upload,
 };
-pub use ssh_blocking::sftp::{DirEntry, OpenOptions, Pipeline};
+pub use ssh_proto::session::sftp::{DirEntry, OpenOptions, Pipeline};
+use ssh_std::read_full;
+
+fn to_io(e: Error) -> io::Error {
+    io::Error::from(e)
+}
 
 use crate::Channel;
 

@@ -69,7 +69,7 @@ impl Handler for Echo {
 
 async fn server() -> (std::net::SocketAddr, ssh_tokio::ShutdownHandle) {
     let mut config = Config::default();
-    let key = PrivateKey::generate_ed25519(&mut *ssh_blocking::os_rng());
+    let key = PrivateKey::generate_ed25519(&mut *ssh_proto::os_rng());
     config.transport.host_keys.push(Arc::new(key));
     config.auth_methods = vec!["password".into()];
     let server = Server::bind("127.0.0.1:0", Arc::new(config)).await.unwrap();
@@ -234,7 +234,7 @@ async fn server_with(
     admission: ssh_proto::AdmissionConfig,
 ) -> (std::net::SocketAddr, ssh_tokio::ShutdownHandle) {
     let mut config = Config::default();
-    let key = PrivateKey::generate_ed25519(&mut *ssh_blocking::os_rng());
+    let key = PrivateKey::generate_ed25519(&mut *ssh_proto::os_rng());
     config.transport.host_keys.push(Arc::new(key));
     config.auth_methods = vec!["password".into()];
     config.identification_timeout = Some(Duration::from_secs(1));

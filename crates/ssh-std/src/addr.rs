@@ -5,7 +5,16 @@
 //! address the name resolved to: so the name must survive resolution.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::net::{
+    IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, TcpStream, ToSocketAddrs,
+};
+use std::time::Duration;
+
+use ssh_proto::{Error, ErrorKind};
+
+fn io_err(e: io::Error, what: String) -> Error {
+    Error::new(ErrorKind::Io, format!("{what}: {e}"))
+}
 
 /// A host and port to connect to, as the caller named them.
 ///
@@ -125,4 +134,51 @@ mod tests {
             assert!(bad.to_host_port().is_err(), "{bad}");
         }
     }
+}
+
+/// The errors met while trying a resolved address list in turn.
+#[derive(Default)]
+pub struct ConnectAttempts {
+    last: Option<Error>,
+}
+
+impl ConnectAttempts {
+    /// The error for an address that does not resolve.
+    pub fn resolve_failed(e: io::Error) -> Error {
+        io_err(e, "cannot resolve address".into())
+    }
+
+    /// Records that connecting to `a` failed.
+    pub fn failed(&mut self, a: &SocketAddr, e: io::Error) {
+        self.last = Some(io_err(e, format!("connect to {a}")));
+    }
+
+    /// The error to report when no address connected.
+    pub fn into_error(self) -> Error {
+        self.last
+            .unwrap_or_else(|| Error::new(ErrorKind::Io, "address resolved to nothing"))
+    }
+}
+
+/// Resolves `addr` and tries each address in turn (each within `timeout`): the first that connects.
+pub fn connect_tcp(
+    addr: impl ToSocketAddrs,
+    timeout: Option<Duration>,
+) -> Result<(TcpStream, SocketAddr), Error> {
+    let addrs: Vec<_> = addr
+        .to_socket_addrs()
+        .map_err(ConnectAttempts::resolve_failed)?
+        .collect();
+    let mut tried = ConnectAttempts::default();
+    for a in &addrs {
+        let r = match timeout {
+            Some(t) => TcpStream::connect_timeout(a, t),
+            None => TcpStream::connect(a),
+        };
+        match r {
+            Ok(s) => return Ok((s, *a)),
+            Err(e) => tried.failed(a, e),
+        }
+    }
+    Err(tried.into_error())
 }

@@ -2,15 +2,18 @@
 //! channels.
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ssh_proto::keys::known_hosts::{HostKeyStatus, KnownHosts};
-use ssh_proto::{Config, Connection, Error, ErrorKind, Event, PrivateKey, Prompt, PublicKey};
+use ssh_proto::session::{auth_none_result, known_hosts_verdict};
+use ssh_proto::{
+    AuthStep, Config, Connection, Error, ErrorKind, Event, ExitSignal, PrivateKey, Prompt,
+    PublicKey,
+};
 
-use crate::addr::ToHostPort;
+use crate::addr::{connect_tcp, ConnectAttempts, ToHostPort};
 use crate::channel::Channel;
 use crate::driver::{reader_loop, Handle, Shared};
 
@@ -85,28 +88,8 @@ impl HostKeyCheck {
                 }
             }
             HostKeyCheck::KnownHostsFile(path) => {
-                let text = std::fs::read_to_string(&*path).unwrap_or_default();
-                let kh = KnownHosts::parse(&text);
-                match kh.check(host, port, key) {
-                    HostKeyStatus::Match => Ok(()),
-                    HostKeyStatus::Mismatch => Err(format!(
-                        "REMOTE HOST IDENTIFICATION HAS CHANGED: {} key {} for {} does not match {}",
-                        key.key_type(),
-                        key.fingerprint(),
-                        host_label(host, port),
-                        path.display()
-                    )),
-                    HostKeyStatus::Revoked => {
-                        Err(format!("host key {} for {} is revoked", key.fingerprint(), host_label(host, port)))
-                    }
-                    _ => Err(format!(
-                        "no {} host key is known for {} in {} (fingerprint {})",
-                        key.key_type(),
-                        host_label(host, port),
-                        path.display(),
-                        key.fingerprint()
-                    )),
-                }
+                let known = crate::files::read_known_hosts(path);
+                known_hosts_verdict(&known, &path.display().to_string(), host, port, key)
             }
         }
     }
@@ -121,13 +104,6 @@ pub struct ExecOutput {
     pub status: Option<u32>,
     /// The signal that killed the command, when it was killed.
     pub signal: Option<ExitSignal>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExitSignal {
-    pub signal: String,
-    pub core_dumped: bool,
-    pub message: String,
 }
 
 /// A client connection. Cloning gives another handle to the same
@@ -224,7 +200,7 @@ impl Client {
         check: HostKeyCheck,
         timeout: Option<Duration>,
     ) -> Result<Client, Error> {
-        let conn = Connection::client(config, crate::os_rng(), Instant::now())?;
+        let conn = Connection::client(config, ssh_proto::os_rng(), Instant::now())?;
         let shared = Shared::new(conn, writer);
         let inner = Arc::new(Handle {
             shared: shared.clone(),
@@ -266,9 +242,9 @@ impl Client {
         let deadline = timeout.map(|t| Instant::now() + t);
         shared.flush(shared.lock());
         // Wait for the host key, let the policy decide.
-        let key = wait_deadline(&shared, deadline, |s| s.host_key.take().map(Ok))?;
+        let key = wait_deadline(&shared, deadline, |s| s.take_host_key().map(Ok))?;
         check_host_key(&shared, &mut check, host, port, &key)?;
-        wait_deadline(&shared, deadline, |s| (s.kex_done > 0).then_some(Ok(())))?;
+        wait_deadline(&shared, deadline, |s| (s.kex_done() > 0).then_some(Ok(())))?;
         Ok(Client { inner })
     }
 
@@ -278,45 +254,49 @@ impl Client {
 
     /// The server's host key.
     pub fn host_key(&self) -> Option<PublicKey> {
-        self.shared().lock().conn.host_key().cloned()
+        self.shared().lock().conn().host_key().cloned()
     }
 
     /// Algorithms in use.
     pub fn negotiated(&self) -> Option<ssh_proto::Negotiated> {
-        self.shared().lock().conn.negotiated().cloned()
+        self.shared().lock().conn().negotiated().cloned()
     }
 
     /// The server's version string.
     pub fn server_version(&self) -> Option<String> {
-        self.shared().lock().conn.peer_version().map(str::to_string)
+        self.shared()
+            .lock()
+            .conn()
+            .peer_version()
+            .map(str::to_string)
     }
 
     /// The authentication banner the server sent, if any.
     pub fn banner(&self) -> Option<String> {
-        self.shared().lock().banner.clone()
+        self.shared().lock().banner().map(str::to_string)
     }
 
     pub fn is_authenticated(&self) -> bool {
-        self.shared().lock().conn.is_authenticated()
+        self.shared().lock().conn().is_authenticated()
     }
 
     /// Methods the server said may continue after the last failure.
     pub fn auth_methods_left(&self) -> Option<Vec<String>> {
         self.shared()
             .lock()
-            .conn
+            .conn()
             .auth_methods_left()
             .map(|m| m.to_vec())
     }
 
     /// Key exchanges completed so far (1 after the handshake; rekeys add).
     pub fn kex_count(&self) -> u32 {
-        self.shared().lock().conn.kex_count()
+        self.shared().lock().conn().kex_count()
     }
 
     /// Starts a key exchange now.
     pub fn rekey(&self) -> Result<(), Error> {
-        self.shared().with(|s| s.conn.rekey())
+        self.shared().with(|s| s.conn_mut().rekey())
     }
 
     fn auth_result(
@@ -325,7 +305,7 @@ impl Client {
         mut on_prompt: Option<&mut PromptFn<'_>>,
     ) -> Result<(), Error> {
         loop {
-            let ev = self.shared().wait(|s| s.auth_events.pop_front().map(Ok))?;
+            let ev = self.shared().wait(|s| s.pop_auth_event().map(Ok))?;
             if let Some(r) = auth_event(self.shared(), ev, method, on_prompt.as_deref_mut()) {
                 return r;
             }
@@ -335,7 +315,7 @@ impl Client {
     /// Asks with `none`: Ok(true) if the server let us in without
     /// credentials, Ok(false) otherwise (see [`Client::auth_methods_left`]).
     pub fn auth_none(&self, user: &str) -> Result<bool, Error> {
-        self.shared().with(|s| s.conn.auth_none(user))?;
+        self.shared().with(|s| s.conn_mut().auth_none(user))?;
         auth_none_result(self.auth_result("none", None))
     }
 
@@ -343,14 +323,15 @@ impl Client {
     /// is all the server offers (paramiko's behaviour).
     pub fn auth_password(&self, user: &str, password: &str) -> Result<(), Error> {
         self.shared()
-            .with(|s| s.conn.auth_password(user, password))?;
+            .with(|s| s.conn_mut().auth_password(user, password))?;
         self.auth_result("password", None)
     }
 
     /// Public key authentication with a loaded key.
     pub fn auth_publickey(&self, user: &str, key: Arc<PrivateKey>) -> Result<(), Error> {
         let label = format!("publickey {}", key.public_key().key_type());
-        self.shared().with(|s| s.conn.auth_publickey(user, key))?;
+        self.shared()
+            .with(|s| s.conn_mut().auth_publickey(user, key))?;
         self.auth_result(&label, None)
     }
 
@@ -373,15 +354,14 @@ impl Client {
         mut respond: impl FnMut(&str, &str, &[Prompt]) -> Vec<String>,
     ) -> Result<(), Error> {
         self.shared()
-            .with(|s| s.conn.auth_keyboard_interactive(user, ""))?;
+            .with(|s| s.conn_mut().auth_keyboard_interactive(user, ""))?;
         self.auth_result("keyboard-interactive", Some(&mut respond))
     }
 
     /// Opens a session channel.
     pub fn channel_session(&self) -> Result<Channel, Error> {
-        let id = self.shared().with(|s| s.conn.open_session())?;
-        self.shared()
-            .wait(|s| s.chans.get(&id).and_then(|c| c.opened.clone()))?;
+        let id = self.shared().with(|s| s.conn_mut().open_session())?;
+        self.shared().wait(|s| s.poll_open(id))?;
         Ok(Channel::new(self.inner.clone(), id))
     }
 
@@ -411,47 +391,12 @@ impl Client {
     /// Disconnects now (the handles stay usable but every call fails).
     pub fn disconnect(&self) {
         let _ = self.shared().with(|s| {
-            s.conn.disconnect(11, "disconnected by user");
+            s.conn_mut().disconnect(
+                ssh_proto::wire::msg::disconnect::BY_APPLICATION,
+                "disconnected by user",
+            );
             Ok(())
         });
-    }
-}
-
-/// What an authentication event means for the attempt in progress.
-#[doc(hidden)]
-pub enum AuthStep {
-    Done(Result<(), Error>),
-    /// Keyboard-interactive prompts: name, instruction, prompts.
-    Prompt(String, String, Vec<Prompt>),
-    Ignore,
-}
-
-/// Interprets one authentication event (shared with the async adapter).
-#[doc(hidden)]
-pub fn auth_step(ev: Event, method: &str) -> AuthStep {
-    match ev {
-        Event::AuthSuccess => AuthStep::Done(Ok(())),
-        Event::AuthFailure {
-            methods,
-            partial_success,
-        } => AuthStep::Done(Err(Error::new(
-            ErrorKind::AuthFailed,
-            if partial_success {
-                format!("{method} accepted, more required: {}", methods.join(","))
-            } else {
-                format!("{method} rejected (server allows: {})", methods.join(","))
-            },
-        ))),
-        Event::AuthPrompt {
-            name,
-            instruction,
-            prompts,
-        } => AuthStep::Prompt(name, instruction, prompts),
-        Event::PasswordChangeRequired { prompt } => AuthStep::Done(Err(Error::new(
-            ErrorKind::AuthFailed,
-            format!("password change required: {prompt}"),
-        ))),
-        _ => AuthStep::Ignore,
     }
 }
 
@@ -467,12 +412,14 @@ pub fn auth_event(
     method: &str,
     on_prompt: Option<&mut PromptFn<'_>>,
 ) -> Option<Result<(), Error>> {
-    match auth_step(ev, method) {
+    match AuthStep::from_event(ev, method) {
         AuthStep::Done(r) => Some(r),
-        AuthStep::Prompt(name, instruction, prompts) => match on_prompt {
+        AuthStep::Prompt(p) => match on_prompt {
             Some(f) => {
-                let answers = f(&name, &instruction, &prompts);
-                sh.with(|s| s.conn.auth_respond(&answers)).err().map(Err)
+                let answers = f(&p.name, &p.instruction, &p.prompts);
+                sh.with(|s| s.conn_mut().auth_respond(&answers))
+                    .err()
+                    .map(Err)
             }
             None => Some(Err(Error::new(
                 ErrorKind::AuthFailed,
@@ -480,16 +427,6 @@ pub fn auth_event(
             ))),
         },
         AuthStep::Ignore => None,
-    }
-}
-
-/// The outcome of `auth_none`: let in, not let in (a failure), or an error.
-#[doc(hidden)]
-pub fn auth_none_result(r: Result<(), Error>) -> Result<bool, Error> {
-    match r {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == ErrorKind::AuthFailed => Ok(false),
-        Err(e) => Err(e),
     }
 }
 
@@ -502,73 +439,13 @@ pub fn check_host_key(
     port: u16,
     key: &PublicKey,
 ) -> Result<(), Error> {
-    match check.verdict(host, port, key) {
-        Ok(()) => sh.with(|s| s.conn.accept_host_key()),
-        Err(why) => {
-            sh.with(|s| {
-                s.conn.reject_host_key(&why);
-                Ok(())
-            })?;
-            Err(Error::new(ErrorKind::HostKey, why))
-        }
-    }
-}
-
-/// The errors met while trying a resolved address list in turn.
-#[doc(hidden)]
-#[derive(Default)]
-pub struct ConnectAttempts {
-    last: Option<Error>,
-}
-
-impl ConnectAttempts {
-    /// The error for an address that does not resolve.
-    pub fn resolve_failed(e: io::Error) -> Error {
-        io_err(e, "cannot resolve address".into())
-    }
-
-    /// Records that connecting to `a` failed.
-    pub fn failed(&mut self, a: &SocketAddr, e: io::Error) {
-        self.last = Some(io_err(e, format!("connect to {a}")));
-    }
-
-    /// The error to report when no address connected.
-    pub fn into_error(self) -> Error {
-        self.last
-            .unwrap_or_else(|| Error::new(ErrorKind::Io, "address resolved to nothing"))
-    }
-}
-
-/// Resolves `addr` and tries each address in turn (each within `timeout`): the first that connects.
-#[doc(hidden)]
-pub fn connect_tcp(
-    addr: impl ToSocketAddrs,
-    timeout: Option<Duration>,
-) -> Result<(TcpStream, SocketAddr), Error> {
-    let addrs: Vec<_> = addr
-        .to_socket_addrs()
-        .map_err(ConnectAttempts::resolve_failed)?
-        .collect();
-    let mut tried = ConnectAttempts::default();
-    for a in &addrs {
-        let r = match timeout {
-            Some(t) => TcpStream::connect_timeout(a, t),
-            None => TcpStream::connect(a),
-        };
-        match r {
-            Ok(s) => return Ok((s, *a)),
-            Err(e) => tried.failed(a, e),
-        }
-    }
-    Err(tried.into_error())
-}
-
-fn host_label(host: &str, port: u16) -> String {
-    if port == 22 {
-        host.to_string()
-    } else {
-        format!("[{host}]:{port}")
-    }
+    let verdict = check.verdict(host, port, key);
+    let mut r = Ok(());
+    sh.with(|s| {
+        r = s.host_key_verdict(verdict);
+        Ok(())
+    })?;
+    r
 }
 
 fn wait_deadline<T>(

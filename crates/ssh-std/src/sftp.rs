@@ -1,7 +1,7 @@
 //! The blocking SFTP client (paramiko's `SFTPClient`), over one channel.
 //!
 //! ```no_run
-//! # fn f(client: &ssh_blocking::Client) -> Result<(), ssh_blocking::Error> {
+//! # fn f(client: &ssh_std::Client) -> Result<(), ssh_proto::Error> {
 //! let sftp = client.sftp()?;
 //! sftp.put("local.bin".as_ref(), "/tmp/remote.bin", None)?;
 //! for e in sftp.read_dir("/tmp")? {
@@ -27,92 +27,11 @@ use ssh_proto::{Error, ErrorKind};
 
 use crate::channel::Channel;
 
-/// The SFTP client glue shared with `ssh-tokio` (no I/O).
-#[doc(hidden)]
-pub mod shared;
+use ssh_proto::session::sftp as sftp_ops;
+use ssh_proto::session::sftp::{check_status, Call, Download, Settings, Upload};
+pub use ssh_proto::session::sftp::{DirEntry, OpenOptions, Pipeline};
 
-use shared::{check_status, read_full, to_io, Call, Download, Settings, Upload};
-
-/// A directory entry with its attributes (paramiko's `SFTPAttributes`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DirEntry {
-    pub name: String,
-    /// The server's `ls -l` line (may be empty).
-    pub longname: String,
-    pub attrs: Attrs,
-}
-
-/// How to open a remote file (paramiko's mode letters map onto these; see
-/// [`OpenOptions::from_mode`]).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct OpenOptions {
-    pub read: bool,
-    pub write: bool,
-    pub append: bool,
-    pub create: bool,
-    pub truncate: bool,
-    /// Fail if the file exists (paramiko's `'x'`).
-    pub exclusive: bool,
-    /// Permissions for a created file.
-    pub mode: Option<u32>,
-}
-
-impl OpenOptions {
-    pub fn read() -> Self {
-        OpenOptions {
-            read: true,
-            ..Default::default()
-        }
-    }
-    /// Create or truncate, write only.
-    pub fn write() -> Self {
-        OpenOptions {
-            write: true,
-            create: true,
-            truncate: true,
-            ..Default::default()
-        }
-    }
-    /// Python/paramiko mode strings: `r`, `w`, `a`, `x`, with `+`
-    /// (and `b`, ignored).
-    pub fn from_mode(mode: &str) -> Result<Self, Error> {
-        let mut o = OpenOptions::default();
-        let plus = mode.contains('+');
-        match mode.chars().find(|c| "rwax".contains(*c)) {
-            Some('r') => {
-                o.read = true;
-                o.write = plus;
-            }
-            Some('w') => {
-                o.write = true;
-                o.create = true;
-                o.truncate = true;
-                o.read = plus;
-            }
-            Some('a') => {
-                o.write = true;
-                o.append = true;
-                o.create = true;
-                o.read = plus;
-            }
-            Some('x') => {
-                o.write = true;
-                o.create = true;
-                o.exclusive = true;
-                o.read = plus;
-            }
-            _ => return Err(Error::usage(format!("bad file mode {mode:?}"))),
-        }
-        Ok(o)
-    }
-}
-
-/// Transfer tuning: request size and how many are in flight.
-#[derive(Clone, Copy, Debug)]
-pub struct Pipeline {
-    pub chunk: u32,
-    pub requests: usize,
-}
+use crate::io_util::{read_full, to_io};
 
 struct State {
     machine: SftpClient,
@@ -188,7 +107,7 @@ impl Sftp {
     /// Starts SFTP on a channel whose `sftp` subsystem is already running.
     pub fn new(channel: Channel) -> Result<Sftp, Error> {
         let mut st = State {
-            machine: shared::new_machine(channel.peer_version().as_deref()),
+            machine: sftp_ops::new_machine(channel.peer_version().as_deref()),
             out: Vec::new(),
             buf: Vec::new(),
             settings: Settings::default(),
@@ -255,7 +174,7 @@ impl Sftp {
             return Ok(());
         };
         let real = self.realpath(p)?;
-        shared::require_dir(&self.stat(&real)?, &real)?;
+        sftp_ops::require_dir(&self.stat(&real)?, &real)?;
         self.lock().settings.cwd = Some(real);
         Ok(())
     }
@@ -269,19 +188,19 @@ impl Sftp {
     }
 
     pub fn realpath(&self, path: &str) -> Result<String, Error> {
-        self.run(shared::realpath(self.path(path)))
+        self.run(sftp_ops::realpath(self.path(path)))
     }
 
     /// Entries of a directory with their attributes, `.` and `..` left out.
     pub fn read_dir(&self, path: &str) -> Result<Vec<DirEntry>, Error> {
         let p = self.path(path);
-        let handle = self.run(shared::opendir(p.clone()))?;
+        let handle = self.run(sftp_ops::opendir(p.clone()))?;
         let mut out = Vec::new();
         let result = loop {
             let r = self.call(&Request::Readdir {
                 handle: handle.clone(),
             });
-            if let ControlFlow::Break(r) = shared::read_dir_reply(r, &mut out, &p) {
+            if let ControlFlow::Break(r) = sftp_ops::read_dir_reply(r, &mut out, &p) {
                 break r;
             }
         };
@@ -290,17 +209,17 @@ impl Sftp {
     }
 
     pub fn mkdir(&self, path: &str, mode: u32) -> Result<(), Error> {
-        self.run(shared::mkdir(self.path(path), mode))
+        self.run(sftp_ops::mkdir(self.path(path), mode))
     }
 
     pub fn rmdir(&self, path: &str) -> Result<(), Error> {
-        self.run(shared::rmdir(self.path(path)))
+        self.run(sftp_ops::rmdir(self.path(path)))
     }
 
     // ------------------------------------------------------------- paths
 
     pub fn remove(&self, path: &str) -> Result<(), Error> {
-        self.run(shared::remove(self.path(path)))
+        self.run(sftp_ops::remove(self.path(path)))
     }
 
     /// Renames, replacing `new` when the server offers
@@ -308,68 +227,68 @@ impl Sftp {
     pub fn rename(&self, old: &str, new: &str) -> Result<(), Error> {
         let (old, new) = (self.path(old), self.path(new));
         let posix = self.lock().machine.extension(ext::POSIX_RENAME).is_some();
-        self.run(shared::rename(old, new, posix))
+        self.run(sftp_ops::rename(old, new, posix))
     }
 
     /// Creates `link` pointing at `target`.
     pub fn symlink(&self, target: &str, link: &str) -> Result<(), Error> {
-        self.run(shared::symlink(target, self.path(link)))
+        self.run(sftp_ops::symlink(target, self.path(link)))
     }
 
     pub fn readlink(&self, path: &str) -> Result<String, Error> {
-        self.run(shared::readlink(self.path(path)))
+        self.run(sftp_ops::readlink(self.path(path)))
     }
 
     pub fn hardlink(&self, old: &str, new: &str) -> Result<(), Error> {
-        self.run(shared::hardlink(self.path(old), self.path(new)))
+        self.run(sftp_ops::hardlink(self.path(old), self.path(new)))
     }
 
     // -------------------------------------------------------- attributes
 
     pub fn stat(&self, path: &str) -> Result<Attrs, Error> {
-        self.run(shared::stat(self.path(path)))
+        self.run(sftp_ops::stat(self.path(path)))
     }
 
     pub fn lstat(&self, path: &str) -> Result<Attrs, Error> {
-        self.run(shared::lstat(self.path(path)))
+        self.run(sftp_ops::lstat(self.path(path)))
     }
 
     pub fn setstat(&self, path: &str, attrs: Attrs) -> Result<(), Error> {
-        self.run(shared::setstat(self.path(path), attrs))
+        self.run(sftp_ops::setstat(self.path(path), attrs))
     }
 
     pub fn chmod(&self, path: &str, mode: u32) -> Result<(), Error> {
-        self.run(shared::chmod(self.path(path), mode))
+        self.run(sftp_ops::chmod(self.path(path), mode))
     }
 
     pub fn chown(&self, path: &str, uid: u32, gid: u32) -> Result<(), Error> {
-        self.run(shared::chown(self.path(path), uid, gid))
+        self.run(sftp_ops::chown(self.path(path), uid, gid))
     }
 
     /// Sets access and modification times (seconds since the epoch).
     pub fn set_times(&self, path: &str, atime: u32, mtime: u32) -> Result<(), Error> {
-        self.run(shared::set_times(self.path(path), atime, mtime))
+        self.run(sftp_ops::set_times(self.path(path), atime, mtime))
     }
 
     pub fn truncate(&self, path: &str, size: u64) -> Result<(), Error> {
-        self.run(shared::truncate(self.path(path), size))
+        self.run(sftp_ops::truncate(self.path(path), size))
     }
 
     pub fn statvfs(&self, path: &str) -> Result<StatVfs, Error> {
-        self.run(shared::statvfs(self.path(path)))
+        self.run(sftp_ops::statvfs(self.path(path)))
     }
 
     /// paramiko's `check()`: the server hashes the file (`check-file-name`).
     /// Returns (algorithm used, hash bytes).
     pub fn check(&self, path: &str, algorithms: &str) -> Result<(String, Vec<u8>), Error> {
-        self.run(shared::check(self.path(path), algorithms))
+        self.run(sftp_ops::check(self.path(path), algorithms))
     }
 
     // ------------------------------------------------------------- files
 
     pub fn open(&self, path: &str, opts: OpenOptions) -> Result<File, Error> {
         let p = self.path(path);
-        let handle = self.run(shared::open(p.clone(), &opts))?;
+        let handle = self.run(sftp_ops::open(p.clone(), &opts))?;
         let mut f = File {
             sftp: self.clone(),
             handle,
@@ -470,7 +389,7 @@ fn get_pipelined(
         }
         st.flush(ch)?;
         // Take whatever replies have arrived; read more if none.
-        let Some(replies) = shared::take_any(&mut st.machine, dl.ids()) else {
+        let Some(replies) = sftp_ops::take_any(&mut st.machine, dl.ids()) else {
             st.fill(ch)?;
             continue;
         };
@@ -544,24 +463,24 @@ impl File {
 
     pub fn stat(&self) -> Result<Attrs, Error> {
         self.sftp
-            .run(shared::fstat(self.handle.clone(), &self.path))
+            .run(sftp_ops::fstat(self.handle.clone(), &self.path))
     }
 
     pub fn setstat(&self, attrs: Attrs) -> Result<(), Error> {
         self.sftp
-            .run(shared::fsetstat(self.handle.clone(), &self.path, attrs))
+            .run(sftp_ops::fsetstat(self.handle.clone(), &self.path, attrs))
     }
 
     /// `fsync@openssh.com`.
     pub fn sync(&self) -> Result<(), Error> {
         self.sftp
-            .run(shared::fsync(self.handle.clone(), &self.path))
+            .run(sftp_ops::fsync(self.handle.clone(), &self.path))
     }
 
     pub fn close(mut self) -> Result<(), Error> {
         self.closed = true;
         self.sftp
-            .run(shared::close(self.handle.clone(), &self.path))
+            .run(sftp_ops::close(self.handle.clone(), &self.path))
     }
 
     /// Reads up to `buf.len()` bytes at the position, with many requests
@@ -573,7 +492,7 @@ impl File {
         let mut st = self.sftp.lock();
         let ch = &self.sftp.inner.channel;
         let mut ids = Vec::new();
-        for (offset, at, len) in shared::read_plan(self.pos, buf.len(), st.settings.pipeline) {
+        for (offset, at, len) in sftp_ops::read_plan(self.pos, buf.len(), st.settings.pipeline) {
             let id = st.machine.send(&Request::Read {
                 handle: self.handle.clone(),
                 offset,
@@ -590,7 +509,7 @@ impl File {
             if stop.is_some() {
                 continue;
             }
-            match shared::read_piece(r, at, total, len, &self.path) {
+            match sftp_ops::read_piece(r, at, total, len, &self.path) {
                 Ok(Some(d)) => {
                     buf[at..at + d.len()].copy_from_slice(&d);
                     total += d.len();

@@ -1,20 +1,98 @@
-//! The SFTP client glue both adapters use (this crate's [`Sftp`](super::Sftp)
-//! and `ssh-tokio`'s): the session's settings, requests built from resolved
-//! paths, replies read into results, and the bookkeeping of pipelined
-//! transfers. Nothing here does I/O: each adapter sends the requests and
-//! waits for the replies in its own way.
+//! The SFTP client operations every adapter's `Sftp` runs: the session's
+//! settings, requests built from resolved paths, replies read into
+//! results, and the bookkeeping of pipelined transfers. Nothing here does
+//! I/O: each adapter sends the requests and waits for the replies in its
+//! own way.
 
 use std::collections::VecDeque;
-use std::io;
 use std::ops::ControlFlow;
 
-use ssh_proto::sftp::{
+use crate::sftp::{
     draft_symlink_peer, open_flags, status, status_error, Attrs, CheckTarget, Limits, NameEntry,
     Request, Response, SftpClient, StatVfs,
 };
-use ssh_proto::{Error, ErrorKind};
+use crate::Error;
 
-use super::{DirEntry, OpenOptions, Pipeline};
+/// A directory entry with its attributes (paramiko's `SFTPAttributes`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirEntry {
+    pub name: String,
+    /// The server's `ls -l` line (may be empty).
+    pub longname: String,
+    pub attrs: Attrs,
+}
+
+/// How to open a remote file (paramiko's mode letters map onto these; see
+/// [`OpenOptions::from_mode`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpenOptions {
+    pub read: bool,
+    pub write: bool,
+    pub append: bool,
+    pub create: bool,
+    pub truncate: bool,
+    /// Fail if the file exists (paramiko's `'x'`).
+    pub exclusive: bool,
+    /// Permissions for a created file.
+    pub mode: Option<u32>,
+}
+
+impl OpenOptions {
+    pub fn read() -> Self {
+        OpenOptions {
+            read: true,
+            ..Default::default()
+        }
+    }
+    /// Create or truncate, write only.
+    pub fn write() -> Self {
+        OpenOptions {
+            write: true,
+            create: true,
+            truncate: true,
+            ..Default::default()
+        }
+    }
+    /// Python/paramiko mode strings: `r`, `w`, `a`, `x`, with `+`
+    /// (and `b`, ignored).
+    pub fn from_mode(mode: &str) -> Result<Self, Error> {
+        let mut o = OpenOptions::default();
+        let plus = mode.contains('+');
+        match mode.chars().find(|c| "rwax".contains(*c)) {
+            Some('r') => {
+                o.read = true;
+                o.write = plus;
+            }
+            Some('w') => {
+                o.write = true;
+                o.create = true;
+                o.truncate = true;
+                o.read = plus;
+            }
+            Some('a') => {
+                o.write = true;
+                o.append = true;
+                o.create = true;
+                o.read = plus;
+            }
+            Some('x') => {
+                o.write = true;
+                o.create = true;
+                o.exclusive = true;
+                o.read = plus;
+            }
+            _ => return Err(Error::usage(format!("bad file mode {mode:?}"))),
+        }
+        Ok(o)
+    }
+}
+
+/// Transfer tuning: request size and how many are in flight.
+#[derive(Clone, Copy, Debug)]
+pub struct Pipeline {
+    pub chunk: u32,
+    pub requests: usize,
+}
 
 // ------------------------------------------------------------- session
 
@@ -122,16 +200,6 @@ pub fn status_or(r: Response, path: &str) -> Error {
     }
 }
 
-/// An SFTP error as an `io::Error` (NotFound, PermissionDenied, or Other).
-pub fn to_io(e: Error) -> io::Error {
-    let kind = match (e.kind(), e.code()) {
-        (ErrorKind::Sftp, Some(status::NO_SUCH_FILE)) => io::ErrorKind::NotFound,
-        (ErrorKind::Sftp, Some(status::PERMISSION_DENIED)) => io::ErrorKind::PermissionDenied,
-        _ => io::ErrorKind::Other,
-    };
-    io::Error::new(kind, e)
-}
-
 /// Ok when `a` (the attributes of `path`) is a directory, for `chdir`.
 pub fn require_dir(a: &Attrs, path: &str) -> Result<(), Error> {
     if a.is_dir() {
@@ -143,20 +211,6 @@ pub fn require_dir(a: &Attrs, path: &str) -> Result<(), Error> {
             Some(path),
         ))
     }
-}
-
-/// Reads until `buf` is full or the reader ends; the bytes read.
-pub fn read_full(r: &mut impl io::Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(m) => n += m,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 // --------------------------------------------------- one-shot requests
@@ -221,7 +275,7 @@ fn statvfs_reply(r: Response, _: &str, path: &str) -> Result<StatVfs, Error> {
 fn check_reply(r: Response, _: &str, path: &str) -> Result<(String, Vec<u8>), Error> {
     match r {
         Response::ExtendedReply(d) => {
-            let mut r = ssh_proto::wire::Reader::new(&d);
+            let mut r = crate::wire::Reader::new(&d);
             let alg = String::from_utf8_lossy(r.string()?).into_owned();
             Ok((alg, r.rest().to_vec()))
         }

@@ -4,10 +4,9 @@
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 
-use ssh_proto::{ChannelId, Connection, Error, PtyRequest, Stream};
+use ssh_proto::{ChannelId, Connection, Error, ExitSignal, PtyRequest, Stream};
 
-use crate::client::ExitSignal;
-use crate::driver::{ops, Handle};
+use crate::driver::Handle;
 
 /// A channel: `Read` gives stdout, `Write` sends stdin. Reading and writing
 /// may happen from different threads through `&Channel`.
@@ -30,7 +29,7 @@ impl Channel {
         self.conn
             .shared
             .lock()
-            .conn
+            .conn()
             .peer_version()
             .map(str::to_string)
     }
@@ -41,9 +40,9 @@ impl Channel {
         what: &str,
     ) -> Result<(), Error> {
         let sh = &self.conn.shared;
-        sh.with(|s| f(&mut s.conn))?;
+        sh.with(|s| f(s.conn_mut()))?;
         let id = self.id;
-        sh.wait(|s| ops::reply(s, id, what))
+        sh.wait(|s| s.poll_reply(id, what))
     }
 
     pub fn exec(&self, command: &str) -> Result<(), Error> {
@@ -72,26 +71,28 @@ impl Channel {
     }
     pub fn set_env(&self, name: &str, value: &str) -> Result<(), Error> {
         let id = self.id;
-        self.conn.shared.with(|s| s.conn.set_env(id, name, value))
+        self.conn
+            .shared
+            .with(|s| s.conn_mut().set_env(id, name, value))
     }
     pub fn window_change(&self, cols: u32, rows: u32) -> Result<(), Error> {
         let id = self.id;
         self.conn
             .shared
-            .with(|s| s.conn.window_change(id, cols, rows, 0, 0))
+            .with(|s| s.conn_mut().window_change(id, cols, rows, 0, 0))
     }
     pub fn signal(&self, name: &str) -> Result<(), Error> {
         let id = self.id;
-        self.conn.shared.with(|s| s.conn.signal(id, name))
+        self.conn.shared.with(|s| s.conn_mut().signal(id, name))
     }
     /// No more input from us.
     pub fn send_eof(&self) -> Result<(), Error> {
         let id = self.id;
-        self.conn.shared.with(|s| ops::send_eof(s, id))
+        self.conn.shared.with(|s| s.send_eof(id))
     }
     pub fn close(&self) -> Result<(), Error> {
         let id = self.id;
-        self.conn.shared.with(|s| s.conn.close_channel(id))
+        self.conn.shared.with(|s| s.conn_mut().close_channel(id))
     }
 
     /// Reads from one stream; Ok(0) at EOF.
@@ -104,7 +105,7 @@ impl Channel {
         let mut out = Vec::new();
         let mut err = Vec::new();
         let sh = &self.conn.shared;
-        sh.wait(|s| ops::read_all(s, id, &mut out, &mut err))?;
+        sh.wait(|s| s.poll_read_all(id, &mut out, &mut err))?;
         Ok((out, err))
     }
 
@@ -117,13 +118,13 @@ impl Channel {
     pub fn exit_status(&self) -> Result<Option<u32>, Error> {
         let id = self.id;
         let sh = &self.conn.shared;
-        sh.wait(|s| ops::exit_status(s, id))
+        sh.wait(|s| s.poll_exit_status(id))
     }
 
     /// The exit signal, if the command was killed (after [`exit_status`](Self::exit_status)).
     pub fn exit_signal(&self) -> Option<ExitSignal> {
         let g = self.conn.shared.lock();
-        g.chans.get(&self.id).and_then(|c| c.exit_signal.clone())
+        g.exit_signal(self.id)
     }
 
     /// Server side: sends the command's exit status (before EOF and close).
@@ -131,7 +132,7 @@ impl Channel {
         let id = self.id;
         self.conn
             .shared
-            .with(|s| s.conn.send_exit_status(id, status))
+            .with(|s| s.conn_mut().send_exit_status(id, status))
     }
 
     /// Server side: reports that the command was killed by `signal` (a
@@ -143,9 +144,10 @@ impl Channel {
         message: &str,
     ) -> Result<(), Error> {
         let id = self.id;
-        self.conn
-            .shared
-            .with(|s| s.conn.send_exit_signal(id, signal, core_dumped, message))
+        self.conn.shared.with(|s| {
+            s.conn_mut()
+                .send_exit_signal(id, signal, core_dumped, message)
+        })
     }
 
     /// Writes to the stderr stream (extended data), waiting for window.
@@ -167,7 +169,7 @@ impl Drop for Channel {
     fn drop(&mut self) {
         let id = self.id;
         let _ = self.conn.shared.with(|s| {
-            ops::release(s, id);
+            s.release(id);
             Ok(())
         });
     }
@@ -196,7 +198,7 @@ fn read_stream(
         return Ok(0);
     }
     let sh = &conn.shared;
-    sh.wait(|s| ops::read(s, id, stream, buf))
+    sh.wait(|s| s.poll_read(id, stream, buf))
 }
 
 fn write_data(conn: &Handle, id: ChannelId, stream: Stream, buf: &[u8]) -> Result<usize, Error> {
@@ -204,7 +206,7 @@ fn write_data(conn: &Handle, id: ChannelId, stream: Stream, buf: &[u8]) -> Resul
         return Ok(0);
     }
     let sh = &conn.shared;
-    let n = sh.wait_room(|s| ops::write(s, id, stream, buf))?;
+    let n = sh.wait_room(|s| s.poll_write(id, stream, buf))?;
     Ok(n)
 }
 
