@@ -390,6 +390,7 @@ fn main() {
     let local = listener
         .local_addr()
         .unwrap_or_else(|e| die(&e.to_string()));
+    config.admission = admission;
     let config = Arc::new(config);
     let announce = || {
         println!("listening on {local}");
@@ -397,18 +398,16 @@ fn main() {
     };
     let r = match o.runtime {
         RuntimeKind::Blocking => {
-            let mut server =
+            let server =
                 Server::from_listener(listener, config).unwrap_or_else(|e| die(&e.to_string()));
-            server.set_admission(admission);
             let stop = server.shutdown_handle();
             on_signal(sigs, move || stop.shutdown());
             announce();
             server.run(|h| Session::new(settings.clone(), h))
         }
         RuntimeKind::Mio => {
-            let mut server = ssh_mio::Server::from_listener(listener, config)
+            let server = ssh_mio::Server::from_listener(listener, config)
                 .unwrap_or_else(|e| die(&e.to_string()));
-            server.set_admission(admission);
             let stop = server.shutdown_handle();
             on_signal(sigs, move || stop.shutdown());
             announce();
@@ -417,8 +416,7 @@ fn main() {
         RuntimeKind::Tokio => tokio_rt().block_on(async {
             let _ = listener.set_nonblocking(true);
             let listener = tokio::net::TcpListener::from_std(listener)?;
-            let mut server = ssh_tokio::Server::from_listener(listener, config)?;
-            server.set_admission(admission);
+            let server = ssh_tokio::Server::from_listener(listener, config)?;
             let stop = server.shutdown_handle();
             on_signal(sigs, move || stop.shutdown());
             announce();

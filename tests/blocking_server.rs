@@ -152,9 +152,9 @@ impl Running {
             "password".into(),
             "keyboard-interactive".into(),
         ];
+        config.admission = admission;
         tune(&mut config);
-        let mut srv = Server::bind(bind, Arc::new(config)).unwrap();
-        srv.set_admission(admission);
+        let srv = Server::bind(bind, Arc::new(config)).unwrap();
         let port = srv.local_addr().port();
         let stop = srv.shutdown_handle();
         let connections = Arc::new(AtomicUsize::new(0));

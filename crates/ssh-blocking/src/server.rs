@@ -42,7 +42,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
-use ssh_proto::{AdmissionConfig, Config, Connection, Error, ErrorKind, MaxStartups, Refusal};
+use ssh_proto::{Config, Connection, Error, ErrorKind, Refusal};
 use ssh_std::driver::{reader_loop, Shared};
 use ssh_std::{
     require_host_key, ConnectionInfo, Dispatcher, Gate, Handler, ServerHandle, UnauthGuard,
@@ -124,7 +124,6 @@ pub struct Server {
     listener: TcpListener,
     config: Arc<Config>,
     addr: SocketAddr,
-    admission: AdmissionConfig,
     stop: Arc<AtomicBool>,
 }
 
@@ -151,12 +150,6 @@ impl Drop for CountGuard {
 }
 
 impl Server {
-    /// OpenSSH's `MaxStartups` start value: connections that may be
-    /// unauthenticated at once before new ones may be refused (the
-    /// default admission is sshd's `MaxStartups 10:30:100`, see
-    /// [`Server::set_admission`]).
-    pub const DEFAULT_MAX_STARTUPS: usize = 10;
-
     pub fn bind(addr: impl ToSocketAddrs, config: Arc<Config>) -> io::Result<Server> {
         Self::from_listener(TcpListener::bind(addr)?, config)
     }
@@ -167,29 +160,12 @@ impl Server {
             addr: listener.local_addr()?,
             listener,
             config,
-            admission: AdmissionConfig::default(),
             stop: Arc::new(AtomicBool::new(false)),
         })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
-    }
-
-    /// How many connections may be unauthenticated at once; a connection
-    /// beyond that is closed right after accept (as sshd's `MaxStartups n`,
-    /// a hard limit; [`Server::set_admission`] sets random early drop).
-    pub fn set_max_startups(&mut self, n: usize) {
-        let n = u32::try_from(n.max(1)).unwrap_or(u32::MAX);
-        self.admission.max_startups = MaxStartups::new(n, 100, n).unwrap_or_default();
-    }
-
-    /// sshd's `MaxStartups start:rate:full`, `PerSourceMaxStartups` and
-    /// `PerSourceNetBlockSize` (default `10:30:100`, none, `32:128`). The
-    /// timeout for a client's version line is
-    /// [`Config::identification_timeout`].
-    pub fn set_admission(&mut self, admission: AdmissionConfig) {
-        self.admission = admission;
     }
 
     pub fn shutdown_handle(&self) -> ShutdownHandle {
@@ -208,7 +184,7 @@ impl Server {
         F: FnMut(&ServerHandle) -> H,
     {
         let counts = Arc::new(Counts::default());
-        let gate = Gate::new(self.admission);
+        let gate = Gate::new(self.config.admission);
         for stream in self.listener.incoming() {
             if self.stop.load(Ordering::SeqCst) {
                 break;

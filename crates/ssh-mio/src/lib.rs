@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
-use ssh_proto::{AdmissionConfig, Connection, MaxStartups, Refusal};
+use ssh_proto::{Connection, Refusal};
 use ssh_std::driver::{Output, Shared};
 use ssh_std::{ConnectionInfo, Dispatcher, Gate, UnauthGuard};
 
@@ -458,14 +458,13 @@ impl Reactor {
 
     /// Serves SSH on `listener`: one handler per connection from
     /// `make_handler`, run on the reactor's thread (see the crate docs).
-    /// `admission` is sshd's `MaxStartups`, `PerSourceMaxStartups` and
-    /// `PerSourceNetBlockSize` (which connections are refused right after
-    /// accept; see [`ssh_proto::Admission`]).
+    /// `config.admission` says which connections are refused right after
+    /// accept (sshd's `MaxStartups`, `PerSourceMaxStartups` and
+    /// `PerSourceNetBlockSize`; see [`ssh_proto::Admission`]).
     pub fn listen<H, F>(
         &mut self,
         listener: std::net::TcpListener,
         config: Arc<Config>,
-        admission: AdmissionConfig,
         mut make_handler: F,
     ) -> io::Result<SocketAddr>
     where
@@ -473,6 +472,7 @@ impl Reactor {
         F: FnMut(&ServerHandle) -> H + Send + 'static,
     {
         ssh_std::require_host_key(&config)?;
+        let gate = Gate::new(config.admission);
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let mut sock = TcpListener::from_std(listener);
@@ -491,7 +491,7 @@ impl Reactor {
                     on_auth,
                 ))
             }),
-            gate: Gate::new(admission),
+            gate,
         }));
         self.listeners += 1;
         Ok(addr)
@@ -940,14 +940,9 @@ pub struct Server {
     listener: Option<std::net::TcpListener>,
     config: Arc<Config>,
     addr: SocketAddr,
-    admission: AdmissionConfig,
 }
 
 impl Server {
-    /// OpenSSH's `MaxStartups` start value (the default admission is
-    /// sshd's `MaxStartups 10:30:100`, see [`Server::set_admission`]).
-    pub const DEFAULT_MAX_STARTUPS: usize = 10;
-
     pub fn bind(addr: impl ToSocketAddrs, config: Arc<Config>) -> io::Result<Server> {
         Self::from_listener(std::net::TcpListener::bind(addr)?, config)
     }
@@ -962,28 +957,11 @@ impl Server {
             addr: listener.local_addr()?,
             listener: Some(listener),
             config,
-            admission: AdmissionConfig::default(),
         })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
-    }
-
-    /// Connections that may be unauthenticated at once; one more is
-    /// closed right after accept (sshd's `MaxStartups n`, a hard limit;
-    /// [`Server::set_admission`] sets random early drop).
-    pub fn set_max_startups(&mut self, n: usize) {
-        let n = u32::try_from(n.max(1)).unwrap_or(u32::MAX);
-        self.admission.max_startups = MaxStartups::new(n, 100, n).unwrap_or_default();
-    }
-
-    /// sshd's `MaxStartups start:rate:full`, `PerSourceMaxStartups` and
-    /// `PerSourceNetBlockSize` (default `10:30:100`, none, `32:128`). The
-    /// timeout for a client's version line is
-    /// [`Config::identification_timeout`](ssh_proto::Config).
-    pub fn set_admission(&mut self, admission: AdmissionConfig) {
-        self.admission = admission;
     }
 
     /// Stops the listener from any thread; `run` returns when live
@@ -1004,7 +982,7 @@ impl Server {
             .take()
             .ok_or_else(|| io::Error::other("server already ran"))?;
         self.reactor
-            .listen(listener, self.config.clone(), self.admission, make_handler)?;
+            .listen(listener, self.config.clone(), make_handler)?;
         self.reactor.run()
     }
 }

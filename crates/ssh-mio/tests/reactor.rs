@@ -60,16 +60,24 @@ impl Handler for Echo {
 }
 
 fn server_config() -> Arc<Config> {
+    server_config_with(|_| {})
+}
+
+fn server_config_with(tune: impl FnOnce(&mut Config)) -> Arc<Config> {
     let mut config = Config::default();
     let key = PrivateKey::generate_ed25519(&mut *ssh_proto::os_rng());
     config.transport.host_keys.push(Arc::new(key));
     config.auth_methods = vec!["password".into()];
+    tune(&mut config);
     Arc::new(config)
 }
 
 fn start_server(max_startups: usize) -> (std::net::SocketAddr, ssh_mio::ReactorHandle) {
-    let mut server = Server::bind("127.0.0.1:0", server_config()).unwrap();
-    server.set_max_startups(max_startups);
+    let n = u32::try_from(max_startups).unwrap();
+    let config = server_config_with(|c| {
+        c.admission = ssh_proto::MaxStartups::hard(n).unwrap().into();
+    });
+    let server = Server::bind("127.0.0.1:0", config).unwrap();
     let addr = server.local_addr();
     let stop = server.shutdown_handle();
     std::thread::spawn(move || server.run(|_| Echo { chans: Vec::new() }));
@@ -259,9 +267,7 @@ fn embedded_in_a_callers_mio_loop() {
             .unwrap();
         let mut reactor = Reactor::embedded(poll.registry(), Token(1000)).unwrap();
         reactor
-            .listen(listener, server_config(), Default::default(), |_| Echo {
-                chans: Vec::new(),
-            })
+            .listen(listener, server_config(), |_| Echo { chans: Vec::new() })
             .unwrap();
         let mut events = Events::with_capacity(256);
         let mut pings = 0;

@@ -8,11 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use ssh_proto::{
-    AdmissionConfig, ChannelId, ChannelRequest, Connection, Error, Event, MaxStartups, PublicKey,
-    Refusal,
-};
 use ssh_proto::{AuthAnswer, AuthQuestion};
+use ssh_proto::{ChannelId, ChannelRequest, Connection, Error, Event, PublicKey, Refusal};
 use ssh_std::{ConnectionInfo, Gate, ServerHandle};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
@@ -263,16 +260,11 @@ impl ShutdownHandle {
 pub struct Server {
     listener: TcpListener,
     config: Arc<Config>,
-    admission: AdmissionConfig,
     stop: Arc<AtomicBool>,
     notify: Arc<Notify>,
 }
 
 impl Server {
-    /// OpenSSH's `MaxStartups` start value (the default admission is
-    /// sshd's `MaxStartups 10:30:100`, see [`Server::set_admission`]).
-    pub const DEFAULT_MAX_STARTUPS: usize = 10;
-
     pub async fn bind(
         addr: impl tokio::net::ToSocketAddrs,
         config: Arc<Config>,
@@ -285,7 +277,6 @@ impl Server {
         Ok(Server {
             listener,
             config,
-            admission: AdmissionConfig::default(),
             stop: Arc::new(AtomicBool::new(false)),
             notify: Arc::new(Notify::new()),
         })
@@ -293,22 +284,6 @@ impl Server {
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.listener.local_addr()
-    }
-
-    /// Connections that may be unauthenticated at once; one more is
-    /// closed right after accept (sshd's `MaxStartups n`, a hard limit;
-    /// [`Server::set_admission`] sets random early drop).
-    pub fn set_max_startups(&mut self, n: usize) {
-        let n = u32::try_from(n.max(1)).unwrap_or(u32::MAX);
-        self.admission.max_startups = MaxStartups::new(n, 100, n).unwrap_or_default();
-    }
-
-    /// sshd's `MaxStartups start:rate:full`, `PerSourceMaxStartups` and
-    /// `PerSourceNetBlockSize` (default `10:30:100`, none, `32:128`). The
-    /// timeout for a client's version line is
-    /// [`Config::identification_timeout`](ssh_proto::Config).
-    pub fn set_admission(&mut self, admission: AdmissionConfig) {
-        self.admission = admission;
     }
 
     pub fn shutdown_handle(&self) -> ShutdownHandle {
@@ -325,7 +300,7 @@ impl Server {
         H: Handler,
         F: FnMut(&ServerHandle) -> H,
     {
-        let gate = Gate::new(self.admission);
+        let gate = Gate::new(self.config.admission);
         let mut tasks = tokio::task::JoinSet::new();
         loop {
             if self.stop.load(Ordering::SeqCst) {

@@ -238,8 +238,8 @@ async fn server_with(
     config.transport.host_keys.push(Arc::new(key));
     config.auth_methods = vec!["password".into()];
     config.identification_timeout = Some(Duration::from_secs(1));
-    let mut server = Server::bind(bind, Arc::new(config)).await.unwrap();
-    server.set_admission(admission);
+    config.admission = admission;
+    let server = Server::bind(bind, Arc::new(config)).await.unwrap();
     let addr = server.local_addr().unwrap();
     let stop = server.shutdown_handle();
     tokio::spawn(server.run(|_h: &ServerHandle| Echo { chans: Vec::new() }));

@@ -67,6 +67,11 @@ pub struct Config {
     /// unauthenticated slot (`MaxStartups`) for this long, not for the
     /// whole login grace time.
     pub identification_timeout: Option<Duration>,
+    /// Server: which new connections a listener admits (sshd's
+    /// `MaxStartups`, `PerSourceMaxStartups`, `PerSourceNetBlockSize`;
+    /// default `10:30:100`, none, `32:128`). Every adapter's `Server`
+    /// applies it at accept.
+    pub admission: crate::AdmissionConfig,
     /// Server: banner shown before authentication.
     pub auth_banner: Option<String>,
     /// Send a keepalive after this long without input (OpenSSH
@@ -95,6 +100,7 @@ impl Default for Config {
             max_auth_tries: 6,
             login_grace_time: Some(Duration::from_secs(120)),
             identification_timeout: Some(Duration::from_secs(10)),
+            admission: crate::AdmissionConfig::default(),
             auth_banner: None,
             keepalive_interval: None,
             keepalive_count_max: 3,
