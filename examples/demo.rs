@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ssh_blocking::proto::{
-    AuthRequest, ChannelId, ChannelRequest, Config, Connection, Event, PublicKey,
+    AuthRequest, ChannelId, ChannelOpenFailureReason, ChannelRequest, Config, Connection, Event,
+    PublicKey,
 };
 use ssh_blocking::{os_rng, Client, HostKeyCheck, PrivateKey};
 
@@ -58,9 +59,11 @@ fn serve(
                 Event::ChannelOpenRequest { channel, kind, .. } if kind == "session" => {
                     conn.accept_channel(channel)?
                 }
-                Event::ChannelOpenRequest { channel, .. } => {
-                    conn.reject_channel(channel, 3, "unsupported")?
-                }
+                Event::ChannelOpenRequest { channel, .. } => conn.reject_channel(
+                    channel,
+                    ChannelOpenFailureReason::UnknownChannelType,
+                    "unsupported",
+                )?,
                 Event::ChannelRequest {
                     channel,
                     request: ChannelRequest::Exec { command },

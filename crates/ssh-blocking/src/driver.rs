@@ -102,8 +102,8 @@ impl State {
                     let i = self.chans.entry(channel).or_default();
                     i.opened = Some(Err(Error::with_code(
                         ErrorKind::ChannelOpen,
-                        reason,
-                        format!("{description} (reason {reason})"),
+                        reason.code(),
+                        format!("{description} (reason {})", reason.code()),
                     )));
                     i.closed = true;
                 }
@@ -151,9 +151,11 @@ impl State {
                 }
                 Event::ChannelOpenRequest { channel, .. } => {
                     // A client accepts no channels it did not ask for (yet).
-                    let _ = self
-                        .conn
-                        .reject_channel(channel, 1, "not accepted by this client");
+                    let _ = self.conn.reject_channel(
+                        channel,
+                        ssh_proto::ChannelOpenFailureReason::AdministrativelyProhibited,
+                        "not accepted by this client",
+                    );
                 }
                 Event::GlobalRequest {
                     want_reply: true, ..

@@ -406,7 +406,13 @@ pub fn open_channel(
             Err(e) => Err(e),
         },
         Err(f) => sh
-            .with(|s| s.conn.reject_channel(channel, f.reason, &f.description))
+            .with(|s| {
+                s.conn.reject_channel(
+                    channel,
+                    ssh_proto::ChannelOpenFailureReason::from_code(f.reason),
+                    &f.description,
+                )
+            })
             .map(|()| false),
     }
 }

@@ -404,7 +404,13 @@ fn channel_open_failure_is_typed() {
         } if *channel == ch => Some((*reason, description.clone())),
         _ => None,
     });
-    assert_eq!(failed, Some((3, "unknown channel type".to_string())));
+    assert_eq!(
+        failed,
+        Some((
+            ssh_proto::ChannelOpenFailureReason::UnknownChannelType,
+            "unknown channel type".to_string()
+        ))
+    );
 }
 
 /// Terrapin: an IGNORE slipped in before NEWKEYS must end a strict session.

@@ -3,7 +3,7 @@
 //! global requests.
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::event::{ChannelId, Event, PtyRequest, Stream};
+use crate::event::{ChannelId, ChannelOpenFailureReason, Event, PtyRequest, Stream};
 use crate::wire::{msg, Put};
 
 use super::channel::{Channel, QueuedOp, ReplySlot, State};
@@ -87,7 +87,12 @@ impl Connection {
     }
 
     /// Answers a [`Event::ChannelOpenRequest`] with failure.
-    pub fn reject_channel(&mut self, id: ChannelId, reason: u32, description: &str) -> Result<()> {
+    pub fn reject_channel(
+        &mut self,
+        id: ChannelId,
+        reason: ChannelOpenFailureReason,
+        description: &str,
+    ) -> Result<()> {
         self.check_open()?;
         let c = self.chan(id)?;
         if c.state != State::PeerOpening {
@@ -341,7 +346,7 @@ impl Connection {
 
     /// Sends extended data type 1 (stderr).
     pub fn send_stderr(&mut self, id: ChannelId, data: &[u8]) -> Result<usize> {
-        self.send_stream(id, Some(1), data)
+        self.send_stream(id, Some(msg::EXTENDED_DATA_STDERR), data)
     }
 
     fn send_stream(&mut self, id: ChannelId, ext: Option<u32>, data: &[u8]) -> Result<usize> {
@@ -595,10 +600,15 @@ impl Connection {
     }
 }
 
-pub(super) fn open_failure(b: &mut Vec<u8>, remote: u32, reason: u32, description: &str) {
+pub(super) fn open_failure(
+    b: &mut Vec<u8>,
+    remote: u32,
+    reason: ChannelOpenFailureReason,
+    description: &str,
+) {
     b.push(msg::CHANNEL_OPEN_FAILURE);
     b.put_u32(remote);
-    b.put_u32(reason);
+    b.put_u32(reason.code());
     b.put_str(description);
     b.put_str("");
 }

@@ -3,7 +3,9 @@
 //! requests and their replies.
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::event::{ChannelId, ChannelRequest, Event, PtyRequest, Stream};
+use crate::event::{
+    ChannelId, ChannelOpenFailureReason, ChannelRequest, Event, PtyRequest, Stream,
+};
 use crate::transport::Role;
 use crate::wire::{msg, Put, Reader};
 
@@ -112,7 +114,7 @@ impl Connection {
                                 "unexpected open failure for channel {id}"
                             )));
                         }
-                        let reason = r.u32()?;
+                        let reason = ChannelOpenFailureReason::from_code(r.u32()?);
                         let description = crate::transport::sanitize(r.utf8().unwrap_or(""));
                         c.state = State::Failed;
                         self.events.push_back(Event::ChannelOpenFailed {
@@ -140,7 +142,7 @@ impl Connection {
                             Stream::Stdout
                         } else {
                             let code = r.u32()?;
-                            if code != 1 {
+                            if code != msg::EXTENDED_DATA_STDERR {
                                 // Unknown extended data types are dropped, but
                                 // they use window like any data, and the window
                                 // they used is granted back as if read.
@@ -252,7 +254,7 @@ impl Connection {
         let window = r.u32()?;
         let max_packet = r.u32()?;
         let data = r.rest().to_vec();
-        let refuse = |this: &mut Self, reason: u32, text: &str| {
+        let refuse = |this: &mut Self, reason: ChannelOpenFailureReason, text: &str| {
             this.tr
                 .send(&mut *this.rng, |b| open_failure(b, sender, reason, text))
         };
@@ -262,14 +264,14 @@ impl Connection {
         if self.role() == Role::Client && kind == "session" {
             return refuse(
                 self,
-                msg::open_failure::ADMINISTRATIVELY_PROHIBITED,
+                ChannelOpenFailureReason::AdministrativelyProhibited,
                 "clients do not accept sessions",
             );
         }
         if self.channels.len() >= self.config.max_channels {
             return refuse(
                 self,
-                msg::open_failure::RESOURCE_SHORTAGE,
+                ChannelOpenFailureReason::ResourceShortage,
                 "too many channels",
             );
         }
@@ -282,7 +284,7 @@ impl Connection {
             if sessions >= self.config.max_sessions {
                 return refuse(
                     self,
-                    msg::open_failure::ADMINISTRATIVELY_PROHIBITED,
+                    ChannelOpenFailureReason::AdministrativelyProhibited,
                     "too many sessions (MaxSessions)",
                 );
             }
@@ -342,7 +344,7 @@ impl Connection {
                 let mut modes = Vec::new();
                 let mut m = Reader::new(modes_raw);
                 while let Ok(op) = m.u8() {
-                    if op == 0 || op >= 160 {
+                    if op == msg::pty_mode::TTY_OP_END || op >= msg::pty_mode::FIRST_UNDEFINED {
                         break;
                     }
                     let Ok(v) = m.u32() else { break };

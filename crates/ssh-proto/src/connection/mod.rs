@@ -523,7 +523,12 @@ impl Connection {
         // RFC 4253 §7.1: nothing above the transport layer may be sent
         // before the first NEWKEYS (strict kex already refuses it).
         if self.tr.kex_count() == 0
-            && matches!(t, msg::SERVICE_REQUEST | msg::SERVICE_ACCEPT | 50..=53 | 60..=82 | 90..=100)
+            && matches!(
+                t,
+                msg::SERVICE_REQUEST | msg::SERVICE_ACCEPT | msg::USERAUTH_FIRST
+                    ..=msg::CONNECTION_LAST
+            )
+            && !msg::is_unassigned_upper(t)
         {
             return Err(Error::protocol(format!(
                 "{} before the first key exchange completed",
@@ -533,8 +538,10 @@ impl Connection {
         match t {
             // Unassigned numbers in the auth and connection ranges (RFC 4250
             // §4.1) are unknown messages like any other.
-            54..=59 | 83..=89 | 101..=127 => self.unimplemented(seq),
-            msg::SERVICE_REQUEST | msg::SERVICE_ACCEPT | 50..=79 => match &mut self.auth {
+            t if msg::is_unassigned_upper(t) => self.unimplemented(seq),
+            msg::SERVICE_REQUEST
+            | msg::SERVICE_ACCEPT
+            | msg::USERAUTH_FIRST..=msg::USERAUTH_LAST => match &mut self.auth {
                 AuthSide::Client(a) => {
                     if t == msg::SERVICE_REQUEST {
                         return Err(Error::protocol("server sent SERVICE_REQUEST"));
@@ -552,7 +559,7 @@ impl Connection {
                     a.handle(&mut self.tr, rng, payload, &mut self.events)
                 }
             },
-            80..=127 => {
+            msg::CONNECTION_FIRST..=msg::CONNECTION_LAST => {
                 if !self.authenticated {
                     return Err(Error::protocol(format!(
                         "{} before authentication completed",

@@ -78,7 +78,11 @@ impl Transport {
             // (and DISCONNECT, so that a peer giving up can say why).
             if self.strict
                 && self.kex_count == 0
-                && !matches!(t, msg::KEXINIT | msg::NEWKEYS | msg::DISCONNECT | 30..=49)
+                && !matches!(
+                    t,
+                    msg::KEXINIT | msg::NEWKEYS | msg::DISCONNECT | msg::KEX_METHOD_FIRST
+                        ..=msg::KEX_METHOD_LAST
+                )
             {
                 let name = msg::name(t);
                 self.restore(pkt);
@@ -122,7 +126,7 @@ impl Transport {
                         return Ok(Some(Input::KexDone(done)));
                     }
                 }
-                30..=49 => {
+                msg::KEX_METHOD_FIRST..=msg::KEX_METHOD_LAST => {
                     let payload = pkt.payload().to_vec();
                     self.restore(pkt);
                     if let Some(key) = self.on_kex_message(rng, &payload)? {

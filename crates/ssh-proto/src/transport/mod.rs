@@ -326,7 +326,8 @@ impl Transport {
 }
 
 fn is_transport_msg(t: u8) -> bool {
-    matches!(t, 1..=4 | 20..=49) || t == msg::EXT_INFO
+    matches!(t, msg::DISCONNECT..=msg::DEBUG | msg::KEXINIT..=msg::KEX_METHOD_LAST)
+        || t == msg::EXT_INFO
 }
 
 /// Makes peer-supplied text safe to print on a terminal.

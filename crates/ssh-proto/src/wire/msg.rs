@@ -40,6 +40,27 @@ pub const CHANNEL_REQUEST: u8 = 98;
 pub const CHANNEL_SUCCESS: u8 = 99;
 pub const CHANNEL_FAILURE: u8 = 100;
 
+/// First and last number of the key exchange method specific range
+/// (RFC 4250 §4.1.2).
+pub const KEX_METHOD_FIRST: u8 = 30;
+pub const KEX_METHOD_LAST: u8 = 49;
+/// First and last number of the user authentication range (RFC 4250
+/// §4.1.2: 50..=59 generic, 60..=79 method specific).
+pub const USERAUTH_FIRST: u8 = 50;
+pub const USERAUTH_LAST: u8 = 79;
+/// First and last number of the connection protocol range (RFC 4250
+/// §4.1.2: 80..=89 generic, 90..=127 channel related).
+pub const CONNECTION_FIRST: u8 = 80;
+pub const CONNECTION_LAST: u8 = 127;
+
+/// Numbers of the auth and connection ranges no RFC assigns (54..=59,
+/// 83..=89, 101..=127): unknown messages like any other.
+pub fn is_unassigned_upper(t: u8) -> bool {
+    (USERAUTH_BANNER + 1..USERAUTH_60).contains(&t)
+        || (REQUEST_FAILURE + 1..CHANNEL_OPEN).contains(&t)
+        || (CHANNEL_FAILURE + 1..=CONNECTION_LAST).contains(&t)
+}
+
 /// Disconnect reason codes (RFC 4250 §4.2.2).
 pub mod disconnect {
     pub const HOST_NOT_ALLOWED_TO_CONNECT: u32 = 1;
@@ -58,7 +79,19 @@ pub mod disconnect {
     pub const ILLEGAL_USER_NAME: u32 = 15;
 }
 
-/// Channel open failure reason codes (RFC 4254 §5.1).
+/// `SSH_EXTENDED_DATA_STDERR`, the one extended data type (RFC 4254 §5.2).
+pub const EXTENDED_DATA_STDERR: u32 = 1;
+
+/// Encoded terminal modes of a `pty-req` (RFC 4254 §8).
+pub mod pty_mode {
+    /// `TTY_OP_END`: ends the list.
+    pub const TTY_OP_END: u8 = 0;
+    /// Opcodes from here on (160..=255) are not defined; parsing stops.
+    pub const FIRST_UNDEFINED: u8 = 160;
+}
+
+/// Channel open failure reason codes (RFC 4254 §5.1); see
+/// [`ChannelOpenFailureReason`](crate::event::ChannelOpenFailureReason).
 pub mod open_failure {
     pub const ADMINISTRATIVELY_PROHIBITED: u32 = 1;
     pub const CONNECT_FAILED: u32 = 2;
