@@ -269,7 +269,7 @@ impl Connection {
             return;
         }
         self.unhandled_requests -= 1;
-        if self.unhandled_requests + 1 == MAX_UNHANDLED_REQUESTS && !self.processing {
+        if self.unhandled_requests + 1 == MAX_UNHANDLED_REQUESTS {
             // Input held back may go on now.
             self.process();
         }
@@ -497,7 +497,7 @@ impl Connection {
     fn consumed(&mut self, id: ChannelId, n: usize) -> Result<()> {
         self.grant(id, n)?;
         // Input held back for lack of room may fit now.
-        if self.tr.buffered_input() > 0 && !self.processing {
+        if self.tr.buffered_input() > 0 {
             self.process();
         }
         Ok(())

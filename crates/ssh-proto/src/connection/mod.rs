@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use rand_core::CryptoRng;
 
-use crate::auth::{ClientAuth, ServerAuth};
+use crate::auth::{ClientAuth, ClientOutcome, ServerAuth, ServerOutcome};
 use crate::error::{Error, ErrorKind, Result};
 use crate::event::{Event, Stream};
 use crate::transport::algorithms::Negotiated;
@@ -129,8 +129,6 @@ pub struct Connection {
     global_replies: VecDeque<Option<(bool, Vec<u8>)>>,
     /// Server: want-no-reply requests reported and not yet handled.
     unhandled_requests: usize,
-    /// Guards against re-entering `process` from inside it.
-    processing: bool,
 }
 
 impl Connection {
@@ -190,7 +188,6 @@ impl Connection {
             global_requests_out: 0,
             global_replies: VecDeque::new(),
             unhandled_requests: 0,
-            processing: false,
         };
         // Send our KEXINIT right away with the version line (both sides may).
         c.tr.start_kex(&mut *c.rng)?;
@@ -242,9 +239,20 @@ impl Connection {
 
     // ------------------------------------------------------------- byte I/O
 
-    /// Feeds bytes received from the peer. Returns how many were taken; fewer
-    /// than offered means the core is holding input until the application
-    /// answers a pending decision or reads channel data — offer the rest later.
+    /// Feeds bytes received from the peer.
+    ///
+    /// `Ok(n)`: `n` bytes were taken; fewer than offered means the core is
+    /// holding input until the application answers a pending decision or
+    /// reads channel data — offer the rest later.
+    ///
+    /// `Err(e)`: the connection is over — this input ended it (a protocol
+    /// violation, a MAC failure, the peer's DISCONNECT, ...) or it had ended
+    /// before. As with rustls' `process_new_packets`, the error is not the
+    /// end of the work: still write what [`transmit`](Self::transmit) holds
+    /// (the DISCONNECT telling the peer why) and drain
+    /// [`poll_event`](Self::poll_event), which ends with
+    /// [`Event::Disconnected`]; then drop the connection.
+    #[must_use = "the count says how much input was taken, and an error that the connection ended"]
     pub fn recv(&mut self, now: Instant, data: &[u8]) -> Result<usize> {
         if let Some(e) = &self.error {
             return Err(e.clone());
@@ -256,7 +264,10 @@ impl Connection {
         }
         let n = self.tr.feed(data);
         self.process();
-        Ok(n)
+        match &self.error {
+            Some(e) => Err(e.clone()),
+            None => Ok(n),
+        }
     }
 
     /// The peer closed its side of the byte stream.
@@ -461,16 +472,11 @@ impl Connection {
         r
     }
 
+    /// Runs the machines over the buffered input until it is used up or
+    /// held back. Only the public entry points call this, and no callback
+    /// runs inside it, so it is never re-entered (`&mut self` and the absence
+    /// of callbacks guarantee it; no flag is needed).
     fn process(&mut self) {
-        if self.processing {
-            return;
-        }
-        self.processing = true;
-        self.process_inner();
-        self.processing = false;
-    }
-
-    fn process_inner(&mut self) {
         loop {
             if self.error.is_some() {
                 return;
@@ -546,9 +552,12 @@ impl Connection {
                     if t == msg::SERVICE_REQUEST {
                         return Err(Error::protocol("server sent SERVICE_REQUEST"));
                     }
-                    a.handle(&mut self.tr, rng, payload, &mut self.events)?;
+                    let outcome = a.handle(&mut self.tr, rng, payload)?;
                     if a.done && !self.authenticated {
                         self.authenticated = true;
+                    }
+                    if let Some(o) = outcome {
+                        self.events.push_back(client_auth_event(o));
                     }
                     Ok(())
                 }
@@ -556,7 +565,12 @@ impl Connection {
                     if t == msg::SERVICE_ACCEPT {
                         return Err(Error::protocol("client sent SERVICE_ACCEPT"));
                     }
-                    a.handle(&mut self.tr, rng, payload, &mut self.events)
+                    if let Some(ServerOutcome::Attempt { user, request }) =
+                        a.handle(&mut self.tr, rng, payload)?
+                    {
+                        self.events.push_back(Event::AuthRequest { user, request });
+                    }
+                    Ok(())
                 }
             },
             msg::CONNECTION_FIRST..=msg::CONNECTION_LAST => {
@@ -596,5 +610,32 @@ impl Connection {
     pub fn reject_host_key(&mut self, why: &str) {
         let e = Error::new(ErrorKind::HostKey, why.to_string());
         self.fatal(e);
+    }
+}
+
+/// The event for what the client auth machine made of a server message.
+fn client_auth_event(o: ClientOutcome) -> Event {
+    match o {
+        ClientOutcome::Banner(text) => Event::AuthBanner(text),
+        ClientOutcome::Success => Event::AuthSuccess,
+        ClientOutcome::Failure {
+            methods,
+            partial_success,
+        } => Event::AuthFailure {
+            methods,
+            partial_success,
+        },
+        ClientOutcome::PasswordChangeRequired { prompt } => {
+            Event::PasswordChangeRequired { prompt }
+        }
+        ClientOutcome::Prompt {
+            name,
+            instruction,
+            prompts,
+        } => Event::AuthPrompt {
+            name,
+            instruction,
+            prompts,
+        },
     }
 }
