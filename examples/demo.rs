@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ssh_blocking::proto::{
-    AuthRequest, ChannelId, ChannelRequest, Config, Connection, Event, PublicKey,
+    AuthRequest, ChannelId, ChannelOpenFailureReason, ChannelRequest, Config, Connection, Event,
+    PublicKey,
 };
 use ssh_blocking::{Client, HostKeyCheck, PrivateKey};
 use ssh_proto::os_rng;
@@ -59,9 +60,11 @@ fn serve(
                 Event::ChannelOpenRequest { channel, kind, .. } if kind == "session" => {
                     conn.accept_channel(channel)?
                 }
-                Event::ChannelOpenRequest { channel, .. } => {
-                    conn.reject_channel(channel, 3, "unsupported")?
-                }
+                Event::ChannelOpenRequest { channel, .. } => conn.reject_channel(
+                    channel,
+                    ChannelOpenFailureReason::UnknownChannelType,
+                    "unsupported",
+                )?,
                 Event::ChannelRequest {
                     channel,
                     request: ChannelRequest::Exec { command },

@@ -798,7 +798,11 @@ pub fn connection_layer(data: &[u8]) {
                 // Answer a pending channel open.
                 match opens[side].pop() {
                     Some(id) if inp.bool() => c.accept_channel(id).map(|_| chans[side].push(id)),
-                    Some(id) => c.reject_channel(id, inp.u32(), &inp.string(16)),
+                    Some(id) => c.reject_channel(
+                        id,
+                        ssh_proto::ChannelOpenFailureReason::from_code(inp.u32()),
+                        &inp.string(16),
+                    ),
                     None => c.accept_channel(ch),
                 }
             }

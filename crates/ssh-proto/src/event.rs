@@ -3,6 +3,7 @@
 use crate::error::Error;
 use crate::keys::PublicKey;
 use crate::transport::algorithms::Negotiated;
+use crate::wire::msg::open_failure;
 
 /// A channel, as numbered by this side of the connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -21,6 +22,58 @@ pub enum Stream {
     Stdout,
     /// Extended data type 1 (stderr).
     Stderr,
+}
+
+/// Why a channel open failed (RFC 4254 §5.1 reason codes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ChannelOpenFailureReason {
+    /// `SSH_OPEN_ADMINISTRATIVELY_PROHIBITED` (1).
+    AdministrativelyProhibited,
+    /// `SSH_OPEN_CONNECT_FAILED` (2).
+    ConnectFailed,
+    /// `SSH_OPEN_UNKNOWN_CHANNEL_TYPE` (3).
+    UnknownChannelType,
+    /// `SSH_OPEN_RESOURCE_SHORTAGE` (4).
+    ResourceShortage,
+    /// Any other code (the RFC leaves 0x00000005-0xFDFFFFFF to IANA and the
+    /// rest to private use).
+    Other(u32),
+}
+
+impl ChannelOpenFailureReason {
+    /// The reason code on the wire.
+    pub fn code(self) -> u32 {
+        match self {
+            Self::AdministrativelyProhibited => open_failure::ADMINISTRATIVELY_PROHIBITED,
+            Self::ConnectFailed => open_failure::CONNECT_FAILED,
+            Self::UnknownChannelType => open_failure::UNKNOWN_CHANNEL_TYPE,
+            Self::ResourceShortage => open_failure::RESOURCE_SHORTAGE,
+            Self::Other(code) => code,
+        }
+    }
+
+    /// The reason for a code from the wire (`from_code(c).code() == c`).
+    pub fn from_code(code: u32) -> Self {
+        match code {
+            open_failure::ADMINISTRATIVELY_PROHIBITED => Self::AdministrativelyProhibited,
+            open_failure::CONNECT_FAILED => Self::ConnectFailed,
+            open_failure::UNKNOWN_CHANNEL_TYPE => Self::UnknownChannelType,
+            open_failure::RESOURCE_SHORTAGE => Self::ResourceShortage,
+            other => Self::Other(other),
+        }
+    }
+}
+
+impl std::fmt::Display for ChannelOpenFailureReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::AdministrativelyProhibited => f.write_str("administratively prohibited"),
+            Self::ConnectFailed => f.write_str("connect failed"),
+            Self::UnknownChannelType => f.write_str("unknown channel type"),
+            Self::ResourceShortage => f.write_str("resource shortage"),
+            Self::Other(code) => write!(f, "reason {code}"),
+        }
+    }
 }
 
 /// One keyboard-interactive prompt.
@@ -148,10 +201,10 @@ pub enum Event {
     ChannelOpened {
         channel: ChannelId,
     },
-    /// Our channel open failed: RFC 4254 reason code and text.
+    /// Our channel open failed: RFC 4254 reason and text.
     ChannelOpenFailed {
         channel: ChannelId,
-        reason: u32,
+        reason: ChannelOpenFailureReason,
         description: String,
     },
     /// A channel request from the peer; answer with `channel_request_reply` when `want_reply`.
@@ -210,4 +263,21 @@ pub enum Event {
     Debug(String),
     /// The connection ended; the error says why. This is the last event.
     Disconnected(Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ChannelOpenFailureReason as R;
+
+    #[test]
+    fn open_failure_reason_codes_round_trip() {
+        for code in [0, 1, 2, 3, 4, 5, 0xFE00_0000, u32::MAX] {
+            assert_eq!(R::from_code(code).code(), code);
+        }
+        assert_eq!(R::from_code(1), R::AdministrativelyProhibited);
+        assert_eq!(R::from_code(2), R::ConnectFailed);
+        assert_eq!(R::from_code(3), R::UnknownChannelType);
+        assert_eq!(R::from_code(4), R::ResourceShortage);
+        assert_eq!(R::from_code(9), R::Other(9));
+    }
 }

@@ -30,7 +30,10 @@ pub mod wire;
 
 pub use connection::{Config, Connection};
 pub use error::{Error, ErrorKind, Result};
-pub use event::{AuthRequest, ChannelId, ChannelRequest, Event, Prompt, PtyRequest, Stream};
+pub use event::{
+    AuthRequest, ChannelId, ChannelOpenFailureReason, ChannelRequest, Event, Prompt, PtyRequest,
+    Stream,
+};
 pub use keys::{AuthorizedKey, AuthorizedKeys, KeyOptions, PrivateKey, PublicKey};
 pub use rand_core::CryptoRng;
 pub use session::admission::{

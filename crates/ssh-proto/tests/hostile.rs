@@ -1507,7 +1507,9 @@ fn thousands_of_channel_opens_stay_within_the_limits() {
     // application refuses the pending opens, new ones get through again.
     assert_eq!(h.read_all(first, Stream::Stdout), b"kept");
     for ch in pending {
-        h.victim.reject_channel(ch, 2, "no").unwrap();
+        h.victim
+            .reject_channel(ch, ssh_proto::ChannelOpenFailureReason::ConnectFailed, "no")
+            .unwrap();
     }
     open_direct_tcpip(&mut h, 99_999);
     h.run();

@@ -322,7 +322,11 @@ fn run_session(case: &Case) -> Result<(Connection, Connection, Outcome), TestCas
                         server.accept_channel(channel).expect("accept_channel");
                     } else {
                         server
-                            .reject_channel(channel, 3, "unknown channel type")
+                            .reject_channel(
+                                channel,
+                                ssh_proto::ChannelOpenFailureReason::UnknownChannelType,
+                                "unknown channel type",
+                            )
                             .expect("reject_channel");
                     }
                 }

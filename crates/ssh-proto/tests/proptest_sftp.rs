@@ -379,7 +379,7 @@ proptest! {
                 }
             }
             while let Some((id, _req)) = server.poll_request() {
-                let _ = server.reply_status(id, 0, "");
+                let _ = server.reply_status(id, ssh_proto::sftp::codec::status::OK, "");
             }
             let mut out = Vec::new();
             server.take_transmit(&mut out);

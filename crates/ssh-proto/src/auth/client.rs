@@ -1,6 +1,5 @@
 //! Client side of user authentication.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 
 use rand_core::CryptoRng;
@@ -8,7 +7,7 @@ use zeroize::Zeroizing;
 
 use super::{publickey_signed_data, SERVICE_CONNECTION, SERVICE_USERAUTH};
 use crate::error::{Error, ErrorKind, Result};
-use crate::event::{Event, Prompt};
+use crate::event::Prompt;
 use crate::keys::PrivateKey;
 use crate::transport::{sanitize, Transport};
 use crate::wire::{msg, Put, Reader};
@@ -54,6 +53,29 @@ enum InFlight {
     Keyboard {
         auto: Option<Zeroizing<String>>,
         auto_rounds: u32,
+    },
+}
+
+/// What a server message meant for the application; the connection turns
+/// it into an [`Event`](crate::Event).
+#[derive(Debug)]
+pub enum ClientOutcome {
+    /// USERAUTH_BANNER (sanitized text).
+    Banner(String),
+    /// USERAUTH_SUCCESS.
+    Success,
+    /// USERAUTH_FAILURE of the attempt in flight.
+    Failure {
+        methods: Vec<String>,
+        partial_success: bool,
+    },
+    /// USERAUTH_PASSWD_CHANGEREQ.
+    PasswordChangeRequired { prompt: String },
+    /// USERAUTH_INFO_REQUEST for the application to answer.
+    Prompt {
+        name: String,
+        instruction: String,
+        prompts: Vec<Prompt>,
     },
 }
 
@@ -247,16 +269,17 @@ impl ClientAuth {
         })
     }
 
-    /// Handles a message of the auth range (50..79) or SERVICE_ACCEPT.
+    /// Handles a message of the auth range (50..79) or SERVICE_ACCEPT and
+    /// says what came of it for the application, if anything.
     pub fn handle(
         &mut self,
         tr: &mut Transport,
         rng: &mut dyn CryptoRng,
         payload: &[u8],
-        events: &mut VecDeque<Event>,
-    ) -> Result<()> {
+    ) -> Result<Option<ClientOutcome>> {
         let t = payload[0];
         let mut r = Reader::new(&payload[1..]);
+        let mut outcome = None;
         match t {
             msg::SERVICE_ACCEPT => {
                 let s = r.string()?;
@@ -271,7 +294,7 @@ impl ClientAuth {
             }
             msg::USERAUTH_BANNER => {
                 let text = r.utf8().unwrap_or("");
-                events.push_back(Event::AuthBanner(sanitize_banner(text)));
+                outcome = Some(ClientOutcome::Banner(sanitize_banner(text)));
             }
             msg::USERAUTH_SUCCESS => {
                 if self.in_flight.is_none() {
@@ -280,7 +303,7 @@ impl ClientAuth {
                 self.in_flight = None;
                 self.done = true;
                 tr.set_authenticated();
-                events.push_back(Event::AuthSuccess);
+                outcome = Some(ClientOutcome::Success);
             }
             msg::USERAUTH_FAILURE => {
                 let list = r.name_list()?;
@@ -303,7 +326,7 @@ impl ClientAuth {
                             auto: Some(password),
                             auto_rounds: 0,
                         });
-                        return Ok(());
+                        return Ok(None);
                     }
                     Some(InFlight::PublicKeyQuery { user, key, alg })
                         if !partial
@@ -314,11 +337,11 @@ impl ClientAuth {
                         // server-sig-algs, not the ones their policy accepts:
                         // an RSA key refused with SHA-512 is retried with SHA-256.
                         self.send_pk_query(tr, rng, user, key, "rsa-sha2-256".into())?;
-                        return Ok(());
+                        return Ok(None);
                     }
                     Some(_) => {}
                 }
-                events.push_back(Event::AuthFailure {
+                outcome = Some(ClientOutcome::Failure {
                     methods,
                     partial_success: partial,
                 });
@@ -345,7 +368,7 @@ impl ClientAuth {
                 }
                 Some(InFlight::Password { user, password }) => {
                     let prompt = r.utf8().unwrap_or("").to_string();
-                    events.push_back(Event::PasswordChangeRequired {
+                    outcome = Some(ClientOutcome::PasswordChangeRequired {
                         prompt: sanitize(&prompt),
                     });
                     // Re-armed by auth_change_password.
@@ -399,7 +422,7 @@ impl ClientAuth {
                                 auto: None,
                                 auto_rounds,
                             });
-                            events.push_back(Event::AuthPrompt {
+                            outcome = Some(ClientOutcome::Prompt {
                                 name: sanitize(&name),
                                 instruction: sanitize(&instruction),
                                 prompts,
@@ -419,7 +442,7 @@ impl ClientAuth {
                 )))
             }
         }
-        Ok(())
+        Ok(outcome)
     }
 }
 

@@ -1,15 +1,17 @@
 //! User authentication (RFC 4252, RFC 4256), client and server side.
 //!
-//! Both sides are state machines driven by the connection: the client sends
-//! attempts the application asks for and reports results as events; the
-//! server turns every attempt into an [`Event::AuthRequest`](crate::Event::AuthRequest) and waits for
-//! the application's verdict.
+//! Both sides are state machines driven by the connection. They push no
+//! events themselves: `handle` returns an outcome ([`ClientOutcome`],
+//! [`ServerOutcome`]) and the connection turns it into an [`Event`](crate::Event).
+//! The client sends the attempts the application asks for; the server turns
+//! every attempt into an [`Event::AuthRequest`](crate::Event::AuthRequest) and
+//! waits for the application's verdict.
 
 pub mod client;
 pub mod server;
 
-pub use client::ClientAuth;
-pub use server::ServerAuth;
+pub use client::{ClientAuth, ClientOutcome};
+pub use server::{ServerAuth, ServerOutcome};
 
 use crate::wire::Put;
 

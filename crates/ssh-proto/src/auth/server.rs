@@ -11,13 +11,11 @@
 //! At `max_attempts` failures the connection ends instead of a FAILURE
 //! reply.
 
-use std::collections::VecDeque;
-
 use rand_core::CryptoRng;
 
 use super::{publickey_signed_data, SERVICE_CONNECTION, SERVICE_USERAUTH};
 use crate::error::{Error, ErrorKind, Result};
-use crate::event::{AuthRequest, Event, Prompt};
+use crate::event::{AuthRequest, Prompt};
 use crate::keys::PublicKey;
 use crate::transport::Transport;
 use crate::wire::{msg, Put, Reader};
@@ -29,6 +27,14 @@ enum Pending {
     Query { algorithm: String, blob: Vec<u8> },
     /// The start of keyboard-interactive: answer with prompts or reject.
     KbdStart,
+}
+
+/// What a client message asks of the application; the connection turns it
+/// into an [`Event`](crate::Event).
+#[derive(Debug)]
+pub enum ServerOutcome {
+    /// An authentication attempt waiting for the application's verdict.
+    Attempt { user: String, request: AuthRequest },
 }
 
 pub struct ServerAuth {
@@ -82,10 +88,10 @@ impl ServerAuth {
         tr: &mut Transport,
         rng: &mut dyn CryptoRng,
         payload: &[u8],
-        events: &mut VecDeque<Event>,
-    ) -> Result<()> {
+    ) -> Result<Option<ServerOutcome>> {
         let t = payload[0];
         let mut r = Reader::new(&payload[1..]);
+        let mut outcome = None;
         match t {
             msg::SERVICE_REQUEST => {
                 let s = r.string()?;
@@ -113,7 +119,7 @@ impl ServerAuth {
                 }
                 if self.done {
                     // RFC 4252 §5.1: ignore requests after success.
-                    return Ok(());
+                    return Ok(None);
                 }
                 let user = r.utf8()?.to_string();
                 let service = r.string()?;
@@ -150,7 +156,7 @@ impl ServerAuth {
                             None
                         };
                         self.pending = Some((user.clone(), Pending::Final));
-                        events.push_back(Event::AuthRequest {
+                        outcome = Some(ServerOutcome::Attempt {
                             user,
                             request: AuthRequest::Password {
                                 password,
@@ -171,7 +177,7 @@ impl ServerAuth {
                                 "signature algorithm {} not in PubkeyAcceptedAlgorithms",
                                 algorithm.escape_default()
                             );
-                            return self.fail(tr, rng, true);
+                            return self.fail(tr, rng, true).map(|()| None);
                         }
                         let key = match PublicKey::from_blob(&blob) {
                             Ok(k) if k.sig_algorithms().contains(&algorithm.as_str()) => k,
@@ -180,7 +186,7 @@ impl ServerAuth {
                                     "unusable {} public key blob",
                                     algorithm.escape_default()
                                 );
-                                return self.fail(tr, rng, true);
+                                return self.fail(tr, rng, true).map(|()| None);
                             }
                         };
                         if signed {
@@ -196,10 +202,10 @@ impl ServerAuth {
                                     key.fingerprint(),
                                     e.detail()
                                 );
-                                return self.fail(tr, rng, true);
+                                return self.fail(tr, rng, true).map(|()| None);
                             }
                             self.pending = Some((user.clone(), Pending::Final));
-                            events.push_back(Event::AuthRequest {
+                            outcome = Some(ServerOutcome::Attempt {
                                 user,
                                 request: AuthRequest::PublicKey {
                                     key,
@@ -215,7 +221,7 @@ impl ServerAuth {
                                     blob,
                                 },
                             ));
-                            events.push_back(Event::AuthRequest {
+                            outcome = Some(ServerOutcome::Attempt {
                                 user,
                                 request: AuthRequest::PublicKey {
                                     key,
@@ -229,7 +235,7 @@ impl ServerAuth {
                         let _lang = r.string()?;
                         let submethods = r.utf8().unwrap_or("").to_string();
                         self.pending = Some((user.clone(), Pending::KbdStart));
-                        events.push_back(Event::AuthRequest {
+                        outcome = Some(ServerOutcome::Attempt {
                             user,
                             request: AuthRequest::KeyboardInteractive { submethods },
                         });
@@ -239,7 +245,7 @@ impl ServerAuth {
                     // request "none" is free (sshd: attempt > 1 || method != none).
                     _ => {
                         let counts = self.requests > 1 || method != "none";
-                        return self.fail(tr, rng, counts);
+                        return self.fail(tr, rng, counts).map(|()| None);
                     }
                 }
             }
@@ -260,7 +266,7 @@ impl ServerAuth {
                 let user = self.user.clone().unwrap_or_default();
                 self.kbd_active = false;
                 self.pending = Some((user.clone(), Pending::Final));
-                events.push_back(Event::AuthRequest {
+                outcome = Some(ServerOutcome::Attempt {
                     user,
                     request: AuthRequest::KeyboardInteractiveResponse { responses },
                 });
@@ -272,7 +278,7 @@ impl ServerAuth {
                 )))
             }
         }
-        Ok(())
+        Ok(outcome)
     }
 
     fn send_banner(&mut self, tr: &mut Transport, rng: &mut dyn CryptoRng) -> Result<()> {

@@ -7,24 +7,24 @@
 //! [`Event`]s. Decisions (host key, auth attempts, channel opens and
 //! requests) are events the application answers with a method call.
 
+mod auth;
 pub mod channel;
+mod channels;
+mod incoming;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand_core::CryptoRng;
-use zeroize::Zeroizing;
 
-use crate::auth::client::Attempt;
-use crate::auth::{ClientAuth, ServerAuth};
+use crate::auth::{ClientAuth, ClientOutcome, ServerAuth, ServerOutcome};
 use crate::error::{Error, ErrorKind, Result};
-use crate::event::{ChannelId, ChannelRequest, Event, Prompt, PtyRequest, Stream};
-use crate::keys::PrivateKey;
+use crate::event::{Event, Stream};
 use crate::transport::algorithms::Negotiated;
 use crate::transport::{Input, Role, Transport, TransportConfig};
-use crate::wire::{msg, Put, Reader};
-use channel::{Channel, QueuedOp, ReplySlot, State};
+use crate::wire::{msg, Put};
+use channel::Channel;
 
 /// Global requests from the peer that may wait for the application's
 /// reply at once; one more closes the connection.
@@ -135,8 +135,6 @@ pub struct Connection {
     global_replies: VecDeque<Option<(bool, Vec<u8>)>>,
     /// Server: want-no-reply requests reported and not yet handled.
     unhandled_requests: usize,
-    /// Guards against re-entering `process` from inside it.
-    processing: bool,
 }
 
 impl Connection {
@@ -196,7 +194,6 @@ impl Connection {
             global_requests_out: 0,
             global_replies: VecDeque::new(),
             unhandled_requests: 0,
-            processing: false,
         };
         // Send our KEXINIT right away with the version line (both sides may).
         c.tr.start_kex(&mut *c.rng)?;
@@ -248,9 +245,20 @@ impl Connection {
 
     // ------------------------------------------------------------- byte I/O
 
-    /// Feeds bytes received from the peer. Returns how many were taken; fewer
-    /// than offered means the core is holding input until the application
-    /// answers a pending decision or reads channel data — offer the rest later.
+    /// Feeds bytes received from the peer.
+    ///
+    /// `Ok(n)`: `n` bytes were taken; fewer than offered means the core is
+    /// holding input until the application answers a pending decision or
+    /// reads channel data — offer the rest later.
+    ///
+    /// `Err(e)`: the connection is over — this input ended it (a protocol
+    /// violation, a MAC failure, the peer's DISCONNECT, ...) or it had ended
+    /// before. As with rustls' `process_new_packets`, the error is not the
+    /// end of the work: still write what [`transmit`](Self::transmit) holds
+    /// (the DISCONNECT telling the peer why) and drain
+    /// [`poll_event`](Self::poll_event), which ends with
+    /// [`Event::Disconnected`]; then drop the connection.
+    #[must_use = "the count says how much input was taken, and an error that the connection ended"]
     pub fn recv(&mut self, now: Instant, data: &[u8]) -> Result<usize> {
         if let Some(e) = &self.error {
             return Err(e.clone());
@@ -262,7 +270,10 @@ impl Connection {
         }
         let n = self.tr.feed(data);
         self.process();
-        Ok(n)
+        match &self.error {
+            Some(e) => Err(e.clone()),
+            None => Ok(n),
+        }
     }
 
     /// The peer closed its side of the byte stream.
@@ -405,7 +416,7 @@ impl Connection {
         self.process();
     }
 
-    fn fatal(&mut self, e: Error) {
+    pub(super) fn fatal(&mut self, e: Error) {
         if self.error.is_some() {
             return;
         }
@@ -450,7 +461,7 @@ impl Connection {
         self.after(r)
     }
 
-    fn check_open(&self) -> Result<()> {
+    pub(super) fn check_open(&self) -> Result<()> {
         match &self.error {
             Some(e) => Err(e.clone()),
             None => Ok(()),
@@ -458,7 +469,7 @@ impl Connection {
     }
 
     /// Turns a send failure into the connection's fatal error.
-    fn after<T>(&mut self, r: Result<T>) -> Result<T> {
+    pub(super) fn after<T>(&mut self, r: Result<T>) -> Result<T> {
         if let Err(e) = &r {
             if e.kind() != ErrorKind::Usage {
                 self.fatal(e.clone());
@@ -467,16 +478,11 @@ impl Connection {
         r
     }
 
+    /// Runs the machines over the buffered input until it is used up or
+    /// held back. Only the public entry points call this, and no callback
+    /// runs inside it, so it is never re-entered (`&mut self` and the absence
+    /// of callbacks guarantee it; no flag is needed).
     fn process(&mut self) {
-        if self.processing {
-            return;
-        }
-        self.processing = true;
-        self.process_inner();
-        self.processing = false;
-    }
-
-    fn process_inner(&mut self) {
         loop {
             if self.error.is_some() {
                 return;
@@ -529,7 +535,12 @@ impl Connection {
         // RFC 4253 §7.1: nothing above the transport layer may be sent
         // before the first NEWKEYS (strict kex already refuses it).
         if self.tr.kex_count() == 0
-            && matches!(t, msg::SERVICE_REQUEST | msg::SERVICE_ACCEPT | 50..=53 | 60..=82 | 90..=100)
+            && matches!(
+                t,
+                msg::SERVICE_REQUEST | msg::SERVICE_ACCEPT | msg::USERAUTH_FIRST
+                    ..=msg::CONNECTION_LAST
+            )
+            && !msg::is_unassigned_upper(t)
         {
             return Err(Error::protocol(format!(
                 "{} before the first key exchange completed",
@@ -539,15 +550,20 @@ impl Connection {
         match t {
             // Unassigned numbers in the auth and connection ranges (RFC 4250
             // §4.1) are unknown messages like any other.
-            54..=59 | 83..=89 | 101..=127 => self.unimplemented(seq),
-            msg::SERVICE_REQUEST | msg::SERVICE_ACCEPT | 50..=79 => match &mut self.auth {
+            t if msg::is_unassigned_upper(t) => self.unimplemented(seq),
+            msg::SERVICE_REQUEST
+            | msg::SERVICE_ACCEPT
+            | msg::USERAUTH_FIRST..=msg::USERAUTH_LAST => match &mut self.auth {
                 AuthSide::Client(a) => {
                     if t == msg::SERVICE_REQUEST {
                         return Err(Error::protocol("server sent SERVICE_REQUEST"));
                     }
-                    a.handle(&mut self.tr, rng, payload, &mut self.events)?;
+                    let outcome = a.handle(&mut self.tr, rng, payload)?;
                     if a.done && !self.authenticated {
                         self.authenticated = true;
+                    }
+                    if let Some(o) = outcome {
+                        self.events.push_back(client_auth_event(o));
                     }
                     Ok(())
                 }
@@ -555,10 +571,15 @@ impl Connection {
                     if t == msg::SERVICE_ACCEPT {
                         return Err(Error::protocol("client sent SERVICE_ACCEPT"));
                     }
-                    a.handle(&mut self.tr, rng, payload, &mut self.events)
+                    if let Some(ServerOutcome::Attempt { user, request }) =
+                        a.handle(&mut self.tr, rng, payload)?
+                    {
+                        self.events.push_back(Event::AuthRequest { user, request });
+                    }
+                    Ok(())
                 }
             },
-            80..=127 => {
+            msg::CONNECTION_FIRST..=msg::CONNECTION_LAST => {
                 if !self.authenticated {
                     return Err(Error::protocol(format!(
                         "{} before authentication completed",
@@ -596,1137 +617,31 @@ impl Connection {
         let e = Error::new(ErrorKind::HostKey, why.to_string());
         self.fatal(e);
     }
-
-    // ----------------------------------------------------------- client auth
-
-    fn client_auth(&mut self, attempt: Attempt) -> Result<()> {
-        self.check_open()?;
-        let AuthSide::Client(a) = &mut self.auth else {
-            return Err(Error::usage("only a client authenticates"));
-        };
-        let r = a.start(&mut self.tr, &mut *self.rng, attempt);
-        self.after(r)
-    }
-
-    /// Client: the `none` method (learns which methods the server offers).
-    pub fn auth_none(&mut self, user: &str) -> Result<()> {
-        self.client_auth(Attempt::None { user: user.into() })
-    }
-    /// Client: password authentication (falls back to keyboard-interactive
-    /// when that is all the server offers).
-    pub fn auth_password(&mut self, user: &str, password: &str) -> Result<()> {
-        self.client_auth(Attempt::Password {
-            user: user.into(),
-            password: Zeroizing::new(password.into()),
-        })
-    }
-    /// Client: answer a [`Event::PasswordChangeRequired`].
-    pub fn auth_change_password(&mut self, user: &str, old: &str, new: &str) -> Result<()> {
-        self.client_auth(Attempt::ChangePassword {
-            user: user.into(),
-            old: Zeroizing::new(old.into()),
-            new: Zeroizing::new(new.into()),
-        })
-    }
-    /// Client: public key authentication (query, then signature).
-    pub fn auth_publickey(&mut self, user: &str, key: Arc<PrivateKey>) -> Result<()> {
-        self.client_auth(Attempt::PublicKey {
-            user: user.into(),
-            key,
-        })
-    }
-    /// Client: keyboard-interactive; prompts arrive as [`Event::AuthPrompt`].
-    pub fn auth_keyboard_interactive(&mut self, user: &str, submethods: &str) -> Result<()> {
-        self.client_auth(Attempt::KeyboardInteractive {
-            user: user.into(),
-            submethods: submethods.into(),
-        })
-    }
-    /// Client: answers to the last [`Event::AuthPrompt`].
-    pub fn auth_respond(&mut self, answers: &[String]) -> Result<()> {
-        self.check_open()?;
-        let AuthSide::Client(a) = &mut self.auth else {
-            return Err(Error::usage("only a client answers prompts"));
-        };
-        let r = a.respond(&mut self.tr, &mut *self.rng, answers);
-        self.after(r)
-    }
-    /// Client: methods the server said can continue (after a failure).
-    pub fn auth_methods_left(&self) -> Option<&[String]> {
-        match &self.auth {
-            AuthSide::Client(a) => a.methods.as_deref(),
-            AuthSide::Server(_) => None,
-        }
-    }
-
-    // ----------------------------------------------------------- server auth
-
-    fn server_auth<T>(
-        &mut self,
-        f: impl FnOnce(&mut ServerAuth, &mut Transport, &mut dyn CryptoRng) -> Result<T>,
-    ) -> Result<T> {
-        self.check_open()?;
-        let AuthSide::Server(a) = &mut self.auth else {
-            return Err(Error::usage(
-                "only a server answers authentication requests",
-            ));
-        };
-        let r = f(a, &mut self.tr, &mut *self.rng);
-        let r = self.after(r);
-        self.process();
-        r
-    }
-
-    /// Server: accept the pending [`Event::AuthRequest`].
-    pub fn auth_accept(&mut self) -> Result<()> {
-        let user = self.server_auth(|a, tr, rng| a.accept(tr, rng))?;
-        if let Some(user) = user {
-            self.authenticated = true;
-            self.events.push_back(Event::Authenticated { user });
-        }
-        Ok(())
-    }
-    /// Server: reject the pending attempt.
-    /// When this was the last allowed attempt the connection ends with
-    /// [`Event::Disconnected`]; that is not an error of this call.
-    pub fn auth_reject(&mut self) -> Result<()> {
-        match self.server_auth(|a, tr, rng| a.reject(tr, rng)) {
-            Err(e) if e.kind() == ErrorKind::AuthFailed => Ok(()),
-            r => r,
-        }
-    }
-    /// Server: this method succeeded, but `remaining` methods must follow.
-    pub fn auth_partial(&mut self, remaining: &[&str]) -> Result<()> {
-        let rem = remaining.iter().map(|s| s.to_string()).collect();
-        self.server_auth(|a, tr, rng| a.partial(tr, rng, rem))
-    }
-    /// Server: answer a keyboard-interactive start (or responses) with prompts.
-    pub fn auth_info_request(
-        &mut self,
-        name: &str,
-        instruction: &str,
-        prompts: &[Prompt],
-    ) -> Result<()> {
-        self.server_auth(|a, tr, rng| a.info_request(tr, rng, name, instruction, prompts))
-    }
-    /// Server: tell the client its password must be changed.
-    pub fn auth_password_change_request(&mut self, prompt: &str) -> Result<()> {
-        self.server_auth(|a, tr, rng| a.password_change_request(tr, rng, prompt))
-    }
-    /// Server: replace the list of methods offered from now on.
-    pub fn set_auth_methods(&mut self, methods: &[&str]) {
-        if let AuthSide::Server(a) = &mut self.auth {
-            a.methods = methods.iter().map(|s| s.to_string()).collect();
-        }
-    }
-
-    // -------------------------------------------------------------- channels
-
-    fn alloc_channel(&mut self, ch: Channel) -> Result<ChannelId> {
-        if self.channels.len() >= self.config.max_channels {
-            return Err(Error::limit(format!(
-                "channel limit of {} reached",
-                self.config.max_channels
-            )));
-        }
-        let mut id = self.next_channel;
-        while self.channels.contains_key(&id) {
-            id = id.wrapping_add(1);
-        }
-        self.next_channel = id.wrapping_add(1);
-        self.channels.insert(id, ch);
-        Ok(ChannelId(id))
-    }
-
-    fn chan(&mut self, id: ChannelId) -> Result<&mut Channel> {
-        self.channels
-            .get_mut(&id.0)
-            .ok_or_else(|| Error::usage(format!("{id} does not exist")))
-    }
-
-    /// Opens a session channel; [`Event::ChannelOpened`] follows. Requests
-    /// (exec, pty, …) may be made right away: they go out once it is open.
-    pub fn open_session(&mut self) -> Result<ChannelId> {
-        self.open_channel("session", &[])
-    }
-
-    /// Opens a channel of any type with type-specific data.
-    pub fn open_channel(&mut self, kind: &str, data: &[u8]) -> Result<ChannelId> {
-        self.check_open()?;
-        if !self.authenticated {
-            return Err(Error::usage("open a channel after authentication"));
-        }
-        let ch = Channel::new(
-            kind,
-            State::Opening,
-            self.config.window_size,
-            self.config.max_packet,
-        );
-        let id = self.alloc_channel(ch)?;
-        let (w, p) = (self.config.window_size, self.config.max_packet);
-        let r = self.tr.send(&mut *self.rng, |b| {
-            b.push(msg::CHANNEL_OPEN);
-            b.put_str(kind);
-            b.put_u32(id.0);
-            b.put_u32(w);
-            b.put_u32(p);
-            b.put_raw(data);
-        });
-        self.after(r)?;
-        Ok(id)
-    }
-
-    /// Answers a [`Event::ChannelOpenRequest`] with success.
-    pub fn accept_channel(&mut self, id: ChannelId) -> Result<()> {
-        self.check_open()?;
-        let (w, p) = (self.config.window_size, self.config.max_packet);
-        let c = self.chan(id)?;
-        if c.state != State::PeerOpening {
-            return Err(Error::usage(format!("{id} is not waiting to be accepted")));
-        }
-        c.state = State::Open;
-        let remote = c.remote_id;
-        let r = self.tr.send(&mut *self.rng, |b| {
-            b.push(msg::CHANNEL_OPEN_CONFIRMATION);
-            b.put_u32(remote);
-            b.put_u32(id.0);
-            b.put_u32(w);
-            b.put_u32(p);
-        });
-        self.after(r)
-    }
-
-    /// Answers a [`Event::ChannelOpenRequest`] with failure.
-    pub fn reject_channel(&mut self, id: ChannelId, reason: u32, description: &str) -> Result<()> {
-        self.check_open()?;
-        let c = self.chan(id)?;
-        if c.state != State::PeerOpening {
-            return Err(Error::usage(format!("{id} is not waiting to be accepted")));
-        }
-        let remote = c.remote_id;
-        self.channels.remove(&id.0);
-        let r = self.tr.send(&mut *self.rng, |b| {
-            open_failure(b, remote, reason, description)
-        });
-        self.after(r)
-    }
-
-    /// Sends a channel request. With `want_reply`, a
-    /// [`Event::ChannelRequestReply`] follows.
-    pub fn channel_request(
-        &mut self,
-        id: ChannelId,
-        name: &str,
-        want_reply: bool,
-        data: &[u8],
-    ) -> Result<()> {
-        self.check_open()?;
-        let c = self.chan(id)?;
-        if c.close_sent || c.state == State::Failed {
-            return Err(Error::usage(format!("{id} is closed")));
-        }
-        if want_reply {
-            c.our_requests += 1;
-        }
-        if c.state == State::Opening || c.reply_owed() {
-            c.queued.push(QueuedOp::Request {
-                name: name.into(),
-                want_reply,
-                data: data.to_vec(),
-            });
-            return Ok(());
-        }
-        let remote = c.remote_id;
-        let r = self.tr.send(&mut *self.rng, |b| {
-            b.push(msg::CHANNEL_REQUEST);
-            b.put_u32(remote);
-            b.put_str(name);
-            b.put_bool(want_reply);
-            b.put_raw(data);
-        });
-        self.after(r)
-    }
-
-    /// `exec` request (want_reply).
-    pub fn exec(&mut self, id: ChannelId, command: &str) -> Result<()> {
-        let mut d = Vec::new();
-        d.put_str(command);
-        self.channel_request(id, "exec", true, &d)
-    }
-    /// `shell` request (want_reply).
-    pub fn shell(&mut self, id: ChannelId) -> Result<()> {
-        self.channel_request(id, "shell", true, &[])
-    }
-    /// `subsystem` request (want_reply).
-    pub fn subsystem(&mut self, id: ChannelId, name: &str) -> Result<()> {
-        let mut d = Vec::new();
-        d.put_str(name);
-        self.channel_request(id, "subsystem", true, &d)
-    }
-    /// `pty-req` (want_reply).
-    pub fn request_pty(&mut self, id: ChannelId, pty: &PtyRequest) -> Result<()> {
-        let mut d = Vec::new();
-        d.put_str(&pty.term);
-        d.put_u32(pty.cols);
-        d.put_u32(pty.rows);
-        d.put_u32(pty.width_px);
-        d.put_u32(pty.height_px);
-        let mut modes = Vec::new();
-        for (op, v) in &pty.modes {
-            modes.push(*op);
-            modes.put_u32(*v);
-        }
-        modes.push(0);
-        d.put_string(&modes);
-        self.channel_request(id, "pty-req", true, &d)
-    }
-    /// `env` request (no reply asked, as OpenSSH does).
-    pub fn set_env(&mut self, id: ChannelId, name: &str, value: &str) -> Result<()> {
-        let mut d = Vec::new();
-        d.put_str(name);
-        d.put_str(value);
-        self.channel_request(id, "env", false, &d)
-    }
-    pub fn window_change(
-        &mut self,
-        id: ChannelId,
-        cols: u32,
-        rows: u32,
-        width_px: u32,
-        height_px: u32,
-    ) -> Result<()> {
-        let mut d = Vec::new();
-        d.put_u32(cols);
-        d.put_u32(rows);
-        d.put_u32(width_px);
-        d.put_u32(height_px);
-        self.channel_request(id, "window-change", false, &d)
-    }
-    /// `signal` request, e.g. "TERM", "INT".
-    pub fn signal(&mut self, id: ChannelId, name: &str) -> Result<()> {
-        let mut d = Vec::new();
-        d.put_str(name);
-        self.channel_request(id, "signal", false, &d)
-    }
-    /// Server: `exit-status`.
-    pub fn send_exit_status(&mut self, id: ChannelId, status: u32) -> Result<()> {
-        let mut d = Vec::new();
-        d.put_u32(status);
-        self.channel_request(id, "exit-status", false, &d)
-    }
-    /// Server: `exit-signal` (signal name without "SIG").
-    pub fn send_exit_signal(
-        &mut self,
-        id: ChannelId,
-        signal: &str,
-        core_dumped: bool,
-        message: &str,
-    ) -> Result<()> {
-        let mut d = Vec::new();
-        d.put_str(signal);
-        d.put_bool(core_dumped);
-        d.put_str(message);
-        d.put_str("");
-        self.channel_request(id, "exit-signal", false, &d)
-    }
-
-    /// Sends what was queued on a channel while it was opening or while a
-    /// reply to the peer was owed, then wakes writers.
-    fn run_queued(&mut self, cid: ChannelId) -> Result<()> {
-        let id = cid.0;
-        let Some(c) = self.channels.get_mut(&id) else {
-            return Ok(());
-        };
-        let queued = std::mem::take(&mut c.queued);
-        for op in queued {
-            match op {
-                QueuedOp::Request {
-                    name,
-                    want_reply,
-                    data,
-                } => {
-                    if let Some(c) = self.channels.get_mut(&id) {
-                        c.our_requests -= want_reply as u32;
-                    }
-                    self.channel_request(cid, &name, want_reply, &data)?;
-                }
-                QueuedOp::Eof => {
-                    if let Some(c) = self.channels.get_mut(&id) {
-                        c.eof_sent = false;
-                    }
-                    self.send_eof(cid)?;
-                }
-                QueuedOp::Close => self.close_channel(cid)?,
-            }
-        }
-        if self.channels.get(&id).is_some_and(|c| c.remote_window > 0) {
-            self.events.push_back(Event::ChannelWindow { channel: cid });
-        }
-        Ok(())
-    }
-
-    /// Server: the application has handled one [`Event::ChannelRequest`] or
-    /// [`Event::GlobalRequest`] that wanted no reply. Call it once per such
-    /// event, when done with it: while [`MAX_UNHANDLED_REQUESTS`] are not,
-    /// the core holds input back.
-    pub fn request_handled(&mut self) {
-        if self.unhandled_requests == 0 {
-            return;
-        }
-        self.unhandled_requests -= 1;
-        if self.unhandled_requests + 1 == MAX_UNHANDLED_REQUESTS && !self.processing {
-            // Input held back may go on now.
-            self.process();
-        }
-    }
-
-    /// Server: want-no-reply requests reported and not yet
-    /// [handled](Self::request_handled).
-    pub fn unhandled_requests(&self) -> usize {
-        self.unhandled_requests
-    }
-
-    /// Answers the oldest unanswered want-reply request on the channel.
-    pub fn channel_request_reply(&mut self, id: ChannelId, success: bool) -> Result<()> {
-        self.check_open()?;
-        let c = self.chan(id)?;
-        let Some(slot) = c.replies.iter_mut().find(|s| **s == ReplySlot::Waiting) else {
-            return Ok(()); // nothing wanted a reply
-        };
-        *slot = ReplySlot::Answered(success);
-        let remote = c.remote_id;
-        let mut out = Vec::new();
-        while let Some(ReplySlot::Answered(ok)) = c.replies.front().copied() {
-            c.replies.pop_front();
-            out.push(ok);
-        }
-        let closed = c.close_sent;
-        if closed {
-            return Ok(());
-        }
-        for ok in out {
-            let r = self.tr.send(&mut *self.rng, |b| {
-                b.push(if ok {
-                    msg::CHANNEL_SUCCESS
-                } else {
-                    msg::CHANNEL_FAILURE
-                });
-                b.put_u32(remote);
-            });
-            self.after(r)?;
-        }
-        if !self.chan(id)?.reply_owed() {
-            self.run_queued(id)?;
-        }
-        Ok(())
-    }
-
-    /// How many bytes [`send_data`](Self::send_data) would take now.
-    pub fn send_window(&self, id: ChannelId) -> usize {
-        match self.channels.get(&id.0) {
-            Some(c)
-                if c.state == State::Open && !c.eof_sent && !c.close_sent && !c.reply_owed() =>
-            {
-                (c.remote_window as usize).min(self.tr.send_buffer_room())
-            }
-            _ => 0,
-        }
-    }
-
-    /// The largest send window the peer has granted on this channel: with
-    /// [`send_window`](Self::send_window), lets an adapter wait until a
-    /// useful amount of window is back instead of waking for every adjust.
-    pub fn send_window_peak(&self, id: ChannelId) -> usize {
-        self.channels
-            .get(&id.0)
-            .map_or(0, |c| c.remote_window_peak as usize)
-    }
-
-    /// Sends channel data; returns how much the peer's window (and our send
-    /// buffer) took. 0 means wait for [`Event::ChannelWindow`] or for the
-    /// output to drain.
-    pub fn send_data(&mut self, id: ChannelId, data: &[u8]) -> Result<usize> {
-        self.send_stream(id, None, data)
-    }
-
-    /// Sends extended data type 1 (stderr).
-    pub fn send_stderr(&mut self, id: ChannelId, data: &[u8]) -> Result<usize> {
-        self.send_stream(id, Some(1), data)
-    }
-
-    fn send_stream(&mut self, id: ChannelId, ext: Option<u32>, data: &[u8]) -> Result<usize> {
-        self.check_open()?;
-        let room = self.tr.send_buffer_room();
-        let send_packet = self.config.send_packet;
-        let c = self.chan(id)?;
-        if c.eof_sent || c.close_sent {
-            return Err(Error::usage(format!("{id}: data after EOF or close")));
-        }
-        // A request's reply goes out before anything its command writes.
-        if c.state != State::Open || c.reply_owed() {
-            return Ok(0);
-        }
-        let n = data.len().min(c.remote_window as usize).min(room);
-        let chunk = (c.remote_max_packet.min(send_packet) as usize).max(1);
-        c.remote_window -= n as u32;
-        let remote = c.remote_id;
-        let mut off = 0;
-        while off < n {
-            let m = chunk.min(n - off);
-            let piece = &data[off..off + m];
-            let r = self.tr.send(&mut *self.rng, |b| {
-                match ext {
-                    None => {
-                        b.push(msg::CHANNEL_DATA);
-                        b.put_u32(remote);
-                    }
-                    Some(code) => {
-                        b.push(msg::CHANNEL_EXTENDED_DATA);
-                        b.put_u32(remote);
-                        b.put_u32(code);
-                    }
-                }
-                b.put_string(piece);
-            });
-            self.after(r)?;
-            off += m;
-        }
-        if n > 0 {
-            let r = self.tr.check_rekey(&mut *self.rng, self.now);
-            self.after(r)?;
-        }
-        Ok(n)
-    }
-
-    /// Sends EOF on the channel (no more data from us).
-    pub fn send_eof(&mut self, id: ChannelId) -> Result<()> {
-        self.check_open()?;
-        let c = self.chan(id)?;
-        if c.eof_sent || c.close_sent {
-            return Ok(());
-        }
-        c.eof_sent = true;
-        if c.state == State::Opening || c.reply_owed() {
-            c.queued.push(QueuedOp::Eof);
-            return Ok(());
-        }
-        if c.state != State::Open {
-            return Ok(());
-        }
-        let remote = c.remote_id;
-        let r = self.tr.send(&mut *self.rng, |b| {
-            b.push(msg::CHANNEL_EOF);
-            b.put_u32(remote);
-        });
-        self.after(r)
-    }
-
-    /// Closes the channel; [`Event::ChannelClosed`] follows when the peer
-    /// closes too.
-    pub fn close_channel(&mut self, id: ChannelId) -> Result<()> {
-        self.check_open()?;
-        let c = self.chan(id)?;
-        if c.close_sent {
-            return Ok(());
-        }
-        if c.state == State::Opening || (c.reply_owed() && !c.close_received) {
-            c.queued.push(QueuedOp::Close);
-            return Ok(());
-        }
-        if c.state != State::Open {
-            return Ok(());
-        }
-        c.close_sent = true;
-        let remote = c.remote_id;
-        let done = c.close_received;
-        let r = self.tr.send(&mut *self.rng, |b| {
-            b.push(msg::CHANNEL_CLOSE);
-            b.put_u32(remote);
-        });
-        self.after(r)?;
-        if done {
-            self.maybe_remove(id.0);
-        }
-        Ok(())
-    }
-
-    fn maybe_remove(&mut self, id: u32) {
-        if self.channels.get(&id).is_some_and(|c| c.finished()) {
-            self.channels.remove(&id);
-        }
-    }
-
-    /// Bytes buffered on a channel stream.
-    pub fn channel_buffered(&self, id: ChannelId, stream: Stream) -> usize {
-        self.channels.get(&id.0).map_or(0, |c| match stream {
-            Stream::Stdout => c.stdout.len(),
-            Stream::Stderr => c.stderr.len(),
-        })
-    }
-
-    /// Borrows buffered data of a channel stream (call
-    /// [`channel_consume`](Self::channel_consume) after using it).
-    pub fn channel_peek(&self, id: ChannelId, stream: Stream) -> &[u8] {
-        self.channels.get(&id.0).map_or(&[], |c| match stream {
-            Stream::Stdout => c.stdout.peek(),
-            Stream::Stderr => c.stderr.peek(),
-        })
-    }
-
-    /// Marks `n` buffered bytes as read; the window is re-granted to the
-    /// peer as data is consumed.
-    pub fn channel_consume(&mut self, id: ChannelId, stream: Stream, n: usize) -> Result<()> {
-        let Some(c) = self.channels.get_mut(&id.0) else {
-            return Ok(());
-        };
-        let n = match stream {
-            Stream::Stdout => c.stdout.consume(n),
-            Stream::Stderr => c.stderr.consume(n),
-        };
-        self.consumed(id, n)
-    }
-
-    /// Copies buffered data into `out`; returns the count (0: nothing buffered).
-    pub fn channel_read(&mut self, id: ChannelId, stream: Stream, out: &mut [u8]) -> Result<usize> {
-        let Some(c) = self.channels.get_mut(&id.0) else {
-            return Ok(0);
-        };
-        let n = match stream {
-            Stream::Stdout => c.stdout.read(out),
-            Stream::Stderr => c.stderr.read(out),
-        };
-        self.consumed(id, n)?;
-        Ok(n)
-    }
-
-    fn consumed(&mut self, id: ChannelId, n: usize) -> Result<()> {
-        self.grant(id, n)?;
-        // Input held back for lack of room may fit now.
-        if self.tr.buffered_input() > 0 && !self.processing {
-            self.process();
-        }
-        Ok(())
-    }
-
-    /// Counts `n` bytes as consumed and re-grants window once half of it is.
-    fn grant(&mut self, id: ChannelId, n: usize) -> Result<()> {
-        let Some(c) = self.channels.get_mut(&id.0) else {
-            return Ok(());
-        };
-        c.unacked = c.unacked.saturating_add(n as u32);
-        let mut adjust = None;
-        if c.state == State::Open
-            && !c.close_sent
-            && !c.eof_received
-            && c.unacked >= c.local_window_max / 2
-        {
-            adjust = Some((c.remote_id, c.unacked));
-            c.local_window = c.local_window.saturating_add(c.unacked);
-            c.unacked = 0;
-        }
-        if c.finished() {
-            self.channels.remove(&id.0);
-        }
-        if let Some((remote, amount)) = adjust {
-            if self.error.is_none() {
-                let r = self.tr.send(&mut *self.rng, |b| {
-                    b.push(msg::CHANNEL_WINDOW_ADJUST);
-                    b.put_u32(remote);
-                    b.put_u32(amount);
-                });
-                self.after(r)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Whether the channel still exists (not fully closed and drained).
-    pub fn channel_exists(&self, id: ChannelId) -> bool {
-        self.channels.contains_key(&id.0)
-    }
-    /// Whether the peer sent EOF (or closed) on the channel.
-    pub fn channel_eof_received(&self, id: ChannelId) -> bool {
-        self.channels
-            .get(&id.0)
-            .is_none_or(|c| c.eof_received || c.close_received)
-    }
-    /// Number of channels in the table.
-    pub fn channel_count(&self) -> usize {
-        self.channels.len()
-    }
-
-    /// Sends a global request.
-    pub fn global_request(&mut self, name: &str, want_reply: bool, data: &[u8]) -> Result<()> {
-        self.check_open()?;
-        if want_reply {
-            self.global_requests_out += 1;
-        }
-        let r = self.tr.send(&mut *self.rng, |b| {
-            b.push(msg::GLOBAL_REQUEST);
-            b.put_str(name);
-            b.put_bool(want_reply);
-            b.put_raw(data);
-        });
-        self.after(r)
-    }
-
-    /// Answers the oldest global request from the peer that asked for a
-    /// reply and has none yet (replies go out in request order, RFC 4254
-    /// §4). `data` is the request-specific reply payload (empty for most).
-    pub fn global_request_reply(&mut self, success: bool, data: &[u8]) -> Result<()> {
-        self.check_open()?;
-        let Some(slot) = self.global_replies.iter_mut().find(|s| s.is_none()) else {
-            return Err(Error::new(
-                ErrorKind::Usage,
-                "no global request is waiting for a reply",
-            ));
-        };
-        *slot = Some((success, data.to_vec()));
-        let r = self.flush_global_replies();
-        self.after(r)
-    }
-
-    /// Sends the answered global-request replies at the front of the queue.
-    fn flush_global_replies(&mut self) -> Result<()> {
-        while let Some(Some(_)) = self.global_replies.front() {
-            let Some(Some((ok, data))) = self.global_replies.pop_front() else {
-                break;
-            };
-            self.tr.send(&mut *self.rng, |b| {
-                b.push(if ok {
-                    msg::REQUEST_SUCCESS
-                } else {
-                    msg::REQUEST_FAILURE
-                });
-                b.extend_from_slice(&data);
-            })?;
-        }
-        Ok(())
-    }
-
-    // ------------------------------------------------------ incoming (4254)
-
-    fn on_connection_msg(&mut self, payload: &[u8]) -> Result<()> {
-        let t = payload[0];
-        let mut r = Reader::new(&payload[1..]);
-        match t {
-            msg::GLOBAL_REQUEST => {
-                let name = r.utf8()?.to_string();
-                let want_reply = r.bool()?;
-                let data = r.rest();
-                // OpenSSH's keepalives and host-key announcements are ours
-                // to answer; everything else is the application's decision.
-                let ours = name.starts_with("hostkeys-") || name == "keepalive@openssh.com";
-                if want_reply {
-                    if self.global_replies.len() >= MAX_PENDING_GLOBAL_REQUESTS {
-                        return Err(Error::new(
-                            ErrorKind::Limit,
-                            format!(
-                                "more than {MAX_PENDING_GLOBAL_REQUESTS} global requests await a reply"
-                            ),
-                        ));
-                    }
-                    self.global_replies.push_back(if ours {
-                        Some((false, Vec::new()))
-                    } else {
-                        None
-                    });
-                    self.flush_global_replies()?;
-                }
-                if !ours {
-                    if data.len() > MAX_GLOBAL_REQUEST_DATA {
-                        return Err(Error::new(
-                            ErrorKind::Limit,
-                            format!(
-                                "global request {} carries {} bytes (limit {MAX_GLOBAL_REQUEST_DATA})",
-                                crate::transport::sanitize(&name),
-                                data.len()
-                            ),
-                        ));
-                    }
-                    if !want_reply && self.role() == Role::Server {
-                        self.unhandled_requests += 1;
-                    }
-                    self.events.push_back(Event::GlobalRequest {
-                        name: crate::transport::sanitize(&name),
-                        want_reply,
-                        data: data.to_vec(),
-                    });
-                }
-                Ok(())
-            }
-            msg::REQUEST_SUCCESS | msg::REQUEST_FAILURE => {
-                if self.global_requests_out == 0 {
-                    return Err(Error::protocol("global request reply without a request"));
-                }
-                self.global_requests_out -= 1;
-                if self.keepalives_out > 0 {
-                    self.keepalives_out = 0;
-                    return Ok(());
-                }
-                self.events.push_back(Event::GlobalRequestReply {
-                    success: t == msg::REQUEST_SUCCESS,
-                    data: r.rest().to_vec(),
-                });
-                Ok(())
-            }
-            msg::CHANNEL_OPEN => self.on_channel_open(&mut r),
-            _ => {
-                let id = r.u32()?;
-                let Some(c) = self.channels.get_mut(&id) else {
-                    return Err(Error::protocol(format!(
-                        "{} for channel {id}, which is not open",
-                        msg::name(t)
-                    )));
-                };
-                let cid = ChannelId(id);
-                match t {
-                    msg::CHANNEL_OPEN_CONFIRMATION => {
-                        if c.state != State::Opening {
-                            return Err(Error::protocol(format!(
-                                "unexpected open confirmation for channel {id}"
-                            )));
-                        }
-                        c.remote_id = r.u32()?;
-                        c.remote_window = r.u32()?;
-                        c.remote_window_peak = c.remote_window;
-                        c.remote_max_packet = r.u32()?;
-                        c.state = State::Open;
-                        self.events.push_back(Event::ChannelOpened { channel: cid });
-                        self.run_queued(cid)?;
-                        Ok(())
-                    }
-                    msg::CHANNEL_OPEN_FAILURE => {
-                        if c.state != State::Opening {
-                            return Err(Error::protocol(format!(
-                                "unexpected open failure for channel {id}"
-                            )));
-                        }
-                        let reason = r.u32()?;
-                        let description = crate::transport::sanitize(r.utf8().unwrap_or(""));
-                        c.state = State::Failed;
-                        self.events.push_back(Event::ChannelOpenFailed {
-                            channel: cid,
-                            reason,
-                            description,
-                        });
-                        Ok(())
-                    }
-                    _ if c.state != State::Open => Err(Error::protocol(format!(
-                        "{} for channel {id} before it was open",
-                        msg::name(t)
-                    ))),
-                    msg::CHANNEL_WINDOW_ADJUST => {
-                        let add = r.u32()?;
-                        c.remote_window = c.remote_window.checked_add(add).ok_or_else(|| {
-                            Error::protocol(format!("window adjust of {add} overflows channel {id}'s window past 2^32-1"))
-                        })?;
-                        c.remote_window_peak = c.remote_window_peak.max(c.remote_window);
-                        self.events.push_back(Event::ChannelWindow { channel: cid });
-                        Ok(())
-                    }
-                    msg::CHANNEL_DATA | msg::CHANNEL_EXTENDED_DATA => {
-                        let stream = if t == msg::CHANNEL_DATA {
-                            Stream::Stdout
-                        } else {
-                            let code = r.u32()?;
-                            if code != 1 {
-                                // Unknown extended data types are dropped, but
-                                // they use window like any data, and the window
-                                // they used is granted back as if read.
-                                let d = r.string()?;
-                                if c.eof_received || c.close_received {
-                                    let after = if c.close_received { "CLOSE" } else { "EOF" };
-                                    return Err(Error::protocol(format!(
-                                        "channel {id}: data after {after}"
-                                    )));
-                                }
-                                if d.len() > c.local_window as usize {
-                                    return Err(Error::protocol(format!(
-                                        "channel {id}: peer sent {} bytes with only {} left in the window",
-                                        d.len(),
-                                        c.local_window
-                                    )));
-                                }
-                                c.local_window -= d.len() as u32;
-                                let n = d.len();
-                                return self.grant(cid, n);
-                            }
-                            Stream::Stderr
-                        };
-                        let data = r.string()?;
-                        if c.eof_received || c.close_received {
-                            let after = if c.close_received { "CLOSE" } else { "EOF" };
-                            return Err(Error::protocol(format!(
-                                "channel {id}: data after {after}"
-                            )));
-                        }
-                        if data.len() > c.local_window as usize {
-                            return Err(Error::protocol(format!(
-                                "channel {id}: peer sent {} bytes with only {} left in the window",
-                                data.len(),
-                                c.local_window
-                            )));
-                        }
-                        if data.len() > c.local_max_packet as usize + 1024 {
-                            return Err(Error::protocol(format!(
-                                "channel {id}: data packet of {} bytes exceeds maximum {}",
-                                data.len(),
-                                c.local_max_packet
-                            )));
-                        }
-                        c.local_window -= data.len() as u32;
-                        if data.is_empty() {
-                            return Ok(());
-                        }
-                        let (buf, flag) = match stream {
-                            Stream::Stdout => (&mut c.stdout, &mut c.stdout_event),
-                            Stream::Stderr => (&mut c.stderr, &mut c.stderr_event),
-                        };
-                        buf.push(data);
-                        if !*flag {
-                            *flag = true;
-                            self.events.push_back(Event::ChannelData {
-                                channel: cid,
-                                stream,
-                            });
-                        }
-                        Ok(())
-                    }
-                    msg::CHANNEL_EOF => {
-                        c.eof_received = true;
-                        self.events.push_back(Event::ChannelEof { channel: cid });
-                        Ok(())
-                    }
-                    msg::CHANNEL_CLOSE => {
-                        if c.close_received {
-                            return Err(Error::protocol(format!("channel {id} closed twice")));
-                        }
-                        c.close_received = true;
-                        c.replies.clear();
-                        c.queued.clear();
-                        if !c.close_sent {
-                            c.close_sent = true;
-                            let remote = c.remote_id;
-                            self.tr.send(&mut *self.rng, |b| {
-                                b.push(msg::CHANNEL_CLOSE);
-                                b.put_u32(remote);
-                            })?;
-                        }
-                        self.events.push_back(Event::ChannelClosed { channel: cid });
-                        Ok(())
-                    }
-                    msg::CHANNEL_REQUEST => self.on_channel_request(cid, &mut r),
-                    msg::CHANNEL_SUCCESS | msg::CHANNEL_FAILURE => {
-                        if c.our_requests == 0 {
-                            return Err(Error::protocol(format!(
-                                "channel {id}: reply without a request"
-                            )));
-                        }
-                        c.our_requests -= 1;
-                        self.events.push_back(Event::ChannelRequestReply {
-                            channel: cid,
-                            success: t == msg::CHANNEL_SUCCESS,
-                        });
-                        Ok(())
-                    }
-                    _ => Err(Error::protocol(format!("unknown connection message {t}"))),
-                }
-            }
-        }
-    }
-
-    fn on_channel_open(&mut self, r: &mut Reader<'_>) -> Result<()> {
-        let kind = r.utf8()?.to_string();
-        let sender = r.u32()?;
-        let window = r.u32()?;
-        let max_packet = r.u32()?;
-        let data = r.rest().to_vec();
-        let refuse = |this: &mut Self, reason: u32, text: &str| {
-            this.tr
-                .send(&mut *this.rng, |b| open_failure(b, sender, reason, text))
-        };
-        if max_packet == 0 {
-            return Err(Error::protocol("channel open with maximum packet size 0"));
-        }
-        if self.role() == Role::Client && kind == "session" {
-            return refuse(
-                self,
-                msg::open_failure::ADMINISTRATIVELY_PROHIBITED,
-                "clients do not accept sessions",
-            );
-        }
-        if self.channels.len() >= self.config.max_channels {
-            return refuse(
-                self,
-                msg::open_failure::RESOURCE_SHORTAGE,
-                "too many channels",
-            );
-        }
-        if kind == "session" {
-            let sessions = self
-                .channels
-                .values()
-                .filter(|c| c.is_session && !c.close_sent)
-                .count();
-            if sessions >= self.config.max_sessions {
-                return refuse(
-                    self,
-                    msg::open_failure::ADMINISTRATIVELY_PROHIBITED,
-                    "too many sessions (MaxSessions)",
-                );
-            }
-        }
-        let mut ch = Channel::new(
-            &kind,
-            State::PeerOpening,
-            self.config.window_size,
-            self.config.max_packet,
-        );
-        ch.remote_id = sender;
-        ch.remote_window = window;
-        ch.remote_window_peak = window;
-        ch.remote_max_packet = max_packet;
-        let id = self.alloc_channel(ch)?;
-        self.events.push_back(Event::ChannelOpenRequest {
-            channel: id,
-            kind: crate::transport::sanitize(&kind),
-            data,
-        });
-        Ok(())
-    }
-
-    fn on_channel_request(&mut self, id: ChannelId, r: &mut Reader<'_>) -> Result<()> {
-        let name = r.utf8()?.to_string();
-        let want_reply = r.bool()?;
-        let is_server = self.role() == Role::Server;
-        let request = match name.as_str() {
-            "exit-status" => {
-                let status = r.u32()?;
-                self.events.push_back(Event::ExitStatus {
-                    channel: id,
-                    status,
-                });
-                return Ok(());
-            }
-            "exit-signal" => {
-                let signal = crate::transport::sanitize(r.utf8()?);
-                let core_dumped = r.bool()?;
-                let message = crate::transport::sanitize(r.utf8().unwrap_or(""));
-                self.events.push_back(Event::ExitSignal {
-                    channel: id,
-                    signal,
-                    core_dumped,
-                    message,
-                });
-                return Ok(());
-            }
-            "eow@openssh.com" => return Ok(()),
-            "pty-req" if is_server => {
-                let term = r.utf8()?.to_string();
-                let cols = r.u32()?;
-                let rows = r.u32()?;
-                let width_px = r.u32()?;
-                let height_px = r.u32()?;
-                let modes_raw = r.string()?;
-                let mut modes = Vec::new();
-                let mut m = Reader::new(modes_raw);
-                while let Ok(op) = m.u8() {
-                    if op == 0 || op >= 160 {
-                        break;
-                    }
-                    let Ok(v) = m.u32() else { break };
-                    if modes.len() < 256 {
-                        modes.push((op, v));
-                    }
-                }
-                ChannelRequest::Pty(PtyRequest {
-                    term,
-                    cols,
-                    rows,
-                    width_px,
-                    height_px,
-                    modes,
-                })
-            }
-            "env" if is_server => ChannelRequest::Env {
-                name: r.utf8()?.to_string(),
-                value: r.utf8()?.to_string(),
-            },
-            "exec" if is_server => ChannelRequest::Exec {
-                command: r.string()?.to_vec(),
-            },
-            "shell" if is_server => ChannelRequest::Shell,
-            "subsystem" if is_server => ChannelRequest::Subsystem {
-                name: r.utf8()?.to_string(),
-            },
-            "window-change" if is_server => ChannelRequest::WindowChange {
-                cols: r.u32()?,
-                rows: r.u32()?,
-                width_px: r.u32()?,
-                height_px: r.u32()?,
-            },
-            "signal" if is_server => ChannelRequest::Signal {
-                name: r.utf8()?.to_string(),
-            },
-            _ if is_server && name != "keepalive@openssh.com" => ChannelRequest::Other {
-                name: name.clone(),
-                data: r.rest().to_vec(),
-            },
-            _ => {
-                // Client side: keepalive@openssh.com and anything unknown.
-                if want_reply {
-                    let c = self.chan(id)?;
-                    let remote = c.remote_id;
-                    if c.replies.is_empty() {
-                        self.tr.send(&mut *self.rng, |b| {
-                            b.push(msg::CHANNEL_FAILURE);
-                            b.put_u32(remote);
-                        })?;
-                    } else {
-                        // Queued behind an unanswered request: counts
-                        // toward the same cap.
-                        if c.replies.len() >= MAX_PENDING_CHANNEL_REQUESTS {
-                            return Err(Error::new(
-                                ErrorKind::Limit,
-                                format!(
-                                    "more than {MAX_PENDING_CHANNEL_REQUESTS} requests on {id} await a reply"
-                                ),
-                            ));
-                        }
-                        c.replies.push_back(ReplySlot::Answered(false));
-                    }
-                }
-                return Ok(());
-            }
-        };
-        if want_reply {
-            let c = self.chan(id)?;
-            if c.replies.len() >= MAX_PENDING_CHANNEL_REQUESTS {
-                return Err(Error::new(
-                    ErrorKind::Limit,
-                    format!(
-                        "more than {MAX_PENDING_CHANNEL_REQUESTS} requests on {id} await a reply"
-                    ),
-                ));
-            }
-            c.replies.push_back(ReplySlot::Waiting);
-        } else if is_server {
-            self.unhandled_requests += 1;
-        }
-        self.events.push_back(Event::ChannelRequest {
-            channel: id,
-            request,
-            want_reply,
-        });
-        Ok(())
-    }
 }
 
-fn open_failure(b: &mut Vec<u8>, remote: u32, reason: u32, description: &str) {
-    b.push(msg::CHANNEL_OPEN_FAILURE);
-    b.put_u32(remote);
-    b.put_u32(reason);
-    b.put_str(description);
-    b.put_str("");
+/// The event for what the client auth machine made of a server message.
+fn client_auth_event(o: ClientOutcome) -> Event {
+    match o {
+        ClientOutcome::Banner(text) => Event::AuthBanner(text),
+        ClientOutcome::Success => Event::AuthSuccess,
+        ClientOutcome::Failure {
+            methods,
+            partial_success,
+        } => Event::AuthFailure {
+            methods,
+            partial_success,
+        },
+        ClientOutcome::PasswordChangeRequired { prompt } => {
+            Event::PasswordChangeRequired { prompt }
+        }
+        ClientOutcome::Prompt {
+            name,
+            instruction,
+            prompts,
+        } => Event::AuthPrompt {
+            name,
+            instruction,
+            prompts,
+        },
+    }
 }

@@ -10,6 +10,7 @@ use base64ct::{Base64, Encoding};
 
 use super::*;
 use crate::wire::{Put, Reader};
+use sha2::{Digest, Sha256, Sha512};
 
 // ---------------------------------------------------------------------------
 // helpers

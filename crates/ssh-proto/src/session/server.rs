@@ -2,7 +2,9 @@
 //! attempts, channel opens, channel and global requests) and how each is
 //! carried out on the connection, under the rules every adapter applies.
 
-use crate::{AuthRequest, ChannelId, Error, ErrorKind, Prompt, PublicKey};
+use crate::{
+    AuthRequest, ChannelId, ChannelOpenFailureReason, Error, ErrorKind, Prompt, PublicKey,
+};
 
 use super::Session;
 
@@ -44,8 +46,8 @@ pub enum KbdInt {
 /// Why a channel open is refused (RFC 4254 §5.1 reason codes).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChannelOpenFailure {
-    /// The reason code (`SSH_OPEN_*`).
-    pub reason: u32,
+    /// The reason (RFC 4254 §5.1).
+    pub reason: ChannelOpenFailureReason,
     /// A message for the client.
     pub description: String,
 }
@@ -54,21 +56,21 @@ impl ChannelOpenFailure {
     /// `SSH_OPEN_ADMINISTRATIVELY_PROHIBITED`.
     pub fn prohibited(description: impl Into<String>) -> Self {
         Self {
-            reason: 1,
+            reason: ChannelOpenFailureReason::AdministrativelyProhibited,
             description: description.into(),
         }
     }
     /// `SSH_OPEN_UNKNOWN_CHANNEL_TYPE`.
     pub fn unknown_type(kind: &str) -> Self {
         Self {
-            reason: 3,
+            reason: ChannelOpenFailureReason::UnknownChannelType,
             description: format!("unknown channel type {kind}"),
         }
     }
     /// `SSH_OPEN_RESOURCE_SHORTAGE`.
     pub fn resource_shortage(description: impl Into<String>) -> Self {
         Self {
-            reason: 4,
+            reason: ChannelOpenFailureReason::ResourceShortage,
             description: description.into(),
         }
     }

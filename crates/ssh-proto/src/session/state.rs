@@ -192,8 +192,8 @@ impl Session {
                     let i = self.chans.entry(channel).or_default();
                     i.opened = Some(Err(Error::with_code(
                         ErrorKind::ChannelOpen,
-                        reason,
-                        format!("{description} (reason {reason})"),
+                        reason.code(),
+                        format!("{description} (reason {})", reason.code()),
                     )));
                     i.closed = true;
                 }
@@ -241,9 +241,11 @@ impl Session {
                 }
                 Event::ChannelOpenRequest { channel, .. } => {
                     // A client accepts no channels it did not ask for (yet).
-                    let _ = self
-                        .conn
-                        .reject_channel(channel, 1, "not accepted by this client");
+                    let _ = self.conn.reject_channel(
+                        channel,
+                        crate::ChannelOpenFailureReason::AdministrativelyProhibited,
+                        "not accepted by this client",
+                    );
                 }
                 Event::GlobalRequest {
                     want_reply: true, ..

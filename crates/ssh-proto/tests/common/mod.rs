@@ -297,8 +297,12 @@ impl Pair {
                 if kind == "session" {
                     s.accept_channel(*channel).unwrap()
                 } else {
-                    s.reject_channel(*channel, 3, "unknown channel type")
-                        .unwrap()
+                    s.reject_channel(
+                        *channel,
+                        ssh_proto::ChannelOpenFailureReason::UnknownChannelType,
+                        "unknown channel type",
+                    )
+                    .unwrap()
                 }
             }
             Event::ChannelRequest {
