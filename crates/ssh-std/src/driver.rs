@@ -18,7 +18,7 @@ use std::net::TcpStream;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use ssh_proto::{Connection, Error, ErrorKind, Session};
+use ssh_proto::{ChannelId, Connection, Error, ErrorKind, Session};
 
 /// A connection's [`Session`] with what its handles need to share it
 /// between threads: the output buffer, who is writing, whether the reader
@@ -33,6 +33,19 @@ pub struct State {
     /// still cost a system call).
     cond_waiters: usize,
     room_waiters: usize,
+    /// Scratch list for [`Wake::Channels`] (kept to avoid allocating).
+    touched: Vec<ChannelId>,
+}
+
+/// Whom a wake-up concerns, as told to an async adapter's hook.
+#[derive(Debug, Clone, Copy)]
+pub enum Wake<'a> {
+    /// Only these channels' facts changed (data, window, EOF, replies).
+    Channels(&'a [ChannelId]),
+    /// Output was written: room appeared for writers of every channel.
+    Room,
+    /// Anything may have changed (a connection-wide event, the end).
+    All,
 }
 
 impl std::ops::Deref for State {
@@ -73,8 +86,11 @@ pub struct Shared {
     output: Output,
     /// Called (with the state locked) whenever `cond` or `room` waiters
     /// would be woken: async adapters wake their tasks from here.
-    hook: Option<Box<dyn Fn() + Send + Sync>>,
+    hook: Option<Hook>,
 }
+
+/// An async adapter's wake-up hook (see [`Shared::with_hook`]).
+pub type Hook = Box<dyn Fn(Wake<'_>) + Send + Sync>;
 
 fn io_err(e: io::Error, what: &str) -> Error {
     Error::new(ErrorKind::Io, format!("{what}: {e}"))
@@ -91,11 +107,7 @@ impl Shared {
 
     /// Like [`Shared::with_output`], with a hook called whenever waiters
     /// would be woken (events absorbed, send room, the end).
-    pub fn with_hook(
-        conn: Connection,
-        output: Output,
-        hook: Option<Box<dyn Fn() + Send + Sync>>,
-    ) -> Arc<Shared> {
+    pub fn with_hook(conn: Connection, output: Output, hook: Option<Hook>) -> Arc<Shared> {
         let direct = matches!(output, Output::Direct(_));
         Arc::new(Shared {
             state: Mutex::new(State {
@@ -108,6 +120,7 @@ impl Shared {
                     Vec::new()
                 },
                 writing: false,
+                touched: Vec::new(),
                 cond_waiters: 0,
                 room_waiters: 0,
             }),
@@ -146,15 +159,25 @@ impl Shared {
             self.room.notify_all();
         }
         if ev || room {
-            self.run_hook();
+            self.run_hook(g, None);
         }
     }
 
-    /// Calls the async adapter's hook, if any.
-    pub fn run_hook(&self) {
-        if let Some(h) = &self.hook {
-            h();
+    /// Calls the async adapter's hook, if any: with `wake` when given,
+    /// else with the channels the session saw touched (or all).
+    pub fn run_hook(&self, g: &mut State, wake: Option<Wake<'_>>) {
+        let Some(h) = &self.hook else { return };
+        if let Some(w) = wake {
+            return h(w);
         }
+        let mut touched = std::mem::take(&mut g.touched);
+        let all = g.session.take_touched(&mut touched);
+        if all || g.closed().is_some() || g.reader_blocked {
+            h(Wake::All);
+        } else if !touched.is_empty() {
+            h(Wake::Channels(&touched));
+        }
+        g.touched = touched;
     }
 
     /// Waits on `cond` (events) or `room` (send room), with an optional
@@ -349,7 +372,7 @@ impl Shared {
         if g.room_waiters > 0 {
             self.room.notify_all();
         }
-        self.run_hook();
+        self.run_hook(&mut g, Some(Wake::All));
     }
 
     /// Runs the core's timers.
@@ -386,7 +409,7 @@ impl Shared {
             if g.room_waiters > 0 {
                 self.room.notify_all();
             }
-            self.run_hook();
+            self.run_hook(&mut g, Some(Wake::Room));
         }
         (g.reader_blocked, g.closed().is_some())
     }

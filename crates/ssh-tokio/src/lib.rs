@@ -35,6 +35,7 @@
 mod server;
 pub mod sftp;
 
+use std::collections::HashMap;
 use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
@@ -43,7 +44,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use ssh_proto::{ChannelId, Connection, PrivateKey, Prompt, Stream};
-use ssh_std::driver::{Handle, Output, Shared, State};
+use ssh_std::driver::{Handle, Output, Shared, State, Wake};
 use ssh_std::{ConnectAttempts, PromptFn};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::Notify;
@@ -58,24 +59,92 @@ pub use ssh_std::{ExecOutput, HostKeyCheck, ServerHandle, ToHostPort};
 /// Output taken from the core before the socket has written it.
 const MAX_OUT: usize = 1 << 20;
 
-/// Tasks waiting for something on one connection.
+/// What a task waits for: decides which wake-ups concern it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Key {
+    /// Something of the connection (auth, host key, requests, the end).
+    Conn,
+    /// Something of one channel (data, EOF, replies, open, close).
+    Chan(ChannelId),
+    /// Room to write on one channel (window, or output written).
+    Write(ChannelId),
+}
+
+/// Tasks waiting for something on one connection, by what they wait for:
+/// a task waiting on channel 3 is not woken by data on channel 5.
 #[derive(Default)]
-struct Wakers(Mutex<Vec<Waker>>);
+struct Wakers(Mutex<WakerTable>);
+
+#[derive(Default)]
+struct WakerTable {
+    conn: Vec<Waker>,
+    chans: HashMap<ChannelId, Vec<Waker>>,
+    writers: Vec<(ChannelId, Waker)>,
+}
+
+fn push_waker(v: &mut Vec<Waker>, w: &Waker) {
+    if !v.iter().any(|x| x.will_wake(w)) {
+        v.push(w.clone());
+    }
+}
+
+/// Wakes and forgets every waker of `v`. Draining in place keeps the
+/// list's capacity, so the next registration does not allocate (this runs
+/// for data packets); `wake` only schedules a task.
+fn wake_list(v: &mut Vec<Waker>) {
+    for w in v.drain(..) {
+        w.wake();
+    }
+}
 
 impl Wakers {
-    fn register(&self, w: &Waker) {
-        let mut v = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if !v.iter().any(|x| x.will_wake(w)) {
-            v.push(w.clone());
+    fn table(&self) -> std::sync::MutexGuard<'_, WakerTable> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn register(&self, key: Key, w: &Waker) {
+        let mut t = self.table();
+        match key {
+            Key::Conn => push_waker(&mut t.conn, w),
+            Key::Chan(id) => push_waker(t.chans.entry(id).or_default(), w),
+            Key::Write(id) => {
+                push_waker(t.chans.entry(id).or_default(), w);
+                if !t.writers.iter().any(|(c, x)| *c == id && x.will_wake(w)) {
+                    t.writers.push((id, w.clone()));
+                }
+            }
         }
     }
-    /// Wakes every waiting task. Draining in place keeps the list's
-    /// capacity, so the next registration does not allocate (this runs for
-    /// every event, data packets included); `wake` only schedules a task.
-    fn wake_all(&self) {
-        let mut v = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        for w in v.drain(..) {
-            w.wake();
+
+    fn wake(&self, wake: Wake<'_>) {
+        let mut t = self.table();
+        match wake {
+            Wake::Channels(ids) => {
+                for id in ids {
+                    if let Some(v) = t.chans.get_mut(id) {
+                        wake_list(v);
+                    }
+                }
+            }
+            Wake::Room => {
+                for (_, w) in t.writers.drain(..) {
+                    w.wake();
+                }
+            }
+            Wake::All => {
+                wake_list(&mut t.conn);
+                for v in t.chans.values_mut() {
+                    wake_list(v);
+                }
+                for (_, w) in t.writers.drain(..) {
+                    w.wake();
+                }
+                // Bound the table: forget channels nobody waits on now
+                // (a few are kept, so steady waits do not allocate).
+                if t.chans.len() > 64 {
+                    t.chans.retain(|_, v| !v.is_empty());
+                }
+            }
         }
     }
 }
@@ -96,6 +165,7 @@ impl Conn {
     /// core's changes wake under the same lock, so no wake-up is lost.
     fn poll_wait<T>(
         &self,
+        key: Key,
         cx: &mut Context<'_>,
         f: &mut impl FnMut(&mut State) -> Option<Result<T, Error>>,
     ) -> Poll<Result<T, Error>> {
@@ -111,15 +181,16 @@ impl Conn {
         if let Err(e) = g.check() {
             return Poll::Ready(Err(e));
         }
-        self.wakers.register(cx.waker());
+        self.wakers.register(key, cx.waker());
         Poll::Pending
     }
 
     async fn wait<T>(
         &self,
+        key: Key,
         mut f: impl FnMut(&mut State) -> Option<Result<T, Error>>,
     ) -> Result<T, Error> {
-        poll_fn(|cx| self.poll_wait(cx, &mut f)).await
+        poll_fn(|cx| self.poll_wait(key, cx, &mut f)).await
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut State) -> Result<T, Error>) -> Result<T, Error> {
@@ -144,7 +215,7 @@ where
             o.notify_one();
             i.notify_one();
         })),
-        Some(Box::new(move || w.wake_all())),
+        Some(Box::new(move |wake| w.wake(wake))),
     );
     let (rd, wr) = tokio::io::split(stream);
     tokio::spawn(write_task(shared.clone(), wr, io_out));
@@ -294,11 +365,27 @@ impl Client {
         let work = async {
             let sh = client.conn.shared();
             sh.flush(sh.lock());
-            let key = client.conn.wait(|s| s.take_host_key().map(Ok)).await?;
-            ssh_std::check_host_key(sh, &mut check, host, port, &key)?;
+            let key = client
+                .conn
+                .wait(Key::Conn, |s| s.take_host_key().map(Ok))
+                .await?;
+            // The policy may read a known_hosts file or run the
+            // application's callback: off the async threads.
+            let verdict = {
+                let host = host.to_string();
+                tokio::task::spawn_blocking(move || check.verdict(&host, port, &key))
+                    .await
+                    .map_err(|e| Error::new(ErrorKind::HostKey, format!("host key check: {e}")))?
+            };
+            let mut r = Ok(());
+            sh.with(|s| {
+                r = s.host_key_verdict(verdict);
+                Ok(())
+            })?;
+            r?;
             client
                 .conn
-                .wait(|s| (s.kex_done() > 0).then_some(Ok(())))
+                .wait(Key::Conn, |s| (s.kex_done() > 0).then_some(Ok(())))
                 .await
         };
         match timeout {
@@ -351,7 +438,10 @@ impl Client {
         mut on_prompt: Option<&mut SendPromptFn<'_>>,
     ) -> Result<(), Error> {
         loop {
-            let ev = self.conn.wait(|s| s.pop_auth_event().map(Ok)).await?;
+            let ev = self
+                .conn
+                .wait(Key::Conn, |s| s.pop_auth_event().map(Ok))
+                .await?;
             let prompt = on_prompt.as_deref_mut().map(|f| f as &mut PromptFn<'_>);
             if let Some(r) = ssh_std::auth_event(self.conn.shared(), ev, method, prompt) {
                 return r;
@@ -383,7 +473,14 @@ impl Client {
         path: &std::path::Path,
         passphrase: Option<&str>,
     ) -> Result<(), Error> {
-        let key = ssh_std::load_private_key(path, passphrase)?;
+        // Reading the file and deriving the passphrase's key (bcrypt, by
+        // design slow) run off the async threads.
+        let (path, passphrase) = (path.to_path_buf(), passphrase.map(str::to_string));
+        let key = tokio::task::spawn_blocking(move || {
+            ssh_std::load_private_key(&path, passphrase.as_deref())
+        })
+        .await
+        .map_err(|e| Error::new(ErrorKind::Key, format!("key file: {e}")))??;
         self.auth_publickey(user, Arc::new(key)).await
     }
 
@@ -404,7 +501,7 @@ impl Client {
     pub async fn channel_session(&self) -> Result<Channel, Error> {
         let id = self.conn.with(|s| s.conn_mut().open_session())?;
         let ch = Channel::new(self.conn.clone(), id);
-        self.conn.wait(|s| s.poll_open(id)).await?;
+        self.conn.wait(Key::Chan(id), |s| s.poll_open(id)).await?;
         Ok(ch)
     }
 
@@ -444,7 +541,11 @@ impl Client {
 
     /// Resolves when the connection has ended, with the reason.
     pub async fn closed(&self) -> Error {
-        match self.conn.wait(|s| s.closed().cloned().map(Ok)).await {
+        match self
+            .conn
+            .wait(Key::Conn, |s| s.closed().cloned().map(Ok))
+            .await
+        {
             Ok(e) | Err(e) => e,
         }
     }
@@ -485,7 +586,9 @@ impl Channel {
     ) -> Result<(), Error> {
         self.conn.with(|s| f(s.conn_mut()))?;
         let id = self.id;
-        self.conn.wait(|s| s.poll_reply(id, what)).await
+        self.conn
+            .wait(Key::Chan(id), |s| s.poll_reply(id, what))
+            .await
     }
 
     pub async fn exec(&self, command: &str) -> Result<(), Error> {
@@ -540,7 +643,9 @@ impl Channel {
             return Ok(0);
         }
         let id = self.id;
-        self.conn.wait(|s| s.poll_read(id, stream, buf)).await
+        self.conn
+            .wait(Key::Chan(id), |s| s.poll_read(id, stream, buf))
+            .await
     }
 
     /// Writes some bytes (at least one), waiting for window.
@@ -549,7 +654,9 @@ impl Channel {
             return Ok(0);
         }
         let id = self.id;
-        self.conn.wait(|s| s.poll_write(id, stream, buf)).await
+        self.conn
+            .wait(Key::Write(id), |s| s.poll_write(id, stream, buf))
+            .await
     }
 
     /// Writes all of `buf`.
@@ -567,7 +674,7 @@ impl Channel {
         let mut out = Vec::new();
         let mut err = Vec::new();
         self.conn
-            .wait(|s| s.poll_read_all(id, &mut out, &mut err))
+            .wait(Key::Chan(id), |s| s.poll_read_all(id, &mut out, &mut err))
             .await?;
         Ok((out, err))
     }
@@ -575,7 +682,9 @@ impl Channel {
     /// Waits until the channel closes; the exit status if one came.
     pub async fn exit_status(&self) -> Result<Option<u32>, Error> {
         let id = self.id;
-        self.conn.wait(|s| s.poll_exit_status(id)).await
+        self.conn
+            .wait(Key::Chan(id), |s| s.poll_exit_status(id))
+            .await
     }
 
     /// The exit signal, if the command was killed.
@@ -640,7 +749,7 @@ fn poll_read_stream(
         return Poll::Ready(Ok(()));
     }
     let dst = buf.initialize_unfilled();
-    match conn.poll_wait(cx, &mut |s| s.poll_read(id, stream, dst)) {
+    match conn.poll_wait(Key::Chan(id), cx, &mut |s| s.poll_read(id, stream, dst)) {
         Poll::Ready(Ok(n)) => {
             buf.advance(n);
             Poll::Ready(Ok(()))
@@ -660,7 +769,7 @@ fn poll_write_stream(
     if buf.is_empty() {
         return Poll::Ready(Ok(0));
     }
-    conn.poll_wait(cx, &mut |s| s.poll_write(id, stream, buf))
+    conn.poll_wait(Key::Write(id), cx, &mut |s| s.poll_write(id, stream, buf))
         .map_err(to_io)
 }
 

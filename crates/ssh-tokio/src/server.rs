@@ -144,7 +144,10 @@ async fn dispatch<H: Handler>(
     on_auth: Box<dyn Fn() + Send + Sync>,
 ) -> Result<(), Error> {
     let end = loop {
-        let ev = match conn.wait(|s| s.pop_request().map(Ok)).await {
+        let ev = match conn
+            .wait(crate::Key::Conn, |s| s.pop_request().map(Ok))
+            .await
+        {
             Ok(ev) => ev,
             Err(e) => break e,
         };

@@ -326,3 +326,78 @@ async fn per_source_limit_and_identification_timeout() {
     );
     stop.shutdown();
 }
+
+/// Counts how often a task would have been woken.
+struct CountingWaker(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_waiting_on_one_channel_is_not_woken_by_another() {
+    use std::sync::atomic::Ordering;
+    use std::task::{Context, Poll};
+    use tokio::io::{AsyncRead, ReadBuf};
+
+    let (addr, stop) = server().await;
+    let c = client(addr).await;
+    let mut quiet = c.channel_session().await.unwrap();
+    quiet.exec("cat").await.unwrap();
+    let busy = c.channel_session().await.unwrap();
+    busy.exec("cat").await.unwrap();
+
+    // A read on the quiet channel waits, with a waker that counts.
+    let counter = Arc::new(CountingWaker(Default::default()));
+    let waker = std::task::Waker::from(counter.clone());
+    let mut cx = Context::from_waker(&waker);
+    let mut buf = [0u8; 64];
+    let mut rb = ReadBuf::new(&mut buf);
+    assert!(matches!(
+        std::pin::Pin::new(&mut quiet).poll_read(&mut cx, &mut rb),
+        Poll::Pending
+    ));
+
+    // 4 MiB through the busy channel: data, window adjusts, output.
+    let data = vec![7u8; 4 << 20];
+    let mut back = vec![0u8; data.len()];
+    let read_back = async {
+        let mut off = 0;
+        while off < back.len() {
+            let n = busy
+                .read_stream(ssh_proto::Stream::Stdout, &mut back[off..])
+                .await?;
+            assert!(n > 0, "echo ended early");
+            off += n;
+        }
+        Ok::<(), ssh_tokio::Error>(())
+    };
+    let (w, r) = tokio::join!(
+        busy.write_all_data(ssh_proto::Stream::Stdout, &data),
+        read_back
+    );
+    w.unwrap();
+    r.unwrap();
+    assert_eq!(back, data);
+    assert_eq!(
+        counter.0.load(Ordering::SeqCst),
+        0,
+        "the quiet channel's reader was woken by the busy channel's traffic"
+    );
+
+    // Data on the quiet channel wakes it.
+    quiet.write_all(b"ping").await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while counter.0.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the quiet channel's reader was never woken by its own data");
+    let mut got = [0u8; 4];
+    quiet.read_exact(&mut got).await.unwrap();
+    assert_eq!(&got, b"ping");
+    stop.shutdown();
+}

@@ -228,6 +228,7 @@ impl Session {
                     }
                     if self.server {
                         self.requests.push_back(Event::ChannelClosed { channel });
+                        self.touched_all = true;
                     }
                 }
                 e @ (Event::AuthRequest { .. }
