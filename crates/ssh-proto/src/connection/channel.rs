@@ -2,46 +2,7 @@
 
 use std::collections::VecDeque;
 
-/// A receive buffer: bytes the peer sent that the application has not read.
-/// Its size is bounded by the receive window we granted.
-#[derive(Default)]
-pub struct RecvBuf {
-    data: Vec<u8>,
-    start: usize,
-}
-
-impl RecvBuf {
-    pub fn len(&self) -> usize {
-        self.data.len() - self.start
-    }
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-    pub fn push(&mut self, bytes: &[u8]) {
-        if self.start > 0 && (self.start == self.data.len() || self.start >= self.data.len() / 2) {
-            self.data.drain(..self.start);
-            self.start = 0;
-        }
-        self.data.extend_from_slice(bytes);
-    }
-    pub fn peek(&self) -> &[u8] {
-        &self.data[self.start..]
-    }
-    pub fn consume(&mut self, n: usize) -> usize {
-        let n = n.min(self.len());
-        self.start += n;
-        if self.start == self.data.len() {
-            self.data.clear();
-            self.start = 0;
-        }
-        n
-    }
-    pub fn read(&mut self, out: &mut [u8]) -> usize {
-        let n = out.len().min(self.len());
-        out[..n].copy_from_slice(&self.data[self.start..self.start + n]);
-        self.consume(n)
-    }
-}
+use crate::wire::byte_queue::ByteQueue;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
@@ -76,8 +37,8 @@ pub struct Channel {
     /// The largest send window the peer has granted at once.
     pub remote_window_peak: u32,
     pub remote_max_packet: u32,
-    pub stdout: RecvBuf,
-    pub stderr: RecvBuf,
+    pub stdout: ByteQueue,
+    pub stderr: ByteQueue,
     pub stdout_event: bool,
     pub stderr_event: bool,
     pub eof_received: bool,
@@ -125,8 +86,8 @@ impl Channel {
             remote_window: 0,
             remote_window_peak: 0,
             remote_max_packet: 0,
-            stdout: RecvBuf::default(),
-            stderr: RecvBuf::default(),
+            stdout: ByteQueue::default(),
+            stderr: ByteQueue::default(),
             stdout_event: false,
             stderr_event: false,
             eof_received: false,

@@ -463,8 +463,8 @@ impl Connection {
     /// [`channel_consume`](Self::channel_consume) after using it).
     pub fn channel_peek(&self, id: ChannelId, stream: Stream) -> &[u8] {
         self.channels.get(&id.0).map_or(&[], |c| match stream {
-            Stream::Stdout => c.stdout.peek(),
-            Stream::Stderr => c.stderr.peek(),
+            Stream::Stdout => c.stdout.pending(),
+            Stream::Stderr => c.stderr.pending(),
         })
     }
 

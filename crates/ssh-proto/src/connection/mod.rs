@@ -8,7 +8,7 @@
 //! requests) are events the application answers with a method call.
 
 mod auth;
-pub mod channel;
+pub(crate) mod channel;
 mod channels;
 mod incoming;
 

@@ -3,6 +3,7 @@
 //! Decoding borrows from the packet buffer: a [`Reader`] hands out slices of
 //! the buffer it reads, never copies.
 
+pub(crate) mod byte_queue;
 mod message;
 pub mod msg;
 

@@ -231,9 +231,9 @@ impl Transport {
     /// Releases what was held back during a key exchange, in order.
     fn flush_queue(&mut self, rng: &mut dyn CryptoRng) -> Result<()> {
         while let Some(p) = self.queued.pop_front() {
-            let start = self.tx.len();
-            self.tx.extend_from_slice(&[0u8; 5]);
-            self.tx.extend_from_slice(&p);
+            let start = self.tx.tail().len();
+            self.tx.tail().extend_from_slice(&[0u8; 5]);
+            self.tx.tail().extend_from_slice(&p);
             self.finish_packet(start, rng)?;
         }
         Ok(())
