@@ -26,6 +26,9 @@ pub struct Channel {
     pub remote_id: u32,
     pub state: State,
     pub kind: String,
+    /// The channel's tracing span (a child of the connection's), set when
+    /// the channel gets its number.
+    pub span: tracing::Span,
     /// Window we still grant the peer (bytes it may send).
     pub local_window: u32,
     /// The window size we keep topping up to.
@@ -79,6 +82,7 @@ impl Channel {
             remote_id: 0,
             state,
             kind: kind.to_string(),
+            span: tracing::Span::none(),
             local_window: window,
             local_window_max: window,
             unacked: 0,

@@ -181,6 +181,7 @@ impl Transport {
                         ),
                     ));
                 }
+                tracing::debug!(version = %sanitize(&v), "peer version line");
                 self.peer_version = Some(v);
                 self.version = VersionState::Done;
                 return Ok(true);
@@ -277,6 +278,13 @@ impl Transport {
                 return Err(Error::protocol("compressed packet decompressed to nothing"));
             }
             let end = out.len();
+            tracing::trace!(
+                msg = out[0],
+                name = msg::name(out[0]),
+                len = end,
+                seq,
+                "packet received (decompressed)"
+            );
             return Ok(Some(InPacket {
                 buf: PacketBuf::Decompressed(out),
                 start: 0,
@@ -284,6 +292,14 @@ impl Transport {
                 seq,
             }));
         }
+        let t = self.rx.pending()[pstart];
+        tracing::trace!(
+            msg = t,
+            name = msg::name(t),
+            len = pend - pstart,
+            seq,
+            "packet received"
+        );
         let queue = std::mem::take(&mut self.rx);
         Ok(Some(InPacket {
             buf: PacketBuf::Rx { queue, len: total },

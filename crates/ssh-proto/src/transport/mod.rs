@@ -256,6 +256,7 @@ impl Transport {
         };
         t.tx.push(t.config.version.as_bytes());
         t.tx.push(b"\r\n");
+        tracing::debug!(version = %t.config.version, "our version line");
         Ok(t)
     }
 

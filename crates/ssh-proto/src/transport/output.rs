@@ -66,6 +66,15 @@ impl Transport {
         start: usize,
         rng: &mut dyn CryptoRng,
     ) -> Result<()> {
+        if let Some(&t) = self.tx.tail().get(start + 5) {
+            tracing::trace!(
+                msg = t,
+                name = msg::name(t),
+                len = self.tx.tail().len() - start - 5,
+                seq = self.tx_seq,
+                "packet sent"
+            );
+        }
         if let Some(c) = self.tx_comp.as_mut() {
             let mut scratch = std::mem::take(&mut self.comp_scratch);
             scratch.clear();

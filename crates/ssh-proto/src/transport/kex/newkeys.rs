@@ -224,6 +224,11 @@ impl Transport {
         self.bytes_since_kex = 0;
         self.last_kex = now;
         self.negotiated = neg.clone();
+        tracing::debug!(
+            kex_count = self.kex_count,
+            strict = self.strict,
+            "key exchange done"
+        );
         self.flush_queue(rng)?;
         Ok(neg)
     }
