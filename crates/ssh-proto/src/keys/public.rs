@@ -6,10 +6,12 @@ use std::fmt;
 use base64ct::{Base64, Base64Unpadded, Encoding};
 use sha2::{Digest, Sha256, Sha512};
 
+use super::{
+    host_key_error, ECDSA_P256, ECDSA_P384, ECDSA_P521, ED25519, RSA_MAX_BITS, RSA_MIN_BITS,
+    RSA_SHA2_256, RSA_SHA2_512, SSH_RSA,
+};
 use crate::error::{Error, Result};
 use crate::wire::{Put, Reader};
-
-use super::*;
 
 ///
 /// Two keys are equal when their canonical wire blobs are equal.
