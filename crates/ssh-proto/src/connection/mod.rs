@@ -6,6 +6,13 @@
 //! channel messages to the channel table here, and turns all of it into
 //! [`Event`]s. Decisions (host key, auth attempts, channel opens and
 //! requests) are events the application answers with a method call.
+//!
+//! Files: this one holds the `Connection` object, byte I/O, timers and the
+//! dispatch of incoming messages by range; `auth` the authentication
+//! commands (the machines are in [`crate::auth`] and return outcomes that
+//! become events here); `channels` the channel and global-request commands;
+//! `incoming` the connection-protocol messages from the peer; `channel` the
+//! per-channel state.
 
 mod auth;
 pub(crate) mod channel;

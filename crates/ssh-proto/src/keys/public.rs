@@ -283,7 +283,7 @@ impl PublicKey {
     }
 
     /// Verifies `signature_blob` (`string sig_alg || string signature`, as on the wire) over
-    /// `data`. Fails with [`ErrorKind::HostKey`] unless the blob's algorithm equals `sig_alg`,
+    /// `data`. Fails with [`ErrorKind::HostKey`](crate::ErrorKind::HostKey) unless the blob's algorithm equals `sig_alg`,
     /// `sig_alg` is valid for this key, and the signature is good.
     pub fn verify(&self, sig_alg: &str, data: &[u8], signature_blob: &[u8]) -> Result<()> {
         if !self.sig_algorithms().contains(&sig_alg) {

@@ -5,6 +5,11 @@
 //! decrypted in place in the receive buffer and handed upward as borrowed
 //! payloads ([`InPacket`]); outgoing payloads are encoded straight into the
 //! send buffer and encrypted there, so no packet allocates in steady state.
+//!
+//! Files: `input` (version exchange and the receive path), `output` (the
+//! send path), `kex` (key exchange: its mathematics, and in `kex::run` /
+//! `kex::newkeys` the message flow on a `Transport`), `cipher` (packet
+//! protection), `compress`, `algorithms` (lists and negotiation).
 
 pub mod algorithms;
 pub mod cipher;
