@@ -28,6 +28,21 @@ pub mod sftp;
 pub mod transport;
 pub mod wire;
 
+/// Test and fuzz support; **not part of the API** (no semver promise).
+///
+/// The one door through which the crate's tests and the fuzz targets reach
+/// the typed message codec ([`Message`](internal::Message) with
+/// `decode`/`encode`): an independent second implementation of the wire
+/// format that checks the machines' hand-written encoders and parsers byte
+/// for byte and builds hostile inputs. It exists only in test builds, under
+/// `--cfg fuzzing`, and with the `internal` feature; see the top of
+/// `wire/mod.rs` for why the machines do not use it.
+#[cfg(any(test, fuzzing, feature = "internal"))]
+#[doc(hidden)]
+pub mod internal {
+    pub use crate::wire::message::{KexFlavor, KexInit, Message, UserauthFlavor, UserauthMethod};
+}
+
 pub use connection::{Config, Connection};
 pub use error::{Error, ErrorKind, Result};
 pub use event::{

@@ -25,10 +25,11 @@ use rand_chacha::ChaCha20Rng;
 use ssh_proto::connection::{
     MAX_PENDING_CHANNEL_REQUESTS, MAX_PENDING_GLOBAL_REQUESTS, MAX_UNHANDLED_REQUESTS,
 };
+use ssh_proto::internal::{KexInit, Message};
 use ssh_proto::sftp::codec::{self, MAX_PACKET};
 use ssh_proto::sftp::{status, Attrs, NameEntry, Request, Response, SftpServer, SftpServerConfig};
 use ssh_proto::transport::{Input, Transport, TransportConfig, MAX_PACKET_LEN};
-use ssh_proto::wire::msg::{self, KexInit, Message};
+use ssh_proto::wire::msg;
 use ssh_proto::wire::{Put, Reader};
 use ssh_proto::*;
 

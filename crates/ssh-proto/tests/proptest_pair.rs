@@ -17,8 +17,9 @@ use proptest::prelude::*;
 use proptest::sample::select;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
+use ssh_proto::internal::{KexFlavor, KexInit, Message};
 use ssh_proto::transport::algorithms::{CIPHER_ALL, HOST_KEY_ALL, KEX_ALL, MAC_ALL};
-use ssh_proto::wire::msg::{self, KexFlavor, KexInit, Message};
+use ssh_proto::wire::msg;
 use ssh_proto::wire::{names, Put};
 use ssh_proto::*;
 

@@ -5,7 +5,8 @@
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::select;
-use ssh_proto::wire::msg::{self, KexFlavor, KexInit, Message, UserauthFlavor, UserauthMethod};
+use ssh_proto::internal::{KexFlavor, KexInit, Message, UserauthFlavor, UserauthMethod};
+use ssh_proto::wire::msg;
 use ssh_proto::wire::{names, Put, Reader};
 
 /// `PROPTEST_CASES` from the environment (for long local runs), else `default`.

@@ -36,6 +36,29 @@ pub enum Attempt {
     },
 }
 
+impl Attempt {
+    /// The method's name (RFC 4252, RFC 4256).
+    pub fn method(&self) -> &'static str {
+        match self {
+            Attempt::None { .. } => "none",
+            Attempt::Password { .. } | Attempt::ChangePassword { .. } => "password",
+            Attempt::PublicKey { .. } => "publickey",
+            Attempt::KeyboardInteractive { .. } => "keyboard-interactive",
+        }
+    }
+
+    /// The user name the attempt is for.
+    pub fn user(&self) -> &str {
+        match self {
+            Attempt::None { user }
+            | Attempt::Password { user, .. }
+            | Attempt::PublicKey { user, .. }
+            | Attempt::KeyboardInteractive { user, .. }
+            | Attempt::ChangePassword { user, .. } => user,
+        }
+    }
+}
+
 enum InFlight {
     None,
     Password {

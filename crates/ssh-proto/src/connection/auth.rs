@@ -24,17 +24,20 @@ impl Connection {
         let AuthSide::Client(a) = &mut self.auth else {
             return Err(Error::usage("only a client authenticates"));
         };
+        tracing::debug!(method = attempt.method(), user = %crate::transport::sanitize(attempt.user()), "auth attempt");
         let r = a.start(&mut self.tr, &mut *self.rng, attempt);
         self.after(r)
     }
 
     /// Client: the `none` method (learns which methods the server offers).
     pub fn auth_none(&mut self, user: &str) -> Result<()> {
+        let _span = self.span.clone().entered();
         self.client_auth(Attempt::None { user: user.into() })
     }
     /// Client: password authentication (falls back to keyboard-interactive
     /// when that is all the server offers).
     pub fn auth_password(&mut self, user: &str, password: &str) -> Result<()> {
+        let _span = self.span.clone().entered();
         self.client_auth(Attempt::Password {
             user: user.into(),
             password: Zeroizing::new(password.into()),
@@ -42,6 +45,7 @@ impl Connection {
     }
     /// Client: answer a [`Event::PasswordChangeRequired`].
     pub fn auth_change_password(&mut self, user: &str, old: &str, new: &str) -> Result<()> {
+        let _span = self.span.clone().entered();
         self.client_auth(Attempt::ChangePassword {
             user: user.into(),
             old: Zeroizing::new(old.into()),
@@ -50,6 +54,7 @@ impl Connection {
     }
     /// Client: public key authentication (query, then signature).
     pub fn auth_publickey(&mut self, user: &str, key: Arc<PrivateKey>) -> Result<()> {
+        let _span = self.span.clone().entered();
         self.client_auth(Attempt::PublicKey {
             user: user.into(),
             key,
@@ -57,6 +62,7 @@ impl Connection {
     }
     /// Client: keyboard-interactive; prompts arrive as [`Event::AuthPrompt`].
     pub fn auth_keyboard_interactive(&mut self, user: &str, submethods: &str) -> Result<()> {
+        let _span = self.span.clone().entered();
         self.client_auth(Attempt::KeyboardInteractive {
             user: user.into(),
             submethods: submethods.into(),
@@ -64,6 +70,7 @@ impl Connection {
     }
     /// Client: answers to the last [`Event::AuthPrompt`].
     pub fn auth_respond(&mut self, answers: &[String]) -> Result<()> {
+        let _span = self.span.clone().entered();
         self.check_open()?;
         let AuthSide::Client(a) = &mut self.auth else {
             return Err(Error::usage("only a client answers prompts"));
@@ -99,6 +106,8 @@ impl Connection {
 
     /// Server: accept the pending [`Event::AuthRequest`].
     pub fn auth_accept(&mut self) -> Result<()> {
+        let _span = self.span.clone().entered();
+        tracing::debug!("auth attempt accepted");
         let user = self.server_auth(|a, tr, rng| a.accept(tr, rng))?;
         if let Some(user) = user {
             self.authenticated = true;
@@ -110,6 +119,8 @@ impl Connection {
     /// When this was the last allowed attempt the connection ends with
     /// [`Event::Disconnected`]; that is not an error of this call.
     pub fn auth_reject(&mut self) -> Result<()> {
+        let _span = self.span.clone().entered();
+        tracing::debug!("auth attempt rejected");
         match self.server_auth(|a, tr, rng| a.reject(tr, rng)) {
             Err(e) if e.kind() == ErrorKind::AuthFailed => Ok(()),
             r => r,
@@ -117,6 +128,8 @@ impl Connection {
     }
     /// Server: this method succeeded, but `remaining` methods must follow.
     pub fn auth_partial(&mut self, remaining: &[&str]) -> Result<()> {
+        let _span = self.span.clone().entered();
+        tracing::debug!(?remaining, "auth attempt partly accepted");
         let rem = remaining.iter().map(|s| s.to_string()).collect();
         self.server_auth(|a, tr, rng| a.partial(tr, rng, rem))
     }
@@ -127,10 +140,12 @@ impl Connection {
         instruction: &str,
         prompts: &[Prompt],
     ) -> Result<()> {
+        let _span = self.span.clone().entered();
         self.server_auth(|a, tr, rng| a.info_request(tr, rng, name, instruction, prompts))
     }
     /// Server: tell the client its password must be changed.
     pub fn auth_password_change_request(&mut self, prompt: &str) -> Result<()> {
+        let _span = self.span.clone().entered();
         self.server_auth(|a, tr, rng| a.password_change_request(tr, rng, prompt))
     }
     /// Server: replace the list of methods offered from now on.

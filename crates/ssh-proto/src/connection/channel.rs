@@ -2,46 +2,7 @@
 
 use std::collections::VecDeque;
 
-/// A receive buffer: bytes the peer sent that the application has not read.
-/// Its size is bounded by the receive window we granted.
-#[derive(Default)]
-pub struct RecvBuf {
-    data: Vec<u8>,
-    start: usize,
-}
-
-impl RecvBuf {
-    pub fn len(&self) -> usize {
-        self.data.len() - self.start
-    }
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-    pub fn push(&mut self, bytes: &[u8]) {
-        if self.start > 0 && (self.start == self.data.len() || self.start >= self.data.len() / 2) {
-            self.data.drain(..self.start);
-            self.start = 0;
-        }
-        self.data.extend_from_slice(bytes);
-    }
-    pub fn peek(&self) -> &[u8] {
-        &self.data[self.start..]
-    }
-    pub fn consume(&mut self, n: usize) -> usize {
-        let n = n.min(self.len());
-        self.start += n;
-        if self.start == self.data.len() {
-            self.data.clear();
-            self.start = 0;
-        }
-        n
-    }
-    pub fn read(&mut self, out: &mut [u8]) -> usize {
-        let n = out.len().min(self.len());
-        out[..n].copy_from_slice(&self.data[self.start..self.start + n]);
-        self.consume(n)
-    }
-}
+use crate::wire::byte_queue::ByteQueue;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
@@ -65,6 +26,9 @@ pub struct Channel {
     pub remote_id: u32,
     pub state: State,
     pub kind: String,
+    /// The channel's tracing span (a child of the connection's), set when
+    /// the channel gets its number.
+    pub span: tracing::Span,
     /// Window we still grant the peer (bytes it may send).
     pub local_window: u32,
     /// The window size we keep topping up to.
@@ -76,8 +40,8 @@ pub struct Channel {
     /// The largest send window the peer has granted at once.
     pub remote_window_peak: u32,
     pub remote_max_packet: u32,
-    pub stdout: RecvBuf,
-    pub stderr: RecvBuf,
+    pub stdout: ByteQueue,
+    pub stderr: ByteQueue,
     pub stdout_event: bool,
     pub stderr_event: bool,
     pub eof_received: bool,
@@ -118,6 +82,7 @@ impl Channel {
             remote_id: 0,
             state,
             kind: kind.to_string(),
+            span: tracing::Span::none(),
             local_window: window,
             local_window_max: window,
             unacked: 0,
@@ -125,8 +90,8 @@ impl Channel {
             remote_window: 0,
             remote_window_peak: 0,
             remote_max_packet: 0,
-            stdout: RecvBuf::default(),
-            stderr: RecvBuf::default(),
+            stdout: ByteQueue::default(),
+            stderr: ByteQueue::default(),
             stdout_event: false,
             stderr_event: false,
             eof_received: false,

@@ -24,8 +24,17 @@ impl Connection {
             id = id.wrapping_add(1);
         }
         self.next_channel = id.wrapping_add(1);
+        let mut ch = ch;
+        ch.span = tracing::debug_span!(parent: &self.span, "channel", id, kind = %crate::transport::sanitize(&ch.kind));
         self.channels.insert(id, ch);
         Ok(ChannelId(id))
+    }
+
+    /// The span of a channel (none when it is gone).
+    pub(super) fn chan_span(&self, id: u32) -> tracing::Span {
+        self.channels
+            .get(&id)
+            .map_or_else(tracing::Span::none, |c| c.span.clone())
     }
 
     pub(super) fn chan(&mut self, id: ChannelId) -> Result<&mut Channel> {
@@ -37,11 +46,13 @@ impl Connection {
     /// Opens a session channel; [`Event::ChannelOpened`] follows. Requests
     /// (exec, pty, …) may be made right away: they go out once it is open.
     pub fn open_session(&mut self) -> Result<ChannelId> {
+        let _span = self.span.clone().entered();
         self.open_channel("session", &[])
     }
 
     /// Opens a channel of any type with type-specific data.
     pub fn open_channel(&mut self, kind: &str, data: &[u8]) -> Result<ChannelId> {
+        let _span = self.span.clone().entered();
         self.check_open()?;
         if !self.authenticated {
             return Err(Error::usage("open a channel after authentication"));
@@ -54,6 +65,7 @@ impl Connection {
         );
         let id = self.alloc_channel(ch)?;
         let (w, p) = (self.config.window_size, self.config.max_packet);
+        tracing::debug!(parent: &self.chan_span(id.0), window = w, max_packet = p, "channel open sent");
         let r = self.tr.send(&mut *self.rng, |b| {
             b.push(msg::CHANNEL_OPEN);
             b.put_str(kind);
@@ -68,6 +80,7 @@ impl Connection {
 
     /// Answers a [`Event::ChannelOpenRequest`] with success.
     pub fn accept_channel(&mut self, id: ChannelId) -> Result<()> {
+        let _span = self.span.clone().entered();
         self.check_open()?;
         let (w, p) = (self.config.window_size, self.config.max_packet);
         let c = self.chan(id)?;
@@ -75,6 +88,7 @@ impl Connection {
             return Err(Error::usage(format!("{id} is not waiting to be accepted")));
         }
         c.state = State::Open;
+        tracing::debug!(parent: &c.span, "channel open accepted");
         let remote = c.remote_id;
         let r = self.tr.send(&mut *self.rng, |b| {
             b.push(msg::CHANNEL_OPEN_CONFIRMATION);
@@ -93,11 +107,13 @@ impl Connection {
         reason: ChannelOpenFailureReason,
         description: &str,
     ) -> Result<()> {
+        let _span = self.span.clone().entered();
         self.check_open()?;
         let c = self.chan(id)?;
         if c.state != State::PeerOpening {
             return Err(Error::usage(format!("{id} is not waiting to be accepted")));
         }
+        tracing::debug!(parent: &c.span, %reason, description, "channel open refused");
         let remote = c.remote_id;
         self.channels.remove(&id.0);
         let r = self.tr.send(&mut *self.rng, |b| {
@@ -115,6 +131,7 @@ impl Connection {
         want_reply: bool,
         data: &[u8],
     ) -> Result<()> {
+        let _span = self.span.clone().entered();
         self.check_open()?;
         let c = self.chan(id)?;
         if c.close_sent || c.state == State::Failed {
@@ -123,6 +140,7 @@ impl Connection {
         if want_reply {
             c.our_requests += 1;
         }
+        tracing::debug!(parent: &c.span, request = name, want_reply, "channel request sent");
         if c.state == State::Opening || c.reply_owed() {
             c.queued.push(QueuedOp::Request {
                 name: name.into(),
@@ -144,22 +162,26 @@ impl Connection {
 
     /// `exec` request (want_reply).
     pub fn exec(&mut self, id: ChannelId, command: &str) -> Result<()> {
+        let _span = self.span.clone().entered();
         let mut d = Vec::new();
         d.put_str(command);
         self.channel_request(id, "exec", true, &d)
     }
     /// `shell` request (want_reply).
     pub fn shell(&mut self, id: ChannelId) -> Result<()> {
+        let _span = self.span.clone().entered();
         self.channel_request(id, "shell", true, &[])
     }
     /// `subsystem` request (want_reply).
     pub fn subsystem(&mut self, id: ChannelId, name: &str) -> Result<()> {
+        let _span = self.span.clone().entered();
         let mut d = Vec::new();
         d.put_str(name);
         self.channel_request(id, "subsystem", true, &d)
     }
     /// `pty-req` (want_reply).
     pub fn request_pty(&mut self, id: ChannelId, pty: &PtyRequest) -> Result<()> {
+        let _span = self.span.clone().entered();
         let mut d = Vec::new();
         d.put_str(&pty.term);
         d.put_u32(pty.cols);
@@ -177,6 +199,7 @@ impl Connection {
     }
     /// `env` request (no reply asked, as OpenSSH does).
     pub fn set_env(&mut self, id: ChannelId, name: &str, value: &str) -> Result<()> {
+        let _span = self.span.clone().entered();
         let mut d = Vec::new();
         d.put_str(name);
         d.put_str(value);
@@ -190,6 +213,7 @@ impl Connection {
         width_px: u32,
         height_px: u32,
     ) -> Result<()> {
+        let _span = self.span.clone().entered();
         let mut d = Vec::new();
         d.put_u32(cols);
         d.put_u32(rows);
@@ -199,12 +223,14 @@ impl Connection {
     }
     /// `signal` request, e.g. "TERM", "INT".
     pub fn signal(&mut self, id: ChannelId, name: &str) -> Result<()> {
+        let _span = self.span.clone().entered();
         let mut d = Vec::new();
         d.put_str(name);
         self.channel_request(id, "signal", false, &d)
     }
     /// Server: `exit-status`.
     pub fn send_exit_status(&mut self, id: ChannelId, status: u32) -> Result<()> {
+        let _span = self.span.clone().entered();
         let mut d = Vec::new();
         d.put_u32(status);
         self.channel_request(id, "exit-status", false, &d)
@@ -217,6 +243,7 @@ impl Connection {
         core_dumped: bool,
         message: &str,
     ) -> Result<()> {
+        let _span = self.span.clone().entered();
         let mut d = Vec::new();
         d.put_str(signal);
         d.put_bool(core_dumped);
@@ -265,6 +292,7 @@ impl Connection {
     /// event, when done with it: while [`MAX_UNHANDLED_REQUESTS`] are not,
     /// the core holds input back.
     pub fn request_handled(&mut self) {
+        let _span = self.span.clone().entered();
         if self.unhandled_requests == 0 {
             return;
         }
@@ -283,12 +311,14 @@ impl Connection {
 
     /// Answers the oldest unanswered want-reply request on the channel.
     pub fn channel_request_reply(&mut self, id: ChannelId, success: bool) -> Result<()> {
+        let _span = self.span.clone().entered();
         self.check_open()?;
         let c = self.chan(id)?;
         let Some(slot) = c.replies.iter_mut().find(|s| **s == ReplySlot::Waiting) else {
             return Ok(()); // nothing wanted a reply
         };
         *slot = ReplySlot::Answered(success);
+        tracing::debug!(parent: &c.span, success, "channel request answered");
         let remote = c.remote_id;
         let mut out = Vec::new();
         while let Some(ReplySlot::Answered(ok)) = c.replies.front().copied() {
@@ -341,11 +371,13 @@ impl Connection {
     /// buffer) took. 0 means wait for [`Event::ChannelWindow`] or for the
     /// output to drain.
     pub fn send_data(&mut self, id: ChannelId, data: &[u8]) -> Result<usize> {
+        let _span = self.span.clone().entered();
         self.send_stream(id, None, data)
     }
 
     /// Sends extended data type 1 (stderr).
     pub fn send_stderr(&mut self, id: ChannelId, data: &[u8]) -> Result<usize> {
+        let _span = self.span.clone().entered();
         self.send_stream(id, Some(msg::EXTENDED_DATA_STDERR), data)
     }
 
@@ -395,12 +427,14 @@ impl Connection {
 
     /// Sends EOF on the channel (no more data from us).
     pub fn send_eof(&mut self, id: ChannelId) -> Result<()> {
+        let _span = self.span.clone().entered();
         self.check_open()?;
         let c = self.chan(id)?;
         if c.eof_sent || c.close_sent {
             return Ok(());
         }
         c.eof_sent = true;
+        tracing::debug!(parent: &c.span, "channel EOF sent");
         if c.state == State::Opening || c.reply_owed() {
             c.queued.push(QueuedOp::Eof);
             return Ok(());
@@ -419,11 +453,13 @@ impl Connection {
     /// Closes the channel; [`Event::ChannelClosed`] follows when the peer
     /// closes too.
     pub fn close_channel(&mut self, id: ChannelId) -> Result<()> {
+        let _span = self.span.clone().entered();
         self.check_open()?;
         let c = self.chan(id)?;
         if c.close_sent {
             return Ok(());
         }
+        tracing::debug!(parent: &c.span, "channel close sent");
         if c.state == State::Opening || (c.reply_owed() && !c.close_received) {
             c.queued.push(QueuedOp::Close);
             return Ok(());
@@ -463,14 +499,15 @@ impl Connection {
     /// [`channel_consume`](Self::channel_consume) after using it).
     pub fn channel_peek(&self, id: ChannelId, stream: Stream) -> &[u8] {
         self.channels.get(&id.0).map_or(&[], |c| match stream {
-            Stream::Stdout => c.stdout.peek(),
-            Stream::Stderr => c.stderr.peek(),
+            Stream::Stdout => c.stdout.pending(),
+            Stream::Stderr => c.stderr.pending(),
         })
     }
 
     /// Marks `n` buffered bytes as read; the window is re-granted to the
     /// peer as data is consumed.
     pub fn channel_consume(&mut self, id: ChannelId, stream: Stream, n: usize) -> Result<()> {
+        let _span = self.span.clone().entered();
         let Some(c) = self.channels.get_mut(&id.0) else {
             return Ok(());
         };
@@ -483,6 +520,7 @@ impl Connection {
 
     /// Copies buffered data into `out`; returns the count (0: nothing buffered).
     pub fn channel_read(&mut self, id: ChannelId, stream: Stream, out: &mut [u8]) -> Result<usize> {
+        let _span = self.span.clone().entered();
         let Some(c) = self.channels.get_mut(&id.0) else {
             return Ok(0);
         };
@@ -552,6 +590,7 @@ impl Connection {
 
     /// Sends a global request.
     pub fn global_request(&mut self, name: &str, want_reply: bool, data: &[u8]) -> Result<()> {
+        let _span = self.span.clone().entered();
         self.check_open()?;
         if want_reply {
             self.global_requests_out += 1;
@@ -569,6 +608,7 @@ impl Connection {
     /// reply and has none yet (replies go out in request order, RFC 4254
     /// §4). `data` is the request-specific reply payload (empty for most).
     pub fn global_request_reply(&mut self, success: bool, data: &[u8]) -> Result<()> {
+        let _span = self.span.clone().entered();
         self.check_open()?;
         let Some(slot) = self.global_replies.iter_mut().find(|s| s.is_none()) else {
             return Err(Error::new(

@@ -59,6 +59,7 @@ impl Connection {
                     if !want_reply && self.role() == Role::Server {
                         self.unhandled_requests += 1;
                     }
+                    tracing::debug!(request = %crate::transport::sanitize(&name), want_reply, "global request received");
                     self.events.push_back(Event::GlobalRequest {
                         name: crate::transport::sanitize(&name),
                         want_reply,
@@ -104,6 +105,7 @@ impl Connection {
                         c.remote_window_peak = c.remote_window;
                         c.remote_max_packet = r.u32()?;
                         c.state = State::Open;
+                        tracing::debug!(parent: &c.span, remote = c.remote_id, window = c.remote_window, max_packet = c.remote_max_packet, "channel open confirmed");
                         self.events.push_back(Event::ChannelOpened { channel: cid });
                         self.run_queued(cid)?;
                         Ok(())
@@ -117,6 +119,7 @@ impl Connection {
                         let reason = ChannelOpenFailureReason::from_code(r.u32()?);
                         let description = crate::transport::sanitize(r.utf8().unwrap_or(""));
                         c.state = State::Failed;
+                        tracing::debug!(parent: &c.span, %reason, %description, "channel open failed");
                         self.events.push_back(Event::ChannelOpenFailed {
                             channel: cid,
                             reason,
@@ -207,6 +210,7 @@ impl Connection {
                     }
                     msg::CHANNEL_EOF => {
                         c.eof_received = true;
+                        tracing::debug!(parent: &c.span, "channel EOF received");
                         self.events.push_back(Event::ChannelEof { channel: cid });
                         Ok(())
                     }
@@ -215,6 +219,7 @@ impl Connection {
                             return Err(Error::protocol(format!("channel {id} closed twice")));
                         }
                         c.close_received = true;
+                        tracing::debug!(parent: &c.span, "channel close received");
                         c.replies.clear();
                         c.queued.clear();
                         if !c.close_sent {
@@ -236,6 +241,7 @@ impl Connection {
                             )));
                         }
                         c.our_requests -= 1;
+                        tracing::debug!(parent: &c.span, success = t == msg::CHANNEL_SUCCESS, "channel request reply received");
                         self.events.push_back(Event::ChannelRequestReply {
                             channel: cid,
                             success: t == msg::CHANNEL_SUCCESS,
@@ -300,6 +306,7 @@ impl Connection {
         ch.remote_window_peak = window;
         ch.remote_max_packet = max_packet;
         let id = self.alloc_channel(ch)?;
+        tracing::debug!(parent: &self.chan_span(id.0), remote = sender, window, max_packet, "channel open request from the peer");
         self.events.push_back(Event::ChannelOpenRequest {
             channel: id,
             kind: crate::transport::sanitize(&kind),
@@ -311,6 +318,7 @@ impl Connection {
     fn on_channel_request(&mut self, id: ChannelId, r: &mut Reader<'_>) -> Result<()> {
         let name = r.utf8()?.to_string();
         let want_reply = r.bool()?;
+        tracing::debug!(parent: &self.chan_span(id.0), request = %crate::transport::sanitize(&name), want_reply, "channel request received");
         let is_server = self.role() == Role::Server;
         let request = match name.as_str() {
             "exit-status" => {

@@ -6,9 +6,16 @@
 //! channel messages to the channel table here, and turns all of it into
 //! [`Event`]s. Decisions (host key, auth attempts, channel opens and
 //! requests) are events the application answers with a method call.
+//!
+//! Files: this one holds the `Connection` object, byte I/O, timers and the
+//! dispatch of incoming messages by range; `auth` the authentication
+//! commands (the machines are in [`crate::auth`] and return outcomes that
+//! become events here); `channels` the channel and global-request commands;
+//! `incoming` the connection-protocol messages from the peer; `channel` the
+//! per-channel state.
 
 mod auth;
-pub mod channel;
+pub(crate) mod channel;
 mod channels;
 mod incoming;
 
@@ -20,7 +27,7 @@ use rand_core::CryptoRng;
 
 use crate::auth::{ClientAuth, ClientOutcome, ServerAuth, ServerOutcome};
 use crate::error::{Error, ErrorKind, Result};
-use crate::event::{Event, Stream};
+use crate::event::{AuthRequest, Event, Stream};
 use crate::transport::algorithms::Negotiated;
 use crate::transport::{Input, Role, Transport, TransportConfig};
 use crate::wire::{msg, Put};
@@ -135,6 +142,8 @@ pub struct Connection {
     global_replies: VecDeque<Option<(bool, Vec<u8>)>>,
     /// Server: want-no-reply requests reported and not yet handled.
     unhandled_requests: usize,
+    /// This connection's tracing span (see [`Connection::span`]).
+    span: tracing::Span,
 }
 
 impl Connection {
@@ -163,6 +172,12 @@ impl Connection {
         rng: Box<dyn CryptoRng + Send>,
         now: Instant,
     ) -> Result<Self> {
+        let span = tracing::debug_span!(
+            "ssh",
+            role = ?role,
+            peer = tracing::field::Empty
+        );
+        let _entered = span.clone().entered();
         let tr = Transport::new(role, config.transport.clone(), now)?;
         let auth = match role {
             Role::Client => {
@@ -194,10 +209,27 @@ impl Connection {
             global_requests_out: 0,
             global_replies: VecDeque::new(),
             unhandled_requests: 0,
+            span,
         };
         // Send our KEXINIT right away with the version line (both sides may).
         c.tr.start_kex(&mut *c.rng)?;
         Ok(c)
+    }
+
+    /// The connection's tracing span (`ssh`, with fields `role` and `peer`).
+    /// Every event the core logs for this connection is inside it, and each
+    /// channel has a child span (`channel`, fields `id` and `kind`). The span
+    /// is made a child of the span current when the connection is created,
+    /// so an adapter may instead create the connection inside a span of its
+    /// own.
+    pub fn span(&self) -> &tracing::Span {
+        &self.span
+    }
+
+    /// Records the peer's address (or any name for it) in the span's `peer`
+    /// field; adapters call this once they know it.
+    pub fn set_peer(&self, peer: &dyn std::fmt::Display) {
+        self.span.record("peer", tracing::field::display(peer));
     }
 
     pub fn role(&self) -> Role {
@@ -260,6 +292,7 @@ impl Connection {
     /// [`Event::Disconnected`]; then drop the connection.
     #[must_use = "the count says how much input was taken, and an error that the connection ended"]
     pub fn recv(&mut self, now: Instant, data: &[u8]) -> Result<usize> {
+        let _span = self.span.clone().entered();
         if let Some(e) = &self.error {
             return Err(e.clone());
         }
@@ -278,6 +311,7 @@ impl Connection {
 
     /// The peer closed its side of the byte stream.
     pub fn recv_eof(&mut self, now: Instant) {
+        let _span = self.span.clone().entered();
         self.now = now;
         self.process();
         if self.error.is_none() {
@@ -364,6 +398,7 @@ impl Connection {
 
     /// Runs timers: rekey by time, login grace time, keepalives.
     pub fn handle_timeout(&mut self, now: Instant) {
+        let _span = self.span.clone().entered();
         self.now = now;
         if self.is_closed() {
             return;
@@ -442,9 +477,11 @@ impl Connection {
 
     /// Sends a disconnect and ends the connection.
     pub fn disconnect(&mut self, reason: u32, description: &str) {
+        let _span = self.span.clone().entered();
         if self.is_closed() {
             return;
         }
+        tracing::debug!(reason, description, "disconnecting");
         self.tr.disconnect(&mut *self.rng, reason, description);
         let e = Error::new(
             ErrorKind::Closed,
@@ -456,6 +493,7 @@ impl Connection {
 
     /// Starts a key exchange now.
     pub fn rekey(&mut self) -> Result<()> {
+        let _span = self.span.clone().entered();
         self.check_open()?;
         let r = self.tr.rekey(&mut *self.rng);
         self.after(r)
@@ -574,6 +612,11 @@ impl Connection {
                     if let Some(ServerOutcome::Attempt { user, request }) =
                         a.handle(&mut self.tr, rng, payload)?
                     {
+                        tracing::debug!(
+                            user = %crate::transport::sanitize(&user),
+                            method = auth_request_method(&request),
+                            "auth request from the client"
+                        );
                         self.events.push_back(Event::AuthRequest { user, request });
                     }
                     Ok(())
@@ -605,6 +648,7 @@ impl Connection {
 
     /// Client: trust the host key from [`Event::HostKey`].
     pub fn accept_host_key(&mut self) -> Result<()> {
+        let _span = self.span.clone().entered();
         self.check_open()?;
         let r = self.tr.accept_host_key(&mut *self.rng);
         self.after(r)?;
@@ -614,6 +658,7 @@ impl Connection {
 
     /// Client: refuse the host key; the connection ends.
     pub fn reject_host_key(&mut self, why: &str) {
+        let _span = self.span.clone().entered();
         let e = Error::new(ErrorKind::HostKey, why.to_string());
         self.fatal(e);
     }
@@ -621,6 +666,20 @@ impl Connection {
 
 /// The event for what the client auth machine made of a server message.
 fn client_auth_event(o: ClientOutcome) -> Event {
+    match &o {
+        ClientOutcome::Banner(_) => tracing::debug!("auth banner received"),
+        ClientOutcome::Success => tracing::debug!("auth succeeded"),
+        ClientOutcome::Failure {
+            methods,
+            partial_success,
+        } => tracing::debug!(?methods, partial_success, "auth failed"),
+        ClientOutcome::PasswordChangeRequired { .. } => {
+            tracing::debug!("auth answered with a password change request")
+        }
+        ClientOutcome::Prompt { prompts, .. } => {
+            tracing::debug!(prompts = prompts.len(), "auth answered with prompts")
+        }
+    }
     match o {
         ClientOutcome::Banner(text) => Event::AuthBanner(text),
         ClientOutcome::Success => Event::AuthSuccess,
@@ -643,5 +702,18 @@ fn client_auth_event(o: ClientOutcome) -> Event {
             instruction,
             prompts,
         },
+    }
+}
+
+/// The method name of an auth request, for logs.
+fn auth_request_method(r: &AuthRequest) -> &'static str {
+    match r {
+        AuthRequest::Password { .. } => "password",
+        AuthRequest::PublicKey {
+            verified: false, ..
+        } => "publickey (query)",
+        AuthRequest::PublicKey { verified: true, .. } => "publickey",
+        AuthRequest::KeyboardInteractive { .. } => "keyboard-interactive",
+        AuthRequest::KeyboardInteractiveResponse { .. } => "keyboard-interactive (responses)",
     }
 }

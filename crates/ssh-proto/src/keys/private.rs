@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::wire::Put;
 
 use super::public::{ecdsa_sig_encode, PubKind};
-use super::*;
+use super::{pem, PublicKey, RSA_SHA2_256, RSA_SHA2_512};
 
 /// A private key. Secret material is zeroized on drop (by the underlying
 /// `ed25519-dalek`, `ecdsa` and `rsa` key types); `Debug` prints only the key

@@ -6,10 +6,12 @@ use std::fmt;
 use base64ct::{Base64, Base64Unpadded, Encoding};
 use sha2::{Digest, Sha256, Sha512};
 
+use super::{
+    host_key_error, ECDSA_P256, ECDSA_P384, ECDSA_P521, ED25519, RSA_MAX_BITS, RSA_MIN_BITS,
+    RSA_SHA2_256, RSA_SHA2_512, SSH_RSA,
+};
 use crate::error::{Error, Result};
 use crate::wire::{Put, Reader};
-
-use super::*;
 
 ///
 /// Two keys are equal when their canonical wire blobs are equal.
@@ -281,7 +283,7 @@ impl PublicKey {
     }
 
     /// Verifies `signature_blob` (`string sig_alg || string signature`, as on the wire) over
-    /// `data`. Fails with [`ErrorKind::HostKey`] unless the blob's algorithm equals `sig_alg`,
+    /// `data`. Fails with [`ErrorKind::HostKey`](crate::ErrorKind::HostKey) unless the blob's algorithm equals `sig_alg`,
     /// `sig_alg` is valid for this key, and the signature is good.
     pub fn verify(&self, sig_alg: &str, data: &[u8], signature_blob: &[u8]) -> Result<()> {
         if !self.sig_algorithms().contains(&sig_alg) {

@@ -3,8 +3,8 @@
 use std::collections::{HashSet, VecDeque};
 
 use super::codec::{self, msg, Request, Response, MAX_PACKET};
-use super::{InBuf, OutBuf};
 use crate::error::{Error, ErrorKind, Result};
+use crate::wire::byte_queue::ByteQueue;
 use crate::wire::Reader;
 
 /// Most extension pairs a VERSION packet may carry.
@@ -13,8 +13,8 @@ const MAX_EXTENSIONS: usize = 64;
 /// A sans-IO SFTP client: requests in, packets out; packets in, replies
 /// out. Send INIT's bytes (already queued by [`new`](Self::new)) first.
 pub struct SftpClient {
-    out: OutBuf,
-    inbuf: InBuf,
+    out: ByteQueue,
+    inbuf: ByteQueue,
     version: Option<u32>,
     extensions: Vec<(String, String)>,
     next_id: u32,
@@ -33,11 +33,11 @@ impl Default for SftpClient {
 impl SftpClient {
     /// A new client with its INIT packet queued for sending.
     pub fn new() -> SftpClient {
-        let mut out = OutBuf::default();
-        codec::encode_init(out.buf());
+        let mut out = ByteQueue::default();
+        codec::encode_init(out.tail());
         SftpClient {
             out,
-            inbuf: InBuf::default(),
+            inbuf: ByteQueue::default(),
             version: None,
             extensions: Vec::new(),
             next_id: 0,
@@ -86,16 +86,16 @@ impl SftpClient {
 
     /// Bytes to send to the server.
     pub fn transmit(&self) -> Option<&[u8]> {
-        self.out.pending()
+        (!self.out.is_empty()).then(|| self.out.pending())
     }
 
     pub fn advance_transmit(&mut self, n: usize) {
-        self.out.advance(n);
+        self.out.consume(n);
     }
 
     /// Moves all pending output into `buf` (swapping when `buf` is empty).
     pub fn take_transmit(&mut self, buf: &mut Vec<u8>) {
-        self.out.take(buf);
+        self.out.take_into(buf);
     }
 
     /// Bytes queued and not yet taken.
@@ -140,8 +140,8 @@ impl SftpClient {
                 target: link.clone(),
                 link: target.clone(),
             }
-            .encode(id, self.out.buf()),
-            req => req.encode(id, self.out.buf()),
+            .encode(id, self.out.tail()),
+            req => req.encode(id, self.out.tail()),
         }
         Ok(id)
     }
@@ -156,7 +156,7 @@ impl SftpClient {
             )));
         }
         let id = self.new_id();
-        codec::encode_write(id, handle, offset, data, self.out.buf());
+        codec::encode_write(id, handle, offset, data, self.out.tail());
         Ok(id)
     }
 

@@ -3,8 +3,8 @@
 use std::collections::{HashMap, VecDeque};
 
 use super::codec::{self, ext, msg, status, Limits, Request, Response, MAX_PACKET};
-use super::{InBuf, OutBuf};
 use crate::error::{Error, Result};
+use crate::wire::byte_queue::ByteQueue;
 use crate::wire::Reader;
 
 /// Limits and extensions of an [`SftpServer`].
@@ -204,8 +204,8 @@ enum Kind {
 /// [`transmit`](Self::transmit)'s bytes back.
 pub struct SftpServer {
     config: SftpServerConfig,
-    out: OutBuf,
-    inbuf: InBuf,
+    out: ByteQueue,
+    inbuf: ByteQueue,
     initialized: bool,
     requests: VecDeque<(u32, Request)>,
     outstanding: HashMap<u32, Kind>,
@@ -217,8 +217,8 @@ impl SftpServer {
     pub fn new(config: SftpServerConfig) -> SftpServer {
         SftpServer {
             config,
-            out: OutBuf::default(),
-            inbuf: InBuf::default(),
+            out: ByteQueue::default(),
+            inbuf: ByteQueue::default(),
             initialized: false,
             requests: VecDeque::new(),
             outstanding: HashMap::new(),
@@ -247,13 +247,13 @@ impl SftpServer {
     }
 
     pub fn transmit(&self) -> Option<&[u8]> {
-        self.out.pending()
+        (!self.out.is_empty()).then(|| self.out.pending())
     }
     pub fn advance_transmit(&mut self, n: usize) {
-        self.out.advance(n);
+        self.out.consume(n);
     }
     pub fn take_transmit(&mut self, buf: &mut Vec<u8>) {
-        self.out.take(buf);
+        self.out.take_into(buf);
     }
     pub fn transmit_len(&self) -> usize {
         self.out.len()
@@ -323,7 +323,7 @@ impl SftpServer {
                     .iter()
                     .map(|(n, v)| (n.as_str(), v.as_str()))
                     .collect();
-                codec::encode_version(&exts, self.out.buf());
+                codec::encode_version(&exts, self.out.tail());
                 continue;
             }
             let t = payload[0];
@@ -450,14 +450,14 @@ impl SftpServer {
     pub fn reply(&mut self, id: u32, resp: &Response) -> Result<()> {
         let ok = matches!(resp, Response::Status { code, .. } if *code == status::OK);
         self.settle(id, ok, matches!(resp, Response::Handle(_)))?;
-        resp.encode(id, self.out.buf());
+        resp.encode(id, self.out.tail());
         Ok(())
     }
 
     /// Answers a READ with data from a borrowed slice.
     pub fn reply_data(&mut self, id: u32, data: &[u8]) -> Result<()> {
         self.settle(id, false, false)?;
-        codec::encode_data(id, data, self.out.buf());
+        codec::encode_data(id, data, self.out.tail());
         Ok(())
     }
 

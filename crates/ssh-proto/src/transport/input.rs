@@ -10,36 +10,33 @@ use crate::wire::{msg, Reader};
 
 use super::kex::run::Step;
 use super::{
-    sanitize, InPacket, Input, Role, Transport, VersionState, MAX_PACKET_LEN, MAX_PAYLOAD_LEN,
-    MAX_PRE_BANNER, RX_SOFT_LIMIT,
+    sanitize, InPacket, Input, PacketBuf, Role, Transport, VersionState, MAX_PACKET_LEN,
+    MAX_PAYLOAD_LEN, MAX_PRE_BANNER, RX_SOFT_LIMIT,
 };
 
 impl Transport {
     /// Takes received bytes; returns how many were accepted (fewer than
     /// offered when the receive buffer is full because processing is held).
     pub fn feed(&mut self, data: &[u8]) -> usize {
-        if self.rx_start > 0 && (self.rx_start == self.rx.len() || self.rx_start > 128 * 1024) {
-            self.rx.drain(..self.rx_start);
-            self.rx_start = 0;
-        }
-        let buffered = self.rx.len() - self.rx_start;
-        let room = RX_SOFT_LIMIT.saturating_sub(buffered);
+        let room = RX_SOFT_LIMIT.saturating_sub(self.rx.len());
         let n = data.len().min(room);
-        self.rx.extend_from_slice(&data[..n]);
+        self.rx.push(&data[..n]);
         n
     }
 
     /// Bytes received but not yet processed.
     pub fn buffered_input(&self) -> usize {
-        self.rx.len().saturating_sub(self.rx_start)
+        self.rx.len()
     }
 
     /// Hands back a payload taken by [`Transport::poll`].
     pub fn restore(&mut self, p: InPacket) {
-        if p.from_rx {
-            self.rx = p.buf;
-        } else {
-            self.decomp_buf = p.buf;
+        match p.buf {
+            PacketBuf::Rx { queue, len } => {
+                self.rx = queue;
+                self.rx.consume(len);
+            }
+            PacketBuf::Decompressed(v) => self.decomp_buf = v,
         }
     }
 
@@ -155,7 +152,7 @@ impl Transport {
 
     fn read_version(&mut self) -> Result<bool> {
         loop {
-            let buf = &self.rx[self.rx_start..];
+            let buf = self.rx.pending();
             let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
                 if buf.len() > 8192 {
                     return Err(Error::protocol(
@@ -174,7 +171,7 @@ impl Transport {
                     return Err(Error::protocol("peer version line longer than 255 bytes"));
                 }
                 let v = String::from_utf8_lossy(line).into_owned();
-                self.rx_start += consumed;
+                self.rx.consume(consumed);
                 if !(v.starts_with("SSH-2.0-") || v.starts_with("SSH-1.99-")) {
                     return Err(Error::new(
                         ErrorKind::Protocol,
@@ -184,6 +181,7 @@ impl Transport {
                         ),
                     ));
                 }
+                tracing::debug!(version = %sanitize(&v), "peer version line");
                 self.peer_version = Some(v);
                 self.version = VersionState::Done;
                 return Ok(true);
@@ -202,12 +200,12 @@ impl Transport {
             }
             self.banner_lines
                 .push(String::from_utf8_lossy(line).into_owned());
-            self.rx_start += consumed;
+            self.rx.consume(consumed);
         }
     }
 
     fn read_packet(&mut self) -> Result<Option<InPacket>> {
-        let avail = self.rx.len() - self.rx_start;
+        let avail = self.rx.len();
         if avail > 0 && self.rx_packets >= self.max_packets_per_key() {
             return Err(Error::limit(format!(
                 "the peer sent {} packets under one set of keys without finishing a rekey: \
@@ -222,10 +220,9 @@ impl Transport {
                 if avail < first {
                     return Ok(None);
                 }
-                let s = self.rx_start;
                 let l = self
                     .opener
-                    .packet_length(self.rx_seq, &mut self.rx[s..s + first])
+                    .packet_length(self.rx_seq, &mut self.rx.pending_mut()[..first])
                     as usize;
                 let bs = self.opener.block_size().max(8);
                 let aligned = if self.opener.tag_len() > 0 && first == 4 && !self.opener_is_none() {
@@ -249,52 +246,65 @@ impl Transport {
             self.rx.reserve(total - avail);
             return Ok(None);
         }
-        let s = self.rx_start;
         {
-            let (pkt, rest) = self.rx[s..s + total].split_at_mut(4 + len);
+            let (pkt, rest) = self.rx.pending_mut()[..total].split_at_mut(4 + len);
             self.opener.open(self.rx_seq, pkt, rest)?;
         }
         self.rx_len = None;
-        self.rx_start += total;
         let seq = self.rx_seq;
         self.rx_seq = self.rx_seq.wrapping_add(1);
         self.rx_packets_total += 1;
         self.rx_packets += 1;
         self.bytes_since_kex += total as u64;
-        let pad = self.rx[s + 4] as usize;
+        let pad = self.rx.pending()[4] as usize;
         if pad < 4 || pad + 1 > len {
             return Err(Error::protocol(format!(
                 "bad padding length {pad} in packet of {len} bytes"
             )));
         }
-        let pstart = s + 5;
-        let pend = s + 4 + len - pad;
+        let pstart = 5;
+        let pend = 4 + len - pad;
         if pstart == pend {
             return Err(Error::protocol("empty packet payload"));
         }
         if let Some(d) = self.rx_decomp.as_mut() {
             let mut out = std::mem::take(&mut self.decomp_buf);
             out.clear();
-            d.decompress(&self.rx[pstart..pend], &mut out, MAX_PAYLOAD_LEN)?;
+            let r = d.decompress(&self.rx.pending()[pstart..pend], &mut out, MAX_PAYLOAD_LEN);
+            self.rx.consume(total);
+            r?;
             if out.is_empty() {
                 self.decomp_buf = out;
                 return Err(Error::protocol("compressed packet decompressed to nothing"));
             }
             let end = out.len();
+            tracing::trace!(
+                msg = out[0],
+                name = msg::name(out[0]),
+                len = end,
+                seq,
+                "packet received (decompressed)"
+            );
             return Ok(Some(InPacket {
-                buf: out,
+                buf: PacketBuf::Decompressed(out),
                 start: 0,
                 end,
-                from_rx: false,
                 seq,
             }));
         }
-        let buf = std::mem::take(&mut self.rx);
+        let t = self.rx.pending()[pstart];
+        tracing::trace!(
+            msg = t,
+            name = msg::name(t),
+            len = pend - pstart,
+            seq,
+            "packet received"
+        );
+        let queue = std::mem::take(&mut self.rx);
         Ok(Some(InPacket {
-            buf,
+            buf: PacketBuf::Rx { queue, len: total },
             start: pstart,
             end: pend,
-            from_rx: true,
             seq,
         }))
     }

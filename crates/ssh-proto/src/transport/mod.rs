@@ -5,6 +5,11 @@
 //! decrypted in place in the receive buffer and handed upward as borrowed
 //! payloads ([`InPacket`]); outgoing payloads are encoded straight into the
 //! send buffer and encrypted there, so no packet allocates in steady state.
+//!
+//! Files: `input` (version exchange and the receive path), `output` (the
+//! send path), `kex` (key exchange: its mathematics, and in `kex::run` /
+//! `kex::newkeys` the message flow on a `Transport`), `cipher` (packet
+//! protection), `compress`, `algorithms` (lists and negotiation).
 
 pub mod algorithms;
 pub mod cipher;
@@ -21,6 +26,7 @@ use rand_core::CryptoRng;
 
 use crate::error::{Error, Result};
 use crate::keys::{PrivateKey, PublicKey};
+use crate::wire::byte_queue::ByteQueue;
 use crate::wire::msg;
 use algorithms::{Algorithms, Negotiated};
 use cipher::{Opener, Sealer};
@@ -105,19 +111,30 @@ impl Default for TransportConfig {
 /// A received payload, borrowed out of the transport's buffer. Hand it back
 /// with [`Transport::restore`] after use.
 pub struct InPacket {
-    buf: Vec<u8>,
+    buf: PacketBuf,
     start: usize,
     end: usize,
-    from_rx: bool,
     pub seq: u32,
+}
+
+/// Where a received payload lies.
+enum PacketBuf {
+    /// In the receive queue, at the head: the packet's bytes (`len`) are
+    /// consumed when the queue is handed back.
+    Rx { queue: ByteQueue, len: usize },
+    /// In the decompression buffer.
+    Decompressed(Vec<u8>),
 }
 
 impl InPacket {
     pub fn payload(&self) -> &[u8] {
-        &self.buf[self.start..self.end]
+        match &self.buf {
+            PacketBuf::Rx { queue, .. } => &queue.pending()[self.start..self.end],
+            PacketBuf::Decompressed(v) => &v[self.start..self.end],
+        }
     }
     pub fn msg_type(&self) -> u8 {
-        self.buf[self.start]
+        self.payload()[0]
     }
 }
 
@@ -149,8 +166,7 @@ pub struct Transport {
     /// Lines the server sent before its version (client side).
     pub banner_lines: Vec<String>,
 
-    rx: Vec<u8>,
-    rx_start: usize,
+    rx: ByteQueue,
     rx_len: Option<usize>,
     opener: Opener,
     rx_seq: u32,
@@ -158,8 +174,7 @@ pub struct Transport {
     rx_comp_pending: Option<String>,
     decomp_buf: Vec<u8>,
 
-    tx: Vec<u8>,
-    tx_sent: usize,
+    tx: ByteQueue,
     sealer: Sealer,
     tx_seq: u32,
     tx_comp: Option<Compressor>,
@@ -212,16 +227,14 @@ impl Transport {
             peer_version: None,
             pre_banner: 0,
             banner_lines: Vec::new(),
-            rx: Vec::with_capacity(64 * 1024),
-            rx_start: 0,
+            rx: ByteQueue::with_capacity(64 * 1024),
             rx_len: None,
             opener: Opener::none(),
             rx_seq: 0,
             rx_decomp: None,
             rx_comp_pending: None,
             decomp_buf: Vec::new(),
-            tx: Vec::with_capacity(64 * 1024),
-            tx_sent: 0,
+            tx: ByteQueue::with_capacity(64 * 1024),
             sealer: Sealer::none(),
             tx_seq: 0,
             tx_comp: None,
@@ -246,8 +259,9 @@ impl Transport {
             rx_packets_total: 0,
             config,
         };
-        t.tx.extend_from_slice(t.config.version.as_bytes());
-        t.tx.extend_from_slice(b"\r\n");
+        t.tx.push(t.config.version.as_bytes());
+        t.tx.push(b"\r\n");
+        tracing::debug!(version = %t.config.version, "our version line");
         Ok(t)
     }
 

@@ -11,32 +11,19 @@ use super::{is_transport_msg, Transport, MAX_REKEY_PACKETS};
 impl Transport {
     /// Bytes waiting to be written to the peer.
     pub fn pending_output(&self) -> &[u8] {
-        &self.tx[self.tx_sent..]
+        self.tx.pending()
     }
     pub fn pending_output_len(&self) -> usize {
-        self.tx.len() - self.tx_sent
+        self.tx.len()
     }
-    /// Moves all pending output into `buf` (which must be empty) without
-    /// copying when possible: the buffers are swapped.
+    /// Moves all pending output into `buf` without copying when possible
+    /// (when `buf` is empty the buffers are swapped).
     pub fn take_output(&mut self, buf: &mut Vec<u8>) {
-        if self.tx_sent == 0 && buf.is_empty() {
-            std::mem::swap(&mut self.tx, buf);
-        } else {
-            buf.extend_from_slice(&self.tx[self.tx_sent..]);
-            self.tx.clear();
-            self.tx_sent = 0;
-        }
+        self.tx.take_into(buf);
     }
 
     pub fn advance_output(&mut self, n: usize) {
-        self.tx_sent = (self.tx_sent + n).min(self.tx.len());
-        if self.tx_sent == self.tx.len() {
-            self.tx.clear();
-            self.tx_sent = 0;
-        } else if self.tx_sent > 256 * 1024 && self.tx_sent * 2 > self.tx.len() {
-            self.tx.drain(..self.tx_sent);
-            self.tx_sent = 0;
-        }
+        self.tx.consume(n);
     }
 
     fn may_send_now(&self, msg_type: u8) -> bool {
@@ -58,14 +45,14 @@ impl Transport {
             return Err(Error::new(ErrorKind::Closed, "connection is closed"));
         }
         // Encode into the send buffer directly after a 5-byte header gap.
-        let start = self.tx.len();
-        self.tx.extend_from_slice(&[0u8; 5]);
-        encode(&mut self.tx);
-        let msg_type = self.tx.get(start + 5).copied().unwrap_or(0);
+        let start = self.tx.tail().len();
+        self.tx.tail().extend_from_slice(&[0u8; 5]);
+        encode(self.tx.tail());
+        let msg_type = self.tx.tail().get(start + 5).copied().unwrap_or(0);
         if !self.may_send_now(msg_type) || (!self.queued.is_empty() && !is_transport_msg(msg_type))
         {
-            let payload = self.tx[start + 5..].to_vec();
-            self.tx.truncate(start);
+            let payload = self.tx.tail()[start + 5..].to_vec();
+            self.tx.tail().truncate(start);
             self.queued.push_back(payload);
             return Ok(());
         }
@@ -79,12 +66,21 @@ impl Transport {
         start: usize,
         rng: &mut dyn CryptoRng,
     ) -> Result<()> {
+        if let Some(&t) = self.tx.tail().get(start + 5) {
+            tracing::trace!(
+                msg = t,
+                name = msg::name(t),
+                len = self.tx.tail().len() - start - 5,
+                seq = self.tx_seq,
+                "packet sent"
+            );
+        }
         if let Some(c) = self.tx_comp.as_mut() {
             let mut scratch = std::mem::take(&mut self.comp_scratch);
             scratch.clear();
-            scratch.extend_from_slice(&self.tx[start + 5..]);
-            self.tx.truncate(start + 5);
-            let r = c.compress(&scratch, &mut self.tx);
+            scratch.extend_from_slice(&self.tx.tail()[start + 5..]);
+            self.tx.tail().truncate(start + 5);
+            let r = c.compress(&scratch, self.tx.tail());
             self.comp_scratch = scratch;
             r?;
         }
@@ -104,14 +100,14 @@ impl Transport {
     /// `start + 5` and runs to the end of the send buffer.
     fn seal_at(&mut self, start: usize, rng: &mut dyn CryptoRng) -> Result<()> {
         if self.tx_packets >= self.max_packets_per_key() {
-            self.tx.truncate(start);
+            self.tx.tail().truncate(start);
             return Err(Error::limit(format!(
                 "{} packets sent under one set of keys and the peer has not finished \
                  the rekey: stopping before a sequence number (nonce) repeats under them",
                 self.tx_packets
             )));
         }
-        let payload_len = self.tx.len() - start - 5;
+        let payload_len = self.tx.tail().len() - start - 5;
         let bs = self.sealer.block_size().max(8);
         let unpadded = if self.sealer.length_in_clear() {
             1 + payload_len
@@ -124,14 +120,14 @@ impl Transport {
         }
         let mut padding = [0u8; 64];
         rng.fill_bytes(&mut padding[..pad]);
-        self.tx.extend_from_slice(&padding[..pad]);
+        self.tx.tail().extend_from_slice(&padding[..pad]);
         let packet_len = (1 + payload_len + pad) as u32;
-        self.tx[start..start + 4].copy_from_slice(&packet_len.to_be_bytes());
-        self.tx[start + 4] = pad as u8;
+        self.tx.tail()[start..start + 4].copy_from_slice(&packet_len.to_be_bytes());
+        self.tx.tail()[start + 4] = pad as u8;
         let tag_len = self.sealer.tag_len();
-        let end = self.tx.len();
-        self.tx.resize(end + tag_len, 0);
-        let (pkt, tag) = self.tx[start..].split_at_mut(end - start);
+        let end = self.tx.tail().len();
+        self.tx.tail().resize(end + tag_len, 0);
+        let (pkt, tag) = self.tx.tail()[start..].split_at_mut(end - start);
         self.sealer.seal(self.tx_seq, pkt, tag);
         // With strict kex the sequence number restarts at each NEWKEYS;
         // without, it runs on across rekeys and may wrap under later keys,
@@ -177,14 +173,14 @@ impl Transport {
             return;
         }
         // A transport message: it goes out even during a key exchange.
-        let start = self.tx.len();
-        self.tx.extend_from_slice(&[0u8; 5]);
-        self.tx.push(msg::DISCONNECT);
-        self.tx.put_u32(reason);
-        self.tx.put_str(description);
-        self.tx.put_str("");
+        let start = self.tx.tail().len();
+        self.tx.tail().extend_from_slice(&[0u8; 5]);
+        self.tx.tail().push(msg::DISCONNECT);
+        self.tx.tail().put_u32(reason);
+        self.tx.tail().put_str(description);
+        self.tx.tail().put_str("");
         if self.finish_packet(start, rng).is_err() {
-            self.tx.truncate(start);
+            self.tx.tail().truncate(start);
         }
         self.closed = true;
     }

@@ -2,8 +2,33 @@
 //!
 //! Decoding borrows from the packet buffer: a [`Reader`] hands out slices of
 //! the buffer it reads, never copies.
+//!
+//! # One codec
+//!
+//! The library has one way to read and write messages: each machine
+//! (transport, auth, connection) parses the payload it is given with a
+//! [`Reader`] and encodes straight into the send buffer with [`Put`]. The
+//! typed codec in `message` (`Message::decode` / `encode`) is not a second
+//! path of the library: it is compiled only for tests, for fuzzing
+//! (`--cfg fuzzing`) and with the `internal` feature, and reached through
+//! the one door `ssh_proto::internal`. Why not the other way round (the
+//! machines decoding into `Message`):
+//!
+//! - the machines already read each field once, in place, where they use
+//!   it, and write each packet straight into the send buffer behind a
+//!   reserved header; a typed layer in between adds a step per packet and
+//!   needs care (and tests) to keep data packets free of allocation, which
+//!   `tests/alloc.rs` pins at zero;
+//! - several numbers mean different things by context (30..=49 by kex
+//!   method, 60 by auth method), which the machines know from their state
+//!   and `Message` must be told (`decode_kex`, `decode_userauth_60`);
+//! - as an independent second implementation, the typed codec is worth
+//!   most to the tests: it checks the machines' encoders and parsers byte
+//!   for byte and builds hostile inputs field by field.
 
-mod message;
+pub(crate) mod byte_queue;
+#[cfg(any(test, fuzzing, feature = "internal"))]
+pub(crate) mod message;
 pub mod msg;
 
 use crate::error::{Error, Result};

@@ -1,6 +1,5 @@
 //! Message numbers (RFC 4250 §4.1), disconnect reasons and channel-open
-//! failure codes. The typed messages are in [`super::message`] and
-//! re-exported here.
+//! failure codes.
 
 pub const DISCONNECT: u8 = 1;
 pub const IGNORE: u8 = 2;
@@ -134,5 +133,3 @@ pub fn name(n: u8) -> &'static str {
         _ => "unknown",
     }
 }
-
-pub use super::message::{KexFlavor, KexInit, Message, UserauthFlavor, UserauthMethod};

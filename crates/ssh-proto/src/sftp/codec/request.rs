@@ -1,9 +1,8 @@
 //! SFTP requests (client to server) and their encoding.
 
+use super::{msg, Attrs, CheckTarget};
 use crate::error::{Error, Result};
 use crate::wire::{Put, Reader};
-
-use super::*;
 
 /// A request from client to server.
 #[derive(Clone, Debug, PartialEq, Eq)]

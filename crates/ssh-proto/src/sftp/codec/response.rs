@@ -4,7 +4,7 @@ use crate::error::{Error, Result};
 use crate::wire::{Put, Reader};
 
 use super::request::{finish, text};
-use super::*;
+use super::{msg, status, Attrs, NameEntry, VERSION};
 
 /// A reply from server to client.
 #[derive(Clone, Debug, PartialEq, Eq)]

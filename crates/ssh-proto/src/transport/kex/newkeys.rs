@@ -224,6 +224,11 @@ impl Transport {
         self.bytes_since_kex = 0;
         self.last_kex = now;
         self.negotiated = neg.clone();
+        tracing::debug!(
+            kex_count = self.kex_count,
+            strict = self.strict,
+            "key exchange done"
+        );
         self.flush_queue(rng)?;
         Ok(neg)
     }
@@ -231,9 +236,9 @@ impl Transport {
     /// Releases what was held back during a key exchange, in order.
     fn flush_queue(&mut self, rng: &mut dyn CryptoRng) -> Result<()> {
         while let Some(p) = self.queued.pop_front() {
-            let start = self.tx.len();
-            self.tx.extend_from_slice(&[0u8; 5]);
-            self.tx.extend_from_slice(&p);
+            let start = self.tx.tail().len();
+            self.tx.tail().extend_from_slice(&[0u8; 5]);
+            self.tx.tail().extend_from_slice(&p);
             self.finish_packet(start, rng)?;
         }
         Ok(())

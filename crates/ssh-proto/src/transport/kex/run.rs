@@ -134,6 +134,17 @@ impl Transport {
             return Ok(());
         }
         let ours = self.kexinit_payload(rng);
+        if self.session_id.is_none() {
+            tracing::debug!("key exchange started");
+        } else {
+            tracing::debug!(
+                bytes = self.bytes_since_kex,
+                packets_sent = self.tx_packets,
+                packets_received = self.rx_packets,
+                "rekey started (counts since the last key exchange)"
+            );
+        }
+        log_kexinit("ours", &ours);
         self.kex = Some(KexRun {
             ours: ours.clone(),
             theirs: None,
@@ -175,6 +186,7 @@ impl Transport {
                 "peer sent KEXINIT twice in one key exchange",
             ));
         }
+        log_kexinit("peer", &theirs);
         // Parse the peer's lists.
         let mut r = Reader::new(&theirs[1..]);
         r.bytes(16)?;
@@ -260,6 +272,17 @@ impl Transport {
             compression_c2s: comp_c2s,
             compression_s2c: comp_s2c,
         };
+        tracing::debug!(
+            kex = %neg.kex,
+            host_key = %neg.host_key,
+            cipher_c2s = %neg.cipher_c2s,
+            cipher_s2c = %neg.cipher_s2c,
+            mac_c2s = neg.mac_c2s.as_deref().unwrap_or("<implicit>"),
+            mac_s2c = neg.mac_s2c.as_deref().unwrap_or("<implicit>"),
+            compression_c2s = %neg.compression_c2s,
+            compression_s2c = %neg.compression_s2c,
+            "algorithms chosen"
+        );
         kex.theirs = Some(theirs);
         kex.neg = Some(neg);
         kex.spec = Some(spec);
@@ -508,5 +531,32 @@ impl Transport {
                 )))
             }
         }
+    }
+}
+
+/// Logs the algorithm lists of a KEXINIT payload (at debug level).
+fn log_kexinit(side: &str, payload: &[u8]) {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
+    let mut r = Reader::new(payload.get(1..).unwrap_or_default());
+    if r.bytes(16).is_err() {
+        return;
+    }
+    const NAMES: [&str; 10] = [
+        "kex",
+        "host_key",
+        "cipher_c2s",
+        "cipher_s2c",
+        "mac_c2s",
+        "mac_s2c",
+        "compression_c2s",
+        "compression_s2c",
+        "languages_c2s",
+        "languages_s2c",
+    ];
+    for name in NAMES {
+        let Ok(list) = r.name_list() else { return };
+        tracing::debug!(side, category = name, list = %crate::transport::sanitize(list), "KEXINIT");
     }
 }

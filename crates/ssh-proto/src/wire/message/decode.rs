@@ -1,6 +1,6 @@
 //! Decoding of typed messages.
 
-use super::*;
+use super::{list_capacity, KexFlavor, KexInit, Message, UserauthFlavor, UserauthMethod};
 use crate::error::{Error, Result};
 use crate::wire::msg::*;
 use crate::wire::Reader;

@@ -1,6 +1,6 @@
 //! Encoding of typed messages.
 
-use super::*;
+use super::{Message, UserauthMethod};
 use crate::wire::Put;
 
 impl Message<'_> {
