@@ -79,6 +79,9 @@ fn start<H: Handler>(
     let writer = stream.try_clone().map_err(io)?;
     let timer = stream.try_clone().ok();
     let conn = Connection::server(config, ssh_proto::os_rng(), Instant::now())?;
+    if let Some(peer) = info.peer {
+        conn.set_peer(&peer);
+    }
     let shared = Shared::new(conn, Box::new(writer));
     let dispatcher = Dispatcher::new(shared.clone(), Some(stream), info, make_handler, on_auth);
     std::thread::Builder::new()

@@ -339,6 +339,7 @@ impl ReactorHandle {
         timeout: Option<Duration>,
     ) -> Result<Client, Error> {
         let conn = Connection::client(config, ssh_proto::os_rng(), Instant::now())?;
+        conn.set_peer(&format_args!("{host}:{port}"));
         let (shared, wake) = new_shared(conn, &self.queue);
         self.queue
             .commands
@@ -662,6 +663,7 @@ impl Reactor {
                     continue;
                 }
             };
+            conn.set_peer(&peer);
             let (shared, wake) = new_shared(conn, &self.queue);
             let info = ConnectionInfo {
                 peer: Some(peer),

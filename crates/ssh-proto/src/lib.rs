@@ -5,12 +5,75 @@
 //! async runtime; adapters (`ssh-blocking`, …) move bytes between a socket and
 //! the core:
 //!
-//! ```text
-//! conn.recv(now, &bytes_from_socket)?;
-//! while let Some(out) = conn.transmit() { let n = socket.write(out)?; conn.advance_transmit(n); }
-//! while let Some(event) = conn.poll_event() { /* answer decisions, read channel data */ }
-//! if let Some(t) = conn.poll_timeout() { /* wake at t */ conn.handle_timeout(now); }
+//! A client and a server, pumping bytes to each other in memory: the
+//! client authenticates with a password and runs a command.
+//!
 //! ```
+//! use std::sync::Arc;
+//! use std::time::Instant;
+//! use ssh_proto::{AuthRequest, Config, Connection, Event, PrivateKey};
+//!
+//! let now = Instant::now();
+//! let mut server_config = Config::default();
+//! let host_key = PrivateKey::generate_ed25519(&mut *ssh_proto::os_rng());
+//! server_config.transport.host_keys.push(Arc::new(host_key));
+//! server_config.auth_methods = vec!["password".into()];
+//! let mut server = Connection::server(Arc::new(server_config), ssh_proto::os_rng(), now)?;
+//! let mut client = Connection::client(Arc::new(Config::default()), ssh_proto::os_rng(), now)?;
+//! // Auth may be queued at once: it is sent after the first key exchange.
+//! client.auth_password("me", "secret")?;
+//!
+//! let mut exit = None;
+//! while exit.is_none() {
+//!     // Bytes out of one side go into the other. `recv` may take fewer
+//!     // bytes than offered (the core holds input until the application
+//!     // reads channel data): a real loop keeps the rest, or uses
+//!     // `read_from`/`write_to`, which keep it inside.
+//!     if let Some(out) = client.transmit().map(<[u8]>::to_vec) {
+//!         let n = server.recv(now, &out)?;
+//!         client.advance_transmit(n);
+//!     }
+//!     if let Some(out) = server.transmit().map(<[u8]>::to_vec) {
+//!         let n = client.recv(now, &out)?;
+//!         server.advance_transmit(n);
+//!     }
+//!     while let Some(event) = client.poll_event() {
+//!         match event {
+//!             Event::HostKey(_key) => client.accept_host_key()?, // check it first!
+//!             Event::AuthSuccess => {
+//!                 let ch = client.open_session()?;
+//!                 client.exec(ch, "true")?;
+//!             }
+//!             Event::ExitStatus { status, .. } => exit = Some(status),
+//!             _ => {}
+//!         }
+//!     }
+//!     while let Some(event) = server.poll_event() {
+//!         match event {
+//!             Event::AuthRequest { user, request: AuthRequest::Password { password, .. } } => {
+//!                 if user == "me" && password == "secret" { server.auth_accept()? } else { server.auth_reject()? }
+//!             }
+//!             Event::ChannelOpenRequest { channel, .. } => server.accept_channel(channel)?,
+//!             Event::ChannelRequest { channel, want_reply, .. } => {
+//!                 if want_reply { server.channel_request_reply(channel, true)?; }
+//!                 server.send_exit_status(channel, 0)?;
+//!                 server.close_channel(channel)?;
+//!             }
+//!             _ => {}
+//!         }
+//!     }
+//! }
+//! assert_eq!(exit, Some(0));
+//! # Ok::<(), ssh_proto::Error>(())
+//! ```
+//!
+//! Over a socket, [`Connection::read_from`] and [`Connection::write_to`]
+//! do the moving; [`Connection::poll_timeout`] says when to call
+//! [`Connection::handle_timeout`]. Our own
+//! [`disconnect`](Connection::disconnect) ends, like the peer's, with an
+//! [`Event::Disconnected`]. [`Event::KexDone`] fires after the first key
+//! exchange and again after every rekey. The [`Session`] layer keeps the
+//! per-channel facts every adapter needs.
 //!
 //! Layers, bottom to top: [`wire`] (SSH data types), [`transport`] (packets,
 //! kex, ciphers), [`keys`], [`auth`], [`connection`] (channels and the

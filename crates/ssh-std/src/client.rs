@@ -201,6 +201,7 @@ impl Client {
         timeout: Option<Duration>,
     ) -> Result<Client, Error> {
         let conn = Connection::client(config, ssh_proto::os_rng(), Instant::now())?;
+        conn.set_peer(&format_args!("{host}:{port}"));
         let shared = Shared::new(conn, writer);
         let inner = Arc::new(Handle {
             shared: shared.clone(),

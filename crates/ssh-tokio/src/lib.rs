@@ -360,6 +360,7 @@ impl Client {
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
         let conn = Connection::client(config, ssh_proto::os_rng(), Instant::now())?;
+        conn.set_peer(&format_args!("{host}:{port}"));
         let conn = start(conn, stream);
         let client = Client { conn };
         let work = async {

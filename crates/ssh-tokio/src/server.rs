@@ -128,6 +128,9 @@ fn setup(stream: TcpStream, config: Arc<Config>) -> Result<(Arc<Conn>, ServerHan
         local: stream.local_addr().ok(),
     };
     let conn = Connection::server(config, ssh_proto::os_rng(), Instant::now())?;
+    if let Some(peer) = info.peer {
+        conn.set_peer(&peer);
+    }
     let conn = crate::start(conn, stream);
     let handle = ServerHandle::from_parts(conn.handle.clone(), info);
     {

@@ -18,6 +18,7 @@ mod auth;
 pub(crate) mod channel;
 mod channels;
 mod incoming;
+mod io;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -144,6 +145,8 @@ pub struct Connection {
     unhandled_requests: usize,
     /// This connection's tracing span (see [`Connection::span`]).
     span: tracing::Span,
+    /// Input [`Connection::read_from`] read but the core could not take yet.
+    held: Vec<u8>,
 }
 
 impl Connection {
@@ -210,6 +213,7 @@ impl Connection {
             global_replies: VecDeque::new(),
             unhandled_requests: 0,
             span,
+            held: Vec::new(),
         };
         // Send our KEXINIT right away with the version line (both sides may).
         c.tr.start_kex(&mut *c.rng)?;
