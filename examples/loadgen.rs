@@ -212,7 +212,7 @@ impl Target {
     fn open(&self) -> Result<Client, String> {
         let client = self
             .handle
-            .connect(
+            .connect_with(
                 (self.addr.0.as_str(), self.addr.1),
                 self.config.clone(),
                 HostKeyCheck::KnownHostsFile(self.known_hosts.clone()),

@@ -54,7 +54,7 @@ fn connect_exec(
         }
         Adapter::Mio => {
             let c = mio_rt()
-                .connect(addr, config, check, Some(TIMEOUT))
+                .connect_with(addr, config, check, Some(TIMEOUT))
                 .map_err(err)?;
             c.auth_publickey(USER, user_key()).map_err(err)?;
             c.exec("echo ok").map_err(err)?
@@ -65,7 +65,7 @@ fn connect_exec(
                 .build()
                 .unwrap();
             rt.block_on(async {
-                let c = ssh_tokio::Client::connect(addr, config, check, Some(TIMEOUT))
+                let c = ssh_tokio::Client::connect_with(addr, config, check, Some(TIMEOUT))
                     .await
                     .map_err(err)?;
                 c.auth_publickey(USER, user_key()).await.map_err(err)?;

@@ -21,7 +21,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 const LIMIT: Duration = Duration::from_secs(180);
 
 async fn connect(d: &Sshd) -> (Client, Sftp) {
-    let c = Client::connect(
+    let c = Client::connect_with(
         ("127.0.0.1", d.port),
         Arc::new(Config::default()),
         HostKeyCheck::KnownHostsFile(d.known_hosts.clone()),

@@ -80,10 +80,10 @@ impl AnyClient {
                     .map(AnyClient::Std)
             }
             RuntimeKind::Mio => mio_rt()?
-                .connect((host, port), config, check, timeout)
+                .connect_with((host, port), config, check, timeout)
                 .map(AnyClient::Std),
             RuntimeKind::Tokio => tokio_rt()
-                .block_on(ssh_tokio::Client::connect(
+                .block_on(ssh_tokio::Client::connect_with(
                     (host.to_string(), port),
                     config,
                     check,

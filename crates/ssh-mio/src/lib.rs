@@ -313,7 +313,13 @@ impl ReactorHandle {
     /// Must not be called from the reactor's own thread. The host key is
     /// looked up under the host as `addr` names it (not the address it
     /// resolved to), as OpenSSH does.
-    pub fn connect(
+    pub fn connect(&self, addr: impl ToHostPort, check: HostKeyCheck) -> Result<Client, Error> {
+        self.connect_with(addr, Arc::new(Config::default()), check, None)
+    }
+
+    /// Connects over TCP with `config`; `timeout` bounds the TCP connect
+    /// and the handshake (see [`ReactorHandle::connect`]).
+    pub fn connect_with(
         &self,
         addr: impl ToHostPort,
         config: Arc<Config>,
@@ -1018,15 +1024,21 @@ impl Runtime {
         &self.handle
     }
 
-    /// See [`ReactorHandle::connect`].
-    pub fn connect(
+    /// Connects with the default configuration: see
+    /// [`ReactorHandle::connect_with`].
+    pub fn connect(&self, addr: impl ToHostPort, check: HostKeyCheck) -> Result<Client, Error> {
+        self.handle.connect(addr, check)
+    }
+
+    /// See [`ReactorHandle::connect_with`].
+    pub fn connect_with(
         &self,
         addr: impl ToHostPort,
         config: Arc<Config>,
         check: HostKeyCheck,
         timeout: Option<Duration>,
     ) -> Result<Client, Error> {
-        self.handle.connect(addr, config, check, timeout)
+        self.handle.connect_with(addr, config, check, timeout)
     }
 }
 

@@ -96,7 +96,7 @@ fn connect_unauthenticated(
     addr: std::net::SocketAddr,
     timeout_secs: u64,
 ) -> Result<Client, ssh_proto::Error> {
-    rt.connect(
+    rt.connect_with(
         addr,
         Arc::new(Config::default()),
         HostKeyCheck::InsecureAcceptAny,

@@ -306,10 +306,16 @@ pub struct Client {
 }
 
 impl Client {
+    /// Connects over TCP with the default configuration. The host key is
+    /// looked up under the host as `addr` names it (see [`ToHostPort`]).
+    pub async fn connect(addr: impl ToHostPort, check: HostKeyCheck) -> Result<Client, Error> {
+        Self::connect_with(addr, Arc::new(Config::default()), check, None).await
+    }
+
     /// Connects over TCP; `timeout` bounds the TCP connect and the
     /// handshake. The host key is looked up under the host as `addr` names
     /// it (not the address it resolved to), as OpenSSH does.
-    pub async fn connect(
+    pub async fn connect_with(
         addr: impl ToHostPort,
         config: Arc<Config>,
         check: HostKeyCheck,

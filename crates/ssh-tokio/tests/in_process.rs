@@ -80,7 +80,7 @@ async fn server() -> (std::net::SocketAddr, ssh_tokio::ShutdownHandle) {
 }
 
 async fn client(addr: std::net::SocketAddr) -> Client {
-    let c = Client::connect(
+    let c = Client::connect_with(
         addr,
         Arc::new(Config::default()),
         HostKeyCheck::InsecureAcceptAny,
@@ -101,7 +101,7 @@ async fn exec_and_wrong_password() {
     assert_eq!(out.stderr, b"err\n");
     assert_eq!(out.status, Some(7));
 
-    let bad = Client::connect(
+    let bad = Client::connect_with(
         addr,
         Arc::new(Config::default()),
         HostKeyCheck::InsecureAcceptAny,
@@ -203,7 +203,7 @@ async fn dropped_futures_and_handles_leave_the_connection_usable() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_async_decision_holds_only_its_own_connection() {
     let (addr, stop) = server().await;
-    let slow = Client::connect(
+    let slow = Client::connect_with(
         addr,
         Arc::new(Config::default()),
         HostKeyCheck::InsecureAcceptAny,
@@ -277,7 +277,7 @@ async fn random_early_drop_past_idle_slots() {
     let tries = 40;
     let mut got_in = 0;
     for _ in 0..tries {
-        let c = Client::connect(
+        let c = Client::connect_with(
             addr,
             Arc::new(Config::default()),
             HostKeyCheck::InsecureAcceptAny,
