@@ -12,16 +12,10 @@ pub(crate) enum SChan {
 
 impl SChan {
     pub(crate) fn id(&self) -> ChannelId {
-        match self {
-            SChan::Std(c) => c.id(),
-            SChan::Tokio(c) => c.id(),
-        }
+        on_handle!(now self, SChan, c => c.id())
     }
     pub(crate) fn send_exit_status(&self, status: u32) -> Result<(), ssh_blocking::Error> {
-        match self {
-            SChan::Std(c) => c.send_exit_status(status),
-            SChan::Tokio(c) => c.send_exit_status(status),
-        }
+        on_handle!(now self, SChan, c => c.send_exit_status(status))
     }
     pub(crate) fn send_exit_signal(
         &self,
@@ -29,42 +23,26 @@ impl SChan {
         core: bool,
         msg: &str,
     ) -> Result<(), ssh_blocking::Error> {
-        match self {
-            SChan::Std(c) => c.send_exit_signal(sig, core, msg),
-            SChan::Tokio(c) => c.send_exit_signal(sig, core, msg),
-        }
+        on_handle!(now self, SChan, c => c.send_exit_signal(sig, core, msg))
     }
     pub(crate) fn send_eof(&self) -> Result<(), ssh_blocking::Error> {
-        match self {
-            SChan::Std(c) => c.send_eof(),
-            SChan::Tokio(c) => c.send_eof(),
-        }
+        on_handle!(now self, SChan, c => c.send_eof())
     }
     pub(crate) fn close(&self) -> Result<(), ssh_blocking::Error> {
-        match self {
-            SChan::Std(c) => c.close(),
-            SChan::Tokio(c) => c.close(),
-        }
+        on_handle!(now self, SChan, c => c.close())
     }
     pub(crate) fn stderr(&self) -> SChanStderr<'_> {
         SChanStderr(self)
     }
     pub(crate) fn write_stream(&self, stream: Stream, buf: &[u8]) -> std::io::Result<usize> {
-        match self {
-            SChan::Std(c) => c.write_data(stream, buf),
-            SChan::Tokio(c) => tokio_rt().block_on(c.write_data(stream, buf)),
-        }
-        .map_err(std::io::Error::other)
+        on_handle!(wait self, SChan, c => c.write_data(stream, buf)).map_err(std::io::Error::other)
     }
 }
 
 impl Read for &SChan {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        match self {
-            SChan::Std(c) => c.read_stream(Stream::Stdout, buf),
-            SChan::Tokio(c) => tokio_rt().block_on(c.read_stream(Stream::Stdout, buf)),
-        }
-        .map_err(std::io::Error::other)
+        on_handle!(wait self, SChan, c => c.read_stream(Stream::Stdout, buf))
+            .map_err(std::io::Error::other)
     }
 }
 

@@ -80,7 +80,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::runtime::{tokio_rt, RuntimeKind};
+use common::runtime::{on_handle, tokio_rt, RuntimeKind};
 use common::sys::{self, Passwd};
 use common::{apply_transport_option, parse_time, split_option, yes};
 use ssh_blocking::proto::keys::authorized_keys::{AuthorizedKeys, ExpiryTime, KeyOptions};
@@ -285,23 +285,21 @@ fn main() {
         println!("listening on {local}");
         let _ = std::io::stdout().flush();
     };
-    let r = match o.runtime {
-        RuntimeKind::Blocking => {
+    // The blocking and mio servers have one shape, and hand the handler the
+    // same handles.
+    macro_rules! serve_std {
+        ($server:ty) => {{
             let server =
-                Server::from_listener(listener, config).unwrap_or_else(|e| die(&e.to_string()));
-            let stop = server.shutdown_handle();
-            on_signal(sigs, move || stop.shutdown());
-            announce();
-            server.run(|h| Session::new(settings.clone(), h))
-        }
-        RuntimeKind::Mio => {
-            let server = ssh_mio::Server::from_listener(listener, config)
-                .unwrap_or_else(|e| die(&e.to_string()));
+                <$server>::from_listener(listener, config).unwrap_or_else(|e| die(&e.to_string()));
             let stop = server.shutdown_handle();
             on_signal(sigs, move || stop.shutdown());
             announce();
             server.run(move |h| Session::new(settings.clone(), h))
-        }
+        }};
+    }
+    let r = match o.runtime {
+        RuntimeKind::Blocking => serve_std!(Server),
+        RuntimeKind::Mio => serve_std!(ssh_mio::Server),
         RuntimeKind::Tokio => tokio_rt().block_on(async {
             let _ = listener.set_nonblocking(true);
             let listener = tokio::net::TcpListener::from_std(listener)?;
