@@ -393,6 +393,7 @@ pub fn make_raw(mut t: libc::termios) -> libc::termios {
 }
 
 /// The soft and hard `RLIMIT_NOFILE`.
+#[allow(clippy::unnecessary_cast)] // rlim_t is not u64 everywhere
 pub fn nofile_limit() -> io::Result<(u64, u64)> {
     let mut rl = libc::rlimit {
         rlim_cur: 0,
@@ -406,6 +407,7 @@ pub fn nofile_limit() -> io::Result<(u64, u64)> {
 }
 
 /// Sets the soft and hard `RLIMIT_NOFILE`.
+#[allow(clippy::unnecessary_cast)] // rlim_t is not u64 everywhere
 pub fn set_nofile_limit(soft: u64, hard: u64) -> io::Result<()> {
     let rl = libc::rlimit {
         rlim_cur: soft as libc::rlim_t,
