@@ -1,6 +1,8 @@
 //! Command-line arguments.
 
-use super::*;
+use std::path::PathBuf;
+
+use crate::common::runtime::RuntimeKind;
 
 pub(crate) const USAGE: &str =
     "usage: server [-p PORT] [-b ADDR] [-h HOSTKEY_FILE]... [--authorized-keys FILE]

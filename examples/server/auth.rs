@@ -1,7 +1,14 @@
 //! Who may log in, and how: the settings every connection shares,
 //! authorized_keys files, password hashes, login shells and accounts.
 
-use super::*;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use ssh_blocking::proto::keys::authorized_keys::{AuthorizedKeys, ExpiryTime};
+use ssh_std::sftp_server::ServerArgs;
+
+use crate::common::sys;
+use crate::common::sys::Passwd;
 
 /// What every connection's handler shares.
 pub(crate) struct Settings {

@@ -1,7 +1,13 @@
 //! A session channel under either kind of adapter, and the tokio
 //! adapter's async handler over the same session.
 
-use super::*;
+use std::io::{Read, Write};
+
+use ssh_blocking::proto::{ChannelId, ChannelRequest, PublicKey, Stream};
+use ssh_blocking::{Auth, Channel, Handler, KbdInt};
+
+use crate::common::runtime::on_handle;
+use crate::session::Session;
 
 /// A session channel under either kind of adapter. The tokio adapter's
 /// channel is used from the pump threads through `block_on`.

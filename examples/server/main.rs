@@ -69,38 +69,25 @@ mod pty;
 mod session;
 mod sftp;
 
-use std::collections::HashMap;
-use std::fs::File;
-use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::io::Write;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use common::runtime::{on_handle, tokio_rt, RuntimeKind};
-use common::sys::{self, Passwd};
+use common::runtime::{tokio_rt, RuntimeKind};
+use common::sys;
 use common::{apply_transport_option, parse_time, split_option, yes};
-use ssh_blocking::proto::keys::authorized_keys::{AuthorizedKeys, ExpiryTime, KeyOptions};
-use ssh_blocking::proto::keys::known_hosts::glob_match;
 use ssh_blocking::proto::session::admission::parse_per_source_max_startups;
-use ssh_blocking::proto::sftp::{draft_symlink_peer, SftpServerConfig};
-use ssh_blocking::proto::{
-    AdmissionConfig, ChannelId, ChannelRequest, Config, Prompt, PtyRequest, PublicKey, Stream,
-};
-use ssh_blocking::{Auth, Channel, Handler, KbdInt, PrivateKey, Server, ServerHandle};
+use ssh_blocking::proto::{AdmissionConfig, Config};
+use ssh_blocking::{PrivateKey, Server};
 use ssh_proto::os_rng;
-use ssh_std::sftp_server::{serve as serve_sftp, LocalFs, ServerArgs};
+use ssh_std::sftp_server::{LocalFs, ServerArgs};
 
-use args::*;
-use auth::*;
-use chan::*;
-use process::*;
-use pty::*;
-use session::*;
-use sftp::*;
+use crate::args::{die, parse_args};
+use crate::auth::{
+    check_tokens, dummy_hash, shadow_dummy_hash, KeysFiles, RootLogin, Settings, DEFAULT_KEYS_FILES,
+};
+use crate::chan::TokioSession;
+use crate::session::Session;
+use crate::sftp::{sftp_subsystem_main, subsystem_option};
 
 fn main() {
     if std::env::args().nth(1).as_deref() == Some("--sftp-subsystem") {

@@ -1,7 +1,17 @@
 //! Running commands: credentials, signals, and pumping a child's output
 //! to its channel.
 
-use super::*;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crate::chan::SChan;
+use crate::common::sys;
+use crate::common::sys::Passwd;
+use crate::session::{Proc, Pty};
 
 /// What a child needs to become `pw`'s user (groups looked up here, in
 /// the server, not between fork and exec).

@@ -1,6 +1,12 @@
 //! Pseudo-terminals: opening one for a session, its size and modes.
 
-use super::*;
+use std::fs::File;
+use std::os::fd::AsRawFd;
+
+use ssh_blocking::proto::PtyRequest;
+
+use crate::common::sys;
+use crate::session::Pty;
 
 /// A pseudo-terminal for `req`; as root, its slave side is given to
 /// `owner` (uid, gid) with group tty and mode 620, as sshd does.

@@ -1,7 +1,32 @@
 //! One connection's handler: its channels, their requests and the
 //! commands they run.
 
-use super::*;
+use std::collections::HashMap;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ssh_blocking::proto::keys::authorized_keys::KeyOptions;
+use ssh_blocking::proto::keys::known_hosts::glob_match;
+use ssh_blocking::proto::sftp::{draft_symlink_peer, SftpServerConfig};
+use ssh_blocking::proto::{ChannelId, ChannelRequest, Prompt, PublicKey};
+use ssh_blocking::{Auth, Channel, Handler, KbdInt, ServerHandle};
+use ssh_std::sftp_server::serve as serve_sftp;
+
+use crate::auth::{
+    expand_keys_file, hash_prefix, local_utc_offset, login_shell, password_file_entry, printable,
+    read_authorized_keys, verify_password, KeysFiles, RootLogin, Settings,
+};
+use crate::chan::SChan;
+use crate::common::sys;
+use crate::common::sys::Passwd;
+use crate::process::{credentials, signal_number, spawn_pipes, spawn_pty};
+use crate::pty::open_pty;
+use crate::sftp::sftp_fs;
 
 /// One connection's handler.
 pub(crate) struct Session {

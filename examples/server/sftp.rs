@@ -1,7 +1,12 @@
 //! The `sftp` subsystem: in process over the jail, or as this program's
 //! `--sftp-subsystem` child running as the user.
 
-use super::*;
+use std::path::{Path, PathBuf};
+
+use ssh_blocking::proto::sftp::SftpServerConfig;
+use ssh_std::sftp_server::{serve as serve_sftp, LocalFs, ServerArgs};
+
+use crate::args::die;
 
 /// `server --sftp-subsystem [-r ROOT] [-d DIR] [--draft-symlink]`: SFTP on
 /// stdin/stdout, what a session's SFTP child runs as its user.
