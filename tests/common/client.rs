@@ -2,7 +2,14 @@
 //! `SSHLIB_TEST_CLIENT=openssh`), run with a hard timeout, and checks of
 //! their output.
 
-use super::*;
+use std::io::{Read, Write};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use super::scratch::TempDir;
+use super::util::{is_executable, require_peer, show};
 
 /// `target/<profile>/examples/<name>`, found from the test binary's location
 /// (`target/<profile>/deps/`).

@@ -1,7 +1,17 @@
 //! Peer daemons: started in their own process group, output collected,
 //! killed on drop; and how a test client reaches one ([`Target`]).
 
-use super::*;
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::INSTALL_HINT;
 
 /// A peer process with its output collected in memory; killed (with its
 /// whole process group) on drop.

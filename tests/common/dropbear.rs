@@ -1,6 +1,16 @@
 //! Dropbear as a peer.
 
-use super::*;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use super::daemon::{write_known_hosts_file, Daemon, Target};
+use super::keys::keys;
+use super::scratch::{free_port, mkdir_mode, scratch_dir, TempDir};
+use super::user::ensure_user;
+use super::util::{is_executable, require_peer, run_checked};
+use super::INSTALL_HINT;
 
 pub(crate) fn dropbear_host_keys() -> &'static Vec<(PathBuf, String)> {
     static HK: OnceLock<Vec<(PathBuf, String)>> = OnceLock::new();

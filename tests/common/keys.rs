@@ -1,7 +1,16 @@
 //! Client keys made by `ssh-keygen`, their installation for `sshtest`,
 //! and askpass scripts.
 
-use super::*;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::Ordering;
+use std::sync::OnceLock;
+
+use super::scratch::{mkdir_mode, scratch_dir, with_lock, COUNTER};
+use super::user::{ensure_user, passwd_entry, TestUser};
+use super::util::{pid_alive, require_peer, run_checked};
+use super::{KEY_PASSPHRASE, PASSWORD, USER};
 
 /// Client keys made by `ssh-keygen` in a fresh directory, with an
 /// `authorized_keys` file listing all of them, also installed (under a lock)

@@ -1,6 +1,15 @@
 //! paramiko and AsyncSSH servers as peers.
 
-use super::*;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use super::daemon::{write_known_hosts_file, Daemon, Target};
+use super::keys::{keys, public_key_line, ssh_keygen};
+use super::scratch::{free_port, mkdir_mode, scratch_dir, TempDir};
+use super::util::require_peer;
+use super::{INSTALL_HINT, PASSWORD, USER};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PyKind {

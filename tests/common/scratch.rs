@@ -1,7 +1,15 @@
 //! Scratch directories under `/tmp/sshlib-tests/p<PID>/`, lock files,
 //! temporary directories and free ports.
 
-use super::*;
+use std::collections::HashSet;
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use super::keys::remove_our_authorized_keys;
+use super::util::pid_alive;
 
 pub(crate) const SCRATCH_ROOT: &str = "/tmp/sshlib-tests";
 

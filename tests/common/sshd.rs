@@ -1,6 +1,17 @@
 //! OpenSSH's `sshd` as a peer.
 
-use super::*;
+use std::fmt::Write as _;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use super::daemon::{write_known_hosts_file, Daemon, Target};
+use super::keys::{keys, public_key_line, ssh_keygen};
+use super::scratch::{free_port, mkdir_mode, scratch_dir, TempDir};
+use super::user::ensure_user;
+use super::util::{require_peer, run_checked};
 
 /// Host keys made once per test process by ssh-keygen (OpenSSH private key
 /// files, each with its `.pub` next to it): ed25519, ecdsa P-256, P-384,

@@ -1,6 +1,15 @@
 //! The local test users (`sshtest` and others a test asks for).
 
-use super::*;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use super::scratch::with_lock;
+use super::util::{is_root, require_peer, run_checked, show};
+use super::{PASSWORD, USER};
 
 #[derive(Clone, Debug)]
 pub struct TestUser {

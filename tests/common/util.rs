@@ -1,7 +1,12 @@
 //! Small utilities: digests and test data, output display, finding peers
 //! and running checked commands.
 
-use super::*;
+use std::fmt::Write as _;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use super::INSTALL_HINT;
 
 /// Lowercase hex SHA-256 of `data`.
 pub fn sha256_hex(data: &[u8]) -> String {
