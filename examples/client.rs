@@ -14,6 +14,8 @@
 #[path = "common/mod.rs"]
 mod common;
 
+use common::sys;
+
 use common::connect::{connect, ConnectOpts};
 use common::runtime::{RuntimeKind, StreamReader};
 use std::io::{IsTerminal, Read, Write};
@@ -143,37 +145,23 @@ fn die(msg: &str) -> ! {
 struct RawMode(Option<libc::termios>);
 impl RawMode {
     fn enter() -> RawMode {
-        // SAFETY: terminal attribute calls on stdin's fd.
-        unsafe {
-            let mut t: libc::termios = std::mem::zeroed();
-            if libc::tcgetattr(0, &mut t) != 0 {
-                return RawMode(None);
-            }
-            let saved = t;
-            libc::cfmakeraw(&mut t);
-            libc::tcsetattr(0, libc::TCSADRAIN, &t);
-            RawMode(Some(saved))
-        }
+        let Some(saved) = sys::tcgetattr(0) else {
+            return RawMode(None);
+        };
+        let _ = sys::tcsetattr(0, libc::TCSADRAIN, &sys::make_raw(saved));
+        RawMode(Some(saved))
     }
 }
 impl Drop for RawMode {
     fn drop(&mut self) {
         if let Some(t) = self.0 {
-            // SAFETY: restoring the attributes saved above.
-            unsafe { libc::tcsetattr(0, libc::TCSADRAIN, &t) };
+            let _ = sys::tcsetattr(0, libc::TCSADRAIN, &t);
         }
     }
 }
 
 fn term_size() -> (u32, u32) {
-    // SAFETY: TIOCGWINSZ fills a winsize struct.
-    unsafe {
-        let mut ws: libc::winsize = std::mem::zeroed();
-        if libc::ioctl(1, libc::TIOCGWINSZ, &mut ws) == 0 && ws.ws_col > 0 {
-            return (ws.ws_col as u32, ws.ws_row as u32);
-        }
-    }
-    (80, 24)
+    sys::winsize(1).unwrap_or((80, 24))
 }
 
 fn run() -> Result<i32, Error> {

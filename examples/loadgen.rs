@@ -28,6 +28,8 @@
 #[path = "common/mod.rs"]
 mod common;
 
+use common::sys;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -155,27 +157,12 @@ fn parse_args() -> Opts {
 /// Raises the soft RLIMIT_NOFILE to the hard limit; returns the new soft
 /// limit.
 fn raise_nofile() -> u64 {
-    let mut rl = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
+    let Ok((cur, max)) = sys::nofile_limit() else {
+        return 1024;
     };
-    // SAFETY: getrlimit/setrlimit write to and read from a local struct.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) != 0 {
-            return 1024;
-        }
-        if rl.rlim_cur < rl.rlim_max {
-            let want = libc::rlimit {
-                rlim_cur: rl.rlim_max,
-                rlim_max: rl.rlim_max,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &want) == 0 {
-                rl.rlim_cur = rl.rlim_max;
-            }
-        }
+    if cur < max && sys::set_nofile_limit(max, max).is_ok() {
+        return max;
     }
-    #[allow(clippy::unnecessary_cast)] // rlim_t is not u64 everywhere
-    let cur = rl.rlim_cur as u64;
     cur
 }
 

@@ -29,6 +29,10 @@
 //! Without `-r` relative paths start in the current directory (sshd starts
 //! subsystems in the user's home); with `-r`, at `/`.
 
+#[path = "common/sys.rs"]
+#[allow(dead_code)]
+mod sys;
+
 use ssh_blocking::proto::sftp::SftpServerConfig;
 use ssh_std::passwd::Passwd;
 use ssh_std::sftp_server::{expand_start_dir, serve, usage, ArgsError, LocalFs, ServerArgs};
@@ -79,8 +83,7 @@ fn main() {
     if let Some(mask) = a.umask {
         // As OpenSSH's sftp-server: the process umask, for every file and
         // directory made (the backend clears the same bits).
-        // SAFETY: umask has no preconditions.
-        unsafe { libc::umask(mask as libc::mode_t) };
+        sys::set_umask(mask);
     }
     let root = a
         .extra

@@ -50,7 +50,7 @@ fn no_thread_unsafe_or_inheritable_libc_calls() {
         rust_files(&root.join(d), &mut files);
     }
     assert!(
-        files.iter().any(|f| f.ends_with("examples/server.rs")),
+        files.iter().any(|f| f.ends_with("examples/server/main.rs")),
         "the scan found no source (looked under {})",
         root.display()
     );

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::runtime::{AnyClient, RuntimeKind};
+use super::sys;
 use super::{apply_transport_option, yes};
 use ssh_blocking::proto::keys::known_hosts::{known_hosts_line, HostKeyStatus, KnownHosts};
 use ssh_blocking::proto::Config;
@@ -336,17 +337,14 @@ fn ask_secret(prompt: &str, batch: bool) -> Option<String> {
 fn with_echo_off<T>(tty: &std::fs::File, f: impl FnOnce() -> T) -> T {
     use std::os::fd::AsRawFd;
     let fd = tty.as_raw_fd();
-    // SAFETY: tcgetattr/tcsetattr on a valid terminal fd with a zeroed termios.
-    let mut t: libc::termios = unsafe { std::mem::zeroed() };
-    let ok = unsafe { libc::tcgetattr(fd, &mut t) } == 0;
-    let saved = t;
-    if ok {
+    let saved = sys::tcgetattr(fd);
+    if let Some(mut t) = saved {
         t.c_lflag &= !libc::ECHO;
-        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &t) };
+        let _ = sys::tcsetattr(fd, libc::TCSANOW, &t);
     }
     let r = f();
-    if ok {
-        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &saved) };
+    if let Some(saved) = saved {
+        let _ = sys::tcsetattr(fd, libc::TCSANOW, &saved);
     }
     r
 }

@@ -4,6 +4,7 @@
 
 pub mod connect;
 pub mod runtime;
+pub mod sys;
 
 use std::time::Duration;
 

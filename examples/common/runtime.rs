@@ -2,8 +2,10 @@
 //! adapters underneath.
 //!
 //! - `blocking`: `ssh_blocking` (a reader thread per connection).
-//! - `mio`: `ssh_mio`'s reactor thread moves every connection's bytes; the
-//!   handles are `ssh_blocking`'s types.
+//! - `mio`: `ssh_mio`'s reactor thread moves every connection's bytes.
+//!
+//! Both hand out the same handles (`ssh_std::Client`, `Channel`, `Sftp`),
+//! so one `Std` arm serves both.
 //! - `tokio`: `ssh_tokio` on a multi-thread runtime; the examples' threads
 //!   wait on its futures with `block_on`, so the code above stays the same
 //!   and every byte goes through the tokio adapter's tasks.
@@ -58,10 +60,31 @@ fn mio_rt() -> Result<&'static ssh_mio::Runtime, Error> {
     Ok(RT.get_or_init(|| r))
 }
 
+/// `$call` on the handle `$h` inside `$any` (an enum with `Std` and `Tokio`
+/// arms): `wait` runs a tokio call through `block_on`; `now` is for calls
+/// that are plain functions under every adapter.
+macro_rules! on_handle {
+    (wait $any:expr, $Enum:ident, $h:ident => $call:expr) => {
+        match $any {
+            $Enum::Std($h) => $call,
+            $Enum::Tokio($h) => $crate::common::runtime::tokio_rt().block_on($call),
+        }
+    };
+    (now $any:expr, $Enum:ident, $h:ident => $call:expr) => {
+        match $any {
+            $Enum::Std($h) => $call,
+            $Enum::Tokio($h) => $call,
+        }
+    };
+}
+// The server example uses it for its channels; other examples do not.
+#[allow(unused_imports)]
+pub(crate) use on_handle;
+
 /// A client connection under any runtime.
 #[derive(Clone)]
 pub enum AnyClient {
-    Std(ssh_blocking::Client),
+    Std(ssh_std::Client),
     Tokio(ssh_tokio::Client),
 }
 
@@ -94,56 +117,32 @@ impl AnyClient {
     }
 
     pub fn banner(&self) -> Option<String> {
-        match self {
-            AnyClient::Std(c) => c.banner(),
-            AnyClient::Tokio(c) => c.banner(),
-        }
+        on_handle!(now self, AnyClient, c => c.banner())
     }
     pub fn negotiated(&self) -> Option<Negotiated> {
-        match self {
-            AnyClient::Std(c) => c.negotiated(),
-            AnyClient::Tokio(c) => c.negotiated(),
-        }
+        on_handle!(now self, AnyClient, c => c.negotiated())
     }
     pub fn server_version(&self) -> Option<String> {
-        match self {
-            AnyClient::Std(c) => c.server_version(),
-            AnyClient::Tokio(c) => c.server_version(),
-        }
+        on_handle!(now self, AnyClient, c => c.server_version())
     }
     pub fn auth_methods_left(&self) -> Option<Vec<String>> {
-        match self {
-            AnyClient::Std(c) => c.auth_methods_left(),
-            AnyClient::Tokio(c) => c.auth_methods_left(),
-        }
+        on_handle!(now self, AnyClient, c => c.auth_methods_left())
     }
     pub fn auth_none(&self, user: &str) -> Result<bool, Error> {
-        match self {
-            AnyClient::Std(c) => c.auth_none(user),
-            AnyClient::Tokio(c) => tokio_rt().block_on(c.auth_none(user)),
-        }
+        on_handle!(wait self, AnyClient, c => c.auth_none(user))
     }
     pub fn auth_password(&self, user: &str, pw: &str) -> Result<(), Error> {
-        match self {
-            AnyClient::Std(c) => c.auth_password(user, pw),
-            AnyClient::Tokio(c) => tokio_rt().block_on(c.auth_password(user, pw)),
-        }
+        on_handle!(wait self, AnyClient, c => c.auth_password(user, pw))
     }
     pub fn auth_publickey(&self, user: &str, key: Arc<PrivateKey>) -> Result<(), Error> {
-        match self {
-            AnyClient::Std(c) => c.auth_publickey(user, key),
-            AnyClient::Tokio(c) => tokio_rt().block_on(c.auth_publickey(user, key)),
-        }
+        on_handle!(wait self, AnyClient, c => c.auth_publickey(user, key))
     }
     pub fn auth_keyboard_interactive(
         &self,
         user: &str,
         respond: impl FnMut(&str, &str, &[Prompt]) -> Vec<String> + Send,
     ) -> Result<(), Error> {
-        match self {
-            AnyClient::Std(c) => c.auth_keyboard_interactive(user, respond),
-            AnyClient::Tokio(c) => tokio_rt().block_on(c.auth_keyboard_interactive(user, respond)),
-        }
+        on_handle!(wait self, AnyClient, c => c.auth_keyboard_interactive(user, respond))
     }
     pub fn channel_session(&self) -> Result<AnyChannel, Error> {
         match self {
@@ -160,79 +159,46 @@ impl AnyClient {
         }
     }
     pub fn disconnect(&self) {
-        match self {
-            AnyClient::Std(c) => c.disconnect(),
-            AnyClient::Tokio(c) => c.disconnect(),
-        }
+        on_handle!(now self, AnyClient, c => c.disconnect())
     }
 }
 
 /// A session channel under any runtime.
 pub enum AnyChannel {
-    Std(ssh_blocking::Channel),
+    Std(ssh_std::Channel),
     Tokio(Arc<ssh_tokio::Channel>),
 }
 
 impl AnyChannel {
     pub fn request_pty(&self, term: &str, cols: u32, rows: u32) -> Result<(), Error> {
-        match self {
-            AnyChannel::Std(c) => c.request_pty(term, cols, rows, &[]),
-            AnyChannel::Tokio(c) => tokio_rt().block_on(c.request_pty(term, cols, rows, &[])),
-        }
+        on_handle!(wait self, AnyChannel, c => c.request_pty(term, cols, rows, &[]))
     }
     pub fn shell(&self) -> Result<(), Error> {
-        match self {
-            AnyChannel::Std(c) => c.shell(),
-            AnyChannel::Tokio(c) => tokio_rt().block_on(c.shell()),
-        }
+        on_handle!(wait self, AnyChannel, c => c.shell())
     }
     pub fn exec(&self, cmd: &str) -> Result<(), Error> {
-        match self {
-            AnyChannel::Std(c) => c.exec(cmd),
-            AnyChannel::Tokio(c) => tokio_rt().block_on(c.exec(cmd)),
-        }
+        on_handle!(wait self, AnyChannel, c => c.exec(cmd))
     }
     pub fn subsystem(&self, name: &str) -> Result<(), Error> {
-        match self {
-            AnyChannel::Std(c) => c.subsystem(name),
-            AnyChannel::Tokio(c) => tokio_rt().block_on(c.subsystem(name)),
-        }
+        on_handle!(wait self, AnyChannel, c => c.subsystem(name))
     }
     pub fn window_change(&self, cols: u32, rows: u32) -> Result<(), Error> {
-        match self {
-            AnyChannel::Std(c) => c.window_change(cols, rows),
-            AnyChannel::Tokio(c) => c.window_change(cols, rows),
-        }
+        on_handle!(now self, AnyChannel, c => c.window_change(cols, rows))
     }
     pub fn send_eof(&self) -> Result<(), Error> {
-        match self {
-            AnyChannel::Std(c) => c.send_eof(),
-            AnyChannel::Tokio(c) => c.send_eof(),
-        }
+        on_handle!(now self, AnyChannel, c => c.send_eof())
     }
     pub fn write_data(&self, stream: Stream, buf: &[u8]) -> Result<usize, Error> {
-        match self {
-            AnyChannel::Std(c) => c.write_data(stream, buf),
-            AnyChannel::Tokio(c) => tokio_rt().block_on(c.write_data(stream, buf)),
-        }
+        on_handle!(wait self, AnyChannel, c => c.write_data(stream, buf))
     }
     pub fn read_stream(&self, stream: Stream, buf: &mut [u8]) -> Result<usize, Error> {
-        match self {
-            AnyChannel::Std(c) => c.read_stream(stream, buf),
-            AnyChannel::Tokio(c) => tokio_rt().block_on(c.read_stream(stream, buf)),
-        }
+        on_handle!(wait self, AnyChannel, c => c.read_stream(stream, buf))
     }
     pub fn exit_status(&self) -> Result<Option<u32>, Error> {
-        match self {
-            AnyChannel::Std(c) => c.exit_status(),
-            AnyChannel::Tokio(c) => tokio_rt().block_on(c.exit_status()),
-        }
+        on_handle!(wait self, AnyChannel, c => c.exit_status())
     }
     pub fn exit_signal(&self) -> Option<ExitSignal> {
-        match self {
-            AnyChannel::Std(c) => c.exit_signal(),
-            AnyChannel::Tokio(c) => c.exit_signal(),
-        }
+        on_handle!(now self, AnyChannel, c => c.exit_signal())
     }
 }
 
@@ -252,70 +218,55 @@ impl Read for StreamReader {
 
 /// An SFTP session under any runtime.
 pub enum AnySftp {
-    Std(ssh_blocking::Sftp),
+    Std(ssh_std::Sftp),
     Tokio(ssh_tokio::Sftp),
-}
-
-macro_rules! sftp_call {
-    ($self:ident, $m:ident ( $($a:expr),* )) => {
-        match $self {
-            AnySftp::Std(s) => s.$m($($a),*),
-            AnySftp::Tokio(s) => tokio_rt().block_on(s.$m($($a),*)),
-        }
-    };
 }
 
 impl AnySftp {
     pub fn pipeline(&self) -> ssh_blocking::sftp::Pipeline {
-        match self {
-            AnySftp::Std(s) => s.pipeline(),
-            AnySftp::Tokio(s) => s.pipeline(),
-        }
+        on_handle!(now self, AnySftp, s => s.pipeline())
     }
     pub fn set_pipeline(&self, chunk: u32, requests: usize) {
-        match self {
-            AnySftp::Std(s) => s.set_pipeline(chunk, requests),
-            AnySftp::Tokio(s) => s.set_pipeline(chunk, requests),
-        }
+        on_handle!(now self, AnySftp, s => s.set_pipeline(chunk, requests))
     }
     pub fn chdir(&self, path: Option<&str>) -> Result<(), Error> {
-        sftp_call!(self, chdir(path))
+        on_handle!(wait self, AnySftp, s => s.chdir(path))
     }
     pub fn getcwd(&self) -> Result<String, Error> {
-        sftp_call!(self, getcwd())
+        on_handle!(wait self, AnySftp, s => s.getcwd())
     }
     pub fn stat(&self, path: &str) -> Result<ssh_blocking::proto::sftp::Attrs, Error> {
-        sftp_call!(self, stat(path))
+        on_handle!(wait self, AnySftp, s => s.stat(path))
     }
     pub fn chmod(&self, path: &str, mode: u32) -> Result<(), Error> {
-        sftp_call!(self, chmod(path, mode))
+        on_handle!(wait self, AnySftp, s => s.chmod(path, mode))
     }
     pub fn chown(&self, path: &str, uid: u32, gid: u32) -> Result<(), Error> {
-        sftp_call!(self, chown(path, uid, gid))
+        on_handle!(wait self, AnySftp, s => s.chown(path, uid, gid))
     }
     pub fn hardlink(&self, old: &str, new: &str) -> Result<(), Error> {
-        sftp_call!(self, hardlink(old, new))
+        on_handle!(wait self, AnySftp, s => s.hardlink(old, new))
     }
     pub fn symlink(&self, target: &str, link: &str) -> Result<(), Error> {
-        sftp_call!(self, symlink(target, link))
+        on_handle!(wait self, AnySftp, s => s.symlink(target, link))
     }
     pub fn mkdir(&self, path: &str, mode: u32) -> Result<(), Error> {
-        sftp_call!(self, mkdir(path, mode))
+        on_handle!(wait self, AnySftp, s => s.mkdir(path, mode))
     }
     pub fn rmdir(&self, path: &str) -> Result<(), Error> {
-        sftp_call!(self, rmdir(path))
+        on_handle!(wait self, AnySftp, s => s.rmdir(path))
     }
     pub fn remove(&self, path: &str) -> Result<(), Error> {
-        sftp_call!(self, remove(path))
+        on_handle!(wait self, AnySftp, s => s.remove(path))
     }
     pub fn rename(&self, old: &str, new: &str) -> Result<(), Error> {
-        sftp_call!(self, rename(old, new))
+        on_handle!(wait self, AnySftp, s => s.rename(old, new))
     }
     pub fn read_dir(&self, path: &str) -> Result<Vec<ssh_blocking::DirEntry>, Error> {
-        sftp_call!(self, read_dir(path))
+        on_handle!(wait self, AnySftp, s => s.read_dir(path))
     }
     pub fn statvfs(&self, path: &str) -> Result<ssh_blocking::proto::sftp::StatVfs, Error> {
-        sftp_call!(self, statvfs(path))
+        on_handle!(wait self, AnySftp, s => s.statvfs(path))
     }
     pub fn get(
         &self,
@@ -324,10 +275,7 @@ impl AnySftp {
         progress: Option<&mut (dyn FnMut(u64, u64) + Send)>,
     ) -> Result<u64, Error> {
         match self {
-            AnySftp::Std(s) => match progress {
-                Some(p) => s.get(remote, local, Some(p)),
-                None => s.get(remote, local, None),
-            },
+            AnySftp::Std(s) => s.get(remote, local, progress.map(|p| p as _)),
             AnySftp::Tokio(s) => tokio_rt().block_on(s.get(remote, local, progress)),
         }
     }
@@ -338,10 +286,7 @@ impl AnySftp {
         progress: Option<&mut (dyn FnMut(u64, u64) + Send)>,
     ) -> Result<u64, Error> {
         match self {
-            AnySftp::Std(s) => match progress {
-                Some(p) => s.put(local, remote, Some(p)),
-                None => s.put(local, remote, None),
-            },
+            AnySftp::Std(s) => s.put(local, remote, progress.map(|p| p as _)),
             AnySftp::Tokio(s) => tokio_rt().block_on(s.put(local, remote, progress)),
         }
     }

@@ -1,12 +1,12 @@
-//! The `server` example's calls into the C library: user database look-ups
+//! The examples' calls into the C library: user database look-ups
 //! (reentrant, safe from many connection threads at once), pseudo-terminals
-//! opened close-on-exec, and the privilege drop a command's child makes
-//! between fork and exec. Every `unsafe` block of these calls is here, each
-//! with its SAFETY argument.
+//! opened close-on-exec, terminal attributes, signals, resource limits, and
+//! the privilege drop a command's child makes between fork and exec. Every
+//! `unsafe` block of the examples is here, each with its SAFETY argument.
 
 use std::ffi::{CStr, CString};
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::Command;
@@ -271,4 +271,157 @@ pub fn run_as(cmd: &mut Command, cred: Credentials) {
             Ok(())
         });
     }
+}
+
+/// Blocks `sigs` in the calling thread (and the threads it starts later),
+/// for [`wait_signal`]; returns the set.
+pub fn block_signals(sigs: &[i32]) -> libc::sigset_t {
+    // SAFETY: plain libc signal-set calls on a local set.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for &s in sigs {
+            libc::sigaddset(&mut set, s);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    }
+}
+
+/// Waits for one of the (blocked) signals of `set`; returns its number.
+pub fn wait_signal(set: &libc::sigset_t) -> i32 {
+    let mut sig = 0;
+    // SAFETY: `set` is a valid signal set, `sig` a valid out pointer.
+    unsafe { libc::sigwait(set, &mut sig) };
+    sig
+}
+
+/// Sends `sig` to the process group `pgid` (a child's own group).
+pub fn kill_group(pgid: i32, sig: i32) {
+    // SAFETY: kill has no memory preconditions; a negative pid names a
+    // process group.
+    unsafe { libc::kill(-pgid, sig) };
+}
+
+/// Makes `cmd`'s child a session leader with nothing blocked, and with
+/// `controlling_tty` its stdin (a pty slave) its controlling terminal.
+pub fn new_session_pre_exec(cmd: &mut Command, controlling_tty: bool) {
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            // The server blocks SIGINT/SIGTERM for its sigwait thread;
+            // the command starts with nothing blocked.
+            let mut none: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut none);
+            libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+            if libc::setsid() < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if controlling_tty && libc::ioctl(0, libc::TIOCSCTTY as _, 0) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// The path of the terminal open as `fd` (`ttyname_r`).
+pub fn tty_name(fd: &OwnedFd) -> io::Result<String> {
+    let mut buf = [0 as libc::c_char; 128];
+    // SAFETY: buf is a valid buffer of the given length.
+    let r = unsafe { libc::ttyname_r(fd.as_raw_fd(), buf.as_mut_ptr(), buf.len()) };
+    if r != 0 {
+        return Err(io::Error::from_raw_os_error(r));
+    }
+    // SAFETY: ttyname_r wrote a NUL-terminated string.
+    Ok(unsafe { CStr::from_ptr(buf.as_ptr()) }
+        .to_string_lossy()
+        .into_owned())
+}
+
+/// Sets the window size of the terminal open as `fd`.
+pub fn set_winsize(fd: i32, cols: u32, rows: u32) -> io::Result<()> {
+    let ws = libc::winsize {
+        ws_row: rows.min(u16::MAX as u32) as u16,
+        ws_col: cols.min(u16::MAX as u32) as u16,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads a winsize struct from a valid pointer.
+    if unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The window size (columns, rows) of the terminal open as `fd`; None if
+/// it is no terminal or reports no width.
+pub fn winsize(fd: i32) -> Option<(u32, u32)> {
+    // SAFETY: all-zero is a valid winsize.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: TIOCGWINSZ fills a winsize struct through a valid pointer.
+    if unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) } == 0 && ws.ws_col > 0 {
+        Some((ws.ws_col as u32, ws.ws_row as u32))
+    } else {
+        None
+    }
+}
+
+/// The attributes of the terminal open as `fd`; None if it is none.
+pub fn tcgetattr(fd: i32) -> Option<libc::termios> {
+    // SAFETY: all-zero is a valid termios; the call fills it in.
+    let mut t: libc::termios = unsafe { std::mem::zeroed() };
+    // SAFETY: `t` is valid for writes.
+    (unsafe { libc::tcgetattr(fd, &mut t) } == 0).then_some(t)
+}
+
+/// Sets the attributes of the terminal open as `fd` (`when`: `TCSANOW`,
+/// `TCSADRAIN`, ...).
+pub fn tcsetattr(fd: i32, when: i32, t: &libc::termios) -> io::Result<()> {
+    // SAFETY: `t` is valid for reads.
+    if unsafe { libc::tcsetattr(fd, when, t) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `t` made raw (`cfmakeraw`).
+pub fn make_raw(mut t: libc::termios) -> libc::termios {
+    // SAFETY: `t` is a valid termios, modified in place.
+    unsafe { libc::cfmakeraw(&mut t) };
+    t
+}
+
+/// The soft and hard `RLIMIT_NOFILE`.
+#[allow(clippy::unnecessary_cast)] // rlim_t is not u64 everywhere
+pub fn nofile_limit() -> io::Result<(u64, u64)> {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes to a valid local struct.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((rl.rlim_cur as u64, rl.rlim_max as u64))
+}
+
+/// Sets the soft and hard `RLIMIT_NOFILE`.
+#[allow(clippy::unnecessary_cast)] // rlim_t is not u64 everywhere
+pub fn set_nofile_limit(soft: u64, hard: u64) -> io::Result<()> {
+    let rl = libc::rlimit {
+        rlim_cur: soft as libc::rlim_t,
+        rlim_max: hard as libc::rlim_t,
+    };
+    // SAFETY: setrlimit reads a valid local struct.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &rl) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Sets the process umask (`umask(2)`).
+pub fn set_umask(mask: u32) {
+    // SAFETY: umask has no preconditions.
+    unsafe { libc::umask(mask as libc::mode_t) };
 }

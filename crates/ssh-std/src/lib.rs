@@ -24,6 +24,8 @@
 //! # Ok::<(), ssh_proto::Error>(())
 //! ```
 
+#![deny(unsafe_code)]
+
 mod addr;
 mod channel;
 mod client;
@@ -38,6 +40,8 @@ mod server;
 mod sftp;
 #[cfg(target_os = "linux")]
 pub mod sftp_server;
+#[allow(unsafe_code)]
+mod sys;
 
 pub use addr::{connect_tcp, ConnectAttempts, ToHostPort};
 pub use channel::{pty_request, Channel, ChannelStderr};

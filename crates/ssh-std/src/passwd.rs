@@ -1,8 +1,10 @@
 //! Password-database entries (`getpwnam_r`/`getpwuid_r`, reentrant, so
 //! safe from any thread), for home directories and `~` expansion.
 
-use std::ffi::{CStr, CString};
+use std::ffi::CString;
 use std::io;
+
+use crate::sys::{self, PwKey};
 
 /// One entry of the password database.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,71 +24,39 @@ impl Passwd {
         let Ok(c) = CString::new(name) else {
             return Ok(None);
         };
-        lookup(&mut |pw, buf, len, res| {
-            // SAFETY: `c` is NUL-terminated; `pw`, `buf` (of `len` bytes)
-            // and `res` are valid for writes for the whole call.
-            unsafe { libc::getpwnam_r(c.as_ptr(), pw, buf, len, res) }
-        })
+        lookup(PwKey::Name(&c))
     }
 
     /// The entry of user id `uid`; Ok(None) when there is none.
     pub fn by_uid(uid: u32) -> io::Result<Option<Passwd>> {
-        lookup(&mut |pw, buf, len, res| {
-            // SAFETY: `pw`, `buf` (of `len` bytes) and `res` are valid for
-            // writes for the whole call.
-            unsafe { libc::getpwuid_r(uid, pw, buf, len, res) }
-        })
+        lookup(PwKey::Uid(uid))
     }
 
     /// The entry of the process's real user id.
     pub fn current() -> io::Result<Option<Passwd>> {
-        // SAFETY: getuid has no preconditions.
-        Passwd::by_uid(unsafe { libc::getuid() })
+        Passwd::by_uid(sys::getuid())
     }
 }
 
-type LookupFn<'a> = dyn FnMut(*mut libc::passwd, *mut libc::c_char, libc::size_t, *mut *mut libc::passwd) -> libc::c_int
-    + 'a;
-
-fn lookup(f: &mut LookupFn<'_>) -> io::Result<Option<Passwd>> {
+fn lookup(key: PwKey<'_>) -> io::Result<Option<Passwd>> {
     let mut len = 1024usize;
     loop {
         let mut buf = vec![0 as libc::c_char; len];
-        // SAFETY: an all-zero passwd (null pointers, zero ids) is a valid
-        // value; the call fills it in.
-        let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut res: *mut libc::passwd = std::ptr::null_mut();
-        let rc = f(&mut pw, buf.as_mut_ptr(), len, &mut res);
-        if rc == libc::ERANGE && len < 1 << 20 {
-            len *= 4;
-            continue;
-        }
-        // "Not found" comes back as one of these from some NSS modules.
-        if matches!(rc, libc::ENOENT | libc::ESRCH | libc::EBADF | libc::EPERM) {
-            return Ok(None);
-        }
-        if rc != 0 {
-            return Err(io::Error::from_raw_os_error(rc));
-        }
-        if res.is_null() {
-            return Ok(None);
-        }
-        let s = |p: *const libc::c_char| {
-            if p.is_null() {
-                String::new()
-            } else {
-                // SAFETY: on success the string fields point to
-                // NUL-terminated strings inside `buf`, alive here.
-                unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+        match sys::getpw_r(key, &mut buf) {
+            Ok(entry) => {
+                return Ok(entry.map(|e| Passwd {
+                    name: e.name,
+                    uid: e.uid,
+                    gid: e.gid,
+                    dir: e.dir,
+                    shell: e.shell,
+                }))
             }
-        };
-        return Ok(Some(Passwd {
-            name: s(pw.pw_name),
-            uid: pw.pw_uid,
-            gid: pw.pw_gid,
-            dir: s(pw.pw_dir),
-            shell: s(pw.pw_shell),
-        }));
+            Err(libc::ERANGE) if len < 1 << 20 => len *= 4,
+            // "Not found" comes back as one of these from some NSS modules.
+            Err(libc::ENOENT | libc::ESRCH | libc::EBADF | libc::EPERM) => return Ok(None),
+            Err(rc) => return Err(io::Error::from_raw_os_error(rc)),
+        }
     }
 }
 
