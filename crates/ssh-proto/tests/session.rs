@@ -267,3 +267,66 @@ fn a_changed_host_key_is_refused_and_ends_the_connection() {
         "{why}"
     );
 }
+
+#[test]
+fn exchange_feeds_input_larger_than_the_window_while_reading_output() {
+    let mut s = Setup::authenticated(5);
+    let ch = s.client.conn_mut().open_session().unwrap();
+    s.pump();
+    let sch = match s.server_events.drain(..).next() {
+        Some(Event::ChannelOpenRequest { channel, .. }) => channel,
+        e => panic!("expected an open request, got {e:?}"),
+    };
+    s.server.accept_channel(sch).unwrap();
+    s.pump();
+    s.client.conn_mut().exec(ch, "cat").unwrap();
+    s.pump();
+    s.server.channel_request_reply(sch, true).unwrap();
+    s.pump();
+    assert!(matches!(s.client.poll_reply(ch, "exec"), Some(Ok(()))));
+
+    // 8 MiB each way: far beyond both windows, so the input can only all
+    // go if the output is read meanwhile (the server echoes like `cat`).
+    let data: Vec<u8> = (0..8u32 << 20).map(|i| (i % 251) as u8).collect();
+    let mut input = &data[..];
+    let (mut eof, mut out, mut err) = (false, Vec::new(), Vec::new());
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut server_eof = false;
+    for _ in 0..100_000 {
+        if let Some(r) = s
+            .client
+            .poll_exchange(ch, &mut input, &mut eof, &mut out, &mut err)
+        {
+            r.unwrap();
+            break;
+        }
+        s.pump();
+        // The server echoes what it has while its window allows.
+        while s.server.channel_buffered(sch, Stream::Stdout) > 0 && s.server.send_window(sch) > 0 {
+            let n = s
+                .server
+                .channel_buffered(sch, Stream::Stdout)
+                .min(s.server.send_window(sch) as usize)
+                .min(buf.len());
+            let n = s
+                .server
+                .channel_read(sch, Stream::Stdout, &mut buf[..n])
+                .unwrap();
+            let w = s.server.send_data(sch, &buf[..n]).unwrap();
+            assert_eq!(w, n);
+        }
+        if !server_eof
+            && s.server.channel_eof_received(sch)
+            && s.server.channel_buffered(sch, Stream::Stdout) == 0
+        {
+            s.server.send_eof(sch).unwrap();
+            s.server.close_channel(sch).unwrap();
+            server_eof = true;
+        }
+        s.pump();
+    }
+    assert!(eof, "EOF never sent");
+    assert_eq!(out.len(), data.len());
+    assert!(out == data, "echo differs");
+    assert!(err.is_empty());
+}

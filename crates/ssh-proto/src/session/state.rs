@@ -453,6 +453,37 @@ impl Session {
         (ended && drained).then_some(Ok(()))
     }
 
+    /// Feeds `input` to a command's stdin while collecting its stdout and
+    /// stderr, so neither side waits on the other (writing everything
+    /// before reading deadlocks once the output fills the window).
+    /// `input` is advanced past what was sent; EOF follows the last byte
+    /// (`eof_sent` records it). Done when the output has ended.
+    pub fn poll_exchange(
+        &mut self,
+        id: ChannelId,
+        input: &mut &[u8],
+        eof_sent: &mut bool,
+        out: &mut Vec<u8>,
+        err: &mut Vec<u8>,
+    ) -> Option<Result<(), Error>> {
+        let open =
+            |s: &Self| s.conn.channel_exists(id) && !s.chans.get(&id).is_some_and(|c| c.closed);
+        while !input.is_empty() && open(self) && self.conn.send_window(id) > 0 {
+            match self.conn.send_data(id, input) {
+                Ok(0) => break,
+                Ok(n) => *input = &input[n..],
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        if input.is_empty() && !*eof_sent {
+            if let Err(e) = self.send_eof(id) {
+                return Some(Err(e));
+            }
+            *eof_sent = true;
+        }
+        self.poll_read_all(id, out, err)
+    }
+
     /// Done when the channel has closed: the exit status if one came.
     /// Unread data is dropped so it cannot stall the close.
     pub fn poll_exit_status(&mut self, id: ChannelId) -> Option<Result<Option<u32>, Error>> {
