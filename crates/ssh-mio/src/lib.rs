@@ -26,6 +26,7 @@
 //! hold; reading goes through one scratch buffer shared by all connections.
 
 #![forbid(unsafe_code)]
+#![warn(unreachable_pub, missing_docs)]
 
 use std::cell::Cell;
 use std::collections::VecDeque;
@@ -571,7 +572,7 @@ impl Reactor {
                 }
                 _ => {
                     // The connection ended while its handler was out.
-                    let shared = server.handle().conn().shared.clone();
+                    let shared = server.handle().conn().shared().clone();
                     self.workers.submit(Job {
                         slot,
                         id,

@@ -27,7 +27,7 @@ impl Channel {
     /// The peer's SSH version string (e.g. `SSH-2.0-OpenSSH_9.2p1`).
     pub fn peer_version(&self) -> Option<String> {
         self.conn
-            .shared
+            .shared()
             .lock()
             .conn()
             .peer_version()
@@ -39,7 +39,7 @@ impl Channel {
         f: impl FnOnce(&mut Connection) -> Result<(), Error>,
         what: &str,
     ) -> Result<(), Error> {
-        let sh = &self.conn.shared;
+        let sh = &self.conn.shared();
         sh.with(|s| f(s.conn_mut()))?;
         let id = self.id;
         sh.wait(|s| s.poll_reply(id, what))
@@ -72,27 +72,27 @@ impl Channel {
     pub fn set_env(&self, name: &str, value: &str) -> Result<(), Error> {
         let id = self.id;
         self.conn
-            .shared
+            .shared()
             .with(|s| s.conn_mut().set_env(id, name, value))
     }
     pub fn window_change(&self, cols: u32, rows: u32) -> Result<(), Error> {
         let id = self.id;
         self.conn
-            .shared
+            .shared()
             .with(|s| s.conn_mut().window_change(id, cols, rows, 0, 0))
     }
     pub fn signal(&self, name: &str) -> Result<(), Error> {
         let id = self.id;
-        self.conn.shared.with(|s| s.conn_mut().signal(id, name))
+        self.conn.shared().with(|s| s.conn_mut().signal(id, name))
     }
     /// No more input from us.
     pub fn send_eof(&self) -> Result<(), Error> {
         let id = self.id;
-        self.conn.shared.with(|s| s.send_eof(id))
+        self.conn.shared().with(|s| s.send_eof(id))
     }
     pub fn close(&self) -> Result<(), Error> {
         let id = self.id;
-        self.conn.shared.with(|s| s.conn_mut().close_channel(id))
+        self.conn.shared().with(|s| s.conn_mut().close_channel(id))
     }
 
     /// Reads from one stream; Ok(0) at EOF.
@@ -104,7 +104,7 @@ impl Channel {
         let id = self.id;
         let mut out = Vec::new();
         let mut err = Vec::new();
-        let sh = &self.conn.shared;
+        let sh = &self.conn.shared();
         sh.wait(|s| s.poll_read_all(id, &mut out, &mut err))?;
         Ok((out, err))
     }
@@ -117,13 +117,13 @@ impl Channel {
     /// Waits until the channel closes; returns the exit status if one came.
     pub fn exit_status(&self) -> Result<Option<u32>, Error> {
         let id = self.id;
-        let sh = &self.conn.shared;
+        let sh = &self.conn.shared();
         sh.wait(|s| s.poll_exit_status(id))
     }
 
     /// The exit signal, if the command was killed (after [`exit_status`](Self::exit_status)).
     pub fn exit_signal(&self) -> Option<ExitSignal> {
-        let g = self.conn.shared.lock();
+        let g = self.conn.shared().lock();
         g.exit_signal(self.id)
     }
 
@@ -131,7 +131,7 @@ impl Channel {
     pub fn send_exit_status(&self, status: u32) -> Result<(), Error> {
         let id = self.id;
         self.conn
-            .shared
+            .shared()
             .with(|s| s.conn_mut().send_exit_status(id, status))
     }
 
@@ -144,7 +144,7 @@ impl Channel {
         message: &str,
     ) -> Result<(), Error> {
         let id = self.id;
-        self.conn.shared.with(|s| {
+        self.conn.shared().with(|s| {
             s.conn_mut()
                 .send_exit_signal(id, signal, core_dumped, message)
         })
@@ -168,7 +168,7 @@ impl Channel {
 impl Drop for Channel {
     fn drop(&mut self) {
         let id = self.id;
-        let _ = self.conn.shared.with(|s| {
+        let _ = self.conn.shared().with(|s| {
             s.release(id);
             Ok(())
         });
@@ -197,7 +197,7 @@ fn read_stream(
     if buf.is_empty() {
         return Ok(0);
     }
-    let sh = &conn.shared;
+    let sh = &conn.shared();
     sh.wait(|s| s.poll_read(id, stream, buf))
 }
 
@@ -205,7 +205,7 @@ fn write_data(conn: &Handle, id: ChannelId, stream: Stream, buf: &[u8]) -> Resul
     if buf.is_empty() {
         return Ok(0);
     }
-    let sh = &conn.shared;
+    let sh = &conn.shared();
     let n = sh.wait_room(|s| s.poll_write(id, stream, buf))?;
     Ok(n)
 }

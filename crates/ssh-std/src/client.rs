@@ -203,10 +203,7 @@ impl Client {
         let conn = Connection::client(config, ssh_proto::os_rng(), Instant::now())?;
         conn.set_peer(&format_args!("{host}:{port}"));
         let shared = Shared::new(conn, writer);
-        let inner = Arc::new(Handle {
-            shared: shared.clone(),
-            sock,
-        });
+        let inner = Arc::new(Handle::new(shared.clone(), sock));
         {
             let s2 = shared.clone();
             std::thread::Builder::new()
@@ -228,7 +225,7 @@ impl Client {
         check: HostKeyCheck,
         timeout: Option<Duration>,
     ) -> Result<Client, Error> {
-        let inner = Arc::new(Handle { shared, sock: None });
+        let inner = Arc::new(Handle::new(shared, None));
         Self::finish_handshake(inner, host, port, check, timeout)
     }
 
@@ -239,7 +236,7 @@ impl Client {
         mut check: HostKeyCheck,
         timeout: Option<Duration>,
     ) -> Result<Client, Error> {
-        let shared = inner.shared.clone();
+        let shared = inner.shared().clone();
         let deadline = timeout.map(|t| Instant::now() + t);
         shared.flush(shared.lock());
         // Wait for the host key, let the policy decide.
@@ -250,7 +247,7 @@ impl Client {
     }
 
     fn shared(&self) -> &Shared {
-        &self.inner.shared
+        &self.inner.shared()
     }
 
     /// The server's host key.

@@ -419,8 +419,21 @@ impl Shared {
 /// connection object and its channels) goes, the connection is
 /// disconnected and the socket shut down.
 pub struct Handle {
-    pub shared: Arc<Shared>,
-    pub sock: Option<TcpStream>,
+    shared: Arc<Shared>,
+    sock: Option<TcpStream>,
+}
+
+impl Handle {
+    /// A handle over `shared`; `sock`, when given, is shut down when the
+    /// last handle goes (after the disconnect message is flushed).
+    pub fn new(shared: Arc<Shared>, sock: Option<TcpStream>) -> Handle {
+        Handle { shared, sock }
+    }
+
+    /// The connection state this handle keeps alive.
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
 }
 
 impl Drop for Handle {

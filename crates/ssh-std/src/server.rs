@@ -124,7 +124,7 @@ impl ServerHandle {
     /// The client's version string (after the version exchange).
     pub fn client_version(&self) -> Option<String> {
         self.conn
-            .shared
+            .shared()
             .lock()
             .conn()
             .peer_version()
@@ -132,14 +132,14 @@ impl ServerHandle {
     }
     /// Algorithms in use (after the first key exchange).
     pub fn negotiated(&self) -> Option<Negotiated> {
-        self.conn.shared.lock().conn().negotiated().cloned()
+        self.conn.shared().lock().conn().negotiated().cloned()
     }
     pub fn is_authenticated(&self) -> bool {
-        self.conn.shared.lock().conn().is_authenticated()
+        self.conn.shared().lock().conn().is_authenticated()
     }
     /// Ends the connection (reason 11, "by application").
     pub fn disconnect(&self, description: &str) {
-        let _ = self.conn.shared.with(|s| {
+        let _ = self.conn.shared().with(|s| {
             s.conn_mut().disconnect(BY_APPLICATION, description);
             Ok(())
         });
@@ -171,7 +171,7 @@ fn handle_event<H: Handler>(
     ev: Event,
     on_auth: &dyn Fn(),
 ) -> Result<(), Error> {
-    let sh = &handle.conn.shared;
+    let sh = &handle.conn.shared();
     match ev {
         Event::AuthRequest { user, request } => auth(sh, handler, &user, request),
         Event::Authenticated { user } => {
@@ -244,7 +244,7 @@ impl<H: Handler> Dispatcher<H> {
         on_auth: Box<dyn Fn() + Send>,
     ) -> Self {
         let handle = ServerHandle {
-            conn: Arc::new(Handle { shared, sock }),
+            conn: Arc::new(Handle::new(shared, sock)),
             info: Arc::new(info),
         };
         let handler = make_handler(&handle);
@@ -265,7 +265,7 @@ impl<H: Handler> Dispatcher<H> {
     /// Ok when the client closed it in an orderly way, the reason
     /// otherwise.
     pub fn run(mut self) -> Result<(), Error> {
-        let sh = self.handle.conn.shared.clone();
+        let sh = self.handle.conn.shared().clone();
         loop {
             if let Some(r) = self.process() {
                 return r;
@@ -282,7 +282,7 @@ impl<H: Handler> Dispatcher<H> {
         }
         loop {
             let next = {
-                let mut g = self.handle.conn.shared.lock();
+                let mut g = self.handle.conn.shared().lock();
                 match g.pop_request() {
                     Some(ev) => Ok(ev),
                     None => match g.check() {
@@ -300,7 +300,7 @@ impl<H: Handler> Dispatcher<H> {
                 // Make sure the core knows (an error from the handler's
                 // answer, e.g. a refused reply, ends the connection).
                 {
-                    let mut g = self.handle.conn.shared.lock();
+                    let mut g = self.handle.conn.shared().lock();
                     if g.closed().is_none() {
                         g.conn_mut().disconnect(BY_APPLICATION, "server error");
                         g.absorb();

@@ -31,6 +31,7 @@
 //! state, so every adapter sees the core's events the same way.
 
 #![forbid(unsafe_code)]
+#![warn(unreachable_pub, missing_docs)]
 
 mod server;
 pub mod sftp;
@@ -157,7 +158,7 @@ pub(crate) struct Conn {
 
 impl Conn {
     fn shared(&self) -> &Shared {
-        &self.handle.shared
+        self.handle.shared()
     }
 
     /// Polls `f` against the state; registers the task for a wake-up when
@@ -221,7 +222,7 @@ where
     tokio::spawn(write_task(shared.clone(), wr, io_out));
     tokio::spawn(read_task(shared.clone(), rd, io_in));
     Arc::new(Conn {
-        handle: Arc::new(Handle { shared, sock: None }),
+        handle: Arc::new(Handle::new(shared, None)),
         wakers,
     })
 }
