@@ -20,6 +20,7 @@ impl Channel {
         Channel { conn, id }
     }
 
+    /// Our id of this channel.
     pub fn id(&self) -> ChannelId {
         self.id
     }
@@ -45,14 +46,20 @@ impl Channel {
         sh.wait(|s| s.poll_reply(id, what))
     }
 
+    /// Asks the server to run `command` on this channel; blocks until it
+    /// accepts or refuses (`ChannelRequestFailed`). Read its output with
+    /// `Read` / [`Channel::stderr`] and its status with
+    /// [`Channel::exit_status`].
     pub fn exec(&self, command: &str) -> Result<(), Error> {
         let id = self.id;
         self.request(|c| c.exec(id, command), "exec")
     }
+    /// Asks for the user's login shell; blocks until the server answers.
     pub fn shell(&self) -> Result<(), Error> {
         let id = self.id;
         self.request(|c| c.shell(id), "shell")
     }
+    /// Asks for a subsystem (e.g. `sftp`); blocks until the server answers.
     pub fn subsystem(&self, name: &str) -> Result<(), Error> {
         let id = self.id;
         self.request(|c| c.subsystem(id, name), "subsystem")
@@ -69,18 +76,24 @@ impl Channel {
         let pty = pty_request(term, cols, rows, modes);
         self.request(|c| c.request_pty(id, &pty), "pty-req")
     }
+    /// Sends an environment variable (before `exec`/`shell`); the server
+    /// may ignore it, and no reply is awaited.
     pub fn set_env(&self, name: &str, value: &str) -> Result<(), Error> {
         let id = self.id;
         self.conn
             .shared()
             .with(|s| s.conn_mut().set_env(id, name, value))
     }
+    /// Tells the server the terminal's new size (after
+    /// [`Channel::request_pty`]); no reply is awaited.
     pub fn window_change(&self, cols: u32, rows: u32) -> Result<(), Error> {
         let id = self.id;
         self.conn
             .shared()
             .with(|s| s.conn_mut().window_change(id, cols, rows, 0, 0))
     }
+    /// Sends a signal (`TERM`, `INT`, ... without `SIG`) to the remote
+    /// process; the server may ignore it.
     pub fn signal(&self, name: &str) -> Result<(), Error> {
         let id = self.id;
         self.conn.shared().with(|s| s.conn_mut().signal(id, name))
@@ -90,6 +103,8 @@ impl Channel {
         let id = self.id;
         self.conn.shared().with(|s| s.send_eof(id))
     }
+    /// Closes the channel (no more data either way); does not wait for the
+    /// peer's close. Dropping the `Channel` closes it too.
     pub fn close(&self) -> Result<(), Error> {
         let id = self.id;
         self.conn.shared().with(|s| s.conn_mut().close_channel(id))

@@ -20,6 +20,7 @@ use crate::driver::{reader_loop, Handle, Shared};
 /// A byte stream that can be read and written from two threads at once:
 /// the reader half goes to the connection's reader thread.
 pub trait SplitStream {
+    /// Splits into a reader half and a writer half of the same stream.
     #[allow(clippy::type_complexity)]
     fn split(self) -> io::Result<(Box<dyn Read + Send>, Box<dyn Write + Send>)>;
 }
@@ -98,7 +99,9 @@ impl HostKeyCheck {
 /// Output of [`Client::exec`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecOutput {
+    /// Everything the command wrote to stdout.
     pub stdout: Vec<u8>,
+    /// Everything the command wrote to stderr.
     pub stderr: Vec<u8>,
     /// The exit status, when the server sent one.
     pub status: Option<u32>,
@@ -247,7 +250,7 @@ impl Client {
     }
 
     fn shared(&self) -> &Shared {
-        &self.inner.shared()
+        self.inner.shared()
     }
 
     /// The server's host key.
@@ -274,6 +277,7 @@ impl Client {
         self.shared().lock().banner().map(str::to_string)
     }
 
+    /// Whether user authentication has succeeded.
     pub fn is_authenticated(&self) -> bool {
         self.shared().lock().conn().is_authenticated()
     }

@@ -77,8 +77,11 @@ pub enum Output {
     Loop(Box<dyn Fn() + Send + Sync>),
 }
 
+/// One connection's state, shared by its handles and its driver (reader
+/// thread, event loop or tasks): the [`Session`] behind a mutex, the
+/// condition variables its waiters sleep on, and where output goes.
 pub struct Shared {
-    pub state: Mutex<State>,
+    state: Mutex<State>,
     /// Signalled when events arrive (readers, auth and request waiters).
     pub cond: Condvar,
     /// Signalled when send room appears (window adjust, output written).
@@ -97,10 +100,13 @@ fn io_err(e: io::Error, what: &str) -> Error {
 }
 
 impl Shared {
+    /// State for `conn` whose output the calling thread writes straight to
+    /// `writer` ([`Output::Direct`]).
     pub fn new(conn: Connection, writer: Box<dyn Write + Send>) -> Arc<Shared> {
         Self::with_output(conn, Output::Direct(Mutex::new(writer)))
     }
 
+    /// State for `conn` with output going where `output` says.
     pub fn with_output(conn: Connection, output: Output) -> Arc<Shared> {
         Self::with_hook(conn, output, None)
     }
@@ -131,6 +137,8 @@ impl Shared {
         })
     }
 
+    /// Locks the state (a poisoned lock is taken over: the state stays
+    /// consistent between calls). Blocks while another thread holds it.
     pub fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }

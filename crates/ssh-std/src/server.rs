@@ -90,7 +90,9 @@ pub trait Handler: Send {
 /// Where a connection comes from.
 #[derive(Clone, Debug)]
 pub struct ConnectionInfo {
+    /// The client's address, when the transport has one.
     pub peer: Option<SocketAddr>,
+    /// Our address the client connected to, when the transport has one.
     pub local: Option<SocketAddr>,
 }
 
@@ -115,9 +117,11 @@ impl ServerHandle {
     pub fn conn(&self) -> &Arc<Handle> {
         &self.conn
     }
+    /// The client's address, when known.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         self.info.peer
     }
+    /// Our local address, when known.
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.info.local
     }
@@ -134,6 +138,7 @@ impl ServerHandle {
     pub fn negotiated(&self) -> Option<Negotiated> {
         self.conn.shared().lock().conn().negotiated().cloned()
     }
+    /// Whether the client has authenticated.
     pub fn is_authenticated(&self) -> bool {
         self.conn.shared().lock().conn().is_authenticated()
     }
