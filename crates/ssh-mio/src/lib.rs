@@ -426,6 +426,8 @@ impl Reactor {
         })
     }
 
+    /// A `Send + Sync` handle that queues work for this reactor (connect,
+    /// serve, stop) from any thread and wakes it.
     pub fn handle(&self) -> ReactorHandle {
         ReactorHandle {
             queue: self.queue.clone(),
@@ -952,10 +954,14 @@ pub struct Server {
 }
 
 impl Server {
+    /// Binds a listener at `addr`. Fails when `config` has no host key or
+    /// the address cannot be bound.
     pub fn bind(addr: impl ToSocketAddrs, config: Arc<Config>) -> io::Result<Server> {
         Self::from_listener(std::net::TcpListener::bind(addr)?, config)
     }
 
+    /// A server on an already bound listener. Fails when `config` has no
+    /// host key.
     pub fn from_listener(
         listener: std::net::TcpListener,
         config: Arc<Config>,
@@ -969,6 +975,7 @@ impl Server {
         })
     }
 
+    /// The address the listener is bound to.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }
@@ -1005,6 +1012,8 @@ pub struct Runtime {
 }
 
 impl Runtime {
+    /// Starts the reactor's thread. Fails when the poller or the thread
+    /// cannot be created.
     pub fn new() -> io::Result<Runtime> {
         let mut reactor = Reactor::new()?;
         let handle = reactor.handle();
@@ -1021,6 +1030,7 @@ impl Runtime {
         })
     }
 
+    /// The handle of the runtime's reactor (to serve connections or stop it).
     pub fn handle(&self) -> &ReactorHandle {
         &self.handle
     }

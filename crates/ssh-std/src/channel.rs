@@ -10,6 +10,13 @@ use crate::driver::Handle;
 
 /// A channel: `Read` gives stdout, `Write` sends stdin. Reading and writing
 /// may happen from different threads through `&Channel`.
+///
+/// `exec` with input: write stdin while reading stdout (another thread, or
+/// [`Channel::read_all`] after [`Channel::send_eof`] only when the input is
+/// small): writing everything before reading deadlocks once the output
+/// exceeds the 2 MiB window. A server allows a limited number of session
+/// channels per connection (OpenSSH's and this crate's `MaxSessions`:
+/// 10 by default); more are refused.
 pub struct Channel {
     conn: Arc<Handle>,
     id: ChannelId,

@@ -360,7 +360,9 @@ impl Client {
         self.auth_result("keyboard-interactive", Some(&mut respond))
     }
 
-    /// Opens a session channel.
+    /// Opens a session channel; blocks until the server accepts or
+    /// refuses it. Servers refuse session channels beyond `MaxSessions`
+    /// (10 per connection by default, OpenSSH and this project alike).
     pub fn channel_session(&self) -> Result<Channel, Error> {
         let id = self.shared().with(|s| s.conn_mut().open_session())?;
         self.shared().wait(|s| s.poll_open(id))?;
@@ -375,6 +377,8 @@ impl Client {
     }
 
     /// Runs a command with no input; returns its output and exit status.
+    /// Uses one session channel for the duration (see `MaxSessions` at
+    /// [`Client::channel_session`]).
     pub fn exec(&self, command: &str) -> Result<ExecOutput, Error> {
         let mut ch = self.channel_session()?;
         ch.exec(command)?;

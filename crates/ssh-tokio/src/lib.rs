@@ -405,12 +405,15 @@ impl Client {
         Ok(client)
     }
 
+    /// The server's host key (after the first key exchange).
     pub fn host_key(&self) -> Option<PublicKey> {
         self.conn.shared().lock().conn().host_key().cloned()
     }
+    /// Algorithms in use (after the first key exchange).
     pub fn negotiated(&self) -> Option<ssh_proto::Negotiated> {
         self.conn.shared().lock().conn().negotiated().cloned()
     }
+    /// The server's version string (e.g. `SSH-2.0-OpenSSH_9.2p1`).
     pub fn server_version(&self) -> Option<String> {
         self.conn
             .shared()
@@ -419,12 +422,15 @@ impl Client {
             .peer_version()
             .map(str::to_string)
     }
+    /// The server's authentication banner, if it sent one.
     pub fn banner(&self) -> Option<String> {
         self.conn.shared().lock().banner().map(str::to_string)
     }
+    /// Whether user authentication has succeeded.
     pub fn is_authenticated(&self) -> bool {
         self.conn.shared().lock().conn().is_authenticated()
     }
+    /// Methods the server said may continue after the last failure.
     pub fn auth_methods_left(&self) -> Option<Vec<String>> {
         self.conn
             .shared()
@@ -433,9 +439,11 @@ impl Client {
             .auth_methods_left()
             .map(|m| m.to_vec())
     }
+    /// How many key exchanges have completed (1 after the handshake).
     pub fn kex_count(&self) -> u32 {
         self.conn.shared().lock().conn().kex_count()
     }
+    /// Starts a new key exchange; returns without waiting for it.
     pub fn rekey(&self) -> Result<(), Error> {
         self.conn.with(|s| s.conn_mut().rekey())
     }
@@ -463,18 +471,24 @@ impl Client {
         ssh_proto::session::auth_none_result(self.auth_result("none", None).await)
     }
 
+    /// Authenticates with a password; awaits the server's answer. Fails
+    /// with `AuthFailed` when refused.
     pub async fn auth_password(&self, user: &str, password: &str) -> Result<(), Error> {
         self.conn
             .with(|s| s.conn_mut().auth_password(user, password))?;
         self.auth_result("password", None).await
     }
 
+    /// Authenticates with `key`; awaits the server's answer. Fails with
+    /// `AuthFailed` when refused.
     pub async fn auth_publickey(&self, user: &str, key: Arc<PrivateKey>) -> Result<(), Error> {
         let label = format!("publickey {}", key.public_key().key_type());
         self.conn.with(|s| s.conn_mut().auth_publickey(user, key))?;
         self.auth_result(&label, None).await
     }
 
+    /// Loads a private key file (decrypted with `passphrase`, off the async
+    /// threads) and authenticates with it as [`Client::auth_publickey`].
     pub async fn auth_key_file(
         &self,
         user: &str,
@@ -505,7 +519,9 @@ impl Client {
             .await
     }
 
-    /// Opens a session channel.
+    /// Opens a session channel; awaits until the server accepts or
+    /// refuses it. Servers refuse session channels beyond `MaxSessions`
+    /// (10 per connection by default, OpenSSH and this project alike).
     pub async fn channel_session(&self) -> Result<Channel, Error> {
         let id = self.conn.with(|s| s.conn_mut().open_session())?;
         let ch = Channel::new(self.conn.clone(), id);
@@ -514,6 +530,8 @@ impl Client {
     }
 
     /// Runs a command with no input; returns its output and exit status.
+    /// Uses one session channel for the duration (see `MaxSessions` at
+    /// [`Client::channel_session`]).
     pub async fn exec(&self, command: &str) -> Result<ExecOutput, Error> {
         let ch = self.channel_session().await?;
         ch.exec(command).await?;
@@ -564,6 +582,13 @@ type SendPromptFn<'a> = dyn FnMut(&str, &str, &[Prompt]) -> Vec<String> + Send +
 /// A channel: `AsyncRead` gives stdout, `AsyncWrite` sends stdin (client)
 /// or stdout (server). All methods take `&self`, so one task may read while
 /// another writes.
+///
+/// `exec` with input: write stdin while reading stdout (another task, or
+/// [`Channel::read_all`] after [`Channel::send_eof`] only when the input is
+/// small): writing everything before reading deadlocks once the output
+/// exceeds the 2 MiB window. A server allows a limited number of session
+/// channels per connection (OpenSSH's and this crate's `MaxSessions`:
+/// 10 by default); more are refused.
 pub struct Channel {
     conn: Arc<Conn>,
     id: ChannelId,
@@ -574,10 +599,12 @@ impl Channel {
         Channel { conn, id }
     }
 
+    /// Our id of this channel.
     pub fn id(&self) -> ChannelId {
         self.id
     }
 
+    /// The peer's SSH version string.
     pub fn peer_version(&self) -> Option<String> {
         self.conn
             .shared()
@@ -599,18 +626,25 @@ impl Channel {
             .await
     }
 
+    /// Asks the server to run `command` on this channel; awaits its
+    /// answer (`ChannelRequestFailed` when refused). See the type's docs on
+    /// writing input while reading output.
     pub async fn exec(&self, command: &str) -> Result<(), Error> {
         let id = self.id;
         self.request(|c| c.exec(id, command), "exec").await
     }
+    /// Asks for the user's login shell; awaits the server's answer.
     pub async fn shell(&self) -> Result<(), Error> {
         let id = self.id;
         self.request(|c| c.shell(id), "shell").await
     }
+    /// Asks for a subsystem (e.g. `sftp`); awaits the server's answer.
     pub async fn subsystem(&self, name: &str) -> Result<(), Error> {
         let id = self.id;
         self.request(|c| c.subsystem(id, name), "subsystem").await
     }
+    /// Requests a pseudo-terminal `term` of `cols` x `rows` with terminal
+    /// `modes` (opcode, value); awaits the server's answer.
     pub async fn request_pty(
         &self,
         term: &str,
@@ -622,15 +656,20 @@ impl Channel {
         let pty = ssh_std::pty_request(term, cols, rows, modes);
         self.request(|c| c.request_pty(id, &pty), "pty-req").await
     }
+    /// Sends an environment variable (before `exec`/`shell`); the server
+    /// may ignore it, and no reply is awaited.
     pub fn set_env(&self, name: &str, value: &str) -> Result<(), Error> {
         let id = self.id;
         self.conn.with(|s| s.conn_mut().set_env(id, name, value))
     }
+    /// Tells the server the terminal's new size; no reply is awaited.
     pub fn window_change(&self, cols: u32, rows: u32) -> Result<(), Error> {
         let id = self.id;
         self.conn
             .with(|s| s.conn_mut().window_change(id, cols, rows, 0, 0))
     }
+    /// Sends a signal (`TERM`, `INT`, ... without `SIG`) to the remote
+    /// process; the server may ignore it.
     pub fn signal(&self, name: &str) -> Result<(), Error> {
         let id = self.id;
         self.conn.with(|s| s.conn_mut().signal(id, name))
@@ -640,6 +679,8 @@ impl Channel {
         let id = self.id;
         self.conn.with(|s| s.send_eof(id))
     }
+    /// Closes the channel; does not wait for the peer's close. Dropping the
+    /// `Channel` closes it too.
     pub fn close(&self) -> Result<(), Error> {
         let id = self.id;
         self.conn.with(|s| s.conn_mut().close_channel(id))
