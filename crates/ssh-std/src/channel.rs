@@ -197,8 +197,9 @@ impl Drop for Channel {
     }
 }
 
-/// The pty-req a client sends: terminal type, size in characters (no pixels), modes.
-#[doc(hidden)]
+/// The pty-req a client sends: terminal type, size in characters (no
+/// pixels), modes. For adapters that drive a connection themselves (the
+/// `ssh-tokio` channel builds its request with it).
 pub fn pty_request(term: &str, cols: u32, rows: u32, modes: &[(u8, u32)]) -> PtyRequest {
     PtyRequest {
         term: term.into(),

@@ -219,8 +219,10 @@ impl Client {
 
     /// Completes the handshake of a connection whose socket an event loop
     /// owns (the `ssh-mio` adapter): `shared` was made with
-    /// `Output::Loop` and is already registered with the loop.
-    #[doc(hidden)]
+    /// `Output::Loop` and is already registered with the loop. For adapters
+    /// that drive a connection themselves; blocks the calling thread (not
+    /// the loop's) until the handshake ends, `timeout` passes or `check`
+    /// refuses the host key.
     pub fn handshake_loop(
         shared: Arc<Shared>,
         host: &str,
@@ -406,12 +408,14 @@ impl Client {
     }
 }
 
-/// Answers keyboard-interactive prompts: (name, instruction, prompts) -> answers.
-#[doc(hidden)]
+/// Answers keyboard-interactive prompts: (name, instruction, prompts) ->
+/// answers, one per prompt. Used by [`auth_event`].
 pub type PromptFn<'a> = dyn FnMut(&str, &str, &[Prompt]) -> Vec<String> + 'a;
 
-/// Handles one auth event of attempt `method` (prompts go to `on_prompt`): the outcome once known.
-#[doc(hidden)]
+/// Handles one auth event of attempt `method` (prompts go to `on_prompt`):
+/// `Some` outcome once known, `None` to keep waiting for events. For
+/// adapters that drive a connection themselves and wait for auth events
+/// their own way (the `ssh-tokio` client).
 pub fn auth_event(
     sh: &Shared,
     ev: Event,
@@ -436,8 +440,9 @@ pub fn auth_event(
     }
 }
 
-/// Lets `check` judge the server's host key and tells the core: Ok to go on, or the HostKey error.
-#[doc(hidden)]
+/// Lets `check` judge the server's host key and tells the core: Ok to go
+/// on, or the `HostKey` error. For adapters that drive a connection
+/// themselves (their handshake loop calls it on `Event::HostKey`).
 pub fn check_host_key(
     sh: &Shared,
     check: &mut HostKeyCheck,

@@ -105,15 +105,16 @@ pub struct ServerHandle {
 }
 
 impl ServerHandle {
-    /// For sibling adapters that own the connection's socket themselves.
-    #[doc(hidden)]
+    /// A handle over `conn`, described by `info`. For adapters that drive a
+    /// connection themselves (they own its socket).
     pub fn from_parts(conn: Arc<Handle>, info: ConnectionInfo) -> ServerHandle {
         ServerHandle {
             conn,
             info: Arc::new(info),
         }
     }
-    #[doc(hidden)]
+    /// The connection handle: for adapters that drive a connection
+    /// themselves and need its [`Shared`](crate::driver::Shared) state.
     pub fn conn(&self) -> &Arc<Handle> {
         &self.conn
     }
@@ -157,8 +158,8 @@ fn finish<H: Handler>(handle: &ServerHandle, handler: &mut H, end: Error) -> Res
     connection_result(end, handle.is_authenticated())
 }
 
-/// Refuses a server configuration with no host key.
-#[doc(hidden)]
+/// Refuses a server configuration with no host key (`InvalidInput`). For
+/// adapters' listeners, before they accept anything.
 pub fn require_host_key(config: &Config) -> io::Result<()> {
     if config.transport.host_keys.is_empty() {
         return Err(io::Error::new(
@@ -349,14 +350,16 @@ fn auth<H: Handler>(
 }
 
 /// A listener's admission state ([`Admission`]), shared by its
-/// connections (every adapter's accept loop asks it).
-#[doc(hidden)]
+/// connections (every adapter's accept loop asks it). For adapters that
+/// drive a connection themselves.
 pub struct Gate {
     admission: Mutex<Admission>,
     rng: Mutex<Box<dyn CryptoRng + Send>>,
 }
 
 impl Gate {
+    /// A gate admitting connections as `config` says (`MaxStartups`,
+    /// per-source limits).
     pub fn new(config: AdmissionConfig) -> Arc<Gate> {
         Arc::new(Gate {
             admission: Mutex::new(Admission::new(config)),
@@ -393,8 +396,8 @@ impl Gate {
     }
 }
 
-/// Counts a connection as unauthenticated (MaxStartups) until it authenticates or the guard drops.
-#[doc(hidden)]
+/// Counts a connection as unauthenticated (`MaxStartups`) until it
+/// authenticates or the guard drops. Made by [`Gate::admit`].
 pub struct UnauthGuard {
     gate: Arc<Gate>,
     startup: Mutex<Option<Startup>>,
