@@ -2,18 +2,57 @@
 //!
 //! ```no_run
 //! # async fn f() -> Result<(), ssh_tokio::Error> {
-//! use std::sync::Arc;
-//! use ssh_tokio::{Client, Config, HostKeyCheck};
+//! use ssh_tokio::{Client, HostKeyCheck};
 //! let client = Client::connect(
 //!     "127.0.0.1:22",
-//!     Arc::new(Config::default()),
 //!     HostKeyCheck::KnownHostsFile("/home/me/.ssh/known_hosts".into()),
-//!     None,
 //! )
 //! .await?;
 //! client.auth_password("me", "secret").await?;
 //! let out = client.exec("uname -a").await?;
 //! println!("{}", String::from_utf8_lossy(&out.stdout));
+//! # Ok(()) }
+//! ```
+//!
+//! A server: a [`Handler`] that accepts one password and answers `exec`
+//! with the command's length as exit status (and no output).
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use ssh_tokio::proto::{ChannelId, ChannelRequest};
+//! use ssh_tokio::{Auth, Channel, Config, Handler, Server, ServerHandle};
+//!
+//! struct Len {
+//!     chans: Vec<Channel>,
+//! }
+//!
+//! impl Handler for Len {
+//!     async fn auth_password(&mut self, user: &str, password: &str) -> Auth {
+//!         if user == "demo" && password == "demo" { Auth::Accept } else { Auth::Reject }
+//!     }
+//!     async fn channel_opened(&mut self, channel: Channel, _kind: &str) {
+//!         self.chans.push(channel);
+//!     }
+//!     async fn channel_request(&mut self, id: ChannelId, request: ChannelRequest) -> bool {
+//!         let Some(i) = self.chans.iter().position(|c| c.id() == id) else { return false };
+//!         let ChannelRequest::Exec { command } = request else { return false };
+//!         let ch = self.chans.swap_remove(i);
+//!         tokio::spawn(async move {
+//!             let _ = ch.send_exit_status(command.len() as u32);
+//!             let _ = ch.send_eof();
+//!             let _ = ch.close();
+//!         });
+//!         true
+//!     }
+//! }
+//!
+//! # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+//! let key = ssh_std::load_private_key("/etc/ssh/ssh_host_ed25519_key".as_ref(), None)?;
+//! let mut config = Config::default();
+//! config.transport.host_keys.push(Arc::new(key));
+//! config.auth_methods = vec!["password".into()];
+//! let server = Server::bind("127.0.0.1:2222", Arc::new(config)).await?;
+//! server.run(|_conn: &ServerHandle| Len { chans: Vec::new() }).await?;
 //! # Ok(()) }
 //! ```
 //!
