@@ -24,6 +24,22 @@
 //!
 //! Memory per idle connection is the core's state plus what its buffers
 //! hold; reading goes through one scratch buffer shared by all connections.
+//!
+//! A client on a [`Runtime`] (one reactor thread; more connections on the
+//! same runtime share it):
+//!
+//! ```no_run
+//! use ssh_mio::{HostKeyCheck, Runtime};
+//! let rt = Runtime::new()?;
+//! let client = rt.connect(
+//!     "127.0.0.1:22",
+//!     HostKeyCheck::KnownHostsFile("/home/me/.ssh/known_hosts".into()),
+//! )?;
+//! client.auth_password("me", "secret")?;
+//! let out = client.exec("uname -a")?;
+//! println!("{} (exit {:?})", String::from_utf8_lossy(&out.stdout), out.status);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub, missing_docs)]
@@ -986,8 +1002,11 @@ impl Server {
         self.reactor.handle()
     }
 
-    /// Accepts and serves connections on the calling thread until
-    /// shutdown. Handler methods run on this thread and must not block.
+    /// Accepts and serves connections on the calling thread (the
+    /// reactor's) until shutdown; blocks until then. Handler methods run on
+    /// the reactor's worker threads (see the crate docs) and may block.
+    /// Fails when the listener cannot be registered or polling fails, or
+    /// when the server already ran.
     pub fn run<H, F>(mut self, make_handler: F) -> io::Result<()>
     where
         H: Handler + 'static,
