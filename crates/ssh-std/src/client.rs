@@ -146,7 +146,7 @@ impl Client {
 
     /// Runs the handshake on a connected TCP stream. `host` and `port` name
     /// the server for known_hosts lookups.
-    pub fn handshake_tcp(
+    fn handshake_tcp(
         sock: TcpStream,
         host: &str,
         port: u16,

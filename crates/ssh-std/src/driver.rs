@@ -173,7 +173,7 @@ impl Shared {
 
     /// Calls the async adapter's hook, if any: with `wake` when given,
     /// else with the channels the session saw touched (or all).
-    pub fn run_hook(&self, g: &mut State, wake: Option<Wake<'_>>) {
+    pub(crate) fn run_hook(&self, g: &mut State, wake: Option<Wake<'_>>) {
         let Some(h) = &self.hook else { return };
         if let Some(w) = wake {
             return h(w);
@@ -223,7 +223,7 @@ impl Shared {
     }
 
     /// Like `wait`, for writers: woken when send room appears.
-    pub fn wait_room<T>(
+    pub(crate) fn wait_room<T>(
         &self,
         f: impl FnMut(&mut State) -> Option<Result<T, Error>>,
     ) -> Result<T, Error> {
