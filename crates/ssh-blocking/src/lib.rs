@@ -20,6 +20,7 @@
 //! The handle types are those of `ssh-std` (which `ssh-mio` drives from an
 //! event loop instead of threads); this crate adds the [`Server`] that
 //! serves each connection on a thread of its own.
+#![warn(unreachable_pub, missing_docs)]
 
 mod server;
 

@@ -104,6 +104,7 @@ pub struct ShutdownHandle {
 }
 
 impl ShutdownHandle {
+    /// Asks the server to stop accepting; returns at once.
     pub fn shutdown(&self) {
         if self.stop.swap(true, Ordering::SeqCst) {
             return;
@@ -153,10 +154,14 @@ impl Drop for CountGuard {
 }
 
 impl Server {
+    /// Binds a listener at `addr`. Fails when `config` has no host key or
+    /// the address cannot be bound.
     pub fn bind(addr: impl ToSocketAddrs, config: Arc<Config>) -> io::Result<Server> {
         Self::from_listener(TcpListener::bind(addr)?, config)
     }
 
+    /// A server on an already bound listener. Fails when `config` has no
+    /// host key.
     pub fn from_listener(listener: TcpListener, config: Arc<Config>) -> io::Result<Server> {
         require_host_key(&config)?;
         Ok(Server {
@@ -167,10 +172,12 @@ impl Server {
         })
     }
 
+    /// The address the listener is bound to.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }
 
+    /// A handle that stops [`Server::run`] from another thread.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         ShutdownHandle {
             stop: self.stop.clone(),

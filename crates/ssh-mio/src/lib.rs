@@ -24,8 +24,25 @@
 //!
 //! Memory per idle connection is the core's state plus what its buffers
 //! hold; reading goes through one scratch buffer shared by all connections.
+//!
+//! A client on a [`Runtime`] (one reactor thread; more connections on the
+//! same runtime share it):
+//!
+//! ```no_run
+//! use ssh_mio::{HostKeyCheck, Runtime};
+//! let rt = Runtime::new()?;
+//! let client = rt.connect(
+//!     "127.0.0.1:22",
+//!     HostKeyCheck::KnownHostsFile("/home/me/.ssh/known_hosts".into()),
+//! )?;
+//! client.auth_password("me", "secret")?;
+//! let out = client.exec("uname -a")?;
+//! println!("{} (exit {:?})", String::from_utf8_lossy(&out.stdout), out.status);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 #![forbid(unsafe_code)]
+#![warn(unreachable_pub, missing_docs)]
 
 use std::cell::Cell;
 use std::collections::VecDeque;
@@ -425,6 +442,8 @@ impl Reactor {
         })
     }
 
+    /// A `Send + Sync` handle that queues work for this reactor (connect,
+    /// serve, stop) from any thread and wakes it.
     pub fn handle(&self) -> ReactorHandle {
         ReactorHandle {
             queue: self.queue.clone(),
@@ -571,7 +590,7 @@ impl Reactor {
                 }
                 _ => {
                     // The connection ended while its handler was out.
-                    let shared = server.handle().conn().shared.clone();
+                    let shared = server.handle().conn().shared().clone();
                     self.workers.submit(Job {
                         slot,
                         id,
@@ -951,10 +970,14 @@ pub struct Server {
 }
 
 impl Server {
+    /// Binds a listener at `addr`. Fails when `config` has no host key or
+    /// the address cannot be bound.
     pub fn bind(addr: impl ToSocketAddrs, config: Arc<Config>) -> io::Result<Server> {
         Self::from_listener(std::net::TcpListener::bind(addr)?, config)
     }
 
+    /// A server on an already bound listener. Fails when `config` has no
+    /// host key.
     pub fn from_listener(
         listener: std::net::TcpListener,
         config: Arc<Config>,
@@ -968,6 +991,7 @@ impl Server {
         })
     }
 
+    /// The address the listener is bound to.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }
@@ -978,8 +1002,11 @@ impl Server {
         self.reactor.handle()
     }
 
-    /// Accepts and serves connections on the calling thread until
-    /// shutdown. Handler methods run on this thread and must not block.
+    /// Accepts and serves connections on the calling thread (the
+    /// reactor's) until shutdown; blocks until then. Handler methods run on
+    /// the reactor's worker threads (see the crate docs) and may block.
+    /// Fails when the listener cannot be registered or polling fails, or
+    /// when the server already ran.
     pub fn run<H, F>(mut self, make_handler: F) -> io::Result<()>
     where
         H: Handler + 'static,
@@ -1004,6 +1031,8 @@ pub struct Runtime {
 }
 
 impl Runtime {
+    /// Starts the reactor's thread. Fails when the poller or the thread
+    /// cannot be created.
     pub fn new() -> io::Result<Runtime> {
         let mut reactor = Reactor::new()?;
         let handle = reactor.handle();
@@ -1020,6 +1049,7 @@ impl Runtime {
         })
     }
 
+    /// The handle of the runtime's reactor (to serve connections or stop it).
     pub fn handle(&self) -> &ReactorHandle {
         &self.handle
     }

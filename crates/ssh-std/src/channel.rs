@@ -10,6 +10,13 @@ use crate::driver::Handle;
 
 /// A channel: `Read` gives stdout, `Write` sends stdin. Reading and writing
 /// may happen from different threads through `&Channel`.
+///
+/// `exec` with input: write stdin while reading stdout (another thread, or
+/// [`Channel::read_all`] after [`Channel::send_eof`] only when the input is
+/// small): writing everything before reading deadlocks once the output
+/// exceeds the 2 MiB window. A server allows a limited number of session
+/// channels per connection (OpenSSH's and this crate's `MaxSessions`:
+/// 10 by default); more are refused.
 pub struct Channel {
     conn: Arc<Handle>,
     id: ChannelId,
@@ -20,6 +27,7 @@ impl Channel {
         Channel { conn, id }
     }
 
+    /// Our id of this channel.
     pub fn id(&self) -> ChannelId {
         self.id
     }
@@ -27,7 +35,7 @@ impl Channel {
     /// The peer's SSH version string (e.g. `SSH-2.0-OpenSSH_9.2p1`).
     pub fn peer_version(&self) -> Option<String> {
         self.conn
-            .shared
+            .shared()
             .lock()
             .conn()
             .peer_version()
@@ -39,20 +47,26 @@ impl Channel {
         f: impl FnOnce(&mut Connection) -> Result<(), Error>,
         what: &str,
     ) -> Result<(), Error> {
-        let sh = &self.conn.shared;
+        let sh = &self.conn.shared();
         sh.with(|s| f(s.conn_mut()))?;
         let id = self.id;
         sh.wait(|s| s.poll_reply(id, what))
     }
 
+    /// Asks the server to run `command` on this channel; blocks until it
+    /// accepts or refuses (`ChannelRequestFailed`). Read its output with
+    /// `Read` / [`Channel::stderr`] and its status with
+    /// [`Channel::exit_status`].
     pub fn exec(&self, command: &str) -> Result<(), Error> {
         let id = self.id;
         self.request(|c| c.exec(id, command), "exec")
     }
+    /// Asks for the user's login shell; blocks until the server answers.
     pub fn shell(&self) -> Result<(), Error> {
         let id = self.id;
         self.request(|c| c.shell(id), "shell")
     }
+    /// Asks for a subsystem (e.g. `sftp`); blocks until the server answers.
     pub fn subsystem(&self, name: &str) -> Result<(), Error> {
         let id = self.id;
         self.request(|c| c.subsystem(id, name), "subsystem")
@@ -69,30 +83,38 @@ impl Channel {
         let pty = pty_request(term, cols, rows, modes);
         self.request(|c| c.request_pty(id, &pty), "pty-req")
     }
+    /// Sends an environment variable (before `exec`/`shell`); the server
+    /// may ignore it, and no reply is awaited.
     pub fn set_env(&self, name: &str, value: &str) -> Result<(), Error> {
         let id = self.id;
         self.conn
-            .shared
+            .shared()
             .with(|s| s.conn_mut().set_env(id, name, value))
     }
+    /// Tells the server the terminal's new size (after
+    /// [`Channel::request_pty`]); no reply is awaited.
     pub fn window_change(&self, cols: u32, rows: u32) -> Result<(), Error> {
         let id = self.id;
         self.conn
-            .shared
+            .shared()
             .with(|s| s.conn_mut().window_change(id, cols, rows, 0, 0))
     }
+    /// Sends a signal (`TERM`, `INT`, ... without `SIG`) to the remote
+    /// process; the server may ignore it.
     pub fn signal(&self, name: &str) -> Result<(), Error> {
         let id = self.id;
-        self.conn.shared.with(|s| s.conn_mut().signal(id, name))
+        self.conn.shared().with(|s| s.conn_mut().signal(id, name))
     }
     /// No more input from us.
     pub fn send_eof(&self) -> Result<(), Error> {
         let id = self.id;
-        self.conn.shared.with(|s| s.send_eof(id))
+        self.conn.shared().with(|s| s.send_eof(id))
     }
+    /// Closes the channel (no more data either way); does not wait for the
+    /// peer's close. Dropping the `Channel` closes it too.
     pub fn close(&self) -> Result<(), Error> {
         let id = self.id;
-        self.conn.shared.with(|s| s.conn_mut().close_channel(id))
+        self.conn.shared().with(|s| s.conn_mut().close_channel(id))
     }
 
     /// Reads from one stream; Ok(0) at EOF.
@@ -104,7 +126,7 @@ impl Channel {
         let id = self.id;
         let mut out = Vec::new();
         let mut err = Vec::new();
-        let sh = &self.conn.shared;
+        let sh = &self.conn.shared();
         sh.wait(|s| s.poll_read_all(id, &mut out, &mut err))?;
         Ok((out, err))
     }
@@ -117,13 +139,13 @@ impl Channel {
     /// Waits until the channel closes; returns the exit status if one came.
     pub fn exit_status(&self) -> Result<Option<u32>, Error> {
         let id = self.id;
-        let sh = &self.conn.shared;
+        let sh = &self.conn.shared();
         sh.wait(|s| s.poll_exit_status(id))
     }
 
     /// The exit signal, if the command was killed (after [`exit_status`](Self::exit_status)).
     pub fn exit_signal(&self) -> Option<ExitSignal> {
-        let g = self.conn.shared.lock();
+        let g = self.conn.shared().lock();
         g.exit_signal(self.id)
     }
 
@@ -131,7 +153,7 @@ impl Channel {
     pub fn send_exit_status(&self, status: u32) -> Result<(), Error> {
         let id = self.id;
         self.conn
-            .shared
+            .shared()
             .with(|s| s.conn_mut().send_exit_status(id, status))
     }
 
@@ -144,7 +166,7 @@ impl Channel {
         message: &str,
     ) -> Result<(), Error> {
         let id = self.id;
-        self.conn.shared.with(|s| {
+        self.conn.shared().with(|s| {
             s.conn_mut()
                 .send_exit_signal(id, signal, core_dumped, message)
         })
@@ -168,15 +190,16 @@ impl Channel {
 impl Drop for Channel {
     fn drop(&mut self) {
         let id = self.id;
-        let _ = self.conn.shared.with(|s| {
+        let _ = self.conn.shared().with(|s| {
             s.release(id);
             Ok(())
         });
     }
 }
 
-/// The pty-req a client sends: terminal type, size in characters (no pixels), modes.
-#[doc(hidden)]
+/// The pty-req a client sends: terminal type, size in characters (no
+/// pixels), modes. For adapters that drive a connection themselves (the
+/// `ssh-tokio` channel builds its request with it).
 pub fn pty_request(term: &str, cols: u32, rows: u32, modes: &[(u8, u32)]) -> PtyRequest {
     PtyRequest {
         term: term.into(),
@@ -197,7 +220,7 @@ fn read_stream(
     if buf.is_empty() {
         return Ok(0);
     }
-    let sh = &conn.shared;
+    let sh = &conn.shared();
     sh.wait(|s| s.poll_read(id, stream, buf))
 }
 
@@ -205,7 +228,7 @@ fn write_data(conn: &Handle, id: ChannelId, stream: Stream, buf: &[u8]) -> Resul
     if buf.is_empty() {
         return Ok(0);
     }
-    let sh = &conn.shared;
+    let sh = &conn.shared();
     let n = sh.wait_room(|s| s.poll_write(id, stream, buf))?;
     Ok(n)
 }

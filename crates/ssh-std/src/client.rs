@@ -20,6 +20,7 @@ use crate::driver::{reader_loop, Handle, Shared};
 /// A byte stream that can be read and written from two threads at once:
 /// the reader half goes to the connection's reader thread.
 pub trait SplitStream {
+    /// Splits into a reader half and a writer half of the same stream.
     #[allow(clippy::type_complexity)]
     fn split(self) -> io::Result<(Box<dyn Read + Send>, Box<dyn Write + Send>)>;
 }
@@ -98,7 +99,9 @@ impl HostKeyCheck {
 /// Output of [`Client::exec`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecOutput {
+    /// Everything the command wrote to stdout.
     pub stdout: Vec<u8>,
+    /// Everything the command wrote to stderr.
     pub stderr: Vec<u8>,
     /// The exit status, when the server sent one.
     pub status: Option<u32>,
@@ -143,7 +146,7 @@ impl Client {
 
     /// Runs the handshake on a connected TCP stream. `host` and `port` name
     /// the server for known_hosts lookups.
-    pub fn handshake_tcp(
+    fn handshake_tcp(
         sock: TcpStream,
         host: &str,
         port: u16,
@@ -203,10 +206,7 @@ impl Client {
         let conn = Connection::client(config, ssh_proto::os_rng(), Instant::now())?;
         conn.set_peer(&format_args!("{host}:{port}"));
         let shared = Shared::new(conn, writer);
-        let inner = Arc::new(Handle {
-            shared: shared.clone(),
-            sock,
-        });
+        let inner = Arc::new(Handle::new(shared.clone(), sock));
         {
             let s2 = shared.clone();
             std::thread::Builder::new()
@@ -219,8 +219,10 @@ impl Client {
 
     /// Completes the handshake of a connection whose socket an event loop
     /// owns (the `ssh-mio` adapter): `shared` was made with
-    /// `Output::Loop` and is already registered with the loop.
-    #[doc(hidden)]
+    /// `Output::Loop` and is already registered with the loop. For adapters
+    /// that drive a connection themselves; blocks the calling thread (not
+    /// the loop's) until the handshake ends, `timeout` passes or `check`
+    /// refuses the host key.
     pub fn handshake_loop(
         shared: Arc<Shared>,
         host: &str,
@@ -228,7 +230,7 @@ impl Client {
         check: HostKeyCheck,
         timeout: Option<Duration>,
     ) -> Result<Client, Error> {
-        let inner = Arc::new(Handle { shared, sock: None });
+        let inner = Arc::new(Handle::new(shared, None));
         Self::finish_handshake(inner, host, port, check, timeout)
     }
 
@@ -239,7 +241,7 @@ impl Client {
         mut check: HostKeyCheck,
         timeout: Option<Duration>,
     ) -> Result<Client, Error> {
-        let shared = inner.shared.clone();
+        let shared = inner.shared().clone();
         let deadline = timeout.map(|t| Instant::now() + t);
         shared.flush(shared.lock());
         // Wait for the host key, let the policy decide.
@@ -250,7 +252,7 @@ impl Client {
     }
 
     fn shared(&self) -> &Shared {
-        &self.inner.shared
+        self.inner.shared()
     }
 
     /// The server's host key.
@@ -277,6 +279,7 @@ impl Client {
         self.shared().lock().banner().map(str::to_string)
     }
 
+    /// Whether user authentication has succeeded.
     pub fn is_authenticated(&self) -> bool {
         self.shared().lock().conn().is_authenticated()
     }
@@ -359,7 +362,9 @@ impl Client {
         self.auth_result("keyboard-interactive", Some(&mut respond))
     }
 
-    /// Opens a session channel.
+    /// Opens a session channel; blocks until the server accepts or
+    /// refuses it. Servers refuse session channels beyond `MaxSessions`
+    /// (10 per connection by default, OpenSSH and this project alike).
     pub fn channel_session(&self) -> Result<Channel, Error> {
         let id = self.shared().with(|s| s.conn_mut().open_session())?;
         self.shared().wait(|s| s.poll_open(id))?;
@@ -374,6 +379,8 @@ impl Client {
     }
 
     /// Runs a command with no input; returns its output and exit status.
+    /// Uses one session channel for the duration (see `MaxSessions` at
+    /// [`Client::channel_session`]).
     pub fn exec(&self, command: &str) -> Result<ExecOutput, Error> {
         let mut ch = self.channel_session()?;
         ch.exec(command)?;
@@ -401,12 +408,14 @@ impl Client {
     }
 }
 
-/// Answers keyboard-interactive prompts: (name, instruction, prompts) -> answers.
-#[doc(hidden)]
+/// Answers keyboard-interactive prompts: (name, instruction, prompts) ->
+/// answers, one per prompt. Used by [`auth_event`].
 pub type PromptFn<'a> = dyn FnMut(&str, &str, &[Prompt]) -> Vec<String> + 'a;
 
-/// Handles one auth event of attempt `method` (prompts go to `on_prompt`): the outcome once known.
-#[doc(hidden)]
+/// Handles one auth event of attempt `method` (prompts go to `on_prompt`):
+/// `Some` outcome once known, `None` to keep waiting for events. For
+/// adapters that drive a connection themselves and wait for auth events
+/// their own way (the `ssh-tokio` client).
 pub fn auth_event(
     sh: &Shared,
     ev: Event,
@@ -431,8 +440,9 @@ pub fn auth_event(
     }
 }
 
-/// Lets `check` judge the server's host key and tells the core: Ok to go on, or the HostKey error.
-#[doc(hidden)]
+/// Lets `check` judge the server's host key and tells the core: Ok to go
+/// on, or the `HostKey` error. For adapters that drive a connection
+/// themselves (their handshake loop calls it on `Event::HostKey`).
 pub fn check_host_key(
     sh: &Shared,
     check: &mut HostKeyCheck,

@@ -77,8 +77,11 @@ pub enum Output {
     Loop(Box<dyn Fn() + Send + Sync>),
 }
 
+/// One connection's state, shared by its handles and its driver (reader
+/// thread, event loop or tasks): the [`Session`] behind a mutex, the
+/// condition variables its waiters sleep on, and where output goes.
 pub struct Shared {
-    pub state: Mutex<State>,
+    state: Mutex<State>,
     /// Signalled when events arrive (readers, auth and request waiters).
     pub cond: Condvar,
     /// Signalled when send room appears (window adjust, output written).
@@ -97,10 +100,13 @@ fn io_err(e: io::Error, what: &str) -> Error {
 }
 
 impl Shared {
+    /// State for `conn` whose output the calling thread writes straight to
+    /// `writer` ([`Output::Direct`]).
     pub fn new(conn: Connection, writer: Box<dyn Write + Send>) -> Arc<Shared> {
         Self::with_output(conn, Output::Direct(Mutex::new(writer)))
     }
 
+    /// State for `conn` with output going where `output` says.
     pub fn with_output(conn: Connection, output: Output) -> Arc<Shared> {
         Self::with_hook(conn, output, None)
     }
@@ -131,6 +137,8 @@ impl Shared {
         })
     }
 
+    /// Locks the state (a poisoned lock is taken over: the state stays
+    /// consistent between calls). Blocks while another thread holds it.
     pub fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -165,7 +173,7 @@ impl Shared {
 
     /// Calls the async adapter's hook, if any: with `wake` when given,
     /// else with the channels the session saw touched (or all).
-    pub fn run_hook(&self, g: &mut State, wake: Option<Wake<'_>>) {
+    pub(crate) fn run_hook(&self, g: &mut State, wake: Option<Wake<'_>>) {
         let Some(h) = &self.hook else { return };
         if let Some(w) = wake {
             return h(w);
@@ -215,7 +223,7 @@ impl Shared {
     }
 
     /// Like `wait`, for writers: woken when send room appears.
-    pub fn wait_room<T>(
+    pub(crate) fn wait_room<T>(
         &self,
         f: impl FnMut(&mut State) -> Option<Result<T, Error>>,
     ) -> Result<T, Error> {
@@ -419,8 +427,21 @@ impl Shared {
 /// connection object and its channels) goes, the connection is
 /// disconnected and the socket shut down.
 pub struct Handle {
-    pub shared: Arc<Shared>,
-    pub sock: Option<TcpStream>,
+    shared: Arc<Shared>,
+    sock: Option<TcpStream>,
+}
+
+impl Handle {
+    /// A handle over `shared`; `sock`, when given, is shut down when the
+    /// last handle goes (after the disconnect message is flushed).
+    pub fn new(shared: Arc<Shared>, sock: Option<TcpStream>) -> Handle {
+        Handle { shared, sock }
+    }
+
+    /// The connection state this handle keeps alive.
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
 }
 
 impl Drop for Handle {

@@ -25,6 +25,7 @@
 //! ```
 
 #![deny(unsafe_code)]
+#![warn(unreachable_pub, missing_docs)]
 
 mod addr;
 mod channel;

@@ -9,11 +9,15 @@ use crate::sys::{self, PwKey};
 /// One entry of the password database.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Passwd {
+    /// The login name.
     pub name: String,
+    /// The user id.
     pub uid: u32,
+    /// The primary group id.
     pub gid: u32,
     /// The home directory.
     pub dir: String,
+    /// The login shell.
     pub shell: String,
 }
 

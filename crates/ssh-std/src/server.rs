@@ -90,7 +90,9 @@ pub trait Handler: Send {
 /// Where a connection comes from.
 #[derive(Clone, Debug)]
 pub struct ConnectionInfo {
+    /// The client's address, when the transport has one.
     pub peer: Option<SocketAddr>,
+    /// Our address the client connected to, when the transport has one.
     pub local: Option<SocketAddr>,
 }
 
@@ -103,28 +105,31 @@ pub struct ServerHandle {
 }
 
 impl ServerHandle {
-    /// For sibling adapters that own the connection's socket themselves.
-    #[doc(hidden)]
+    /// A handle over `conn`, described by `info`. For adapters that drive a
+    /// connection themselves (they own its socket).
     pub fn from_parts(conn: Arc<Handle>, info: ConnectionInfo) -> ServerHandle {
         ServerHandle {
             conn,
             info: Arc::new(info),
         }
     }
-    #[doc(hidden)]
+    /// The connection handle: for adapters that drive a connection
+    /// themselves and need its [`Shared`](crate::driver::Shared) state.
     pub fn conn(&self) -> &Arc<Handle> {
         &self.conn
     }
+    /// The client's address, when known.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         self.info.peer
     }
+    /// Our local address, when known.
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.info.local
     }
     /// The client's version string (after the version exchange).
     pub fn client_version(&self) -> Option<String> {
         self.conn
-            .shared
+            .shared()
             .lock()
             .conn()
             .peer_version()
@@ -132,14 +137,15 @@ impl ServerHandle {
     }
     /// Algorithms in use (after the first key exchange).
     pub fn negotiated(&self) -> Option<Negotiated> {
-        self.conn.shared.lock().conn().negotiated().cloned()
+        self.conn.shared().lock().conn().negotiated().cloned()
     }
+    /// Whether the client has authenticated.
     pub fn is_authenticated(&self) -> bool {
-        self.conn.shared.lock().conn().is_authenticated()
+        self.conn.shared().lock().conn().is_authenticated()
     }
     /// Ends the connection (reason 11, "by application").
     pub fn disconnect(&self, description: &str) {
-        let _ = self.conn.shared.with(|s| {
+        let _ = self.conn.shared().with(|s| {
             s.conn_mut().disconnect(BY_APPLICATION, description);
             Ok(())
         });
@@ -152,8 +158,8 @@ fn finish<H: Handler>(handle: &ServerHandle, handler: &mut H, end: Error) -> Res
     connection_result(end, handle.is_authenticated())
 }
 
-/// Refuses a server configuration with no host key.
-#[doc(hidden)]
+/// Refuses a server configuration with no host key (`InvalidInput`). For
+/// adapters' listeners, before they accept anything.
 pub fn require_host_key(config: &Config) -> io::Result<()> {
     if config.transport.host_keys.is_empty() {
         return Err(io::Error::new(
@@ -171,7 +177,7 @@ fn handle_event<H: Handler>(
     ev: Event,
     on_auth: &dyn Fn(),
 ) -> Result<(), Error> {
-    let sh = &handle.conn.shared;
+    let sh = &handle.conn.shared();
     match ev {
         Event::AuthRequest { user, request } => auth(sh, handler, &user, request),
         Event::Authenticated { user } => {
@@ -244,7 +250,7 @@ impl<H: Handler> Dispatcher<H> {
         on_auth: Box<dyn Fn() + Send>,
     ) -> Self {
         let handle = ServerHandle {
-            conn: Arc::new(Handle { shared, sock }),
+            conn: Arc::new(Handle::new(shared, sock)),
             info: Arc::new(info),
         };
         let handler = make_handler(&handle);
@@ -265,7 +271,7 @@ impl<H: Handler> Dispatcher<H> {
     /// Ok when the client closed it in an orderly way, the reason
     /// otherwise.
     pub fn run(mut self) -> Result<(), Error> {
-        let sh = self.handle.conn.shared.clone();
+        let sh = self.handle.conn.shared().clone();
         loop {
             if let Some(r) = self.process() {
                 return r;
@@ -282,7 +288,7 @@ impl<H: Handler> Dispatcher<H> {
         }
         loop {
             let next = {
-                let mut g = self.handle.conn.shared.lock();
+                let mut g = self.handle.conn.shared().lock();
                 match g.pop_request() {
                     Some(ev) => Ok(ev),
                     None => match g.check() {
@@ -300,7 +306,7 @@ impl<H: Handler> Dispatcher<H> {
                 // Make sure the core knows (an error from the handler's
                 // answer, e.g. a refused reply, ends the connection).
                 {
-                    let mut g = self.handle.conn.shared.lock();
+                    let mut g = self.handle.conn.shared().lock();
                     if g.closed().is_none() {
                         g.conn_mut().disconnect(BY_APPLICATION, "server error");
                         g.absorb();
@@ -344,14 +350,16 @@ fn auth<H: Handler>(
 }
 
 /// A listener's admission state ([`Admission`]), shared by its
-/// connections (every adapter's accept loop asks it).
-#[doc(hidden)]
+/// connections (every adapter's accept loop asks it). For adapters that
+/// drive a connection themselves.
 pub struct Gate {
     admission: Mutex<Admission>,
     rng: Mutex<Box<dyn CryptoRng + Send>>,
 }
 
 impl Gate {
+    /// A gate admitting connections as `config` says (`MaxStartups`,
+    /// per-source limits).
     pub fn new(config: AdmissionConfig) -> Arc<Gate> {
         Arc::new(Gate {
             admission: Mutex::new(Admission::new(config)),
@@ -388,8 +396,8 @@ impl Gate {
     }
 }
 
-/// Counts a connection as unauthenticated (MaxStartups) until it authenticates or the guard drops.
-#[doc(hidden)]
+/// Counts a connection as unauthenticated (`MaxStartups`) until it
+/// authenticates or the guard drops. Made by [`Gate::admit`].
 pub struct UnauthGuard {
     gate: Arc<Gate>,
     startup: Mutex<Option<Startup>>,

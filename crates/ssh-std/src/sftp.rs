@@ -29,7 +29,7 @@ use crate::channel::Channel;
 
 use ssh_proto::session::sftp as sftp_ops;
 use ssh_proto::session::sftp::{check_status, Call, Download, Settings, Upload};
-pub use ssh_proto::session::sftp::{DirEntry, OpenOptions, Pipeline};
+use ssh_proto::session::sftp::{DirEntry, OpenOptions, Pipeline};
 
 use crate::io_util::{read_full, to_io};
 
@@ -156,6 +156,7 @@ impl Sftp {
         self.lock().settings.set_pipeline(chunk, requests);
     }
 
+    /// The current request size and count for transfers.
     pub fn pipeline(&self) -> Pipeline {
         self.lock().settings.pipeline
     }
@@ -187,6 +188,7 @@ impl Sftp {
         self.realpath(".")
     }
 
+    /// The server's canonical absolute form of `path`.
     pub fn realpath(&self, path: &str) -> Result<String, Error> {
         self.run(sftp_ops::realpath(self.path(path)))
     }
@@ -208,16 +210,19 @@ impl Sftp {
         result.map(|_| out)
     }
 
+    /// Creates a directory with permission bits `mode`.
     pub fn mkdir(&self, path: &str, mode: u32) -> Result<(), Error> {
         self.run(sftp_ops::mkdir(self.path(path), mode))
     }
 
+    /// Removes an empty directory.
     pub fn rmdir(&self, path: &str) -> Result<(), Error> {
         self.run(sftp_ops::rmdir(self.path(path)))
     }
 
     // ------------------------------------------------------------- paths
 
+    /// Removes a file (not a directory).
     pub fn remove(&self, path: &str) -> Result<(), Error> {
         self.run(sftp_ops::remove(self.path(path)))
     }
@@ -235,32 +240,40 @@ impl Sftp {
         self.run(sftp_ops::symlink(target, self.path(link)))
     }
 
+    /// The target of a symbolic link.
     pub fn readlink(&self, path: &str) -> Result<String, Error> {
         self.run(sftp_ops::readlink(self.path(path)))
     }
 
+    /// Creates hard link `new` to `old` (`hardlink@openssh.com`; fails
+    /// when the server lacks it).
     pub fn hardlink(&self, old: &str, new: &str) -> Result<(), Error> {
         self.run(sftp_ops::hardlink(self.path(old), self.path(new)))
     }
 
     // -------------------------------------------------------- attributes
 
+    /// Attributes of `path`, following symbolic links.
     pub fn stat(&self, path: &str) -> Result<Attrs, Error> {
         self.run(sftp_ops::stat(self.path(path)))
     }
 
+    /// Attributes of `path` itself (a link is not followed).
     pub fn lstat(&self, path: &str) -> Result<Attrs, Error> {
         self.run(sftp_ops::lstat(self.path(path)))
     }
 
+    /// Sets the attributes present in `attrs`.
     pub fn setstat(&self, path: &str, attrs: Attrs) -> Result<(), Error> {
         self.run(sftp_ops::setstat(self.path(path), attrs))
     }
 
+    /// Sets the permission bits.
     pub fn chmod(&self, path: &str, mode: u32) -> Result<(), Error> {
         self.run(sftp_ops::chmod(self.path(path), mode))
     }
 
+    /// Sets owner and group (numeric ids).
     pub fn chown(&self, path: &str, uid: u32, gid: u32) -> Result<(), Error> {
         self.run(sftp_ops::chown(self.path(path), uid, gid))
     }
@@ -270,10 +283,13 @@ impl Sftp {
         self.run(sftp_ops::set_times(self.path(path), atime, mtime))
     }
 
+    /// Sets the file's size to `size` bytes.
     pub fn truncate(&self, path: &str, size: u64) -> Result<(), Error> {
         self.run(sftp_ops::truncate(self.path(path), size))
     }
 
+    /// Filesystem statistics (`statvfs@openssh.com`; fails when the
+    /// server lacks it).
     pub fn statvfs(&self, path: &str) -> Result<StatVfs, Error> {
         self.run(sftp_ops::statvfs(self.path(path)))
     }
@@ -286,6 +302,7 @@ impl Sftp {
 
     // ------------------------------------------------------------- files
 
+    /// Opens a remote file as `opts` says; blocks until the server answers.
     pub fn open(&self, path: &str, opts: OpenOptions) -> Result<File, Error> {
         let p = self.path(path);
         let handle = self.run(sftp_ops::open(p.clone(), &opts))?;
@@ -457,15 +474,18 @@ pub struct File {
 }
 
 impl File {
+    /// The file's absolute remote path.
     pub fn path(&self) -> &str {
         &self.path
     }
 
+    /// Attributes of the open file.
     pub fn stat(&self) -> Result<Attrs, Error> {
         self.sftp
             .run(sftp_ops::fstat(self.handle.clone(), &self.path))
     }
 
+    /// Sets the attributes present in `attrs` on the open file.
     pub fn setstat(&self, attrs: Attrs) -> Result<(), Error> {
         self.sftp
             .run(sftp_ops::fsetstat(self.handle.clone(), &self.path, attrs))
@@ -477,6 +497,8 @@ impl File {
             .run(sftp_ops::fsync(self.handle.clone(), &self.path))
     }
 
+    /// Closes the remote handle and reports the server's answer (dropping
+    /// the file closes it too, without reporting errors).
     pub fn close(mut self) -> Result<(), Error> {
         self.closed = true;
         self.sftp

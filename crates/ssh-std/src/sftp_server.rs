@@ -48,7 +48,7 @@ pub struct LocalFs {
 
 /// The status code for an errno, as OpenSSH's sftp-server maps it
 /// (`errno_to_portable`).
-pub fn errno_to_status(errno: i32) -> u32 {
+fn errno_to_status(errno: i32) -> u32 {
     match errno {
         0 => status::OK,
         libc::ENOENT | libc::ENOTDIR | libc::EBADF | libc::ELOOP => status::NO_SUCH_FILE,

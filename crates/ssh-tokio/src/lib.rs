@@ -2,18 +2,57 @@
 //!
 //! ```no_run
 //! # async fn f() -> Result<(), ssh_tokio::Error> {
-//! use std::sync::Arc;
-//! use ssh_tokio::{Client, Config, HostKeyCheck};
+//! use ssh_tokio::{Client, HostKeyCheck};
 //! let client = Client::connect(
 //!     "127.0.0.1:22",
-//!     Arc::new(Config::default()),
 //!     HostKeyCheck::KnownHostsFile("/home/me/.ssh/known_hosts".into()),
-//!     None,
 //! )
 //! .await?;
 //! client.auth_password("me", "secret").await?;
 //! let out = client.exec("uname -a").await?;
 //! println!("{}", String::from_utf8_lossy(&out.stdout));
+//! # Ok(()) }
+//! ```
+//!
+//! A server: a [`Handler`] that accepts one password and answers `exec`
+//! with the command's length as exit status (and no output).
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use ssh_tokio::proto::{ChannelId, ChannelRequest};
+//! use ssh_tokio::{Auth, Channel, Config, Handler, Server, ServerHandle};
+//!
+//! struct Len {
+//!     chans: Vec<Channel>,
+//! }
+//!
+//! impl Handler for Len {
+//!     async fn auth_password(&mut self, user: &str, password: &str) -> Auth {
+//!         if user == "demo" && password == "demo" { Auth::Accept } else { Auth::Reject }
+//!     }
+//!     async fn channel_opened(&mut self, channel: Channel, _kind: &str) {
+//!         self.chans.push(channel);
+//!     }
+//!     async fn channel_request(&mut self, id: ChannelId, request: ChannelRequest) -> bool {
+//!         let Some(i) = self.chans.iter().position(|c| c.id() == id) else { return false };
+//!         let ChannelRequest::Exec { command } = request else { return false };
+//!         let ch = self.chans.swap_remove(i);
+//!         tokio::spawn(async move {
+//!             let _ = ch.send_exit_status(command.len() as u32);
+//!             let _ = ch.send_eof();
+//!             let _ = ch.close();
+//!         });
+//!         true
+//!     }
+//! }
+//!
+//! # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+//! let key = ssh_std::load_private_key("/etc/ssh/ssh_host_ed25519_key".as_ref(), None)?;
+//! let mut config = Config::default();
+//! config.transport.host_keys.push(Arc::new(key));
+//! config.auth_methods = vec!["password".into()];
+//! let server = Server::bind("127.0.0.1:2222", Arc::new(config)).await?;
+//! server.run(|_conn: &ServerHandle| Len { chans: Vec::new() }).await?;
 //! # Ok(()) }
 //! ```
 //!
@@ -31,6 +70,7 @@
 //! state, so every adapter sees the core's events the same way.
 
 #![forbid(unsafe_code)]
+#![warn(unreachable_pub, missing_docs)]
 
 mod server;
 pub mod sftp;
@@ -157,7 +197,7 @@ pub(crate) struct Conn {
 
 impl Conn {
     fn shared(&self) -> &Shared {
-        &self.handle.shared
+        self.handle.shared()
     }
 
     /// Polls `f` against the state; registers the task for a wake-up when
@@ -221,7 +261,7 @@ where
     tokio::spawn(write_task(shared.clone(), wr, io_out));
     tokio::spawn(read_task(shared.clone(), rd, io_in));
     Arc::new(Conn {
-        handle: Arc::new(Handle { shared, sock: None }),
+        handle: Arc::new(Handle::new(shared, None)),
         wakers,
     })
 }
@@ -404,12 +444,15 @@ impl Client {
         Ok(client)
     }
 
+    /// The server's host key (after the first key exchange).
     pub fn host_key(&self) -> Option<PublicKey> {
         self.conn.shared().lock().conn().host_key().cloned()
     }
+    /// Algorithms in use (after the first key exchange).
     pub fn negotiated(&self) -> Option<ssh_proto::Negotiated> {
         self.conn.shared().lock().conn().negotiated().cloned()
     }
+    /// The server's version string (e.g. `SSH-2.0-OpenSSH_9.2p1`).
     pub fn server_version(&self) -> Option<String> {
         self.conn
             .shared()
@@ -418,12 +461,15 @@ impl Client {
             .peer_version()
             .map(str::to_string)
     }
+    /// The server's authentication banner, if it sent one.
     pub fn banner(&self) -> Option<String> {
         self.conn.shared().lock().banner().map(str::to_string)
     }
+    /// Whether user authentication has succeeded.
     pub fn is_authenticated(&self) -> bool {
         self.conn.shared().lock().conn().is_authenticated()
     }
+    /// Methods the server said may continue after the last failure.
     pub fn auth_methods_left(&self) -> Option<Vec<String>> {
         self.conn
             .shared()
@@ -432,9 +478,11 @@ impl Client {
             .auth_methods_left()
             .map(|m| m.to_vec())
     }
+    /// How many key exchanges have completed (1 after the handshake).
     pub fn kex_count(&self) -> u32 {
         self.conn.shared().lock().conn().kex_count()
     }
+    /// Starts a new key exchange; returns without waiting for it.
     pub fn rekey(&self) -> Result<(), Error> {
         self.conn.with(|s| s.conn_mut().rekey())
     }
@@ -462,18 +510,24 @@ impl Client {
         ssh_proto::session::auth_none_result(self.auth_result("none", None).await)
     }
 
+    /// Authenticates with a password; awaits the server's answer. Fails
+    /// with `AuthFailed` when refused.
     pub async fn auth_password(&self, user: &str, password: &str) -> Result<(), Error> {
         self.conn
             .with(|s| s.conn_mut().auth_password(user, password))?;
         self.auth_result("password", None).await
     }
 
+    /// Authenticates with `key`; awaits the server's answer. Fails with
+    /// `AuthFailed` when refused.
     pub async fn auth_publickey(&self, user: &str, key: Arc<PrivateKey>) -> Result<(), Error> {
         let label = format!("publickey {}", key.public_key().key_type());
         self.conn.with(|s| s.conn_mut().auth_publickey(user, key))?;
         self.auth_result(&label, None).await
     }
 
+    /// Loads a private key file (decrypted with `passphrase`, off the async
+    /// threads) and authenticates with it as [`Client::auth_publickey`].
     pub async fn auth_key_file(
         &self,
         user: &str,
@@ -504,7 +558,9 @@ impl Client {
             .await
     }
 
-    /// Opens a session channel.
+    /// Opens a session channel; awaits until the server accepts or
+    /// refuses it. Servers refuse session channels beyond `MaxSessions`
+    /// (10 per connection by default, OpenSSH and this project alike).
     pub async fn channel_session(&self) -> Result<Channel, Error> {
         let id = self.conn.with(|s| s.conn_mut().open_session())?;
         let ch = Channel::new(self.conn.clone(), id);
@@ -513,6 +569,8 @@ impl Client {
     }
 
     /// Runs a command with no input; returns its output and exit status.
+    /// Uses one session channel for the duration (see `MaxSessions` at
+    /// [`Client::channel_session`]).
     pub async fn exec(&self, command: &str) -> Result<ExecOutput, Error> {
         let ch = self.channel_session().await?;
         ch.exec(command).await?;
@@ -563,6 +621,13 @@ type SendPromptFn<'a> = dyn FnMut(&str, &str, &[Prompt]) -> Vec<String> + Send +
 /// A channel: `AsyncRead` gives stdout, `AsyncWrite` sends stdin (client)
 /// or stdout (server). All methods take `&self`, so one task may read while
 /// another writes.
+///
+/// `exec` with input: write stdin while reading stdout (another task, or
+/// [`Channel::read_all`] after [`Channel::send_eof`] only when the input is
+/// small): writing everything before reading deadlocks once the output
+/// exceeds the 2 MiB window. A server allows a limited number of session
+/// channels per connection (OpenSSH's and this crate's `MaxSessions`:
+/// 10 by default); more are refused.
 pub struct Channel {
     conn: Arc<Conn>,
     id: ChannelId,
@@ -573,10 +638,12 @@ impl Channel {
         Channel { conn, id }
     }
 
+    /// Our id of this channel.
     pub fn id(&self) -> ChannelId {
         self.id
     }
 
+    /// The peer's SSH version string.
     pub fn peer_version(&self) -> Option<String> {
         self.conn
             .shared()
@@ -598,18 +665,25 @@ impl Channel {
             .await
     }
 
+    /// Asks the server to run `command` on this channel; awaits its
+    /// answer (`ChannelRequestFailed` when refused). See the type's docs on
+    /// writing input while reading output.
     pub async fn exec(&self, command: &str) -> Result<(), Error> {
         let id = self.id;
         self.request(|c| c.exec(id, command), "exec").await
     }
+    /// Asks for the user's login shell; awaits the server's answer.
     pub async fn shell(&self) -> Result<(), Error> {
         let id = self.id;
         self.request(|c| c.shell(id), "shell").await
     }
+    /// Asks for a subsystem (e.g. `sftp`); awaits the server's answer.
     pub async fn subsystem(&self, name: &str) -> Result<(), Error> {
         let id = self.id;
         self.request(|c| c.subsystem(id, name), "subsystem").await
     }
+    /// Requests a pseudo-terminal `term` of `cols` x `rows` with terminal
+    /// `modes` (opcode, value); awaits the server's answer.
     pub async fn request_pty(
         &self,
         term: &str,
@@ -621,15 +695,20 @@ impl Channel {
         let pty = ssh_std::pty_request(term, cols, rows, modes);
         self.request(|c| c.request_pty(id, &pty), "pty-req").await
     }
+    /// Sends an environment variable (before `exec`/`shell`); the server
+    /// may ignore it, and no reply is awaited.
     pub fn set_env(&self, name: &str, value: &str) -> Result<(), Error> {
         let id = self.id;
         self.conn.with(|s| s.conn_mut().set_env(id, name, value))
     }
+    /// Tells the server the terminal's new size; no reply is awaited.
     pub fn window_change(&self, cols: u32, rows: u32) -> Result<(), Error> {
         let id = self.id;
         self.conn
             .with(|s| s.conn_mut().window_change(id, cols, rows, 0, 0))
     }
+    /// Sends a signal (`TERM`, `INT`, ... without `SIG`) to the remote
+    /// process; the server may ignore it.
     pub fn signal(&self, name: &str) -> Result<(), Error> {
         let id = self.id;
         self.conn.with(|s| s.conn_mut().signal(id, name))
@@ -639,6 +718,8 @@ impl Channel {
         let id = self.id;
         self.conn.with(|s| s.send_eof(id))
     }
+    /// Closes the channel; does not wait for the peer's close. Dropping the
+    /// `Channel` closes it too.
     pub fn close(&self) -> Result<(), Error> {
         let id = self.id;
         self.conn.with(|s| s.conn_mut().close_channel(id))

@@ -21,9 +21,12 @@ use crate::{Auth, Channel, ChannelOpenFailure, Config, Conn, KbdInt};
 /// defaults refuse everything.
 #[allow(unused_variables)]
 pub trait Handler: Send + 'static {
+    /// A password for `user`. Default: reject.
     fn auth_password(&mut self, user: &str, password: &str) -> impl Future<Output = Auth> + Send {
         async { Auth::Reject }
     }
+    /// The client asks to change its expired password from `old` to `new`.
+    /// Default: reject.
     fn auth_change_password(
         &mut self,
         user: &str,
@@ -54,6 +57,8 @@ pub trait Handler: Send + 'static {
     ) -> impl Future<Output = Auth> + Send {
         async { Auth::Reject }
     }
+    /// The client starts keyboard-interactive authentication: accept,
+    /// reject, or return prompts. Default: reject.
     fn auth_keyboard_interactive(
         &mut self,
         user: &str,
@@ -61,6 +66,7 @@ pub trait Handler: Send + 'static {
     ) -> impl Future<Output = KbdInt> + Send {
         async { KbdInt::Reject }
     }
+    /// The answers to the last prompts. Default: reject.
     fn auth_keyboard_interactive_response(
         &mut self,
         user: &str,
@@ -68,9 +74,13 @@ pub trait Handler: Send + 'static {
     ) -> impl Future<Output = KbdInt> + Send {
         async { KbdInt::Reject }
     }
+    /// `user` has authenticated. Default: nothing.
     fn authenticated(&mut self, user: &str) -> impl Future<Output = ()> + Send {
         async {}
     }
+    /// The client opens a channel of `kind` (`session`, ...). Default:
+    /// accept `session` only. The server refuses session channels beyond
+    /// `MaxSessions` (default 10 per connection) before asking.
     fn channel_open(
         &mut self,
         kind: &str,
@@ -92,6 +102,7 @@ pub trait Handler: Send + 'static {
     ) -> impl Future<Output = bool> + Send {
         async { false }
     }
+    /// A channel closed. Default: nothing.
     fn channel_closed(&mut self, channel: ChannelId) -> impl Future<Output = ()> + Send {
         async {}
     }
@@ -103,6 +114,7 @@ pub trait Handler: Send + 'static {
     ) -> impl Future<Output = Option<Vec<u8>>> + Send {
         async { None }
     }
+    /// The connection ended, for `reason`. Default: nothing.
     fn disconnected(&mut self, reason: &Error) -> impl Future<Output = ()> + Send {
         async {}
     }
@@ -256,6 +268,7 @@ pub struct ShutdownHandle {
 }
 
 impl ShutdownHandle {
+    /// Asks the server to stop accepting; returns at once.
     pub fn shutdown(&self) {
         self.stop.store(true, Ordering::SeqCst);
         self.notify.notify_one();
@@ -271,6 +284,8 @@ pub struct Server {
 }
 
 impl Server {
+    /// Binds a listener at `addr`. Fails when `config` has no host key or
+    /// the address cannot be bound.
     pub async fn bind(
         addr: impl tokio::net::ToSocketAddrs,
         config: Arc<Config>,
@@ -278,6 +293,8 @@ impl Server {
         Self::from_listener(TcpListener::bind(addr).await?, config)
     }
 
+    /// A server on an already bound listener. Fails when `config` has no
+    /// host key.
     pub fn from_listener(listener: TcpListener, config: Arc<Config>) -> io::Result<Server> {
         ssh_std::require_host_key(&config)?;
         Ok(Server {
@@ -288,10 +305,12 @@ impl Server {
         })
     }
 
+    /// The address the listener is bound to.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.listener.local_addr()
     }
 
+    /// A handle that stops [`Server::run`] from another task.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         ShutdownHandle {
             stop: self.stop.clone(),

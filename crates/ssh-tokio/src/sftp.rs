@@ -338,6 +338,7 @@ impl Sftp {
         self.lock().settings.set_pipeline(chunk, requests);
     }
 
+    /// The current request size and count for transfers.
     pub fn pipeline(&self) -> Pipeline {
         self.lock().settings.pipeline
     }
@@ -377,6 +378,7 @@ impl Sftp {
         }
     }
 
+    /// The server's canonical absolute form of `path`.
     pub async fn realpath(&self, path: &str) -> Result<String, Error> {
         self.run(shared::realpath(self.path(path))).await
     }
@@ -406,16 +408,19 @@ impl Sftp {
         result.map(|_| out)
     }
 
+    /// Creates a directory with permission bits `mode`.
     pub async fn mkdir(&self, path: &str, mode: u32) -> Result<(), Error> {
         self.run(shared::mkdir(self.path(path), mode)).await
     }
 
+    /// Removes an empty directory.
     pub async fn rmdir(&self, path: &str) -> Result<(), Error> {
         self.run(shared::rmdir(self.path(path))).await
     }
 
     // ------------------------------------------------------------- paths
 
+    /// Removes a file (not a directory).
     pub async fn remove(&self, path: &str) -> Result<(), Error> {
         self.run(shared::remove(self.path(path))).await
     }
@@ -433,10 +438,13 @@ impl Sftp {
         self.run(shared::symlink(target, self.path(link))).await
     }
 
+    /// The target of a symbolic link.
     pub async fn readlink(&self, path: &str) -> Result<String, Error> {
         self.run(shared::readlink(self.path(path))).await
     }
 
+    /// Creates hard link `new` to `old` (`hardlink@openssh.com`; fails
+    /// when the server lacks it).
     pub async fn hardlink(&self, old: &str, new: &str) -> Result<(), Error> {
         self.run(shared::hardlink(self.path(old), self.path(new)))
             .await
@@ -444,22 +452,27 @@ impl Sftp {
 
     // -------------------------------------------------------- attributes
 
+    /// Attributes of `path`, following symbolic links.
     pub async fn stat(&self, path: &str) -> Result<Attrs, Error> {
         self.run(shared::stat(self.path(path))).await
     }
 
+    /// Attributes of `path` itself (a link is not followed).
     pub async fn lstat(&self, path: &str) -> Result<Attrs, Error> {
         self.run(shared::lstat(self.path(path))).await
     }
 
+    /// Sets the attributes present in `attrs`.
     pub async fn setstat(&self, path: &str, attrs: Attrs) -> Result<(), Error> {
         self.run(shared::setstat(self.path(path), attrs)).await
     }
 
+    /// Sets the permission bits.
     pub async fn chmod(&self, path: &str, mode: u32) -> Result<(), Error> {
         self.run(shared::chmod(self.path(path), mode)).await
     }
 
+    /// Sets owner and group (numeric ids).
     pub async fn chown(&self, path: &str, uid: u32, gid: u32) -> Result<(), Error> {
         self.run(shared::chown(self.path(path), uid, gid)).await
     }
@@ -470,10 +483,13 @@ impl Sftp {
             .await
     }
 
+    /// Sets the file's size to `size` bytes.
     pub async fn truncate(&self, path: &str, size: u64) -> Result<(), Error> {
         self.run(shared::truncate(self.path(path), size)).await
     }
 
+    /// Filesystem statistics (`statvfs@openssh.com`; fails when the
+    /// server lacks it).
     pub async fn statvfs(&self, path: &str) -> Result<StatVfs, Error> {
         self.run(shared::statvfs(self.path(path))).await
     }
@@ -486,6 +502,7 @@ impl Sftp {
 
     // ------------------------------------------------------------- files
 
+    /// Opens a remote file as `opts` says; awaits the server's answer.
     pub async fn open(&self, path: &str, opts: OpenOptions) -> Result<File, Error> {
         let p = self.path(path);
         let handle = self.run(shared::open(p.clone(), &opts)).await?;
@@ -806,6 +823,7 @@ pub struct File {
 }
 
 impl File {
+    /// The file's absolute remote path.
     pub fn path(&self) -> &str {
         &self.path
     }
@@ -822,6 +840,7 @@ impl File {
         self.sftp.fstat(&self.handle, &self.path).await
     }
 
+    /// Sets the attributes present in `attrs` on the open file.
     pub async fn setstat(&mut self, attrs: Attrs) -> Result<(), Error> {
         self.flush_writes().await?;
         self.sftp

@@ -12,15 +12,21 @@ use crate::sys;
 /// Attributes of a file, as SFTP carries them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileStat {
+    /// Size in bytes.
     pub size: u64,
+    /// Owner's user id.
     pub uid: u32,
+    /// Owner's group id.
     pub gid: u32,
     /// Full `st_mode`, file type bits included.
     pub mode: u32,
+    /// Last access, seconds since the Unix epoch.
     pub atime: u64,
+    /// Last modification, seconds since the Unix epoch.
     pub mtime: u64,
     /// Device and inode: equal for two names or descriptors of one file.
     pub dev: u64,
+    /// Inode number (see `dev`).
     pub ino: u64,
 }
 
@@ -43,14 +49,17 @@ impl FileStat {
         self.mode & libc::S_IFMT
     }
 
+    /// Whether this is a directory.
     pub fn is_dir(&self) -> bool {
         self.file_type() == libc::S_IFDIR
     }
 
+    /// Whether this is a regular file.
     pub fn is_file(&self) -> bool {
         self.file_type() == libc::S_IFREG
     }
 
+    /// Whether this is a symbolic link (from a stat that does not follow links).
     pub fn is_symlink(&self) -> bool {
         self.file_type() == libc::S_IFLNK
     }

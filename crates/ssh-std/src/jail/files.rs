@@ -10,15 +10,20 @@ use crate::sys;
 /// How [`Jail::open`] opens a file. `mode` is used when a file is created.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OpenOptions {
+    /// Open for reading.
     pub read: bool,
+    /// Open for writing.
     pub write: bool,
     /// Writes go to the end of the file (implies `write`).
     pub append: bool,
+    /// Create the file if it does not exist.
     pub create: bool,
+    /// Truncate an existing file to length 0.
     pub truncate: bool,
     /// Create the file, failing with `AlreadyExists` if the name exists
     /// (implies `create`).
     pub exclusive: bool,
+    /// Permission bits of a created file (before the umask).
     pub mode: u32,
 }
 
