@@ -47,7 +47,7 @@ pub const MAX_PENDING_CHANNEL_REQUESTS: usize = 64;
 /// pending), so a peer flooding such requests cannot grow memory.
 pub const MAX_UNHANDLED_REQUESTS: usize = 64;
 /// The most request-specific data a global request may carry.
-pub const MAX_GLOBAL_REQUEST_DATA: usize = 64 * 1024;
+pub(crate) const MAX_GLOBAL_REQUEST_DATA: usize = 64 * 1024;
 
 /// Settings shared by many connections (wrap it in an `Arc`).
 #[derive(Clone)]

@@ -3,10 +3,10 @@
 use crate::error::{Error, ErrorKind, Result};
 
 /// Marker names that travel in the kex list but are not key exchanges.
-pub const EXT_INFO_C: &str = "ext-info-c";
-pub const EXT_INFO_S: &str = "ext-info-s";
-pub const STRICT_KEX_C: &str = "kex-strict-c-v00@openssh.com";
-pub const STRICT_KEX_S: &str = "kex-strict-s-v00@openssh.com";
+pub(crate) const EXT_INFO_C: &str = "ext-info-c";
+pub(crate) const EXT_INFO_S: &str = "ext-info-s";
+pub(crate) const STRICT_KEX_C: &str = "kex-strict-c-v00@openssh.com";
+pub(crate) const STRICT_KEX_S: &str = "kex-strict-s-v00@openssh.com";
 
 /// Every key exchange this crate implements, in default preference order
 /// (OpenSSH 9.x's order, with the fast post-quantum hybrid first).
@@ -98,7 +98,7 @@ fn owned(list: &[&str], skip: &[&str]) -> Vec<String> {
 ///
 /// Feature detection reads CPUID, which is not I/O; it is done through the
 /// standard library's macro.
-pub fn has_aes_hardware() -> bool {
+pub(crate) fn has_aes_hardware() -> bool {
     #[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
     {
         std::arch::is_x86_feature_detected!("aes")
@@ -211,7 +211,7 @@ impl Algorithms {
 }
 
 /// `*` and `?` glob match of algorithm names, ignoring ASCII case.
-pub fn wildcard_match(pat: &str, s: &str) -> bool {
+pub(crate) fn wildcard_match(pat: &str, s: &str) -> bool {
     crate::keys::known_hosts::glob_match(
         pat.to_ascii_lowercase().as_bytes(),
         s.to_ascii_lowercase().as_bytes(),
@@ -219,7 +219,7 @@ pub fn wildcard_match(pat: &str, s: &str) -> bool {
 }
 
 /// First client algorithm the server also supports.
-pub fn choose(category: &str, client: &str, server: &str) -> Result<String> {
+pub(crate) fn choose(category: &str, client: &str, server: &str) -> Result<String> {
     for c in crate::wire::names(client) {
         if crate::wire::names(server).any(|s| s == c) {
             return Ok(c.to_string());

@@ -11,11 +11,11 @@
 //! `kex::newkeys` the message flow on a `Transport`), `cipher` (packet
 //! protection), `compress`, `algorithms` (lists and negotiation).
 
-pub mod algorithms;
-pub mod cipher;
-pub mod compress;
+pub(crate) mod algorithms;
+pub(crate) mod cipher;
+pub(crate) mod compress;
 mod input;
-pub mod kex;
+pub(crate) mod kex;
 mod output;
 
 use std::collections::VecDeque;
@@ -36,7 +36,7 @@ use kex::run::KexRun;
 /// Largest `packet_length` accepted from a peer (OpenSSH's limit).
 pub const MAX_PACKET_LEN: usize = 256 * 1024;
 /// Largest payload (after decompression) accepted from a peer.
-pub const MAX_PAYLOAD_LEN: usize = 256 * 1024;
+pub(crate) const MAX_PAYLOAD_LEN: usize = 256 * 1024;
 /// Bytes of lines a server may send before its version line.
 const MAX_PRE_BANNER: usize = 64 * 1024;
 /// Receive-buffer size beyond which `recv` stops accepting input until the
@@ -293,15 +293,14 @@ impl Transport {
     pub fn is_ready(&self) -> bool {
         self.session_id.is_some() && self.kex.is_none()
     }
+    /// True while a key exchange is under way (test support).
+    #[cfg(any(test, fuzzing, feature = "internal"))]
     pub fn in_kex(&self) -> bool {
         self.kex.is_some()
     }
     /// Number of completed key exchanges.
     pub fn kex_count(&self) -> u32 {
         self.kex_count
-    }
-    pub fn config(&self) -> &TransportConfig {
-        &self.config
     }
 
     // ---------------------------------------------------------------- output
@@ -345,7 +344,7 @@ fn is_transport_msg(t: u8) -> bool {
 }
 
 /// Makes peer-supplied text safe to print on a terminal.
-pub fn sanitize(s: &str) -> String {
+pub(crate) fn sanitize(s: &str) -> String {
     s.chars()
         .filter(|c| !c.is_control() || *c == '\t')
         .take(1024)
