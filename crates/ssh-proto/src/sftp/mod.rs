@@ -13,6 +13,10 @@ pub mod client;
 pub mod codec;
 pub mod server;
 
+/// The SSH data types (RFC 4251 §5) SFTP packets are made of: [`Put`]
+/// appends them to a `Vec<u8>`, [`Reader`] reads them with bounds checks;
+/// for encoding extension replies and calling [`Attrs::decode`].
+pub use crate::wire::{Put, Reader};
 pub use client::SftpClient;
 pub use codec::{
     open_flags, status, Attrs, CheckTarget, Limits, NameEntry, Request, Response, StatVfs,

@@ -34,6 +34,7 @@ pub const KEX_LEGACY: &[&str] = &[
     "diffie-hellman-group1-sha1",
 ];
 
+/// Host key and signature algorithms, strongest first.
 pub const HOST_KEY_ALL: &[&str] = &[
     "ssh-ed25519",
     "ecdsa-sha2-nistp256",
@@ -43,6 +44,7 @@ pub const HOST_KEY_ALL: &[&str] = &[
     "rsa-sha2-256",
     "ssh-rsa",
 ];
+/// Host key algorithms off by default: `ssh-rsa` (SHA-1 signatures).
 pub const HOST_KEY_LEGACY: &[&str] = &["ssh-rsa"];
 
 /// Every signature algorithm a server can verify in publickey user
@@ -52,6 +54,7 @@ pub const PUBKEY_ALGORITHMS_ALL: &[&str] = HOST_KEY_ALL;
 /// Legacy (SHA-1) user signatures: verifiable, but not accepted by default.
 pub const PUBKEY_ALGORITHMS_LEGACY: &[&str] = HOST_KEY_LEGACY;
 
+/// Ciphers, preferred first.
 pub const CIPHER_ALL: &[&str] = &[
     "chacha20-poly1305@openssh.com",
     "aes128-ctr",
@@ -63,8 +66,10 @@ pub const CIPHER_ALL: &[&str] = &[
     "aes256-cbc",
     "3des-cbc",
 ];
+/// Ciphers off by default: the CBC modes.
 pub const CIPHER_LEGACY: &[&str] = &["aes128-cbc", "aes256-cbc", "3des-cbc"];
 
+/// MACs (ignored with AEAD ciphers), preferred first.
 pub const MAC_ALL: &[&str] = &[
     "hmac-sha2-256-etm@openssh.com",
     "hmac-sha2-512-etm@openssh.com",
@@ -74,15 +79,21 @@ pub const MAC_ALL: &[&str] = &[
     "hmac-sha1",
 ];
 
+/// Compression methods; only `none` is on by default.
 pub const COMPRESSION_ALL: &[&str] = &["none", "zlib@openssh.com", "zlib"];
 
 /// Which algorithms an endpoint offers, in preference order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Algorithms {
+    /// Key exchange methods, preferred first.
     pub kex: Vec<String>,
+    /// Host key / signature algorithms, preferred first.
     pub host_key: Vec<String>,
+    /// Ciphers, preferred first (both directions).
     pub cipher: Vec<String>,
+    /// MACs, preferred first (both directions).
     pub mac: Vec<String>,
+    /// Compression methods, preferred first (both directions).
     pub compression: Vec<String>,
 }
 
@@ -250,7 +261,9 @@ fn shown(list: &str) -> String {
 /// The outcome of one algorithm negotiation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Negotiated {
+    /// The key exchange method.
     pub kex: String,
+    /// The server host key algorithm.
     pub host_key: String,
     pub cipher_c2s: String,
     pub cipher_s2c: String,

@@ -47,7 +47,7 @@ pub use dh::gex_choose;
 use dh::{strip_zeros, DhMath};
 pub(crate) use dh::{DhGroup, DhParams, GROUP1, GROUP14, GROUP16, GROUP18};
 #[cfg(test)]
-use dh::{GEX_MAX_BITS, GEX_MIN_BITS, GROUP15, GROUP17};
+use dh::{GROUP15, GROUP17};
 pub(crate) use hash::HashAlg;
 use primitives::{
     hybrid_secret, p256_keygen, p256_shared, p384_keygen, p384_shared, p521_keygen, p521_shared,
