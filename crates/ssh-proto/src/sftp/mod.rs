@@ -9,8 +9,11 @@
 //!   (which answers with [`SftpServer::reply`], in any order), and bounds
 //!   the open handles and outstanding requests.
 
+/// The client machine: requests out, replies matched to them.
 pub mod client;
+/// SFTP v3 packet types, codes and their encodings.
 pub mod codec;
+/// The server machine: requests in, replies from the application out.
 pub mod server;
 
 /// The SSH data types (RFC 4251 §5) SFTP packets are made of: [`Put`]

@@ -265,11 +265,17 @@ pub struct Negotiated {
     pub kex: String,
     /// The server host key algorithm.
     pub host_key: String,
+    /// Cipher, client to server.
     pub cipher_c2s: String,
+    /// Cipher, server to client.
     pub cipher_s2c: String,
+    /// MAC, client to server; `None` with an AEAD cipher.
     pub mac_c2s: Option<String>,
+    /// MAC, server to client; `None` with an AEAD cipher.
     pub mac_s2c: Option<String>,
+    /// Compression, client to server.
     pub compression_c2s: String,
+    /// Compression, server to client.
     pub compression_s2c: String,
 }
 

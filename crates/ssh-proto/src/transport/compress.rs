@@ -68,11 +68,13 @@ impl Default for Compressor {
     }
 }
 
+/// A zlib inflater for one direction of a connection (RFC 4253 §6.2).
 pub struct Decompressor {
     z: Box<InflateState>,
 }
 
 impl Decompressor {
+    /// A decompressor at the start of a zlib stream.
     pub fn new() -> Self {
         Decompressor {
             z: InflateState::new_boxed(DataFormat::Zlib),
