@@ -19,8 +19,8 @@ use std::time::Instant;
 
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::{future, Async, Timer};
+use ssh_proto::disconnect;
 use ssh_proto::keys::known_hosts::{HostKeyStatus, KnownHosts};
-use ssh_proto::wire::msg::disconnect;
 use ssh_proto::{ChannelId, Config, Connection, Event, PrivateKey, PublicKey, Stream};
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;

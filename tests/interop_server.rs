@@ -37,7 +37,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::*;
-use ssh_proto::transport::algorithms::{
+use ssh_proto::algorithms::{
     CIPHER_ALL, CIPHER_LEGACY, HOST_KEY_ALL, HOST_KEY_LEGACY, KEX_ALL, KEX_LEGACY, MAC_ALL,
 };
 

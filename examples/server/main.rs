@@ -167,7 +167,7 @@ fn main() {
             // OpenSSH's list syntax (a,b / +a / -a / ^a); SHA-1 ssh-rsa only
             // when added.
             "pubkeyacceptedalgorithms" => {
-                let all = ssh_blocking::proto::transport::algorithms::PUBKEY_ALGORITHMS_ALL;
+                let all = ssh_blocking::proto::algorithms::PUBKEY_ALGORITHMS_ALL;
                 ssh_blocking::proto::Algorithms::apply(
                     &mut config.transport.pubkey_accepted_algorithms,
                     &v,

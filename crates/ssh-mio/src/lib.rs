@@ -927,10 +927,8 @@ fn run_handler(s: &mut dyn ServerConn, shared: &Shared) {
                 "connection closed",
             );
             let mut g = shared.lock();
-            g.conn_mut().disconnect(
-                ssh_proto::wire::msg::disconnect::BY_APPLICATION,
-                "internal error",
-            );
+            g.conn_mut()
+                .disconnect(ssh_proto::disconnect::BY_APPLICATION, "internal error");
             g.absorb();
         }
     }

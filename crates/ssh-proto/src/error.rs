@@ -47,6 +47,7 @@ pub struct Error {
 }
 
 impl Error {
+    /// An error of `kind` with a human-readable `detail`.
     pub fn new(kind: ErrorKind, detail: impl Into<String>) -> Self {
         Error {
             kind,
@@ -54,6 +55,7 @@ impl Error {
             code: None,
         }
     }
+    /// An error that carries a protocol reason code (e.g. a disconnect reason).
     pub fn with_code(kind: ErrorKind, code: u32, detail: impl Into<String>) -> Self {
         Error {
             kind,
@@ -61,18 +63,23 @@ impl Error {
             code: Some(code),
         }
     }
+    /// [`ErrorKind::Protocol`]: the peer broke the protocol.
     pub fn protocol(detail: impl Into<String>) -> Self {
         Self::new(ErrorKind::Protocol, detail)
     }
+    /// [`ErrorKind::Key`]: a key could not be parsed or used.
     pub fn key(detail: impl Into<String>) -> Self {
         Self::new(ErrorKind::Key, detail)
     }
+    /// [`ErrorKind::Usage`]: the API was called in a state that does not allow it.
     pub fn usage(detail: impl Into<String>) -> Self {
         Self::new(ErrorKind::Usage, detail)
     }
+    /// [`ErrorKind::Limit`]: a size or count bound was exceeded.
     pub fn limit(detail: impl Into<String>) -> Self {
         Self::new(ErrorKind::Limit, detail)
     }
+    /// What class of failure this is.
     pub fn kind(&self) -> ErrorKind {
         self.kind
     }
@@ -122,6 +129,7 @@ impl fmt::Debug for Error {
 
 impl std::error::Error for Error {}
 
+/// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {

@@ -75,21 +75,38 @@
 //! exchange and again after every rekey. The [`Session`] layer keeps the
 //! per-channel facts every adapter needs.
 //!
-//! Layers, bottom to top: [`wire`] (SSH data types), [`transport`] (packets,
-//! kex, ciphers), [`keys`], [`auth`], [`connection`] (channels and the
-//! `Connection` object that drives the others), [`sftp`] (SFTP v3 client and
-//! server machines over any byte stream).
+//! Public modules: [`keys`] (key files, `authorized_keys`, `known_hosts`),
+//! [`session`] (the per-connection facts adapters share), [`sftp`] (SFTP v3
+//! client and server machines over any byte stream), [`algorithms`]
+//! (supported algorithm names), [`disconnect`] (reason codes) and [`pty`]
+//! (terminal modes). Everything else is re-exported here at the root.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
+// Items the `internal` test door re-exports are `pub`; without the door
+// they are unreachable, so the lint is checked in builds that have it.
+#![cfg_attr(any(test, fuzzing, feature = "internal"), warn(unreachable_pub))]
 
-pub mod auth;
-pub mod connection;
-pub mod error;
-pub mod event;
+mod auth;
+mod connection;
+pub mod disconnect;
+mod error;
+mod event;
 pub mod keys;
+pub mod pty;
 pub mod session;
 pub mod sftp;
-pub mod transport;
-pub mod wire;
+mod transport;
+mod wire;
+
+/// Algorithm names this crate implements, per category, for
+/// [`Algorithms`] and [`Algorithms::apply`].
+pub mod algorithms {
+    pub use crate::transport::algorithms::{
+        Algorithms, Negotiated, CIPHER_ALL, CIPHER_LEGACY, COMPRESSION_ALL, HOST_KEY_ALL,
+        HOST_KEY_LEGACY, KEX_ALL, KEX_LEGACY, MAC_ALL, PUBKEY_ALGORITHMS_ALL,
+        PUBKEY_ALGORITHMS_LEGACY,
+    };
+}
 
 /// Test and fuzz support; **not part of the API** (no semver promise).
 ///
@@ -103,7 +120,16 @@ pub mod wire;
 #[cfg(any(test, fuzzing, feature = "internal"))]
 #[doc(hidden)]
 pub mod internal {
+    pub use crate::auth::publickey_signed_data;
+    pub use crate::connection::{
+        MAX_PENDING_CHANNEL_REQUESTS, MAX_PENDING_GLOBAL_REQUESTS, MAX_UNHANDLED_REQUESTS,
+    };
+    pub use crate::transport::cipher::cipher_spec;
+    pub use crate::transport::compress::Decompressor;
+    pub use crate::transport::kex::gex_choose;
+    pub use crate::transport::{Input, Transport, MAX_PACKET_LEN, MAX_REKEY_PACKETS};
     pub use crate::wire::message::{KexFlavor, KexInit, Message, UserauthFlavor, UserauthMethod};
+    pub use crate::wire::{msg, names, Put, Reader};
 }
 
 pub use connection::{Config, Connection};
@@ -126,4 +152,4 @@ mod os_rng;
 #[cfg(feature = "os-rng")]
 pub use os_rng::os_rng;
 pub use transport::algorithms::{Algorithms, Negotiated};
-pub use transport::Role;
+pub use transport::{Role, TransportConfig};

@@ -22,15 +22,15 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use rand_chacha::ChaCha20Rng;
-use ssh_proto::connection::{
+use ssh_proto::internal::msg;
+use ssh_proto::internal::{Input, Transport, MAX_PACKET_LEN};
+use ssh_proto::internal::{KexInit, Message};
+use ssh_proto::internal::{Put, Reader};
+use ssh_proto::internal::{
     MAX_PENDING_CHANNEL_REQUESTS, MAX_PENDING_GLOBAL_REQUESTS, MAX_UNHANDLED_REQUESTS,
 };
-use ssh_proto::internal::{KexInit, Message};
 use ssh_proto::sftp::codec::{self, MAX_PACKET};
 use ssh_proto::sftp::{status, Attrs, NameEntry, Request, Response, SftpServer, SftpServerConfig};
-use ssh_proto::transport::{Input, Transport, TransportConfig, MAX_PACKET_LEN};
-use ssh_proto::wire::msg;
-use ssh_proto::wire::{Put, Reader};
 use ssh_proto::*;
 
 // ------------------------------------------------- per-thread heap meter
@@ -2528,7 +2528,7 @@ fn ssh_rsa_user_signature_only_when_accepted() {
     let blob = key.public_key().blob().to_vec();
     let signed = |h: &mut Hostile| {
         let sid = h.raw.session_id().expect("session id").to_vec();
-        let data = ssh_proto::auth::publickey_signed_data(&sid, "alice", "ssh-rsa", &blob);
+        let data = ssh_proto::internal::publickey_signed_data(&sid, "alice", "ssh-rsa", &blob);
         let sig = key.sign("ssh-rsa", &data).unwrap();
         pk_request(h, "ssh-rsa", &blob, Some(&sig));
     };

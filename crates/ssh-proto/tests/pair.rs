@@ -79,7 +79,7 @@ fn one_alg(seed: u64, f: impl Fn(&mut Algorithms)) -> Pair {
 
 #[test]
 fn every_kex() {
-    for (i, k) in ssh_proto::transport::algorithms::KEX_ALL.iter().enumerate() {
+    for (i, k) in ssh_proto::algorithms::KEX_ALL.iter().enumerate() {
         let p = one_alg(100 + i as u64, |a| a.kex = vec![k.to_string()]);
         assert_eq!(&p.client.negotiated().unwrap().kex, k);
     }
@@ -87,12 +87,12 @@ fn every_kex() {
 
 #[test]
 fn every_cipher_and_mac() {
-    let ciphers = ssh_proto::transport::algorithms::CIPHER_ALL;
+    let ciphers = ssh_proto::algorithms::CIPHER_ALL;
     for (i, c) in ciphers.iter().enumerate() {
         let p = one_alg(200 + i as u64, |a| a.cipher = vec![c.to_string()]);
         assert_eq!(&p.client.negotiated().unwrap().cipher_c2s, c);
     }
-    for (i, m) in ssh_proto::transport::algorithms::MAC_ALL.iter().enumerate() {
+    for (i, m) in ssh_proto::algorithms::MAC_ALL.iter().enumerate() {
         let p = one_alg(300 + i as u64, |a| {
             a.cipher = vec!["aes128-ctr".into()];
             a.mac = vec![m.to_string()];
@@ -416,7 +416,7 @@ fn channel_open_failure_is_typed() {
 /// Terrapin: an IGNORE slipped in before NEWKEYS must end a strict session.
 #[test]
 fn strict_kex_rejects_ignore_before_newkeys() {
-    use ssh_proto::wire::{msg, Put};
+    use ssh_proto::internal::{msg, Put};
     // An unencrypted IGNORE packet, as a man in the middle would inject it.
     let mut payload = vec![msg::IGNORE];
     payload.put_string(b"x");
@@ -854,7 +854,7 @@ fn unanswered_channel_requests_are_capped() {
     let ch = p.client.open_session().unwrap();
     p.run();
     // One more than the cap, all wanting replies, none answered yet.
-    for i in 0..=connection::MAX_PENDING_CHANNEL_REQUESTS {
+    for i in 0..=ssh_proto::internal::MAX_PENDING_CHANNEL_REQUESTS {
         p.client
             .channel_request(ch, &format!("x-{i}@example.com"), true, &[])
             .unwrap();

@@ -17,10 +17,10 @@ use proptest::prelude::*;
 use proptest::sample::select;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
+use ssh_proto::algorithms::{CIPHER_ALL, HOST_KEY_ALL, KEX_ALL, MAC_ALL};
+use ssh_proto::internal::msg;
+use ssh_proto::internal::{names, Put};
 use ssh_proto::internal::{KexFlavor, KexInit, Message};
-use ssh_proto::transport::algorithms::{CIPHER_ALL, HOST_KEY_ALL, KEX_ALL, MAC_ALL};
-use ssh_proto::wire::msg;
-use ssh_proto::wire::{names, Put};
 use ssh_proto::*;
 
 // ------------------------------------------------------------- host keys
@@ -542,7 +542,7 @@ fn check_kex_stream(
             | Some(Message::KexDhGexReply { signature, .. }) => *signature,
             _ => &[][..],
         };
-        let mut r = wire::Reader::new(sig);
+        let mut r = ssh_proto::internal::Reader::new(sig);
         prop_assert_eq!(r.utf8().ok(), Some(case.host_key));
     }
     Ok(())
@@ -576,7 +576,7 @@ proptest! {
 
         let aead = is_aead(case.cipher);
         prop_assert_eq!(
-            ssh_proto::transport::cipher::cipher_spec(case.cipher).map(|s| s.aead),
+            ssh_proto::internal::cipher_spec(case.cipher).map(|s| s.aead),
             Some(aead)
         );
         let mac = if aead { None } else { Some(case.mac.to_string()) };
@@ -834,7 +834,7 @@ proptest! {
         }
         let mut input = b"SSH-2.0-raw\r\n".to_vec();
         input.extend(frame(&kexinit(&format!("{kex},kex-strict-s-v00@openssh.com"), host_key, false)));
-        let group = ssh_proto::transport::kex::gex_choose(2048, 3072, 8192).unwrap();
+        let group = ssh_proto::internal::gex_choose(2048, 3072, 8192).unwrap();
         let reply = match flavor {
             KexFlavor::Ecdh => Message::KexEcdhReply { k_s: &blob, q_s: &q_s, signature: &signature },
             KexFlavor::Dh => Message::KexDhReply { k_s: &blob, f: &q_s, signature: &signature },

@@ -6,12 +6,12 @@
 use proptest::collection::vec;
 use proptest::option;
 use proptest::prelude::*;
+use ssh_proto::internal::Put;
 use ssh_proto::sftp::codec::{self, ext, MAX_PACKET};
 use ssh_proto::sftp::{
     Attrs, CheckTarget, Limits, NameEntry, Request, Response, SftpClient, SftpServer,
     SftpServerConfig, StatVfs,
 };
-use ssh_proto::wire::Put;
 
 /// `PROPTEST_CASES` from the environment (for long local runs), else `default`.
 fn cases(default: u32) -> u32 {
@@ -258,7 +258,7 @@ proptest! {
         a.encode(&mut b);
         let n = b.len();
         b.extend_from_slice(&tail);
-        let mut r = ssh_proto::wire::Reader::new(&b);
+        let mut r = ssh_proto::internal::Reader::new(&b);
         prop_assert_eq!(Attrs::decode(&mut r).expect("decode"), a);
         prop_assert_eq!(r.remaining(), b.len() - n);
     }
@@ -292,7 +292,7 @@ proptest! {
         let _ = Request::decode(&bytes);
         let _ = Response::decode(&bytes);
         let _ = codec::next_packet(&bytes);
-        let _ = Attrs::decode(&mut ssh_proto::wire::Reader::new(&bytes));
+        let _ = Attrs::decode(&mut ssh_proto::internal::Reader::new(&bytes));
         let _ = StatVfs::decode(&bytes);
         let _ = Limits::decode(&bytes);
     }

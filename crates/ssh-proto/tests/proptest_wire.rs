@@ -5,9 +5,9 @@
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::select;
+use ssh_proto::internal::msg;
+use ssh_proto::internal::{names, Put, Reader};
 use ssh_proto::internal::{KexFlavor, KexInit, Message, UserauthFlavor, UserauthMethod};
-use ssh_proto::wire::msg;
-use ssh_proto::wire::{names, Put, Reader};
 
 /// `PROPTEST_CASES` from the environment (for long local runs), else `default`.
 fn cases(default: u32) -> u32 {

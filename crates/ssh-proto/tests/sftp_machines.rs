@@ -7,12 +7,12 @@ use std::collections::{HashMap, HashSet};
 use rand_chacha::rand_core::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use sha2::{Digest, Sha256};
+use ssh_proto::internal::{Put, Reader};
 use ssh_proto::sftp::codec::{self, ext, MAX_PACKET};
 use ssh_proto::sftp::{
     open_flags, status, status_error, Attrs, CheckTarget, Limits, NameEntry, Request, Response,
     SftpClient, SftpServer, SftpServerConfig, StatVfs,
 };
-use ssh_proto::wire::{Put, Reader};
 use ssh_proto::ErrorKind;
 
 const HOME: &str = "/home/alice";

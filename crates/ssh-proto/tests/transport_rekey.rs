@@ -10,9 +10,10 @@ mod common;
 use std::time::Instant;
 
 use common::*;
-use ssh_proto::transport::compress::Decompressor;
-use ssh_proto::transport::{Input, Transport, TransportConfig, MAX_REKEY_PACKETS};
-use ssh_proto::wire::{msg, Put};
+use ssh_proto::internal::Decompressor;
+use ssh_proto::internal::{msg, Put};
+use ssh_proto::internal::{Input, Transport, MAX_REKEY_PACKETS};
+use ssh_proto::TransportConfig;
 use ssh_proto::*;
 
 /// A message number from the local-extension range: the transport hands it

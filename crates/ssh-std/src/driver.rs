@@ -450,7 +450,7 @@ impl Drop for Handle {
             let mut g = self.shared.lock();
             if g.closed().is_none() {
                 g.conn_mut().disconnect(
-                    ssh_proto::wire::msg::disconnect::BY_APPLICATION,
+                    ssh_proto::disconnect::BY_APPLICATION,
                     "disconnected by user",
                 );
                 g.absorb();

@@ -14,8 +14,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use ssh_proto::disconnect::BY_APPLICATION;
 use ssh_proto::session::connection_result;
-use ssh_proto::wire::msg::disconnect::BY_APPLICATION;
 
 use ssh_proto::{
     Admission, AdmissionConfig, Auth, AuthAnswer, AuthQuestion, AuthRequest, ChannelId,

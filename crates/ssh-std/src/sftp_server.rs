@@ -511,7 +511,9 @@ impl LocalFs {
         block_size: u32,
     ) -> Response {
         use sha2::Digest;
-        let alg = ssh_proto::wire::names(algorithms).find(|a| matches!(*a, "sha256" | "sha512"));
+        let alg = algorithms
+            .split(',')
+            .find(|a| matches!(*a, "sha256" | "sha512"));
         let Some(alg) = alg else {
             return Response::status(
                 status::OP_UNSUPPORTED,
@@ -577,7 +579,7 @@ impl LocalFs {
             );
         }
         let mut out = Vec::new();
-        ssh_proto::wire::Put::put_str(&mut out, alg);
+        ssh_proto::sftp::Put::put_str(&mut out, alg);
         let mut buf = vec![0u8; 256 * 1024];
         let mut pos = offset;
         while pos < end || (pos == offset && end == offset) {

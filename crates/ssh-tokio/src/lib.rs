@@ -597,7 +597,7 @@ impl Client {
     pub fn disconnect(&self) {
         let _ = self.conn.with(|s| {
             s.conn_mut().disconnect(
-                ssh_proto::wire::msg::disconnect::BY_APPLICATION,
+                ssh_proto::disconnect::BY_APPLICATION,
                 "disconnected by user",
             );
             Ok(())

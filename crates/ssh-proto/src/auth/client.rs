@@ -13,7 +13,7 @@ use crate::transport::{sanitize, Transport};
 use crate::wire::{msg, Put, Reader};
 
 /// An attempt the application asked for.
-pub enum Attempt {
+pub(crate) enum Attempt {
     None {
         user: String,
     },
@@ -38,7 +38,7 @@ pub enum Attempt {
 
 impl Attempt {
     /// The method's name (RFC 4252, RFC 4256).
-    pub fn method(&self) -> &'static str {
+    pub(crate) fn method(&self) -> &'static str {
         match self {
             Attempt::None { .. } => "none",
             Attempt::Password { .. } | Attempt::ChangePassword { .. } => "password",
@@ -48,7 +48,7 @@ impl Attempt {
     }
 
     /// The user name the attempt is for.
-    pub fn user(&self) -> &str {
+    pub(crate) fn user(&self) -> &str {
         match self {
             Attempt::None { user }
             | Attempt::Password { user, .. }
@@ -82,7 +82,7 @@ enum InFlight {
 /// What a server message meant for the application; the connection turns
 /// it into an [`Event`](crate::Event).
 #[derive(Debug)]
-pub enum ClientOutcome {
+pub(crate) enum ClientOutcome {
     /// USERAUTH_BANNER (sanitized text).
     Banner(String),
     /// USERAUTH_SUCCESS.
@@ -103,7 +103,7 @@ pub enum ClientOutcome {
 }
 
 #[derive(Default)]
-pub struct ClientAuth {
+pub(crate) struct ClientAuth {
     requested_service: bool,
     service_accepted: bool,
     queued: Option<Attempt>,
@@ -116,12 +116,12 @@ pub struct ClientAuth {
 }
 
 impl ClientAuth {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// Transport is ready: ask for the userauth service once.
-    pub fn on_transport_ready(
+    pub(crate) fn on_transport_ready(
         &mut self,
         tr: &mut Transport,
         rng: &mut dyn CryptoRng,
@@ -136,12 +136,12 @@ impl ClientAuth {
         Ok(())
     }
 
-    pub fn is_busy(&self) -> bool {
+    pub(crate) fn is_busy(&self) -> bool {
         self.in_flight.is_some() || self.queued.is_some()
     }
 
     /// Starts an attempt (queued until the service is accepted).
-    pub fn start(
+    pub(crate) fn start(
         &mut self,
         tr: &mut Transport,
         rng: &mut dyn CryptoRng,
@@ -272,7 +272,7 @@ impl ClientAuth {
     }
 
     /// Answers to keyboard-interactive prompts.
-    pub fn respond(
+    pub(crate) fn respond(
         &mut self,
         tr: &mut Transport,
         rng: &mut dyn CryptoRng,
@@ -294,7 +294,7 @@ impl ClientAuth {
 
     /// Handles a message of the auth range (50..79) or SERVICE_ACCEPT and
     /// says what came of it for the application, if anything.
-    pub fn handle(
+    pub(crate) fn handle(
         &mut self,
         tr: &mut Transport,
         rng: &mut dyn CryptoRng,

@@ -7,16 +7,16 @@
 //! every attempt into an [`Event::AuthRequest`](crate::Event::AuthRequest) and
 //! waits for the application's verdict.
 
-pub mod client;
-pub mod server;
+pub(crate) mod client;
+pub(crate) mod server;
 
-pub use client::{ClientAuth, ClientOutcome};
-pub use server::{ServerAuth, ServerOutcome};
+pub(crate) use client::{ClientAuth, ClientOutcome};
+pub(crate) use server::{ServerAuth, ServerOutcome};
 
 use crate::wire::Put;
 
-pub const SERVICE_USERAUTH: &str = "ssh-userauth";
-pub const SERVICE_CONNECTION: &str = "ssh-connection";
+pub(crate) const SERVICE_USERAUTH: &str = "ssh-userauth";
+pub(crate) const SERVICE_CONNECTION: &str = "ssh-connection";
 
 /// The data a publickey signature covers (RFC 4252 §7).
 pub fn publickey_signed_data(

@@ -32,12 +32,12 @@ enum Pending {
 /// What a client message asks of the application; the connection turns it
 /// into an [`Event`](crate::Event).
 #[derive(Debug)]
-pub enum ServerOutcome {
+pub(crate) enum ServerOutcome {
     /// An authentication attempt waiting for the application's verdict.
     Attempt { user: String, request: AuthRequest },
 }
 
-pub struct ServerAuth {
+pub(crate) struct ServerAuth {
     service_accepted: bool,
     /// USERAUTH_REQUEST messages received so far.
     requests: u32,
@@ -55,7 +55,7 @@ pub struct ServerAuth {
 }
 
 impl ServerAuth {
-    pub fn new(
+    pub(crate) fn new(
         methods: Vec<String>,
         max_attempts: u32,
         banner: Option<String>,
@@ -79,11 +79,11 @@ impl ServerAuth {
 
     /// True while an attempt waits for the application's verdict; no further
     /// input is processed until then.
-    pub fn is_waiting(&self) -> bool {
+    pub(crate) fn is_waiting(&self) -> bool {
         self.pending.is_some()
     }
 
-    pub fn handle(
+    pub(crate) fn handle(
         &mut self,
         tr: &mut Transport,
         rng: &mut dyn CryptoRng,
@@ -334,7 +334,7 @@ impl ServerAuth {
     /// The application accepts the pending attempt. For a publickey query
     /// this answers "key acceptable" (PK_OK); the client then signs.
     /// Returns the user name when authentication is complete.
-    pub fn accept(
+    pub(crate) fn accept(
         &mut self,
         tr: &mut Transport,
         rng: &mut dyn CryptoRng,
@@ -361,7 +361,7 @@ impl ServerAuth {
         }
     }
 
-    pub fn reject(&mut self, tr: &mut Transport, rng: &mut dyn CryptoRng) -> Result<()> {
+    pub(crate) fn reject(&mut self, tr: &mut Transport, rng: &mut dyn CryptoRng) -> Result<()> {
         let (_, _p) = self.take_pending()?;
         self.kbd_active = false;
         // Every refusal counts toward MaxAuthTries, a refused key query
@@ -370,7 +370,7 @@ impl ServerAuth {
     }
 
     /// Partial success: this method passed, but these methods must follow.
-    pub fn partial(
+    pub(crate) fn partial(
         &mut self,
         tr: &mut Transport,
         rng: &mut dyn CryptoRng,
@@ -387,7 +387,7 @@ impl ServerAuth {
     }
 
     /// Keyboard-interactive: send prompts (the answer to a start or to responses).
-    pub fn info_request(
+    pub(crate) fn info_request(
         &mut self,
         tr: &mut Transport,
         rng: &mut dyn CryptoRng,
@@ -417,7 +417,7 @@ impl ServerAuth {
     }
 
     /// Password auth: ask the client to change its expired password.
-    pub fn password_change_request(
+    pub(crate) fn password_change_request(
         &mut self,
         tr: &mut Transport,
         rng: &mut dyn CryptoRng,

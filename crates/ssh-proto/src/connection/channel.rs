@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use crate::wire::byte_queue::ByteQueue;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum State {
+pub(crate) enum State {
     /// We sent CHANNEL_OPEN and wait for confirmation.
     Opening,
     /// The peer asked to open; the application has not answered.
@@ -17,12 +17,12 @@ pub enum State {
 
 /// How an incoming want-reply request has been answered so far.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ReplySlot {
+pub(crate) enum ReplySlot {
     Waiting,
     Answered(bool),
 }
 
-pub struct Channel {
+pub(crate) struct Channel {
     pub remote_id: u32,
     pub state: State,
     pub kind: String,
@@ -59,7 +59,7 @@ pub struct Channel {
 }
 
 /// Operations the application asked for before the open was confirmed.
-pub enum QueuedOp {
+pub(crate) enum QueuedOp {
     /// A CHANNEL_REQUEST without the recipient field: name, want_reply, data.
     Request {
         name: String,
@@ -73,11 +73,11 @@ pub enum QueuedOp {
 impl Channel {
     /// A request from the peer still waits for our reply: what we send on
     /// this channel waits too, so the reply comes first.
-    pub fn reply_owed(&self) -> bool {
+    pub(crate) fn reply_owed(&self) -> bool {
         self.replies.contains(&ReplySlot::Waiting)
     }
 
-    pub fn new(kind: &str, state: State, window: u32, max_packet: u32) -> Self {
+    pub(crate) fn new(kind: &str, state: State, window: u32, max_packet: u32) -> Self {
         Channel {
             remote_id: 0,
             state,
@@ -107,7 +107,7 @@ impl Channel {
     }
 
     /// Fully closed and nothing left to read: the slot can go.
-    pub fn finished(&self) -> bool {
+    pub(crate) fn finished(&self) -> bool {
         (self.close_received
             && self.close_sent
             && self.closed_reported

@@ -205,6 +205,7 @@ impl Connection {
         d.put_str(value);
         self.channel_request(id, "env", false, &d)
     }
+    /// `window-change` request (RFC 4254 §6.7): the terminal is now `cols` x `rows` characters, `width_px` x `height_px` pixels (0 if unknown).
     pub fn window_change(
         &mut self,
         id: ChannelId,

@@ -352,7 +352,7 @@ impl Connection {
                 let mut modes = Vec::new();
                 let mut m = Reader::new(modes_raw);
                 while let Ok(op) = m.u8() {
-                    if op == msg::pty_mode::TTY_OP_END || op >= msg::pty_mode::FIRST_UNDEFINED {
+                    if op == crate::pty::TTY_OP_END || op >= crate::pty::FIRST_UNDEFINED {
                         break;
                     }
                     let Ok(v) = m.u32() else { break };

@@ -47,11 +47,12 @@ pub const MAX_PENDING_CHANNEL_REQUESTS: usize = 64;
 /// pending), so a peer flooding such requests cannot grow memory.
 pub const MAX_UNHANDLED_REQUESTS: usize = 64;
 /// The most request-specific data a global request may carry.
-pub const MAX_GLOBAL_REQUEST_DATA: usize = 64 * 1024;
+pub(crate) const MAX_GLOBAL_REQUEST_DATA: usize = 64 * 1024;
 
 /// Settings shared by many connections (wrap it in an `Arc`).
 #[derive(Clone)]
 pub struct Config {
+    /// Transport settings: algorithms, host keys, rekey limits.
     pub transport: TransportConfig,
     /// Receive window granted per channel (default 2 MiB).
     pub window_size: u32,
@@ -236,9 +237,11 @@ impl Connection {
         self.span.record("peer", tracing::field::display(peer));
     }
 
+    /// Client or server.
     pub fn role(&self) -> Role {
         self.tr.role()
     }
+    /// True once user authentication succeeded (either side).
     pub fn is_authenticated(&self) -> bool {
         self.authenticated
     }
@@ -250,6 +253,7 @@ impl Connection {
     pub fn is_closed(&self) -> bool {
         self.error.is_some() || self.tr.is_closed()
     }
+    /// The session identifier, the exchange hash H of the first key exchange (RFC 4253 §7.2); `None` before it.
     pub fn session_id(&self) -> Option<&[u8]> {
         self.tr.session_id()
     }
@@ -257,6 +261,7 @@ impl Connection {
     pub fn host_key(&self) -> Option<&crate::keys::PublicKey> {
         self.tr.host_key()
     }
+    /// The peer's version line (`SSH-2.0-...`) without CR LF; `None` until received.
     pub fn peer_version(&self) -> Option<&str> {
         self.tr.peer_version()
     }
@@ -264,9 +269,11 @@ impl Connection {
     pub fn negotiated(&self) -> Option<&Negotiated> {
         self.tr.negotiated()
     }
+    /// Number of completed key exchanges (1 after the first, +1 per rekey).
     pub fn kex_count(&self) -> u32 {
         self.tr.kex_count()
     }
+    /// True when both sides agreed on strict key exchange (OpenSSH `kex-strict-*`, the Terrapin fix).
     pub fn strict_kex(&self) -> bool {
         self.tr.strict_kex()
     }
@@ -340,6 +347,7 @@ impl Connection {
         self.tr.take_output(buf);
     }
 
+    /// Marks the first `n` bytes returned by `transmit` as sent.
     pub fn advance_transmit(&mut self, n: usize) {
         self.tr.advance_output(n);
     }

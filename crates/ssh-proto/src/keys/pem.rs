@@ -22,7 +22,7 @@ pub(crate) struct Pem {
 
 impl Pem {
     /// True when the block carries `Proc-Type: 4,ENCRYPTED` (legacy OpenSSL encryption).
-    pub fn has_encrypted_header(&self) -> bool {
+    pub(super) fn has_encrypted_header(&self) -> bool {
         self.headers.iter().any(|(name, value)| {
             name.eq_ignore_ascii_case("Proc-Type")
                 && value.to_ascii_uppercase().contains("ENCRYPTED")

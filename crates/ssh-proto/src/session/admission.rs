@@ -80,12 +80,15 @@ impl MaxStartups {
         Self::new(n, 100, n)
     }
 
+    /// Unauthenticated connections accepted before random refusal starts (`start` of `start:rate:full`).
     pub fn start(&self) -> u32 {
         self.start
     }
+    /// Percent chance of refusal once `start` is reached.
     pub fn rate(&self) -> u32 {
         self.rate
     }
+    /// Unauthenticated connections at which every new one is refused.
     pub fn full(&self) -> u32 {
         self.full
     }
@@ -174,9 +177,11 @@ impl NetBlockSize {
         }
         Ok(NetBlockSize { ipv4, ipv6 })
     }
+    /// IPv4 prefix length, bits (0..=32), that groups sources.
     pub fn ipv4(&self) -> u8 {
         self.ipv4
     }
+    /// IPv6 prefix length, bits (0..=128), that groups sources.
     pub fn ipv6(&self) -> u8 {
         self.ipv6
     }
@@ -283,6 +288,7 @@ pub enum RefusalReason {
 /// and close it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Refusal {
+    /// Which limit refused it.
     pub reason: RefusalReason,
     /// Unauthenticated connections at the time.
     pub startups: u32,
@@ -313,6 +319,7 @@ pub struct Admission {
 }
 
 impl Admission {
+    /// A counter with no connections yet.
     pub fn new(config: AdmissionConfig) -> Admission {
         Admission {
             config,
@@ -322,6 +329,7 @@ impl Admission {
         }
     }
 
+    /// The limits in force.
     pub fn config(&self) -> &AdmissionConfig {
         &self.config
     }

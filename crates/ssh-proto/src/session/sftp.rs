@@ -16,9 +16,11 @@ use crate::Error;
 /// A directory entry with its attributes (paramiko's `SFTPAttributes`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DirEntry {
+    /// File name (no directory part).
     pub name: String,
     /// The server's `ls -l` line (may be empty).
     pub longname: String,
+    /// Attributes as the server reported them.
     pub attrs: Attrs,
 }
 
@@ -26,10 +28,15 @@ pub struct DirEntry {
 /// [`OpenOptions::from_mode`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct OpenOptions {
+    /// Open for reading.
     pub read: bool,
+    /// Open for writing.
     pub write: bool,
+    /// Every write goes to the end of the file.
     pub append: bool,
+    /// Create the file if it does not exist.
     pub create: bool,
+    /// Truncate an existing file to 0 bytes.
     pub truncate: bool,
     /// Fail if the file exists (paramiko's `'x'`).
     pub exclusive: bool,
@@ -38,6 +45,7 @@ pub struct OpenOptions {
 }
 
 impl OpenOptions {
+    /// Read-only, the file must exist.
     pub fn read() -> Self {
         OpenOptions {
             read: true,
@@ -90,7 +98,9 @@ impl OpenOptions {
 /// Transfer tuning: request size and how many are in flight.
 #[derive(Clone, Copy, Debug)]
 pub struct Pipeline {
+    /// Bytes per `READ`/`WRITE` request.
     pub chunk: u32,
+    /// Requests in flight at once.
     pub requests: usize,
 }
 
@@ -107,8 +117,11 @@ pub fn new_machine(peer_version: Option<&str>) -> SftpClient {
 
 /// The per-session settings: working directory, server limits, transfer tuning.
 pub struct Settings {
+    /// Working directory relative paths resolve against; `None` is the server's default.
     pub cwd: Option<String>,
+    /// The server's `limits@openssh.com` answer, when it has one.
     pub limits: Option<Limits>,
+    /// Transfer tuning, clamped to `limits`.
     pub pipeline: Pipeline,
 }
 
@@ -217,6 +230,7 @@ pub fn require_dir(a: &Attrs, path: &str) -> Result<(), Error> {
 
 /// One request and how to read its reply (for the one-request operations).
 pub struct Call<T> {
+    /// The request to send.
     pub request: Request,
     what: &'static str,
     path: String,

@@ -89,6 +89,7 @@ impl SftpClient {
         (!self.out.is_empty()).then(|| self.out.pending())
     }
 
+    /// Marks the first `n` bytes of `transmit` as written.
     pub fn advance_transmit(&mut self, n: usize) {
         self.out.consume(n);
     }

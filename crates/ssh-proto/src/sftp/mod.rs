@@ -9,10 +9,17 @@
 //!   (which answers with [`SftpServer::reply`], in any order), and bounds
 //!   the open handles and outstanding requests.
 
+/// The client machine: requests out, replies matched to them.
 pub mod client;
+/// SFTP v3 packet types, codes and their encodings.
 pub mod codec;
+/// The server machine: requests in, replies from the application out.
 pub mod server;
 
+/// The SSH data types (RFC 4251 §5) SFTP packets are made of: [`Put`]
+/// appends them to a `Vec<u8>`, [`Reader`] reads them with bounds checks;
+/// for encoding extension replies and calling [`Attrs::decode`].
+pub use crate::wire::{Put, Reader};
 pub use client::SftpClient;
 pub use codec::{
     open_flags, status, Attrs, CheckTarget, Limits, NameEntry, Request, Response, StatVfs,

@@ -214,6 +214,7 @@ pub struct SftpServer {
 }
 
 impl SftpServer {
+    /// A server machine waiting for `SSH_FXP_INIT`.
     pub fn new(config: SftpServerConfig) -> SftpServer {
         SftpServer {
             config,
@@ -242,19 +243,24 @@ impl SftpServer {
         self.handles
     }
 
+    /// The error that stopped the machine, if any (a malformed or oversized packet).
     pub fn error(&self) -> Option<&Error> {
         self.error.as_ref()
     }
 
+    /// Reply bytes waiting to be written to the channel; `None` when empty.
     pub fn transmit(&self) -> Option<&[u8]> {
         (!self.out.is_empty()).then(|| self.out.pending())
     }
+    /// Marks the first `n` bytes of `transmit` as written.
     pub fn advance_transmit(&mut self, n: usize) {
         self.out.consume(n);
     }
+    /// Moves all pending reply bytes into `buf` (swapping when `buf` is empty).
     pub fn take_transmit(&mut self, buf: &mut Vec<u8>) {
         self.out.take_into(buf);
     }
+    /// Reply bytes waiting to be written.
     pub fn transmit_len(&self) -> usize {
         self.out.len()
     }

@@ -3,10 +3,10 @@
 use crate::error::{Error, ErrorKind, Result};
 
 /// Marker names that travel in the kex list but are not key exchanges.
-pub const EXT_INFO_C: &str = "ext-info-c";
-pub const EXT_INFO_S: &str = "ext-info-s";
-pub const STRICT_KEX_C: &str = "kex-strict-c-v00@openssh.com";
-pub const STRICT_KEX_S: &str = "kex-strict-s-v00@openssh.com";
+pub(crate) const EXT_INFO_C: &str = "ext-info-c";
+pub(crate) const EXT_INFO_S: &str = "ext-info-s";
+pub(crate) const STRICT_KEX_C: &str = "kex-strict-c-v00@openssh.com";
+pub(crate) const STRICT_KEX_S: &str = "kex-strict-s-v00@openssh.com";
 
 /// Every key exchange this crate implements, in default preference order
 /// (OpenSSH 9.x's order, with the fast post-quantum hybrid first).
@@ -34,6 +34,7 @@ pub const KEX_LEGACY: &[&str] = &[
     "diffie-hellman-group1-sha1",
 ];
 
+/// Host key and signature algorithms, strongest first.
 pub const HOST_KEY_ALL: &[&str] = &[
     "ssh-ed25519",
     "ecdsa-sha2-nistp256",
@@ -43,6 +44,7 @@ pub const HOST_KEY_ALL: &[&str] = &[
     "rsa-sha2-256",
     "ssh-rsa",
 ];
+/// Host key algorithms off by default: `ssh-rsa` (SHA-1 signatures).
 pub const HOST_KEY_LEGACY: &[&str] = &["ssh-rsa"];
 
 /// Every signature algorithm a server can verify in publickey user
@@ -52,6 +54,7 @@ pub const PUBKEY_ALGORITHMS_ALL: &[&str] = HOST_KEY_ALL;
 /// Legacy (SHA-1) user signatures: verifiable, but not accepted by default.
 pub const PUBKEY_ALGORITHMS_LEGACY: &[&str] = HOST_KEY_LEGACY;
 
+/// Ciphers, preferred first.
 pub const CIPHER_ALL: &[&str] = &[
     "chacha20-poly1305@openssh.com",
     "aes128-ctr",
@@ -63,8 +66,10 @@ pub const CIPHER_ALL: &[&str] = &[
     "aes256-cbc",
     "3des-cbc",
 ];
+/// Ciphers off by default: the CBC modes.
 pub const CIPHER_LEGACY: &[&str] = &["aes128-cbc", "aes256-cbc", "3des-cbc"];
 
+/// MACs (ignored with AEAD ciphers), preferred first.
 pub const MAC_ALL: &[&str] = &[
     "hmac-sha2-256-etm@openssh.com",
     "hmac-sha2-512-etm@openssh.com",
@@ -74,15 +79,21 @@ pub const MAC_ALL: &[&str] = &[
     "hmac-sha1",
 ];
 
+/// Compression methods; only `none` is on by default.
 pub const COMPRESSION_ALL: &[&str] = &["none", "zlib@openssh.com", "zlib"];
 
 /// Which algorithms an endpoint offers, in preference order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Algorithms {
+    /// Key exchange methods, preferred first.
     pub kex: Vec<String>,
+    /// Host key / signature algorithms, preferred first.
     pub host_key: Vec<String>,
+    /// Ciphers, preferred first (both directions).
     pub cipher: Vec<String>,
+    /// MACs, preferred first (both directions).
     pub mac: Vec<String>,
+    /// Compression methods, preferred first (both directions).
     pub compression: Vec<String>,
 }
 
@@ -98,7 +109,7 @@ fn owned(list: &[&str], skip: &[&str]) -> Vec<String> {
 ///
 /// Feature detection reads CPUID, which is not I/O; it is done through the
 /// standard library's macro.
-pub fn has_aes_hardware() -> bool {
+pub(crate) fn has_aes_hardware() -> bool {
     #[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
     {
         std::arch::is_x86_feature_detected!("aes")
@@ -211,7 +222,7 @@ impl Algorithms {
 }
 
 /// `*` and `?` glob match of algorithm names, ignoring ASCII case.
-pub fn wildcard_match(pat: &str, s: &str) -> bool {
+pub(crate) fn wildcard_match(pat: &str, s: &str) -> bool {
     crate::keys::known_hosts::glob_match(
         pat.to_ascii_lowercase().as_bytes(),
         s.to_ascii_lowercase().as_bytes(),
@@ -219,7 +230,7 @@ pub fn wildcard_match(pat: &str, s: &str) -> bool {
 }
 
 /// First client algorithm the server also supports.
-pub fn choose(category: &str, client: &str, server: &str) -> Result<String> {
+pub(crate) fn choose(category: &str, client: &str, server: &str) -> Result<String> {
     for c in crate::wire::names(client) {
         if crate::wire::names(server).any(|s| s == c) {
             return Ok(c.to_string());
@@ -250,13 +261,21 @@ fn shown(list: &str) -> String {
 /// The outcome of one algorithm negotiation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Negotiated {
+    /// The key exchange method.
     pub kex: String,
+    /// The server host key algorithm.
     pub host_key: String,
+    /// Cipher, client to server.
     pub cipher_c2s: String,
+    /// Cipher, server to client.
     pub cipher_s2c: String,
+    /// MAC, client to server; `None` with an AEAD cipher.
     pub mac_c2s: Option<String>,
+    /// MAC, server to client; `None` with an AEAD cipher.
     pub mac_s2c: Option<String>,
+    /// Compression, client to server.
     pub compression_c2s: String,
+    /// Compression, server to client.
     pub compression_s2c: String,
 }
 

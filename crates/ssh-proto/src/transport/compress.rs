@@ -14,12 +14,12 @@ use miniz_oxide::{DataFormat, MZError, MZFlush, MZStatus};
 
 use crate::error::{Error, ErrorKind, Result};
 
-pub struct Compressor {
+pub(crate) struct Compressor {
     z: Box<CompressorOxide>,
 }
 
 impl Compressor {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         // Level 6, zlib wrapper (window bits 15), default strategy: what OpenSSH uses.
         let flags = create_comp_flags_from_zip_params(6, 15, 0);
         Compressor {
@@ -28,7 +28,7 @@ impl Compressor {
     }
 
     /// Compresses `input` as one sync-flushed chunk, appending to `out`.
-    pub fn compress(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<()> {
+    pub(crate) fn compress(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<()> {
         let mut consumed = 0;
         loop {
             let start = out.len();
@@ -68,11 +68,13 @@ impl Default for Compressor {
     }
 }
 
+/// A zlib inflater for one direction of a connection (RFC 4253 §6.2).
 pub struct Decompressor {
     z: Box<InflateState>,
 }
 
 impl Decompressor {
+    /// A decompressor at the start of a zlib stream.
     pub fn new() -> Self {
         Decompressor {
             z: InflateState::new_boxed(DataFormat::Zlib),

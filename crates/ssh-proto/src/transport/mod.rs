@@ -11,11 +11,11 @@
 //! `kex::newkeys` the message flow on a `Transport`), `cipher` (packet
 //! protection), `compress`, `algorithms` (lists and negotiation).
 
-pub mod algorithms;
-pub mod cipher;
-pub mod compress;
+pub(crate) mod algorithms;
+pub(crate) mod cipher;
+pub(crate) mod compress;
 mod input;
-pub mod kex;
+pub(crate) mod kex;
 mod output;
 
 use std::collections::VecDeque;
@@ -36,7 +36,7 @@ use kex::run::KexRun;
 /// Largest `packet_length` accepted from a peer (OpenSSH's limit).
 pub const MAX_PACKET_LEN: usize = 256 * 1024;
 /// Largest payload (after decompression) accepted from a peer.
-pub const MAX_PAYLOAD_LEN: usize = 256 * 1024;
+pub(crate) const MAX_PAYLOAD_LEN: usize = 256 * 1024;
 /// Bytes of lines a server may send before its version line.
 const MAX_PRE_BANNER: usize = 64 * 1024;
 /// Receive-buffer size beyond which `recv` stops accepting input until the
@@ -49,13 +49,16 @@ pub const MAX_REKEY_PACKETS: u64 = 1 << 31;
 /// Client or server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
+    /// The side that opened the connection.
     Client,
+    /// The side that accepted it.
     Server,
 }
 
 /// Transport settings (part of the connection's `Config`).
 #[derive(Clone)]
 pub struct TransportConfig {
+    /// Algorithms offered, per category, in preference order.
     pub algorithms: Algorithms,
     /// Our identification string, without CR LF (`SSH-2.0-...`).
     pub version: String,
@@ -114,6 +117,7 @@ pub struct InPacket {
     buf: PacketBuf,
     start: usize,
     end: usize,
+    /// The packet's sequence number.
     pub seq: u32,
 }
 
@@ -127,12 +131,14 @@ enum PacketBuf {
 }
 
 impl InPacket {
+    /// The decrypted, decompressed payload (message number first).
     pub fn payload(&self) -> &[u8] {
         match &self.buf {
             PacketBuf::Rx { queue, .. } => &queue.pending()[self.start..self.end],
             PacketBuf::Decompressed(v) => &v[self.start..self.end],
         }
     }
+    /// The message number.
     pub fn msg_type(&self) -> u8 {
         self.payload()[0]
     }
@@ -157,6 +163,7 @@ enum VersionState {
     Done,
 }
 
+/// The transport layer (RFC 4253): version exchange, packets, key exchange.
 pub struct Transport {
     role: Role,
     config: TransportConfig,
@@ -212,6 +219,7 @@ fn default_rekey_bytes(cipher: &str) -> u64 {
 }
 
 impl Transport {
+    /// A transport that sends its version line first.
     pub fn new(role: Role, config: TransportConfig, now: Instant) -> Result<Self> {
         if !config.version.starts_with("SSH-2.0-") || config.version.len() > 253 {
             return Err(Error::usage(
@@ -265,27 +273,35 @@ impl Transport {
         Ok(t)
     }
 
+    /// Client or server.
     pub fn role(&self) -> Role {
         self.role
     }
+    /// Exchange hash of the first key exchange.
     pub fn session_id(&self) -> Option<&[u8]> {
         self.session_id.as_deref()
     }
+    /// The peer's version line.
     pub fn peer_version(&self) -> Option<&str> {
         self.peer_version.as_deref()
     }
+    /// Algorithms in use.
     pub fn negotiated(&self) -> Option<&Negotiated> {
         self.negotiated.as_ref()
     }
+    /// The server's `server-sig-algs` extension (RFC 8308), if sent.
     pub fn server_sig_algs(&self) -> Option<&str> {
         self.server_sig_algs.as_deref()
     }
+    /// The server's verified host key.
     pub fn host_key(&self) -> Option<&PublicKey> {
         self.host_key.as_ref()
     }
+    /// True under strict key exchange.
     pub fn strict_kex(&self) -> bool {
         self.strict
     }
+    /// True after a disconnect.
     pub fn is_closed(&self) -> bool {
         self.closed
     }
@@ -293,15 +309,14 @@ impl Transport {
     pub fn is_ready(&self) -> bool {
         self.session_id.is_some() && self.kex.is_none()
     }
+    /// True while a key exchange is under way (test support).
+    #[cfg(any(test, fuzzing, feature = "internal"))]
     pub fn in_kex(&self) -> bool {
         self.kex.is_some()
     }
     /// Number of completed key exchanges.
     pub fn kex_count(&self) -> u32 {
         self.kex_count
-    }
-    pub fn config(&self) -> &TransportConfig {
-        &self.config
     }
 
     // ---------------------------------------------------------------- output
@@ -345,7 +360,7 @@ fn is_transport_msg(t: u8) -> bool {
 }
 
 /// Makes peer-supplied text safe to print on a terminal.
-pub fn sanitize(s: &str) -> String {
+pub(crate) fn sanitize(s: &str) -> String {
     s.chars()
         .filter(|c| !c.is_control() || *c == '\t')
         .take(1024)

@@ -13,6 +13,7 @@ impl Transport {
     pub fn pending_output(&self) -> &[u8] {
         self.tx.pending()
     }
+    /// Bytes waiting to be written to the peer.
     pub fn pending_output_len(&self) -> usize {
         self.tx.len()
     }
@@ -22,6 +23,7 @@ impl Transport {
         self.tx.take_into(buf);
     }
 
+    /// Marks the first `n` pending bytes as written.
     pub fn advance_output(&mut self, n: usize) {
         self.tx.consume(n);
     }

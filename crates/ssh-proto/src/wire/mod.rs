@@ -42,20 +42,25 @@ pub struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    /// A reader at the start of `buf`.
     pub fn new(buf: &'a [u8]) -> Self {
         Reader { buf, pos: 0 }
     }
+    /// Bytes not yet read.
     pub fn remaining(&self) -> usize {
         self.buf.len() - self.pos
     }
+    /// Takes every byte not yet read.
     pub fn rest(&mut self) -> &'a [u8] {
         let r = &self.buf[self.pos..];
         self.pos = self.buf.len();
         r
     }
+    /// True when every byte was read.
     pub fn is_empty(&self) -> bool {
         self.remaining() == 0
     }
+    /// Bytes read so far (the offset into the buffer).
     pub fn position(&self) -> usize {
         self.pos
     }
@@ -70,19 +75,24 @@ impl<'a> Reader<'a> {
         self.pos += n;
         Ok(s)
     }
+    /// Exactly `n` raw bytes.
     pub fn bytes(&mut self, n: usize) -> Result<&'a [u8]> {
         self.take(n, "bytes")
     }
+    /// A `byte`.
     pub fn u8(&mut self) -> Result<u8> {
         Ok(self.take(1, "byte")?[0])
     }
+    /// A `boolean`: any non-zero byte is true (RFC 4251 §5).
     pub fn bool(&mut self) -> Result<bool> {
         Ok(self.take(1, "boolean")?[0] != 0)
     }
+    /// A big-endian `uint32`.
     pub fn u32(&mut self) -> Result<u32> {
         let b = self.take(4, "uint32")?;
         Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
+    /// A big-endian `uint64`.
     pub fn u64(&mut self) -> Result<u64> {
         let b = self.take(8, "uint64")?;
         let mut a = [0u8; 8];
@@ -140,13 +150,19 @@ impl<'a> Reader<'a> {
 
 /// Appending SSH types to a byte vector.
 pub trait Put {
+    /// A `byte`.
     fn put_u8(&mut self, v: u8);
+    /// A `boolean` as 0 or 1.
     fn put_bool(&mut self, v: bool);
+    /// A big-endian `uint32`.
     fn put_u32(&mut self, v: u32);
+    /// A big-endian `uint64`.
     fn put_u64(&mut self, v: u64);
+    /// Bytes as they are, without a length.
     fn put_raw(&mut self, v: &[u8]);
     /// `string`: uint32 length then the bytes.
     fn put_string(&mut self, v: &[u8]);
+    /// `string` from UTF-8 text.
     fn put_str(&mut self, v: &str) {
         self.put_string(v.as_bytes())
     }

@@ -19,46 +19,83 @@ pub const MAX_PACKET: usize = 256 * 1024;
 /// The protocol version spoken.
 pub const VERSION: u32 = 3;
 
+/// `SSH_FXP_*` packet types.
 pub mod msg {
+    /// `SSH_FXP_INIT`: client hello with its version.
     pub const INIT: u8 = 1;
+    /// `SSH_FXP_VERSION`: server reply with its version and extensions.
     pub const VERSION: u8 = 2;
+    /// `SSH_FXP_OPEN`: open a file.
     pub const OPEN: u8 = 3;
+    /// `SSH_FXP_CLOSE`: close a handle.
     pub const CLOSE: u8 = 4;
+    /// `SSH_FXP_READ`: read from a file handle.
     pub const READ: u8 = 5;
+    /// `SSH_FXP_WRITE`: write to a file handle.
     pub const WRITE: u8 = 6;
+    /// `SSH_FXP_LSTAT`: attributes of a path, not following symlinks.
     pub const LSTAT: u8 = 7;
+    /// `SSH_FXP_FSTAT`: attributes of an open handle.
     pub const FSTAT: u8 = 8;
+    /// `SSH_FXP_SETSTAT`: set attributes of a path.
     pub const SETSTAT: u8 = 9;
+    /// `SSH_FXP_FSETSTAT`: set attributes of an open handle.
     pub const FSETSTAT: u8 = 10;
+    /// `SSH_FXP_OPENDIR`: open a directory for listing.
     pub const OPENDIR: u8 = 11;
+    /// `SSH_FXP_READDIR`: next names of a directory handle.
     pub const READDIR: u8 = 12;
+    /// `SSH_FXP_REMOVE`: delete a file.
     pub const REMOVE: u8 = 13;
+    /// `SSH_FXP_MKDIR`: create a directory.
     pub const MKDIR: u8 = 14;
+    /// `SSH_FXP_RMDIR`: delete a directory.
     pub const RMDIR: u8 = 15;
+    /// `SSH_FXP_REALPATH`: canonicalize a path.
     pub const REALPATH: u8 = 16;
+    /// `SSH_FXP_STAT`: attributes of a path, following symlinks.
     pub const STAT: u8 = 17;
+    /// `SSH_FXP_RENAME`: rename a path.
     pub const RENAME: u8 = 18;
+    /// `SSH_FXP_READLINK`: target of a symlink.
     pub const READLINK: u8 = 19;
+    /// `SSH_FXP_SYMLINK`: create a symlink.
     pub const SYMLINK: u8 = 20;
+    /// `SSH_FXP_STATUS`: reply: a status code and message.
     pub const STATUS: u8 = 101;
+    /// `SSH_FXP_HANDLE`: reply: an opaque handle.
     pub const HANDLE: u8 = 102;
+    /// `SSH_FXP_DATA`: reply: bytes read.
     pub const DATA: u8 = 103;
+    /// `SSH_FXP_NAME`: reply: names with attributes.
     pub const NAME: u8 = 104;
+    /// `SSH_FXP_ATTRS`: reply: attributes.
     pub const ATTRS: u8 = 105;
+    /// `SSH_FXP_EXTENDED`: a named extension request.
     pub const EXTENDED: u8 = 200;
+    /// `SSH_FXP_EXTENDED_REPLY`: reply to an extension request.
     pub const EXTENDED_REPLY: u8 = 201;
 }
 
 /// SSH_FX_* status codes.
 pub mod status {
+    /// `SSH_FX_OK`: success.
     pub const OK: u32 = 0;
+    /// `SSH_FX_EOF`: end of file or of a directory listing.
     pub const EOF: u32 = 1;
+    /// `SSH_FX_NO_SUCH_FILE`: the path does not exist.
     pub const NO_SUCH_FILE: u32 = 2;
+    /// `SSH_FX_PERMISSION_DENIED`: permission denied.
     pub const PERMISSION_DENIED: u32 = 3;
+    /// `SSH_FX_FAILURE`: any other failure.
     pub const FAILURE: u32 = 4;
+    /// `SSH_FX_BAD_MESSAGE`: a malformed packet.
     pub const BAD_MESSAGE: u32 = 5;
+    /// `SSH_FX_NO_CONNECTION`: no connection to the server (client-side only).
     pub const NO_CONNECTION: u32 = 6;
+    /// `SSH_FX_CONNECTION_LOST`: connection lost (client-side only).
     pub const CONNECTION_LOST: u32 = 7;
+    /// `SSH_FX_OP_UNSUPPORTED`: the server does not implement the operation.
     pub const OP_UNSUPPORTED: u32 = 8;
 
     /// A short English name for a status code.
@@ -97,11 +134,17 @@ pub mod status {
 
 /// SSH_FXF_* open flags.
 pub mod open_flags {
+    /// `SSH_FXF_READ`: open for reading.
     pub const READ: u32 = 0x01;
+    /// `SSH_FXF_WRITE`: open for writing.
     pub const WRITE: u32 = 0x02;
+    /// `SSH_FXF_APPEND`: every write goes to the end of the file.
     pub const APPEND: u32 = 0x04;
+    /// `SSH_FXF_CREAT`: create the file if absent.
     pub const CREAT: u32 = 0x08;
+    /// `SSH_FXF_TRUNC`: truncate an existing file to 0 bytes (needs `CREAT`).
     pub const TRUNC: u32 = 0x10;
+    /// `SSH_FXF_EXCL`: fail if the file exists (needs `CREAT`).
     pub const EXCL: u32 = 0x20;
 }
 
@@ -114,26 +157,33 @@ const ATTR_EXTENDED: u32 = 0x8000_0000;
 /// File attributes; absent fields are `None`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Attrs {
+    /// Size in bytes.
     pub size: Option<u64>,
+    /// Numeric (uid, gid).
     pub uid_gid: Option<(u32, u32)>,
     /// Full `st_mode` (type and permission bits).
     pub permissions: Option<u32>,
     /// (atime, mtime), seconds since the epoch.
     pub times: Option<(u32, u32)>,
+    /// Extended attributes as (type, data).
     pub extended: Vec<(String, Vec<u8>)>,
 }
 
 impl Attrs {
+    /// True when `permissions` says directory.
     pub fn is_dir(&self) -> bool {
         self.permissions.is_some_and(|p| p & 0o170000 == 0o040000)
     }
+    /// True when `permissions` says symbolic link.
     pub fn is_symlink(&self) -> bool {
         self.permissions.is_some_and(|p| p & 0o170000 == 0o120000)
     }
+    /// True when `permissions` says regular file.
     pub fn is_file(&self) -> bool {
         self.permissions.is_some_and(|p| p & 0o170000 == 0o100000)
     }
 
+    /// Appends the `ATTRS` encoding (flags, then present fields).
     pub fn encode(&self, b: &mut Vec<u8>) {
         let mut flags = 0;
         if self.size.is_some() {
@@ -175,6 +225,7 @@ impl Attrs {
         }
     }
 
+    /// Reads an `ATTRS` encoding; fails on truncation.
     pub fn decode(r: &mut Reader<'_>) -> Result<Attrs> {
         let flags = r.u32()?;
         let mut a = Attrs::default();
@@ -212,36 +263,52 @@ impl Attrs {
 /// One entry of a NAME reply.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NameEntry {
+    /// File name (no directory part).
     pub filename: String,
     /// `ls -l` style line (v3 servers fill it; may be empty).
     pub longname: String,
+    /// Attributes.
     pub attrs: Attrs,
 }
 
 /// What `check-file-*` asks to hash.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CheckTarget {
+    /// An open file handle (`check-file-handle`).
     Handle(Vec<u8>),
+    /// A path (`check-file-name`).
     Name(String),
 }
 
 /// Filesystem statistics (`statvfs@openssh.com`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StatVfs {
+    /// File system block size, bytes (`f_bsize`).
     pub bsize: u64,
+    /// Fundamental block size, bytes (`f_frsize`).
     pub frsize: u64,
+    /// Size of the file system in `frsize` units.
     pub blocks: u64,
+    /// Free blocks.
     pub bfree: u64,
+    /// Free blocks available to non-root users.
     pub bavail: u64,
+    /// Total inodes.
     pub files: u64,
+    /// Free inodes.
     pub ffree: u64,
+    /// Free inodes available to non-root users.
     pub favail: u64,
+    /// File system id.
     pub fsid: u64,
+    /// Mount flags: bit 0 read-only (`SSH_FXE_STATVFS_ST_RDONLY`), bit 1 nosuid.
     pub flag: u64,
+    /// Longest file name, bytes.
     pub namemax: u64,
 }
 
 impl StatVfs {
+    /// The extended-reply body: eleven `uint64`s in field order.
     pub fn encode(&self) -> Vec<u8> {
         let mut b = Vec::with_capacity(88);
         for v in [
@@ -261,6 +328,7 @@ impl StatVfs {
         }
         b
     }
+    /// Parses an extended-reply body; fails on truncation or trailing bytes.
     pub fn decode(data: &[u8]) -> Result<StatVfs> {
         let mut r = Reader::new(data);
         Ok(StatVfs {
@@ -282,13 +350,18 @@ impl StatVfs {
 /// Server limits (`limits@openssh.com`); 0 means "no limit stated".
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
+    /// Largest packet the server accepts, bytes.
     pub max_packet: u64,
+    /// Largest `READ` length the server serves, bytes.
     pub max_read: u64,
+    /// Largest `WRITE` length the server accepts, bytes.
     pub max_write: u64,
+    /// Most handles open at once.
     pub max_open_handles: u64,
 }
 
 impl Limits {
+    /// The extended-reply body: four `uint64`s in field order.
     pub fn encode(&self) -> Vec<u8> {
         let mut b = Vec::with_capacity(32);
         for v in [
@@ -301,6 +374,7 @@ impl Limits {
         }
         b
     }
+    /// Parses an extended-reply body; fails on truncation or trailing bytes.
     pub fn decode(data: &[u8]) -> Result<Limits> {
         let mut r = Reader::new(data);
         Ok(Limits {

@@ -8,136 +8,227 @@ use crate::wire::{Put, Reader};
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Request {
+    /// `SSH_FXP_OPEN`: open a file.
     Open {
+        /// Path, as the client sent it.
         path: String,
+        /// `SSH_FXF_*` bits (see [`open_flags`](super::open_flags)).
         flags: u32,
+        /// Attributes to set.
         attrs: Attrs,
     },
+    /// `SSH_FXP_CLOSE`: close a file or directory handle.
     Close {
+        /// Handle from a `HANDLE` reply.
         handle: Vec<u8>,
     },
+    /// `SSH_FXP_READ`: read up to `len` bytes at `offset`.
     Read {
+        /// Handle from a `HANDLE` reply.
         handle: Vec<u8>,
+        /// Byte offset in the file.
         offset: u64,
+        /// Length in bytes.
         len: u32,
     },
+    /// `SSH_FXP_WRITE`: write `data` at `offset`.
     Write {
+        /// Handle from a `HANDLE` reply.
         handle: Vec<u8>,
+        /// Byte offset in the file.
         offset: u64,
+        /// Bytes to write.
         data: Vec<u8>,
     },
+    /// `SSH_FXP_LSTAT`: attributes, not following a final symlink.
     Lstat {
+        /// Path, as the client sent it.
         path: String,
     },
+    /// `SSH_FXP_FSTAT`: attributes of an open handle.
     Fstat {
+        /// Handle from a `HANDLE` reply.
         handle: Vec<u8>,
     },
+    /// `SSH_FXP_SETSTAT`: change attributes of a path.
     Setstat {
+        /// Path, as the client sent it.
         path: String,
+        /// Attributes to set.
         attrs: Attrs,
     },
+    /// `SSH_FXP_FSETSTAT`: change attributes of an open handle.
     Fsetstat {
+        /// Handle from a `HANDLE` reply.
         handle: Vec<u8>,
+        /// Attributes to set.
         attrs: Attrs,
     },
+    /// `SSH_FXP_OPENDIR`: open a directory for listing.
     Opendir {
+        /// Path, as the client sent it.
         path: String,
     },
+    /// `SSH_FXP_READDIR`: next batch of names; `EOF` status at the end.
     Readdir {
+        /// Handle from a `HANDLE` reply.
         handle: Vec<u8>,
     },
+    /// `SSH_FXP_REMOVE`: delete a file.
     Remove {
+        /// Path, as the client sent it.
         path: String,
     },
+    /// `SSH_FXP_MKDIR`: create a directory.
     Mkdir {
+        /// Path, as the client sent it.
         path: String,
+        /// Attributes to set.
         attrs: Attrs,
     },
+    /// `SSH_FXP_RMDIR`: delete an empty directory.
     Rmdir {
+        /// Path, as the client sent it.
         path: String,
     },
+    /// `SSH_FXP_REALPATH`: canonical absolute form of a path.
     Realpath {
+        /// Path, as the client sent it.
         path: String,
     },
+    /// `SSH_FXP_STAT`: attributes, following symlinks.
     Stat {
+        /// Path, as the client sent it.
         path: String,
     },
     /// Fails when `new` exists (v3 semantics).
     Rename {
+        /// Existing path.
         old: String,
+        /// New path.
         new: String,
     },
+    /// `SSH_FXP_READLINK`: target of a symlink.
     Readlink {
+        /// Path, as the client sent it.
         path: String,
     },
     /// Wire order is OpenSSH's (target first), which every common
     /// implementation follows.
     Symlink {
+        /// What the link points to.
         target: String,
+        /// Path of the link to create.
         link: String,
     },
     /// `posix-rename@openssh.com`: replaces `new`.
     PosixRename {
+        /// Existing path.
         old: String,
+        /// New path.
         new: String,
     },
+    /// `statvfs@openssh.com`: file system statistics of a path.
     Statvfs {
+        /// Path, as the client sent it.
         path: String,
     },
+    /// `fstatvfs@openssh.com`: file system statistics of a handle.
     Fstatvfs {
+        /// Handle from a `HANDLE` reply.
         handle: Vec<u8>,
     },
+    /// `hardlink@openssh.com`: create `new` as a hard link to `old`.
     Hardlink {
+        /// Existing path.
         old: String,
+        /// New path.
         new: String,
     },
+    /// `fsync@openssh.com`: flush a file handle to disk.
     Fsync {
+        /// Handle from a `HANDLE` reply.
         handle: Vec<u8>,
     },
+    /// `limits@openssh.com`: ask the server's size limits.
     Limits,
+    /// `lsetstat@openssh.com`: change attributes without following a final symlink.
     Lsetstat {
+        /// Path, as the client sent it.
         path: String,
+        /// Attributes to set.
         attrs: Attrs,
     },
+    /// `expand-path@openssh.com`: expand `~` and make the path absolute.
     ExpandPath {
+        /// Path, as the client sent it.
         path: String,
     },
+    /// `copy-data`: server-side copy of `len` bytes between handles (0 = to end of file).
     CopyData {
+        /// Source file handle.
         from: Vec<u8>,
+        /// Byte offset in the source.
         from_offset: u64,
+        /// Length in bytes.
         len: u64,
+        /// Destination file handle.
         to: Vec<u8>,
+        /// Byte offset in the destination.
         to_offset: u64,
     },
+    /// `home-directory`: a user's home directory.
     HomeDirectory {
+        /// User name; empty for the current user.
         user: String,
     },
+    /// `check-file-handle` / `check-file-name`: hashes of a byte range.
     CheckFile {
+        /// The file to hash.
         target: CheckTarget,
+        /// Comma-separated hash names, preferred first (`sha256`, `md5`, ...).
         algorithms: String,
+        /// Byte offset in the file.
         offset: u64,
+        /// Length in bytes; 0 means to the end of the file.
         len: u64,
+        /// Hash each block of this many bytes separately; 0 hashes the whole range.
         block_size: u32,
     },
     /// Any other extended request.
     Extended {
+        /// Extension name.
         name: String,
+        /// Request-specific data after the name.
         data: Vec<u8>,
     },
 }
 
+/// Extension names this crate speaks (advertised in `SSH_FXP_VERSION` or used as `EXTENDED` request names).
 pub mod ext {
+    /// Extension: rename that replaces the destination.
     pub const POSIX_RENAME: &str = "posix-rename@openssh.com";
+    /// Extension: file system statistics by path.
     pub const STATVFS: &str = "statvfs@openssh.com";
+    /// Extension: file system statistics by handle.
     pub const FSTATVFS: &str = "fstatvfs@openssh.com";
+    /// Extension: hard links.
     pub const HARDLINK: &str = "hardlink@openssh.com";
+    /// Extension: flush a handle to disk.
     pub const FSYNC: &str = "fsync@openssh.com";
+    /// Extension: server limits.
     pub const LIMITS: &str = "limits@openssh.com";
+    /// Extension: set attributes without following symlinks.
     pub const LSETSTAT: &str = "lsetstat@openssh.com";
+    /// Extension: `~` expansion.
     pub const EXPAND_PATH: &str = "expand-path@openssh.com";
+    /// Extension: server-side copy.
     pub const COPY_DATA: &str = "copy-data";
+    /// Extension: a user's home directory.
     pub const HOME_DIRECTORY: &str = "home-directory";
+    /// Extension: hash a range of an open file.
     pub const CHECK_FILE_HANDLE: &str = "check-file-handle";
+    /// Extension: hash a range of a file by path.
     pub const CHECK_FILE_NAME: &str = "check-file-name";
 }
 

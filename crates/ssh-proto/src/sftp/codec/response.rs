@@ -9,19 +9,27 @@ use super::{msg, status, Attrs, NameEntry, VERSION};
 /// A reply from server to client.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Response {
+    /// `SSH_FXP_STATUS`: the outcome of a request that returns nothing else.
     Status {
+        /// An `SSH_FX_*` code (see [`status`](super::status)).
         code: u32,
+        /// Human-readable text.
         message: String,
     },
+    /// `SSH_FXP_HANDLE`: an opaque handle, at most 256 bytes.
     Handle(Vec<u8>),
+    /// `SSH_FXP_DATA`: bytes read.
     Data(Vec<u8>),
+    /// `SSH_FXP_NAME`: names with attributes.
     Name(Vec<NameEntry>),
+    /// `SSH_FXP_ATTRS`: attributes.
     Attrs(Attrs),
     /// The reply data of an extended request (statvfs, limits, check-file, …).
     ExtendedReply(Vec<u8>),
 }
 
 impl Response {
+    /// `SSH_FX_OK` with the text "Success".
     pub fn ok() -> Response {
         Response::Status {
             code: status::OK,
@@ -29,6 +37,7 @@ impl Response {
         }
     }
 
+    /// A status reply with `code` and `message`.
     pub fn status(code: u32, message: impl Into<String>) -> Response {
         Response::Status {
             code,

@@ -45,7 +45,7 @@ pub struct CipherSpec {
 
 /// Static description of a MAC.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MacSpec {
+pub(crate) struct MacSpec {
     pub name: &'static str,
     /// Bytes of key material to derive (letters E/F).
     pub key_len: usize,
@@ -131,7 +131,7 @@ pub fn cipher_spec(name: &str) -> Option<&'static CipherSpec> {
 }
 
 /// The spec of a MAC by its SSH name, if supported.
-pub fn mac_spec(name: &str) -> Option<&'static MacSpec> {
+pub(crate) fn mac_spec(name: &str) -> Option<&'static MacSpec> {
     MACS.iter().find(|m| m.name == name)
 }
 
@@ -215,7 +215,7 @@ fn setup(
 /// Key material is zeroized on drop (raw keys held here directly; the
 /// RustCrypto cipher/HMAC states zeroize themselves when their `zeroize`
 /// features are enabled).
-pub struct Sealer {
+pub(crate) struct Sealer {
     protect: Protect,
     block_size: usize,
     tag_len: usize,
@@ -233,7 +233,7 @@ impl std::fmt::Debug for Sealer {
 
 impl Sealer {
     /// The initial state before NEWKEYS: no encryption, no MAC.
-    pub fn none() -> Sealer {
+    pub(crate) fn none() -> Sealer {
         Sealer {
             protect: Protect::Plain {
                 enc: Box::new(Enc::None),
@@ -248,7 +248,12 @@ impl Sealer {
     /// `mac` is ignored for AEAD ciphers and required for the others
     /// (optional for `none`). Key, IV and MAC key lengths must be exactly
     /// the spec's lengths.
-    pub fn new(cipher: &str, key: &[u8], iv: &[u8], mac: Option<(&str, &[u8])>) -> Result<Sealer> {
+    pub(crate) fn new(
+        cipher: &str,
+        key: &[u8],
+        iv: &[u8],
+        mac: Option<(&str, &[u8])>,
+    ) -> Result<Sealer> {
         let s = setup(cipher, key, iv, mac, false)?;
         Ok(Sealer {
             protect: s.protect,
@@ -259,18 +264,18 @@ impl Sealer {
     }
 
     /// Padding multiple (8 for none/chacha/3des, 16 for AES).
-    pub fn block_size(&self) -> usize {
+    pub(crate) fn block_size(&self) -> usize {
         self.block_size
     }
 
     /// Bytes of tag/MAC appended after the packet.
-    pub fn tag_len(&self) -> usize {
+    pub(crate) fn tag_len(&self) -> usize {
         self.tag_len
     }
 
     /// True when the 4-byte length field is not part of the padded/encrypted
     /// unit (AEAD ciphers and EtM MACs).
-    pub fn length_in_clear(&self) -> bool {
+    pub(crate) fn length_in_clear(&self) -> bool {
         self.length_in_clear
     }
 
@@ -282,7 +287,7 @@ impl Sealer {
     /// packet not a multiple of the block size) does not panic in release
     /// builds: the packet and tag are zeroed, so nothing leaks and the peer
     /// rejects the packet.
-    pub fn seal(&mut self, seq: u32, packet: &mut [u8], tag: &mut [u8]) {
+    pub(crate) fn seal(&mut self, seq: u32, packet: &mut [u8], tag: &mut [u8]) {
         let aligned = {
             let unit = if self.length_in_clear {
                 packet.len().wrapping_sub(4)
@@ -337,7 +342,7 @@ fn fail_closed(packet: &mut [u8], tag: &mut [u8]) {
 }
 
 /// Incoming direction: learns packet lengths, verifies and decrypts in place.
-pub struct Opener {
+pub(crate) struct Opener {
     protect: Protect,
     block_size: usize,
     tag_len: usize,
@@ -361,7 +366,7 @@ impl std::fmt::Debug for Opener {
 
 impl Opener {
     /// The initial state before NEWKEYS: no encryption, no MAC.
-    pub fn none() -> Opener {
+    pub(crate) fn none() -> Opener {
         Opener {
             protect: Protect::Plain {
                 enc: Box::new(Enc::None),
@@ -376,7 +381,12 @@ impl Opener {
     }
 
     /// Same arguments as [`Sealer::new`].
-    pub fn new(cipher: &str, key: &[u8], iv: &[u8], mac: Option<(&str, &[u8])>) -> Result<Opener> {
+    pub(crate) fn new(
+        cipher: &str,
+        key: &[u8],
+        iv: &[u8],
+        mac: Option<(&str, &[u8])>,
+    ) -> Result<Opener> {
         let s = setup(cipher, key, iv, mac, true)?;
         let first_len = match &s.protect {
             Protect::Plain { enc, .. } if !s.length_in_clear && !matches!(**enc, Enc::None) => {
@@ -394,17 +404,17 @@ impl Opener {
         })
     }
 
-    pub fn block_size(&self) -> usize {
+    pub(crate) fn block_size(&self) -> usize {
         self.block_size
     }
 
-    pub fn tag_len(&self) -> usize {
+    pub(crate) fn tag_len(&self) -> usize {
         self.tag_len
     }
 
     /// Leading bytes needed to learn a packet's length: 4 for
     /// none/chacha/gcm/EtM, `block_size` for CTR/CBC with non-EtM MACs.
-    pub fn first_len(&self) -> usize {
+    pub(crate) fn first_len(&self) -> usize {
         self.first_len
     }
 
@@ -413,7 +423,7 @@ impl Opener {
     /// decrypts those bytes in place. If `first` is shorter than
     /// `first_len()`, returns `u32::MAX` (which any sane size check rejects)
     /// and touches nothing.
-    pub fn packet_length(&mut self, seq: u32, first: &mut [u8]) -> u32 {
+    pub(crate) fn packet_length(&mut self, seq: u32, first: &mut [u8]) -> u32 {
         if first.len() < self.first_len {
             return u32::MAX;
         }
@@ -445,7 +455,7 @@ impl Opener {
     /// success the whole of `packet` is plaintext. Fails with
     /// [`ErrorKind::Mac`] on a bad tag/MAC, with [`ErrorKind::Protocol`] if
     /// the packet is too short or (CBC) not a multiple of the block size.
-    pub fn open(&mut self, seq: u32, packet: &mut [u8], tag: &[u8]) -> Result<()> {
+    pub(crate) fn open(&mut self, seq: u32, packet: &mut [u8], tag: &[u8]) -> Result<()> {
         let head_done = std::mem::replace(&mut self.head_done, false);
         let chacha_len = self.chacha_len.take();
         if tag.len() != self.tag_len {

@@ -209,37 +209,37 @@ static P8192: [u8; 1024] = hex("
     60C980DD 98EDD3DF FFFFFFFF FFFFFFFF");
 
 /// RFC 2409 Oakley group 2 (1024 bits), used by `diffie-hellman-group1-sha1`.
-pub static GROUP1: DhGroup = DhGroup {
+pub(crate) static GROUP1: DhGroup = DhGroup {
     bits: 1024,
     p: &P1024,
     g: 2,
 };
 /// RFC 3526 group 14 (2048 bits).
-pub static GROUP14: DhGroup = DhGroup {
+pub(crate) static GROUP14: DhGroup = DhGroup {
     bits: 2048,
     p: &P2048,
     g: 2,
 };
 /// RFC 3526 group 15 (3072 bits).
-pub static GROUP15: DhGroup = DhGroup {
+pub(crate) static GROUP15: DhGroup = DhGroup {
     bits: 3072,
     p: &P3072,
     g: 2,
 };
 /// RFC 3526 group 16 (4096 bits).
-pub static GROUP16: DhGroup = DhGroup {
+pub(crate) static GROUP16: DhGroup = DhGroup {
     bits: 4096,
     p: &P4096,
     g: 2,
 };
 /// RFC 3526 group 17 (6144 bits).
-pub static GROUP17: DhGroup = DhGroup {
+pub(crate) static GROUP17: DhGroup = DhGroup {
     bits: 6144,
     p: &P6144,
     g: 2,
 };
 /// RFC 3526 group 18 (8192 bits).
-pub static GROUP18: DhGroup = DhGroup {
+pub(crate) static GROUP18: DhGroup = DhGroup {
     bits: 8192,
     p: &P8192,
     g: 2,
@@ -266,20 +266,20 @@ pub fn gex_choose(min: u32, n: u32, max: u32) -> Option<&'static DhGroup> {
 }
 
 /// Smallest and largest group size (bits) a GEX client accepts from a server.
-pub const GEX_MIN_BITS: usize = 1024;
-pub const GEX_MAX_BITS: usize = 8192;
+pub(crate) const GEX_MIN_BITS: usize = 1024;
+pub(crate) const GEX_MAX_BITS: usize = 8192;
 
 /// A DH group given by a GEX server (client side): p magnitude and g
 /// magnitude as received (leading zero bytes allowed).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DhParams {
+pub(crate) struct DhParams {
     pub p: Vec<u8>,
     pub g: Vec<u8>,
 }
 
 impl DhParams {
     /// Bit length of `p`.
-    pub fn bits(&self) -> usize {
+    pub(crate) fn bits(&self) -> usize {
         bit_len(&self.p)
     }
 }

@@ -7,7 +7,7 @@ use sha2::Digest;
 
 /// The hash function of a key exchange method.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HashAlg {
+pub(crate) enum HashAlg {
     Sha1,
     Sha256,
     Sha384,
@@ -16,7 +16,8 @@ pub enum HashAlg {
 
 impl HashAlg {
     /// Output length in bytes.
-    pub fn output_len(self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn output_len(self) -> usize {
         match self {
             HashAlg::Sha1 => 20,
             HashAlg::Sha256 => 32,
@@ -26,14 +27,14 @@ impl HashAlg {
     }
 
     /// One-shot hash of `data`.
-    pub fn digest(self, data: &[u8]) -> Vec<u8> {
+    pub(crate) fn digest(self, data: &[u8]) -> Vec<u8> {
         let mut h = self.hasher();
         h.update(data);
         h.finish()
     }
 
     /// Incremental hashing object for the exchange hash.
-    pub fn hasher(self) -> Hasher {
+    pub(crate) fn hasher(self) -> Hasher {
         Hasher(match self {
             HashAlg::Sha1 => HasherState::Sha1(sha1::Sha1::new()),
             HashAlg::Sha256 => HasherState::Sha256(sha2::Sha256::new()),
@@ -45,7 +46,7 @@ impl HashAlg {
 
 /// An incremental hash computation (see [`HashAlg::hasher`]).
 #[derive(Clone)]
-pub struct Hasher(HasherState);
+pub(crate) struct Hasher(HasherState);
 
 #[derive(Clone)]
 enum HasherState {
@@ -57,7 +58,7 @@ enum HasherState {
 
 impl Hasher {
     /// Feed more bytes.
-    pub fn update(&mut self, data: &[u8]) {
+    pub(crate) fn update(&mut self, data: &[u8]) {
         match &mut self.0 {
             HasherState::Sha1(h) => h.update(data),
             HasherState::Sha256(h) => h.update(data),
@@ -67,7 +68,7 @@ impl Hasher {
     }
 
     /// Finish and return the digest.
-    pub fn finish(self) -> Vec<u8> {
+    pub(crate) fn finish(self) -> Vec<u8> {
         match self.0 {
             HasherState::Sha1(h) => h.finalize().to_vec(),
             HasherState::Sha256(h) => h.finalize().to_vec(),
@@ -77,7 +78,7 @@ impl Hasher {
     }
 
     /// The algorithm of this hasher.
-    pub fn alg(&self) -> HashAlg {
+    pub(crate) fn alg(&self) -> HashAlg {
         match self.0 {
             HasherState::Sha1(_) => HashAlg::Sha1,
             HasherState::Sha256(_) => HashAlg::Sha256,

@@ -43,12 +43,12 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::{Error, Result};
 
-pub use dh::{
-    gex_choose, DhGroup, DhParams, GEX_MAX_BITS, GEX_MIN_BITS, GROUP1, GROUP14, GROUP15, GROUP16,
-    GROUP17, GROUP18,
-};
+pub use dh::gex_choose;
 use dh::{strip_zeros, DhMath};
-pub use hash::{HashAlg, Hasher};
+pub(crate) use dh::{DhGroup, DhParams, GROUP1, GROUP14, GROUP16, GROUP18};
+#[cfg(test)]
+use dh::{GROUP15, GROUP17};
+pub(crate) use hash::HashAlg;
 use primitives::{
     hybrid_secret, p256_keygen, p256_shared, p384_keygen, p384_shared, p521_keygen, p521_shared,
     x25519_keygen, x25519_shared, MlKemDk, MlKemEk, MLKEM768_CT_LEN, MLKEM768_PK_LEN,
@@ -61,7 +61,7 @@ use primitives::{
 
 /// The mathematics behind a key exchange method.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KexKind {
+pub(crate) enum KexKind {
     Curve25519,
     EcdhP256,
     EcdhP384,
@@ -77,7 +77,7 @@ pub enum KexKind {
 
 /// One key exchange method: its name, hash and mathematics.
 #[derive(Debug, PartialEq, Eq)]
-pub struct KexSpec {
+pub(crate) struct KexSpec {
     pub name: &'static str,
     pub hash: HashAlg,
     pub kind: KexKind,
@@ -87,7 +87,7 @@ impl KexSpec {
     /// true when the public values go on the wire and into the exchange hash
     /// as `mpint` (classic DH, GEX); false when they are `string` (ECDH,
     /// curve25519, hybrids).
-    pub fn public_is_mpint(&self) -> bool {
+    pub(crate) fn public_is_mpint(&self) -> bool {
         matches!(self.kind, KexKind::Dh(_) | KexKind::DhGex)
     }
 }
@@ -171,12 +171,13 @@ static SPECS: [KexSpec; 15] = [
 ];
 
 /// The method called `name`, if this library implements it.
-pub fn kex_spec(name: &str) -> Option<&'static KexSpec> {
+pub(crate) fn kex_spec(name: &str) -> Option<&'static KexSpec> {
     SPECS.iter().find(|s| s.name == name)
 }
 
 /// Every implemented method, strongest first (in the order of the table above).
-pub fn all_kex_specs() -> &'static [KexSpec] {
+#[cfg(test)]
+pub(crate) fn all_kex_specs() -> &'static [KexSpec] {
     &SPECS
 }
 
@@ -188,11 +189,11 @@ pub fn all_kex_specs() -> &'static [KexSpec] {
 /// DH/ECDH/curve25519 the encoded `mpint` (with its 4-byte length), for the
 /// PQ hybrids an encoded `string` (4-byte length + hash bytes). Zeroized on
 /// drop.
-pub struct SharedSecret(Zeroizing<Vec<u8>>);
+pub(crate) struct SharedSecret(Zeroizing<Vec<u8>>);
 
 impl SharedSecret {
     /// The encoded K (mpint or string, with the 4-byte length).
-    pub fn encoded(&self) -> &[u8] {
+    pub(crate) fn encoded(&self) -> &[u8] {
         &self.0
     }
 
@@ -237,7 +238,7 @@ impl fmt::Debug for SharedSecret {
 /// RFC 4253 §7.2 key derivation, extended to any length:
 /// K1 = HASH(K || H || letter || session_id), Kn = HASH(K || H || K1..Kn-1),
 /// truncated to `len`.
-pub fn derive_key(
+pub(crate) fn derive_key(
     hash: HashAlg,
     k: &SharedSecret,
     h: &[u8],
@@ -271,7 +272,7 @@ pub fn derive_key(
 // ---------------------------------------------------------------------------
 
 /// Client half of one key exchange round. Secrets are zeroized on drop.
-pub struct ClientKex {
+pub(crate) struct ClientKex {
     spec: &'static KexSpec,
     public: Vec<u8>,
     secret: ClientSecret,
@@ -319,7 +320,7 @@ impl ClientKex {
     /// otherwise. A GEX group is validated here (p odd, 1024..=8192 bits,
     /// 1 < g < p-1); checking it against the client's own (min, n, max)
     /// request is the caller's business ([`DhParams::bits`]).
-    pub fn new(
+    pub(crate) fn new(
         spec: &'static KexSpec,
         gex: Option<DhParams>,
         rng: &mut dyn CryptoRng,
@@ -378,20 +379,15 @@ impl ClientKex {
         })
     }
 
-    /// The method of this round.
-    pub fn spec(&self) -> &'static KexSpec {
-        self.spec
-    }
-
     /// Q_C (string kinds) or e (mpint kinds: big-endian magnitude without the
     /// mpint header).
-    pub fn public(&self) -> &[u8] {
+    pub(crate) fn public(&self) -> &[u8] {
         &self.public
     }
 
     /// Q_S / f as received (for mpint kinds, the magnitude); validates and
     /// computes K.
-    pub fn finish(self, server_public: &[u8]) -> Result<SharedSecret> {
+    pub(crate) fn finish(self, server_public: &[u8]) -> Result<SharedSecret> {
         match self.secret {
             ClientSecret::X25519(s) => {
                 let shared = x25519_shared(s, server_public)?;
@@ -450,7 +446,7 @@ impl ClientKex {
 
 /// Server half: from the client's Q_C/e compute (Q_S/f, K). `gex` is the
 /// group the server chose for DhGex (None for every other kind).
-pub fn server_kex(
+pub(crate) fn server_kex(
     spec: &'static KexSpec,
     gex: Option<&DhGroup>,
     client_public: &[u8],
