@@ -68,7 +68,7 @@ pub const IXOFF: u8 = 40;
 pub const IMAXBEL: u8 = 41;
 /// `IUTF8`: Input is UTF-8 (RFC 8160).
 pub const IUTF8: u8 = 42;
-/// `ISIG`: Enable signals INTR, QUIT, [D]SUSP.
+/// `ISIG`: Enable signals INTR, QUIT, \[D\]SUSP.
 pub const ISIG: u8 = 50;
 /// `ICANON`: Canonicalize input lines.
 pub const ICANON: u8 = 51;

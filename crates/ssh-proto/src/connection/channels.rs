@@ -290,7 +290,7 @@ impl Connection {
 
     /// Server: the application has handled one [`Event::ChannelRequest`] or
     /// [`Event::GlobalRequest`] that wanted no reply. Call it once per such
-    /// event, when done with it: while [`MAX_UNHANDLED_REQUESTS`] are not,
+    /// event, when done with it: while 64 are not,
     /// the core holds input back.
     pub fn request_handled(&mut self) {
         let _span = self.span.clone().entered();

@@ -14,11 +14,9 @@
 //! how they wait: a thread on a condition variable, a task on a waker, an
 //! event loop on readiness.
 
-/// `MaxStartups`-style admission of unauthenticated connections.
 pub mod admission;
 mod client;
 mod server;
-/// SFTP client session helpers over [`SftpClient`](crate::sftp::SftpClient).
 pub mod sftp;
 mod state;
 
