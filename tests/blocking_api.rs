@@ -168,3 +168,26 @@ fn handshake_over_a_unix_socket_relay() {
     up.join().unwrap();
     down.join().unwrap();
 }
+
+#[test]
+fn exec_with_input_larger_than_the_window_and_invoke_shell() {
+    let d = Sshd::start();
+    let c = connect(d.port, &d.known_hosts);
+    c.auth_password(USER, PASSWORD).unwrap();
+
+    // 8 MiB through `cat`: four times the channel window each way, which
+    // deadlocks if all input is written before any output is read.
+    let data = pseudo_random_bytes(8 << 20, 77);
+    let out = c.exec_with_input("cat; echo done >&2", &data).unwrap();
+    assert_eq!(out.status, Some(0));
+    assert_eq!(out.stderr, b"done\n");
+    assert!(out.stdout == data, "cat's output differs from its input");
+
+    // An interactive shell on a pty of a given size (paramiko's invoke_shell).
+    let mut sh = c.invoke_shell("xterm-256color", 132, 43).unwrap();
+    sh.write_all(b"echo \"T=$TERM S=$(stty size)\"; exit\n")
+        .unwrap();
+    let mut got = String::new();
+    let _ = sh.read_to_string(&mut got);
+    assert!(got.contains("T=xterm-256color S=43 132"), "{got}");
+}

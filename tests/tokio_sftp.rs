@@ -515,3 +515,31 @@ async fn tokio_sftp_dropped_futures_and_tasks() {
     .await
     .expect("test timed out");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_with_input_larger_than_the_window_and_invoke_shell() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let d = Sshd::start();
+    let (c, _sftp) = connect(&d).await;
+    let data: Vec<u8> = (0..8u32 << 20)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    let out = tokio::time::timeout(LIMIT, c.exec_with_input("cat; echo done >&2", &data))
+        .await
+        .expect("exec_with_input hung")
+        .unwrap();
+    assert_eq!(out.status, Some(0));
+    assert_eq!(out.stderr, b"done\n");
+    assert!(out.stdout == data, "cat's output differs from its input");
+
+    let mut sh = c.invoke_shell("xterm-256color", 132, 43).await.unwrap();
+    sh.write_all(b"echo \"T=$TERM S=$(stty size)\"; exit\n")
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(LIMIT, sh.read_to_end(&mut got))
+        .await
+        .expect("shell hung");
+    let got = String::from_utf8_lossy(&got);
+    assert!(got.contains("T=xterm-256color S=43 132"), "{got}");
+}

@@ -25,6 +25,7 @@
 mod server;
 
 pub use server::{serve_connection, Server, ShutdownHandle};
+pub use ssh_proto::sftp::Attrs;
 pub use ssh_proto::{
     self as proto, Auth, ChannelOpenFailure, Config, Error, ErrorKind, ExitSignal, KbdInt,
     PrivateKey, PublicKey,

@@ -58,6 +58,7 @@ use ssh_proto::{Connection, Refusal};
 use ssh_std::driver::{Output, Shared};
 use ssh_std::{ConnectionInfo, Dispatcher, Gate, UnauthGuard};
 
+pub use ssh_proto::sftp::Attrs;
 pub use ssh_proto::{Auth, ChannelOpenFailure, Config, Error, ErrorKind, ExitSignal, KbdInt};
 pub use ssh_std::{
     Channel, ChannelStderr, Client, ExecOutput, Handler, HostKeyCheck, ServerHandle, Sftp,

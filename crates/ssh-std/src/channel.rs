@@ -131,6 +131,19 @@ impl Channel {
         Ok((out, err))
     }
 
+    /// Writes `input` to the command's stdin (then EOF) while reading its
+    /// stdout and stderr to the end, so that neither side waits on the
+    /// other whatever the sizes.
+    pub fn exchange(&self, input: &[u8]) -> Result<(Vec<u8>, Vec<u8>), Error> {
+        let id = self.id;
+        let (mut input, mut eof) = (input, false);
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        self.conn
+            .shared()
+            .wait(|s| s.poll_exchange(id, &mut input, &mut eof, &mut out, &mut err))?;
+        Ok((out, err))
+    }
+
     /// Writes some bytes, waiting for window if there is none.
     pub fn write_data(&self, stream: Stream, buf: &[u8]) -> Result<usize, Error> {
         write_data(&self.conn, self.id, stream, buf)

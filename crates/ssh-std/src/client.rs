@@ -396,6 +396,33 @@ impl Client {
         })
     }
 
+    /// Runs a command with `input` as its stdin; returns its output and
+    /// exit status. Input and output move at the same time, so any sizes
+    /// work (see [`Channel::exchange`]).
+    pub fn exec_with_input(&self, command: &str, input: &[u8]) -> Result<ExecOutput, Error> {
+        let ch = self.channel_session()?;
+        ch.exec(command)?;
+        let (stdout, stderr) = ch.exchange(input)?;
+        let status = ch.exit_status()?;
+        let signal = ch.exit_signal();
+        Ok(ExecOutput {
+            stdout,
+            stderr,
+            status,
+            signal,
+        })
+    }
+
+    /// Opens an interactive shell on a pseudo-terminal of `cols` x `rows`
+    /// characters with terminal type `term` (paramiko's `invoke_shell`).
+    /// The channel's `Read` gives what the terminal shows.
+    pub fn invoke_shell(&self, term: &str, cols: u32, rows: u32) -> Result<Channel, Error> {
+        let ch = self.channel_session()?;
+        ch.request_pty(term, cols, rows, &[])?;
+        ch.shell()?;
+        Ok(ch)
+    }
+
     /// Disconnects now (the handles stay usable but every call fails).
     pub fn disconnect(&self) {
         let _ = self.shared().with(|s| {

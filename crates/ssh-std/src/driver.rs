@@ -245,6 +245,25 @@ impl Shared {
                 return r;
             }
             g.check()?;
+            // What `f` queued (data it sent, a window it re-granted) goes
+            // out before we sleep: the peer may be waiting for it.
+            if g.conn().transmit().is_some() {
+                match &self.output {
+                    // The loop writes it (woken with the state locked, as
+                    // its contract says).
+                    Output::Loop(wake) => wake(),
+                    // One writer at a time: a thread already writing takes
+                    // this output too.
+                    Output::Direct(_) if g.writing => {}
+                    Output::Direct(_) => {
+                        g.absorb();
+                        self.notify(&mut g, before);
+                        self.flush(g);
+                        g = self.lock();
+                        continue;
+                    }
+                }
+            }
             g = self.sleep(g, room, None);
         }
     }

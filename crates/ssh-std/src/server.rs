@@ -46,8 +46,14 @@ pub trait Handler: Send {
     /// signature algorithm the client will sign with (e.g. `rsa-sha2-512`
     /// for an `ssh-rsa` key), already checked against the configured
     /// `pubkey_accepted_algorithms`.
+    ///
+    /// The default says yes: the decision is then made on the signed
+    /// attempt in [`auth_publickey`](Self::auth_publickey) (which refuses
+    /// by default), so a handler that implements only that method works.
+    /// Override it to refuse unknown keys early (saves the client a
+    /// signature).
     fn auth_publickey_offered(&mut self, user: &str, key: &PublicKey, algorithm: &str) -> bool {
-        false
+        true
     }
     /// A public-key attempt whose signature (of `algorithm`, already
     /// checked against `pubkey_accepted_algorithms`) the core has verified.

@@ -92,6 +92,7 @@ use tokio::sync::Notify;
 pub use server::{serve_connection, Handler, Server, ShutdownHandle};
 pub use sftp::{File as SftpFile, Sftp};
 
+pub use ssh_proto::sftp::Attrs;
 pub use ssh_proto::{self as proto, Error, ErrorKind, PublicKey};
 pub use ssh_proto::{Auth, ChannelOpenFailure, Config, ExitSignal, KbdInt};
 pub use ssh_std::{ExecOutput, HostKeyCheck, ServerHandle, ToHostPort};
@@ -222,6 +223,13 @@ impl Conn {
             return Poll::Ready(Err(e));
         }
         self.wakers.register(key, cx.waker());
+        // What `f` queued (data it sent, a window it re-granted) goes out:
+        // the peer may be waiting for it.
+        if g.conn().transmit().is_some() {
+            g.absorb();
+            sh.notify(&mut g, before);
+            sh.flush(g);
+        }
         Poll::Pending
     }
 
@@ -586,6 +594,32 @@ impl Client {
         })
     }
 
+    /// Runs a command with `input` as its stdin; returns its output and
+    /// exit status. Input and output move at the same time, so any sizes
+    /// work (see [`Channel::exchange`]).
+    pub async fn exec_with_input(&self, command: &str, input: &[u8]) -> Result<ExecOutput, Error> {
+        let ch = self.channel_session().await?;
+        ch.exec(command).await?;
+        let (stdout, stderr) = ch.exchange(input).await?;
+        let status = ch.exit_status().await?;
+        let signal = ch.exit_signal();
+        Ok(ExecOutput {
+            stdout,
+            stderr,
+            status,
+            signal,
+        })
+    }
+
+    /// Opens an interactive shell on a pseudo-terminal of `cols` x `rows`
+    /// characters with terminal type `term` (paramiko's `invoke_shell`).
+    pub async fn invoke_shell(&self, term: &str, cols: u32, rows: u32) -> Result<Channel, Error> {
+        let ch = self.channel_session().await?;
+        ch.request_pty(term, cols, rows, &[]).await?;
+        ch.shell().await?;
+        Ok(ch)
+    }
+
     /// Starts an SFTP session on a new channel (the `sftp` subsystem).
     pub async fn sftp(&self) -> Result<Sftp, Error> {
         let ch = self.channel_session().await?;
@@ -754,6 +788,21 @@ impl Channel {
             buf = &buf[n..];
         }
         Ok(())
+    }
+
+    /// Writes `input` to the command's stdin (then EOF) while reading its
+    /// stdout and stderr to the end, so that neither side waits on the
+    /// other whatever the sizes.
+    pub async fn exchange(&self, input: &[u8]) -> Result<(Vec<u8>, Vec<u8>), Error> {
+        let id = self.id;
+        let (mut input, mut eof) = (input, false);
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        self.conn
+            .wait(Key::Write(id), |s| {
+                s.poll_exchange(id, &mut input, &mut eof, &mut out, &mut err)
+            })
+            .await?;
+        Ok((out, err))
     }
 
     /// Reads stdout and stderr to the end.

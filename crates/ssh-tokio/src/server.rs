@@ -38,14 +38,16 @@ pub trait Handler: Send + 'static {
     /// Would this key be accepted? (No signature yet.) `algorithm` is the
     /// signature algorithm the client will sign with (e.g. `rsa-sha2-512`
     /// for an `ssh-rsa` key), already checked against the configured
-    /// `pubkey_accepted_algorithms`.
+    /// `pubkey_accepted_algorithms`. The default says yes: the decision is
+    /// then made on the signed attempt in
+    /// [`auth_publickey`](Self::auth_publickey) (which refuses by default).
     fn auth_publickey_offered(
         &mut self,
         user: &str,
         key: &PublicKey,
         algorithm: &str,
     ) -> impl Future<Output = bool> + Send {
-        async { false }
+        async { true }
     }
     /// The client proved it holds this key, with a signature of
     /// `algorithm` (already checked against `pubkey_accepted_algorithms`).
