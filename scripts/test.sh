@@ -11,6 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-peers.sh
 cargo build --release --workspace --examples
+# Every public item documented, every intra-doc link resolved.
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace
 cargo test --release --workspace -- --test-threads=2
 # The interop suites again over the other adapters: the examples' default
 # runtimes (blocking clients, mio server) ran above; SSHLIB_RUNTIME makes

@@ -82,9 +82,7 @@
 //! (terminal modes). Everything else is re-exported here at the root.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
-// Items the `internal` test door re-exports are `pub`; without the door
-// they are unreachable, so the lint is checked in builds that have it.
-#![cfg_attr(any(test, fuzzing, feature = "internal"), warn(unreachable_pub))]
+#![warn(unreachable_pub)]
 
 mod auth;
 mod connection;
@@ -111,13 +109,13 @@ pub mod algorithms {
 /// Test and fuzz support; **not part of the API** (no semver promise).
 ///
 /// The one door through which the crate's tests and the fuzz targets reach
-/// the typed message codec ([`Message`](internal::Message) with
-/// `decode`/`encode`): an independent second implementation of the wire
-/// format that checks the machines' hand-written encoders and parsers byte
-/// for byte and builds hostile inputs. It exists only in test builds, under
-/// `--cfg fuzzing`, and with the `internal` feature; see the top of
-/// `wire/mod.rs` for why the machines do not use it.
-#[cfg(any(test, fuzzing, feature = "internal"))]
+/// the inside (as rustls' `internal`): the transport, limits, and the
+/// typed message codec (`Message` with `decode`/`encode`), an independent
+/// second implementation of the wire format that checks the machines'
+/// hand-written encoders and parsers byte for byte and builds hostile
+/// inputs. The codec exists only in test builds, under `--cfg fuzzing`,
+/// and with the `internal` feature; see the top of `wire/mod.rs` for why
+/// the machines do not use it.
 #[doc(hidden)]
 pub mod internal {
     pub use crate::auth::publickey_signed_data;
@@ -128,6 +126,7 @@ pub mod internal {
     pub use crate::transport::compress::Decompressor;
     pub use crate::transport::kex::gex_choose;
     pub use crate::transport::{Input, Transport, MAX_PACKET_LEN, MAX_REKEY_PACKETS};
+    #[cfg(any(test, fuzzing, feature = "internal"))]
     pub use crate::wire::message::{KexFlavor, KexInit, Message, UserauthFlavor, UserauthMethod};
     pub use crate::wire::{msg, names, Put, Reader};
 }
