@@ -124,6 +124,20 @@ enum AuthSide {
 }
 
 /// One SSH connection, client or server, as a pure state machine.
+///
+/// # One type for both roles
+///
+/// The core keeps one `Connection` type and checks the role at run time
+/// (a client-only call on a server connection is an
+/// [`ErrorKind::Usage`](crate::ErrorKind::Usage) error), unlike rustls'
+/// `ClientConnection`/`ServerConnection`. Most of the surface is shared by
+/// both roles (channels, data, windows, rekeying, timers, input and
+/// output), and the session layer, the fuzz targets and the adapters'
+/// byte-moving code drive either role through one path; two types would
+/// double that surface or push it behind a trait. The roles are typed
+/// where users meet them: in every adapter, a client is a `Client` and a
+/// server answers through a `Handler` and a `ServerHandle`, so a
+/// client-only call does not exist on a server connection there.
 pub struct Connection {
     config: Arc<Config>,
     rng: Box<dyn CryptoRng + Send>,
