@@ -89,10 +89,12 @@ impl Handler for TestHandler {
     fn channel_opened(&mut self, channel: Channel, _kind: &str) {
         self.chans.insert(channel.id(), channel);
     }
-    fn channel_request(&mut self, id: ChannelId, request: ChannelRequest) -> bool {
+    // Keeps its channels from `channel_opened`, as a handler that needs
+    // them before any request would; the request's channel is the same.
+    fn channel_request(&mut self, channel: &Channel, request: ChannelRequest) -> bool {
         match request {
             ChannelRequest::Exec { command } => {
-                let Some(ch) = self.chans.remove(&id) else {
+                let Some(ch) = self.chans.remove(&channel.id()) else {
                     return false;
                 };
                 std::thread::spawn(move || {
@@ -546,4 +548,48 @@ fn shutdown_closes_the_listener_and_lets_live_sessions_finish() {
         std::thread::sleep(Duration::from_millis(20));
     }
     run.join().unwrap();
+}
+
+/// A `Channel` clone is another handle on the same channel: a reader
+/// thread on one clone gets everything written through another, dropping
+/// a clone leaves the channel open (MaxSessions 1 still refuses a second),
+/// and dropping the last closes it (a new session may then open).
+#[test]
+fn channel_clones_share_the_channel_until_the_last_is_dropped() {
+    let r = Running::start(|c| c.max_sessions = 1, 10);
+    let c = r.connect();
+    auth(&c, "alice");
+    let ch = c.channel_session().unwrap();
+    ch.exec("cat").unwrap();
+    let reader = ch.clone();
+    let t = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        (&reader).read_to_end(&mut got).unwrap();
+        got
+    });
+    let data = pseudo_random_bytes(3 << 20, 11);
+    (&ch).write_all(&data[..1 << 20]).unwrap();
+    drop(ch.clone());
+    (&ch).write_all(&data[1 << 20..]).unwrap();
+    let err = c
+        .channel_session()
+        .err()
+        .expect("the channel is still open");
+    assert_eq!(err.kind(), ErrorKind::ChannelOpen);
+    ch.send_eof().unwrap();
+    let got = t.join().unwrap();
+    assert_eq!(sha256_hex(&got), sha256_hex(&data));
+    assert_eq!(ch.exit_status().unwrap(), Some(0));
+    drop(ch);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match c.channel_session() {
+            Ok(_) => break,
+            Err(e) if Instant::now() < deadline => {
+                assert_eq!(e.kind(), ErrorKind::ChannelOpen);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => panic!("no session after dropping the last handle: {e}"),
+        }
+    }
 }

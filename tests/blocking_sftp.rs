@@ -4,14 +4,13 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::sync::Arc;
 
 use common::*;
 use ssh_blocking::proto::sftp::SftpServerConfig;
-use ssh_blocking::proto::{ChannelId, ChannelRequest, Config};
+use ssh_blocking::proto::{ChannelRequest, Config};
 use ssh_blocking::{
     Auth, Channel, Client, ErrorKind, Handler, HostKeyCheck, OpenOptions, PrivateKey, Server,
     ServerHandle, Sftp,
@@ -174,7 +173,6 @@ fn sftp_api_against_openssh_internal_sftp() {
 /// Our server: sessions with the sftp subsystem served from a root.
 struct SftpOnly {
     root: std::path::PathBuf,
-    chans: HashMap<ChannelId, Channel>,
 }
 
 impl Handler for SftpOnly {
@@ -185,16 +183,14 @@ impl Handler for SftpOnly {
             Auth::Reject
         }
     }
-    fn channel_opened(&mut self, channel: Channel, _kind: &str) {
-        self.chans.insert(channel.id(), channel);
-    }
-    fn channel_request(&mut self, id: ChannelId, req: ChannelRequest) -> bool {
+    fn channel_request(&mut self, channel: &Channel, req: ChannelRequest) -> bool {
         let ChannelRequest::Subsystem { name } = req else {
             return false;
         };
-        let (true, Some(ch)) = (name == "sftp", self.chans.remove(&id)) else {
+        if name != "sftp" {
             return false;
-        };
+        }
+        let ch = channel.clone();
         let Ok(fs) = LocalFs::new(&self.root, None) else {
             return false;
         };
@@ -225,7 +221,6 @@ fn sftp_api_against_our_server_and_its_jail() {
         server
             .run(move |_h: &ServerHandle| SftpOnly {
                 root: root_path.clone(),
-                chans: HashMap::new(),
             })
             .unwrap()
     });

@@ -102,8 +102,12 @@ impl ssh_tokio::Handler for TokioSession {
     async fn channel_opened(&mut self, channel: ssh_tokio::Channel, _kind: &str) {
         self.0.opened(SChan::Tokio(channel))
     }
-    async fn channel_request(&mut self, id: ChannelId, request: ChannelRequest) -> bool {
-        self.0.request(id, request)
+    async fn channel_request(
+        &mut self,
+        channel: &ssh_tokio::Channel,
+        request: ChannelRequest,
+    ) -> bool {
+        self.0.request(channel.id(), request)
     }
     async fn channel_closed(&mut self, id: ChannelId) {
         self.0.closed(id)

@@ -532,8 +532,8 @@ impl Handler for Session {
         self.opened(SChan::Std(channel));
     }
 
-    fn channel_request(&mut self, id: ChannelId, request: ChannelRequest) -> bool {
-        self.request(id, request)
+    fn channel_request(&mut self, channel: &Channel, request: ChannelRequest) -> bool {
+        self.request(channel.id(), request)
     }
 
     fn channel_closed(&mut self, id: ChannelId) {

@@ -2,12 +2,11 @@
 //! `pw`; `exec` echoes stdin to stdout, then sends exit status 0, EOF and
 //! close; the `sftp` subsystem serves a fresh temporary root.
 
-use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::sync::Arc;
 
 use ssh_blocking::proto::sftp::SftpServerConfig;
-use ssh_blocking::proto::{ChannelId, ChannelRequest, Config};
+use ssh_blocking::proto::{ChannelRequest, Config};
 use ssh_blocking::{
     Auth, Channel, Handler, PrivateKey, PublicKey, Server, ServerHandle, ShutdownHandle,
 };
@@ -16,7 +15,6 @@ use ssh_std::sftp_server::{serve, LocalFs};
 use super::TempDir;
 
 struct Cat {
-    chans: HashMap<ChannelId, Channel>,
     root: std::path::PathBuf,
 }
 
@@ -28,13 +26,8 @@ impl Handler for Cat {
             Auth::Reject
         }
     }
-    fn channel_opened(&mut self, channel: Channel, _kind: &str) {
-        self.chans.insert(channel.id(), channel);
-    }
-    fn channel_request(&mut self, id: ChannelId, req: ChannelRequest) -> bool {
-        let Some(ch) = self.chans.remove(&id) else {
-            return false;
-        };
+    fn channel_request(&mut self, channel: &Channel, req: ChannelRequest) -> bool {
+        let ch = channel.clone();
         match req {
             ChannelRequest::Exec { .. } => {
                 std::thread::spawn(move || {
@@ -99,10 +92,7 @@ pub fn start_cat_server(tune: impl FnOnce(&mut Config)) -> CatServer {
     let stop = server.shutdown_handle();
     let r = root.path().to_path_buf();
     std::thread::spawn(move || {
-        let _ = server.run(move |_h: &ServerHandle| Cat {
-            chans: HashMap::new(),
-            root: r.clone(),
-        });
+        let _ = server.run(move |_h: &ServerHandle| Cat { root: r.clone() });
     });
     CatServer {
         port,

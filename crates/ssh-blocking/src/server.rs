@@ -5,19 +5,20 @@
 //! ```no_run
 //! use std::sync::Arc;
 //! use ssh_blocking::{Auth, Channel, Handler, Server, ServerHandle};
-//! use ssh_blocking::proto::{ChannelId, ChannelRequest, Config};
+//! use ssh_blocking::proto::{ChannelRequest, Config};
 //!
-//! struct Echo { chans: Vec<Channel> }
+//! struct Echo;
 //! impl Handler for Echo {
 //!     fn auth_password(&mut self, user: &str, password: &str) -> Auth {
 //!         if user == "demo" && password == "demo" { Auth::Accept } else { Auth::Reject }
 //!     }
-//!     fn channel_opened(&mut self, channel: Channel, _kind: &str) { self.chans.push(channel) }
-//!     fn channel_request(&mut self, id: ChannelId, req: ChannelRequest) -> bool {
-//!         let Some(i) = self.chans.iter().position(|c| c.id() == id) else { return false };
+//!     fn channel_request(&mut self, channel: &Channel, req: ChannelRequest) -> bool {
 //!         if !matches!(req, ChannelRequest::Shell) { return false }
-//!         let ch = self.chans.remove(i);
-//!         std::thread::spawn(move || { let _ = std::io::copy(&mut &ch, &mut &ch); });
+//!         let ch = channel.clone();
+//!         std::thread::spawn(move || {
+//!             let _ = std::io::copy(&mut &ch, &mut &ch);
+//!             let _ = ch.close();
+//!         });
 //!         true
 //!     }
 //! }
@@ -27,7 +28,7 @@
 //! config.transport.host_keys.push(Arc::new(key));
 //! config.auth_methods = vec!["password".into()];
 //! let server = Server::bind("127.0.0.1:2222", Arc::new(config))?;
-//! server.run(|_conn: &ServerHandle| Echo { chans: Vec::new() })?;
+//! server.run(|_conn: &ServerHandle| Echo)?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!

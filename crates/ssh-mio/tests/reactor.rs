@@ -9,13 +9,11 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use ssh_mio::{Auth, Channel, Client, Config, Handler, HostKeyCheck, Reactor, Runtime, Server};
-use ssh_proto::{ChannelId, ChannelRequest, PrivateKey, Stream};
+use ssh_proto::{ChannelRequest, PrivateKey, Stream};
 
 /// Password `secret` for `alice`; `exec cat` echoes on a thread of its own,
 /// any other command prints and exits 7. Decisions never block.
-struct Echo {
-    chans: Vec<Channel>,
-}
+struct Echo;
 
 impl Handler for Echo {
     fn auth_password(&mut self, user: &str, password: &str) -> Auth {
@@ -25,18 +23,12 @@ impl Handler for Echo {
             Auth::Reject
         }
     }
-    fn channel_opened(&mut self, channel: Channel, _kind: &str) {
-        self.chans.push(channel);
-    }
-    fn channel_request(&mut self, id: ChannelId, request: ChannelRequest) -> bool {
-        let Some(pos) = self.chans.iter().position(|c| c.id() == id) else {
-            return false;
-        };
+    fn channel_request(&mut self, channel: &Channel, request: ChannelRequest) -> bool {
         let ChannelRequest::Exec { command } = request else {
             return false;
         };
         assert!(command != b"panic", "a handler bug");
-        let ch = self.chans.swap_remove(pos);
+        let ch = channel.clone();
         std::thread::spawn(move || {
             if command == b"cat" {
                 let mut buf = vec![0u8; 64 * 1024];
@@ -80,7 +72,7 @@ fn start_server(max_startups: usize) -> (std::net::SocketAddr, ssh_mio::ReactorH
     let server = Server::bind("127.0.0.1:0", config).unwrap();
     let addr = server.local_addr();
     let stop = server.shutdown_handle();
-    std::thread::spawn(move || server.run(|_| Echo { chans: Vec::new() }));
+    std::thread::spawn(move || server.run(|_| Echo));
     (addr, stop)
 }
 
@@ -207,11 +199,8 @@ impl Handler for SlowAuth {
         }
         self.0.auth_password(user, password)
     }
-    fn channel_opened(&mut self, channel: Channel, kind: &str) {
-        self.0.channel_opened(channel, kind)
-    }
-    fn channel_request(&mut self, id: ChannelId, request: ChannelRequest) -> bool {
-        self.0.channel_request(id, request)
+    fn channel_request(&mut self, channel: &Channel, request: ChannelRequest) -> bool {
+        self.0.channel_request(channel, request)
     }
 }
 
@@ -223,7 +212,7 @@ fn a_slow_decision_does_not_stall_other_connections() {
     let server = Server::bind("127.0.0.1:0", server_config()).unwrap();
     let addr = server.local_addr();
     let stop = server.shutdown_handle();
-    std::thread::spawn(move || server.run(|_| SlowAuth(Echo { chans: Vec::new() })));
+    std::thread::spawn(move || server.run(|_| SlowAuth(Echo)));
     let rt = Runtime::new().unwrap();
     let slow_client = connect_unauthenticated(&rt, addr, 20).unwrap();
     let t0 = Instant::now();
@@ -266,9 +255,7 @@ fn embedded_in_a_callers_mio_loop() {
             .register(&mut udp, Token(0), Interest::READABLE)
             .unwrap();
         let mut reactor = Reactor::embedded(poll.registry(), Token(1000)).unwrap();
-        reactor
-            .listen(listener, server_config(), |_| Echo { chans: Vec::new() })
-            .unwrap();
+        reactor.listen(listener, server_config(), |_| Echo).unwrap();
         let mut events = Events::with_capacity(256);
         let mut pings = 0;
         while !d2.load(std::sync::atomic::Ordering::SeqCst) {

@@ -17,14 +17,47 @@ use crate::driver::Handle;
 /// exceeds the 2 MiB window. A server allows a limited number of session
 /// channels per connection (OpenSSH's and this crate's `MaxSessions`:
 /// 10 by default); more are refused.
+///
+/// Clones are handles to the same channel (move one to a reader thread,
+/// keep one for writing); the channel closes when the last one is
+/// dropped, or at [`Channel::close`]. A server's dispatcher keeps one of
+/// its own until the client closes the channel, so a server handler may
+/// drop every handle it holds; it then ends the channel with `close`.
+#[derive(Clone)]
 pub struct Channel {
+    conn: Arc<Handle>,
+    id: ChannelId,
+    _last: Arc<Release>,
+}
+
+/// Closes the channel and lets its state go when the last clone of a
+/// [`Channel`] is dropped.
+struct Release {
     conn: Arc<Handle>,
     id: ChannelId,
 }
 
+impl Drop for Release {
+    fn drop(&mut self) {
+        let id = self.id;
+        let _ = self.conn.shared().with(|s| {
+            s.release(id);
+            Ok(())
+        });
+    }
+}
+
 impl Channel {
     pub(crate) fn new(conn: Arc<Handle>, id: ChannelId) -> Channel {
-        Channel { conn, id }
+        let last = Arc::new(Release {
+            conn: conn.clone(),
+            id,
+        });
+        Channel {
+            conn,
+            id,
+            _last: last,
+        }
     }
 
     /// Our id of this channel.
@@ -111,7 +144,8 @@ impl Channel {
         self.conn.shared().with(|s| s.send_eof(id))
     }
     /// Closes the channel (no more data either way); does not wait for the
-    /// peer's close. Dropping the `Channel` closes it too.
+    /// peer's close. Dropping the last clone of the `Channel` closes it
+    /// too.
     pub fn close(&self) -> Result<(), Error> {
         let id = self.id;
         self.conn.shared().with(|s| s.conn_mut().close_channel(id))
@@ -197,16 +231,6 @@ impl Channel {
             conn: self.conn.clone(),
             id: self.id,
         }
-    }
-}
-
-impl Drop for Channel {
-    fn drop(&mut self) {
-        let id = self.id;
-        let _ = self.conn.shared().with(|s| {
-            s.release(id);
-            Ok(())
-        });
     }
 }
 

@@ -9,6 +9,7 @@
 //! the decision pending meanwhile. Channels handed to the handler are
 //! `Read + Write` and may be moved to other threads.
 
+use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex};
@@ -74,13 +75,16 @@ pub trait Handler: Send {
     fn channel_open(&mut self, kind: &str, data: &[u8]) -> Result<(), ChannelOpenFailure> {
         ChannelOpenFailure::sessions_only(kind)
     }
-    /// The channel is open. Keep the handle (or move it to a thread) to
-    /// use it; dropping it closes the channel.
+    /// The channel is open: a handle of its own to keep, if the handler
+    /// wants one before the first request. Default: nothing (the
+    /// dispatcher keeps the channel open until the client closes it).
     fn channel_opened(&mut self, channel: Channel, kind: &str) {}
     /// A channel request (pty-req, env, exec, shell, subsystem,
-    /// window-change, signal, …). The answer is sent when the client asked
-    /// for one.
-    fn channel_request(&mut self, channel: ChannelId, request: ChannelRequest) -> bool {
+    /// window-change, signal, …) on `channel`; `channel.clone()` gives a
+    /// handle to move to a thread that serves it (and calls
+    /// [`Channel::close`] when done). The answer is sent when the client
+    /// asked for one. Default: refuse.
+    fn channel_request(&mut self, channel: &Channel, request: ChannelRequest) -> bool {
         false
     }
     /// The channel is closed in both directions.
@@ -180,6 +184,7 @@ pub fn require_host_key(config: &Config) -> io::Result<()> {
 fn handle_event<H: Handler>(
     handle: &ServerHandle,
     handler: &mut H,
+    chans: &mut HashMap<ChannelId, Channel>,
     ev: Event,
     on_auth: &dyn Fn(),
 ) -> Result<(), Error> {
@@ -199,7 +204,9 @@ fn handle_event<H: Handler>(
         } => {
             let decision = handler.channel_open(&kind, &data);
             if sh.with(|s| s.open_decision(channel, decision))? {
-                handler.channel_opened(Channel::new(handle.conn.clone(), channel), &kind);
+                let ch = Channel::new(handle.conn.clone(), channel);
+                chans.insert(channel, ch.clone());
+                handler.channel_opened(ch, &kind);
             }
             Ok(())
         }
@@ -208,7 +215,10 @@ fn handle_event<H: Handler>(
             request,
             want_reply,
         } => {
-            let ok = handler.channel_request(channel, request);
+            let ok = match chans.get(&channel) {
+                Some(ch) => handler.channel_request(ch, request),
+                None => false,
+            };
             let _ = sh.with(|s| {
                 s.reply_request(channel, want_reply, ok);
                 Ok(())
@@ -216,6 +226,7 @@ fn handle_event<H: Handler>(
             Ok(())
         }
         Event::ChannelClosed { channel } => {
+            chans.remove(&channel);
             handler.channel_closed(channel);
             Ok(())
         }
@@ -239,6 +250,8 @@ fn handle_event<H: Handler>(
 pub struct Dispatcher<H: Handler> {
     handle: ServerHandle,
     handler: H,
+    /// A handle on every open channel, for the handler's requests.
+    chans: HashMap<ChannelId, Channel>,
     on_auth: Box<dyn Fn() + Send>,
     ended: bool,
 }
@@ -263,6 +276,7 @@ impl<H: Handler> Dispatcher<H> {
         Dispatcher {
             handle,
             handler,
+            chans: HashMap::new(),
             on_auth,
             ended: false,
         }
@@ -304,7 +318,13 @@ impl<H: Handler> Dispatcher<H> {
                 }
             };
             let r = match next {
-                Ok(ev) => handle_event(&self.handle, &mut self.handler, ev, &*self.on_auth),
+                Ok(ev) => handle_event(
+                    &self.handle,
+                    &mut self.handler,
+                    &mut self.chans,
+                    ev,
+                    &*self.on_auth,
+                ),
                 Err(e) => Err(e),
             };
             if let Err(end) = r {
@@ -319,6 +339,7 @@ impl<H: Handler> Dispatcher<H> {
                         g.set_closed(end.clone());
                     }
                 }
+                self.chans.clear();
                 return Some(finish(&self.handle, &mut self.handler, end));
             }
         }

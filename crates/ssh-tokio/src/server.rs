@@ -1,6 +1,7 @@
 //! The async server: one task per connection, decisions answered by an
 //! async [`Handler`].
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -91,15 +92,19 @@ pub trait Handler: Send + 'static {
         let r = ChannelOpenFailure::sessions_only(kind);
         async move { r }
     }
-    /// An accepted channel, to keep or to hand to a task.
+    /// An accepted channel: a handle of its own to keep, if the handler
+    /// wants one before the first request. Default: nothing (the
+    /// dispatcher keeps the channel open until the client closes it).
     fn channel_opened(&mut self, channel: Channel, kind: &str) -> impl Future<Output = ()> + Send {
         async {}
     }
-    /// pty-req, env, exec, shell, subsystem, window-change, signal, ...:
-    /// true to accept.
+    /// pty-req, env, exec, shell, subsystem, window-change, signal, ... on
+    /// `channel`: true to accept. `channel.clone()` gives a handle to move
+    /// to a task that serves it (and calls [`Channel::close`] when done).
+    /// Default: refuse.
     fn channel_request(
         &mut self,
-        channel: ChannelId,
+        channel: &Channel,
         request: ChannelRequest,
     ) -> impl Future<Output = bool> + Send {
         async { false }
@@ -160,6 +165,8 @@ async fn dispatch<H: Handler>(
     mut handler: H,
     on_auth: Box<dyn Fn() + Send + Sync>,
 ) -> Result<(), Error> {
+    // A handle on every open channel, for the handler's requests.
+    let mut chans = HashMap::new();
     let end = loop {
         let ev = match conn
             .wait(crate::Key::Conn, |s| s.pop_request().map(Ok))
@@ -168,10 +175,11 @@ async fn dispatch<H: Handler>(
             Ok(ev) => ev,
             Err(e) => break e,
         };
-        if let Err(e) = handle_event(&conn, &mut handler, ev, &*on_auth).await {
+        if let Err(e) = handle_event(&conn, &mut handler, &mut chans, ev, &*on_auth).await {
             break e;
         }
     };
+    chans.clear();
     handler.disconnected(&end).await;
     let authed = handle.is_authenticated();
     drop(handle);
@@ -181,6 +189,7 @@ async fn dispatch<H: Handler>(
 async fn handle_event<H: Handler>(
     conn: &Arc<Conn>,
     handler: &mut H,
+    chans: &mut HashMap<ChannelId, Channel>,
     ev: Event,
     on_auth: &(dyn Fn() + Sync),
 ) -> Result<(), Error> {
@@ -227,9 +236,9 @@ async fn handle_event<H: Handler>(
         } => {
             let decision = handler.channel_open(&kind, &data).await;
             if sh.with(|s| s.open_decision(channel, decision))? {
-                handler
-                    .channel_opened(Channel::new(conn.clone(), channel), &kind)
-                    .await;
+                let ch = Channel::new(conn.clone(), channel);
+                chans.insert(channel, ch.clone());
+                handler.channel_opened(ch, &kind).await;
             }
             Ok(())
         }
@@ -238,7 +247,10 @@ async fn handle_event<H: Handler>(
             request,
             want_reply,
         } => {
-            let ok = handler.channel_request(channel, request).await;
+            let ok = match chans.get(&channel) {
+                Some(ch) => handler.channel_request(ch, request).await,
+                None => false,
+            };
             let _ = sh.with(|s| {
                 s.reply_request(channel, want_reply, ok);
                 Ok(())
@@ -246,6 +258,7 @@ async fn handle_event<H: Handler>(
             Ok(())
         }
         Event::ChannelClosed { channel } => {
+            chans.remove(&channel);
             handler.channel_closed(channel).await;
             Ok(())
         }

@@ -7,13 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use ssh_proto::{ChannelId, ChannelRequest, PrivateKey};
+use ssh_proto::{ChannelRequest, PrivateKey};
 use ssh_tokio::{Auth, Channel, Client, Config, Handler, HostKeyCheck, Server, ServerHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-struct Echo {
-    chans: Vec<Channel>,
-}
+/// Implements `channel_request` only: the dispatcher hands it the channel.
+struct Echo;
 
 impl Handler for Echo {
     async fn auth_password(&mut self, user: &str, password: &str) -> Auth {
@@ -26,16 +25,10 @@ impl Handler for Echo {
             Auth::Reject
         }
     }
-    async fn channel_opened(&mut self, channel: Channel, _kind: &str) {
-        self.chans.push(channel);
-    }
-    async fn channel_request(&mut self, id: ChannelId, request: ChannelRequest) -> bool {
-        let Some(pos) = self.chans.iter().position(|c| c.id() == id) else {
-            return false;
-        };
+    async fn channel_request(&mut self, channel: &Channel, request: ChannelRequest) -> bool {
         match request {
             ChannelRequest::Exec { command } => {
-                let mut ch = self.chans.swap_remove(pos);
+                let mut ch = channel.clone();
                 tokio::spawn(async move {
                     match command.as_slice() {
                         b"cat" => {
@@ -75,7 +68,7 @@ async fn server() -> (std::net::SocketAddr, ssh_tokio::ShutdownHandle) {
     let server = Server::bind("127.0.0.1:0", Arc::new(config)).await.unwrap();
     let addr = server.local_addr().unwrap();
     let stop = server.shutdown_handle();
-    tokio::spawn(server.run(|_h: &ServerHandle| Echo { chans: Vec::new() }));
+    tokio::spawn(server.run(|_h: &ServerHandle| Echo));
     (addr, stop)
 }
 
@@ -242,7 +235,7 @@ async fn server_with(
     let server = Server::bind(bind, Arc::new(config)).await.unwrap();
     let addr = server.local_addr().unwrap();
     let stop = server.shutdown_handle();
-    tokio::spawn(server.run(|_h: &ServerHandle| Echo { chans: Vec::new() }));
+    tokio::spawn(server.run(|_h: &ServerHandle| Echo));
     (addr, stop)
 }
 
