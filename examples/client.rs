@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! client [-p PORT] [-l USER] [-i FILE]... [-o Key=Value]... [-c CIPHERS] [-m MACS]
-//!        [-C] [-v] [-t|-T] [--runtime blocking|tokio|mio] [user@]host [command...]
+//!        [-C] [-v[v[v]]] [-t|-T] [--runtime blocking|tokio|mio] [user@]host [command...]
 //! ```
 //!
 //! `--runtime` picks the adapter that moves the bytes (default blocking);
@@ -32,7 +32,8 @@ struct Opts {
     identities: Vec<PathBuf>,
     options: Vec<(String, String)>,
     compression: bool,
-    verbose: bool,
+    /// The number of `-v` flags.
+    verbose: u8,
     force_tty: bool,
     no_tty: bool,
     host: String,
@@ -42,7 +43,7 @@ struct Opts {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: client [-p PORT] [-l USER] [-i FILE]... [-o Key=Value]... [-c CIPHERS] [-m MACS] [-C] [-v] [-t|-T] [--runtime blocking|tokio|mio] [user@]host [command...]"
+        "usage: client [-p PORT] [-l USER] [-i FILE]... [-o Key=Value]... [-c CIPHERS] [-m MACS] [-C] [-v[v[v]]] [-t|-T] [--runtime blocking|tokio|mio] [user@]host [command...]"
     );
     std::process::exit(255);
 }
@@ -55,7 +56,7 @@ fn parse_args() -> Opts {
         identities: Vec::new(),
         options: Vec::new(),
         compression: false,
-        verbose: false,
+        verbose: 0,
         force_tty: false,
         no_tty: false,
         host: String::new(),
@@ -119,7 +120,7 @@ fn parse_args() -> Opts {
             for f in a[1..].chars() {
                 match f {
                     'C' => o.compression = true,
-                    'v' => o.verbose = true,
+                    'v' => o.verbose = o.verbose.saturating_add(1),
                     't' => o.force_tty = true,
                     'T' => o.no_tty = true,
                     'q' | 'N' | 'n' | 'x' | 'a' | 'A' | 'X' | '4' | '6' => {}
@@ -166,6 +167,7 @@ fn term_size() -> (u32, u32) {
 
 fn run() -> Result<i32, Error> {
     let mut o = parse_args();
+    common::init_tracing(o.verbose, tracing::Level::WARN);
     let (mut user, host) = match o.host.rsplit_once('@') {
         Some((u, h)) => (Some(u.to_string()), h.to_string()),
         None => (None, o.host.clone()),
@@ -181,7 +183,7 @@ fn run() -> Result<i32, Error> {
         identities: std::mem::take(&mut o.identities),
         options: std::mem::take(&mut o.options),
         compression: o.compression,
-        verbose: o.verbose,
+        verbose: o.verbose > 0,
         runtime: o.runtime,
     })?;
     if let Some(b) = client.banner() {
@@ -292,7 +294,7 @@ fn run() -> Result<i32, Error> {
     let code = match (status, ch.exit_signal()) {
         (Some(s), _) => s as i32,
         (None, Some(sig)) => {
-            if o.verbose {
+            if o.verbose > 0 {
                 eprintln!("client: remote command killed by signal {}", sig.signal);
             }
             255

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! sftp [-P PORT] [-i FILE] [-o Key=Value]... [-b BATCHFILE] [-R NUM_REQUESTS]
-//!      [-B BUFFER_SIZE] [-v] [--runtime blocking|tokio|mio] [user@]host[:path]
+//!      [-B BUFFER_SIZE] [-v[v[v]]] [--runtime blocking|tokio|mio] [user@]host[:path]
 //! ```
 //!
 //! Commands: `ls [-l] [path]`, `cd`, `pwd`, `lcd`, `lpwd`, `get`, `put`,
@@ -27,7 +27,7 @@ use ssh_blocking::Error;
 
 const USAGE: &str =
     "usage: sftp [-P PORT] [-i FILE] [-o Key=Value]... [-b BATCHFILE] [-R NUM_REQUESTS]
-            [-B BUFFER_SIZE] [-v] [--runtime blocking|tokio|mio] [user@]host[:path]";
+            [-B BUFFER_SIZE] [-v[v[v]]] [--runtime blocking|tokio|mio] [user@]host[:path]";
 
 const HELP: &str = "Available commands:
 bye                                Quit sftp
@@ -59,7 +59,8 @@ struct Opts {
     batch: Option<PathBuf>,
     requests: Option<usize>,
     buffer: Option<u32>,
-    verbose: bool,
+    /// The number of `-v` flags.
+    verbose: u8,
     target: String,
     runtime: RuntimeKind,
 }
@@ -78,7 +79,7 @@ fn parse_args() -> Opts {
         batch: None,
         requests: None,
         buffer: None,
-        verbose: false,
+        verbose: 0,
         target: String::new(),
         runtime: RuntimeKind::Blocking,
     };
@@ -120,7 +121,9 @@ fn parse_args() -> Opts {
                         .unwrap_or_else(|_| die("bad -B value")),
                 )
             }
-            "-v" => o.verbose = true,
+            _ if common::verbosity_flag(&a).is_some() => {
+                o.verbose = o.verbose.saturating_add(common::verbosity_flag(&a).unwrap_or(0))
+            }
             "--runtime" => {
                 o.runtime =
                     RuntimeKind::parse(&value(&mut i, "--runtime")).unwrap_or_else(|e| die(&e))
@@ -160,6 +163,7 @@ fn split_target(t: &str) -> (Option<String>, String, Option<String>) {
 
 fn main() {
     let o = parse_args();
+    common::init_tracing(o.verbose, tracing::Level::WARN);
     let (user, host, path) = split_target(&o.target);
     let client = match connect(ConnectOpts {
         prog: "sftp",
@@ -169,7 +173,7 @@ fn main() {
         identities: o.identities.clone(),
         options: o.options.clone(),
         compression: false,
-        verbose: o.verbose,
+        verbose: o.verbose > 0,
         runtime: o.runtime,
     }) {
         Ok(c) => c,

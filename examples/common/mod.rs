@@ -94,3 +94,37 @@ pub fn apply_transport_option(config: &mut Config, key: &str, v: &str) -> Result
     }
     Ok(true)
 }
+
+/// Diagnostics on stderr at ssh's `-v` levels: `quiet` and above without
+/// `-v` (warnings for the clients, as ssh's default; connections and
+/// logins for the server, as sshd's); `-v` (ssh's debug1) the library's debug events: version lines,
+/// both algorithm lists and the choice, each auth method tried and its
+/// answer, channel opens, requests and closes, rekeys; `-vv` (debug2) the
+/// same with the connection and channel spans' opening and closing and
+/// each event's source; `-vvv` (debug3) every packet at trace level.
+pub fn init_tracing(verbosity: u8, quiet: tracing::Level) {
+    use tracing_subscriber::fmt::format::FmtSpan;
+    let level = match verbosity {
+        0 => quiet,
+        1 | 2 => tracing::Level::DEBUG,
+        _ => tracing::Level::TRACE,
+    };
+    let spans = if verbosity >= 2 {
+        FmtSpan::NEW | FmtSpan::CLOSE
+    } else {
+        FmtSpan::NONE
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level)
+        .with_span_events(spans)
+        .with_target(verbosity >= 2)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+/// `-v`, `-vv`, `-vvv`: the number of `v`s, if `arg` is one of them.
+pub fn verbosity_flag(arg: &str) -> Option<u8> {
+    let vs = arg.strip_prefix('-')?;
+    (!vs.is_empty() && vs.len() <= 3 && vs.bytes().all(|b| b == b'v')).then_some(vs.len() as u8)
+}

@@ -6,7 +6,7 @@ use crate::common::runtime::RuntimeKind;
 
 pub(crate) const USAGE: &str =
     "usage: server [-p PORT] [-b ADDR] [-h HOSTKEY_FILE]... [--authorized-keys FILE]
-              [--password-file FILE] [--sftp-root DIR] [-o Key=Value]... [-v]
+              [--password-file FILE] [--sftp-root DIR] [-o Key=Value]... [-v[v[v]]]
               [--runtime mio|tokio|blocking]
        server --sftp-subsystem [-r ROOT] [-d DIR] [--draft-symlink]";
 
@@ -18,7 +18,8 @@ pub(crate) struct Opts {
     pub(crate) password_file: Option<PathBuf>,
     pub(crate) sftp_root: Option<PathBuf>,
     pub(crate) options: Vec<String>,
-    pub(crate) verbose: bool,
+    /// The number of `-v` flags.
+    pub(crate) verbose: u8,
     pub(crate) runtime: RuntimeKind,
 }
 
@@ -36,7 +37,7 @@ pub(crate) fn parse_args() -> Opts {
         password_file: None,
         sftp_root: None,
         options: Vec::new(),
-        verbose: false,
+        verbose: 0,
         runtime: RuntimeKind::Mio,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -62,7 +63,11 @@ pub(crate) fn parse_args() -> Opts {
             "--password-file" => o.password_file = Some(value(&mut i, &a).into()),
             "--sftp-root" => o.sftp_root = Some(value(&mut i, &a).into()),
             "-o" => o.options.push(value(&mut i, "-o")),
-            "-v" => o.verbose = true,
+            _ if crate::common::verbosity_flag(&a).is_some() => {
+                o.verbose = o
+                    .verbose
+                    .saturating_add(crate::common::verbosity_flag(&a).unwrap_or(0))
+            }
             "--runtime" => {
                 o.runtime = RuntimeKind::parse(&value(&mut i, &a)).unwrap_or_else(|e| die(&e))
             }

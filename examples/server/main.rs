@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! server [-p PORT] [-b ADDR] [-h HOSTKEY_FILE]... [--authorized-keys FILE]
-//!        [--password-file FILE] [--sftp-root DIR] [-o Key=Value]... [-v]
+//!        [--password-file FILE] [--sftp-root DIR] [-o Key=Value]... [-v[v[v]]]
 //!        [--runtime mio|tokio|blocking]
 //! ```
 //!
@@ -94,16 +94,9 @@ fn main() {
         sftp_subsystem_main();
     }
     let o = parse_args();
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_max_level(if o.verbose {
-            tracing::Level::DEBUG
-        } else {
-            tracing::Level::INFO
-        })
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+    // sshd logs connections and logins at INFO without -d; -v, -vv, -vvv
+    // as the clients' levels.
+    common::init_tracing(o.verbose, tracing::Level::INFO);
     if let Some(root) = &o.sftp_root {
         if let Err(e) = LocalFs::new(root, None) {
             die(&format!("--sftp-root {}: {e}", root.display()));
@@ -249,7 +242,7 @@ fn main() {
             dummy_hash(None)
         },
         accept_env,
-        verbose: o.verbose,
+        verbose: o.verbose > 0,
         sftp_root: o.sftp_root.clone(),
         sftp_args: sftp_args.unwrap_or_default(),
     });
