@@ -122,7 +122,9 @@ fn parse_args() -> Opts {
                 )
             }
             _ if common::verbosity_flag(&a).is_some() => {
-                o.verbose = o.verbose.saturating_add(common::verbosity_flag(&a).unwrap_or(0))
+                o.verbose = o
+                    .verbose
+                    .saturating_add(common::verbosity_flag(&a).unwrap_or(0))
             }
             "--runtime" => {
                 o.runtime =

@@ -1212,3 +1212,50 @@ fn sshd_one_byte_ping_pong_through_pipes() {
     }
     assert!(fails.is_empty(), "{}", fails.join("\n"));
 }
+
+/// `-v`, `-vv` and `-vvv` are three levels, as ssh's debug1-3: each shows
+/// more than the one before, `-v` already the version lines, the chosen
+/// algorithms and the auth methods; only `-vvv` shows packets.
+#[test]
+fn sshd_verbosity_levels_as_ssh() {
+    let sshd = Sshd::start();
+    let mut errs = Vec::new();
+    for v in ["-v", "-vv", "-vvv"] {
+        let mut a = key_args(&sshd.target(), &keys().ed25519);
+        a.push(v.into());
+        let out = run(&a, "exit 4", b"", &[], SHORT);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(4), "{v}: {err}");
+        errs.push(err);
+    }
+    let (one, two, three) = (&errs[0], &errs[1], &errs[2]);
+    assert!(one.len() < two.len() && two.len() < three.len());
+    match client_kind() {
+        ClientKind::Ours => {
+            for e in &errs {
+                assert!(
+                    e.contains("peer version line version=SSH-2.0-OpenSSH"),
+                    "{e}"
+                );
+                assert!(e.contains("algorithms chosen kex="), "{e}");
+                assert!(e.contains("KEXINIT side=\"peer\""), "{e}");
+                assert!(e.contains("publickey"), "{e}");
+            }
+            assert!(
+                !one.contains("ssh_proto::") && !one.contains("TRACE"),
+                "{one}"
+            );
+            assert!(
+                two.contains("ssh_proto::transport") && !two.contains("TRACE"),
+                "{two}"
+            );
+            assert!(two.contains("close"), "spans close at -vv: {two}");
+            assert!(three.contains("TRACE"), "{three}");
+        }
+        ClientKind::OpenSsh => {
+            assert!(one.contains("debug1:") && !one.contains("debug2:"), "{one}");
+            assert!(two.contains("debug2:") && !two.contains("debug3:"), "{two}");
+            assert!(three.contains("debug3:"), "{three}");
+        }
+    }
+}
