@@ -23,7 +23,7 @@
 //!     }
 //! }
 //!
-//! let key = ssh_std::load_private_key("/etc/ssh/ssh_host_ed25519_key".as_ref(), None)?;
+//! let key = ssh_std::load_private_key("/etc/ssh/ssh_host_ed25519_key", None)?;
 //! let mut config = Config::default();
 //! config.transport.host_keys.push(Arc::new(key));
 //! config.auth_methods = vec!["password".into()];

@@ -89,7 +89,7 @@ impl HostKeyCheck {
                 }
             }
             HostKeyCheck::KnownHostsFile(path) => {
-                let known = crate::files::read_known_hosts(path);
+                let known = crate::files::read_known_hosts(&*path);
                 known_hosts_verdict(&known, &path.display().to_string(), host, port, key)
             }
         }
@@ -343,7 +343,7 @@ impl Client {
     pub fn auth_key_file(
         &self,
         user: &str,
-        path: &std::path::Path,
+        path: impl AsRef<std::path::Path>,
         passphrase: Option<&str>,
     ) -> Result<(), Error> {
         let key = crate::load_private_key(path, passphrase)?;

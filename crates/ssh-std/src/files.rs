@@ -7,7 +7,11 @@ use ssh_proto::{Error, ErrorKind, PrivateKey};
 
 /// Reads a private key file (OpenSSH, PEM or PKCS#8), decrypting it with
 /// `passphrase` when it is encrypted.
-pub fn load_private_key(path: &Path, passphrase: Option<&str>) -> Result<PrivateKey, Error> {
+pub fn load_private_key(
+    path: impl AsRef<Path>,
+    passphrase: Option<&str>,
+) -> Result<PrivateKey, Error> {
+    let path = path.as_ref();
     let data = std::fs::read(path).map_err(|e| {
         Error::new(
             ErrorKind::Key,
@@ -20,7 +24,7 @@ pub fn load_private_key(path: &Path, passphrase: Option<&str>) -> Result<Private
 
 /// Reads and parses an OpenSSH known_hosts file. A missing or unreadable
 /// file knows no hosts (as for ssh, the host is then unknown).
-pub fn read_known_hosts(path: &Path) -> KnownHosts {
+pub fn read_known_hosts(path: impl AsRef<Path>) -> KnownHosts {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     KnownHosts::parse(&text)
 }

@@ -330,9 +330,10 @@ impl Sftp {
     pub fn get(
         &self,
         remote: &str,
-        local: &Path,
+        local: impl AsRef<Path>,
         progress: Option<&mut dyn FnMut(u64, u64)>,
     ) -> Result<u64, Error> {
+        let local = local.as_ref();
         let src = self.open(remote, OpenOptions::read())?;
         let total = src.stat().ok().and_then(|a| a.size).unwrap_or(0);
         let out = std::fs::File::create(local).map_err(|e| {
@@ -351,10 +352,11 @@ impl Sftp {
     /// Uploads `local` to `remote` (created or truncated), pipelined.
     pub fn put(
         &self,
-        local: &Path,
+        local: impl AsRef<Path>,
         remote: &str,
         progress: Option<&mut dyn FnMut(u64, u64)>,
     ) -> Result<u64, Error> {
+        let local = local.as_ref();
         let mut src = std::fs::File::open(local).map_err(|e| {
             Error::new(
                 ErrorKind::Io,

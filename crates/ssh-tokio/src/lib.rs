@@ -41,7 +41,7 @@
 //! }
 //!
 //! # async fn f() -> Result<(), Box<dyn std::error::Error>> {
-//! let key = ssh_std::load_private_key("/etc/ssh/ssh_host_ed25519_key".as_ref(), None)?;
+//! let key = ssh_std::load_private_key("/etc/ssh/ssh_host_ed25519_key", None)?;
 //! let mut config = Config::default();
 //! config.transport.host_keys.push(Arc::new(key));
 //! config.auth_methods = vec!["password".into()];
@@ -534,12 +534,12 @@ impl Client {
     pub async fn auth_key_file(
         &self,
         user: &str,
-        path: &std::path::Path,
+        path: impl AsRef<std::path::Path>,
         passphrase: Option<&str>,
     ) -> Result<(), Error> {
         // Reading the file and deriving the passphrase's key (bcrypt, by
         // design slow) run off the async threads.
-        let (path, passphrase) = (path.to_path_buf(), passphrase.map(str::to_string));
+        let (path, passphrase) = (path.as_ref().to_path_buf(), passphrase.map(str::to_string));
         let key = tokio::task::spawn_blocking(move || {
             ssh_std::load_private_key(&path, passphrase.as_deref())
         })

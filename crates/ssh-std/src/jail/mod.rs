@@ -106,7 +106,8 @@ pub struct Jail {
 impl Jail {
     /// Serves the directory `root` as `/`. Fails if it is not a directory
     /// or the kernel lacks `openat2` (Linux < 5.6, or a seccomp filter).
-    pub fn new(root: &Path) -> io::Result<Jail> {
+    pub fn new(root: impl AsRef<Path>) -> io::Result<Jail> {
+        let root = root.as_ref();
         let c = cstring(root.as_os_str().as_bytes())?;
         let jail = Jail {
             root: sys::open(&c, libc::O_PATH | libc::O_DIRECTORY)?,
