@@ -331,6 +331,9 @@ pub enum Event {
         success: bool,
         /// Response-specific data (e.g. the bound port).
         data: Vec<u8>,
+        /// For a granted `tcpip-forward`: the port the server listens on
+        /// (the one asked for, or the one it picked for port 0).
+        bound_port: Option<u32>,
     },
     /// A debug message the peer asked to be displayed.
     Debug(String),

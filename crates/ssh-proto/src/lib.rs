@@ -106,6 +106,17 @@ pub mod algorithms {
     };
 }
 
+/// Port forwarding and the other channel kinds: typed `CHANNEL_OPEN`s
+/// ([`ChannelKind`]) and global requests ([`GlobalRequest`]), their wire
+/// names, and the limit on forwards one connection holds. A client's
+/// [`Connection`] accepts a forwarded channel only for a forward it asked
+/// for ([`Connection::forward_tcpip`], [`Connection::forward_streamlocal`]),
+/// and `x11` / `auth-agent@openssh.com` channels only after requesting
+/// them on a session, as OpenSSH's `ssh` does.
+pub mod forward {
+    pub use crate::connection::forward::{kind, request, ChannelKind, GlobalRequest, MAX_FORWARDS};
+}
+
 /// Test and fuzz support; **not part of the API** (no semver promise).
 ///
 /// The one door through which the crate's tests and the fuzz targets reach
@@ -137,6 +148,7 @@ pub use event::{
     AuthRequest, ChannelId, ChannelOpenFailureReason, ChannelRequest, Event, Prompt, PtyRequest,
     Stream,
 };
+pub use forward::{ChannelKind, GlobalRequest};
 pub use keys::{AuthorizedKey, AuthorizedKeys, KeyOptions, PrivateKey, PublicKey};
 pub use rand_core::CryptoRng;
 pub use session::admission::{

@@ -834,7 +834,7 @@ fn global_requests_are_answered_by_the_application_in_order() {
         .client_events
         .iter()
         .filter_map(|e| match e {
-            Event::GlobalRequestReply { success, data } => Some((*success, data.clone())),
+            Event::GlobalRequestReply { success, data, .. } => Some((*success, data.clone())),
             _ => None,
         })
         .collect();

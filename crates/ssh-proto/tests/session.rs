@@ -212,9 +212,10 @@ fn a_refused_request_and_a_closed_channel_end_the_waits() {
 #[test]
 fn a_client_session_refuses_what_it_never_asked_for() {
     let mut s = Setup::authenticated(3);
-    // The server opens a channel towards the client, and asks a global
-    // request: the session answers both with a refusal by itself.
-    let sch = s.server.open_channel("session", &[]).unwrap();
+    // The server opens a channel of a kind the core passes up towards
+    // the client, and asks a global request: the session answers both
+    // with a refusal by itself.
+    let sch = s.server.open_channel("example@example.org", &[]).unwrap();
     s.server
         .global_request("keepalive@openssh.com", true, &[])
         .unwrap();

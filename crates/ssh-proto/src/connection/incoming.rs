@@ -11,6 +11,7 @@ use crate::wire::{msg, Put, Reader};
 
 use super::channel::{Channel, ReplySlot, State};
 use super::channels::open_failure;
+use super::forward::{self, ChannelKind, Outstanding};
 use super::{
     Connection, MAX_GLOBAL_REQUEST_DATA, MAX_PENDING_CHANNEL_REQUESTS, MAX_PENDING_GLOBAL_REQUESTS,
 };
@@ -69,17 +70,20 @@ impl Connection {
                 Ok(())
             }
             msg::REQUEST_SUCCESS | msg::REQUEST_FAILURE => {
-                if self.global_requests_out == 0 {
+                let Some(out) = self.global_out.pop_front() else {
                     return Err(Error::protocol("global request reply without a request"));
-                }
-                self.global_requests_out -= 1;
-                if self.keepalives_out > 0 {
-                    self.keepalives_out = 0;
+                };
+                if matches!(out, Outstanding::Keepalive) {
                     return Ok(());
                 }
+                let success = t == msg::REQUEST_SUCCESS;
+                let data = r.rest().to_vec();
+                let bound_port = self.forwards.replied(&out, success, &data);
+                tracing::debug!(success, ?bound_port, "global request reply received");
                 self.events.push_back(Event::GlobalRequestReply {
-                    success: t == msg::REQUEST_SUCCESS,
-                    data: r.rest().to_vec(),
+                    success,
+                    data,
+                    bound_port,
                 });
                 Ok(())
             }
@@ -267,11 +271,28 @@ impl Connection {
         if max_packet == 0 {
             return Err(Error::protocol("channel open with maximum packet size 0"));
         }
-        if self.role() == Role::Client && kind == "session" {
+        // Kinds only this side opens are unknown to it, as in OpenSSH; a
+        // known kind with malformed data is a protocol error; a client
+        // refuses what it never asked for.
+        if forward::foreign(self.role(), &kind) {
+            tracing::debug!(kind = %crate::transport::sanitize(&kind), "channel open refused: not a kind this side accepts");
+            return refuse(
+                self,
+                ChannelOpenFailureReason::UnknownChannelType,
+                "unknown channel type",
+            );
+        }
+        let typed = ChannelKind::parse(&kind, &data)?;
+        let refusal = match self.role() {
+            Role::Client => self.forwards.refusal(&typed),
+            Role::Server => None,
+        };
+        if let Some(why) = refusal {
+            tracing::debug!(kind = %crate::transport::sanitize(&kind), "channel open refused: {why}");
             return refuse(
                 self,
                 ChannelOpenFailureReason::AdministrativelyProhibited,
-                "clients do not accept sessions",
+                &why,
             );
         }
         if self.channels.len() >= self.config.max_channels {

@@ -12,11 +12,13 @@
 //! commands (the machines are in [`crate::auth`] and return outcomes that
 //! become events here); `channels` the channel and global-request commands;
 //! `incoming` the connection-protocol messages from the peer; `channel` the
-//! per-channel state.
+//! per-channel state; `forward` the typed channel kinds and global
+//! requests, and the forwards a client asked for.
 
 mod auth;
 pub(crate) mod channel;
 mod channels;
+pub(crate) mod forward;
 mod incoming;
 mod io;
 
@@ -152,7 +154,11 @@ pub struct Connection {
     now: Instant,
     last_input: Instant,
     keepalives_out: u32,
-    global_requests_out: u32,
+    /// Our global requests that wait for a reply, in the order sent.
+    global_out: VecDeque<forward::Outstanding>,
+    /// Client: the forwards asked for and granted, and whether X11 and
+    /// agent channels may come.
+    forwards: forward::Forwards,
     /// Replies owed to the peer's global requests, in order (None: the
     /// application has not answered yet).
     global_replies: VecDeque<Option<(bool, Vec<u8>)>>,
@@ -224,7 +230,8 @@ impl Connection {
             now,
             last_input: now,
             keepalives_out: 0,
-            global_requests_out: 0,
+            global_out: VecDeque::new(),
+            forwards: forward::Forwards::default(),
             global_replies: VecDeque::new(),
             unhandled_requests: 0,
             span,
@@ -464,7 +471,11 @@ impl Connection {
                     return;
                 }
                 self.keepalives_out += 1;
-                let r = self.global_request("keepalive@openssh.com", true, &[]);
+                let r = self.send_global(
+                    "keepalive@openssh.com",
+                    Some(forward::Outstanding::Keepalive),
+                    &[],
+                );
                 if let Err(e) = r {
                     self.fatal(e);
                     return;
