@@ -15,6 +15,7 @@ use crate::reactor::{Entry, Reactor};
 use crate::server_conn::{GuardedServer, ServerConn};
 use crate::wake::{ConnWake, NewConn};
 use crate::workers::Job;
+
 /// Bytes of output a connection takes from the core before the socket has
 /// written them (beyond this, writers wait for room).
 const MAX_OUT: usize = 1 << 20;

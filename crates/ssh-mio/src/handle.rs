@@ -9,6 +9,7 @@ use ssh_proto::Connection;
 
 use crate::wake::{new_shared, Command, NewConn, WakeQueue};
 use crate::{Client, Config, Error, HostKeyCheck, ToHostPort};
+
 /// Sends work to a reactor from any thread: new client connections,
 /// shutdown. Cheap to clone.
 #[derive(Clone)]

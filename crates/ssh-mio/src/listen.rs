@@ -15,6 +15,7 @@ use crate::reactor::{Entry, Reactor};
 use crate::server_conn::ServerFactory;
 use crate::wake::new_shared;
 use crate::{Config, Handler, ServerHandle};
+
 pub(crate) struct Listener {
     sock: TcpListener,
     config: Arc<Config>,

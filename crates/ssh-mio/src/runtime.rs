@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::handle::ReactorHandle;
 use crate::reactor::Reactor;
 use crate::{Client, Config, Error, HostKeyCheck, ToHostPort};
+
 /// A reactor on a thread of its own, for client connections: `connect`
 /// gives ordinary [`Client`] handles whose bytes this one thread moves.
 /// Dropping the runtime stops the thread once its connections have ended.

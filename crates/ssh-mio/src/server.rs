@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::handle::ReactorHandle;
 use crate::reactor::Reactor;
 use crate::{Config, Handler, ServerHandle};
+
 /// A listening server on its own reactor, like the blocking adapter's `Server` but
 /// with every connection on one thread.
 pub struct Server {

@@ -8,6 +8,7 @@ use ssh_std::driver::Shared;
 use ssh_std::{ConnectionInfo, Dispatcher, UnauthGuard};
 
 use crate::{Error, Handler, ServerHandle};
+
 pub(crate) type ServerFactory =
     Box<dyn FnMut(Arc<Shared>, ConnectionInfo, Box<dyn Fn() + Send>) -> Box<dyn ServerConn> + Send>;
 

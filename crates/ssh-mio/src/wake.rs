@@ -12,6 +12,7 @@ use ssh_proto::Connection;
 use ssh_std::driver::{Output, Shared};
 
 use crate::workers::Returned;
+
 thread_local! {
     /// Set while this thread runs a reactor's processing: wakeups raised
     /// then are picked up before the reactor sleeps, with no system call.

@@ -8,6 +8,7 @@ use ssh_std::driver::Shared;
 
 use crate::server_conn::{run_handler, ServerConn};
 use crate::wake::WakeQueue;
+
 /// Worker threads that may run server handlers at once (per reactor); more
 /// connections with decisions pending wait for a free one.
 pub const MAX_HANDLER_THREADS: usize = 16;
