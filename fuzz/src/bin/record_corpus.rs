@@ -42,11 +42,7 @@ fn prefixed(sel: usize, bytes: &[u8]) -> Vec<u8> {
 fn stream_seeds(w: &mut Writer, target: &str, stream: &[u8], cuts: &[usize]) {
     for (i, &c) in cuts.iter().enumerate() {
         let next = cuts.get(i + 1).copied().unwrap_or(stream.len());
-        w.put(
-            target,
-            &format!("cut{i}_next"),
-            &prefixed(i, &stream[c..next]),
-        );
+        w.put(target, &format!("cut{i}_next"), &prefixed(i, &stream[c..next]));
         if i < 3 {
             w.put(target, &format!("cut{i}_rest"), &prefixed(i, &stream[c..]));
         }
@@ -54,11 +50,7 @@ fn stream_seeds(w: &mut Writer, target: &str, stream: &[u8], cuts: &[usize]) {
     // The full stream followed by a truncated copy of its last packet.
     let last = cuts.len() - 1;
     let tail = &stream[cuts[last.saturating_sub(1)]..];
-    w.put(
-        target,
-        "full_then_garbage",
-        &prefixed(last, &tail[..tail.len().min(64)]),
-    );
+    w.put(target, "full_then_garbage", &prefixed(last, &tail[..tail.len().min(64)]));
 }
 
 fn kex_seeds(w: &mut Writer, r: &ssh_proto_fuzz::Recording) {
@@ -68,11 +60,7 @@ fn kex_seeds(w: &mut Writer, r: &ssh_proto_fuzz::Recording) {
     ] {
         // Plaintext packets after the version line, through NEWKEYS.
         let newkeys_end = cuts[cuts.len() - 2];
-        w.put(
-            "kex_messages",
-            &format!("{who}_plaintext"),
-            &stream[cuts[1]..newkeys_end],
-        );
+        w.put("kex_messages", &format!("{who}_plaintext"), &stream[cuts[1]..newkeys_end]);
         for i in 1..cuts.len() - 2 {
             w.put(
                 "kex_messages",
@@ -98,10 +86,7 @@ fn auth_seeds(w: &mut Writer) {
     seeds.push(("password_reject_then_accept", vec![0, 0, 0, 1, 0, 0, 0, 0]));
     seeds.push(("none_reject", vec![0, 2, 1]));
     seeds.push(("publickey_accept", vec![0, 5, 0, 0]));
-    seeds.push((
-        "publickey_partial_password",
-        vec![0, 5, 2, 1, 0, 0, 0, 0, 0],
-    ));
+    seeds.push(("publickey_partial_password", vec![0, 5, 2, 1, 0, 0, 0, 0, 0]));
     let mut kbd = vec![0, 1, 0, 3];
     str16(&mut kbd, "name");
     str16(&mut kbd, "instruction");
@@ -169,27 +154,7 @@ fn connection_seeds(w: &mut Writer) {
     e.extend_from_slice(&[op(0, 0), 0, 4, op(1, 20), 0, 1, 4]);
     e.extend_from_slice(&[op(0, 12), 0, 0x7f, 0xff, 8]); // client sends 64 KiB
     e.extend_from_slice(&[op(1, 16), 0, 0, 0x40, 0x00, 8]); // server reads some
-    e.extend_from_slice(&[
-        op(0, 8),
-        0,
-        0,
-        0,
-        0,
-        100,
-        0,
-        0,
-        0,
-        50,
-        0,
-        0,
-        0,
-        0,
-        0,
-        0,
-        0,
-        0,
-        4,
-    ]);
+    e.extend_from_slice(&[op(0, 8), 0, 0, 0, 0, 100, 0, 0, 0, 50, 0, 0, 0, 0, 0, 0, 0, 0, 4]);
     e.extend_from_slice(&[op(0, 2), 0, 20, 1, 0, 3, 1, 2, 3, 4]); // raw request
     e.extend_from_slice(&[op(1, 24), 0, 0, 0, 0, 11, 0, 0, 4]); // server disconnects
     w.put("connection_layer", "data_window_disconnect", &e);
@@ -445,9 +410,7 @@ fn key_seeds(w: &mut Writer) {
         ));
     }
     if let Some(p) = pubs.get(2) {
-        ak.push_str(&format!(
-            "restrict,permitopen=\"localhost:80\",expiry-time=\"20300101\" {p}\n"
-        ));
+        ak.push_str(&format!("restrict,permitopen=\"localhost:80\",expiry-time=\"20300101\" {p}\n"));
     }
     w.put("key_files", "authorized_keys", ak.as_bytes());
 }
@@ -459,10 +422,7 @@ fn main() {
         "the in-memory session did not run"
     );
     let (c_ok, s_ok) = ssh_proto_fuzz::recording_replays();
-    assert!(
-        c_ok && s_ok,
-        "recorded prefixes do not replay: {c_ok} {s_ok}"
-    );
+    assert!(c_ok && s_ok, "recorded prefixes do not replay: {c_ok} {s_ok}");
     let mut w = Writer { total: 0 };
     stream_seeds(&mut w, "client_packets", &r.server_stream, &r.server_cuts);
     stream_seeds(&mut w, "server_packets", &r.client_stream, &r.client_cuts);
@@ -478,9 +438,5 @@ fn main() {
         r.server_stream.len(),
         r.server_cuts
     );
-    println!(
-        "wrote {} bytes of seeds under {}",
-        w.total,
-        out_dir().display()
-    );
+    println!("wrote {} bytes of seeds under {}", w.total, out_dir().display());
 }
