@@ -97,7 +97,7 @@ fn main() {
         .then(|| std::env::current_dir().ok())
         .flatten()
         .map(|d| d.to_string_lossy().into_owned());
-    let mut fs = match LocalFs::new(root.as_ref(), cwd.as_deref()) {
+    let mut fs = match LocalFs::new(&root, cwd.as_deref()) {
         Ok(fs) => fs,
         Err(e) => die(&format!("cannot serve {root}: {e}"), 1),
     };
@@ -117,7 +117,7 @@ fn main() {
             (Some(c), false) => format!("{}/{dir}", c.trim_end_matches('/')),
             _ => dir,
         };
-        match LocalFs::new(root.as_ref(), Some(&dir)) {
+        match LocalFs::new(&root, Some(&dir)) {
             Ok(mut f) => {
                 f.set_home(&user.dir);
                 fs = f

@@ -1,6 +1,6 @@
 //! Replays the fuzz corpus (and any saved crash inputs) through the fuzz
 //! targets on stable Rust, without libFuzzer. The targets live in
-//! `fuzz/src/lib.rs`; see `fuzz/README.md`.
+//! `fuzz/src/` (`lib.rs` and its modules); see `fuzz/README.md`.
 
 #[path = "../../../fuzz/src/lib.rs"]
 mod targets;

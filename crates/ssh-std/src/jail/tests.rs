@@ -409,8 +409,8 @@ fn jail_swap_race_stays_inside() {
 fn jail_normal_operations() {
     let (_t, _outside, root) = setup("normal");
     let jail = Jail::new(&root).unwrap();
-    assert!(Jail::new(&root.join("file")).is_err());
-    assert!(Jail::new(&root.join("missing")).is_err());
+    assert!(Jail::new(root.join("file")).is_err());
+    assert!(Jail::new(root.join("missing")).is_err());
 
     // Create, write, read, append, exclusive, truncate.
     let mut f = jail.open("a.txt", &OpenOptions::create()).unwrap();

@@ -40,7 +40,7 @@ pub struct LocalFs {
 impl LocalFs {
     /// Serves `root` as `/`; relative client paths start at `start`
     /// (absolute inside the root; `/` when None).
-    pub fn new(root: &std::path::Path, start: Option<&str>) -> io::Result<LocalFs> {
+    pub fn new(root: impl AsRef<std::path::Path>, start: Option<&str>) -> io::Result<LocalFs> {
         let jail = Jail::new(root)?;
         let start = match start {
             Some(s) if !s.is_empty() => {
@@ -72,7 +72,8 @@ impl LocalFs {
     /// (a path on the host) as OpenSSH's server does: with root `/`, the
     /// home itself; with another root, the home's path inside the root
     /// when that is a directory there, else the root.
-    pub fn at_home(root: &std::path::Path, home: &str) -> io::Result<LocalFs> {
+    pub fn at_home(root: impl AsRef<std::path::Path>, home: &str) -> io::Result<LocalFs> {
+        let root = root.as_ref();
         match LocalFs::new(root, Some(home)) {
             Ok(mut fs) => {
                 fs.home = Some(fs.start.clone());

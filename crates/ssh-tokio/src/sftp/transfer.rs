@@ -33,9 +33,10 @@ impl Sftp {
     pub async fn get(
         &self,
         remote: &str,
-        local: &Path,
+        local: impl AsRef<Path>,
         progress: Option<Progress<'_>>,
     ) -> Result<u64, Error> {
+        let local = local.as_ref();
         let mut src = self.open(remote, OpenOptions::read()).await?;
         let total = src.stat().await.ok().and_then(|a| a.size).unwrap_or(0);
         let lp = local.to_path_buf();
@@ -109,10 +110,11 @@ impl Sftp {
     /// Uploads `local` to `remote` (created or truncated), pipelined.
     pub async fn put(
         &self,
-        local: &Path,
+        local: impl AsRef<Path>,
         remote: &str,
         progress: Option<Progress<'_>>,
     ) -> Result<u64, Error> {
+        let local = local.as_ref();
         let lp = local.to_path_buf();
         let (mut src, total) = tokio::task::spawn_blocking(move || {
             let f = std::fs::File::open(&lp)?;
