@@ -10,15 +10,17 @@
 //! Files: this one holds the `Connection` object, byte I/O, timers and the
 //! dispatch of incoming messages by range; `auth` the authentication
 //! commands (the machines are in [`crate::auth`] and return outcomes that
-//! become events here); `channels` the channel and global-request commands;
+//! become events here); `channels` the channel commands;
 //! `incoming` the connection-protocol messages from the peer; `channel` the
 //! per-channel state; `forward` the typed channel kinds and global
-//! requests, and the forwards a client asked for.
+//! requests, and the forwards a client asked for; `global` the global
+//! request commands and replies.
 
 mod auth;
 pub(crate) mod channel;
 mod channels;
 pub(crate) mod forward;
+mod global;
 mod incoming;
 mod io;
 
