@@ -136,7 +136,7 @@ pub mod internal {
     pub use crate::transport::cipher::cipher_spec;
     pub use crate::transport::compress::Decompressor;
     pub use crate::transport::kex::gex_choose;
-    pub use crate::transport::{Input, Transport, MAX_PACKET_LEN, MAX_REKEY_PACKETS};
+    pub use crate::transport::{Input, SharedConfig, Transport, MAX_PACKET_LEN, MAX_REKEY_PACKETS};
     #[cfg(any(test, fuzzing, feature = "internal"))]
     pub use crate::wire::message::{KexFlavor, KexInit, Message, UserauthFlavor, UserauthMethod};
     pub use crate::wire::{msg, names, Put, Reader};

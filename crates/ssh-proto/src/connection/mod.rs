@@ -96,6 +96,12 @@ pub struct Config {
     pub allow_ssh_rsa_user_keys: bool,
 }
 
+impl AsRef<TransportConfig> for Config {
+    fn as_ref(&self) -> &TransportConfig {
+        &self.transport
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -204,7 +210,7 @@ impl Connection {
             peer = tracing::field::Empty
         );
         let _entered = span.clone().entered();
-        let tr = Transport::new(role, config.transport.clone(), now)?;
+        let tr = Transport::new(role, config.clone(), now)?;
         let auth = match role {
             Role::Client => {
                 let mut a = ClientAuth::new();

@@ -163,10 +163,41 @@ enum VersionState {
     Done,
 }
 
+/// The transport's settings, shared by every connection made from one
+/// `Config` (held by reference, not copied per connection: the algorithm
+/// lists alone are dozens of strings).
+#[derive(Clone)]
+pub struct SharedConfig(std::sync::Arc<dyn AsRef<TransportConfig> + Send + Sync>);
+
+impl std::ops::Deref for SharedConfig {
+    type Target = TransportConfig;
+    fn deref(&self) -> &TransportConfig {
+        (*self.0).as_ref()
+    }
+}
+
+impl AsRef<TransportConfig> for TransportConfig {
+    fn as_ref(&self) -> &TransportConfig {
+        self
+    }
+}
+
+impl From<TransportConfig> for SharedConfig {
+    fn from(c: TransportConfig) -> SharedConfig {
+        SharedConfig(std::sync::Arc::new(c))
+    }
+}
+
+impl<C: AsRef<TransportConfig> + Send + Sync + 'static> From<std::sync::Arc<C>> for SharedConfig {
+    fn from(c: std::sync::Arc<C>) -> SharedConfig {
+        SharedConfig(c)
+    }
+}
+
 /// The transport layer (RFC 4253): version exchange, packets, key exchange.
 pub struct Transport {
     role: Role,
-    config: TransportConfig,
+    config: SharedConfig,
     version: VersionState,
     peer_version: Option<String>,
     pre_banner: usize,
@@ -220,7 +251,8 @@ fn default_rekey_bytes(cipher: &str) -> u64 {
 
 impl Transport {
     /// A transport that sends its version line first.
-    pub fn new(role: Role, config: TransportConfig, now: Instant) -> Result<Self> {
+    pub fn new(role: Role, config: impl Into<SharedConfig>, now: Instant) -> Result<Self> {
+        let config: SharedConfig = config.into();
         if !config.version.starts_with("SSH-2.0-") || config.version.len() > 253 {
             return Err(Error::usage(
                 "version string must start with SSH-2.0- and be at most 253 bytes",
