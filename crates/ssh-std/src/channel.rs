@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use ssh_proto::{ChannelId, Connection, Error, ExitSignal, PtyRequest, Stream};
 
-use crate::driver::Handle;
+use crate::driver::{ChannelRelease, Handle};
 
 /// A channel: `Read` gives stdout, `Write` sends stdin. Reading and writing
 /// may happen from different threads through `&Channel`.
@@ -27,32 +27,12 @@ use crate::driver::Handle;
 pub struct Channel {
     conn: Arc<Handle>,
     id: ChannelId,
-    _last: Arc<Release>,
-}
-
-/// Closes the channel and lets its state go when the last clone of a
-/// [`Channel`] is dropped.
-struct Release {
-    conn: Arc<Handle>,
-    id: ChannelId,
-}
-
-impl Drop for Release {
-    fn drop(&mut self) {
-        let id = self.id;
-        let _ = self.conn.shared().with(|s| {
-            s.release(id);
-            Ok(())
-        });
-    }
+    _last: Arc<ChannelRelease>,
 }
 
 impl Channel {
     pub(crate) fn new(conn: Arc<Handle>, id: ChannelId) -> Channel {
-        let last = Arc::new(Release {
-            conn: conn.clone(),
-            id,
-        });
+        let last = ChannelRelease::new(conn.clone(), id);
         Channel {
             conn,
             id,

@@ -442,6 +442,31 @@ impl Shared {
     }
 }
 
+/// Closes a channel and lets its state go when dropped. Every adapter's
+/// channel handle holds one in an `Arc` shared by its clones, so the
+/// channel closes when the last clone goes.
+pub struct ChannelRelease {
+    conn: Arc<Handle>,
+    id: ChannelId,
+}
+
+impl ChannelRelease {
+    /// The release of channel `id` of `conn`.
+    pub fn new(conn: Arc<Handle>, id: ChannelId) -> Arc<ChannelRelease> {
+        Arc::new(ChannelRelease { conn, id })
+    }
+}
+
+impl Drop for ChannelRelease {
+    fn drop(&mut self) {
+        let id = self.id;
+        let _ = self.conn.shared().with(|s| {
+            s.release(id);
+            Ok(())
+        });
+    }
+}
+
 /// Keeps a connection alive: when the last handle (the application's
 /// connection object and its channels) goes, the connection is
 /// disconnected and the socket shut down.

@@ -9,6 +9,8 @@ use std::task::{Context, Poll};
 use ssh_proto::{ChannelId, Connection, Error, ExitSignal, Stream};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use ssh_std::driver::ChannelRelease;
+
 use crate::{Conn, Key};
 
 /// A channel: `AsyncRead` gives stdout, `AsyncWrite` sends stdin (client)
@@ -31,32 +33,12 @@ use crate::{Conn, Key};
 pub struct Channel {
     conn: Arc<Conn>,
     id: ChannelId,
-    _last: Arc<Release>,
-}
-
-/// Closes the channel and lets its state go when the last clone of a
-/// [`Channel`] is dropped.
-struct Release {
-    conn: Arc<Conn>,
-    id: ChannelId,
-}
-
-impl Drop for Release {
-    fn drop(&mut self) {
-        let id = self.id;
-        let _ = self.conn.with(|s| {
-            s.release(id);
-            Ok(())
-        });
-    }
+    _last: Arc<ChannelRelease>,
 }
 
 impl Channel {
     pub(crate) fn new(conn: Arc<Conn>, id: ChannelId) -> Channel {
-        let last = Arc::new(Release {
-            conn: conn.clone(),
-            id,
-        });
+        let last = ChannelRelease::new(conn.handle.clone(), id);
         Channel {
             conn,
             id,
