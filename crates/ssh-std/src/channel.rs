@@ -30,6 +30,12 @@ pub struct Channel {
     _last: Arc<ChannelRelease>,
 }
 
+impl std::fmt::Debug for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Channel").field("id", &self.id).finish()
+    }
+}
+
 impl Channel {
     pub(crate) fn new(conn: Arc<Handle>, id: ChannelId) -> Channel {
         let last = ChannelRelease::new(conn.clone(), id);

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use ssh_proto::session::{auth_none_result, known_hosts_verdict};
 use ssh_proto::{
-    AuthStep, Config, Connection, Error, ErrorKind, Event, ExitSignal, PrivateKey, Prompt,
-    PublicKey,
+    AuthStep, ChannelKind, Config, Connection, Error, ErrorKind, Event, ExitSignal, PrivateKey,
+    Prompt, PublicKey,
 };
 
 use crate::addr::{connect_tcp, ConnectAttempts, ToHostPort};
@@ -369,6 +369,40 @@ impl Client {
         let id = self.shared().with(|s| s.conn_mut().open_session())?;
         self.shared().wait(|s| s.poll_open(id))?;
         Ok(Channel::new(self.inner.clone(), id))
+    }
+
+    /// Opens a channel of any kind a client opens (`direct-tcpip`,
+    /// `direct-streamlocal@openssh.com`, `session`, or another type);
+    /// blocks until the server accepts or refuses it (a
+    /// [`ErrorKind::ChannelOpen`] error with the server's reason code).
+    pub fn open_channel(&self, kind: &ChannelKind) -> Result<Channel, Error> {
+        let id = self.shared().with(|s| s.conn_mut().open(kind))?;
+        self.shared().wait(|s| s.poll_open(id))?;
+        Ok(Channel::new(self.inner.clone(), id))
+    }
+
+    /// A TCP connection from the server to `host`:`port` (ssh's `-W`, one
+    /// `-L` connection), as a `Read + Write` byte stream. `originator` is
+    /// the address and port the connection is made for (ssh sends the
+    /// local peer's; `("127.0.0.1", 0)` when there is none).
+    pub fn direct_tcpip(
+        &self,
+        host: &str,
+        port: u16,
+        originator: (&str, u16),
+    ) -> Result<Channel, Error> {
+        self.open_channel(&ChannelKind::direct_tcpip(
+            host,
+            port,
+            originator.0,
+            originator.1,
+        ))
+    }
+
+    /// A connection from the server to the Unix socket `path` (OpenSSH's
+    /// `direct-streamlocal@openssh.com`), as a `Read + Write` byte stream.
+    pub fn direct_streamlocal(&self, path: &str) -> Result<Channel, Error> {
+        self.open_channel(&ChannelKind::DirectStreamlocal { path: path.into() })
     }
 
     /// Starts an SFTP session on a new channel (the `sftp` subsystem).

@@ -36,6 +36,12 @@ pub struct Channel {
     _last: Arc<ChannelRelease>,
 }
 
+impl std::fmt::Debug for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Channel").field("id", &self.id).finish()
+    }
+}
+
 impl Channel {
     pub(crate) fn new(conn: Arc<Conn>, id: ChannelId) -> Channel {
         let last = ChannelRelease::new(conn.handle.clone(), id);

@@ -571,6 +571,44 @@ impl Client {
         Ok(ch)
     }
 
+    /// Opens a channel of any kind a client opens (`direct-tcpip`,
+    /// `direct-streamlocal@openssh.com`, `session`, or another type);
+    /// resolves when the server accepts or refuses it (a
+    /// [`ErrorKind::ChannelOpen`] error with the server's reason code).
+    pub async fn open_channel(&self, kind: &proto::ChannelKind) -> Result<Channel, Error> {
+        let id = self.conn.with(|s| s.conn_mut().open(kind))?;
+        let ch = Channel::new(self.conn.clone(), id);
+        self.conn.wait(Key::Chan(id), |s| s.poll_open(id)).await?;
+        Ok(ch)
+    }
+
+    /// A TCP connection from the server to `host`:`port` (ssh's `-W`, one
+    /// `-L` connection), as an `AsyncRead + AsyncWrite` byte stream.
+    /// `originator` is the address and port the connection is made for
+    /// (ssh sends the local peer's; `("127.0.0.1", 0)` when there is none).
+    pub async fn direct_tcpip(
+        &self,
+        host: &str,
+        port: u16,
+        originator: (&str, u16),
+    ) -> Result<Channel, Error> {
+        self.open_channel(&proto::ChannelKind::direct_tcpip(
+            host,
+            port,
+            originator.0,
+            originator.1,
+        ))
+        .await
+    }
+
+    /// A connection from the server to the Unix socket `path` (OpenSSH's
+    /// `direct-streamlocal@openssh.com`), as an `AsyncRead + AsyncWrite`
+    /// byte stream.
+    pub async fn direct_streamlocal(&self, path: &str) -> Result<Channel, Error> {
+        self.open_channel(&proto::ChannelKind::DirectStreamlocal { path: path.into() })
+            .await
+    }
+
     /// Runs a command with no input; returns its output and exit status.
     /// Uses one session channel for the duration (see `MaxSessions` at
     /// [`Client::channel_session`]).
