@@ -323,7 +323,7 @@ fn max_sessions_refuses_the_extra_channel() {
     auth(&c, "alice");
     let a = c.channel_session().unwrap();
     let b = c.channel_session().unwrap();
-    let err = c.channel_session().err().expect("third session refused");
+    let err = c.channel_session().expect_err("third session refused");
     assert_eq!(err.kind(), ErrorKind::ChannelOpen);
     drop(a);
     // Once one closes, a new one may open.
@@ -571,10 +571,7 @@ fn channel_clones_share_the_channel_until_the_last_is_dropped() {
     (&ch).write_all(&data[..1 << 20]).unwrap();
     drop(ch.clone());
     (&ch).write_all(&data[1 << 20..]).unwrap();
-    let err = c
-        .channel_session()
-        .err()
-        .expect("the channel is still open");
+    let err = c.channel_session().expect_err("the channel is still open");
     assert_eq!(err.kind(), ErrorKind::ChannelOpen);
     ch.send_eof().unwrap();
     let got = t.join().unwrap();
