@@ -203,3 +203,162 @@ async fn direct_channels_through_sshd_tokio() {
     );
     assert_eq!(c.exec("echo ok").await.unwrap().stdout, b"ok\n");
 }
+
+/// Serves one forwarded channel as an echo: reads until EOF, sends it all
+/// back, then EOF and close.
+fn echo_channel(ch: ssh_std::Channel) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match (&ch).read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => (&ch).write_all(&buf[..n]).unwrap(),
+            }
+        }
+        ch.send_eof().unwrap();
+        ch.close().unwrap();
+    })
+}
+
+/// Writes `data` to `s`, half-closes, reads everything back.
+fn through<S: Read + Write + Send + 'static>(
+    mut s: S,
+    shut: impl FnOnce(&S) + Send + 'static,
+    data: Vec<u8>,
+) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        // Write in pieces while reading, so neither side's buffers fill.
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        for piece in data.chunks(64 * 1024) {
+            s.write_all(piece).unwrap();
+            let m = s.read(&mut buf).unwrap();
+            got.extend_from_slice(&buf[..m]);
+        }
+        shut(&s);
+        s.read_to_end(&mut got).unwrap();
+        got
+    })
+}
+
+fn check_remote_forwards(c: &ssh_std::Client, dir: &Path) {
+    // TCP, port 0: sshd picks the port and says which.
+    let port = c.forward_tcpip("127.0.0.1", 0).unwrap();
+    assert_ne!(port, 0);
+    let data = pseudo_random_bytes(1 << 20, 31);
+    let s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let origin = s.local_addr().unwrap().port();
+    let t = through(
+        s,
+        |s| s.shutdown(std::net::Shutdown::Write).unwrap(),
+        data.clone(),
+    );
+    let (ch, kind) = c.accept_forwarded().unwrap();
+    assert_eq!(
+        kind,
+        ssh_proto::ChannelKind::ForwardedTcpip {
+            address: "127.0.0.1".into(),
+            port: port.into(),
+            originator: "127.0.0.1".into(),
+            originator_port: origin.into(),
+        }
+    );
+    let e = echo_channel(ch);
+    assert_eq!(sha256_hex(&t.join().unwrap()), sha256_hex(&data));
+    e.join().unwrap();
+
+    // Cancelled: sshd closes the listener.
+    c.cancel_forward_tcpip("127.0.0.1", port).unwrap();
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+
+    // A privileged port for a user that is not root: refused, typed.
+    let e = c.forward_tcpip("127.0.0.1", 1).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::GlobalRequest, "{e}");
+
+    // A Unix socket the server listens on for us.
+    let path = dir.join("fwd.sock");
+    let _ = std::fs::remove_file(&path);
+    c.forward_streamlocal(path.to_str().unwrap()).unwrap();
+    let small = pseudo_random_bytes(200 << 10, 32);
+    let s = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    let t = through(
+        s,
+        |s| s.shutdown(std::net::Shutdown::Write).unwrap(),
+        small.clone(),
+    );
+    let (ch, kind) = c.accept_forwarded().unwrap();
+    assert_eq!(
+        kind,
+        ssh_proto::ChannelKind::ForwardedStreamlocal {
+            path: path.to_str().unwrap().into()
+        }
+    );
+    let e = echo_channel(ch);
+    assert_eq!(sha256_hex(&t.join().unwrap()), sha256_hex(&small));
+    e.join().unwrap();
+    c.cancel_forward_streamlocal(path.to_str().unwrap())
+        .unwrap();
+
+    assert_eq!(c.exec("echo ok").unwrap().stdout, b"ok\n");
+}
+
+#[test]
+fn remote_forwards_through_sshd_blocking_and_mio() {
+    let d = Sshd::start();
+    let dir = TempDir::new("remote-forward");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let check = || HostKeyCheck::KnownHostsFile(d.known_hosts.clone());
+    let config = Arc::new(Config::default());
+    let c = ssh_blocking::Client::connect_with(
+        ("127.0.0.1", d.port),
+        config.clone(),
+        check(),
+        Some(TIMEOUT),
+    )
+    .unwrap();
+    c.auth_publickey(USER, user_key()).unwrap();
+    check_remote_forwards(&c, dir.path());
+
+    let c = mio_rt()
+        .connect_with(("127.0.0.1", d.port), config, check(), Some(TIMEOUT))
+        .unwrap();
+    c.auth_publickey(USER, user_key()).unwrap();
+    check_remote_forwards(&c, dir.path());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_forward_through_sshd_tokio() {
+    let d = Sshd::start();
+    let c = ssh_tokio::Client::connect_with(
+        ("127.0.0.1", d.port),
+        Arc::new(Config::default()),
+        HostKeyCheck::KnownHostsFile(d.known_hosts.clone()),
+        Some(TIMEOUT),
+    )
+    .await
+    .unwrap();
+    c.auth_publickey(USER, user_key()).await.unwrap();
+    let port = c.forward_tcpip("127.0.0.1", 0).await.unwrap();
+    let data = pseudo_random_bytes(1 << 20, 33);
+    let s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let t = through(
+        s,
+        |s| s.shutdown(std::net::Shutdown::Write).unwrap(),
+        data.clone(),
+    );
+    let (ch, kind) = c.accept_forwarded().await.unwrap();
+    assert!(
+        matches!(kind, ssh_proto::ChannelKind::ForwardedTcpip { port: p, .. } if p == u32::from(port))
+    );
+    let (mut r, mut w) = (ch.clone(), ch);
+    tokio::io::copy(&mut r, &mut w).await.unwrap();
+    w.shutdown().await.unwrap();
+    w.close().unwrap();
+    let got = tokio::task::spawn_blocking(move || t.join().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(sha256_hex(&got), sha256_hex(&data));
+    c.cancel_forward_tcpip("127.0.0.1", port).await.unwrap();
+    let e = c.forward_tcpip("127.0.0.1", 1).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::GlobalRequest, "{e}");
+}

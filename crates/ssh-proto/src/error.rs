@@ -32,6 +32,8 @@ pub enum ErrorKind {
     ChannelOpen,
     /// A channel request (exec, shell, subsystem, …) was refused.
     ChannelRequest,
+    /// A global request (a port forward, its cancel, …) was refused.
+    GlobalRequest,
     /// An I/O failure reported by an adapter.
     Io,
     /// An SFTP request failed; [`Error::code`] is the SSH_FX_* status.
@@ -110,6 +112,7 @@ impl fmt::Display for Error {
             ErrorKind::Usage => "invalid use",
             ErrorKind::ChannelOpen => "channel open failed",
             ErrorKind::ChannelRequest => "channel request failed",
+            ErrorKind::GlobalRequest => "global request failed",
             ErrorKind::Io => "i/o error",
             ErrorKind::Sftp => "sftp",
         };

@@ -331,3 +331,73 @@ fn exchange_feeds_input_larger_than_the_window_while_reading_output() {
     assert!(out == data, "echo differs");
     assert!(err.is_empty());
 }
+
+#[test]
+fn forward_replies_go_to_their_tickets_and_forwarded_channels_queue() {
+    use ssh_proto::forward::ChannelKind;
+    use ssh_proto::session::MAX_QUEUED_FORWARDED;
+    use ssh_proto::GlobalRequest;
+    let mut s = Setup::authenticated(9);
+    let a = s
+        .client
+        .send_global_request(&GlobalRequest::TcpipForward {
+            address: "localhost".into(),
+            port: 0,
+        })
+        .unwrap();
+    let b = s
+        .client
+        .send_global_request(&GlobalRequest::TcpipForward {
+            address: "localhost".into(),
+            port: 8022,
+        })
+        .unwrap();
+    s.pump();
+    assert!(s.client.poll_global_reply(a).is_none());
+    s.server
+        .global_request_reply(true, &GlobalRequest::bound_port_reply(41000))
+        .unwrap();
+    s.server.global_request_reply(false, &[]).unwrap();
+    s.pump();
+    // Taken in the other order: each ticket gets its own reply.
+    let rb = s.client.poll_global_reply(b).unwrap().unwrap();
+    let ra = s.client.poll_global_reply(a).unwrap().unwrap();
+    assert!(!rb.success && rb.bound_port.is_none());
+    assert!(ra.success && ra.bound_port == Some(41000));
+    assert!(s.client.poll_forwarded().is_none());
+
+    // The server opens more forwarded channels than the queue holds.
+    let kind = ChannelKind::ForwardedTcpip {
+        address: "localhost".into(),
+        port: 41000,
+        originator: "127.0.0.1".into(),
+        originator_port: 5,
+    };
+    let opened: Vec<_> = (0..MAX_QUEUED_FORWARDED + 2)
+        .map(|_| s.server.open(&kind).unwrap())
+        .collect();
+    s.pump();
+    let refused: Vec<_> = s
+        .server_events
+        .iter()
+        .filter_map(|e| match e {
+            Event::ChannelOpenFailed {
+                channel, reason, ..
+            } => Some((*channel, *reason)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        refused,
+        opened[MAX_QUEUED_FORWARDED..]
+            .iter()
+            .map(|c| (*c, ChannelOpenFailureReason::ResourceShortage))
+            .collect::<Vec<_>>()
+    );
+    for _ in 0..MAX_QUEUED_FORWARDED {
+        let (_, k) = s.client.poll_forwarded().unwrap().unwrap();
+        assert_eq!(k, kind);
+    }
+    assert!(s.client.poll_forwarded().is_none());
+    assert!(s.client.check().is_ok());
+}

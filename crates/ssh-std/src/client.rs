@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ssh_proto::session::{auth_none_result, known_hosts_verdict};
+use ssh_proto::session::{auth_none_result, forward_result, known_hosts_verdict};
 use ssh_proto::{
-    AuthStep, ChannelKind, Config, Connection, Error, ErrorKind, Event, ExitSignal, PrivateKey,
-    Prompt, PublicKey,
+    AuthStep, ChannelKind, Config, Connection, Error, ErrorKind, Event, ExitSignal, GlobalRequest,
+    PrivateKey, Prompt, PublicKey,
 };
 
 use crate::addr::{connect_tcp, ConnectAttempts, ToHostPort};
@@ -403,6 +403,70 @@ impl Client {
     /// `direct-streamlocal@openssh.com`), as a `Read + Write` byte stream.
     pub fn direct_streamlocal(&self, path: &str) -> Result<Channel, Error> {
         self.open_channel(&ChannelKind::DirectStreamlocal { path: path.into() })
+    }
+
+    fn global(&self, req: GlobalRequest, what: &str) -> Result<Option<u32>, Error> {
+        let t = self.shared().with(|s| s.send_global_request(&req))?;
+        let reply = self.shared().wait(|s| s.poll_global_reply(t))?;
+        forward_result(reply, what)
+    }
+
+    /// Asks the server to listen on `address`:`port` and forward each
+    /// connection to it back to us (ssh's `-R`); returns the port it
+    /// listens on (the one it picked when `port` is 0). `address` as ssh
+    /// sends it: `localhost` (loopback), `""` (every address) or an
+    /// address. Take the connections with [`Client::accept_forwarded`].
+    /// A refusal is an [`ErrorKind::GlobalRequest`] error.
+    pub fn forward_tcpip(&self, address: &str, port: u16) -> Result<u16, Error> {
+        let req = GlobalRequest::TcpipForward {
+            address: address.into(),
+            port: port.into(),
+        };
+        let what = format!("remote port forwarding on {address}:{port}");
+        match self.global(req, &what)? {
+            Some(p) => u16::try_from(p).map_err(|_| Error::protocol("bound port out of range")),
+            None => Err(Error::protocol(format!(
+                "{what}: the server's reply names no port"
+            ))),
+        }
+    }
+
+    /// Stops a forward made with [`Client::forward_tcpip`] (`port` is the
+    /// port it returned).
+    pub fn cancel_forward_tcpip(&self, address: &str, port: u16) -> Result<(), Error> {
+        let req = GlobalRequest::CancelTcpipForward {
+            address: address.into(),
+            port: port.into(),
+        };
+        self.global(req, &format!("cancelling the forward on {address}:{port}"))
+            .map(drop)
+    }
+
+    /// Asks the server to listen on the Unix socket `path` and forward
+    /// each connection to it back to us (ssh's `-R /path:…`).
+    pub fn forward_streamlocal(&self, path: &str) -> Result<(), Error> {
+        let req = GlobalRequest::StreamlocalForward { path: path.into() };
+        self.global(req, &format!("remote forwarding of {path}"))
+            .map(drop)
+    }
+
+    /// Stops a forward made with [`Client::forward_streamlocal`].
+    pub fn cancel_forward_streamlocal(&self, path: &str) -> Result<(), Error> {
+        let req = GlobalRequest::CancelStreamlocalForward { path: path.into() };
+        self.global(req, &format!("cancelling the forward of {path}"))
+            .map(drop)
+    }
+
+    /// Waits for the next connection the server forwards to us (for a
+    /// forward asked with [`Client::forward_tcpip`] or
+    /// [`Client::forward_streamlocal`]): the channel, already accepted,
+    /// and what it is for ([`ChannelKind::ForwardedTcpip`] names the
+    /// listener and the originator). Connections wait in a queue of
+    /// [`MAX_QUEUED_FORWARDED`](ssh_proto::session::MAX_QUEUED_FORWARDED);
+    /// beyond it the server's opens are refused.
+    pub fn accept_forwarded(&self) -> Result<(Channel, ChannelKind), Error> {
+        let (id, kind) = self.shared().wait(|s| s.poll_forwarded())?;
+        Ok((Channel::new(self.inner.clone(), id), kind))
     }
 
     /// Starts an SFTP session on a new channel (the `sftp` subsystem).

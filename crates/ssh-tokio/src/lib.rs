@@ -609,6 +609,75 @@ impl Client {
             .await
     }
 
+    async fn global(&self, req: proto::GlobalRequest, what: &str) -> Result<Option<u32>, Error> {
+        let t = self.conn.with(|s| s.send_global_request(&req))?;
+        let reply = self
+            .conn
+            .wait(Key::Conn, |s| s.poll_global_reply(t))
+            .await?;
+        proto::session::forward_result(reply, what)
+    }
+
+    /// Asks the server to listen on `address`:`port` and forward each
+    /// connection to it back to us (ssh's `-R`); returns the port it
+    /// listens on (the one it picked when `port` is 0). `address` as ssh
+    /// sends it: `localhost` (loopback), `""` (every address) or an
+    /// address. Take the connections with [`Client::accept_forwarded`].
+    /// A refusal is an [`ErrorKind::GlobalRequest`] error.
+    pub async fn forward_tcpip(&self, address: &str, port: u16) -> Result<u16, Error> {
+        let req = proto::GlobalRequest::TcpipForward {
+            address: address.into(),
+            port: port.into(),
+        };
+        let what = format!("remote port forwarding on {address}:{port}");
+        match self.global(req, &what).await? {
+            Some(p) => u16::try_from(p).map_err(|_| Error::protocol("bound port out of range")),
+            None => Err(Error::protocol(format!(
+                "{what}: the server's reply names no port"
+            ))),
+        }
+    }
+
+    /// Stops a forward made with [`Client::forward_tcpip`] (`port` is the
+    /// port it returned).
+    pub async fn cancel_forward_tcpip(&self, address: &str, port: u16) -> Result<(), Error> {
+        let req = proto::GlobalRequest::CancelTcpipForward {
+            address: address.into(),
+            port: port.into(),
+        };
+        self.global(req, &format!("cancelling the forward on {address}:{port}"))
+            .await
+            .map(drop)
+    }
+
+    /// Asks the server to listen on the Unix socket `path` and forward
+    /// each connection to it back to us (ssh's `-R /path:…`).
+    pub async fn forward_streamlocal(&self, path: &str) -> Result<(), Error> {
+        let req = proto::GlobalRequest::StreamlocalForward { path: path.into() };
+        self.global(req, &format!("remote forwarding of {path}"))
+            .await
+            .map(drop)
+    }
+
+    /// Stops a forward made with [`Client::forward_streamlocal`].
+    pub async fn cancel_forward_streamlocal(&self, path: &str) -> Result<(), Error> {
+        let req = proto::GlobalRequest::CancelStreamlocalForward { path: path.into() };
+        self.global(req, &format!("cancelling the forward of {path}"))
+            .await
+            .map(drop)
+    }
+
+    /// Resolves with the next connection the server forwards to us (for
+    /// a forward asked with [`Client::forward_tcpip`] or
+    /// [`Client::forward_streamlocal`]): the channel, already accepted,
+    /// and what it is for. Connections wait in a queue of
+    /// [`MAX_QUEUED_FORWARDED`](proto::session::MAX_QUEUED_FORWARDED);
+    /// beyond it the server's opens are refused.
+    pub async fn accept_forwarded(&self) -> Result<(Channel, proto::ChannelKind), Error> {
+        let (id, kind) = self.conn.wait(Key::Conn, |s| s.poll_forwarded()).await?;
+        Ok((Channel::new(self.conn.clone(), id), kind))
+    }
+
     /// Runs a command with no input; returns its output and exit status.
     /// Uses one session channel for the duration (see `MaxSessions` at
     /// [`Client::channel_session`]).

@@ -16,10 +16,12 @@
 
 pub mod admission;
 mod client;
+mod forwarding;
 mod server;
 pub mod sftp;
 mod state;
 
 pub use client::{auth_none_result, host_label, known_hosts_verdict, AuthStep, PromptRequest};
+pub use forwarding::{forward_result, GlobalReply, MAX_QUEUED_FORWARDED};
 pub use server::{connection_result, Auth, AuthAnswer, AuthQuestion, ChannelOpenFailure, KbdInt};
 pub use state::{ChannelFacts, ExitSignal, Session};

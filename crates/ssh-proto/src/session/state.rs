@@ -90,6 +90,8 @@ pub struct Session {
     room_event: bool,
     touched: Vec<ChannelId>,
     touched_all: bool,
+    /// Global requests and forwarded channels, once the first is sent.
+    pub(super) book: Option<Box<super::forwarding::Book>>,
 }
 
 impl Session {
@@ -111,6 +113,7 @@ impl Session {
             room_event: false,
             touched: Vec::new(),
             touched_all: false,
+            book: None,
         }
     }
 
@@ -240,14 +243,20 @@ impl Session {
                 {
                     self.requests.push_back(e)
                 }
-                Event::ChannelOpenRequest { channel, .. } => {
-                    // A client accepts no channels it did not ask for (yet).
-                    let _ = self.conn.reject_channel(
-                        channel,
-                        crate::ChannelOpenFailureReason::AdministrativelyProhibited,
-                        "not accepted by this client",
-                    );
-                }
+                Event::ChannelOpenRequest {
+                    channel,
+                    kind,
+                    data,
+                } => self.forwarded_open(channel, &kind, &data),
+                Event::GlobalRequestReply {
+                    success,
+                    data,
+                    bound_port,
+                } => self.global_reply(super::forwarding::GlobalReply {
+                    success,
+                    data,
+                    bound_port,
+                }),
                 Event::GlobalRequest {
                     want_reply: true, ..
                 } => {
