@@ -362,3 +362,170 @@ async fn remote_forward_through_sshd_tokio() {
     let e = c.forward_tcpip("127.0.0.1", 1).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::GlobalRequest, "{e}");
 }
+
+/// Round trips of `n` concurrent connections to `connect()`, each with
+/// its own data; all must come back whole.
+fn many_round_trips<S: Read + Write + Send + 'static>(
+    n: usize,
+    size: usize,
+    connect: impl Fn() -> S,
+    shut: fn(&S),
+) {
+    let runs: Vec<_> = (0..n)
+        .map(|i| {
+            let data = pseudo_random_bytes(size, 100 + i as u64);
+            let want = sha256_hex(&data);
+            (through(connect(), shut, data), want)
+        })
+        .collect();
+    for (t, want) in runs {
+        assert_eq!(sha256_hex(&t.join().unwrap()), want);
+    }
+}
+
+fn check_local_forwards(c: &ssh_std::Client, echo_port: u16, dir: &Path) {
+    use ssh_std::ForwardTarget;
+    let to_echo = ForwardTarget::Tcp {
+        host: "127.0.0.1".into(),
+        port: echo_port,
+    };
+    let fwd = c.forward_local("127.0.0.1:0", to_echo.clone()).unwrap();
+    let addr = fwd.local_addr().unwrap();
+    let tcp_shut: fn(&std::net::TcpStream) = |s| s.shutdown(std::net::Shutdown::Write).unwrap();
+
+    // A stalled tunnel: 8 MiB sent, nothing read. The others go on.
+    let mut stalled = std::net::TcpStream::connect(addr).unwrap();
+    let stall = std::thread::spawn(move || {
+        let junk = vec![7u8; 8 << 20];
+        let _ = stalled.write_all(&junk);
+        stalled
+    });
+    many_round_trips(
+        40,
+        256 << 10,
+        || std::net::TcpStream::connect(addr).unwrap(),
+        tcp_shut,
+    );
+    drop(stall);
+
+    // A Unix socket listener to the same target.
+    let path = dir.join("local.sock");
+    let ufwd = c.forward_local_unix(&path, to_echo).unwrap();
+    let unix_shut: fn(&std::os::unix::net::UnixStream) =
+        |s| s.shutdown(std::net::Shutdown::Write).unwrap();
+    many_round_trips(
+        4,
+        128 << 10,
+        || std::os::unix::net::UnixStream::connect(&path).unwrap(),
+        unix_shut,
+    );
+    ufwd.stop();
+    assert!(!path.exists(), "the socket file goes with the forward");
+
+    // A target the server cannot reach: that connection is closed, the
+    // forward goes on.
+    let dead = c
+        .forward_local(
+            "127.0.0.1:0",
+            ForwardTarget::Tcp {
+                host: "127.0.0.1".into(),
+                port: closed_port(),
+            },
+        )
+        .unwrap();
+    let mut s = std::net::TcpStream::connect(dead.local_addr().unwrap()).unwrap();
+    let mut buf = [0u8; 16];
+    assert_eq!(s.read(&mut buf).unwrap_or(0), 0);
+    drop(dead);
+    many_round_trips(
+        2,
+        64 << 10,
+        || std::net::TcpStream::connect(addr).unwrap(),
+        tcp_shut,
+    );
+
+    // Stopped: the port no longer accepts.
+    fwd.stop();
+    assert!(std::net::TcpStream::connect(addr).is_err());
+    assert_eq!(c.exec("echo ok").unwrap().stdout, b"ok\n");
+}
+
+#[test]
+fn local_forwards_through_sshd_blocking_and_mio() {
+    let d = Sshd::start();
+    let echo_port = tcp_echo();
+    let dir = TempDir::new("local-forward");
+    let check = || HostKeyCheck::KnownHostsFile(d.known_hosts.clone());
+    let config = Arc::new(Config::default());
+    let c = ssh_blocking::Client::connect_with(
+        ("127.0.0.1", d.port),
+        config.clone(),
+        check(),
+        Some(TIMEOUT),
+    )
+    .unwrap();
+    c.auth_publickey(USER, user_key()).unwrap();
+    check_local_forwards(&c, echo_port, dir.path());
+
+    let c = mio_rt()
+        .connect_with(("127.0.0.1", d.port), config, check(), Some(TIMEOUT))
+        .unwrap();
+    c.auth_publickey(USER, user_key()).unwrap();
+    check_local_forwards(&c, echo_port, dir.path());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_forwards_through_sshd_tokio() {
+    let d = Sshd::start();
+    let echo_port = tcp_echo();
+    let dir = TempDir::new("local-forward-tokio");
+    let c = ssh_tokio::Client::connect_with(
+        ("127.0.0.1", d.port),
+        Arc::new(Config::default()),
+        HostKeyCheck::KnownHostsFile(d.known_hosts.clone()),
+        Some(TIMEOUT),
+    )
+    .await
+    .unwrap();
+    c.auth_publickey(USER, user_key()).await.unwrap();
+    let to_echo = ssh_tokio::ForwardTarget::Tcp {
+        host: "127.0.0.1".into(),
+        port: echo_port,
+    };
+    let fwd = c
+        .forward_local("127.0.0.1:0", to_echo.clone())
+        .await
+        .unwrap();
+    let addr = fwd.local_addr().unwrap();
+    let path = dir.path().join("local.sock");
+    let ufwd = c.forward_local_unix(&path, to_echo).unwrap();
+    let p2 = path.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut stalled = std::net::TcpStream::connect(addr).unwrap();
+        let stall = std::thread::spawn(move || {
+            let _ = stalled.write_all(&vec![7u8; 8 << 20]);
+            stalled
+        });
+        many_round_trips(
+            40,
+            256 << 10,
+            || std::net::TcpStream::connect(addr).unwrap(),
+            |s| s.shutdown(std::net::Shutdown::Write).unwrap(),
+        );
+        many_round_trips(
+            4,
+            128 << 10,
+            || std::os::unix::net::UnixStream::connect(&p2).unwrap(),
+            |s| s.shutdown(std::net::Shutdown::Write).unwrap(),
+        );
+        drop(stall);
+    })
+    .await
+    .unwrap();
+    drop(ufwd);
+    assert!(!path.exists());
+    fwd.stop();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(std::net::TcpStream::connect(addr).is_err());
+    assert_eq!(c.exec("echo ok").await.unwrap().stdout, b"ok\n");
+}

@@ -32,7 +32,8 @@ pub use ssh_proto::{
 };
 pub use ssh_std::{
     load_private_key, Channel, ChannelStderr, Client, ConnectionInfo, DirEntry, ExecOutput,
-    Handler, HostKeyCheck, OpenOptions, ServerHandle, Sftp, SftpFile, SplitStream, ToHostPort,
+    ForwardTarget, Handler, HostKeyCheck, LocalForward, OpenOptions, ServerHandle, Sftp, SftpFile,
+    SplitStream, ToHostPort,
 };
 
 /// The SFTP client: [`Sftp`], its files and options.

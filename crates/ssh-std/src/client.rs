@@ -376,9 +376,20 @@ impl Client {
     /// blocks until the server accepts or refuses it (a
     /// [`ErrorKind::ChannelOpen`] error with the server's reason code).
     pub fn open_channel(&self, kind: &ChannelKind) -> Result<Channel, Error> {
-        let id = self.shared().with(|s| s.conn_mut().open(kind))?;
-        self.shared().wait(|s| s.poll_open(id))?;
-        Ok(Channel::new(self.inner.clone(), id))
+        Client::open_on(&self.inner, kind)
+    }
+
+    /// [`Client::open_channel`] on a connection's handle.
+    pub(crate) fn open_on(conn: &Arc<Handle>, kind: &ChannelKind) -> Result<Channel, Error> {
+        let sh = conn.shared();
+        let id = sh.with(|s| s.conn_mut().open(kind))?;
+        sh.wait(|s| s.poll_open(id))?;
+        Ok(Channel::new(conn.clone(), id))
+    }
+
+    /// The connection's handle (kept alive by whoever holds it).
+    pub(crate) fn handle(&self) -> &Arc<Handle> {
+        &self.inner
     }
 
     /// A TCP connection from the server to `host`:`port` (ssh's `-W`, one

@@ -67,6 +67,7 @@
 #![warn(unreachable_pub, missing_docs)]
 
 mod channel;
+mod forward;
 mod server;
 pub mod sftp;
 
@@ -84,13 +85,14 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
 
 pub use channel::{Channel, ChannelStderr};
+pub use forward::LocalForward;
 pub use server::{serve_connection, Handler, Server, ShutdownHandle};
 pub use sftp::{File as SftpFile, Sftp};
 
 pub use ssh_proto::sftp::Attrs;
 pub use ssh_proto::{self as proto, Error, ErrorKind, PublicKey};
 pub use ssh_proto::{Auth, ChannelOpenFailure, Config, ExitSignal, KbdInt};
-pub use ssh_std::{ExecOutput, HostKeyCheck, ServerHandle, ToHostPort};
+pub use ssh_std::{ExecOutput, ForwardTarget, HostKeyCheck, ServerHandle, ToHostPort};
 
 /// Output taken from the core before the socket has written it.
 const MAX_OUT: usize = 1 << 20;

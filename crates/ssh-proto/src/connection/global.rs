@@ -10,7 +10,7 @@ use super::Connection;
 
 impl Connection {
     /// Sends a global request. With `want_reply`, an
-    /// [`Event::GlobalRequestReply`] follows (replies come in request
+    /// [`Event::GlobalRequestReply`](crate::Event::GlobalRequestReply) follows (replies come in request
     /// order). A forward request sent this way is tracked as with
     /// [`Connection::send_global_request`].
     pub fn global_request(&mut self, name: &str, want_reply: bool, data: &[u8]) -> Result<()> {
@@ -26,7 +26,7 @@ impl Connection {
     /// (`tcpip-forward`, `streamlocal-forward@openssh.com`) are noted, so
     /// that the forwarded channels the server opens for them are accepted
     /// (and only those: any other `forwarded-tcpip` is refused); the
-    /// [`Event::GlobalRequestReply`] of a granted `tcpip-forward` carries
+    /// [`Event::GlobalRequestReply`](crate::Event::GlobalRequestReply) of a granted `tcpip-forward` carries
     /// the bound port. A forward without `want_reply` counts as granted.
     pub fn send_global_request(&mut self, req: &GlobalRequest, want_reply: bool) -> Result<()> {
         let _span = self.span.clone().entered();

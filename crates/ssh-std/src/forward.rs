@@ -1,0 +1,285 @@
+//! Local forwarding (ssh's `-L`): a listener whose every connection
+//! becomes a `direct-tcpip` (or `direct-streamlocal`) channel, with the
+//! bytes copied both ways by two threads per connection. Each connection
+//! waits only on its own channel and socket, so a slow one never stalls
+//! the others or the session.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use ssh_proto::{ChannelKind, Error, ErrorKind};
+
+use crate::channel::Channel;
+use crate::client::Client;
+use crate::driver::Handle;
+
+/// Where a local forward sends its connections.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ForwardTarget {
+    /// `host`:`port`, connected to by the server (`direct-tcpip`).
+    Tcp {
+        /// Host name or address, resolved by the server.
+        host: String,
+        /// Port.
+        port: u16,
+    },
+    /// A Unix socket on the server (`direct-streamlocal@openssh.com`).
+    Unix {
+        /// The socket path on the server.
+        path: String,
+    },
+}
+
+/// What a local forward listens on.
+enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener),
+}
+
+/// A running local forward: connections to [`LocalForward::local_addr`]
+/// (or its socket path) are carried to the target through the SSH
+/// connection until [`LocalForward::stop`] or drop. Connections already
+/// carried go on until either end closes them.
+pub struct LocalForward {
+    stop: Arc<AtomicBool>,
+    addr: Option<SocketAddr>,
+    path: Option<PathBuf>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for LocalForward {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalForward")
+            .field("addr", &self.addr)
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl LocalForward {
+    /// The TCP address it listens on (None for a Unix socket).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.addr
+    }
+
+    /// The Unix socket it listens on (None for TCP).
+    pub fn socket_path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// Stops accepting and waits for the listener to close; the socket
+    /// file of a Unix listener is removed.
+    pub fn stop(mut self) {
+        self.halt();
+    }
+
+    fn halt(&mut self) {
+        if self.stop.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        // Wake the blocked accept with a connection of our own.
+        if let Some(mut a) = self.addr {
+            if a.ip().is_unspecified() {
+                a.set_ip(if a.is_ipv4() {
+                    std::net::Ipv4Addr::LOCALHOST.into()
+                } else {
+                    std::net::Ipv6Addr::LOCALHOST.into()
+                });
+            }
+            let _ = TcpStream::connect(a);
+        }
+        if let Some(p) = &self.path {
+            let _ = UnixStream::connect(p);
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        if let Some(p) = &self.path {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+impl Drop for LocalForward {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+impl Client {
+    /// Listens on `bind` (ssh's `-L [bind:]port:host:hostport`) and
+    /// carries each connection to `target` through the server. Fails when
+    /// the address cannot be bound; a connection the server refuses to
+    /// open is closed (the forward goes on).
+    pub fn forward_local(
+        &self,
+        bind: impl ToSocketAddrs,
+        target: ForwardTarget,
+    ) -> Result<LocalForward, Error> {
+        let l = TcpListener::bind(bind)
+            .map_err(|e| Error::new(ErrorKind::Io, format!("cannot listen: {e}")))?;
+        let addr = l.local_addr().ok();
+        self.start_local(Listener::Tcp(l), addr, None, target)
+    }
+
+    /// Listens on the Unix socket `path` (ssh's `-L /path:host:hostport`)
+    /// and carries each connection to `target` through the server.
+    pub fn forward_local_unix(
+        &self,
+        path: impl AsRef<Path>,
+        target: ForwardTarget,
+    ) -> Result<LocalForward, Error> {
+        let path = path.as_ref().to_path_buf();
+        let l = UnixListener::bind(&path).map_err(|e| {
+            Error::new(
+                ErrorKind::Io,
+                format!("cannot listen on {}: {e}", path.display()),
+            )
+        })?;
+        self.start_local(Listener::Unix(l), None, Some(path), target)
+    }
+
+    fn start_local(
+        &self,
+        l: Listener,
+        addr: Option<SocketAddr>,
+        path: Option<PathBuf>,
+        target: ForwardTarget,
+    ) -> Result<LocalForward, Error> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let conn = self.handle().clone();
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("ssh-forward".into())
+            .spawn(move || accept_loop(l, conn, target, flag))
+            .map_err(|e| Error::new(ErrorKind::Io, format!("spawn a forward thread: {e}")))?;
+        Ok(LocalForward {
+            stop,
+            addr,
+            path,
+            thread: Some(thread),
+        })
+    }
+}
+
+fn accept_loop(l: Listener, conn: Arc<Handle>, target: ForwardTarget, stop: Arc<AtomicBool>) {
+    loop {
+        let (sock, origin): (Box<dyn Stream>, (String, u16)) = match &l {
+            Listener::Tcp(l) => match l.accept() {
+                Ok((s, peer)) => {
+                    let _ = s.set_nodelay(true);
+                    (Box::new(s), (peer.ip().to_string(), peer.port()))
+                }
+                Err(_) if !stop.load(Ordering::SeqCst) => {
+                    // Out of descriptors, say: try again shortly.
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                    continue;
+                }
+                Err(_) => return,
+            },
+            Listener::Unix(l) => match l.accept() {
+                Ok((s, _)) => (Box::new(s), ("127.0.0.1".into(), 0)),
+                Err(_) if !stop.load(Ordering::SeqCst) => {
+                    // Out of descriptors, say: try again shortly.
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                    continue;
+                }
+                Err(_) => return,
+            },
+        };
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let kind = match &target {
+            ForwardTarget::Tcp { host, port } => {
+                ChannelKind::direct_tcpip(host.as_str(), *port, origin.0, origin.1)
+            }
+            ForwardTarget::Unix { path } => ChannelKind::DirectStreamlocal { path: path.clone() },
+        };
+        let conn = conn.clone();
+        // Opening waits for the server: on a thread of its own, so the
+        // next connection is accepted meanwhile.
+        let _ = std::thread::Builder::new()
+            .name("ssh-forward-conn".into())
+            .spawn(move || {
+                let Ok(ch) = Client::open_on(&conn, &kind) else {
+                    tracing::debug!(
+                        kind = kind.name(),
+                        "forwarded connection refused by the server"
+                    );
+                    return;
+                };
+                splice(sock, ch);
+            });
+    }
+}
+
+/// A socket a forward carries: both directions and a half-close.
+pub(crate) trait Stream: Read + Write + Send {
+    /// Another handle on the same socket.
+    fn try_clone_box(&self) -> io::Result<Box<dyn Stream>>;
+    /// Shuts down writing (the peer reads EOF).
+    fn shutdown_write(&self);
+}
+
+impl Stream for TcpStream {
+    fn try_clone_box(&self) -> io::Result<Box<dyn Stream>> {
+        Ok(Box::new(self.try_clone()?))
+    }
+    fn shutdown_write(&self) {
+        let _ = self.shutdown(Shutdown::Write);
+    }
+}
+
+impl Stream for UnixStream {
+    fn try_clone_box(&self) -> io::Result<Box<dyn Stream>> {
+        Ok(Box::new(self.try_clone()?))
+    }
+    fn shutdown_write(&self) {
+        let _ = self.shutdown(Shutdown::Write);
+    }
+}
+
+/// Copies socket to channel on this thread and channel to socket on
+/// another, each direction ending with a half-close; the channel closes
+/// when both are done.
+fn splice(sock: Box<dyn Stream>, ch: Channel) {
+    let Ok(mut back) = sock.try_clone_box() else {
+        return;
+    };
+    let reader = ch.clone();
+    let down = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 32 * 1024];
+        loop {
+            match (&reader).read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if back.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        back.shutdown_write();
+    });
+    let mut sock = sock;
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        match sock.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if (&ch).write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = ch.send_eof();
+    let _ = down.join();
+    let _ = ch.close();
+}
