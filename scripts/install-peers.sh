@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the interoperability peers the tests need: OpenSSH (server and
-# clients), Dropbear, PuTTY tools, paramiko and AsyncSSH. Idempotent: each
+# clients), Dropbear, PuTTY tools, curl (a SOCKS client), paramiko and
+# AsyncSSH. Idempotent: each
 # peer is installed only when missing. A peer that cannot be installed makes
 # this script (and so the test run) fail.
 set -euo pipefail
@@ -17,6 +18,7 @@ command -v plink >/dev/null 2>&1 || need_apt+=(putty-tools)
 command -v puttygen >/dev/null 2>&1 || need_apt+=(putty-tools)
 command -v sha256sum >/dev/null 2>&1 || need_apt+=(coreutils)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+[ -x /usr/bin/curl ] || need_apt+=(curl)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi

@@ -529,3 +529,110 @@ async fn local_forwards_through_sshd_tokio() {
     assert!(std::net::TcpStream::connect(addr).is_err());
     assert_eq!(c.exec("echo ok").await.unwrap().stdout, b"ok\n");
 }
+
+/// An HTTP server on 127.0.0.1 answering every request with `hello`.
+fn http_hello() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut s in l.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut req = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = s.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello");
+            });
+        }
+    });
+    port
+}
+
+/// `curl` through the SOCKS listener at `socks` in each SOCKS flavour,
+/// then a malformed handshake, then curl once more.
+fn curl_through_socks(socks: std::net::SocketAddr, http: u16) {
+    let curl = require_peer("/usr/bin/curl");
+    let url = format!("http://127.0.0.1:{http}/");
+    let run = |flag: &str| {
+        let out = std::process::Command::new(&curl)
+            .args(["-s", "--max-time", "20", flag, &socks.to_string(), &url])
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    for flag in ["--socks5-hostname", "--socks5", "--socks4a", "--socks4"] {
+        assert_eq!(run(flag), (Some(0), "hello".to_string()), "{flag}");
+    }
+    // Garbage, and a SOCKS5 BIND: answered and closed, nothing else.
+    let mut s = std::net::TcpStream::connect(socks).unwrap();
+    s.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    let mut got = Vec::new();
+    let _ = s.read_to_end(&mut got);
+    assert!(got.is_empty(), "{got:?}");
+    let mut s = std::net::TcpStream::connect(socks).unwrap();
+    s.write_all(&[5, 1, 0]).unwrap();
+    let mut r = [0u8; 2];
+    s.read_exact(&mut r).unwrap();
+    assert_eq!(r, [5, 0]);
+    s.write_all(&[5, 2, 0, 1, 127, 0, 0, 1, 0, 80]).unwrap();
+    let mut r = Vec::new();
+    let _ = s.read_to_end(&mut r);
+    assert_eq!(r.get(1), Some(&7), "command not supported");
+    assert_eq!(run("--socks5-hostname"), (Some(0), "hello".to_string()));
+}
+
+#[test]
+fn dynamic_forward_through_sshd_blocking_and_mio() {
+    let d = Sshd::start();
+    let http = http_hello();
+    let check = || HostKeyCheck::KnownHostsFile(d.known_hosts.clone());
+    let config = Arc::new(Config::default());
+    let c = ssh_blocking::Client::connect_with(
+        ("127.0.0.1", d.port),
+        config.clone(),
+        check(),
+        Some(TIMEOUT),
+    )
+    .unwrap();
+    c.auth_publickey(USER, user_key()).unwrap();
+    let fwd = c
+        .forward_local("127.0.0.1:0", ssh_std::ForwardTarget::Socks)
+        .unwrap();
+    curl_through_socks(fwd.local_addr().unwrap(), http);
+
+    let c = mio_rt()
+        .connect_with(("127.0.0.1", d.port), config, check(), Some(TIMEOUT))
+        .unwrap();
+    c.auth_publickey(USER, user_key()).unwrap();
+    let fwd = c
+        .forward_local("127.0.0.1:0", ssh_std::ForwardTarget::Socks)
+        .unwrap();
+    curl_through_socks(fwd.local_addr().unwrap(), http);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamic_forward_through_sshd_tokio() {
+    let d = Sshd::start();
+    let http = http_hello();
+    let c = ssh_tokio::Client::connect_with(
+        ("127.0.0.1", d.port),
+        Arc::new(Config::default()),
+        HostKeyCheck::KnownHostsFile(d.known_hosts.clone()),
+        Some(TIMEOUT),
+    )
+    .await
+    .unwrap();
+    c.auth_publickey(USER, user_key()).await.unwrap();
+    let fwd = c
+        .forward_local("127.0.0.1:0", ssh_tokio::ForwardTarget::Socks)
+        .await
+        .unwrap();
+    let addr = fwd.local_addr().unwrap();
+    tokio::task::spawn_blocking(move || curl_through_socks(addr, http))
+        .await
+        .unwrap();
+}

@@ -112,9 +112,11 @@ pub mod algorithms {
 /// [`Connection`] accepts a forwarded channel only for a forward it asked
 /// for ([`Connection::forward_tcpip`], [`Connection::forward_streamlocal`]),
 /// and `x11` / `auth-agent@openssh.com` channels only after requesting
-/// them on a session, as OpenSSH's `ssh` does.
+/// them on a session, as OpenSSH's `ssh` does. [`forward::SocksHandshake`]
+/// is the SOCKS4/4a/5 server side of dynamic forwarding (ssh's `-D`).
 pub mod forward {
     pub use crate::connection::forward::{kind, request, ChannelKind, GlobalRequest, MAX_FORWARDS};
+    pub use crate::connection::socks::{SocksHandshake, SocksStep, SocksTarget};
 }
 
 /// Test and fuzz support; **not part of the API** (no semver promise).

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use ssh_proto::forward::{SocksHandshake, SocksStep, SocksTarget};
 use ssh_proto::{ChannelKind, Error, ErrorKind};
 
 use crate::channel::Channel;
@@ -33,6 +34,9 @@ pub enum ForwardTarget {
         /// The socket path on the server.
         path: String,
     },
+    /// Wherever each connection asks, in a SOCKS4, SOCKS4a or SOCKS5
+    /// handshake (ssh's `-D`; no authentication, CONNECT only).
+    Socks,
 }
 
 /// What a local forward listens on.
@@ -112,8 +116,9 @@ impl Drop for LocalForward {
 }
 
 impl Client {
-    /// Listens on `bind` (ssh's `-L [bind:]port:host:hostport`) and
-    /// carries each connection to `target` through the server. Fails when
+    /// Listens on `bind` (ssh's `-L [bind:]port:host:hostport`, or `-D
+    /// [bind:]port` with [`ForwardTarget::Socks`]) and carries each
+    /// connection to `target` through the server. Fails when
     /// the address cannot be bound; a connection the server refuses to
     /// open is closed (the forward goes on).
     pub fn forward_local(
@@ -195,27 +200,82 @@ fn accept_loop(l: Listener, conn: Arc<Handle>, target: ForwardTarget, stop: Arc<
         if stop.load(Ordering::SeqCst) {
             return;
         }
-        let kind = match &target {
-            ForwardTarget::Tcp { host, port } => {
-                ChannelKind::direct_tcpip(host.as_str(), *port, origin.0, origin.1)
-            }
-            ForwardTarget::Unix { path } => ChannelKind::DirectStreamlocal { path: path.clone() },
-        };
         let conn = conn.clone();
-        // Opening waits for the server: on a thread of its own, so the
-        // next connection is accepted meanwhile.
+        let target = target.clone();
+        // Opening waits for the server (and SOCKS for the client): on a
+        // thread of its own, so the next connection is accepted meanwhile.
         let _ = std::thread::Builder::new()
             .name("ssh-forward-conn".into())
             .spawn(move || {
-                let Ok(ch) = Client::open_on(&conn, &kind) else {
+                let mut sock = sock;
+                let (kind, early, socks) = match target {
+                    ForwardTarget::Tcp { host, port } => (
+                        ChannelKind::direct_tcpip(host, port, origin.0, origin.1),
+                        Vec::new(),
+                        None,
+                    ),
+                    ForwardTarget::Unix { path } => {
+                        (ChannelKind::DirectStreamlocal { path }, Vec::new(), None)
+                    }
+                    ForwardTarget::Socks => match socks_handshake(&mut *sock) {
+                        Some((t, early)) => (
+                            ChannelKind::direct_tcpip(t.host.clone(), t.port, origin.0, origin.1),
+                            early,
+                            Some(t),
+                        ),
+                        None => return,
+                    },
+                };
+                let ch = Client::open_on(&conn, &kind);
+                if let Some(t) = &socks {
+                    let _ = sock.write_all(&t.reply(ch.is_ok()));
+                }
+                let Ok(ch) = ch else {
                     tracing::debug!(
                         kind = kind.name(),
                         "forwarded connection refused by the server"
                     );
                     return;
                 };
+                if !early.is_empty() && (&ch).write_all(&early).is_err() {
+                    return;
+                }
                 splice(sock, ch);
             });
+    }
+}
+
+/// Reads a SOCKS request from `sock` (answering SOCKS5's method choice):
+/// the target and any bytes sent after the request, or None when the
+/// client gave up or asked for what is not served (answered, logged).
+fn socks_handshake(sock: &mut dyn Stream) -> Option<(SocksTarget, Vec<u8>)> {
+    // A client that never finishes its request does not hold a thread.
+    sock.read_timeout(Some(SOCKS_TIMEOUT));
+    let r = socks_steps(sock);
+    sock.read_timeout(None);
+    r
+}
+
+/// How long a SOCKS client may take to send its request.
+const SOCKS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+fn socks_steps(sock: &mut dyn Stream) -> Option<(SocksTarget, Vec<u8>)> {
+    let mut h = SocksHandshake::new();
+    let mut buf = [0u8; 1024];
+    let mut step = SocksStep::NeedMore;
+    loop {
+        match step {
+            SocksStep::NeedMore => {}
+            SocksStep::Reply(r) => sock.write_all(&r).ok()?,
+            SocksStep::Connect(t) => return Some((t, h.take_rest())),
+            SocksStep::Refuse(r, e) => {
+                let _ = sock.write_all(&r);
+                tracing::debug!("dynamic forward: {e}");
+                return None;
+            }
+        }
+        let n = sock.read(&mut buf).ok().filter(|&n| n > 0)?;
+        step = h.feed(&buf[..n]);
     }
 }
 
@@ -225,6 +285,8 @@ pub(crate) trait Stream: Read + Write + Send {
     fn try_clone_box(&self) -> io::Result<Box<dyn Stream>>;
     /// Shuts down writing (the peer reads EOF).
     fn shutdown_write(&self);
+    /// Bounds each read (None: no bound).
+    fn read_timeout(&self, d: Option<std::time::Duration>);
 }
 
 impl Stream for TcpStream {
@@ -234,6 +296,9 @@ impl Stream for TcpStream {
     fn shutdown_write(&self) {
         let _ = self.shutdown(Shutdown::Write);
     }
+    fn read_timeout(&self, d: Option<std::time::Duration>) {
+        let _ = self.set_read_timeout(d);
+    }
 }
 
 impl Stream for UnixStream {
@@ -242,6 +307,9 @@ impl Stream for UnixStream {
     }
     fn shutdown_write(&self) {
         let _ = self.shutdown(Shutdown::Write);
+    }
+    fn read_timeout(&self, d: Option<std::time::Duration>) {
+        let _ = self.set_read_timeout(d);
     }
 }
 

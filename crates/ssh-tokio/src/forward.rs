@@ -7,9 +7,10 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use ssh_proto::forward::{SocksHandshake, SocksStep, SocksTarget};
 use ssh_proto::{ChannelKind, Error, ErrorKind};
 use ssh_std::ForwardTarget;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, ToSocketAddrs, UnixListener};
 use tokio::task::JoinHandle;
 
@@ -51,8 +52,9 @@ impl Drop for LocalForward {
 }
 
 impl Client {
-    /// Listens on `bind` (ssh's `-L [bind:]port:host:hostport`) and
-    /// carries each connection to `target` through the server. Fails when
+    /// Listens on `bind` (ssh's `-L [bind:]port:host:hostport`, or `-D`
+    /// with [`ForwardTarget::Socks`]) and carries each connection to `target`
+    /// through the server. Fails when
     /// the address cannot be bound; a connection the server refuses to
     /// open is closed (the forward goes on).
     pub async fn forward_local(
@@ -121,27 +123,74 @@ impl Client {
     }
 }
 
-/// Opens the channel for one accepted connection and copies both ways
-/// until both directions ended.
+/// How long a SOCKS client may take to send its request.
+const SOCKS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Reads a SOCKS request from `sock` (answering SOCKS5's method choice):
+/// the target and any bytes sent after the request, or None when the
+/// client gave up or asked for what is not served (answered, logged).
+async fn socks_handshake<S: AsyncRead + AsyncWrite + Unpin>(
+    sock: &mut S,
+) -> Option<(SocksTarget, Vec<u8>)> {
+    let mut h = SocksHandshake::new();
+    let mut buf = [0u8; 1024];
+    let mut step = SocksStep::NeedMore;
+    loop {
+        match step {
+            SocksStep::NeedMore => {}
+            SocksStep::Reply(r) => sock.write_all(&r).await.ok()?,
+            SocksStep::Connect(t) => return Some((t, h.take_rest())),
+            SocksStep::Refuse(r, e) => {
+                let _ = sock.write_all(&r).await;
+                tracing::debug!("dynamic forward: {e}");
+                return None;
+            }
+        }
+        let n = sock.read(&mut buf).await.ok().filter(|&n| n > 0)?;
+        step = h.feed(&buf[..n]);
+    }
+}
+
+/// Opens the channel for one accepted connection (after its SOCKS
+/// request, for a dynamic forward) and copies both ways until both
+/// directions ended.
 async fn carry<S: AsyncRead + AsyncWrite + Unpin>(
     client: Client,
     mut sock: S,
     target: ForwardTarget,
     origin: (String, u16),
 ) {
-    let kind = match target {
-        ForwardTarget::Tcp { host, port } => {
-            ChannelKind::direct_tcpip(host, port, origin.0, origin.1)
+    let (kind, early, socks) = match target {
+        ForwardTarget::Tcp { host, port } => (
+            ChannelKind::direct_tcpip(host, port, origin.0, origin.1),
+            Vec::new(),
+            None,
+        ),
+        ForwardTarget::Unix { path } => (ChannelKind::DirectStreamlocal { path }, Vec::new(), None),
+        ForwardTarget::Socks => {
+            // A client that never finishes its request does not hold a task.
+            let hs = tokio::time::timeout(SOCKS_TIMEOUT, socks_handshake(&mut sock)).await;
+            let Ok(Some((t, early))) = hs else {
+                return;
+            };
+            let k = ChannelKind::direct_tcpip(t.host.clone(), t.port, origin.0, origin.1);
+            (k, early, Some(t))
         }
-        ForwardTarget::Unix { path } => ChannelKind::DirectStreamlocal { path },
     };
-    let Ok(mut ch) = client.open_channel(&kind).await else {
+    let ch = client.open_channel(&kind).await;
+    if let Some(t) = &socks {
+        let _ = sock.write_all(&t.reply(ch.is_ok())).await;
+    }
+    let Ok(mut ch) = ch else {
         tracing::debug!(
             kind = kind.name(),
             "forwarded connection refused by the server"
         );
         return;
     };
+    if !early.is_empty() && ch.write_all(&early).await.is_err() {
+        return;
+    }
     let _ = tokio::io::copy_bidirectional(&mut sock, &mut ch).await;
     let _ = ch.close();
 }

@@ -14,7 +14,8 @@
 //! `incoming` the connection-protocol messages from the peer; `channel` the
 //! per-channel state; `forward` the typed channel kinds and global
 //! requests, and the forwards a client asked for; `global` the global
-//! request commands and replies.
+//! request commands and replies; `socks` the SOCKS handshake of dynamic
+//! forwarding.
 
 mod auth;
 pub(crate) mod channel;
@@ -23,6 +24,7 @@ pub(crate) mod forward;
 mod global;
 mod incoming;
 mod io;
+pub(crate) mod socks;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
