@@ -20,6 +20,7 @@
 mod auth;
 mod connection;
 mod input;
+mod forwarding;
 mod keys;
 mod packets;
 mod plumbing;
@@ -33,6 +34,7 @@ pub use auth::{client_auth, server_auth};
 pub use connection::connection_layer;
 #[allow(unused_imports)]
 pub use input::Input;
+pub use forwarding::forwarding;
 pub use keys::key_files;
 pub use packets::{client_packets, kex_messages, server_packets};
 #[allow(unused_imports)]

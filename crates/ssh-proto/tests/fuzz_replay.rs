@@ -20,6 +20,7 @@ const TARGETS: &[Target] = &[
     ("sftp_server", targets::sftp_server),
     ("sftp_client", targets::sftp_client),
     ("key_files", targets::key_files),
+    ("forwarding", targets::forwarding),
 ];
 
 fn fuzz_dir() -> PathBuf {
@@ -107,4 +108,8 @@ fn sftp_client() {
 #[test]
 fn key_files() {
     replay(TARGETS[8].0, TARGETS[8].1);
+}
+#[test]
+fn forwarding() {
+    replay(TARGETS[9].0, TARGETS[9].1);
 }
