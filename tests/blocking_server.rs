@@ -98,6 +98,10 @@ impl Handler for TestHandler {
                     return false;
                 };
                 std::thread::spawn(move || {
+                    if command == b"vanish" {
+                        // Ends without close(): dropping the handle closes.
+                        return;
+                    }
                     if command == b"cat" {
                         let _ = std::io::copy(&mut &ch, &mut &ch);
                         let _ = ch.send_exit_status(0);
@@ -589,4 +593,19 @@ fn channel_clones_share_the_channel_until_the_last_is_dropped() {
             Err(e) => panic!("no session after dropping the last handle: {e}"),
         }
     }
+}
+
+/// A handler thread that ends without `close()` still closes its channel:
+/// the client's exec returns (no exit status) instead of waiting forever,
+/// and the connection goes on.
+#[test]
+fn a_handler_dropping_its_channel_closes_it() {
+    let r = Running::start(|_| {}, 10);
+    let c = r.connect();
+    auth(&c, "alice");
+    let t0 = Instant::now();
+    let out = c.exec("vanish").unwrap();
+    assert_eq!((out.status, out.signal.is_none()), (None, true));
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    assert_eq!(c.exec("hello").unwrap().status, Some(5));
 }

@@ -562,7 +562,10 @@ fn curl_through_socks(socks: std::net::SocketAddr, http: u16) {
             .args(["-s", "--max-time", "20", flag, &socks.to_string(), &url])
             .output()
             .unwrap();
-        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
     };
     for flag in ["--socks5-hostname", "--socks5", "--socks4a", "--socks4"] {
         assert_eq!(run(flag), (Some(0), "hello".to_string()), "{flag}");

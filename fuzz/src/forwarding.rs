@@ -47,7 +47,10 @@ pub fn forwarding(data: &[u8]) {
             let name = names[k as usize % names.len()];
             if let Ok(kind) = ChannelKind::parse(name, body) {
                 // What parses encodes back to what parses the same.
-                assert_eq!(ChannelKind::parse(kind.name(), &kind.data()).ok(), Some(kind));
+                assert_eq!(
+                    ChannelKind::parse(kind.name(), &kind.data()).ok(),
+                    Some(kind)
+                );
             }
         }
         _ => {
@@ -63,7 +66,10 @@ pub fn forwarding(data: &[u8]) {
             };
             let name = names[k as usize % names.len()];
             if let Ok(req) = GlobalRequest::parse(name, body) {
-                assert_eq!(GlobalRequest::parse(req.name(), &req.data()).ok(), Some(req));
+                assert_eq!(
+                    GlobalRequest::parse(req.name(), &req.data()).ok(),
+                    Some(req)
+                );
             }
         }
     }

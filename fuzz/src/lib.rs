@@ -19,8 +19,8 @@
 
 mod auth;
 mod connection;
-mod input;
 mod forwarding;
+mod input;
 mod keys;
 mod packets;
 mod plumbing;
@@ -32,9 +32,9 @@ mod sftp;
 // the targets only: the other re-exports are unused there.
 pub use auth::{client_auth, server_auth};
 pub use connection::connection_layer;
+pub use forwarding::forwarding;
 #[allow(unused_imports)]
 pub use input::Input;
-pub use forwarding::forwarding;
 pub use keys::key_files;
 pub use packets::{client_packets, kex_messages, server_packets};
 #[allow(unused_imports)]

@@ -410,3 +410,34 @@ fn kinds_only_clients_open_are_unknown_to_a_client() {
     assert!(client_open_requests(&p).is_empty());
     assert!(p.client.error().is_none());
 }
+
+#[test]
+fn no_keepalive_goes_out_before_login() {
+    // A client idle at a prompt past its keepalive interval: nothing is
+    // sent (a server would answer UNIMPLEMENTED, or as ours, disconnect),
+    // and after login the first forward's reply is its own.
+    let cfg = Config {
+        keepalive_interval: Some(std::time::Duration::from_secs(5)),
+        ..Config::default()
+    };
+    let mut p = Pair::new(cfg, common::server_config(vec![common::host_key(309)]), 209);
+    p.policy.manual_requests = true;
+    p.run_until(|p| p.client.session_id().is_some());
+    for _ in 0..4 {
+        p.advance(std::time::Duration::from_secs(6));
+        p.run();
+    }
+    assert!(p.server.error().is_none() && p.client.error().is_none());
+    p.client.auth_password("alice", "secret").unwrap();
+    p.run_until(|p| p.client_authenticated());
+    p.client.forward_tcpip("localhost", 0).unwrap();
+    p.run();
+    p.server
+        .global_request_reply(true, &GlobalRequest::bound_port_reply(40200))
+        .unwrap();
+    p.run();
+    assert_eq!(
+        p.client.tcpip_forwards(),
+        [("localhost".to_string(), 40200)]
+    );
+}

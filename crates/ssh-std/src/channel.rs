@@ -20,14 +20,64 @@ use crate::driver::{ChannelRelease, Handle};
 ///
 /// Clones are handles to the same channel (move one to a reader thread,
 /// keep one for writing); the channel closes when the last one is
-/// dropped, or at [`Channel::close`]. A server's dispatcher keeps one of
-/// its own until the client closes the channel, so a server handler may
-/// drop every handle it holds; it then ends the channel with `close`.
+/// dropped, or at [`Channel::close`]. On a server, the dispatcher keeps
+/// the channel open until the handler keeps a handle of its own (from
+/// `channel_opened`, or a clone in `channel_request`); from then on the
+/// handler's last drop closes it.
 #[derive(Clone)]
 pub struct Channel {
     conn: Arc<Handle>,
     id: ChannelId,
     _last: Arc<ChannelRelease>,
+}
+
+/// A channel the server's dispatcher remembers without keeping it open:
+/// once the handler holds a handle of its own, dropping every one of them
+/// closes the channel, as for any channel.
+pub(crate) struct WeakChannel {
+    conn: Arc<Handle>,
+    id: ChannelId,
+    last: std::sync::Weak<ChannelRelease>,
+}
+
+impl WeakChannel {
+    /// A handle, while someone else still holds one.
+    pub(crate) fn upgrade(&self) -> Option<Channel> {
+        Some(Channel {
+            conn: self.conn.clone(),
+            id: self.id,
+            _last: self.last.upgrade()?,
+        })
+    }
+}
+
+/// The server dispatcher's hold on a channel: a handle of its own until
+/// the handler keeps one, then a weak reference (so the handler's last
+/// drop closes the channel, as for any channel).
+pub(crate) enum Held {
+    Own(Channel),
+    Weak(WeakChannel),
+}
+
+impl Held {
+    /// A handle for a handler call; None once the handler dropped every
+    /// handle it kept (the channel is closing).
+    pub(crate) fn get(&self) -> Option<Channel> {
+        match self {
+            Held::Own(c) => Some(c.clone()),
+            Held::Weak(w) => w.upgrade(),
+        }
+    }
+
+    /// After a handler call: stop holding the channel open once the
+    /// handler holds a handle of its own.
+    pub(crate) fn settle(&mut self) {
+        if let Held::Own(c) = self {
+            if c.handles() > 1 {
+                *self = Held::Weak(c.downgrade());
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Channel {
@@ -43,6 +93,20 @@ impl Channel {
             conn,
             id,
             _last: last,
+        }
+    }
+
+    /// How many handles on this channel exist.
+    pub(crate) fn handles(&self) -> usize {
+        Arc::strong_count(&self._last)
+    }
+
+    /// A reference that does not keep the channel open.
+    pub(crate) fn downgrade(&self) -> WeakChannel {
+        WeakChannel {
+            conn: self.conn.clone(),
+            id: self.id,
+            last: Arc::downgrade(&self._last),
         }
     }
 

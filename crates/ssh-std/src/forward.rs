@@ -86,7 +86,10 @@ impl LocalForward {
         if self.stop.swap(true, Ordering::SeqCst) {
             return;
         }
-        // Wake the blocked accept with a connection of our own.
+        // Wake the blocked accept with a connection of our own. When that
+        // cannot reach it (the address or socket file went away), the
+        // thread is left to end at its next accept instead of waited for.
+        let mut woke = false;
         if let Some(mut a) = self.addr {
             if a.ip().is_unspecified() {
                 a.set_ip(if a.is_ipv4() {
@@ -95,13 +98,15 @@ impl LocalForward {
                     std::net::Ipv6Addr::LOCALHOST.into()
                 });
             }
-            let _ = TcpStream::connect(a);
+            woke = TcpStream::connect_timeout(&a, std::time::Duration::from_secs(1)).is_ok();
         }
         if let Some(p) = &self.path {
-            let _ = UnixStream::connect(p);
+            woke = UnixStream::connect(p).is_ok();
         }
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            if woke {
+                let _ = t.join();
+            }
         }
         if let Some(p) = &self.path {
             let _ = std::fs::remove_file(p);
@@ -249,33 +254,40 @@ fn accept_loop(l: Listener, conn: Arc<Handle>, target: ForwardTarget, stop: Arc<
 /// the target and any bytes sent after the request, or None when the
 /// client gave up or asked for what is not served (answered, logged).
 fn socks_handshake(sock: &mut dyn Stream) -> Option<(SocksTarget, Vec<u8>)> {
-    // A client that never finishes its request does not hold a thread.
-    sock.read_timeout(Some(SOCKS_TIMEOUT));
     let r = socks_steps(sock);
     sock.read_timeout(None);
     r
 }
 
-/// How long a SOCKS client may take to send its request.
+/// How long a SOCKS client may take to send its whole request.
 const SOCKS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 fn socks_steps(sock: &mut dyn Stream) -> Option<(SocksTarget, Vec<u8>)> {
+    // A client that never finishes its request does not hold a thread.
+    let deadline = std::time::Instant::now() + SOCKS_TIMEOUT;
     let mut h = SocksHandshake::new();
     let mut buf = [0u8; 1024];
     let mut step = SocksStep::NeedMore;
     loop {
-        match step {
-            SocksStep::NeedMore => {}
-            SocksStep::Reply(r) => sock.write_all(&r).ok()?,
+        step = match step {
+            SocksStep::NeedMore => {
+                let left = deadline.checked_duration_since(std::time::Instant::now())?;
+                sock.read_timeout(Some(left.max(std::time::Duration::from_millis(1))));
+                let n = sock.read(&mut buf).ok().filter(|&n| n > 0)?;
+                h.feed(&buf[..n])
+            }
+            SocksStep::Reply(r) => {
+                sock.write_all(&r).ok()?;
+                // The request may have come with the greeting.
+                h.feed(&[])
+            }
             SocksStep::Connect(t) => return Some((t, h.take_rest())),
             SocksStep::Refuse(r, e) => {
                 let _ = sock.write_all(&r);
                 tracing::debug!("dynamic forward: {e}");
                 return None;
             }
-        }
-        let n = sock.read(&mut buf).ok().filter(|&n| n > 0)?;
-        step = h.feed(&buf[..n]);
+        };
     }
 }
 
@@ -287,6 +299,8 @@ pub(crate) trait Stream: Read + Write + Send {
     fn shutdown_write(&self);
     /// Bounds each read (None: no bound).
     fn read_timeout(&self, d: Option<std::time::Duration>);
+    /// Shuts down both directions (a blocked read returns).
+    fn shutdown_both(&self);
 }
 
 impl Stream for TcpStream {
@@ -299,6 +313,9 @@ impl Stream for TcpStream {
     fn read_timeout(&self, d: Option<std::time::Duration>) {
         let _ = self.set_read_timeout(d);
     }
+    fn shutdown_both(&self) {
+        let _ = self.shutdown(Shutdown::Both);
+    }
 }
 
 impl Stream for UnixStream {
@@ -310,6 +327,9 @@ impl Stream for UnixStream {
     }
     fn read_timeout(&self, d: Option<std::time::Duration>) {
         let _ = self.set_read_timeout(d);
+    }
+    fn shutdown_both(&self) {
+        let _ = self.shutdown(Shutdown::Both);
     }
 }
 
@@ -325,15 +345,18 @@ fn splice(sock: Box<dyn Stream>, ch: Channel) {
         let mut buf = vec![0u8; 32 * 1024];
         loop {
             match (&reader).read(&mut buf) {
-                Ok(0) | Err(_) => break,
+                // The server's EOF: the local peer reads EOF too.
+                Ok(0) => return back.shutdown_write(),
+                // The connection is gone: end both directions, so the
+                // other thread's read returns and the handles go.
+                Err(_) => return back.shutdown_both(),
                 Ok(n) => {
                     if back.write_all(&buf[..n]).is_err() {
-                        break;
+                        return back.shutdown_both();
                     }
                 }
             }
         }
-        back.shutdown_write();
     });
     let mut sock = sock;
     let mut buf = vec![0u8; 32 * 1024];

@@ -24,7 +24,7 @@ use ssh_proto::{
     PublicKey, Refusal, Startup,
 };
 
-use crate::channel::Channel;
+use crate::channel::{Channel, Held};
 use crate::driver::{Handle, Shared};
 
 /// Decides everything about one connection. Every method has a default
@@ -77,7 +77,8 @@ pub trait Handler: Send {
     }
     /// The channel is open: a handle of its own to keep, if the handler
     /// wants one before the first request. Default: nothing (the
-    /// dispatcher keeps the channel open until the client closes it).
+    /// dispatcher keeps the channel open until the handler keeps a handle;
+    /// from then on the handler's last drop closes it).
     fn channel_opened(&mut self, channel: Channel, kind: &str) {}
     /// A channel request (pty-req, env, exec, shell, subsystem,
     /// window-change, signal, …) on `channel`; `channel.clone()` gives a
@@ -184,7 +185,7 @@ pub fn require_host_key(config: &Config) -> io::Result<()> {
 fn handle_event<H: Handler>(
     handle: &ServerHandle,
     handler: &mut H,
-    chans: &mut HashMap<ChannelId, Channel>,
+    chans: &mut HashMap<ChannelId, Held>,
     ev: Event,
     on_auth: &dyn Fn(),
 ) -> Result<(), Error> {
@@ -205,8 +206,11 @@ fn handle_event<H: Handler>(
             let decision = handler.channel_open(&kind, &data);
             if sh.with(|s| s.open_decision(channel, decision))? {
                 let ch = Channel::new(handle.conn.clone(), channel);
-                chans.insert(channel, ch.clone());
+                chans.insert(channel, Held::Own(ch.clone()));
                 handler.channel_opened(ch, &kind);
+                if let Some(h) = chans.get_mut(&channel) {
+                    h.settle();
+                }
             }
             Ok(())
         }
@@ -215,10 +219,15 @@ fn handle_event<H: Handler>(
             request,
             want_reply,
         } => {
-            let ok = match chans.get(&channel) {
+            let ch = chans.get(&channel).and_then(Held::get);
+            let ok = match &ch {
                 Some(ch) => handler.channel_request(ch, request),
                 None => false,
             };
+            drop(ch);
+            if let Some(h) = chans.get_mut(&channel) {
+                h.settle();
+            }
             let _ = sh.with(|s| {
                 s.reply_request(channel, want_reply, ok);
                 Ok(())
@@ -250,8 +259,8 @@ fn handle_event<H: Handler>(
 pub struct Dispatcher<H: Handler> {
     handle: ServerHandle,
     handler: H,
-    /// A handle on every open channel, for the handler's requests.
-    chans: HashMap<ChannelId, Channel>,
+    /// Every open channel, for the handler's requests.
+    chans: HashMap<ChannelId, Held>,
     on_auth: Box<dyn Fn() + Send>,
     ended: bool,
 }

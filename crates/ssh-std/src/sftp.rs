@@ -3,7 +3,7 @@
 //! ```no_run
 //! # fn f(client: &ssh_std::Client) -> Result<(), ssh_proto::Error> {
 //! let sftp = client.sftp()?;
-//! sftp.put("local.bin".as_ref(), "/tmp/remote.bin", None)?;
+//! sftp.put("local.bin", "/tmp/remote.bin", None)?;
 //! for e in sftp.read_dir("/tmp")? {
 //!     println!("{} {:?}", e.name, e.attrs.size);
 //! }

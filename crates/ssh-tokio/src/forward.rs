@@ -136,18 +136,23 @@ async fn socks_handshake<S: AsyncRead + AsyncWrite + Unpin>(
     let mut buf = [0u8; 1024];
     let mut step = SocksStep::NeedMore;
     loop {
-        match step {
-            SocksStep::NeedMore => {}
-            SocksStep::Reply(r) => sock.write_all(&r).await.ok()?,
+        step = match step {
+            SocksStep::NeedMore => {
+                let n = sock.read(&mut buf).await.ok().filter(|&n| n > 0)?;
+                h.feed(&buf[..n])
+            }
+            SocksStep::Reply(r) => {
+                sock.write_all(&r).await.ok()?;
+                // The request may have come with the greeting.
+                h.feed(&[])
+            }
             SocksStep::Connect(t) => return Some((t, h.take_rest())),
             SocksStep::Refuse(r, e) => {
                 let _ = sock.write_all(&r).await;
                 tracing::debug!("dynamic forward: {e}");
                 return None;
             }
-        }
-        let n = sock.read(&mut buf).await.ok().filter(|&n| n > 0)?;
-        step = h.feed(&buf[..n]);
+        };
     }
 }
 

@@ -15,6 +15,7 @@ use ssh_std::{ConnectionInfo, Gate, ServerHandle};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 
+use crate::channel::Held;
 use crate::{Auth, Channel, ChannelOpenFailure, Config, Conn, KbdInt};
 
 /// The application's side of a server connection. Every method may await
@@ -94,7 +95,8 @@ pub trait Handler: Send + 'static {
     }
     /// An accepted channel: a handle of its own to keep, if the handler
     /// wants one before the first request. Default: nothing (the
-    /// dispatcher keeps the channel open until the client closes it).
+    /// dispatcher keeps the channel open until the handler keeps a handle;
+    /// from then on the handler's last drop closes it).
     fn channel_opened(&mut self, channel: Channel, kind: &str) -> impl Future<Output = ()> + Send {
         async {}
     }
@@ -189,7 +191,7 @@ async fn dispatch<H: Handler>(
 async fn handle_event<H: Handler>(
     conn: &Arc<Conn>,
     handler: &mut H,
-    chans: &mut HashMap<ChannelId, Channel>,
+    chans: &mut HashMap<ChannelId, Held>,
     ev: Event,
     on_auth: &(dyn Fn() + Sync),
 ) -> Result<(), Error> {
@@ -237,8 +239,11 @@ async fn handle_event<H: Handler>(
             let decision = handler.channel_open(&kind, &data).await;
             if sh.with(|s| s.open_decision(channel, decision))? {
                 let ch = Channel::new(conn.clone(), channel);
-                chans.insert(channel, ch.clone());
+                chans.insert(channel, Held::Own(ch.clone()));
                 handler.channel_opened(ch, &kind).await;
+                if let Some(h) = chans.get_mut(&channel) {
+                    h.settle();
+                }
             }
             Ok(())
         }
@@ -247,10 +252,15 @@ async fn handle_event<H: Handler>(
             request,
             want_reply,
         } => {
-            let ok = match chans.get(&channel) {
+            let ch = chans.get(&channel).and_then(Held::get);
+            let ok = match &ch {
                 Some(ch) => handler.channel_request(ch, request).await,
                 None => false,
             };
+            drop(ch);
+            if let Some(h) = chans.get_mut(&channel) {
+                h.settle();
+            }
             let _ = sh.with(|s| {
                 s.reply_request(channel, want_reply, ok);
                 Ok(())

@@ -409,6 +409,13 @@ impl Connection {
         Some(e)
     }
 
+    /// Keepalives go out once authenticated, as ssh's ServerAlive: a
+    /// server answers a global request before login with UNIMPLEMENTED
+    /// (OpenSSH) or a disconnect, not with the reply one waits for.
+    fn keepalives_due(&self) -> bool {
+        self.tr.is_ready() && self.authenticated
+    }
+
     /// When [`handle_timeout`](Self::handle_timeout) must next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         if self.is_closed() {
@@ -425,7 +432,7 @@ impl Connection {
             }
         }
         if let Some(k) = self.config.keepalive_interval {
-            if self.tr.is_ready() {
+            if self.keepalives_due() {
                 min(self.last_input + k * (self.keepalives_out + 1));
             }
         }
@@ -474,7 +481,7 @@ impl Connection {
             }
         }
         if let Some(k) = self.config.keepalive_interval {
-            if self.tr.is_ready() && now >= self.last_input + k * (self.keepalives_out + 1) {
+            if self.keepalives_due() && now >= self.last_input + k * (self.keepalives_out + 1) {
                 if self.keepalives_out >= self.config.keepalive_count_max {
                     let e = Error::new(ErrorKind::Timeout, "peer did not answer keepalives");
                     self.fatal(e);

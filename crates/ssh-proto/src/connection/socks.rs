@@ -7,6 +7,9 @@ use crate::error::{Error, ErrorKind};
 
 /// The longest user id (SOCKS4) or host name (SOCKS4a) accepted.
 const MAX_NAME: usize = 255;
+/// The most bytes an unfinished request may hold (SOCKS4a's two names
+/// and its fixed part; SOCKS5's are shorter).
+const MAX_REQUEST: usize = 8 + 2 * (MAX_NAME + 1) + 16;
 
 /// What the handshake asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,8 +27,9 @@ pub struct SocksTarget {
 pub enum SocksStep {
     /// More bytes are needed.
     NeedMore,
-    /// Send these bytes to the client, then feed more (SOCKS5's method
-    /// choice).
+    /// Send these bytes to the client (SOCKS5's method choice), then call
+    /// [`SocksHandshake::feed`] with an empty slice before reading more:
+    /// the request may have come in the same read.
     Reply(Vec<u8>),
     /// The request is complete: open the channel, then answer with
     /// [`SocksTarget::reply`]. Bytes after the request (data the client
@@ -69,15 +73,21 @@ impl SocksHandshake {
 
     /// Takes `data` from the client and says what to do next.
     pub fn feed(&mut self, data: &[u8]) -> SocksStep {
+        self.buf.extend_from_slice(data);
         if self.done {
-            self.buf.extend_from_slice(data);
             return SocksStep::NeedMore;
         }
-        self.buf.extend_from_slice(data);
-        if self.buf.len() > 4 + 2 * MAX_NAME + 16 {
+        let step = self.parse();
+        // Only an unfinished request is bounded: bytes after a complete
+        // one are the client's early data.
+        if step == SocksStep::NeedMore && self.buf.len() > MAX_REQUEST {
             self.done = true;
             return SocksStep::Refuse(Vec::new(), bad("request too long"));
         }
+        step
+    }
+
+    fn parse(&mut self) -> SocksStep {
         match self.buf.first() {
             None => SocksStep::NeedMore,
             Some(4) => self.socks4(),
@@ -324,6 +334,23 @@ mod tests {
         assert!(run(&long)
             .iter()
             .any(|s| matches!(s, SocksStep::Refuse(..))));
+    }
+
+    #[test]
+    fn a_socks5_greeting_and_request_in_one_read() {
+        let mut h = SocksHandshake::new();
+        let s = h.feed(&[5, 1, 0, 5, 1, 0, 1, 127, 0, 0, 1, 0, 80]);
+        assert_eq!(s, SocksStep::Reply(vec![5, 0]));
+        assert!(matches!(h.feed(&[]), SocksStep::Connect(t) if t.port == 80));
+    }
+
+    #[test]
+    fn long_early_data_is_not_a_long_request() {
+        let mut h = SocksHandshake::new();
+        let mut req = vec![4, 1, 0, 80, 1, 2, 3, 4, 0];
+        req.extend(std::iter::repeat_n(b'x', 2000));
+        assert!(matches!(h.feed(&req), SocksStep::Connect(_)));
+        assert_eq!(h.take_rest().len(), 2000);
     }
 
     #[test]

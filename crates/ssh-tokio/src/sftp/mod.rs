@@ -4,7 +4,7 @@
 //! ```no_run
 //! # async fn f(client: &ssh_tokio::Client) -> Result<(), ssh_tokio::Error> {
 //! let sftp = client.sftp().await?;
-//! sftp.put("local.bin".as_ref(), "/tmp/remote.bin", None).await?;
+//! sftp.put("local.bin", "/tmp/remote.bin", None).await?;
 //! for e in sftp.read_dir("/tmp").await? {
 //!     println!("{} {:?}", e.name, e.attrs.size);
 //! }
