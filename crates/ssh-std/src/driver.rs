@@ -467,6 +467,38 @@ impl Drop for ChannelRelease {
     }
 }
 
+/// A server dispatcher's hold on one channel: the channel's release of its
+/// own until the handler keeps a handle, then a weak reference, so that
+/// from then on the handler's last drop closes the channel as for any
+/// channel. Every adapter's dispatcher keeps one per open channel.
+pub enum HeldChannel {
+    /// The dispatcher keeps the channel open.
+    Own(Arc<ChannelRelease>),
+    /// The handler's handles keep it open.
+    Weak(std::sync::Weak<ChannelRelease>),
+}
+
+impl HeldChannel {
+    /// The release to build a handle for a handler call; None once the
+    /// handler dropped every handle it kept (the channel is closing).
+    pub fn get(&self) -> Option<Arc<ChannelRelease>> {
+        match self {
+            HeldChannel::Own(r) => Some(r.clone()),
+            HeldChannel::Weak(w) => w.upgrade(),
+        }
+    }
+
+    /// After a handler call (with the call's handle dropped): stop holding
+    /// the channel open once the handler holds a handle of its own.
+    pub fn settle(&mut self) {
+        if let HeldChannel::Own(r) = self {
+            if Arc::strong_count(r) > 1 {
+                *self = HeldChannel::Weak(Arc::downgrade(r));
+            }
+        }
+    }
+}
+
 /// Keeps a connection alive: when the last handle (the application's
 /// connection object and its channels) goes, the connection is
 /// disconnected and the socket shut down.

@@ -24,8 +24,8 @@ use ssh_proto::{
     PublicKey, Refusal, Startup,
 };
 
-use crate::channel::{Channel, Held};
-use crate::driver::{Handle, Shared};
+use crate::channel::Channel;
+use crate::driver::{Handle, HeldChannel, Shared};
 
 /// Decides everything about one connection. Every method has a default
 /// that refuses (or, for notifications, does nothing), so a handler
@@ -185,7 +185,7 @@ pub fn require_host_key(config: &Config) -> io::Result<()> {
 fn handle_event<H: Handler>(
     handle: &ServerHandle,
     handler: &mut H,
-    chans: &mut HashMap<ChannelId, Held>,
+    chans: &mut HashMap<ChannelId, HeldChannel>,
     ev: Event,
     on_auth: &dyn Fn(),
 ) -> Result<(), Error> {
@@ -206,7 +206,7 @@ fn handle_event<H: Handler>(
             let decision = handler.channel_open(&kind, &data);
             if sh.with(|s| s.open_decision(channel, decision))? {
                 let ch = Channel::new(handle.conn.clone(), channel);
-                chans.insert(channel, Held::Own(ch.clone()));
+                chans.insert(channel, HeldChannel::Own(ch.release().clone()));
                 handler.channel_opened(ch, &kind);
                 if let Some(h) = chans.get_mut(&channel) {
                     h.settle();
@@ -219,7 +219,10 @@ fn handle_event<H: Handler>(
             request,
             want_reply,
         } => {
-            let ch = chans.get(&channel).and_then(Held::get);
+            let ch = chans
+                .get(&channel)
+                .and_then(HeldChannel::get)
+                .map(|last| Channel::with_release(handle.conn.clone(), channel, last));
             let ok = match &ch {
                 Some(ch) => handler.channel_request(ch, request),
                 None => false,
@@ -260,7 +263,7 @@ pub struct Dispatcher<H: Handler> {
     handle: ServerHandle,
     handler: H,
     /// Every open channel, for the handler's requests.
-    chans: HashMap<ChannelId, Held>,
+    chans: HashMap<ChannelId, HeldChannel>,
     on_auth: Box<dyn Fn() + Send>,
     ended: bool,
 }

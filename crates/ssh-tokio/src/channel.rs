@@ -37,55 +37,6 @@ pub struct Channel {
     _last: Arc<ChannelRelease>,
 }
 
-/// A channel the server's dispatcher remembers without keeping it open:
-/// once the handler holds a handle of its own, dropping every one of them
-/// closes the channel, as for any channel.
-pub(crate) struct WeakChannel {
-    conn: Arc<Conn>,
-    id: ChannelId,
-    last: std::sync::Weak<ChannelRelease>,
-}
-
-impl WeakChannel {
-    /// A handle, while someone else still holds one.
-    pub(crate) fn upgrade(&self) -> Option<Channel> {
-        Some(Channel {
-            conn: self.conn.clone(),
-            id: self.id,
-            _last: self.last.upgrade()?,
-        })
-    }
-}
-
-/// The server dispatcher's hold on a channel: a handle of its own until
-/// the handler keeps one, then a weak reference (so the handler's last
-/// drop closes the channel, as for any channel).
-pub(crate) enum Held {
-    Own(Channel),
-    Weak(WeakChannel),
-}
-
-impl Held {
-    /// A handle for a handler call; None once the handler dropped every
-    /// handle it kept (the channel is closing).
-    pub(crate) fn get(&self) -> Option<Channel> {
-        match self {
-            Held::Own(c) => Some(c.clone()),
-            Held::Weak(w) => w.upgrade(),
-        }
-    }
-
-    /// After a handler call: stop holding the channel open once the
-    /// handler holds a handle of its own.
-    pub(crate) fn settle(&mut self) {
-        if let Held::Own(c) = self {
-            if c.handles() > 1 {
-                *self = Held::Weak(c.downgrade());
-            }
-        }
-    }
-}
-
 impl std::fmt::Debug for Channel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Channel").field("id", &self.id).finish()
@@ -102,18 +53,23 @@ impl Channel {
         }
     }
 
-    /// How many handles on this channel exist.
-    pub(crate) fn handles(&self) -> usize {
-        Arc::strong_count(&self._last)
+    /// A handle on channel `id` kept open by `last` (a server
+    /// dispatcher's [`HeldChannel`](ssh_std::driver::HeldChannel)).
+    pub(crate) fn with_release(
+        conn: Arc<Conn>,
+        id: ChannelId,
+        last: Arc<ChannelRelease>,
+    ) -> Channel {
+        Channel {
+            conn,
+            id,
+            _last: last,
+        }
     }
 
-    /// A reference that does not keep the channel open.
-    pub(crate) fn downgrade(&self) -> WeakChannel {
-        WeakChannel {
-            conn: self.conn.clone(),
-            id: self.id,
-            last: Arc::downgrade(&self._last),
-        }
+    /// What keeps this channel open.
+    pub(crate) fn release(&self) -> &Arc<ChannelRelease> {
+        &self._last
     }
 
     /// Our id of this channel.

@@ -15,8 +15,8 @@ use ssh_std::{ConnectionInfo, Gate, ServerHandle};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 
-use crate::channel::Held;
 use crate::{Auth, Channel, ChannelOpenFailure, Config, Conn, KbdInt};
+use ssh_std::driver::HeldChannel;
 
 /// The application's side of a server connection. Every method may await
 /// (ask a database, another service): only its own connection waits. The
@@ -191,7 +191,7 @@ async fn dispatch<H: Handler>(
 async fn handle_event<H: Handler>(
     conn: &Arc<Conn>,
     handler: &mut H,
-    chans: &mut HashMap<ChannelId, Held>,
+    chans: &mut HashMap<ChannelId, HeldChannel>,
     ev: Event,
     on_auth: &(dyn Fn() + Sync),
 ) -> Result<(), Error> {
@@ -239,7 +239,7 @@ async fn handle_event<H: Handler>(
             let decision = handler.channel_open(&kind, &data).await;
             if sh.with(|s| s.open_decision(channel, decision))? {
                 let ch = Channel::new(conn.clone(), channel);
-                chans.insert(channel, Held::Own(ch.clone()));
+                chans.insert(channel, HeldChannel::Own(ch.release().clone()));
                 handler.channel_opened(ch, &kind).await;
                 if let Some(h) = chans.get_mut(&channel) {
                     h.settle();
@@ -252,7 +252,10 @@ async fn handle_event<H: Handler>(
             request,
             want_reply,
         } => {
-            let ch = chans.get(&channel).and_then(Held::get);
+            let ch = chans
+                .get(&channel)
+                .and_then(HeldChannel::get)
+                .map(|last| Channel::with_release(conn.clone(), channel, last));
             let ok = match &ch {
                 Some(ch) => handler.channel_request(ch, request).await,
                 None => false,
