@@ -11,6 +11,7 @@
 
 pub mod authorized_keys;
 pub mod known_hosts;
+mod openssh_ecdsa;
 mod pem;
 mod private;
 mod public;

@@ -8,6 +8,7 @@ use zeroize::Zeroizing;
 use crate::error::{Error, Result};
 use crate::wire::Put;
 
+use super::openssh_ecdsa;
 use super::public::{ecdsa_sig_encode, PubKind};
 use super::{pem, PublicKey, RSA_SHA2_256, RSA_SHA2_512};
 
@@ -147,7 +148,7 @@ impl PrivateKey {
     }
 
     fn from_openssh_binary(body: &[u8], passphrase: Option<&[u8]>) -> Result<PrivateKey> {
-        let parsed = ssh_key::PrivateKey::from_bytes(body)
+        let parsed = openssh_ecdsa::parse_plain(body)
             .map_err(|e| Error::key(format!("invalid OpenSSH private key: {e}")))?;
         let key = if parsed.is_encrypted() {
             let Some(pass) = passphrase else {
@@ -166,13 +167,18 @@ impl PrivateKey {
                     )));
                 }
             }
-            parsed.decrypt(pass).map_err(|e| match e {
-                ssh_key::Error::AlgorithmUnknown | ssh_key::Error::AlgorithmUnsupported { .. } => {
-                    Error::key(format!("unsupported private key encryption: {e}"))
-                }
-                ssh_key::Error::Crypto => Error::key("wrong passphrase"),
-                other => Error::key(format!("wrong passphrase (or corrupt key file: {other})")),
-            })?
+            if openssh_ecdsa::Container::parse(body).is_some_and(|c| c.is_ecdsa()) {
+                openssh_ecdsa::decrypt_ecdsa(&parsed, body, pass)?
+            } else {
+                parsed.decrypt(pass).map_err(|e| match e {
+                    ssh_key::Error::AlgorithmUnknown
+                    | ssh_key::Error::AlgorithmUnsupported { .. } => {
+                        Error::key(format!("unsupported private key encryption: {e}"))
+                    }
+                    ssh_key::Error::Crypto => Error::key("wrong passphrase"),
+                    other => Error::key(format!("wrong passphrase (or corrupt key file: {other})")),
+                })?
+            }
         } else {
             parsed
         };
@@ -268,7 +274,7 @@ impl PrivateKey {
             return false;
         };
         match pem.label.as_str() {
-            OPENSSH_LABEL => ssh_key::PrivateKey::from_bytes(&pem.body)
+            OPENSSH_LABEL => openssh_ecdsa::parse_plain(&pem.body)
                 .map(|k| k.is_encrypted())
                 .unwrap_or(false),
             "ENCRYPTED PRIVATE KEY" => true,

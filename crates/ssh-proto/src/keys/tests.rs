@@ -883,3 +883,86 @@ fn keys_encrypted_openssh_all_ciphers() {
         "unsupported: {unsupported:?}"
     );
 }
+
+// ---------------------------------------------------------------------------
+// ECDSA keys whose private scalar OpenSSH writes short (top byte zero)
+// ---------------------------------------------------------------------------
+
+/// `ssh-keygen -t ecdsa` wrote this key with a 31-byte scalar mpint (about one
+/// P-256 key in 256 is like this); the encrypted copies were made from it with
+/// `ssh-keygen -p -Z CIPHER`, passphrase "correct horse".
+const SHORT_SCALAR_FILES: &[(&str, &str, bool)] = &[
+    ("none", include_str!("testdata/short256"), false),
+    (
+        "aes256-ctr",
+        include_str!("testdata/short256-aes256-ctr"),
+        true,
+    ),
+    (
+        "aes256-gcm",
+        include_str!("testdata/short256-aes256-gcm"),
+        true,
+    ),
+    (
+        "chacha20-poly1305",
+        include_str!("testdata/short256-chacha20-poly1305"),
+        true,
+    ),
+    (
+        "aes128-cbc",
+        include_str!("testdata/short256-aes128-cbc"),
+        true,
+    ),
+];
+
+#[test]
+fn ecdsa_key_with_short_scalar_loads_in_every_encryption() {
+    let pk = PublicKey::from_openssh(include_str!("testdata/short256.pub")).unwrap();
+    for &(cipher, text, encrypted) in SHORT_SCALAR_FILES {
+        assert_eq!(
+            PrivateKey::is_encrypted(text.as_bytes()),
+            encrypted,
+            "{cipher}"
+        );
+        let pass: Option<&[u8]> = encrypted.then_some(b"correct horse");
+        let sk = PrivateKey::from_bytes(text.as_bytes(), pass)
+            .unwrap_or_else(|e| panic!("{cipher}: {e}"));
+        assert_eq!(sk.public_key(), pk, "{cipher}");
+        assert_eq!(sk.comment(), "short scalar", "{cipher}");
+        check_sign_verify(&sk, &pk);
+        // Written back (full-width scalar) and read again: the same key.
+        let again = PrivateKey::from_bytes(sk.to_openssh().unwrap().as_bytes(), None).unwrap();
+        assert_eq!(again.public_key(), pk, "{cipher}");
+        if encrypted {
+            let e = PrivateKey::from_bytes(text.as_bytes(), Some(b"wrong horse")).unwrap_err();
+            assert!(e.to_string().contains("wrong passphrase"), "{cipher}: {e}");
+            let e = PrivateKey::from_bytes(text.as_bytes(), None).unwrap_err();
+            assert!(
+                e.to_string().contains("passphrase required"),
+                "{cipher}: {e}"
+            );
+        }
+    }
+}
+
+#[test]
+fn ecdsa_keys_from_ssh_keygen_all_load() {
+    // Enough fresh P-256 keys that a short scalar (probability 1/256 each)
+    // turns up in most runs, P-384 and P-521 alongside; every one must load.
+    have("ssh-keygen");
+    let dir = TempDir::new("ecdsa-many");
+    for (bits, count) in [(256, 400), (384, 40), (521, 40)] {
+        for i in 0..count {
+            let path = dir.path(&format!("k{bits}-{i}"));
+            keygen(&path, "ecdsa", Some(bits), None, "");
+            let data = std::fs::read(&path).unwrap();
+            let pk = PublicKey::from_openssh(
+                &std::fs::read_to_string(path.with_extension("pub")).unwrap(),
+            )
+            .unwrap();
+            let sk = PrivateKey::from_bytes(&data, None)
+                .unwrap_or_else(|e| panic!("ecdsa {bits} key {i}: {e}"));
+            assert_eq!(sk.public_key(), pk);
+        }
+    }
+}
