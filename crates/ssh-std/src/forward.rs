@@ -333,6 +333,21 @@ impl Stream for UnixStream {
     }
 }
 
+/// Carries a TCP connection over a channel (a forwarded connection the
+/// client accepted, a `direct-tcpip` channel a server opened): copies
+/// socket to channel on the calling thread and channel to socket on
+/// another, each direction ending with a half-close, and closes the
+/// channel when both are done. Blocks until then.
+pub fn splice_tcp(sock: TcpStream, ch: Channel) {
+    let _ = sock.set_nodelay(true);
+    splice(Box::new(sock), ch)
+}
+
+/// [`splice_tcp`] for a Unix socket connection.
+pub fn splice_unix(sock: UnixStream, ch: Channel) {
+    splice(Box::new(sock), ch)
+}
+
 /// Copies socket to channel on this thread and channel to socket on
 /// another, each direction ending with a half-close; the channel closes
 /// when both are done.
