@@ -634,3 +634,62 @@ fn forwarding_policy_is_enforced() {
     drop(taken);
     report("forwarding policy checks", total, failures);
 }
+
+/// Our library client against our server: remote forwards with their
+/// forwarded connections and cancel, then more forward requests than one
+/// connection may hold: the rest are refused, the session goes on.
+#[test]
+fn library_client_remote_forwards_are_bounded() {
+    let echo_port = tcp_echo();
+    let srv = OurServer::start();
+    let key = ssh_blocking::load_private_key(&keys().ed25519, None).unwrap();
+    let c = ssh_blocking::Client::connect_with(
+        ("127.0.0.1", srv.port),
+        Arc::new(ssh_blocking::Config::default()),
+        ssh_blocking::HostKeyCheck::KnownHostsFile(srv.known_hosts.clone()),
+        Some(SHORT),
+    )
+    .unwrap();
+    c.auth_publickey(USER, Arc::new(key)).unwrap();
+
+    // A forward, a connection to it carried to the echo server, a cancel.
+    let port = c.forward_tcpip("127.0.0.1", 0).unwrap();
+    let data = pseudo_random_bytes(300 << 10, 3);
+    let d2 = data.clone();
+    let client = std::thread::spawn(move || tcp_round_trip(port, &d2));
+    let (ch, kind) = c.accept_forwarded().unwrap();
+    match &kind {
+        ssh_blocking::proto::ChannelKind::ForwardedTcpip {
+            address, port: p, ..
+        } => assert_eq!((address.as_str(), *p), ("127.0.0.1", u32::from(port))),
+        k => panic!("unexpected {k:?}"),
+    }
+    let echo_sock = TcpStream::connect(("127.0.0.1", echo_port)).unwrap();
+    std::thread::spawn(move || ssh_blocking::splice_tcp(echo_sock, ch));
+    client.join().unwrap().unwrap();
+    c.cancel_forward_tcpip("127.0.0.1", port).unwrap();
+    let deadline = Instant::now() + SHORT;
+    while TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        assert!(Instant::now() < deadline, "cancelled forward still listens");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        c.cancel_forward_tcpip("127.0.0.1", port)
+            .unwrap_err()
+            .kind(),
+        ssh_blocking::ErrorKind::GlobalRequest
+    );
+
+    // 300 requests: 256 held at once, the rest refused.
+    let mut granted = 0;
+    let mut refused = 0;
+    for _ in 0..300 {
+        match c.forward_tcpip("127.0.0.1", 0) {
+            Ok(_) => granted += 1,
+            Err(e) if e.kind() == ssh_blocking::ErrorKind::GlobalRequest => refused += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!((granted, refused), (256, 44));
+    assert_eq!(c.exec("echo ok").unwrap().stdout, b"ok\n");
+}
