@@ -85,6 +85,7 @@
 #![warn(unreachable_pub)]
 
 mod auth;
+pub mod config;
 mod connection;
 pub mod disconnect;
 mod error;
