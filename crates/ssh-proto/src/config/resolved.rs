@@ -91,6 +91,8 @@ pub struct ResolvedConfig {
     pub remote_command: Option<String>,
     /// `RequestTTY`.
     pub request_tty: Option<String>,
+    /// `ControlPath` (unless `none`), expanded.
+    pub control_path: Option<String>,
     /// Every keyword set, in the order first set: canonical lowercase
     /// name (aliases folded) and its values as written (one entry per
     /// argument; the command keywords and `ProxyJump` keep their rest of
@@ -240,6 +242,10 @@ impl ResolvedConfig {
                 Ok(format!("{k}={}", expand(v, &toks, Some(env)).map_err(err)?))
             })
             .collect::<Result<Vec<_>, ConfigError>>()?;
+        let control_path = match opts.first("controlpath") {
+            Some(c) if !c.eq_ignore_ascii_case("none") => Some(path(c)?),
+            _ => None,
+        };
         let list = |k: &str| opts.get(k).map(<[String]>::to_vec).unwrap_or_default();
         Ok(Self {
             host: ctx.host.clone(),
@@ -282,6 +288,7 @@ impl ResolvedConfig {
             set_env,
             remote_command,
             request_tty: first("requesttty"),
+            control_path,
             user,
             options: opts
                 .list
