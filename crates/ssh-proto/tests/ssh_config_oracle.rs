@@ -318,6 +318,30 @@ const CASES: &[Case] = &[
         host: "h",
         keys: &[],
     },
+    Case {
+        name: "extra arguments",
+        files: &[("config", "Host *\n User a b\n")],
+        host: "h",
+        keys: &[],
+    },
+    Case {
+        name: "match all combined",
+        files: &[("config", "Match all host x\n User u\n")],
+        host: "h",
+        keys: &[],
+    },
+    Case {
+        name: "match without an argument",
+        files: &[("config", "Match user \"\"\n User u\nMatch\n")],
+        host: "h",
+        keys: &[],
+    },
+    Case {
+        name: "proxyjump none lets proxycommand in",
+        files: &[("config", "Host *\n ProxyJump none\n ProxyCommand nc %h %p\n")],
+        host: "h",
+        keys: &["proxycommand"],
+    },
 ];
 
 fn tmp_root() -> PathBuf {
