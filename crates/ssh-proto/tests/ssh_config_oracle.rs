@@ -337,6 +337,12 @@ const CASES: &[Case] = &[
         keys: &[],
     },
     Case {
+        name: "host patterns are case-sensitive, match originalhost is not",
+        files: &[("config", "Host alias\n User low\nMatch originalhost alias\n Port 2211\n")],
+        host: "ALIAS",
+        keys: &["user", "port", "hostname"],
+    },
+    Case {
         name: "proxyjump none lets proxycommand in",
         files: &[("config", "Host *\n ProxyJump none\n ProxyCommand nc %h %p\n")],
         host: "h",

@@ -222,3 +222,6 @@ impl<'a> Resolver<'a> {
         eval::resolve(self, files)
     }
 }
+
+#[cfg(test)]
+mod tests;
