@@ -646,7 +646,7 @@ impl Eval<'_, '_> {
                     "{path} line {n}: keyword {lower} empty argument"
                 )));
             }
-            let toks = self.early_tokens().map_err(|e| bad(e))?;
+            let toks = self.early_tokens().map_err(bad)?;
             let t: Vec<(char, &str)> = toks.iter().map(|(c, s)| (*c, s.as_str())).collect();
             let p = match expand(arg, &t, Some(&*self.r.env)) {
                 Ok(p) => p,

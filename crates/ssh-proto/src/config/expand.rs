@@ -1,12 +1,15 @@
 //! `%` tokens, `${ENV}` and `~` expansion, as OpenSSH's `percent_expand`,
 //! `percent_dollar_expand` and `tilde_expand_filename`.
 
+/// An environment lookup.
+pub(crate) type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
 /// Expands `%x` tokens from `tokens` (and `%%`); with `env`, also
 /// `${NAME}` from the environment. `Err` carries ssh's message.
 pub(crate) fn expand(
     s: &str,
     tokens: &[(char, &str)],
-    env: Option<&dyn Fn(&str) -> Option<String>>,
+    env: Option<Env<'_>>,
 ) -> Result<String, String> {
     let mut out = String::with_capacity(s.len());
     let mut it = s.char_indices().peekable();
