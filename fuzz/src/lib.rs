@@ -27,6 +27,7 @@ mod plumbing;
 mod recording;
 mod setup;
 mod sftp;
+mod ssh_config;
 
 // The stable replay test includes this file as a private module that uses
 // the targets only: the other re-exports are unused there.
@@ -42,3 +43,4 @@ pub use recording::{recording, recording_replays, Recording};
 #[allow(unused_imports)]
 pub use setup::{client_config, host_key, server_config, CLIENT_SEED, PEER_VERSION, SERVER_SEED};
 pub use sftp::{sftp_client, sftp_server};
+pub use ssh_config::ssh_config;

@@ -21,6 +21,7 @@ const TARGETS: &[Target] = &[
     ("sftp_client", targets::sftp_client),
     ("key_files", targets::key_files),
     ("forwarding", targets::forwarding),
+    ("ssh_config", targets::ssh_config),
 ];
 
 fn fuzz_dir() -> PathBuf {
@@ -112,4 +113,8 @@ fn key_files() {
 #[test]
 fn forwarding() {
     replay(TARGETS[9].0, TARGETS[9].1);
+}
+#[test]
+fn ssh_config() {
+    replay(TARGETS[10].0, TARGETS[10].1);
 }
