@@ -343,6 +343,12 @@ const CASES: &[Case] = &[
         keys: &["user", "port", "hostname"],
     },
     Case {
+        name: "bad flag value",
+        files: &[("config", "Host *\n BatchMode maybe\n Compression YES\n")],
+        host: "h",
+        keys: &[],
+    },
+    Case {
         name: "proxyjump none lets proxycommand in",
         files: &[("config", "Host *\n ProxyJump none\n ProxyCommand nc %h %p\n")],
         host: "h",

@@ -253,6 +253,13 @@ impl Eval<'_, '_> {
                 if args.len() > 1 {
                     return Err(extra());
                 }
+                if keywords::is_flag(name)
+                    && !["yes", "no", "true", "false"]
+                        .iter()
+                        .any(|f| a.eq_ignore_ascii_case(f))
+                {
+                    return Err(bad(format!("{path} line {n}: unsupported option \"{a}\".")));
+                }
                 if name == "port" && parse_port(a).is_none() {
                     return Err(bad(format!("{path} line {n}: Bad port '{a}'.")));
                 }

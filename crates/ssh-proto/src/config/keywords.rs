@@ -213,6 +213,41 @@ const TABLE: &[(&str, &str, Kind)] = {
     ]
 };
 
+/// Keywords whose value is a plain flag (`yes`/`no`/`true`/`false`).
+const FLAGS: &[&str] = &[
+    "forwardx11",
+    "forwardx11trusted",
+    "gatewayports",
+    "exitonforwardfailure",
+    "passwordauthentication",
+    "kbdinteractiveauthentication",
+    "hostbasedauthentication",
+    "gssapiauthentication",
+    "gssapidelegatecredentials",
+    "batchmode",
+    "checkhostip",
+    "tcpkeepalive",
+    "nohostauthenticationforlocalhost",
+    "clearallforwardings",
+    "enablesshkeysign",
+    "identitiesonly",
+    "hashknownhosts",
+    "permitlocalcommand",
+    "visualhostkey",
+    "stdinnull",
+    "forkafterauthentication",
+    "proxyusefdpass",
+    "canonicalizefallbacklocal",
+    "streamlocalbindunlink",
+    "enableescapecommandline",
+    "compression",
+];
+
+/// Whether `canonical` takes a plain flag.
+pub(crate) fn is_flag(canonical: &str) -> bool {
+    FLAGS.contains(&canonical)
+}
+
 /// Looks a lowercase keyword up: its canonical name and kind.
 pub(crate) fn lookup(lower: &str) -> Option<(&'static str, Kind)> {
     TABLE

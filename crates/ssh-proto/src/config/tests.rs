@@ -55,6 +55,7 @@ fn every_documented_keyword_is_known() {
             "localforward" => "x y",
             "port" => "22",
             "setenv" => "x=1",
+            k if super::keywords::is_flag(k) => "yes",
             _ => "x",
         };
         let r = one("h", &format!("Host nomatch\n{kw} {arg}\n"));
@@ -318,6 +319,8 @@ fn accumulation_and_first_wins() {
     assert_eq!(cfg.dynamic_forwards, ["9"]);
     assert_eq!(cfg.user_known_hosts_files, ["/a", "/b"]);
     assert_eq!(cfg.ciphers.as_deref(), Some("+aes128-ctr"));
+    let e = one("h", "BatchMode maybe\n").unwrap_err();
+    assert_eq!(e.messages[0], "cfg line 1: unsupported option \"maybe\".");
     let e = one("h", "UserKnownHostsFile none /x\n").unwrap_err();
     assert!(e.messages[0].contains("must appear alone"));
 }
