@@ -349,6 +349,50 @@ const CASES: &[Case] = &[
         keys: &[],
     },
     Case {
+        name: "crlf line endings and tabs",
+        files: &[("config", "Host\th\r\n\tUser\ttabbed\r\n\tPort\t2212\r\n")],
+        host: "h",
+        keys: &["user", "port"],
+    },
+    Case {
+        name: "commands keep the rest of the line",
+        files: &[(
+            "config",
+            "Host *\n ProxyCommand sh -c \"nc %h %p\"  'x y'\n LocalCommand echo \"%h\" # not a comment\n RemoteCommand echo %h %r %%\n User rc\n",
+        )],
+        host: "h",
+        keys: &["proxycommand", "localcommand", "remotecommand"],
+    },
+    Case {
+        name: "more keywords as written",
+        files: &[(
+            "config",
+            "Host *\n GlobalKnownHostsFile ~/g1 /g2\n CertificateFile /c1\n CertificateFile=/c2\n HostKeyAlias alias1\n PreferredAuthentications publickey,password\n ConnectTimeout 1m30s\n ServerAliveInterval 20\n ServerAliveCountMax 7\n",
+        )],
+        host: "h",
+        keys: &[
+            "globalknownhostsfile",
+            "certificatefile",
+            "hostkeyalias",
+            "preferredauthentications",
+            "connecttimeout",
+            "serveraliveinterval",
+            "serveralivecountmax",
+        ],
+    },
+    Case {
+        name: "empty quoted argument",
+        files: &[("config", "Host *\n User \"\"\n")],
+        host: "h",
+        keys: &[],
+    },
+    Case {
+        name: "no argument after keyword",
+        files: &[("config", "Host *\n Hostname\n Port =\n")],
+        host: "h",
+        keys: &[],
+    },
+    Case {
         name: "proxyjump none lets proxycommand in",
         files: &[("config", "Host *\n ProxyJump none\n ProxyCommand nc %h %p\n")],
         host: "h",
@@ -434,6 +478,19 @@ fn ours(cfg: &ResolvedConfig, key: &str, home: &str) -> Vec<String> {
             _ => vec![],
         },
         "controlpath" => cfg.control_path.iter().cloned().collect(),
+        "remotecommand" => cfg.remote_command.iter().cloned().collect(),
+        "connecttimeout" => cfg.connect_timeout.iter().map(u64::to_string).collect(),
+        "serveraliveinterval" => cfg
+            .server_alive_interval
+            .iter()
+            .map(u64::to_string)
+            .collect(),
+        "serveralivecountmax" => cfg
+            .server_alive_count_max
+            .iter()
+            .map(u32::to_string)
+            .collect(),
+        "certificatefile" => raw(key),
         k if k.ends_with('#') => vec![raw(&k[..k.len() - 1]).len().to_string()],
         k => cfg.get(k).map(|v| vec![v.join(" ")]).unwrap_or_default(),
     }

@@ -99,17 +99,22 @@ pub(super) fn resolve(
     if let Some(p) = ctx.port {
         ev.opts.replace("port", vec![p.to_string()]);
     }
-    for (i, o) in ctx.options.iter().enumerate() {
-        let mut active = true;
-        match ev.line("command-line", i + 1, o, true, &mut active, false, 0) {
-            Ok(()) => {}
-            Err(LineErr::Bad(mut m)) => {
-                m.push(format!(
-                    "command-line line {}: Bad configuration option",
-                    i + 1
-                ));
-                return Err(ConfigError { messages: m });
+    for o in &ctx.options {
+        // As `ssh -o`: line 0 of "command-line", always active.
+        if let Some((kw, _)) = split_keyword(o) {
+            let kw = kw.to_ascii_lowercase();
+            if let Some(d) = ["host", "match", "include"].iter().find(|d| **d == kw) {
+                let mut d = d.to_string();
+                d[..1].make_ascii_uppercase();
+                return Err(ConfigError::one(format!(
+                    "{d} directive not supported as a command-line option"
+                )));
             }
+        }
+        let mut active = true;
+        match ev.line("command-line", 0, o, true, &mut active, false, 0) {
+            Ok(()) => {}
+            Err(LineErr::Bad(m)) => return Err(ConfigError { messages: m }),
             Err(LineErr::Fatal(e)) => return Err(e),
         }
     }

@@ -152,7 +152,17 @@ fn command_line_wins() {
     );
     assert_eq!(cfg.identity_files, ["/o", "/f"]);
     c.options = vec!["Nope 1".into()];
-    assert!(Resolver::new(&c).resolve(&[]).is_err());
+    let e = Resolver::new(&c).resolve(&[]).unwrap_err();
+    assert_eq!(
+        e.messages,
+        ["command-line: line 0: Bad configuration option: nope"]
+    );
+    c.options = vec!["Match all".into()];
+    let e = Resolver::new(&c).resolve(&[]).unwrap_err();
+    assert_eq!(
+        e.messages,
+        ["Match directive not supported as a command-line option"]
+    );
 }
 
 #[test]
