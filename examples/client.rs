@@ -292,8 +292,20 @@ fn run() -> Result<i32, Error> {
     if user.is_none() {
         user = o.user.clone();
     }
+    if let Some(last) = o.jump.as_ref().and_then(|j| j.last()) {
+        let opt_port = o
+            .options
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("port"))
+            .and_then(|(_, v)| v.parse::<u16>().ok());
+        let port = o.port.or(opt_port).unwrap_or(22);
+        if last.host == host && last.port.unwrap_or(22) == port {
+            forward::fatal(&format!("jumphost loop via {host}"));
+        }
+    }
     if o.stdio.is_some() && !o.command.is_empty() {
-        forward::fatal("Cannot execute command-line and remote command.");
+        // OpenSSH runs the -W forward and drops the command unsaid.
+        die("-W cannot be combined with a remote command");
     }
     let client = connect(ConnectOpts {
         prog: "client",

@@ -190,7 +190,7 @@ impl Stderr {
             for line in BufReader::new(r).lines() {
                 let Ok(line) = line else { break };
                 let mut t = e2.0.lock().unwrap();
-                t.push_str(&line);
+                t.push_str(line.trim_end_matches('\r'));
                 t.push('\n');
             }
         });
@@ -235,7 +235,12 @@ fn assert_running(p: &mut ClientProcess, err: &Stderr) {
 fn run(args: &[String], host_and_cmd: &[&str], stdin: &[u8]) -> std::process::Output {
     let mut a = strs(args);
     a.extend_from_slice(host_and_cmd);
-    run_client(&a, stdin, &[], TIMEOUT)
+    let mut out = run_client(&a, stdin, &[], TIMEOUT);
+    // OpenSSH ends its log lines with CRLF: compare lines.
+    out.stderr = String::from_utf8_lossy(&out.stderr)
+        .replace("\r\n", "\n")
+        .into_bytes();
+    out
 }
 
 fn local_forward(rt: &str) {
@@ -421,24 +426,52 @@ fn stdio_forward_tokio() {
     stdio_forward("tokio");
 }
 
+/// Two sshds: `-J A` to B, or `-o ProxyJump=A,B` to A (ssh refuses a
+/// last hop that is the destination itself: "jumphost loop").
 fn jump(rt: &str, how: &str) {
-    let sshd = Sshd::start();
-    let mark = sshd.daemon.log_len();
-    let mut a = login_args(&sshd, rt);
-    let hop = format!("{USER}@127.0.0.1:{}", sshd.port);
-    match how {
-        "-J" => a.extend(s(&["-J", &hop])),
-        _ => a.extend(s(&["-o", &format!("ProxyJump={hop},{hop}")])),
-    }
+    let a_sshd = Sshd::start();
+    let b_sshd = Sshd::start();
+    let (ma, mb) = (a_sshd.daemon.log_len(), b_sshd.daemon.log_len());
+    let mut a = rt_args(rt);
+    a.extend(s(&[
+        "-o",
+        &format!(
+            "UserKnownHostsFile={} {}",
+            path_str(&a_sshd.known_hosts),
+            path_str(&b_sshd.known_hosts)
+        ),
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-i",
+        &path_str(&keys().ed25519),
+        "-o",
+        "BatchMode=yes",
+        "-l",
+        USER,
+    ]));
+    let hop_a = format!("{USER}@127.0.0.1:{}", a_sshd.port);
+    let hop_b = format!("{USER}@127.0.0.1:{}", b_sshd.port);
+    let (dest_port, want_a, want_b) = match how {
+        "-J" => {
+            a.extend(s(&["-J", &hop_a]));
+            (b_sshd.port, 1, 1)
+        }
+        _ => {
+            a.extend(s(&["-o", &format!("ProxyJump={hop_a},{hop_b}")]));
+            (a_sshd.port, 2, 1)
+        }
+    };
+    a.extend(s(&["-p", &dest_port.to_string()]));
     let out = run(&a, &["127.0.0.1", "echo jumped"], b"");
     assert_output(&out, b"jumped\n", b"", 0);
-    let logins = sshd
-        .daemon
-        .log_since(mark)
-        .matches("Accepted publickey for")
-        .count();
-    let want = if how == "-J" { 2 } else { 3 };
-    assert_eq!(logins, want, "sshd log: {}", sshd.daemon.log_since(mark));
+    for (sshd, mark, want) in [(&a_sshd, ma, want_a), (&b_sshd, mb, want_b)] {
+        let log = sshd.daemon.log_since(mark);
+        assert_eq!(
+            log.matches("Accepted publickey for").count(),
+            want,
+            "sshd log: {log}"
+        );
+    }
 }
 
 #[test]
@@ -454,6 +487,33 @@ fn proxy_jump_tokio() {
 #[test]
 fn proxy_jump_option_two_hops() {
     jump("blocking", "ProxyJump");
+}
+
+/// A last hop that is the destination: ssh's "jumphost loop", exit 255.
+#[test]
+fn proxy_jump_loop() {
+    let port = closed_port().to_string();
+    let hop = format!("127.0.0.1:{port}");
+    let out = run(&s(&["-p", &port, "-J", &hop]), &["127.0.0.1"], b"");
+    assert_output(&out, b"", b"jumphost loop via 127.0.0.1\n", 255);
+}
+
+/// `-W` with a command: refused before connecting (OpenSSH drops the
+/// command without a word; here it is an error naming it).
+#[test]
+fn stdio_forward_with_command() {
+    let port = closed_port().to_string();
+    let out = run(
+        &s(&["-p", &port, "-W", "127.0.0.1:9"]),
+        &["127.0.0.1", "true"],
+        b"",
+    );
+    assert_output(
+        &out,
+        b"",
+        b"client: -W cannot be combined with a remote command\n",
+        255,
+    );
 }
 
 /// Holds `port` on 127.0.0.1 (and ::1 where there is one).
@@ -481,7 +541,10 @@ fn local_forward_failure(rt: &str) {
     assert!(out.stdout.is_empty());
     assert!(err.contains(&bind_line), "stderr: {err}");
     assert!(err.contains(&listen_line), "stderr: {err}");
-    assert!(err.ends_with("Could not request local forwarding.\n"), "stderr: {err}");
+    assert!(
+        err.ends_with("Could not request local forwarding.\n"),
+        "stderr: {err}"
+    );
 
     let mut a = login_args(&sshd, rt);
     a.extend(s(&["-L", &spec]));
@@ -490,7 +553,10 @@ fn local_forward_failure(rt: &str) {
     assert_eq!(out.status.code(), Some(0), "stderr: {err}");
     assert_eq!(out.stdout, b"ran\n");
     assert!(err.contains(&bind_line), "stderr: {err}");
-    assert!(err.contains("Could not request local forwarding.\n"), "stderr: {err}");
+    assert!(
+        err.contains("Could not request local forwarding.\n"),
+        "stderr: {err}"
+    );
 }
 
 #[test]
@@ -607,10 +673,22 @@ fn bad_specifications() {
     let port = closed_port().to_string();
     for (flag, spec, msg) in [
         ("-L", "foo", "Bad local forwarding specification 'foo'\n"),
-        ("-L", "0:h:1", "Bad local forwarding specification '0:h:1'\n"),
+        (
+            "-L",
+            "0:h:1",
+            "Bad local forwarding specification '0:h:1'\n",
+        ),
         ("-L", "1:h", "Bad local forwarding specification '1:h'\n"),
-        ("-R", "a:b:c:d:e", "Bad remote forwarding specification 'a:b:c:d:e'\n"),
-        ("-D", "a:b:c", "Bad dynamic forwarding specification 'a:b:c'\n"),
+        (
+            "-R",
+            "a:b:c:d:e",
+            "Bad remote forwarding specification 'a:b:c:d:e'\n",
+        ),
+        (
+            "-D",
+            "a:b:c",
+            "Bad dynamic forwarding specification 'a:b:c'\n",
+        ),
         ("-W", "a", "Bad stdio forwarding specification 'a'\n"),
         ("-J", "a@:x", "Invalid -J argument\n"),
     ] {
@@ -622,5 +700,10 @@ fn bad_specifications() {
         &["127.0.0.1"],
         b"",
     );
-    assert_output(&out, b"", b"command-line line 0: Missing target argument.\n", 255);
+    assert_output(
+        &out,
+        b"",
+        b"command-line line 0: Missing target argument.\n",
+        255,
+    );
 }
