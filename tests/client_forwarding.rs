@@ -248,11 +248,13 @@ fn local_forward(rt: &str) {
     let dir = TempDir::new("fwd-l");
     let echo_port = tcp_echo();
     let echo_sock = unix_echo(dir.path());
-    let (p1, p2) = (free_port(), free_port());
+    let (p1, p2, p3) = (free_port(), free_port(), free_port());
     let (l1, l2) = (dir.join("l1.sock"), dir.join("l2.sock"));
     let mut a = login_args(&sshd, rt);
     a.extend(s(&[
         "-N",
+        "-o",
+        &format!("LocalForward=localhost:{p3} 127.0.0.1:{echo_port}"),
         "-L",
         &format!("{p1}:127.0.0.1:{echo_port}"),
         "-L",
@@ -267,6 +269,7 @@ fn local_forward(rt: &str) {
     tcp_round_trip(p2, &mut p, &err, "-L bind:port:/remote_socket");
     unix_round_trip(&l1, &err, "-L /local_socket:host:hostport");
     unix_round_trip(&l2, &err, "-L /local_socket:/remote_socket");
+    tcp_round_trip(p3, &mut p, &err, "-o LocalForward");
     // Two at once over the same forward.
     let a1 = std::thread::spawn(move || {
         let c = TcpStream::connect(("127.0.0.1", p1)).unwrap();
@@ -300,11 +303,13 @@ fn remote_forward(rt: &str) {
     let dir = TempDir::new("fwd-r");
     let echo_port = tcp_echo();
     let echo_sock = unix_echo(dir.path());
-    let fixed = free_port();
+    let (fixed, fixed2) = (free_port(), free_port());
     let remote_sock = dir.join("r.sock");
     let mut a = login_args(&sshd, rt);
     a.extend(s(&[
         "-N",
+        "-o",
+        &format!("RemoteForward={fixed2} 127.0.0.1:{echo_port}"),
         "-R",
         &format!("{fixed}:127.0.0.1:{echo_port}"),
         "-R",
@@ -324,6 +329,7 @@ fn remote_forward(rt: &str) {
     tcp_round_trip(fixed, &mut p, &err, "-R port:host:hostport");
     tcp_round_trip(n, &mut p, &err, "-R 0:host:hostport");
     unix_round_trip(&remote_sock, &err, "-R /remote_socket:/local_socket");
+    tcp_round_trip(fixed2, &mut p, &err, "-o RemoteForward");
     assert_running(&mut p, &err);
 }
 
@@ -365,7 +371,11 @@ fn dynamic_forward(rt: &str) {
     );
     let socks = free_port();
     let mut a = login_args(&sshd, rt);
-    a.extend(s(&["-N", "-D", &format!("127.0.0.1:{socks}")]));
+    a.extend(s(&[
+        "-N",
+        "-o",
+        &format!("DynamicForward=127.0.0.1:{socks}"),
+    ]));
     let (mut p, err) = spawn(&a);
     drop(connect_tcp(socks, &mut p, &err));
     let deadline = Instant::now() + WAIT;
@@ -706,4 +716,37 @@ fn bad_specifications() {
         b"command-line line 0: Missing target argument.\n",
         255,
     );
+}
+
+/// `-N` stays until the connection ends (sshd closes it once no channel
+/// has been open for 2 s), then exits 255 as ssh does.
+fn no_shell_until_closed(rt: &str) {
+    let sshd = Sshd::start_with(SshdOptions {
+        extra: vec!["UnusedConnectionTimeout 2s".into()],
+        ..Default::default()
+    });
+    let port = free_port();
+    let mut a = login_args(&sshd, rt);
+    a.extend(s(&["-N", "-L", &format!("{port}:127.0.0.1:9")]));
+    let started = Instant::now();
+    let (mut p, err) = spawn(&a);
+    drop(connect_tcp(port, &mut p, &err));
+    let st = p
+        .wait_timeout(WAIT)
+        .unwrap_or_else(|| panic!("-N did not end with the connection; {}", err.text()));
+    assert!(started.elapsed() >= Duration::from_secs(2), "ended early");
+    assert_eq!(st.code(), Some(255), "stderr: {}", err.text());
+    std::thread::sleep(Duration::from_millis(100));
+    let e = err.text();
+    assert!(e.contains("closed by remote host"), "stderr: {e}");
+}
+
+#[test]
+fn no_shell_until_closed_blocking() {
+    no_shell_until_closed("blocking");
+}
+
+#[test]
+fn no_shell_until_closed_tokio() {
+    no_shell_until_closed("tokio");
 }

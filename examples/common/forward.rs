@@ -559,5 +559,28 @@ mod tests {
         assert!(parse_forward("0:h:1", false, true).is_some());
         assert!(parse_forward("1080", true, false).is_some());
         assert!(parse_forward("1080:h:1", true, false).is_none());
+        assert!(parse_forward("[::1]:22", true, false).is_some());
+        let r = parse_forward("*:0:/tmp/s", false, true).unwrap();
+        assert_eq!(r.connect, Connect::Path("/tmp/s".into()));
+    }
+
+    #[test]
+    fn bind_addresses() {
+        let lo = |p| bind_addrs(None, p, false);
+        assert!(lo(1).iter().all(|a| a.ip().is_loopback()));
+        assert_eq!(bind_addrs(Some("*"), 1, false), lo(1));
+        assert_eq!(bind_addrs(Some("10.1.2.3"), 1, false), lo(1));
+        assert!(bind_addrs(Some("*"), 1, true)
+            .iter()
+            .all(|a| a.ip().is_unspecified()));
+        assert!(bind_addrs(None, 1, true)
+            .iter()
+            .all(|a| a.ip().is_unspecified()));
+        assert!(bind_addrs(Some(""), 1, true)
+            .iter()
+            .all(|a| a.ip().is_unspecified()));
+        assert_eq!(bind_addrs(Some("localhost"), 1, true), lo(1));
+        let one = bind_addrs(Some("127.0.0.1"), 1, false);
+        assert_eq!(one.len(), 1);
     }
 }
