@@ -750,3 +750,39 @@ fn no_shell_until_closed_blocking() {
 fn no_shell_until_closed_tokio() {
     no_shell_until_closed("tokio");
 }
+
+#[test]
+fn local_forward_mio() {
+    local_forward("mio");
+}
+
+#[test]
+fn proxy_jump_mio() {
+    jump("mio", "-J");
+}
+
+/// `-R 0:/local_socket`: the allocated port's line names the socket as
+/// ssh 9 does (with its socket "port" -2); connections reach the socket.
+#[test]
+fn remote_forward_port0_to_socket() {
+    let sshd = Sshd::start();
+    let dir = TempDir::new("fwd-r0");
+    let echo_sock = unix_echo(dir.path());
+    let mut a = login_args(&sshd, "blocking");
+    a.extend(s(&["-N", "-R", &format!("0:{}", path_str(&echo_sock))]));
+    let (mut p, err) = spawn(&a);
+    let line = err.wait_line("Allocated port ");
+    let n: u16 = line
+        .strip_prefix("Allocated port ")
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected line {line:?}"));
+    assert!(
+        line.ends_with(&format!(
+            " for remote forward to {}:-2",
+            path_str(&echo_sock)
+        )),
+        "line {line:?}"
+    );
+    tcp_round_trip(n, &mut p, &err, "-R 0:/local_socket");
+}

@@ -43,11 +43,12 @@ pub struct Forward {
 }
 
 impl Connect {
-    /// As ssh names a target in its messages (`host:port`, or the path).
+    /// As ssh names a target in its messages: `host:port`, or the path
+    /// with ssh's port number for sockets (`/path:-2`).
     fn label(&self) -> String {
         match self {
             Connect::Tcp { host, port } => format!("{host}:{port}"),
-            Connect::Path(p) => p.clone(),
+            Connect::Path(p) => format!("{p}:-2"),
             Connect::Socks => "socks".into(),
         }
     }
