@@ -786,3 +786,53 @@ fn remote_forward_port0_to_socket() {
     );
     tcp_round_trip(n, &mut p, &err, "-R 0:/local_socket");
 }
+
+/// GatewayPorts: `-g` or `-o GatewayPorts=yes` makes a forward with no
+/// bind address listen on all addresses (127.0.0.2 reaches it), as does an
+/// explicit `*` without it; with neither it is loopback (127.0.0.1 and ::1)
+/// only, as ssh binds.
+#[test]
+fn gateway_ports() {
+    let sshd = Sshd::start();
+    let echo_port = tcp_echo();
+    let (g, o, star, plain) = (free_port(), free_port(), free_port(), free_port());
+    let mut a = login_args(&sshd, "blocking");
+    a.extend(s(&[
+        "-N",
+        "-g",
+        "-L",
+        &format!("{g}:127.0.0.1:{echo_port}"),
+    ]));
+    let (mut p1, err1) = spawn(&a);
+    let mut a = login_args(&sshd, "tokio");
+    a.extend(s(&[
+        "-N",
+        "-o",
+        "GatewayPorts=yes",
+        "-L",
+        &format!("{o}:127.0.0.1:{echo_port}"),
+    ]));
+    let (mut p2, err2) = spawn(&a);
+    let mut a = login_args(&sshd, "blocking");
+    a.extend(s(&[
+        "-N",
+        "-L",
+        &format!("*:{star}:127.0.0.1:{echo_port}"),
+        "-L",
+        &format!("{plain}:127.0.0.1:{echo_port}"),
+    ]));
+    let (mut p3, err3) = spawn(&a);
+    drop(connect_tcp(g, &mut p1, &err1));
+    drop(connect_tcp(o, &mut p2, &err2));
+    drop(connect_tcp(star, &mut p3, &err3));
+    drop(connect_tcp(plain, &mut p3, &err3));
+    for port in [g, o, star] {
+        let c = TcpStream::connect(("127.0.0.2", port)).expect("all addresses");
+        let c2 = c.try_clone().unwrap();
+        round_trip(c, c2, "all addresses via 127.0.0.2");
+    }
+    assert!(
+        TcpStream::connect(("127.0.0.2", plain)).is_err(),
+        "without GatewayPorts only loopback 127.0.0.1 listens"
+    );
+}

@@ -252,8 +252,9 @@ fn strerror(e: &dyn std::fmt::Display) -> String {
 }
 
 /// The addresses a local listener binds, as ssh's channel_fwd_bind_addr
-/// decides: loopback unless GatewayPorts; with it, all addresses for no
-/// address, `*` or empty, else the address given.
+/// decides for a client: no address is loopback, or all addresses with
+/// GatewayPorts; an explicit `*` or empty address is all addresses,
+/// `localhost` loopback, any other the address given.
 fn bind_addrs(host: Option<&str>, port: u16, gateway: bool) -> Vec<SocketAddr> {
     let loopback = vec![
         SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), port),
@@ -265,33 +266,41 @@ fn bind_addrs(host: Option<&str>, port: u16, gateway: bool) -> Vec<SocketAddr> {
     ];
     match host {
         None if gateway => any,
-        None => loopback,
-        Some("" | "*") if gateway => any,
-        Some("localhost") => loopback,
-        Some("127.0.0.1") => vec![SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)],
-        Some("::1") => vec![SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), port)],
-        Some(h) if gateway => (h, port)
+        None | Some("localhost") => loopback,
+        Some("" | "*") => any,
+        Some(h) => (h, port)
             .to_socket_addrs()
             .map(|a| a.collect())
             .unwrap_or_default(),
-        Some(_) => loopback,
     }
 }
 
-/// Binds each address; ssh's messages when none binds.
-fn bind_tcp(addrs: &[SocketAddr], port: u16) -> Vec<TcpListener> {
+/// Binds each address with `bind` as ssh's
+/// channel_setup_fwd_listener_tcpip does: the last address's failure is
+/// an error line (earlier ones are quiet), and none bound is "cannot listen
+/// to port". A listener on `[::]` takes IPv4 too (no IPV6_V6ONLY here), so
+/// `0.0.0.0` is only tried when it fails.
+fn bind_each<T>(
+    addrs: &[SocketAddr],
+    port: u16,
+    mut bind: impl FnMut(SocketAddr) -> Result<T, String>,
+) -> Vec<T> {
     let mut out = Vec::new();
-    let mut last = None;
-    for a in addrs {
-        match TcpListener::bind(a) {
-            Ok(l) => out.push(l),
-            Err(e) => last = Some((a, e)),
+    for (i, a) in addrs.iter().enumerate() {
+        match bind(*a) {
+            Ok(l) => {
+                out.push(l);
+                if a.ip() == IpAddr::V6(Ipv6Addr::UNSPECIFIED) {
+                    break;
+                }
+            }
+            Err(e) if i + 1 == addrs.len() => {
+                eprintln!("bind [{}]:{}: {e}", a.ip(), a.port())
+            }
+            Err(_) => {}
         }
     }
     if out.is_empty() {
-        if let Some((a, e)) = last {
-            eprintln!("bind [{}]:{}: {}", a.ip(), a.port(), strerror(&e));
-        }
         eprintln!("channel_setup_fwd_listener_tcpip: cannot listen to port: {port}");
     }
     out
@@ -331,29 +340,25 @@ pub fn start_local(client: &AnyClient, o: &FwdOpts) -> Running {
                 }
             },
             (Listen::Tcp { host, port }, Connect::Socks) => {
-                let mut any = false;
-                let mut last = None;
-                for a in bind_addrs(host.as_deref(), *port, o.gateway_ports) {
-                    match client.forward_local(a, ForwardTarget::Socks) {
-                        Ok(l) => {
-                            next_channel_number();
-                            socks.push(l);
-                            any = true;
-                        }
-                        Err(e) => last = Some((a, e)),
-                    }
-                }
-                if !any {
-                    if let Some((a, e)) = last {
-                        let why = e.detail().strip_prefix("cannot listen: ").unwrap_or("");
-                        eprintln!("bind [{}]:{}: {}", a.ip(), a.port(), strerror(&why));
-                    }
-                    eprintln!("channel_setup_fwd_listener_tcpip: cannot listen to port: {port}");
+                let addrs = bind_addrs(host.as_deref(), *port, o.gateway_ports);
+                let ls = bind_each(&addrs, *port, |a| {
+                    client.forward_local(a, ForwardTarget::Socks).map_err(|e| {
+                        let why = e.detail().strip_prefix("cannot listen: ");
+                        strerror(&why.unwrap_or(e.detail()))
+                    })
+                });
+                let any = !ls.is_empty();
+                for l in ls {
+                    next_channel_number();
+                    socks.push(l);
                 }
                 any
             }
             (Listen::Tcp { host, port }, _) => {
-                let ls = bind_tcp(&bind_addrs(host.as_deref(), *port, o.gateway_ports), *port);
+                let addrs = bind_addrs(host.as_deref(), *port, o.gateway_ports);
+                let ls = bind_each(&addrs, *port, |a| {
+                    TcpListener::bind(a).map_err(|e| strerror(&e))
+                });
                 let any = !ls.is_empty();
                 for l in ls {
                     next_channel_number();
@@ -569,19 +574,11 @@ mod tests {
     fn bind_addresses() {
         let lo = |p| bind_addrs(None, p, false);
         assert!(lo(1).iter().all(|a| a.ip().is_loopback()));
-        assert_eq!(bind_addrs(Some("*"), 1, false), lo(1));
-        assert_eq!(bind_addrs(Some("10.1.2.3"), 1, false), lo(1));
-        assert!(bind_addrs(Some("*"), 1, true)
-            .iter()
-            .all(|a| a.ip().is_unspecified()));
-        assert!(bind_addrs(None, 1, true)
-            .iter()
-            .all(|a| a.ip().is_unspecified()));
-        assert!(bind_addrs(Some(""), 1, true)
-            .iter()
-            .all(|a| a.ip().is_unspecified()));
         assert_eq!(bind_addrs(Some("localhost"), 1, true), lo(1));
+        for (h, g) in [(None, true), (Some("*"), false), (Some(""), false)] {
+            assert!(bind_addrs(h, 1, g).iter().all(|a| a.ip().is_unspecified()));
+        }
         let one = bind_addrs(Some("127.0.0.1"), 1, false);
-        assert_eq!(one.len(), 1);
+        assert_eq!(one, vec![SocketAddr::from(([127, 0, 0, 1], 1))]);
     }
 }
