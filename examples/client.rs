@@ -201,6 +201,13 @@ fn parse_args() -> Opts {
             die("dynamic remote forwarding (-R [bind_address:]port) is not supported");
         }
     }
+    for f in &o.fwd.dynamic {
+        if let Listen::Path(p) = &f.listen {
+            die(&format!(
+                "dynamic forwarding on a Unix socket (-D {p}) is not supported"
+            ));
+        }
+    }
     o
 }
 

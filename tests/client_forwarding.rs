@@ -836,3 +836,24 @@ fn gateway_ports() {
         "without GatewayPorts only loopback 127.0.0.1 listens"
     );
 }
+
+/// What this client does not do is refused with an error naming it.
+#[test]
+fn unsupported_forms_refused() {
+    let port = closed_port().to_string();
+    for (flag, spec, msg) in [
+        (
+            "-R",
+            "5555",
+            "client: dynamic remote forwarding (-R [bind_address:]port) is not supported\n",
+        ),
+        (
+            "-D",
+            "/tmp/x.sock",
+            "client: dynamic forwarding on a Unix socket (-D /tmp/x.sock) is not supported\n",
+        ),
+    ] {
+        let out = run(&s(&["-p", &port, flag, spec]), &["127.0.0.1"], b"");
+        assert_output(&out, b"", msg.as_bytes(), 255);
+    }
+}

@@ -320,10 +320,8 @@ pub fn start_local(client: &AnyClient, o: &FwdOpts) -> Running {
     let mut ok = 0;
     for f in o.local.iter().chain(&o.dynamic) {
         let up = match (&f.listen, &f.connect) {
-            (Listen::Path(p), _) if f.connect == Connect::Socks => {
-                eprintln!("client: dynamic forwarding on a Unix socket ({p}) is not supported");
-                false
-            }
+            // Refused with the arguments.
+            (Listen::Path(_), Connect::Socks) => false,
             (Listen::Path(p), _) => match UnixListener::bind(p) {
                 Ok(l) => {
                     if let Ok(mut v) = SOCKET_PATHS.lock() {
@@ -331,7 +329,7 @@ pub fn start_local(client: &AnyClient, o: &FwdOpts) -> Running {
                     }
                     next_channel_number();
                     let (c, t) = (client.clone(), f.connect.clone());
-                    std::thread::spawn(move || accept_unix(l, c, t));
+                    let _ = std::thread::Builder::new().spawn(move || accept_unix(l, c, t));
                     true
                 }
                 Err(e) => {
@@ -363,7 +361,7 @@ pub fn start_local(client: &AnyClient, o: &FwdOpts) -> Running {
                 for l in ls {
                     next_channel_number();
                     let (c, t) = (client.clone(), f.connect.clone());
-                    std::thread::spawn(move || accept_tcp(l, c, t));
+                    let _ = std::thread::Builder::new().spawn(move || accept_tcp(l, c, t));
                 }
                 any
             }
@@ -404,7 +402,8 @@ fn accept_tcp(l: TcpListener, client: AnyClient, target: Connect) {
             continue;
         };
         let (client, target) = (client.clone(), target.clone());
-        std::thread::spawn(move || {
+        // Out of threads: the connection is dropped, the forward goes on.
+        let _ = std::thread::Builder::new().spawn(move || {
             let ip = peer.ip().to_string();
             if let Some(ch) = open_for(&client, &target, (&ip, peer.port())) {
                 ch.splice_tcp(s);
@@ -420,7 +419,7 @@ fn accept_unix(l: UnixListener, client: AnyClient, target: Connect) {
             continue;
         };
         let (client, target) = (client.clone(), target.clone());
-        std::thread::spawn(move || {
+        let _ = std::thread::Builder::new().spawn(move || {
             if let Some(ch) = open_for(&client, &target, ("127.0.0.1", 0)) {
                 ch.splice_unix(s);
             }
@@ -490,7 +489,7 @@ pub fn start_remote(client: &AnyClient, o: &FwdOpts) -> Result<Remotes, Error> {
 pub fn serve_remote(client: &AnyClient, remotes: &Remotes) {
     while let Ok((ch, kind)) = client.accept_forwarded() {
         let remotes = remotes.clone();
-        std::thread::spawn(move || carry_remote(ch, kind, &remotes));
+        let _ = std::thread::Builder::new().spawn(move || carry_remote(ch, kind, &remotes));
     }
 }
 
