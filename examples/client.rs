@@ -19,7 +19,10 @@
 //! the behaviour is the same under each.
 //!
 //! Exit status: the remote command's, or 255 on a connection or
-//! authentication error (with one line on stderr).
+//! authentication error (with one line on stderr); with `-W` 0 when the
+//! channel closes; with `-N` 255 when the connection ends. A forward that
+//! cannot be set up is ssh's warning (the session goes on), or with
+//! ExitOnForwardFailure=yes its message and exit 255.
 
 #[path = "common/mod.rs"]
 mod common;

@@ -176,12 +176,12 @@ impl AnyClient {
     ) -> Result<AnyClient, Error> {
         match via {
             AnyClient::Std(c) => {
-                let ch = c.direct_tcpip(host, port, ("127.0.0.1", 0))?;
+                let ch = c.direct_tcpip(host, port, ("127.0.0.1", 65535))?;
                 ssh_std::Client::handshake((ch.clone(), ch), host, port, config, check)
                     .map(AnyClient::Std)
             }
             AnyClient::Tokio(c) => tokio_rt().block_on(async {
-                let ch = c.direct_tcpip(host, port, ("127.0.0.1", 0)).await?;
+                let ch = c.direct_tcpip(host, port, ("127.0.0.1", 65535)).await?;
                 ssh_tokio::Client::handshake(ch, host, port, config, check, timeout)
                     .await
                     .map(AnyClient::Tokio)
