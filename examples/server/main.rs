@@ -37,8 +37,8 @@
 //! separated, `%h` home, `%u` user name, `%U` uid, `%%` a `%`, relative to
 //! the home; `none` for no file), or from one file for every user with
 //! `--authorized-keys FILE`; `command=`, `no-pty`, `from=`, `expiry-time=`,
-//! `environment=` and `restrict` are honoured (forwarding is never offered,
-//! so the forwarding options hold trivially; a line with `cert-authority`,
+//! `environment=`, `restrict`, `no-port-forwarding`, `permitopen=` and
+//! `permitlisten=` are honoured (a line with `cert-authority`,
 //! `principals=` or `tunnel=` is skipped with a log line, as sshd skips a
 //! bad line); `-o PubkeyAcceptedAlgorithms=` sets the accepted signature
 //! algorithms (default OpenSSH's, without SHA-1 `ssh-rsa`). Passwords come from `user:HASH` lines of
@@ -55,7 +55,22 @@
 //! [-P LIST] [-p LIST] [-u UMASK] [-d DIR]'` takes OpenSSH's sftp-server
 //! options for it (see the `sftp-server` example; `-d` expands `~`, `%d`,
 //! `%u`, `%U`, `%%` for the user, and in-process the server's umask
-//! applies on top of `-u`). SIGINT/SIGTERM close the listener and let live
+//! applies on top of `-u`).
+//!
+//! Port forwarding as sshd's: `direct-tcpip` (ssh `-L`, `-D`, `-W`),
+//! `direct-streamlocal` (to a Unix socket, opened as the user),
+//! `tcpip-forward` (ssh `-R`, port 0 answered with the port bound) and
+//! `streamlocal-forward` (the socket made as the user, mode 0600), with
+//! `-o AllowTcpForwarding=yes|no|local|remote`,
+//! `-o AllowStreamLocalForwarding=yes|all|no|local|remote`,
+//! `-o PermitOpen=any|none|HOST:PORT...`, `-o PermitListen=any|none|[HOST:]PORT...`
+//! (`*` for any port; listen hosts are patterns), `-o GatewayPorts=no|yes|clientspecified`
+//! (default no: remote forwards listen on loopback), `-o StreamLocalBindUnlink=yes|no`,
+//! `-o DisableForwarding=yes|no`; a user who is not root may not listen on a
+//! port below 1024; at most 256 remote forwards per connection. A refused
+//! open is "administratively prohibited: open failed", a destination that
+//! cannot be reached "connect failed: REASON", as from sshd; each refusal is
+//! logged. Remote forwards stop with their connection. SIGINT/SIGTERM close the listener and let live
 //! sessions end.
 
 #[path = "../common/mod.rs"]
@@ -64,6 +79,7 @@ mod common;
 mod args;
 mod auth;
 mod chan;
+mod forward;
 mod process;
 mod pty;
 mod session;
@@ -140,6 +156,7 @@ fn main() {
     let mut accept_env: Vec<String> = vec!["LANG".into(), "LC_*".into()];
     let mut sftp_args: Option<ServerArgs> = None;
     let mut admission = AdmissionConfig::default();
+    let mut forwarding = forward::ForwardSettings::default();
     for kv in &o.options {
         let (key, v) = split_option(kv).unwrap_or_else(|e| die(&e.to_string()));
         let bad = |what: &str| -> ! { die(&format!("bad {what} value {v:?}")) };
@@ -214,6 +231,28 @@ fn main() {
                     .map(str::to_string),
             ),
             "subsystem" => sftp_args = Some(subsystem_option(&v)),
+            "allowtcpforwarding" => {
+                forwarding.tcp =
+                    forward::Allow::parse(&v).unwrap_or_else(|| bad("AllowTcpForwarding"))
+            }
+            "allowstreamlocalforwarding" => {
+                forwarding.streamlocal =
+                    forward::Allow::parse(&v).unwrap_or_else(|| bad("AllowStreamLocalForwarding"))
+            }
+            "gatewayports" => {
+                forwarding.gateway =
+                    forward::Gateway::parse(&v).unwrap_or_else(|| bad("GatewayPorts"))
+            }
+            "permitopen" => {
+                forwarding.permit_open = forward::Permits::parse(&v, false)
+                    .unwrap_or_else(|e| die(&format!("PermitOpen: {e}")))
+            }
+            "permitlisten" => {
+                forwarding.permit_listen = forward::Permits::parse(&v, true)
+                    .unwrap_or_else(|e| die(&format!("PermitListen: {e}")))
+            }
+            "streamlocalbindunlink" => forwarding.bind_unlink = yes_no(&v, "StreamLocalBindUnlink"),
+            "disableforwarding" => forwarding.disabled = yes_no(&v, "DisableForwarding"),
             _ => die(&format!("unsupported option {key:?}")),
         }
     }
@@ -245,6 +284,7 @@ fn main() {
         verbose: o.verbose > 0,
         sftp_root: o.sftp_root.clone(),
         sftp_args: sftp_args.unwrap_or_default(),
+        forwarding,
     });
 
     // Signals are taken by one thread with sigwait; every other thread
@@ -304,4 +344,13 @@ fn on_signal(sigs: libc::sigset_t, stop: impl FnOnce() + Send + 'static) {
         tracing::info!("signal {sig}: closing the listener, live sessions go on");
         stop();
     });
+}
+
+/// A yes/no option's value; anything else is refused, naming the option.
+fn yes_no(v: &str, name: &str) -> bool {
+    match v.to_ascii_lowercase().as_str() {
+        "yes" => true,
+        "no" => false,
+        _ => die(&format!("bad {name} value {v:?}")),
+    }
 }
