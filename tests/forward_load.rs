@@ -17,8 +17,8 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -119,19 +119,46 @@ fn echo_server() -> Echo {
     Echo { port, peak }
 }
 
-/// Waits until `count` reaches `want`, a failure is flagged, or `deadline`.
-fn wait_all(count: &AtomicUsize, want: usize, failed: &AtomicBool, deadline: Instant) {
-    while count.load(Ordering::SeqCst) < want {
-        if failed.load(Ordering::SeqCst) {
-            panic!("another connection failed");
+/// Where the connections meet once each one's tunnel is open: a count
+/// and a failure flag under a lock, with a condition variable.
+#[derive(Default)]
+struct Gate {
+    state: Mutex<(usize, bool)>,
+    cv: Condvar,
+    /// When the last connection got there.
+    all_open: OnceLock<Instant>,
+}
+
+impl Gate {
+    /// Counts this connection in and waits for all the others, until a
+    /// failure or `deadline`.
+    fn arrive_and_wait(&self, deadline: Instant) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.0 += 1;
+        if st.0 == CONNECTIONS {
+            let _ = self.all_open.set(Instant::now());
         }
-        if Instant::now() > deadline {
-            panic!(
-                "only {} of {want} forwarded connections ready in time",
-                count.load(Ordering::SeqCst)
+        self.cv.notify_all();
+        while st.0 < CONNECTIONS && !st.1 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "only {} of {CONNECTIONS} forwarded connections ready in time",
+                st.0
             );
+            st = self
+                .cv
+                .wait_timeout(st, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
-        std::thread::sleep(Duration::from_millis(2));
+        assert!(!st.1, "another connection failed");
+    }
+
+    /// A connection failed: nobody waits any longer.
+    fn fail(&self) {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).1 = true;
+        self.cv.notify_all();
     }
 }
 
@@ -139,13 +166,7 @@ fn wait_all(count: &AtomicUsize, want: usize, failed: &AtomicBool, deadline: Ins
 /// is open to the echo server), then, once every connection got there,
 /// `data` written on one thread while the echo is read back on this one.
 /// Returns what came back.
-fn one_connection(
-    addr: SocketAddr,
-    data: Arc<Vec<u8>>,
-    ready: &AtomicUsize,
-    failed: &AtomicBool,
-    deadline: Instant,
-) -> Vec<u8> {
+fn one_connection(addr: SocketAddr, data: Arc<Vec<u8>>, gate: &Gate, deadline: Instant) -> Vec<u8> {
     let mut s = TcpStream::connect(addr).expect("connect to the forward");
     s.set_read_timeout(Some(BOUND)).unwrap();
     s.write_all(&data[..1]).unwrap();
@@ -153,8 +174,7 @@ fn one_connection(
     s.read_exact(&mut first)
         .expect("one-byte round trip through the tunnel");
     assert_eq!(first[0], data[0]);
-    ready.fetch_add(1, Ordering::SeqCst);
-    wait_all(ready, CONNECTIONS, failed, deadline);
+    gate.arrive_and_wait(deadline);
 
     let mut w = s.try_clone().unwrap();
     let writer = std::thread::Builder::new()
@@ -174,25 +194,25 @@ fn one_connection(
 }
 
 /// Runs [`CONNECTIONS`] connections at once through the forward at `addr`
-/// to `echo` and checks each one's echo; the elapsed time.
-fn load(addr: SocketAddr, echo: &Echo) -> Duration {
+/// to `echo` and checks each one's echo; the time until all were open and
+/// the whole elapsed time.
+fn load(addr: SocketAddr, echo: &Echo) -> (Duration, Duration) {
     let start = Instant::now();
     let deadline = start + BOUND;
-    let ready = Arc::new(AtomicUsize::new(0));
-    let failed = Arc::new(AtomicBool::new(false));
+    let gate = Arc::new(Gate::default());
     let runs: Vec<_> = (0..CONNECTIONS)
         .map(|i| {
             let data = Arc::new(pseudo_random_bytes(SIZE, 1000 + i as u64));
             let want = sha256_hex(&data);
-            let (ready, failed) = (ready.clone(), failed.clone());
+            let gate = gate.clone();
             let t = std::thread::Builder::new()
                 .stack_size(STACK)
                 .spawn(move || {
                     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        one_connection(addr, data, &ready, &failed, deadline)
+                        one_connection(addr, data, &gate, deadline)
                     }));
                     if r.is_err() {
-                        failed.store(true, Ordering::SeqCst);
+                        gate.fail();
                     }
                     r
                 })
@@ -236,7 +256,8 @@ fn load(addr: SocketAddr, echo: &Echo) -> Duration {
         "connections open at the echo server at once"
     );
     assert!(took < BOUND, "{CONNECTIONS} connections took {took:?}");
-    took
+    let opened = gate.all_open.get().map_or(took, |t| *t - start);
+    (opened, took)
 }
 
 fn connect_std(d: &Sshd, mio: bool) -> ssh_std::Client {
@@ -269,9 +290,10 @@ fn std_forward_load(mio: bool) {
             },
         )
         .unwrap();
-    let took = load(fwd.local_addr().unwrap(), &echo);
+    let (opened, took) = load(fwd.local_addr().unwrap(), &echo);
     eprintln!(
-        "{}: {CONNECTIONS} connections x {} KiB through one forward in {took:?}",
+        "{}: {CONNECTIONS} connections x {} KiB through one forward in {took:?} \
+         (all open after {opened:?})",
         if mio { "ssh-mio" } else { "ssh-blocking" },
         SIZE >> 10
     );
@@ -324,9 +346,10 @@ fn thousand_connections_through_one_forward_tokio() {
         (c, fwd)
     });
     // The load runs on plain threads; the runtime's own threads carry it.
-    let took = load(fwd.local_addr().unwrap(), &echo);
+    let (opened, took) = load(fwd.local_addr().unwrap(), &echo);
     eprintln!(
-        "ssh-tokio: {CONNECTIONS} connections x {} KiB through one forward in {took:?}",
+        "ssh-tokio: {CONNECTIONS} connections x {} KiB through one forward in {took:?} \
+         (all open after {opened:?})",
         SIZE >> 10
     );
     rt.block_on(async {
