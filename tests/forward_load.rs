@@ -181,7 +181,11 @@ fn one_connection(addr: SocketAddr, data: Arc<Vec<u8>>, gate: &Gate, deadline: I
         .stack_size(STACK)
         .spawn(move || {
             for piece in data[1..].chunks(8 << 10) {
-                w.write_all(piece).unwrap();
+                if let Err(e) = w.write_all(piece) {
+                    // The reader must not wait for an echo that cannot come.
+                    let _ = w.shutdown(Shutdown::Both);
+                    panic!("write through the tunnel: {e}");
+                }
             }
             w.shutdown(Shutdown::Write).unwrap();
         })
