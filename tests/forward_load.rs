@@ -208,19 +208,25 @@ fn load(addr: SocketAddr, echo: &Echo) -> (Duration, Duration) {
         .map(|i| {
             let data = Arc::new(pseudo_random_bytes(SIZE, 1000 + i as u64));
             let want = sha256_hex(&data);
-            let gate = gate.clone();
+            let g = gate.clone();
             let t = std::thread::Builder::new()
                 .stack_size(STACK)
                 .spawn(move || {
                     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        one_connection(addr, data, &gate, deadline)
+                        one_connection(addr, data, &g, deadline)
                     }));
                     if r.is_err() {
-                        gate.fail();
+                        g.fail();
                     }
                     r
                 })
-                .expect("connection thread");
+                .unwrap_or_else(|e| {
+                    gate.fail();
+                    panic!(
+                        "cannot start the thread of connection {i} of {CONNECTIONS}: {e} \
+                         (RLIMIT_NPROC, kernel.threads-max or memory)"
+                    )
+                });
             (t, want)
         })
         .collect();
