@@ -3,7 +3,9 @@
 `server` examples against OpenSSH's `ssh` and `sshd`, same machine, same
 cipher (aes128-gcm@openssh.com), same run.
 
-Rows, each a `-N -L LPORT:127.0.0.1:TARGET` tunnel over one SSH connection:
+Rows, each a `-N -L LPORT:127.0.0.1:TARGET` tunnel over one SSH connection
+(after a first row without a tunnel: what the load and sink themselves
+reach, so that a tunnel row near it is known to be held back by them):
   (a) OpenSSH ssh  -> sshd            (the baseline)
   (b) our client   -> sshd
   (c) OpenSSH ssh  -> our server
@@ -187,6 +189,23 @@ class Tunnel:
         self.log.close()
 
 
+class Direct:
+    """No tunnel: the sink or echo server itself (the harness's ceiling)."""
+    label = "no tunnel"
+
+    def __init__(self, port):
+        self.lport = port
+
+    def said(self):
+        return "(no tunnel)"
+
+    def check_alive(self):
+        pass
+
+    def stop(self):
+        pass
+
+
 def bulk(t, size, results):
     """SIZE bytes through tunnel t to the sink; MB/s first to last byte."""
     while not results.empty():
@@ -331,7 +350,8 @@ def main():
                 ["-N", "-L", f"{lport}:127.0.0.1:{target}", f"{user}@127.0.0.1"])
 
         tag = (lambda rt: f" ({rt})") if len(runtimes) > 1 else (lambda rt: "")
-        rows = [("(a) openssh -> sshd", openssh(sshd_port))]
+        direct = "no tunnel (harness ceiling)"
+        rows = [(direct, None), ("(a) openssh -> sshd", openssh(sshd_port))]
         rows += [(f"(b) ours -> sshd{tag(rt)}", ours_client(sshd_port, rt)) for rt in runtimes]
         rows += [("(c) openssh -> ours", openssh(our_port))]
         rows += [(f"(d) ours -> ours{tag(rt)}", ours_client(our_port, rt)) for rt in runtimes]
@@ -353,7 +373,10 @@ def main():
                     lport = free_port()
                     t = None
                     try:
-                        t = Tunnel(name, argv_of(lport, target), lport, d)
+                        if argv_of is None:
+                            t = Direct(target)
+                        else:
+                            t = Tunnel(name, argv_of(lport, target), lport, d)
                         if kind == "bulk":
                             res[name].append(bulk(t, size, results))
                         else:
@@ -376,8 +399,8 @@ def main():
                 print(f"{name:28} FAILED: {failed[name]}")
                 continue
             b, r = med(bulk_res[name]), med(rate_res[name])
-            rb = f"{b / b0:6.2f}x" if b0 else "    n/a"
-            rr = f"{r / r0:6.2f}x" if r0 else "    n/a"
+            rb = f"{b / b0:6.2f}x" if b0 and name != direct else ""
+            rr = f"{r / r0:6.2f}x" if r0 and name != direct else ""
             print(f"{name:28} {b:8.0f} {rb:>7} {r:8.0f} {rr:>7}")
         if failed:
             print(f"{len(failed)} row(s) FAILED (see above)", file=sys.stderr)
