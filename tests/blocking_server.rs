@@ -11,10 +11,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
-use ssh_blocking::proto::{AdmissionConfig, ChannelId, ChannelRequest, Config, MaxStartups};
+use ssh_blocking::proto::{
+    AdmissionConfig, ChannelId, ChannelKind, ChannelRequest, Config, MaxStartups,
+};
 use ssh_blocking::{
-    Auth, Channel, ChannelOpenFailure, Client, ErrorKind, Handler, HostKeyCheck, KbdInt,
-    PrivateKey, PublicKey, Server, ServerHandle, ShutdownHandle,
+    Auth, Channel, ChannelOpenFailure, ChannelOpener, Client, ErrorKind, Handler, HostKeyCheck,
+    KbdInt, PrivateKey, PublicKey, Server, ServerHandle, ShutdownHandle,
 };
 
 /// A handler for tests: password "pw" for user "slow" takes a second to
@@ -79,14 +81,17 @@ impl Handler for TestHandler {
     fn authenticated(&mut self, user: &str) {
         self.log.lock().unwrap().push(format!("auth {user}"));
     }
-    fn channel_open(&mut self, kind: &str, _data: &[u8]) -> Result<(), ChannelOpenFailure> {
-        if kind == "session" {
+    fn channel_open(&mut self, kind: &ChannelKind) -> Result<(), ChannelOpenFailure> {
+        if *kind == ChannelKind::Session {
             Ok(())
         } else {
-            Err(ChannelOpenFailure::prohibited(format!("no {kind} here")))
+            Err(ChannelOpenFailure::prohibited(format!(
+                "no {} here",
+                kind.name()
+            )))
         }
     }
-    fn channel_opened(&mut self, channel: Channel, _kind: &str) {
+    fn channel_opened(&mut self, channel: Channel, _kind: &ChannelKind) {
         self.chans.insert(channel.id(), channel);
     }
     // Keeps its channels from `channel_opened`, as a handler that needs
@@ -125,8 +130,13 @@ impl Handler for TestHandler {
     fn channel_closed(&mut self, id: ChannelId) {
         self.chans.remove(&id);
     }
-    fn global_request(&mut self, name: &str, _data: &[u8]) -> Option<Vec<u8>> {
-        (name == "tcpip-forward").then(|| 4242u32.to_be_bytes().to_vec())
+    fn tcpip_forward(
+        &mut self,
+        _address: &str,
+        _port: u32,
+        _opener: &ChannelOpener,
+    ) -> Option<u32> {
+        Some(4242)
     }
 }
 

@@ -425,3 +425,21 @@ pub fn set_umask(mask: u32) {
     // SAFETY: umask has no preconditions.
     unsafe { libc::umask(mask as libc::mode_t) };
 }
+
+/// Sets the calling thread's file-system uid and gid (Linux keeps them
+/// per thread), so the files it makes and opens are checked as that user's.
+pub fn set_fs_ids(uid: u32, gid: u32) -> io::Result<()> {
+    // SAFETY: plain system calls on the calling thread's credentials.
+    let (now_gid, now_uid) = unsafe {
+        libc::setfsgid(gid);
+        libc::setfsuid(uid);
+        // An invalid id changes nothing and returns the current one.
+        (libc::setfsgid(u32::MAX), libc::setfsuid(u32::MAX))
+    };
+    if now_uid as u32 != uid || now_gid as u32 != gid {
+        return Err(io::Error::other(format!(
+            "cannot take the file-system identity of uid {uid}"
+        )));
+    }
+    Ok(())
+}

@@ -32,6 +32,8 @@ pub(crate) struct Settings {
     pub(crate) sftp_root: Option<PathBuf>,
     /// The sftp-server options of `-o 'Subsystem sftp internal-sftp ...'`.
     pub(crate) sftp_args: ServerArgs,
+    /// What may be forwarded.
+    pub(crate) forwarding: crate::forward::ForwardSettings,
 }
 
 /// The authorized_keys files of a user.

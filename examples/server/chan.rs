@@ -3,8 +3,8 @@
 
 use std::io::{Read, Write};
 
-use ssh_blocking::proto::{ChannelId, ChannelRequest, PublicKey, Stream};
-use ssh_blocking::{Auth, Channel, Handler, KbdInt};
+use ssh_blocking::proto::{ChannelId, ChannelKind, ChannelRequest, PublicKey, Stream};
+use ssh_blocking::{Auth, Channel, ChannelOpenFailure, Handler, KbdInt};
 
 use crate::common::runtime::on_handle;
 use crate::session::Session;
@@ -99,8 +99,40 @@ impl ssh_tokio::Handler for TokioSession {
     async fn authenticated(&mut self, user: &str) {
         Handler::authenticated(&mut self.0, user)
     }
-    async fn channel_opened(&mut self, channel: ssh_tokio::Channel, _kind: &str) {
-        self.0.opened(SChan::Tokio(channel))
+    async fn channel_open_direct_tcpip(
+        &mut self,
+        host: &str,
+        port: u32,
+        _originator: &str,
+        _originator_port: u32,
+    ) -> Result<(), ChannelOpenFailure> {
+        self.0.open_direct_tcpip(host, port)
+    }
+    async fn channel_open_direct_streamlocal(
+        &mut self,
+        path: &str,
+    ) -> Result<(), ChannelOpenFailure> {
+        self.0.open_direct_streamlocal(path)
+    }
+    async fn channel_opened(&mut self, channel: ssh_tokio::Channel, kind: &ChannelKind) {
+        self.0.opened(SChan::Tokio(channel), kind)
+    }
+    async fn tcpip_forward(
+        &mut self,
+        address: &str,
+        port: u32,
+        opener: &ssh_tokio::ChannelOpener,
+    ) -> Option<u32> {
+        self.0.forward_tcpip(address, port, &opener.blocking())
+    }
+    async fn cancel_tcpip_forward(&mut self, address: &str, port: u32) -> bool {
+        self.0.cancel_forward(address, port, None)
+    }
+    async fn streamlocal_forward(&mut self, path: &str, opener: &ssh_tokio::ChannelOpener) -> bool {
+        self.0.forward_streamlocal(path, &opener.blocking())
+    }
+    async fn cancel_streamlocal_forward(&mut self, path: &str) -> bool {
+        self.0.cancel_forward("", 0, Some(path))
     }
     async fn channel_request(
         &mut self,

@@ -64,6 +64,7 @@ mod common;
 mod args;
 mod auth;
 mod chan;
+mod forward;
 mod process;
 mod pty;
 mod session;
@@ -140,6 +141,7 @@ fn main() {
     let mut accept_env: Vec<String> = vec!["LANG".into(), "LC_*".into()];
     let mut sftp_args: Option<ServerArgs> = None;
     let mut admission = AdmissionConfig::default();
+    let mut forwarding = forward::ForwardSettings::default();
     for kv in &o.options {
         let (key, v) = split_option(kv).unwrap_or_else(|e| die(&e.to_string()));
         let bad = |what: &str| -> ! { die(&format!("bad {what} value {v:?}")) };
@@ -214,6 +216,28 @@ fn main() {
                     .map(str::to_string),
             ),
             "subsystem" => sftp_args = Some(subsystem_option(&v)),
+            "allowtcpforwarding" => {
+                forwarding.tcp =
+                    forward::Allow::parse(&v).unwrap_or_else(|| bad("AllowTcpForwarding"))
+            }
+            "allowstreamlocalforwarding" => {
+                forwarding.streamlocal =
+                    forward::Allow::parse(&v).unwrap_or_else(|| bad("AllowStreamLocalForwarding"))
+            }
+            "gatewayports" => {
+                forwarding.gateway =
+                    forward::Gateway::parse(&v).unwrap_or_else(|| bad("GatewayPorts"))
+            }
+            "permitopen" => {
+                forwarding.permit_open = forward::Permits::parse(&v, false)
+                    .unwrap_or_else(|e| die(&format!("PermitOpen: {e}")))
+            }
+            "permitlisten" => {
+                forwarding.permit_listen = forward::Permits::parse(&v, true)
+                    .unwrap_or_else(|e| die(&format!("PermitListen: {e}")))
+            }
+            "streamlocalbindunlink" => forwarding.bind_unlink = yes_no(&v, "StreamLocalBindUnlink"),
+            "disableforwarding" => forwarding.disabled = yes_no(&v, "DisableForwarding"),
             _ => die(&format!("unsupported option {key:?}")),
         }
     }
@@ -245,6 +269,7 @@ fn main() {
         verbose: o.verbose > 0,
         sftp_root: o.sftp_root.clone(),
         sftp_args: sftp_args.unwrap_or_default(),
+        forwarding,
     });
 
     // Signals are taken by one thread with sigwait; every other thread
@@ -304,4 +329,13 @@ fn on_signal(sigs: libc::sigset_t, stop: impl FnOnce() + Send + 'static) {
         tracing::info!("signal {sig}: closing the listener, live sessions go on");
         stop();
     });
+}
+
+/// A yes/no option's value; anything else is refused, naming the option.
+fn yes_no(v: &str, name: &str) -> bool {
+    match v.to_ascii_lowercase().as_str() {
+        "yes" => true,
+        "no" => false,
+        _ => die(&format!("bad {name} value {v:?}")),
+    }
 }

@@ -13,8 +13,10 @@ use std::time::{Duration, Instant};
 use ssh_blocking::proto::keys::authorized_keys::KeyOptions;
 use ssh_blocking::proto::keys::known_hosts::glob_match;
 use ssh_blocking::proto::sftp::{draft_symlink_peer, SftpServerConfig};
-use ssh_blocking::proto::{ChannelId, ChannelRequest, Prompt, PublicKey};
-use ssh_blocking::{Auth, Channel, Handler, KbdInt, ServerHandle};
+use ssh_blocking::proto::{ChannelId, ChannelKind, ChannelRequest, Prompt, PublicKey};
+use ssh_blocking::{
+    Auth, Channel, ChannelOpenFailure, ChannelOpener, Handler, KbdInt, ServerHandle,
+};
 use ssh_std::sftp_server::serve as serve_sftp;
 
 use crate::auth::{
@@ -24,6 +26,7 @@ use crate::auth::{
 use crate::chan::SChan;
 use crate::common::sys;
 use crate::common::sys::Passwd;
+use crate::forward::{pump, serve_remote, Dest, Policy, RemoteForward};
 use crate::process::{credentials, signal_number, spawn_pipes, spawn_pty};
 use crate::pty::open_pty;
 use crate::sftp::sftp_fs;
@@ -46,6 +49,11 @@ pub(crate) struct Session {
     pub(crate) key_options: KeyOptions,
     pub(crate) chans: HashMap<ChannelId, Chan>,
     pub(crate) started: Instant,
+    /// A forward's destination, connected in `channel_open`, waiting for
+    /// its channel in `channel_opened`.
+    pub(crate) pending: Option<Dest>,
+    /// Remote forwards (their listeners stop when removed or dropped).
+    pub(crate) remote_forwards: Vec<RemoteForward>,
 }
 
 /// A session channel's state until (and while) its command runs.
@@ -122,6 +130,8 @@ impl Session {
             key_options: KeyOptions::default(),
             chans: HashMap::new(),
             started: Instant::now(),
+            pending: None,
+            remote_forwards: Vec::new(),
         }
     }
 
@@ -528,8 +538,38 @@ impl Handler for Session {
         }
     }
 
-    fn channel_opened(&mut self, channel: Channel, _kind: &str) {
-        self.opened(SChan::Std(channel));
+    fn channel_open_direct_tcpip(
+        &mut self,
+        host: &str,
+        port: u32,
+        _originator: &str,
+        _originator_port: u32,
+    ) -> Result<(), ChannelOpenFailure> {
+        self.open_direct_tcpip(host, port)
+    }
+
+    fn channel_open_direct_streamlocal(&mut self, path: &str) -> Result<(), ChannelOpenFailure> {
+        self.open_direct_streamlocal(path)
+    }
+
+    fn channel_opened(&mut self, channel: Channel, kind: &ChannelKind) {
+        self.opened(SChan::Std(channel), kind);
+    }
+
+    fn tcpip_forward(&mut self, address: &str, port: u32, opener: &ChannelOpener) -> Option<u32> {
+        self.forward_tcpip(address, port, opener)
+    }
+
+    fn cancel_tcpip_forward(&mut self, address: &str, port: u32) -> bool {
+        self.cancel_forward(address, port, None)
+    }
+
+    fn streamlocal_forward(&mut self, path: &str, opener: &ChannelOpener) -> bool {
+        self.forward_streamlocal(path, opener)
+    }
+
+    fn cancel_streamlocal_forward(&mut self, path: &str) -> bool {
+        self.cancel_forward("", 0, Some(path))
     }
 
     fn channel_request(&mut self, channel: &Channel, request: ChannelRequest) -> bool {
@@ -546,7 +586,88 @@ impl Handler for Session {
 }
 
 impl Session {
-    pub(crate) fn opened(&mut self, channel: SChan) {
+    fn policy(&self) -> Policy<'_> {
+        Policy {
+            settings: &self.settings.forwarding,
+            key: &self.key_options,
+            account: self.account.as_ref(),
+            peer: &self.peer,
+        }
+    }
+
+    pub(crate) fn open_direct_tcpip(
+        &mut self,
+        host: &str,
+        port: u32,
+    ) -> Result<(), ChannelOpenFailure> {
+        let s = self.policy().open_tcp(host, port)?;
+        self.pending = Some(Dest::Tcp(s));
+        Ok(())
+    }
+
+    pub(crate) fn open_direct_streamlocal(&mut self, path: &str) -> Result<(), ChannelOpenFailure> {
+        let s = self.policy().open_unix(path)?;
+        self.pending = Some(Dest::Unix(s));
+        Ok(())
+    }
+
+    pub(crate) fn forward_tcpip(
+        &mut self,
+        address: &str,
+        port: u32,
+        opener: &ChannelOpener,
+    ) -> Option<u32> {
+        let (listeners, bound) = self.policy().listen_tcp(address, port)?;
+        let fwd = serve_remote(opener, listeners, address, port, bound)?;
+        tracing::debug!("{}: remote forward on {address}:{bound}", self.peer);
+        self.remote_forwards.push(fwd);
+        Some(u32::from(bound))
+    }
+
+    pub(crate) fn forward_streamlocal(&mut self, path: &str, opener: &ChannelOpener) -> bool {
+        let Some(l) = self.policy().listen_unix(path) else {
+            return false;
+        };
+        let Ok(running) = opener.forward_remote_unix(l, path) else {
+            return false;
+        };
+        self.remote_forwards.push(RemoteForward {
+            address: String::new(),
+            port: 0,
+            bound: 0,
+            path: Some(path.to_string()),
+            _listeners: vec![running],
+        });
+        true
+    }
+
+    /// Stops the remote forward on `address`:`port` (the port asked for
+    /// or the one bound) or on the socket `path`.
+    pub(crate) fn cancel_forward(&mut self, address: &str, port: u32, path: Option<&str>) -> bool {
+        let pos = self.remote_forwards.iter().position(|f| match path {
+            Some(p) => f.path.as_deref() == Some(p),
+            None => {
+                f.path.is_none()
+                    && f.address == address
+                    && (f.port == port || u32::from(f.bound) == port)
+            }
+        });
+        match pos {
+            Some(i) => {
+                self.remote_forwards.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub(crate) fn opened(&mut self, channel: SChan, kind: &ChannelKind) {
+        if *kind != ChannelKind::Session {
+            if let Some(dest) = self.pending.take() {
+                pump(dest, channel);
+            }
+            return;
+        }
         self.chans.insert(
             channel.id(),
             Chan {
@@ -646,6 +767,8 @@ impl Session {
     }
 
     pub(crate) fn ended(&mut self, reason: &ssh_blocking::Error) {
+        // Remote-forward listeners close with the connection.
+        self.remote_forwards.clear();
         for (_, ch) in self.chans.drain() {
             if let Some(p) = &ch.proc {
                 p.hang_up();

@@ -31,9 +31,9 @@ pub use ssh_proto::{
     PrivateKey, PublicKey,
 };
 pub use ssh_std::{
-    load_private_key, splice_tcp, splice_unix, Channel, ChannelStderr, Client, ConnectionInfo,
-    DirEntry, ExecOutput, ForwardTarget, Handler, HostKeyCheck, LocalForward, OpenOptions,
-    ServerHandle, Sftp, SftpFile, SplitStream, ToHostPort,
+    load_private_key, splice_tcp, splice_unix, Channel, ChannelOpener, ChannelStderr, Client,
+    ConnectionInfo, DirEntry, ExecOutput, ForwardTarget, Handler, HostKeyCheck, LocalForward,
+    OpenOptions, ServerHandle, Sftp, SftpFile, SplitStream, ToHostPort,
 };
 
 /// The SFTP client: [`Sftp`], its files and options.

@@ -57,8 +57,8 @@ mod workers;
 pub use ssh_proto::sftp::Attrs;
 pub use ssh_proto::{Auth, ChannelOpenFailure, Config, Error, ErrorKind, ExitSignal, KbdInt};
 pub use ssh_std::{
-    splice_tcp, splice_unix, Channel, ChannelStderr, Client, ExecOutput, ForwardTarget, Handler,
-    HostKeyCheck, LocalForward, ServerHandle, Sftp, SftpFile, ToHostPort,
+    splice_tcp, splice_unix, Channel, ChannelOpener, ChannelStderr, Client, ExecOutput,
+    ForwardTarget, Handler, HostKeyCheck, LocalForward, ServerHandle, Sftp, SftpFile, ToHostPort,
 };
 
 pub use handle::ReactorHandle;

@@ -1,8 +1,11 @@
-//! Local forwarding (ssh's `-L`): a listener whose every connection
-//! becomes a `direct-tcpip` (or `direct-streamlocal`) channel, with the
-//! bytes copied both ways by two threads per connection. Each connection
-//! waits only on its own channel and socket, so a slow one never stalls
-//! the others or the session.
+//! Forwarding listeners: local forwarding (ssh's `-L`, `-D`), a listener
+//! whose every connection becomes a `direct-tcpip` (or
+//! `direct-streamlocal`) channel, and a server's side of remote forwarding
+//! (ssh's `-R`), whose every connection becomes a `forwarded-tcpip` (or
+//! `forwarded-streamlocal`) channel to the client. The bytes are copied
+//! both ways by two threads per connection. Each connection waits only on
+//! its own channel and socket, so a slow one never stalls the others or
+//! the session.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
@@ -37,6 +40,115 @@ pub enum ForwardTarget {
     /// Wherever each connection asks, in a SOCKS4, SOCKS4a or SOCKS5
     /// handshake (ssh's `-D`; no authentication, CONNECT only).
     Socks,
+}
+
+/// What each accepted connection becomes.
+#[derive(Clone)]
+enum Route {
+    /// A channel the client opens (`-L`, `-D`).
+    Local(ForwardTarget),
+    /// `forwarded-tcpip` to the client, naming the forward's address and port.
+    RemoteTcp { address: String, port: u16 },
+    /// `forwarded-streamlocal@openssh.com` to the client.
+    RemoteUnix { path: String },
+}
+
+/// Opens channels from a server to its client: `forwarded-tcpip` for a
+/// remote forward the handler accepted (and, for the agent and X11,
+/// their channels). Cheap to clone; `Send + Sync`. A handler gets one with
+/// each forward request ([`Handler::tcpip_forward`](crate::Handler::tcpip_forward))
+/// and from [`ServerHandle::opener`](crate::ServerHandle::opener).
+#[derive(Clone)]
+pub struct ChannelOpener {
+    conn: Arc<Handle>,
+}
+
+impl std::fmt::Debug for ChannelOpener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChannelOpener").finish_non_exhaustive()
+    }
+}
+
+impl ChannelOpener {
+    /// An opener on the connection `conn` (for adapters).
+    pub fn new(conn: Arc<Handle>) -> ChannelOpener {
+        ChannelOpener { conn }
+    }
+
+    /// Opens a channel of `kind` to the client; blocks until the client
+    /// accepts or refuses it (an [`ErrorKind::ChannelOpen`] error with its
+    /// reason). A server opens `forwarded-tcpip`,
+    /// `forwarded-streamlocal@openssh.com`, `x11` and
+    /// `auth-agent@openssh.com` channels.
+    pub fn open_channel(&self, kind: &ChannelKind) -> Result<Channel, Error> {
+        Client::open_on(&self.conn, kind)
+    }
+
+    /// A `forwarded-tcpip` channel: someone connected to `address`:`port`
+    /// (the forward's address as the client asked for it, and the bound
+    /// port) from `originator`.
+    pub fn forwarded_tcpip(
+        &self,
+        address: &str,
+        port: u16,
+        originator: (&str, u16),
+    ) -> Result<Channel, Error> {
+        self.open_channel(&ChannelKind::ForwardedTcpip {
+            address: address.into(),
+            port: port.into(),
+            originator: originator.0.into(),
+            originator_port: originator.1.into(),
+        })
+    }
+
+    /// A `forwarded-streamlocal@openssh.com` channel: someone connected
+    /// to the forwarded socket `path`.
+    pub fn forwarded_streamlocal(&self, path: &str) -> Result<Channel, Error> {
+        self.open_channel(&ChannelKind::ForwardedStreamlocal { path: path.into() })
+    }
+
+    /// Serves a remote forward the handler accepted: each connection to
+    /// `listener` becomes a `forwarded-tcpip` channel to the client naming
+    /// `address`:`port` (as the client asked, with the bound port), the
+    /// bytes carried both ways. Runs until the returned forward is stopped
+    /// or dropped; a connection the client refuses is closed.
+    pub fn forward_remote(
+        &self,
+        listener: TcpListener,
+        address: &str,
+        port: u16,
+    ) -> Result<LocalForward, Error> {
+        let addr = listener.local_addr().ok();
+        let route = Route::RemoteTcp {
+            address: address.into(),
+            port,
+        };
+        start(
+            self.conn.clone(),
+            Listener::Tcp(listener),
+            addr,
+            None,
+            route,
+        )
+    }
+
+    /// [`forward_remote`](Self::forward_remote) for a Unix socket
+    /// listener at `path` (`streamlocal-forward@openssh.com`); the socket
+    /// file is removed when the forward stops.
+    pub fn forward_remote_unix(
+        &self,
+        listener: UnixListener,
+        path: &str,
+    ) -> Result<LocalForward, Error> {
+        let route = Route::RemoteUnix { path: path.into() };
+        start(
+            self.conn.clone(),
+            Listener::Unix(listener),
+            None,
+            Some(PathBuf::from(path)),
+            route,
+        )
+    }
 }
 
 /// What a local forward listens on.
@@ -161,23 +273,32 @@ impl Client {
         path: Option<PathBuf>,
         target: ForwardTarget,
     ) -> Result<LocalForward, Error> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let conn = self.handle().clone();
-        let flag = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("ssh-forward".into())
-            .spawn(move || accept_loop(l, conn, target, flag))
-            .map_err(|e| Error::new(ErrorKind::Io, format!("spawn a forward thread: {e}")))?;
-        Ok(LocalForward {
-            stop,
-            addr,
-            path,
-            thread: Some(thread),
-        })
+        start(self.handle().clone(), l, addr, path, Route::Local(target))
     }
 }
 
-fn accept_loop(l: Listener, conn: Arc<Handle>, target: ForwardTarget, stop: Arc<AtomicBool>) {
+fn start(
+    conn: Arc<Handle>,
+    l: Listener,
+    addr: Option<SocketAddr>,
+    path: Option<PathBuf>,
+    route: Route,
+) -> Result<LocalForward, Error> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let thread = std::thread::Builder::new()
+        .name("ssh-forward".into())
+        .spawn(move || accept_loop(l, conn, route, flag))
+        .map_err(|e| Error::new(ErrorKind::Io, format!("spawn a forward thread: {e}")))?;
+    Ok(LocalForward {
+        stop,
+        addr,
+        path,
+        thread: Some(thread),
+    })
+}
+
+fn accept_loop(l: Listener, conn: Arc<Handle>, route: Route, stop: Arc<AtomicBool>) {
     loop {
         let (sock, origin): (Box<dyn Stream>, (String, u16)) = match &l {
             Listener::Tcp(l) => match l.accept() {
@@ -206,13 +327,29 @@ fn accept_loop(l: Listener, conn: Arc<Handle>, target: ForwardTarget, stop: Arc<
             return;
         }
         let conn = conn.clone();
-        let target = target.clone();
+        let route = route.clone();
         // Opening waits for the server (and SOCKS for the client): on a
         // thread of its own, so the next connection is accepted meanwhile.
         let _ = std::thread::Builder::new()
             .name("ssh-forward-conn".into())
             .spawn(move || {
                 let mut sock = sock;
+                let target = match route {
+                    Route::Local(t) => t,
+                    Route::RemoteTcp { address, port } => {
+                        let kind = ChannelKind::ForwardedTcpip {
+                            address,
+                            port: port.into(),
+                            originator: origin.0,
+                            originator_port: origin.1.into(),
+                        };
+                        return carry(sock, &conn, &kind);
+                    }
+                    Route::RemoteUnix { path } => {
+                        let kind = ChannelKind::ForwardedStreamlocal { path };
+                        return carry(sock, &conn, &kind);
+                    }
+                };
                 let (kind, early, socks) = match target {
                     ForwardTarget::Tcp { host, port } => (
                         ChannelKind::direct_tcpip(host, port, origin.0, origin.1),
@@ -247,6 +384,15 @@ fn accept_loop(l: Listener, conn: Arc<Handle>, target: ForwardTarget, stop: Arc<
                 }
                 splice(sock, ch);
             });
+    }
+}
+
+/// Opens `kind` for the accepted `sock` and carries it (a refused open
+/// closes the socket).
+fn carry(sock: Box<dyn Stream>, conn: &Arc<Handle>, kind: &ChannelKind) {
+    match Client::open_on(conn, kind) {
+        Ok(ch) => splice(sock, ch),
+        Err(e) => tracing::debug!(kind = kind.name(), error = %e, "forwarded connection refused"),
     }
 }
 

@@ -51,7 +51,7 @@ pub use client::{
     auth_event, check_host_key, Client, ExecOutput, HostKeyCheck, PromptFn, SplitStream,
 };
 pub use files::{load_private_key, read_known_hosts};
-pub use forward::{splice_tcp, splice_unix, ForwardTarget, LocalForward};
+pub use forward::{splice_tcp, splice_unix, ChannelOpener, ForwardTarget, LocalForward};
 pub use io_util::read_full;
 pub use server::{
     require_host_key, ConnectionInfo, Dispatcher, Gate, Handler, ServerHandle, UnauthGuard,

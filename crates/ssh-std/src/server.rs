@@ -16,7 +16,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use ssh_proto::disconnect::BY_APPLICATION;
-use ssh_proto::session::connection_result;
+use ssh_proto::forward::{ChannelKind, GlobalRequest};
+use ssh_proto::session::{channel_open_kind, connection_result, refuse_kind, tcpip_forward_reply};
 
 use ssh_proto::{
     Admission, AdmissionConfig, Auth, AuthAnswer, AuthQuestion, AuthRequest, ChannelId,
@@ -26,6 +27,7 @@ use ssh_proto::{
 
 use crate::channel::Channel;
 use crate::driver::{Handle, HeldChannel, Shared};
+use crate::forward::ChannelOpener;
 
 /// Decides everything about one connection. Every method has a default
 /// that refuses (or, for notifications, does nothing), so a handler
@@ -71,15 +73,61 @@ pub trait Handler: Send {
     }
     /// Authentication is complete for `user`.
     fn authenticated(&mut self, user: &str) {}
-    /// May a channel of this type open? Default: sessions only.
-    fn channel_open(&mut self, kind: &str, data: &[u8]) -> Result<(), ChannelOpenFailure> {
-        ChannelOpenFailure::sessions_only(kind)
+    /// May a channel of this kind open? The default sends each kind a
+    /// client opens to its method below and refuses the rest
+    /// (`forwarded-tcpip`, `x11`, …: a client does not open them; an
+    /// unknown type: `SSH_OPEN_UNKNOWN_CHANNEL_TYPE`). A malformed open is
+    /// refused before asking, and session channels beyond `MaxSessions`
+    /// (default 10 per connection) after.
+    fn channel_open(&mut self, kind: &ChannelKind) -> Result<(), ChannelOpenFailure> {
+        match kind {
+            ChannelKind::Session => self.channel_open_session(),
+            ChannelKind::DirectTcpip {
+                host,
+                port,
+                originator,
+                originator_port,
+            } => self.channel_open_direct_tcpip(host, *port, originator, *originator_port),
+            ChannelKind::DirectStreamlocal { path } => self.channel_open_direct_streamlocal(path),
+            k => refuse_kind(k),
+        }
+    }
+    /// A session channel. Default: accept.
+    fn channel_open_session(&mut self) -> Result<(), ChannelOpenFailure> {
+        Ok(())
+    }
+    /// `direct-tcpip` (ssh's `-L`, `-D`, `-W`): connect to `host`:`port`
+    /// for a connection from `originator`:`originator_port`. A handler
+    /// that allows it connects here (refusing with
+    /// [`ChannelOpenFailure::connect_failed`] when it cannot) and carries
+    /// the socket over the channel [`channel_opened`](Self::channel_opened)
+    /// brings, e.g. with [`splice_tcp`](crate::splice_tcp) on a thread.
+    /// Default: refuse (administratively prohibited).
+    fn channel_open_direct_tcpip(
+        &mut self,
+        host: &str,
+        port: u32,
+        originator: &str,
+        originator_port: u32,
+    ) -> Result<(), ChannelOpenFailure> {
+        Err(ChannelOpenFailure::prohibited(
+            "port forwarding is disabled",
+        ))
+    }
+    /// `direct-streamlocal@openssh.com`: connect to the Unix socket
+    /// `path`, as [`channel_open_direct_tcpip`](Self::channel_open_direct_tcpip).
+    /// Default: refuse.
+    fn channel_open_direct_streamlocal(&mut self, path: &str) -> Result<(), ChannelOpenFailure> {
+        Err(ChannelOpenFailure::prohibited(
+            "stream local forwarding is disabled",
+        ))
     }
     /// The channel is open: a handle of its own to keep, if the handler
-    /// wants one before the first request. Default: nothing (the
-    /// dispatcher keeps the channel open until the handler keeps a handle;
-    /// from then on the handler's last drop closes it).
-    fn channel_opened(&mut self, channel: Channel, kind: &str) {}
+    /// wants one before the first request (for a forwarding channel, the
+    /// handle that carries its bytes). Default: nothing (the dispatcher
+    /// keeps the channel open until the handler keeps a handle; from then
+    /// on the handler's last drop closes it).
+    fn channel_opened(&mut self, channel: Channel, kind: &ChannelKind) {}
     /// A channel request (pty-req, env, exec, shell, subsystem,
     /// window-change, signal, …) on `channel`; `channel.clone()` gives a
     /// handle to move to a thread that serves it (and calls
@@ -90,7 +138,35 @@ pub trait Handler: Send {
     }
     /// The channel is closed in both directions.
     fn channel_closed(&mut self, channel: ChannelId) {}
-    /// A global request: `Some(reply data)` for success, `None` for failure.
+    /// `tcpip-forward` (ssh's `-R`): listen on `address`:`port` and open
+    /// a `forwarded-tcpip` channel to the client per connection, e.g. with
+    /// [`ChannelOpener::forward_remote`] (keep the forward it returns; the
+    /// listener closes when it is dropped). `address` as the client sent
+    /// it: `""` for every address, `localhost` for loopback. Some(bound
+    /// port) to accept (the port picked when `port` is 0), None to refuse.
+    /// Default: refuse.
+    fn tcpip_forward(&mut self, address: &str, port: u32, opener: &ChannelOpener) -> Option<u32> {
+        None
+    }
+    /// `cancel-tcpip-forward`: stop the forward on `address`:`port`; true
+    /// if there was one. Default: false.
+    fn cancel_tcpip_forward(&mut self, address: &str, port: u32) -> bool {
+        false
+    }
+    /// `streamlocal-forward@openssh.com`: listen on the Unix socket `path`
+    /// and open a `forwarded-streamlocal@openssh.com` channel per
+    /// connection ([`ChannelOpener::forward_remote_unix`]); true to
+    /// accept. Default: refuse.
+    fn streamlocal_forward(&mut self, path: &str, opener: &ChannelOpener) -> bool {
+        false
+    }
+    /// `cancel-streamlocal-forward@openssh.com`; true if there was one.
+    /// Default: false.
+    fn cancel_streamlocal_forward(&mut self, path: &str) -> bool {
+        false
+    }
+    /// Any other global request: `Some(reply data)` for success, `None`
+    /// for failure.
     fn global_request(&mut self, name: &str, data: &[u8]) -> Option<Vec<u8>> {
         None
     }
@@ -116,6 +192,11 @@ pub struct ServerHandle {
 }
 
 impl ServerHandle {
+    /// Opens channels to the client (`forwarded-tcpip` and the like).
+    pub fn opener(&self) -> ChannelOpener {
+        ChannelOpener::new(self.conn.clone())
+    }
+
     /// A handle over `conn`, described by `info`. For adapters that drive a
     /// connection themselves (they own its socket).
     pub fn from_parts(conn: Arc<Handle>, info: ConnectionInfo) -> ServerHandle {
@@ -203,8 +284,13 @@ fn handle_event<H: Handler>(
             kind,
             data,
         } => {
-            let decision = handler.channel_open(&kind, &data);
+            let kind = channel_open_kind(&kind, &data);
+            let decision = match &kind {
+                Ok(k) => handler.channel_open(k),
+                Err(refused) => Err(refused.clone()),
+            };
             if sh.with(|s| s.open_decision(channel, decision))? {
+                let Ok(kind) = kind else { return Ok(()) };
                 let ch = Channel::new(handle.conn.clone(), channel);
                 chans.insert(channel, HeldChannel::Own(ch.release().clone()));
                 handler.channel_opened(ch, &kind);
@@ -247,7 +333,25 @@ fn handle_event<H: Handler>(
             want_reply,
             data,
         } => {
-            let r = handler.global_request(&name, &data);
+            let r = match GlobalRequest::parse(&name, &data) {
+                Ok(GlobalRequest::TcpipForward { address, port }) => handler
+                    .tcpip_forward(&address, port, &handle.opener())
+                    .map(|bound| tcpip_forward_reply(port, bound)),
+                Ok(GlobalRequest::CancelTcpipForward { address, port }) => {
+                    handler.cancel_tcpip_forward(&address, port).then(Vec::new)
+                }
+                Ok(GlobalRequest::StreamlocalForward { path }) => handler
+                    .streamlocal_forward(&path, &handle.opener())
+                    .then(Vec::new),
+                Ok(GlobalRequest::CancelStreamlocalForward { path }) => {
+                    handler.cancel_streamlocal_forward(&path).then(Vec::new)
+                }
+                Ok(GlobalRequest::Other { name, data }) => handler.global_request(&name, &data),
+                Err(e) => {
+                    tracing::debug!(error = %e, "malformed global request refused");
+                    None
+                }
+            };
             sh.with(|s| s.reply_global(want_reply, r))
         }
         _ => Ok(()),

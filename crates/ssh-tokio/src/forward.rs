@@ -6,6 +6,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use ssh_proto::forward::{SocksHandshake, SocksStep, SocksTarget};
 use ssh_proto::{ChannelKind, Error, ErrorKind};
@@ -14,7 +15,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, ToSocketAddrs, UnixListener};
 use tokio::task::JoinHandle;
 
-use crate::Client;
+use crate::{Channel, Client, Conn};
 
 /// A running local forward: connections to [`LocalForward::local_addr`]
 /// (or its socket path) are carried to the target through the SSH
@@ -120,6 +121,134 @@ impl Client {
             path: Some(path),
             task,
         })
+    }
+}
+
+/// Opens channels from a server to its client: `forwarded-tcpip` for a
+/// remote forward the handler accepted (and, for the agent and X11, their
+/// channels). Cheap to clone; `Send + Sync`. A handler gets one with each
+/// forward request ([`Handler::tcpip_forward`](crate::Handler::tcpip_forward)).
+#[derive(Clone)]
+pub struct ChannelOpener {
+    conn: Arc<Conn>,
+}
+
+impl std::fmt::Debug for ChannelOpener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChannelOpener").finish_non_exhaustive()
+    }
+}
+
+impl ChannelOpener {
+    pub(crate) fn new(conn: Arc<Conn>) -> ChannelOpener {
+        ChannelOpener { conn }
+    }
+
+    /// The same opener for blocking code (threads of the application):
+    /// its channels are `ssh_std` channels with `Read + Write`.
+    pub fn blocking(&self) -> ssh_std::ChannelOpener {
+        ssh_std::ChannelOpener::new(self.conn.handle.clone())
+    }
+
+    /// Opens a channel of `kind` to the client; resolves when the client
+    /// accepts or refuses it (an [`ErrorKind::ChannelOpen`] error with its
+    /// reason).
+    pub async fn open_channel(&self, kind: &ChannelKind) -> Result<Channel, Error> {
+        crate::open_on(&self.conn, kind).await
+    }
+
+    /// A `forwarded-tcpip` channel: someone connected to `address`:`port`
+    /// (the forward's address as the client asked for it, and the bound
+    /// port) from `originator`.
+    pub async fn forwarded_tcpip(
+        &self,
+        address: &str,
+        port: u16,
+        originator: (&str, u16),
+    ) -> Result<Channel, Error> {
+        self.open_channel(&ChannelKind::ForwardedTcpip {
+            address: address.into(),
+            port: port.into(),
+            originator: originator.0.into(),
+            originator_port: originator.1.into(),
+        })
+        .await
+    }
+
+    /// A `forwarded-streamlocal@openssh.com` channel: someone connected to
+    /// the forwarded socket `path`.
+    pub async fn forwarded_streamlocal(&self, path: &str) -> Result<Channel, Error> {
+        self.open_channel(&ChannelKind::ForwardedStreamlocal { path: path.into() })
+            .await
+    }
+
+    /// Serves a remote forward the handler accepted: each connection to
+    /// `listener` becomes a `forwarded-tcpip` channel to the client naming
+    /// `address`:`port`, the bytes carried both ways by a task of its own.
+    /// Runs until the returned forward is stopped or dropped.
+    pub fn forward_remote(&self, listener: TcpListener, address: &str, port: u16) -> LocalForward {
+        let addr = listener.local_addr().ok();
+        let opener = self.clone();
+        let address = address.to_string();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((s, peer)) = listener.accept().await else {
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    continue;
+                };
+                let _ = s.set_nodelay(true);
+                let kind = ChannelKind::ForwardedTcpip {
+                    address: address.clone(),
+                    port: port.into(),
+                    originator: peer.ip().to_string(),
+                    originator_port: peer.port().into(),
+                };
+                tokio::spawn(carry_to(opener.clone(), s, kind));
+            }
+        });
+        LocalForward {
+            addr,
+            path: None,
+            task,
+        }
+    }
+
+    /// [`forward_remote`](Self::forward_remote) for a Unix socket listener
+    /// at `path`; the socket file is removed when the forward stops.
+    pub fn forward_remote_unix(&self, listener: UnixListener, path: &str) -> LocalForward {
+        let opener = self.clone();
+        let name = path.to_string();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((s, _)) = listener.accept().await else {
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    continue;
+                };
+                let kind = ChannelKind::ForwardedStreamlocal { path: name.clone() };
+                tokio::spawn(carry_to(opener.clone(), s, kind));
+            }
+        });
+        LocalForward {
+            addr: None,
+            path: Some(PathBuf::from(path)),
+            task,
+        }
+    }
+}
+
+/// Opens `kind` for an accepted socket and copies both ways until both
+/// directions ended (a refused open closes the socket).
+async fn carry_to<S: AsyncRead + AsyncWrite + Unpin>(
+    opener: ChannelOpener,
+    mut sock: S,
+    kind: ChannelKind,
+) {
+    match opener.open_channel(&kind).await {
+        Ok(mut ch) => {
+            let _ = tokio::io::copy_bidirectional(&mut sock, &mut ch).await;
+            let _ = ch.close();
+        }
+        Err(e) => tracing::debug!(kind = kind.name(), error = %e, "forwarded connection refused"),
     }
 }
 

@@ -85,7 +85,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
 
 pub use channel::{Channel, ChannelStderr};
-pub use forward::LocalForward;
+pub use forward::{ChannelOpener, LocalForward};
 pub use server::{serve_connection, Handler, Server, ShutdownHandle};
 pub use sftp::{File as SftpFile, Sftp};
 
@@ -578,10 +578,7 @@ impl Client {
     /// resolves when the server accepts or refuses it (a
     /// [`ErrorKind::ChannelOpen`] error with the server's reason code).
     pub async fn open_channel(&self, kind: &proto::ChannelKind) -> Result<Channel, Error> {
-        let id = self.conn.with(|s| s.conn_mut().open(kind))?;
-        let ch = Channel::new(self.conn.clone(), id);
-        self.conn.wait(Key::Chan(id), |s| s.poll_open(id)).await?;
-        Ok(ch)
+        open_on(&self.conn, kind).await
     }
 
     /// A TCP connection from the server to `host`:`port` (ssh's `-W`, one
@@ -755,3 +752,12 @@ impl Client {
 }
 
 type SendPromptFn<'a> = dyn FnMut(&str, &str, &[Prompt]) -> Vec<String> + Send + 'a;
+
+/// Opens a channel of `kind` on `conn`; resolves when the peer accepts or
+/// refuses it.
+pub(crate) async fn open_on(conn: &Arc<Conn>, kind: &proto::ChannelKind) -> Result<Channel, Error> {
+    let id = conn.with(|s| s.conn_mut().open(kind))?;
+    let ch = Channel::new(conn.clone(), id);
+    conn.wait(Key::Chan(id), |s| s.poll_open(id)).await?;
+    Ok(ch)
+}

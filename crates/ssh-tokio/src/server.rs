@@ -9,12 +9,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use ssh_proto::forward::{ChannelKind, GlobalRequest};
+use ssh_proto::session::{channel_open_kind, refuse_kind, tcpip_forward_reply};
 use ssh_proto::{AuthAnswer, AuthQuestion};
 use ssh_proto::{ChannelId, ChannelRequest, Connection, Error, Event, PublicKey, Refusal};
 use ssh_std::{ConnectionInfo, Gate, ServerHandle};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 
+use crate::forward::ChannelOpener;
 use crate::{Auth, Channel, ChannelOpenFailure, Config, Conn, KbdInt};
 use ssh_std::driver::HeldChannel;
 
@@ -82,22 +85,84 @@ pub trait Handler: Send + 'static {
     fn authenticated(&mut self, user: &str) -> impl Future<Output = ()> + Send {
         async {}
     }
-    /// The client opens a channel of `kind` (`session`, ...). Default:
-    /// accept `session` only. The server refuses session channels beyond
-    /// `MaxSessions` (default 10 per connection) before asking.
+    /// May a channel of this kind open? The default sends each kind a
+    /// client opens to its method below and refuses the rest
+    /// (`forwarded-tcpip`, `x11`, …: a client does not open them; an
+    /// unknown type: `SSH_OPEN_UNKNOWN_CHANNEL_TYPE`). A malformed open is
+    /// refused before asking, and session channels beyond `MaxSessions`
+    /// (default 10 per connection) after.
     fn channel_open(
         &mut self,
-        kind: &str,
-        data: &[u8],
+        kind: &ChannelKind,
     ) -> impl Future<Output = Result<(), ChannelOpenFailure>> + Send {
-        let r = ChannelOpenFailure::sessions_only(kind);
-        async move { r }
+        async move {
+            match kind {
+                ChannelKind::Session => self.channel_open_session().await,
+                ChannelKind::DirectTcpip {
+                    host,
+                    port,
+                    originator,
+                    originator_port,
+                } => {
+                    self.channel_open_direct_tcpip(host, *port, originator, *originator_port)
+                        .await
+                }
+                ChannelKind::DirectStreamlocal { path } => {
+                    self.channel_open_direct_streamlocal(path).await
+                }
+                k => refuse_kind(k),
+            }
+        }
+    }
+    /// A session channel. Default: accept.
+    fn channel_open_session(
+        &mut self,
+    ) -> impl Future<Output = Result<(), ChannelOpenFailure>> + Send {
+        async { Ok(()) }
+    }
+    /// `direct-tcpip` (ssh's `-L`, `-D`, `-W`): connect to `host`:`port`
+    /// for a connection from `originator`:`originator_port`. A handler
+    /// that allows it connects here (refusing with
+    /// [`ChannelOpenFailure::connect_failed`] when it cannot) and carries
+    /// the socket over the channel [`channel_opened`](Self::channel_opened)
+    /// brings (`tokio::io::copy_bidirectional` in a task). Default: refuse
+    /// (administratively prohibited).
+    fn channel_open_direct_tcpip(
+        &mut self,
+        host: &str,
+        port: u32,
+        originator: &str,
+        originator_port: u32,
+    ) -> impl Future<Output = Result<(), ChannelOpenFailure>> + Send {
+        async {
+            Err(ChannelOpenFailure::prohibited(
+                "port forwarding is disabled",
+            ))
+        }
+    }
+    /// `direct-streamlocal@openssh.com`: connect to the Unix socket
+    /// `path`, as [`channel_open_direct_tcpip`](Self::channel_open_direct_tcpip).
+    /// Default: refuse.
+    fn channel_open_direct_streamlocal(
+        &mut self,
+        path: &str,
+    ) -> impl Future<Output = Result<(), ChannelOpenFailure>> + Send {
+        async {
+            Err(ChannelOpenFailure::prohibited(
+                "stream local forwarding is disabled",
+            ))
+        }
     }
     /// An accepted channel: a handle of its own to keep, if the handler
-    /// wants one before the first request. Default: nothing (the
-    /// dispatcher keeps the channel open until the handler keeps a handle;
-    /// from then on the handler's last drop closes it).
-    fn channel_opened(&mut self, channel: Channel, kind: &str) -> impl Future<Output = ()> + Send {
+    /// wants one before the first request (for a forwarding channel, the
+    /// handle that carries its bytes). Default: nothing (the dispatcher
+    /// keeps the channel open until the handler keeps a handle; from then
+    /// on the handler's last drop closes it).
+    fn channel_opened(
+        &mut self,
+        channel: Channel,
+        kind: &ChannelKind,
+    ) -> impl Future<Output = ()> + Send {
         async {}
     }
     /// pty-req, env, exec, shell, subsystem, window-change, signal, ... on
@@ -115,7 +180,47 @@ pub trait Handler: Send + 'static {
     fn channel_closed(&mut self, channel: ChannelId) -> impl Future<Output = ()> + Send {
         async {}
     }
-    /// Some(reply data) to accept a global request.
+    /// `tcpip-forward` (ssh's `-R`): listen on `address`:`port` and open
+    /// a `forwarded-tcpip` channel to the client per connection, e.g. with
+    /// [`ChannelOpener::forward_remote`] (keep the forward it returns; the
+    /// listener closes when it is dropped). `address` as the client sent
+    /// it: `""` for every address, `localhost` for loopback. Some(bound
+    /// port) to accept (the port picked when `port` is 0), None to refuse.
+    /// Default: refuse.
+    fn tcpip_forward(
+        &mut self,
+        address: &str,
+        port: u32,
+        opener: &ChannelOpener,
+    ) -> impl Future<Output = Option<u32>> + Send {
+        async { None }
+    }
+    /// `cancel-tcpip-forward`: stop the forward on `address`:`port`; true
+    /// if there was one. Default: false.
+    fn cancel_tcpip_forward(
+        &mut self,
+        address: &str,
+        port: u32,
+    ) -> impl Future<Output = bool> + Send {
+        async { false }
+    }
+    /// `streamlocal-forward@openssh.com`: listen on the Unix socket `path`
+    /// and open a `forwarded-streamlocal@openssh.com` channel per
+    /// connection ([`ChannelOpener::forward_remote_unix`]); true to
+    /// accept. Default: refuse.
+    fn streamlocal_forward(
+        &mut self,
+        path: &str,
+        opener: &ChannelOpener,
+    ) -> impl Future<Output = bool> + Send {
+        async { false }
+    }
+    /// `cancel-streamlocal-forward@openssh.com`; true if there was one.
+    /// Default: false.
+    fn cancel_streamlocal_forward(&mut self, path: &str) -> impl Future<Output = bool> + Send {
+        async { false }
+    }
+    /// Any other global request: Some(reply data) to accept.
     fn global_request(
         &mut self,
         name: &str,
@@ -236,8 +341,13 @@ async fn handle_event<H: Handler>(
             kind,
             data,
         } => {
-            let decision = handler.channel_open(&kind, &data).await;
+            let kind = channel_open_kind(&kind, &data);
+            let decision = match &kind {
+                Ok(k) => handler.channel_open(k).await,
+                Err(refused) => Err(refused.clone()),
+            };
             if sh.with(|s| s.open_decision(channel, decision))? {
+                let Ok(kind) = kind else { return Ok(()) };
                 let ch = Channel::new(conn.clone(), channel);
                 chans.insert(channel, HeldChannel::Own(ch.release().clone()));
                 handler.channel_opened(ch, &kind).await;
@@ -280,7 +390,32 @@ async fn handle_event<H: Handler>(
             want_reply,
             data,
         } => {
-            let r = handler.global_request(&name, &data).await;
+            let opener = ChannelOpener::new(conn.clone());
+            let r = match GlobalRequest::parse(&name, &data) {
+                Ok(GlobalRequest::TcpipForward { address, port }) => handler
+                    .tcpip_forward(&address, port, &opener)
+                    .await
+                    .map(|bound| tcpip_forward_reply(port, bound)),
+                Ok(GlobalRequest::CancelTcpipForward { address, port }) => handler
+                    .cancel_tcpip_forward(&address, port)
+                    .await
+                    .then(Vec::new),
+                Ok(GlobalRequest::StreamlocalForward { path }) => handler
+                    .streamlocal_forward(&path, &opener)
+                    .await
+                    .then(Vec::new),
+                Ok(GlobalRequest::CancelStreamlocalForward { path }) => handler
+                    .cancel_streamlocal_forward(&path)
+                    .await
+                    .then(Vec::new),
+                Ok(GlobalRequest::Other { name, data }) => {
+                    handler.global_request(&name, &data).await
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "malformed global request refused");
+                    None
+                }
+            };
             sh.with(|s| s.reply_global(want_reply, r))
         }
         _ => Ok(()),

@@ -23,5 +23,8 @@ mod state;
 
 pub use client::{auth_none_result, host_label, known_hosts_verdict, AuthStep, PromptRequest};
 pub use forwarding::{forward_result, GlobalReply, MAX_QUEUED_FORWARDED};
-pub use server::{connection_result, Auth, AuthAnswer, AuthQuestion, ChannelOpenFailure, KbdInt};
+pub use server::{
+    channel_open_kind, connection_result, refuse_kind, tcpip_forward_reply, Auth, AuthAnswer,
+    AuthQuestion, ChannelOpenFailure, KbdInt,
+};
 pub use state::{ChannelFacts, ExitSignal, Session};

@@ -2,6 +2,7 @@
 //! attempts, channel opens, channel and global requests) and how each is
 //! carried out on the connection, under the rules every adapter applies.
 
+use crate::forward::{ChannelKind, GlobalRequest};
 use crate::{
     AuthRequest, ChannelId, ChannelOpenFailureReason, Error, ErrorKind, Prompt, PublicKey,
 };
@@ -67,6 +68,14 @@ impl ChannelOpenFailure {
             description: format!("unknown channel type {kind}"),
         }
     }
+    /// `SSH_OPEN_CONNECT_FAILED` (a server could not reach a forward's
+    /// destination).
+    pub fn connect_failed(description: impl Into<String>) -> Self {
+        Self {
+            reason: ChannelOpenFailureReason::ConnectFailed,
+            description: description.into(),
+        }
+    }
     /// `SSH_OPEN_RESOURCE_SHORTAGE`.
     pub fn resource_shortage(description: impl Into<String>) -> Self {
         Self {
@@ -81,6 +90,42 @@ impl ChannelOpenFailure {
         } else {
             Err(ChannelOpenFailure::unknown_type(kind))
         }
+    }
+}
+
+/// A client's channel open as a server application decides it: the typed
+/// kind, or the refusal of a malformed one (a known type whose data does
+/// not parse is refused, naming what was wrong; the connection goes on).
+pub fn channel_open_kind(name: &str, data: &[u8]) -> Result<ChannelKind, ChannelOpenFailure> {
+    ChannelKind::parse(name, data).map_err(|e| {
+        tracing::debug!(kind = name, error = %e, "malformed channel open refused");
+        ChannelOpenFailure {
+            reason: ChannelOpenFailureReason::ConnectFailed,
+            description: e.detail().to_string(),
+        }
+    })
+}
+
+/// The decision on a channel open of a kind a client does not open
+/// (`forwarded-tcpip`, `x11`, …, or an unknown type): refused.
+pub fn refuse_kind(kind: &ChannelKind) -> Result<(), ChannelOpenFailure> {
+    match kind {
+        ChannelKind::Other { name, .. } => Err(ChannelOpenFailure::unknown_type(name)),
+        k => Err(ChannelOpenFailure::prohibited(format!(
+            "a client does not open {} channels",
+            k.name()
+        ))),
+    }
+}
+
+/// The success data of a `tcpip-forward` reply for a forward the
+/// application set up on `bound`: the port when the client asked for port
+/// 0 (RFC 4254 §7.1), nothing otherwise.
+pub fn tcpip_forward_reply(requested: u32, bound: u32) -> Vec<u8> {
+    if requested == 0 {
+        GlobalRequest::bound_port_reply(bound)
+    } else {
+        Vec::new()
     }
 }
 
