@@ -12,7 +12,9 @@ reach, so that a tunnel row near it is known to be held back by them):
   (d) our client   -> our server
 
 bulk:  SIZE bytes (default 1 GiB) sent into the tunnel to a sink behind it;
-       timed from the first byte to the last byte the sink receives; MB/s.
+       timed from the first byte to the last byte the sink receives; MB/s,
+       and the CPU seconds the tunnel's client and server used over its
+       whole life (login, transfer, close; sshd: all its processes).
 conn/s: CYCLES short connections through one tunnel (connect, send one
        byte, read it back from an echo server, close), CONCURRENCY at a time.
 
@@ -63,6 +65,13 @@ def cpu_model():
     except OSError:
         pass
     return os.uname().machine
+
+
+def cpu_of(pid, children=True):
+    """utime+stime of pid (and of its reaped children), in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:15 if children else 13]) / os.sysconf("SC_CLK_TCK")
 
 
 def listening(port):
@@ -179,7 +188,13 @@ class Tunnel:
                             f"{self.said()}")
 
     def stop(self):
+        """Stops the client; the CPU seconds it used (None if it had exited)."""
+        cpu = None
         if self.p.poll() is None:
+            try:
+                cpu = cpu_of(self.p.pid, children=False)
+            except OSError:
+                pass
             self.p.terminate()
             try:
                 self.p.wait(5)
@@ -187,6 +202,7 @@ class Tunnel:
                 self.p.kill()
                 self.p.wait()
         self.log.close()
+        return cpu
 
 
 class Direct:
@@ -203,7 +219,7 @@ class Direct:
         pass
 
     def stop(self):
-        pass
+        return None
 
 
 def bulk(t, size, results):
@@ -364,6 +380,11 @@ def main():
 
         bulk_res = {name: [] for name, _ in rows}
         rate_res = {name: [] for name, _ in rows}
+        # Per row: client and server CPU seconds of each bulk run's whole
+        # tunnel (login, transfer, close).
+        cpu_res = {name: ([], []) for name, _ in rows}
+        server_of = {name: (sshd.pid if "-> sshd" in name else ours.pid)
+                     for name, argv_of in rows if argv_of is not None}
         failed = {}
         for run in range(args.runs):
             for name, argv_of in rows:
@@ -372,6 +393,8 @@ def main():
                 for kind, target, res in (("bulk", sink_port, bulk_res), ("conn", echo_port, rate_res)):
                     lport = free_port()
                     t = None
+                    server = server_of.get(name)
+                    s0 = cpu_of(server) if server else None
                     try:
                         if argv_of is None:
                             t = Direct(target)
@@ -387,13 +410,18 @@ def main():
                         sys.stderr.flush()
                         break
                     finally:
-                        if t:
-                            t.stop()
+                        ccpu = t.stop() if t else None
+                    if kind == "bulk" and ccpu is not None:
+                        cpu_res[name][0].append(ccpu)
+                        # sshd's per-connection processes are reaped a moment later.
+                        time.sleep(0.3)
+                        cpu_res[name][1].append(cpu_of(server) - s0)
 
         base = "(a) openssh -> sshd"
         med = lambda v: statistics.median(v) if v else None  # noqa: E731
         b0, r0 = med(bulk_res[base]), med(rate_res[base])
-        print(f"{'row':28} {'MB/s':>8} {'ratio':>7} {'conn/s':>8} {'ratio':>7}")
+        print(f"{'row':28} {'MB/s':>8} {'ratio':>7} {'cli CPU s':>9} {'srv CPU s':>9} "
+              f"{'conn/s':>8} {'ratio':>7}")
         for name, _ in rows:
             if name in failed:
                 print(f"{name:28} FAILED: {failed[name]}")
@@ -401,7 +429,10 @@ def main():
             b, r = med(bulk_res[name]), med(rate_res[name])
             rb = f"{b / b0:6.2f}x" if b0 and name != direct else ""
             rr = f"{r / r0:6.2f}x" if r0 and name != direct else ""
-            print(f"{name:28} {b:8.0f} {rb:>7} {r:8.0f} {rr:>7}")
+            cc, sc = med(cpu_res[name][0]), med(cpu_res[name][1])
+            cc = f"{cc:9.2f}" if cc is not None else f"{'':9}"
+            sc = f"{sc:9.2f}" if sc is not None else f"{'':9}"
+            print(f"{name:28} {b:8.0f} {rb:>7} {cc} {sc} {r:8.0f} {rr:>7}")
         if failed:
             print(f"{len(failed)} row(s) FAILED (see above)", file=sys.stderr)
             sys.exit(1)
