@@ -27,6 +27,8 @@
 //! they write to world-writable).
 
 mod common;
+#[path = "interop_server/forwarding.rs"]
+mod forwarding;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -394,9 +394,19 @@ fn forward_replies_go_to_their_tickets_and_forwarded_channels_queue() {
             .map(|c| (*c, ChannelOpenFailureReason::ResourceShortage))
             .collect::<Vec<_>>()
     );
-    for _ in 0..MAX_QUEUED_FORWARDED {
+    // Queued opens are not confirmed (no window granted) until taken.
+    let confirmed = |s: &Setup| {
+        s.server_events
+            .iter()
+            .filter(|e| matches!(e, Event::ChannelOpened { .. }))
+            .count()
+    };
+    assert_eq!(confirmed(&s), 0);
+    for i in 0..MAX_QUEUED_FORWARDED {
         let (_, k) = s.client.poll_forwarded().unwrap().unwrap();
         assert_eq!(k, kind);
+        s.pump();
+        assert_eq!(confirmed(&s), i + 1);
     }
     assert!(s.client.poll_forwarded().is_none());
     assert!(s.client.check().is_ok());

@@ -63,9 +63,16 @@ impl Session {
     /// `forwarded-streamlocal@openssh.com`, or an `x11` or agent channel
     /// asked for on a session): its channel, already accepted, and what
     /// it is for. An error when the connection ended.
+    ///
+    /// A queued connection is confirmed to the peer only here, when the
+    /// application takes it: until then the peer may send nothing on it,
+    /// so the queue holds no data (at most [`MAX_QUEUED_FORWARDED`] opens).
     pub fn poll_forwarded(&mut self) -> Option<Result<(ChannelId, ChannelKind), Error>> {
-        if let Some(x) = self.book.as_mut().and_then(|b| b.incoming.pop_front()) {
-            return Some(Ok(x));
+        while let Some((id, kind)) = self.book.as_mut().and_then(|b| b.incoming.pop_front()) {
+            // A channel the connection no longer has is skipped.
+            if self.accept_channel(id).is_ok() {
+                return Some(Ok((id, kind)));
+            }
         }
         self.closed().cloned().map(Err)
     }
@@ -82,8 +89,8 @@ impl Session {
     }
 
     /// A client's answer to a channel the server opens: the core passed up
-    /// only kinds this side asked for; they are accepted and queued while
-    /// there is room, everything else refused.
+    /// only kinds this side asked for; they are queued (confirmed when the
+    /// application takes them) while there is room, everything else refused.
     pub(super) fn forwarded_open(&mut self, channel: ChannelId, kind: &str, data: &[u8]) {
         let typed = ChannelKind::parse(kind, data).ok().filter(|k| {
             matches!(
@@ -100,10 +107,8 @@ impl Session {
         };
         match typed {
             Some(k) if room(self) => {
-                if self.accept_channel(channel).is_ok() {
-                    if let Some(b) = self.book.as_mut() {
-                        b.incoming.push_back((channel, k));
-                    }
+                if let Some(b) = self.book.as_mut() {
+                    b.incoming.push_back((channel, k));
                 }
             }
             Some(_) => {
