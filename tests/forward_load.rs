@@ -12,6 +12,9 @@
 //! socket), so the test raises its RLIMIT_NOFILE
 //! soft limit to the hard limit before starting sshd, which inherits it.
 //! The adapters run one after another (a lock), so the peak is one run's.
+//! sshd's own bounds are far off: `MaxSessions` does not count
+//! `direct-tcpip` channels, and one connection may hold 16,384 channels
+//! (`CHANNELS_MAX_CHANNELS` in OpenSSH's channels.h).
 
 mod common;
 
