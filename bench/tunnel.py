@@ -37,7 +37,7 @@ Needs root (sshd) and the release examples:
 `--quick`: 64 MiB and 500 cycles. `--runtimes`: our client runs once per
 adapter (rows (b) and (d) per runtime); our server uses its default.
 """
-import argparse, multiprocessing, os, shutil, socket, statistics, subprocess, sys, tempfile, threading, time
+import argparse, multiprocessing, os, shutil, socket, statistics, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import CLIENT, client_setup, free_port, start_sshd, wait_port  # noqa: E402
