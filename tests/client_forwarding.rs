@@ -13,9 +13,8 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -54,49 +53,6 @@ fn login_args(sshd: &Sshd, rt: &str) -> Vec<String> {
         USER,
     ]));
     a
-}
-
-/// Echoes every connection (each on a thread) until its peer's EOF.
-fn echo<S: Read + Write + Send + 'static>(mut s: S) {
-    std::thread::spawn(move || {
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            match s.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if s.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-    });
-}
-
-/// A TCP echo server on 127.0.0.1; its port.
-fn tcp_echo() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for s in l.incoming().flatten() {
-            echo(s);
-        }
-    });
-    port
-}
-
-/// A Unix socket echo server sshd (as the test user) may reach.
-fn unix_echo(dir: &Path) -> PathBuf {
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let path = dir.join("echo.sock");
-    let l = UnixListener::bind(&path).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777)).unwrap();
-    std::thread::spawn(move || {
-        for s in l.incoming().flatten() {
-            echo(s);
-        }
-    });
-    path
 }
 
 /// A port nothing listens on.
