@@ -283,3 +283,142 @@ fn forwarding_refused_with_allow_tcp_forwarding_no() {
         failures,
     );
 }
+
+/// Forwarding narrowed by server options and authorized_keys options, with
+/// paramiko (the policy is the same code under every runtime: mio only).
+/// Each case runs its checks on one connection, a command last; a refused
+/// open is code 1 (administratively prohibited), a refused listen an
+/// SSHException. `PermitOpen` compares the host as given (`localhost` does
+/// not allow `127.0.0.1`), and a port-0 listen matches only a `*` port of
+/// `PermitListen`, as in sshd.
+#[test]
+fn forwarding_policy_options_with_paramiko() {
+    require_python_module("paramiko");
+    let echo = EchoServer::start();
+    let keys = keys();
+    let ed_pub = public_key_line(&pub_of(&keys.ed25519));
+    let ep = echo.port;
+    let open_echo = format!("PermitOpen=127.0.0.1:{ep}");
+    let open_localhost = format!("PermitOpen=localhost:{ep}");
+    let key_open_echo = format!("permitopen=\"127.0.0.1:{ep}\"");
+    // (label, -o options, key options, checks)
+    let cases: Vec<(&str, Vec<&str>, &str, Vec<&str>)> = vec![
+        (
+            "AllowTcpForwarding=local",
+            vec!["AllowTcpForwarding=local"],
+            "",
+            vec!["direct", "remote-refused", "exec"],
+        ),
+        (
+            "AllowTcpForwarding=remote",
+            vec!["AllowTcpForwarding=remote"],
+            "",
+            vec!["direct-refused", "remote", "exec"],
+        ),
+        (
+            "DisableForwarding=yes",
+            vec!["DisableForwarding=yes"],
+            "",
+            vec!["direct-refused", "remote-refused", "exec"],
+        ),
+        (
+            "PermitOpen of the echo port",
+            vec![&open_echo],
+            "",
+            vec!["direct", "direct-refused-closed", "exec"],
+        ),
+        (
+            "PermitOpen of another port",
+            vec!["PermitOpen=127.0.0.1:1"],
+            "",
+            vec!["direct-refused", "remote", "exec"],
+        ),
+        (
+            "PermitOpen by name",
+            vec![&open_localhost],
+            "",
+            vec!["direct-refused", "exec"],
+        ),
+        (
+            "PermitOpen=none",
+            vec!["PermitOpen=none"],
+            "",
+            vec!["direct-refused", "remote", "exec"],
+        ),
+        (
+            "PermitListen=127.0.0.1:*",
+            vec!["PermitListen=127.0.0.1:*"],
+            "",
+            vec!["remote", "direct", "exec"],
+        ),
+        (
+            "PermitListen of another port",
+            vec!["PermitListen=127.0.0.1:1"],
+            "",
+            vec!["remote-refused", "direct", "exec"],
+        ),
+        (
+            "key permitopen of the echo port",
+            vec![],
+            &key_open_echo,
+            vec!["direct", "direct-refused-closed", "remote", "exec"],
+        ),
+        (
+            "key permitopen of another port",
+            vec![],
+            "permitopen=\"127.0.0.1:1\"",
+            vec!["direct-refused", "remote", "exec"],
+        ),
+        (
+            "key permitlisten of another port",
+            vec![],
+            "permitlisten=\"127.0.0.1:1\"",
+            vec!["remote-refused", "direct", "exec"],
+        ),
+        (
+            "key no-port-forwarding",
+            vec![],
+            "no-port-forwarding",
+            vec!["direct-refused", "remote-refused", "exec"],
+        ),
+        (
+            "key restrict",
+            vec![],
+            "restrict",
+            vec!["direct-refused", "remote-refused", "exec"],
+        ),
+        (
+            "key restrict,port-forwarding",
+            vec![],
+            "restrict,port-forwarding",
+            vec!["direct", "remote", "exec"],
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (label, options, key_opts, checks) in &cases {
+        let mut opts = ServerOpts {
+            extra_args: s(&["--runtime", "mio"]),
+            options: options.iter().map(|o| o.to_string()).collect(),
+            ..Default::default()
+        };
+        if !key_opts.is_empty() {
+            opts.authorized_keys = Some(format!("{key_opts} {ed_pub}\n"));
+        }
+        let srv = OurServer::start_with(opts);
+        let out = forward_client(&srv, "paramiko", &echo, checks);
+        if let Err(e) = check_forward_run(&out, checks) {
+            failures.push(format!(
+                "{label}: {e}; server log: {}",
+                tail(&srv.daemon.log(), 2000)
+            ));
+        }
+        let refusals = checks.iter().filter(|c| c.contains("refused")).count();
+        let denied = log_lines_with(&srv, 0, DENIED);
+        if denied != refusals {
+            failures.push(format!(
+                "{label}: {denied} log lines with {DENIED:?}, expected {refusals}"
+            ));
+        }
+    }
+    report("forwarding policy cases", cases.len(), failures);
+}

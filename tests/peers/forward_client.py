@@ -25,6 +25,8 @@ paramiko checks (`Transport` API):
   ChannelException code 2 (connect failed).
 - direct-refused: the open fails with ChannelException code 1
   (administratively prohibited).
+- direct-refused-closed: an open to a port nobody listens on fails with
+  code 1 (the policy refuses it before any connect).
 - remote: `request_port_forward('127.0.0.1', 0)` returns a port; a
   connection to it arrives as a forwarded-tcpip channel (`accept`) naming
   that address and port and the connection's source; the script echoes on
@@ -204,6 +206,8 @@ def paramiko_check(name, client, args):
         return paramiko_open_error(t, closed_port(), args, 2)
     if name == "direct-refused":
         return paramiko_open_error(t, args.echo_port, args, 1)
+    if name == "direct-refused-closed":
+        return paramiko_open_error(t, closed_port(), args, 1)
     if name == "remote":
         arrived = []
 
