@@ -145,13 +145,23 @@ fn check_forward_run(out: &Output, checks: &[&str]) -> Result<(), String> {
     ))
 }
 
-/// The lines of the server log from `mark` on that contain `needle`.
-fn log_lines_with(srv: &OurServer, mark: usize, needle: &str) -> usize {
-    srv.daemon
-        .log_since(mark)
-        .lines()
-        .filter(|l| l.contains(needle))
-        .count()
+/// The number of lines of the server log from `mark` on that contain
+/// `needle`, once it is `want` (the log is collected by another thread, so
+/// a line may come in after the client is done) or after 5 s.
+fn log_lines_with(srv: &OurServer, mark: usize, needle: &str, want: usize) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let n = srv
+            .daemon
+            .log_since(mark)
+            .lines()
+            .filter(|l| l.contains(needle))
+            .count();
+        if n == want || Instant::now() >= deadline {
+            return n;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// sshd's wording for a refused forward, which the server logs.
@@ -162,13 +172,23 @@ const DENIED: &str = "but the request was denied.";
 /// (connect failed); `request_port_forward('127.0.0.1', 0)` gets the port
 /// the server allocated, a connection to it arrives as a forwarded-tcpip
 /// channel naming that address and port and the connection's source, and
-/// 256 KiB go both ways; after `cancel_port_forward` the port refuses
-/// connections; a command still runs on the connection.
+/// 256 KiB go both ways; after `cancel-tcpip-forward` (its reply checked)
+/// the port refuses connections. The same for the addresses `localhost`
+/// and `""` (loopback with the default `GatewayPorts no`: the channel
+/// names the address as asked, and after the cancel neither 127.0.0.1 nor
+/// ::1 accepts). A command still runs on the connection.
 #[test]
 fn paramiko_direct_tcpip_and_remote_forward() {
     require_python_module("paramiko");
     let echo = EchoServer::start();
-    let checks = ["direct", "direct-closed", "remote", "exec"];
+    let checks = [
+        "direct",
+        "direct-closed",
+        "remote",
+        "remote@localhost",
+        "remote@",
+        "exec",
+    ];
     let mut failures = Vec::new();
     for rt in RUNTIMES {
         let mut srv = server_with(rt, &[]);
@@ -259,7 +279,7 @@ fn forwarding_refused_with_allow_tcp_forwarding_no() {
                     tail(&srv.daemon.log_since(mark), 3000)
                 ));
             }
-            let denied = log_lines_with(&srv, mark, DENIED);
+            let denied = log_lines_with(&srv, mark, DENIED, 2);
             if denied != 2 {
                 failures.push(format!(
                     "{rt}, {lib}: {denied} log lines with {DENIED:?}, expected 2: {}",
@@ -413,7 +433,7 @@ fn forwarding_policy_options_with_paramiko() {
             ));
         }
         let refusals = checks.iter().filter(|c| c.contains("refused")).count();
-        let denied = log_lines_with(&srv, 0, DENIED);
+        let denied = log_lines_with(&srv, 0, DENIED, refusals);
         if denied != refusals {
             failures.push(format!(
                 "{label}: {denied} log lines with {DENIED:?}, expected {refusals}"
@@ -421,4 +441,30 @@ fn forwarding_policy_options_with_paramiko() {
         }
     }
     report("forwarding policy cases", cases.len(), failures);
+}
+
+/// A CHANNEL_WINDOW_ADJUST for a channel after both sides' CLOSE is
+/// ignored, and the connection goes on, as with sshd (which logs "Received
+/// window adjust for non-open channel N." and carries on). paramiko sends
+/// one now and then: `Channel.recv` decides on a window adjust, its
+/// transport thread meanwhile answers the server's CLOSE, and the adjust
+/// goes out after that CLOSE. The script sends it on purpose once the
+/// channel is closed, then runs a command on the connection.
+#[test]
+fn window_adjust_after_close_is_ignored() {
+    require_python_module("paramiko");
+    let echo = EchoServer::start();
+    let checks = ["late-window-adjust", "exec"];
+    let mut failures = Vec::new();
+    for rt in RUNTIMES {
+        let srv = server_with(rt, &[]);
+        let out = forward_client(&srv, "paramiko", &echo, &checks);
+        if let Err(e) = check_forward_run(&out, &checks) {
+            failures.push(format!(
+                "{rt}: {e}; server log: {}",
+                tail(&srv.daemon.log(), 1500)
+            ));
+        }
+    }
+    report("late window adjust runs", RUNTIMES.len(), failures);
 }

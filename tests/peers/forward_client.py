@@ -30,9 +30,19 @@ paramiko checks (`Transport` API):
 - remote: `request_port_forward('127.0.0.1', 0)` returns a port; a
   connection to it arrives as a forwarded-tcpip channel (`accept`) naming
   that address and port and the connection's source; the script echoes on
-  the channel, round trip from the socket; then `cancel_port_forward` and
-  the port refuses connections.
+  the channel, round trip from the socket; then `cancel-tcpip-forward` (as
+  `cancel_port_forward` sends it, the reply checked) and the port refuses
+  connections.
+- remote@ADDR: the same with ADDR as the address (`localhost`, or empty
+  for every address): the connection goes to 127.0.0.1, the channel names
+  ADDR, and after the cancel neither 127.0.0.1 nor ::1 accepts.
 - remote-refused: `request_port_forward` raises SSHException.
+- late-window-adjust: a direct-tcpip channel to the echo server, a small
+  round trip, both CLOSEs; then a CHANNEL_WINDOW_ADJUST for that channel,
+  as paramiko sends one when `Channel.recv` races its transport thread's
+  CLOSE (sshd logs "Received window adjust for non-open channel" and goes
+  on); the check passes when the connection still works (`exec` after it
+  tells).
 - exec: `exec_command('echo ok')` prints `ok` and exits 0.
 
 AsyncSSH checks (`SSHClientConnection` API):
@@ -68,27 +78,29 @@ def payload(size, seed):
     return random.Random(seed).randbytes(size)
 
 
-def connect_refused(port):
-    """True if 127.0.0.1:PORT refuses a connection."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+def connect_refused(host, port):
+    """True if HOST:PORT refuses a connection (for ::1 also when the host
+    has no IPv6 loopback)."""
+    v6 = ":" in host
+    s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_STREAM)
     s.settimeout(5)
     try:
-        s.connect(("127.0.0.1", port))
+        s.connect((host, port))
     except ConnectionRefusedError:
         return True
     except OSError:
-        return False
+        return v6
     finally:
         s.close()
     return False
 
 
-def wait_refused(port):
-    """None once the port refuses connections (at once or within
-    CANCEL_GRACE), else a reason."""
+def wait_refused(port, hosts=("127.0.0.1",)):
+    """None once PORT refuses connections on each of HOSTS (at once or
+    within CANCEL_GRACE), else a reason."""
     start = time.monotonic()
     while True:
-        if connect_refused(port):
+        if all(connect_refused(h, port) for h in hosts):
             waited = time.monotonic() - start
             if waited > 0.5:
                 sys.stderr.write(
@@ -96,7 +108,11 @@ def wait_refused(port):
                 )
             return None
         if time.monotonic() - start > CANCEL_GRACE:
-            return "port %d still accepts connections %.1f s after the cancel" % (port, CANCEL_GRACE)
+            return "port %d still accepts connections on %s %.1f s after the cancel" % (
+                port,
+                " or ".join(h for h in hosts if not connect_refused(h, port)),
+                CANCEL_GRACE,
+            )
         time.sleep(0.05)
 
 
@@ -187,6 +203,65 @@ def paramiko_open_error(t, port, args, want_code):
     return "the open succeeded, expected ChannelException code %d" % want_code
 
 
+def paramiko_remote(t, addr, args):
+    """request_port_forward(ADDR, 0), a round trip through the port, the
+    cancel; None or a reason."""
+    arrived = []
+
+    def handler(chan, origin, server):
+        arrived.append((origin, server))
+        t._queue_incoming_channel(chan)
+
+    port = t.request_port_forward(addr, 0, handler=handler)
+    if not 0 < port < 65536:
+        return "request_port_forward returned port %r" % (port,)
+    sock = socket.create_connection(("127.0.0.1", port), timeout=args.timeout)
+    chan = t.accept(args.timeout)
+    if chan is None:
+        sock.close()
+        return "no forwarded-tcpip channel within %s s of connecting to port %d" % (
+            args.timeout,
+            port,
+        )
+    want = (("127.0.0.1", sock.getsockname()[1]), (addr, port))
+    if arrived != [want]:
+        sock.close()
+        chan.close()
+        return "forwarded-tcpip (origin, connected) %r, expected %r" % (arrived, [want])
+    chan.settimeout(args.timeout)
+
+    def echo():
+        try:
+            while True:
+                d = chan.recv(65536)
+                if not d:
+                    break
+                chan.sendall(d)
+            chan.shutdown_write()
+        except Exception as e:
+            sys.stderr.write("echo on the forwarded channel: %s\n" % e)
+
+    e = threading.Thread(target=echo, daemon=True)
+    e.start()
+    try:
+        r = roundtrip_blocking(
+            sock.sendall, lambda: sock.shutdown(socket.SHUT_WR), sock.recv, payload(args.size, 2)
+        )
+    finally:
+        sock.close()
+        e.join(args.timeout)
+        chan.close()
+    if r:
+        return r
+    # What cancel_port_forward sends, with its reply checked (paramiko's
+    # method ignores a failure).
+    t._tcp_handler = None
+    if t.global_request("cancel-tcpip-forward", (addr, port), wait=True) is None:
+        return "cancel-tcpip-forward for (%r, %d) failed" % (addr, port)
+    hosts = ["127.0.0.1"] if addr == "127.0.0.1" else ["127.0.0.1", "::1"]
+    return wait_refused(port, hosts)
+
+
 def paramiko_check(name, client, args):
     import paramiko
 
@@ -208,59 +283,30 @@ def paramiko_check(name, client, args):
         return paramiko_open_error(t, args.echo_port, args, 1)
     if name == "direct-refused-closed":
         return paramiko_open_error(t, closed_port(), args, 1)
-    if name == "remote":
-        arrived = []
-
-        def handler(chan, origin, server):
-            arrived.append((origin, server))
-            t._queue_incoming_channel(chan)
-
-        port = t.request_port_forward("127.0.0.1", 0, handler=handler)
-        if not 0 < port < 65536:
-            return "request_port_forward returned port %r" % (port,)
-        sock = socket.create_connection(("127.0.0.1", port), timeout=args.timeout)
-        chan = t.accept(args.timeout)
-        if chan is None:
-            sock.close()
-            return "no forwarded-tcpip channel within %s s of connecting to port %d" % (
-                args.timeout,
-                port,
-            )
-        want = (("127.0.0.1", sock.getsockname()[1]), ("127.0.0.1", port))
-        if arrived != [want]:
-            sock.close()
-            chan.close()
-            return "forwarded-tcpip (origin, connected) %r, expected %r" % (arrived, [want])
+    if name == "remote" or name.startswith("remote@"):
+        addr = name.partition("@")[2] if "@" in name else "127.0.0.1"
+        return paramiko_remote(t, addr, args)
+    if name == "late-window-adjust":
+        chan = t.open_channel(
+            "direct-tcpip", ("127.0.0.1", args.echo_port), ("127.0.0.1", 0), timeout=args.timeout
+        )
         chan.settimeout(args.timeout)
-
-        def echo():
-            try:
-                while True:
-                    d = chan.recv(65536)
-                    if not d:
-                        break
-                    chan.sendall(d)
-                chan.shutdown_write()
-            except Exception as e:
-                sys.stderr.write("echo on the forwarded channel: %s\n" % e)
-
-        e = threading.Thread(target=echo, daemon=True)
-        e.start()
-        try:
-            r = roundtrip_blocking(
-                sock.sendall, lambda: sock.shutdown(socket.SHUT_WR), sock.recv, payload(args.size, 2)
-            )
-        finally:
-            sock.close()
-            e.join(args.timeout)
-            chan.close()
+        r = roundtrip_blocking(chan.sendall, chan.shutdown_write, chan.recv, b"x" * 1000)
         if r:
             return r
-        try:
-            t.cancel_port_forward("127.0.0.1", port)
-        except Exception as ex:
-            return "cancel_port_forward: %s: %s" % (type(ex).__name__, ex)
-        return wait_refused(port)
+        deadline = time.monotonic() + args.timeout
+        while not chan.closed and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if not chan.closed:
+            return "the server did not close the channel"
+        # Let the transport thread send its CLOSE reply first.
+        time.sleep(0.5)
+        m = paramiko.Message()
+        m.add_byte(bytes([paramiko.common.MSG_CHANNEL_WINDOW_ADJUST]))
+        m.add_int(chan.remote_chanid)
+        m.add_int(65536)
+        t._send_user_message(m)
+        return None
     if name == "remote-refused":
         try:
             port = t.request_port_forward("127.0.0.1", 0)
