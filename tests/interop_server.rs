@@ -27,6 +27,8 @@
 //! they write to world-writable).
 
 mod common;
+#[path = "interop_server/forwarding.rs"]
+mod forwarding;
 #[path = "interop_server/python_forwarding.rs"]
 mod python_forwarding;
 

@@ -37,8 +37,8 @@
 //! separated, `%h` home, `%u` user name, `%U` uid, `%%` a `%`, relative to
 //! the home; `none` for no file), or from one file for every user with
 //! `--authorized-keys FILE`; `command=`, `no-pty`, `from=`, `expiry-time=`,
-//! `environment=` and `restrict` are honoured (forwarding is never offered,
-//! so the forwarding options hold trivially; a line with `cert-authority`,
+//! `environment=`, `restrict`, `no-port-forwarding`, `permitopen=` and
+//! `permitlisten=` are honoured (a line with `cert-authority`,
 //! `principals=` or `tunnel=` is skipped with a log line, as sshd skips a
 //! bad line); `-o PubkeyAcceptedAlgorithms=` sets the accepted signature
 //! algorithms (default OpenSSH's, without SHA-1 `ssh-rsa`). Passwords come from `user:HASH` lines of
@@ -55,7 +55,22 @@
 //! [-P LIST] [-p LIST] [-u UMASK] [-d DIR]'` takes OpenSSH's sftp-server
 //! options for it (see the `sftp-server` example; `-d` expands `~`, `%d`,
 //! `%u`, `%U`, `%%` for the user, and in-process the server's umask
-//! applies on top of `-u`). SIGINT/SIGTERM close the listener and let live
+//! applies on top of `-u`).
+//!
+//! Port forwarding as sshd's: `direct-tcpip` (ssh `-L`, `-D`, `-W`),
+//! `direct-streamlocal` (to a Unix socket, opened as the user),
+//! `tcpip-forward` (ssh `-R`, port 0 answered with the port bound) and
+//! `streamlocal-forward` (the socket made as the user, mode 0600), with
+//! `-o AllowTcpForwarding=yes|no|local|remote`,
+//! `-o AllowStreamLocalForwarding=yes|all|no|local|remote`,
+//! `-o PermitOpen=any|none|HOST:PORT...`, `-o PermitListen=any|none|[HOST:]PORT...`
+//! (`*` for any port; listen hosts are patterns), `-o GatewayPorts=no|yes|clientspecified`
+//! (default no: remote forwards listen on loopback), `-o StreamLocalBindUnlink=yes|no`,
+//! `-o DisableForwarding=yes|no`; a user who is not root may not listen on a
+//! port below 1024; at most 256 remote forwards per connection. A refused
+//! open is "administratively prohibited: open failed", a destination that
+//! cannot be reached "connect failed: REASON", as from sshd; each refusal is
+//! logged. Remote forwards stop with their connection. SIGINT/SIGTERM close the listener and let live
 //! sessions end.
 
 #[path = "../common/mod.rs"]

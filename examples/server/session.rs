@@ -31,6 +31,10 @@ use crate::process::{credentials, signal_number, spawn_pipes, spawn_pty};
 use crate::pty::open_pty;
 use crate::sftp::sftp_fs;
 
+/// The most remote forwards (listeners) one connection may hold; more are
+/// refused (each holds sockets and a thread).
+pub(crate) const MAX_REMOTE_FORWARDS: usize = 256;
+
 /// One connection's handler.
 pub(crate) struct Session {
     pub(crate) settings: Arc<Settings>,
@@ -617,6 +621,13 @@ impl Session {
         port: u32,
         opener: &ChannelOpener,
     ) -> Option<u32> {
+        if self.remote_forwards.len() >= MAX_REMOTE_FORWARDS {
+            tracing::info!(
+                "{}: remote forward on {address}:{port} refused: {MAX_REMOTE_FORWARDS} already",
+                self.peer
+            );
+            return None;
+        }
         let (listeners, bound) = self.policy().listen_tcp(address, port)?;
         let fwd = serve_remote(opener, listeners, address, port, bound)?;
         tracing::debug!("{}: remote forward on {address}:{bound}", self.peer);
@@ -625,6 +636,9 @@ impl Session {
     }
 
     pub(crate) fn forward_streamlocal(&mut self, path: &str, opener: &ChannelOpener) -> bool {
+        if self.remote_forwards.len() >= MAX_REMOTE_FORWARDS {
+            return false;
+        }
         let Some(l) = self.policy().listen_unix(path) else {
             return false;
         };

@@ -394,10 +394,50 @@ fn forward_replies_go_to_their_tickets_and_forwarded_channels_queue() {
             .map(|c| (*c, ChannelOpenFailureReason::ResourceShortage))
             .collect::<Vec<_>>()
     );
-    for _ in 0..MAX_QUEUED_FORWARDED {
+    // Queued opens are not confirmed (no window granted) until taken.
+    let confirmed = |s: &Setup| {
+        s.server_events
+            .iter()
+            .filter(|e| matches!(e, Event::ChannelOpened { .. }))
+            .count()
+    };
+    assert_eq!(confirmed(&s), 0);
+    for i in 0..MAX_QUEUED_FORWARDED {
         let (_, k) = s.client.poll_forwarded().unwrap().unwrap();
         assert_eq!(k, kind);
+        s.pump();
+        assert_eq!(confirmed(&s), i + 1);
     }
     assert!(s.client.poll_forwarded().is_none());
     assert!(s.client.check().is_ok());
+}
+
+#[test]
+fn an_abandoned_ticket_keeps_no_reply() {
+    use ssh_proto::GlobalRequest;
+    let mut s = Setup::authenticated(11);
+    let req = GlobalRequest::Other {
+        name: "x@example.com".into(),
+        data: Vec::new(),
+    };
+    let a = s.client.send_global_request(&req).unwrap();
+    let b = s.client.send_global_request(&req).unwrap();
+    s.pump();
+    // The waiter of `a` gives up before the reply comes.
+    s.client.abandon_global_reply(a);
+    s.server.global_request_reply(true, b"first").unwrap();
+    s.server.global_request_reply(true, b"second").unwrap();
+    s.pump();
+    assert!(s.client.poll_global_reply(a).is_none());
+    assert_eq!(
+        s.client.poll_global_reply(b).unwrap().unwrap().data,
+        b"second"
+    );
+    // Abandoning after the reply came drops it too.
+    let c = s.client.send_global_request(&req).unwrap();
+    s.pump();
+    s.server.global_request_reply(false, &[]).unwrap();
+    s.pump();
+    s.client.abandon_global_reply(c);
+    assert!(s.client.poll_global_reply(c).is_none());
 }

@@ -58,6 +58,44 @@ enum Route {
 /// their channels). Cheap to clone; `Send + Sync`. A handler gets one with
 /// each forward request ([`Handler::tcpip_forward`](crate::Handler::tcpip_forward))
 /// and from [`ServerHandle::opener`](crate::ServerHandle::opener).
+///
+/// A handler that allows `-L` and `-R` to anywhere:
+///
+/// ```no_run
+/// use ssh_proto::{ChannelKind, ChannelOpenFailure};
+/// use ssh_std::{Channel, ChannelOpener, Handler, LocalForward};
+///
+/// struct Tunnels {
+///     forwards: Vec<LocalForward>,
+///     dest: Option<std::net::TcpStream>,
+/// }
+///
+/// impl Handler for Tunnels {
+///     fn channel_open_direct_tcpip(
+///         &mut self,
+///         host: &str,
+///         port: u32,
+///         _originator: &str,
+///         _originator_port: u32,
+///     ) -> Result<(), ChannelOpenFailure> {
+///         let s = std::net::TcpStream::connect((host, port as u16))
+///             .map_err(|e| ChannelOpenFailure::connect_failed(e.to_string()))?;
+///         self.dest = Some(s);
+///         Ok(())
+///     }
+///     fn channel_opened(&mut self, ch: Channel, _kind: &ChannelKind) {
+///         if let Some(s) = self.dest.take() {
+///             std::thread::spawn(move || ssh_std::splice_tcp(s, ch));
+///         }
+///     }
+///     fn tcpip_forward(&mut self, address: &str, port: u32, opener: &ChannelOpener) -> Option<u32> {
+///         let l = std::net::TcpListener::bind(("127.0.0.1", port as u16)).ok()?;
+///         let bound = l.local_addr().ok()?.port();
+///         self.forwards.push(opener.forward_remote(l, address, bound).ok()?);
+///         Some(bound.into())
+///     }
+/// }
+/// ```
 #[derive(Clone)]
 pub struct ChannelOpener {
     conn: Arc<Handle>,

@@ -3,7 +3,7 @@
 //! own), and the forwarded channels the server opens for them, accepted
 //! and queued for the application (bounded).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use crate::forward::ChannelKind;
 use crate::{ChannelId, ChannelOpenFailureReason, Error, ErrorKind, GlobalRequest};
@@ -33,6 +33,9 @@ pub(super) struct Book {
     /// Replies received so far; reply k answers ticket k.
     received: u64,
     replies: HashMap<u64, GlobalReply>,
+    /// Tickets whose waiter gave up before the reply came: their replies
+    /// are dropped on arrival.
+    abandoned: HashSet<u64>,
     incoming: VecDeque<(ChannelId, ChannelKind)>,
 }
 
@@ -63,11 +66,28 @@ impl Session {
     /// `forwarded-streamlocal@openssh.com`, or an `x11` or agent channel
     /// asked for on a session): its channel, already accepted, and what
     /// it is for. An error when the connection ended.
+    ///
+    /// A queued connection is confirmed to the peer only here, when the
+    /// application takes it: until then the peer may send nothing on it,
+    /// so the queue holds no data (at most [`MAX_QUEUED_FORWARDED`] opens).
     pub fn poll_forwarded(&mut self) -> Option<Result<(ChannelId, ChannelKind), Error>> {
-        if let Some(x) = self.book.as_mut().and_then(|b| b.incoming.pop_front()) {
-            return Some(Ok(x));
+        while let Some((id, kind)) = self.book.as_mut().and_then(|b| b.incoming.pop_front()) {
+            // A channel the connection no longer has is skipped.
+            if self.accept_channel(id).is_ok() {
+                return Some(Ok((id, kind)));
+            }
         }
         self.closed().cloned().map(Err)
+    }
+
+    /// The waiter of `ticket` gives up (a dropped future, a timeout): its
+    /// reply, come or coming, is not kept.
+    pub fn abandon_global_reply(&mut self, ticket: u64) {
+        if let Some(b) = self.book.as_mut() {
+            if b.replies.remove(&ticket).is_none() && ticket >= b.received && ticket < b.sent {
+                b.abandoned.insert(ticket);
+            }
+        }
     }
 
     /// Records a reply the core reported.
@@ -75,15 +95,17 @@ impl Session {
         // A reply to a request sent around the session has no ticket.
         if let Some(b) = self.book.as_mut() {
             if b.received < b.sent {
-                b.replies.insert(b.received, reply);
+                if !b.abandoned.remove(&b.received) {
+                    b.replies.insert(b.received, reply);
+                }
                 b.received += 1;
             }
         }
     }
 
     /// A client's answer to a channel the server opens: the core passed up
-    /// only kinds this side asked for; they are accepted and queued while
-    /// there is room, everything else refused.
+    /// only kinds this side asked for; they are queued (confirmed when the
+    /// application takes them) while there is room, everything else refused.
     pub(super) fn forwarded_open(&mut self, channel: ChannelId, kind: &str, data: &[u8]) {
         let typed = ChannelKind::parse(kind, data).ok().filter(|k| {
             matches!(
@@ -100,10 +122,8 @@ impl Session {
         };
         match typed {
             Some(k) if room(self) => {
-                if self.accept_channel(channel).is_ok() {
-                    if let Some(b) = self.book.as_mut() {
-                        b.incoming.push_back((channel, k));
-                    }
+                if let Some(b) = self.book.as_mut() {
+                    b.incoming.push_back((channel, k));
                 }
             }
             Some(_) => {
