@@ -1,6 +1,6 @@
 //! Our client's port forwarding through AsyncSSH's server
-//! (`tests/peers/asyncssh_server.py --allow-forwarding`), with the blocking
-//! and the mio adapters: a `direct-tcpip` channel to an echo server on
+//! (`tests/peers/asyncssh_server.py --allow-forwarding`), with the blocking,
+//! mio and tokio adapters: a `direct-tcpip` channel to an echo server on
 //! 127.0.0.1 that AsyncSSH connects, both directions at once with equal
 //! hashes and the originator we name arriving as sent; a closed
 //! destination as a typed open failure (code 2); `tcpip-forward` with port
@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use ssh_blocking::{Config, ErrorKind, HostKeyCheck, PrivateKey};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -163,14 +164,7 @@ fn check_forwards(c: &ssh_std::Client, py: &PyServer, echo_port: u16, seed: u64)
     // as it replies; allow it a moment).
     c.cancel_forward_tcpip("127.0.0.1", port)
         .expect("cancel-tcpip-forward");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while TcpStream::connect(("127.0.0.1", port)).is_ok() {
-        assert!(
-            Instant::now() < deadline,
-            "port {port} still accepts 5 s after the cancel"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_closed(port);
 
     assert_eq!(c.exec("echo ok").unwrap().stdout, b"ok\n");
 }
@@ -207,4 +201,106 @@ fn forwarding_refused_by_default_asyncssh() {
     let echo_port = tcp_echo();
     check_refusals(&connect(&py, false), echo_port);
     check_refusals(&connect(&py, true), echo_port);
+}
+
+/// Waits (up to 5 s) until 127.0.0.1:`port` refuses connections.
+fn wait_closed(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "port {port} still accepts 5 s after the cancel"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarding_through_asyncssh_tokio() {
+    let py = PyServer::start_with(PyKind::AsyncSsh, &["--allow-forwarding"]);
+    let echo_port = tcp_echo();
+    let c = ssh_tokio::Client::connect_with(
+        ("127.0.0.1", py.port),
+        Arc::new(Config::default()),
+        HostKeyCheck::KnownHostsFile(py.known_hosts.clone()),
+        Some(TIMEOUT),
+    )
+    .await
+    .expect("connect to the AsyncSSH server");
+    c.auth_publickey(USER, user_key())
+        .await
+        .expect("publickey auth");
+
+    // direct-tcpip, both directions at once.
+    let data = pseudo_random_bytes(1 << 20, 47);
+    let ch = c
+        .direct_tcpip("127.0.0.1", echo_port, ("127.0.0.1", 50001))
+        .await
+        .expect("direct-tcpip to the echo server");
+    let mut reader = ch.clone();
+    let r = tokio::spawn(async move {
+        let mut got = Vec::new();
+        reader.read_to_end(&mut got).await.unwrap();
+        got
+    });
+    let mut w = ch;
+    w.write_all(&data).await.unwrap();
+    w.shutdown().await.unwrap();
+    assert_eq!(sha256_hex(&r.await.unwrap()), sha256_hex(&data));
+    let e = c
+        .direct_tcpip("127.0.0.1", closed_port(), ("127.0.0.1", 0))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.kind(), e.code()),
+        (ErrorKind::ChannelOpen, Some(2)),
+        "{e}"
+    );
+
+    // tcpip-forward on port 0, one connection echoed by us.
+    let port = c
+        .forward_tcpip("127.0.0.1", 0)
+        .await
+        .expect("tcpip-forward");
+    assert_ne!(port, 0);
+    let small = pseudo_random_bytes(256 << 10, 48);
+    let s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the forwarded port");
+    s.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let origin = s.local_addr().unwrap().port();
+    let sent = small.clone();
+    let t = std::thread::spawn(move || {
+        round_trip(
+            s.try_clone().unwrap(),
+            s,
+            |s| s.shutdown(Shutdown::Write).unwrap(),
+            &sent,
+        )
+    });
+    let (ch, kind) = c
+        .accept_forwarded()
+        .await
+        .expect("accept the forwarded channel");
+    assert_eq!(
+        kind,
+        ssh_proto::ChannelKind::ForwardedTcpip {
+            address: "127.0.0.1".into(),
+            port: port.into(),
+            originator: "127.0.0.1".into(),
+            originator_port: origin.into(),
+        }
+    );
+    let (mut r, mut w) = (ch.clone(), ch);
+    tokio::io::copy(&mut r, &mut w).await.unwrap();
+    w.shutdown().await.unwrap();
+    let got = tokio::task::spawn_blocking(move || t.join().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(sha256_hex(&got), sha256_hex(&small));
+    c.cancel_forward_tcpip("127.0.0.1", port)
+        .await
+        .expect("cancel-tcpip-forward");
+    tokio::task::spawn_blocking(move || wait_closed(port))
+        .await
+        .unwrap();
+    assert_eq!(c.exec("echo ok").await.unwrap().stdout, b"ok\n");
 }
