@@ -6,7 +6,8 @@
 //! `tests/peers/forward_client.py`, under each of the server's runtimes;
 //! and the refusals of `-o AllowTcpForwarding`, `PermitOpen`,
 //! `PermitListen` and the authorized_keys options, after which the
-//! connection still runs a command.
+//! connection still runs a command; and a window adjust for a closed
+//! channel (which paramiko sends now and then) left without consequence.
 //!
 //! The destination of every forward is a TCP echo server the test runs on
 //! 127.0.0.1 ([`EchoServer`]); it counts its connections, so a refused open
