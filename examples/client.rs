@@ -2,29 +2,43 @@
 //!
 //! ```text
 //! client [-p PORT] [-l USER] [-i FILE]... [-o Key=Value]... [-c CIPHERS] [-m MACS]
-//!        [-C] [-v[v[v]]] [-t|-T] [--runtime blocking|tokio|mio] [user@]host [command...]
+//!        [-C] [-v[v[v]]] [-t|-T] [-N] [-g] [-L SPEC]... [-R SPEC]... [-D SPEC]...
+//!        [-W host:port] [-J [user@]host[:port][,...]]
+//!        [--runtime blocking|tokio|mio] [user@]host [command...]
 //! ```
+//!
+//! Forwarding as ssh(1): `-L [bind_address:]port:host:hostport` (or a
+//! `/socket` on either side), `-R [bind_address:]port:host:hostport` (or
+//! sockets; port 0 prints the allocated port), `-D [bind_address:]port`
+//! (SOCKS), `-N` (no command), `-W host:port` (stdin and stdout to
+//! host:port), `-J` (ProxyJump hops), `-g` and the options GatewayPorts,
+//! ExitOnForwardFailure, LocalForward, RemoteForward, DynamicForward and
+//! ProxyJump.
 //!
 //! `--runtime` picks the adapter that moves the bytes (default blocking);
 //! the behaviour is the same under each.
 //!
 //! Exit status: the remote command's, or 255 on a connection or
-//! authentication error (with one line on stderr).
+//! authentication error (with one line on stderr); with `-W` 0 when the
+//! channel closes; with `-N` 255 when the connection ends. A forward that
+//! cannot be set up is ssh's warning (the session goes on), or with
+//! ExitOnForwardFailure=yes its message and exit 255.
 
 #[path = "common/mod.rs"]
 mod common;
 
 use common::sys;
 
-use common::connect::{connect, ConnectOpts};
-use common::runtime::{RuntimeKind, StreamReader};
+use common::connect::{connect, parse_jump, ConnectOpts, Hop};
+use common::forward::{self, parse_forward, Connect, FwdOpts, Listen};
+use common::runtime::{AnyChannel, AnyClient, RuntimeKind, StreamReader};
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use ssh_blocking::proto::Stream;
-use ssh_blocking::Error;
+use ssh_blocking::{Error, ErrorKind};
 
 struct Opts {
     port: Option<u16>,
@@ -39,11 +53,18 @@ struct Opts {
     host: String,
     command: Vec<String>,
     runtime: RuntimeKind,
+    /// `-N`: no command or shell.
+    no_shell: bool,
+    /// `-W`: stdin and stdout to this target.
+    stdio: Option<Connect>,
+    /// `-J` hops (None: not given).
+    jump: Option<Vec<Hop>>,
+    fwd: FwdOpts,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: client [-p PORT] [-l USER] [-i FILE]... [-o Key=Value]... [-c CIPHERS] [-m MACS] [-C] [-v[v[v]]] [-t|-T] [--runtime blocking|tokio|mio] [user@]host [command...]"
+        "usage: client [-p PORT] [-l USER] [-i FILE]... [-o Key=Value]... [-c CIPHERS] [-m MACS] [-C] [-v[v[v]]] [-t|-T] [-N] [-g] [-L spec] [-R spec] [-D [bind_address:]port] [-W host:port] [-J destination] [--runtime blocking|tokio|mio] [user@]host [command...]"
     );
     std::process::exit(255);
 }
@@ -62,6 +83,10 @@ fn parse_args() -> Opts {
         host: String::new(),
         command: Vec::new(),
         runtime: RuntimeKind::Blocking,
+        no_shell: false,
+        stdio: None,
+        jump: None,
+        fwd: FwdOpts::default(),
     };
     let mut i = 0;
     while i < args.len() {
@@ -86,7 +111,10 @@ fn parse_args() -> Opts {
             continue;
         }
         let flag = a.as_bytes()[1] as char;
-        let takes_value = matches!(flag, 'p' | 'l' | 'i' | 'o' | 'c' | 'm' | 'F' | 'E');
+        let takes_value = matches!(
+            flag,
+            'p' | 'l' | 'i' | 'o' | 'c' | 'm' | 'F' | 'E' | 'L' | 'R' | 'D' | 'W' | 'J'
+        );
         if takes_value {
             let value = if a.len() > 2 {
                 a[2..].to_string()
@@ -111,6 +139,39 @@ fn parse_args() -> Opts {
                         .unwrap_or_else(|| die(&format!("bad -o option {value:?}")));
                     o.options.push((k.trim().to_string(), v.trim().to_string()));
                 }
+                'L' => match parse_forward(&value, false, false) {
+                    Some(f) => o.fwd.local.push(f),
+                    None => bad_spec("local", &value),
+                },
+                'R' => match parse_forward(&value, false, true) {
+                    Some(f) => o.fwd.remote.push(f),
+                    None => bad_spec("remote", &value),
+                },
+                'D' => match parse_forward(&value, true, false) {
+                    Some(f) => o.fwd.dynamic.push(f),
+                    None => bad_spec("dynamic", &value),
+                },
+                'W' => {
+                    if o.stdio.is_some() {
+                        forward::fatal("stdio forward already specified");
+                    }
+                    o.stdio = match parse_forward(&value, true, false).map(|f| f.listen) {
+                        Some(Listen::Tcp {
+                            host: Some(host),
+                            port,
+                        }) => Some(Connect::Tcp { host, port }),
+                        Some(Listen::Path(p)) => Some(Connect::Path(p)),
+                        _ => bad_spec("stdio", &value),
+                    };
+                }
+                'J' => {
+                    if o.jump.is_some() {
+                        forward::fatal("Only a single -J option is permitted");
+                    }
+                    o.jump = Some(
+                        parse_jump(&value).unwrap_or_else(|| forward::fatal("Invalid -J argument")),
+                    );
+                }
                 'c' => o.options.push(("Ciphers".into(), value)),
                 'm' => o.options.push(("MACs".into(), value)),
                 // -F FILE / -E FILE: accepted for compatibility; no config file is read.
@@ -123,7 +184,9 @@ fn parse_args() -> Opts {
                     'v' => o.verbose = o.verbose.saturating_add(1),
                     't' => o.force_tty = true,
                     'T' => o.no_tty = true,
-                    'q' | 'N' | 'n' | 'x' | 'a' | 'A' | 'X' | '4' | '6' => {}
+                    'N' => o.no_shell = true,
+                    'g' => o.fwd.gateway_ports = true,
+                    'q' | 'n' | 'x' | 'a' | 'A' | 'X' | '4' | '6' => {}
                     _ => usage(),
                 }
             }
@@ -135,7 +198,71 @@ fn parse_args() -> Opts {
     }
     o.host = args[i].clone();
     o.command = args[i + 1..].to_vec();
+    take_forward_options(&mut o);
+    for f in &o.fwd.remote {
+        if f.connect == Connect::Socks {
+            die("dynamic remote forwarding (-R [bind_address:]port) is not supported");
+        }
+    }
+    for f in &o.fwd.dynamic {
+        if let Listen::Path(p) = &f.listen {
+            die(&format!(
+                "dynamic forwarding on a Unix socket (-D {p}) is not supported"
+            ));
+        }
+    }
     o
+}
+
+/// ssh's message for a malformed `-L`, `-R`, `-D` or `-W` and exit 255.
+fn bad_spec(what: &str, spec: &str) -> ! {
+    forward::fatal(&format!("Bad {what} forwarding specification '{spec}'"))
+}
+
+/// Takes the forwarding options out of the `-o` list (ssh_config's
+/// LocalForward and RemoteForward take `listen target` as two words).
+fn take_forward_options(o: &mut Opts) {
+    let mut seen = std::collections::HashSet::new();
+    let mut keep = Vec::new();
+    for (k, v) in std::mem::take(&mut o.options) {
+        let key = k.to_ascii_lowercase();
+        let first = seen.insert(key.clone());
+        let words: Vec<&str> = v.split_whitespace().collect();
+        let bad = || -> ! { forward::fatal("command-line line 0: Bad forwarding specification.") };
+        match key.as_str() {
+            "localforward" | "remoteforward" => {
+                let remote = key == "remoteforward";
+                let spec = match words.as_slice() {
+                    [a, b] => format!("{a}:{b}"),
+                    [a] if remote => a.to_string(),
+                    [_] => forward::fatal("command-line line 0: Missing target argument."),
+                    _ => bad(),
+                };
+                let f = parse_forward(&spec, false, remote).unwrap_or_else(|| bad());
+                if remote {
+                    o.fwd.remote.push(f);
+                } else {
+                    o.fwd.local.push(f);
+                }
+            }
+            "dynamicforward" => {
+                let f = parse_forward(&v, true, false).unwrap_or_else(|| bad());
+                o.fwd.dynamic.push(f);
+            }
+            "exitonforwardfailure" if first => o.fwd.exit_on_failure = common::yes(&v),
+            "gatewayports" if first => o.fwd.gateway_ports |= common::yes(&v),
+            "proxyjump" if first => {
+                if o.jump.is_none() {
+                    o.jump = Some(parse_jump(&v).unwrap_or_else(|| {
+                        forward::fatal(&format!("command-line line 0: Invalid ProxyJump \"{v}\""))
+                    }));
+                }
+            }
+            "exitonforwardfailure" | "gatewayports" | "proxyjump" => {}
+            _ => keep.push((k, v)),
+        }
+    }
+    o.options = keep;
 }
 
 fn die(msg: &str) -> ! {
@@ -175,9 +302,24 @@ fn run() -> Result<i32, Error> {
     if user.is_none() {
         user = o.user.clone();
     }
+    if let Some(last) = o.jump.as_ref().and_then(|j| j.last()) {
+        let opt_port = o
+            .options
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("port"))
+            .and_then(|(_, v)| v.parse::<u16>().ok());
+        let port = o.port.or(opt_port).unwrap_or(22);
+        if last.host == host && last.port.unwrap_or(22) == port {
+            forward::fatal(&format!("jumphost loop via {host}"));
+        }
+    }
+    if o.stdio.is_some() && !o.command.is_empty() {
+        // OpenSSH runs the -W forward and drops the command unsaid.
+        die("-W cannot be combined with a remote command");
+    }
     let client = connect(ConnectOpts {
         prog: "client",
-        host,
+        host: host.clone(),
         port: o.port,
         user,
         identities: std::mem::take(&mut o.identities),
@@ -185,13 +327,31 @@ fn run() -> Result<i32, Error> {
         compression: o.compression,
         verbose: o.verbose > 0,
         runtime: o.runtime,
+        jump: o.jump.take().unwrap_or_default(),
     })?;
     if let Some(b) = client.banner() {
         eprint!("{b}");
     }
+    // Forwarding first, as ssh sets it up before the session.
+    let _local = forward::start_local(&client, &o.fwd);
+    let remotes = forward::start_remote(&client, &o.fwd)?;
+    if let Some(target) = o.stdio.take() {
+        return stdio_forward(&client, &target);
+    }
+    if o.no_shell {
+        // Until the connection ends (or we are killed).
+        forward::serve_remote(&client, &remotes);
+        eprintln!("Connection to {host} closed by remote host.");
+        return Ok(255);
+    }
+    if !remotes.is_empty() {
+        let (client, remotes) = (client.clone(), remotes.clone());
+        std::thread::spawn(move || forward::serve_remote(&client, &remotes));
+    }
 
     let interactive = o.command.is_empty();
     let want_tty = !o.no_tty && (o.force_tty || (interactive && std::io::stdin().is_terminal()));
+    forward::next_channel_number();
     let ch = client.channel_session()?;
     if want_tty {
         let (cols, rows) = term_size();
@@ -227,31 +387,7 @@ fn run() -> Result<i32, Error> {
         });
     }
 
-    // stdin -> channel
-    {
-        let ch = ch.clone();
-        std::thread::spawn(move || {
-            let mut buf = vec![0u8; 64 * 1024];
-            let mut stdin = std::io::stdin().lock();
-            loop {
-                match stdin.read(&mut buf) {
-                    Ok(0) | Err(_) => {
-                        let _ = ch.send_eof();
-                        return;
-                    }
-                    Ok(n) => {
-                        let mut off = 0;
-                        while off < n {
-                            match ch.write_data(Stream::Stdout, &buf[off..n]) {
-                                Ok(m) => off += m,
-                                Err(_) => return,
-                            }
-                        }
-                    }
-                }
-            }
-        });
-    }
+    pump_stdin(ch.clone());
     // stderr -> local stderr
     let err_thread = {
         let mut err = StreamReader {
@@ -271,23 +407,7 @@ fn run() -> Result<i32, Error> {
             }
         })
     };
-    // stdout: what arrives is written out at once (std's stdout buffers up
-    // to a newline), so request/response protocols over pipes never wait
-    // on bytes held back here.
-    {
-        let mut buf = vec![0u8; 256 * 1024];
-        let mut out = std::io::stdout().lock();
-        loop {
-            let n = ch.read_stream(Stream::Stdout, &mut buf)?;
-            if n == 0 {
-                break;
-            }
-            if out.write_all(&buf[..n]).and_then(|()| out.flush()).is_err() {
-                break;
-            }
-        }
-        let _ = out.flush();
-    }
+    copy_stdout(&ch)?;
     let _ = err_thread.join();
     let status = ch.exit_status()?;
     drop(raw);
@@ -305,6 +425,73 @@ fn run() -> Result<i32, Error> {
     Ok(code)
 }
 
+/// stdin -> the channel (on a thread of its own), then EOF.
+fn pump_stdin(ch: Arc<AnyChannel>) {
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut stdin = std::io::stdin().lock();
+        loop {
+            match stdin.read(&mut buf) {
+                Ok(0) | Err(_) => {
+                    let _ = ch.send_eof();
+                    return;
+                }
+                Ok(n) => {
+                    let mut off = 0;
+                    while off < n {
+                        match ch.write_data(Stream::Stdout, &buf[off..n]) {
+                            Ok(m) => off += m,
+                            Err(_) => return,
+                        }
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// The channel -> stdout until its EOF. What arrives is written out at
+/// once (std's stdout buffers up to a newline), so request/response
+/// protocols over pipes never wait on bytes held back here.
+fn copy_stdout(ch: &AnyChannel) -> Result<(), Error> {
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut out = std::io::stdout().lock();
+    loop {
+        let n = ch.read_stream(Stream::Stdout, &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        if out.write_all(&buf[..n]).and_then(|()| out.flush()).is_err() {
+            break;
+        }
+    }
+    let _ = out.flush();
+    Ok(())
+}
+
+/// `-W`: stdin and stdout carried to `target` over one channel, until the
+/// channel's EOF. A refused open is ssh's two lines and exit 255.
+fn stdio_forward(client: &AnyClient, target: &Connect) -> Result<i32, Error> {
+    let number = forward::next_channel_number();
+    let r = match target {
+        Connect::Tcp { host, port } => client.direct_tcpip(host, *port, ("127.0.0.1", 65535)),
+        Connect::Path(p) => client.direct_streamlocal(p),
+        Connect::Socks => return Err(Error::usage("-W needs host:port")),
+    };
+    let ch = match r {
+        Ok(ch) => Arc::new(ch),
+        Err(e) if e.kind() == ErrorKind::ChannelOpen => {
+            eprintln!("{}", forward::open_failed_line(number, &e));
+            forward::fatal("stdio forwarding failed");
+        }
+        Err(e) => return Err(e),
+    };
+    pump_stdin(ch.clone());
+    copy_stdout(&ch)?;
+    client.disconnect();
+    Ok(0)
+}
+
 fn main() {
     let code = match run() {
         Ok(c) => c,
@@ -313,6 +500,7 @@ fn main() {
             255
         }
     };
+    forward::cleanup();
     let _ = std::io::stdout().flush();
     std::process::exit(code);
 }

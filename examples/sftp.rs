@@ -177,6 +177,7 @@ fn main() {
         compression: false,
         verbose: o.verbose > 0,
         runtime: o.runtime,
+        jump: Vec::new(),
     }) {
         Ok(c) => c,
         Err(e) => die(&e.to_string()),

@@ -9,8 +9,7 @@ mod common;
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::UnixListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -27,50 +26,6 @@ fn user_key() -> Arc<PrivateKey> {
 fn mio_rt() -> &'static ssh_mio::Runtime {
     static RT: OnceLock<ssh_mio::Runtime> = OnceLock::new();
     RT.get_or_init(|| ssh_mio::Runtime::new().expect("mio runtime"))
-}
-
-/// Echoes every connection (each on a thread) until its peer's EOF.
-fn echo<S: Read + Write + Send + 'static>(mut s: S) {
-    std::thread::spawn(move || {
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            match s.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if s.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-    });
-}
-
-/// A TCP echo server on 127.0.0.1; its port.
-fn tcp_echo() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for s in l.incoming().flatten() {
-            echo(s);
-        }
-    });
-    port
-}
-
-/// A Unix socket echo server the test user (sshd connects as them) may
-/// reach; its path.
-fn unix_echo(dir: &Path) -> PathBuf {
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let path = dir.join("echo.sock");
-    let l = UnixListener::bind(&path).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777)).unwrap();
-    std::thread::spawn(move || {
-        for s in l.incoming().flatten() {
-            echo(s);
-        }
-    });
-    path
 }
 
 /// A port nothing listens on.
@@ -528,28 +483,6 @@ async fn local_forwards_through_sshd_tokio() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(std::net::TcpStream::connect(addr).is_err());
     assert_eq!(c.exec("echo ok").await.unwrap().stdout, b"ok\n");
-}
-
-/// An HTTP server on 127.0.0.1 answering every request with `hello`.
-fn http_hello() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for mut s in l.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut req = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match s.read(&mut buf) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => req.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let _ = s.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello");
-            });
-        }
-    });
-    port
 }
 
 /// `curl` through the SOCKS listener at `socks` in each SOCKS flavour,

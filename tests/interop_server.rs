@@ -29,6 +29,8 @@
 mod common;
 #[path = "interop_server/forwarding.rs"]
 mod forwarding;
+#[path = "interop_server/python_forwarding.rs"]
+mod python_forwarding;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

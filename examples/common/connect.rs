@@ -29,14 +29,85 @@ pub struct ConnectOpts {
     pub verbose: bool,
     /// Which adapter moves the bytes.
     pub runtime: RuntimeKind,
+    /// ProxyJump hops, in order: each is reached through the one before,
+    /// the host last.
+    pub jump: Vec<Hop>,
 }
 
-/// Connects, checks the host key, authenticates.
-pub fn connect(mut o: ConnectOpts) -> Result<AnyClient, Error> {
+/// One ProxyJump hop: `[user@]host[:port]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hop {
+    pub user: Option<String>,
+    pub host: String,
+    pub port: Option<u16>,
+}
+
+/// Parses ProxyJump's `[user@]host[:port][,...]` (or `ssh://` URIs);
+/// `none` is no hops. None when malformed.
+pub fn parse_jump(s: &str) -> Option<Vec<Hop>> {
+    if s.eq_ignore_ascii_case("none") {
+        return Some(Vec::new());
+    }
+    s.split(',').map(parse_hop).collect()
+}
+
+fn parse_hop(h: &str) -> Option<Hop> {
+    let h = h.trim();
+    let h = h.strip_prefix("ssh://").unwrap_or(h);
+    let (user, rest) = match h.rsplit_once('@') {
+        Some((u, r)) if !u.is_empty() => (Some(u.to_string()), r),
+        Some(_) => return None,
+        None => (None, h),
+    };
+    let (host, port) = if let Some(r) = rest.strip_prefix('[') {
+        let (host, after) = r.split_once(']')?;
+        match after {
+            "" => (host, None),
+            p => (host, Some(p.strip_prefix(':')?)),
+        }
+    } else {
+        match rest.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (rest, None),
+        }
+    };
+    if host.is_empty() || host.contains(['/', ' ']) {
+        return None;
+    }
+    let port = match port {
+        Some(p) => Some(p.parse::<u16>().ok().filter(|&p| p != 0)?),
+        None => None,
+    };
+    Some(Hop {
+        user,
+        host: host.to_string(),
+        port,
+    })
+}
+
+/// Connects (through the ProxyJump hops, if any), checks the host key,
+/// authenticates. Each hop is connected and authenticated with the same
+/// identities and options (its own user and port from the hop), and its
+/// host key checked under its own name; the next connection runs over a
+/// `direct-tcpip` channel of the one before.
+pub fn connect(o: ConnectOpts) -> Result<AnyClient, Error> {
+    let mut via: Option<AnyClient> = None;
+    for hop in &o.jump {
+        via = Some(connect_one(&o, Some(hop), via.as_ref())?);
+    }
+    connect_one(&o, None, via.as_ref())
+}
+
+fn connect_one(
+    o: &ConnectOpts,
+    hop: Option<&Hop>,
+    via: Option<&AnyClient>,
+) -> Result<AnyClient, Error> {
     let prog = o.prog;
-    let host = o.host.clone();
-    let mut user = o.user.take();
-    let mut port = o.port;
+    let host = hop.map_or(o.host.clone(), |h| h.host.clone());
+    let mut user = hop.map_or(o.user.clone(), |h| h.user.clone());
+    let mut port = hop.map_or(o.port, |h| h.port);
+    let mut identities = o.identities.clone();
     let mut config = Config::default();
     let mut known_hosts: Vec<PathBuf> = vec![
         home().join(".ssh/known_hosts"),
@@ -51,7 +122,7 @@ pub fn connect(mut o: ConnectOpts) -> Result<AnyClient, Error> {
     let mut host_key_algs_set = false;
     let mut compression = o.compression;
     let mut first_set: std::collections::HashSet<String> = Default::default();
-    for (k, v) in std::mem::take(&mut o.options) {
+    for (k, v) in o.options.iter().cloned() {
         let key = k.to_ascii_lowercase();
         // ssh_config: the first value given wins.
         if !first_set.insert(key.clone()) && key != "identityfile" {
@@ -72,7 +143,9 @@ pub fn connect(mut o: ConnectOpts) -> Result<AnyClient, Error> {
             "passwordauthentication" => password_auth = yes(&v),
             "pubkeyauthentication" => pubkey_auth = yes(&v),
             "kbdinteractiveauthentication" => kbd_auth = yes(&v),
-            "identityfile" => o.identities.push(expand_tilde(&v)),
+            "identityfile" => identities.push(expand_tilde(&v)),
+            // A hop's port and user come from the hop only.
+            "port" | "user" if hop.is_some() => {}
             "port" => {
                 port = Some(
                     v.parse()
@@ -221,14 +294,17 @@ pub fn connect(mut o: ConnectOpts) -> Result<AnyClient, Error> {
     }));
 
     let config = Arc::new(config);
-    let client = AnyClient::connect(
-        o.runtime,
-        host.as_str(),
-        port,
-        config,
-        check,
-        connect_timeout,
-    )
+    let client = match via {
+        Some(via) => AnyClient::connect_via(via, &host, port, config, check, connect_timeout),
+        None => AnyClient::connect(
+            o.runtime,
+            host.as_str(),
+            port,
+            config,
+            check,
+            connect_timeout,
+        ),
+    }
     .map_err(|e| {
         Error::new(
             e.kind(),
@@ -263,7 +339,7 @@ pub fn connect(mut o: ConnectOpts) -> Result<AnyClient, Error> {
         &client,
         &user,
         &host,
-        &o.identities,
+        &identities,
         pubkey_auth,
         kbd_auth,
         password_auth,

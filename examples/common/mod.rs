@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod connect;
+pub mod forward;
 pub mod runtime;
 pub mod sys;
 

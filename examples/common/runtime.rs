@@ -14,7 +14,7 @@ use std::io::Read;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use ssh_blocking::proto::{Negotiated, Prompt, Stream};
+use ssh_blocking::proto::{ChannelKind, Negotiated, Prompt, Stream};
 use ssh_blocking::{Config, Error, ErrorKind, ExitSignal, HostKeyCheck, PrivateKey};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -160,6 +160,139 @@ impl AnyClient {
     }
     pub fn disconnect(&self) {
         on_handle!(now self, AnyClient, c => c.disconnect())
+    }
+
+    /// Runs the handshake over a `direct-tcpip` channel of `via` to
+    /// `host`:`port` (a ProxyJump hop), on `via`'s adapter: a tokio
+    /// connection runs its next hop over a tokio channel; the blocking and
+    /// mio ones over a blocking channel (threads).
+    pub fn connect_via(
+        via: &AnyClient,
+        host: &str,
+        port: u16,
+        config: Arc<Config>,
+        check: HostKeyCheck,
+        timeout: Option<Duration>,
+    ) -> Result<AnyClient, Error> {
+        match via {
+            AnyClient::Std(c) => {
+                let ch = c.direct_tcpip(host, port, ("127.0.0.1", 65535))?;
+                ssh_std::Client::handshake((ch.clone(), ch), host, port, config, check)
+                    .map(AnyClient::Std)
+            }
+            AnyClient::Tokio(c) => tokio_rt().block_on(async {
+                let ch = c.direct_tcpip(host, port, ("127.0.0.1", 65535)).await?;
+                ssh_tokio::Client::handshake(ch, host, port, config, check, timeout)
+                    .await
+                    .map(AnyClient::Tokio)
+            }),
+        }
+    }
+
+    /// A `direct-tcpip` channel to `host`:`port` for a connection from
+    /// `originator`.
+    pub fn direct_tcpip(
+        &self,
+        host: &str,
+        port: u16,
+        originator: (&str, u16),
+    ) -> Result<AnyChannel, Error> {
+        match self {
+            AnyClient::Std(c) => c.direct_tcpip(host, port, originator).map(AnyChannel::Std),
+            AnyClient::Tokio(c) => tokio_rt()
+                .block_on(c.direct_tcpip(host, port, originator))
+                .map(|ch| AnyChannel::Tokio(Arc::new(ch))),
+        }
+    }
+    /// A `direct-streamlocal@openssh.com` channel to the server's socket `path`.
+    pub fn direct_streamlocal(&self, path: &str) -> Result<AnyChannel, Error> {
+        match self {
+            AnyClient::Std(c) => c.direct_streamlocal(path).map(AnyChannel::Std),
+            AnyClient::Tokio(c) => tokio_rt()
+                .block_on(c.direct_streamlocal(path))
+                .map(|ch| AnyChannel::Tokio(Arc::new(ch))),
+        }
+    }
+    pub fn forward_tcpip(&self, address: &str, port: u16) -> Result<u16, Error> {
+        on_handle!(wait self, AnyClient, c => c.forward_tcpip(address, port))
+    }
+    pub fn forward_streamlocal(&self, path: &str) -> Result<(), Error> {
+        on_handle!(wait self, AnyClient, c => c.forward_streamlocal(path))
+    }
+    /// The next connection the server forwards to us; an error once the
+    /// connection is gone.
+    pub fn accept_forwarded(&self) -> Result<(AnyChannel, ChannelKind), Error> {
+        match self {
+            AnyClient::Std(c) => c.accept_forwarded().map(|(ch, k)| (AnyChannel::Std(ch), k)),
+            AnyClient::Tokio(c) => tokio_rt()
+                .block_on(c.accept_forwarded())
+                .map(|(ch, k)| (AnyChannel::Tokio(Arc::new(ch)), k)),
+        }
+    }
+    /// A local listener on `bind` whose connections go to `target`.
+    pub fn forward_local(
+        &self,
+        bind: std::net::SocketAddr,
+        target: ssh_std::ForwardTarget,
+    ) -> Result<AnyLocalForward, Error> {
+        match self {
+            AnyClient::Std(c) => c.forward_local(bind, target).map(AnyLocalForward::Std),
+            AnyClient::Tokio(c) => tokio_rt()
+                .block_on(c.forward_local(bind, target))
+                .map(AnyLocalForward::Tokio),
+        }
+    }
+}
+
+/// A running local forward under any runtime (stops on drop).
+pub enum AnyLocalForward {
+    Std(ssh_std::LocalForward),
+    Tokio(ssh_tokio::LocalForward),
+}
+
+impl AnyChannel {
+    /// Carries `sock` over this channel both ways until both directions
+    /// end (each with a half-close), then closes the channel. Blocks.
+    pub fn splice_tcp(self, sock: std::net::TcpStream) {
+        match self {
+            AnyChannel::Std(ch) => ssh_std::splice_tcp(sock, ch),
+            AnyChannel::Tokio(ch) => {
+                let _ = sock.set_nodelay(true);
+                if sock.set_nonblocking(true).is_err() {
+                    return;
+                }
+                tokio_rt().block_on(async move {
+                    let Ok(mut s) = tokio::net::TcpStream::from_std(sock) else {
+                        return;
+                    };
+                    let mut ch = (*ch).clone();
+                    let _ = tokio::io::copy_bidirectional(&mut s, &mut ch).await;
+                    let _ = ch.close();
+                })
+            }
+        }
+    }
+    /// [`AnyChannel::splice_tcp`] for a Unix socket connection.
+    pub fn splice_unix(self, sock: std::os::unix::net::UnixStream) {
+        match self {
+            AnyChannel::Std(ch) => ssh_std::splice_unix(sock, ch),
+            AnyChannel::Tokio(ch) => {
+                if sock.set_nonblocking(true).is_err() {
+                    return;
+                }
+                tokio_rt().block_on(async move {
+                    let Ok(mut s) = tokio::net::UnixStream::from_std(sock) else {
+                        return;
+                    };
+                    let mut ch = (*ch).clone();
+                    let _ = tokio::io::copy_bidirectional(&mut s, &mut ch).await;
+                    let _ = ch.close();
+                })
+            }
+        }
+    }
+    pub fn close(&self) {
+        let _ = on_handle!(now self, AnyChannel, c => c.close());
     }
 }
 

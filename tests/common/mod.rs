@@ -31,6 +31,7 @@ pub mod cat_server;
 mod client;
 mod daemon;
 mod dropbear;
+mod echo;
 mod keys;
 mod py;
 mod scratch;
@@ -45,6 +46,8 @@ pub use client::*;
 pub use daemon::*;
 #[allow(unused_imports)]
 pub use dropbear::*;
+#[allow(unused_imports)]
+pub use echo::*;
 #[allow(unused_imports)]
 pub use keys::*;
 #[allow(unused_imports)]

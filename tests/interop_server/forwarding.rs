@@ -4,75 +4,11 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixStream;
 use std::process::Child;
 use std::sync::{Arc, Mutex};
 
 use super::*;
-
-/// Echoes every connection (each on a thread) until its peer's EOF.
-fn echo<S: Read + Write + Send + 'static>(mut s: S) {
-    std::thread::spawn(move || {
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            match s.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if s.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-    });
-}
-
-/// A TCP echo server on 127.0.0.1; its port.
-fn tcp_echo() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for s in l.incoming().flatten() {
-            echo(s);
-        }
-    });
-    port
-}
-
-/// A Unix socket echo server in `dir` that any user may reach.
-fn unix_echo(dir: &Path) -> PathBuf {
-    let path = dir.join("echo.sock");
-    let l = UnixListener::bind(&path).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777)).unwrap();
-    std::thread::spawn(move || {
-        for s in l.incoming().flatten() {
-            echo(s);
-        }
-    });
-    path
-}
-
-/// An HTTP server on 127.0.0.1 answering every request with `hello`.
-fn http_hello() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for mut s in l.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut req = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match s.read(&mut buf) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => req.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let _ = s.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello");
-            });
-        }
-    });
-    port
-}
 
 /// Writes `data` to `s` while reading the echo back; what came back.
 fn round_trip<S: Read + Write + Send + 'static>(s: S, clone: S, data: &[u8]) -> Vec<u8> {

@@ -2,7 +2,7 @@
 """An AsyncSSH server for the interoperability tests.
 
     asyncssh_server.py PORT HOST_KEY AUTHORIZED_KEYS [--user U] [--password P]
-                       [--sftp-root DIR]
+                       [--sftp-root DIR] [--allow-forwarding]
 
 Listens on 127.0.0.1:PORT, prints "READY" on stdout once listening, and
 serves connections until killed.
@@ -22,6 +22,13 @@ as `/`, the start directory too). AsyncSSH reads the SYMLINK arguments in
 the order of the SFTP draft unless the client's version string names
 OpenSSH or paramiko. Without this option the subsystem is refused, as
 before.
+
+--allow-forwarding: `direct-tcpip` opens are connected by AsyncSSH to
+their destination and `tcpip-forward` requests get a listener (port 0: one
+AsyncSSH picks, named in the reply; `cancel-tcpip-forward` closes it);
+each is logged on stdout as `direct-tcpip to HOST:PORT from HOST:PORT` or
+`tcpip-forward HOST:PORT`. Without it both are refused (AsyncSSH's
+default: open failure code 1, request failure).
 """
 
 import argparse
@@ -88,6 +95,18 @@ class Server(asyncssh.SSHServer):
     def auth_completed(self):
         pass
 
+    def connection_requested(self, dest_host, dest_port, orig_host, orig_port):
+        if not self.args.allow_forwarding:
+            return False
+        log("direct-tcpip to %s:%d from %s:%d" % (dest_host, dest_port, orig_host, orig_port))
+        return True
+
+    def server_requested(self, listen_host, listen_port):
+        if not self.args.allow_forwarding:
+            return False
+        log("tcpip-forward %s:%d" % (listen_host, listen_port))
+        return True
+
 
 async def handle_process(process):
     command = process.command
@@ -151,6 +170,7 @@ async def main():
     p.add_argument("--user", default="sshtest")
     p.add_argument("--password", default="sshtest-pw")
     p.add_argument("--sftp-root", default=None)
+    p.add_argument("--allow-forwarding", action="store_true")
     args = p.parse_args()
 
     authorized = set()

@@ -411,3 +411,33 @@ fn forward_replies_go_to_their_tickets_and_forwarded_channels_queue() {
     assert!(s.client.poll_forwarded().is_none());
     assert!(s.client.check().is_ok());
 }
+
+#[test]
+fn an_abandoned_ticket_keeps_no_reply() {
+    use ssh_proto::GlobalRequest;
+    let mut s = Setup::authenticated(11);
+    let req = GlobalRequest::Other {
+        name: "x@example.com".into(),
+        data: Vec::new(),
+    };
+    let a = s.client.send_global_request(&req).unwrap();
+    let b = s.client.send_global_request(&req).unwrap();
+    s.pump();
+    // The waiter of `a` gives up before the reply comes.
+    s.client.abandon_global_reply(a);
+    s.server.global_request_reply(true, b"first").unwrap();
+    s.server.global_request_reply(true, b"second").unwrap();
+    s.pump();
+    assert!(s.client.poll_global_reply(a).is_none());
+    assert_eq!(
+        s.client.poll_global_reply(b).unwrap().unwrap().data,
+        b"second"
+    );
+    // Abandoning after the reply came drops it too.
+    let c = s.client.send_global_request(&req).unwrap();
+    s.pump();
+    s.server.global_request_reply(false, &[]).unwrap();
+    s.pump();
+    s.client.abandon_global_reply(c);
+    assert!(s.client.poll_global_reply(c).is_none());
+}

@@ -609,12 +609,23 @@ impl Client {
     }
 
     async fn global(&self, req: proto::GlobalRequest, what: &str) -> Result<Option<u32>, Error> {
+        /// Gives the ticket up when the future is dropped before its reply.
+        struct Ticket<'a>(&'a Conn, Option<u64>);
+        impl Drop for Ticket<'_> {
+            fn drop(&mut self) {
+                if let Some(t) = self.1 {
+                    let _ = self.0.with(|s| {
+                        s.abandon_global_reply(t);
+                        Ok(())
+                    });
+                }
+            }
+        }
         let t = self.conn.with(|s| s.send_global_request(&req))?;
-        let reply = self
-            .conn
-            .wait(Key::Conn, |s| s.poll_global_reply(t))
-            .await?;
-        proto::session::forward_result(reply, what)
+        let mut ticket = Ticket(&self.conn, Some(t));
+        let reply = self.conn.wait(Key::Conn, |s| s.poll_global_reply(t)).await;
+        ticket.1 = None;
+        proto::session::forward_result(reply?, what)
     }
 
     /// Asks the server to listen on `address`:`port` and forward each

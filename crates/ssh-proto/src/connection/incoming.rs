@@ -91,6 +91,16 @@ impl Connection {
             _ => {
                 let id = r.u32()?;
                 let Some(c) = self.channels.get_mut(&id) else {
+                    // A window adjust may cross our CLOSE (paramiko sends
+                    // one as its read races the close): dropped, as
+                    // OpenSSH drops it. Anything else is an error.
+                    if t == msg::CHANNEL_WINDOW_ADJUST {
+                        tracing::debug!(
+                            channel = id,
+                            "window adjust for a channel no longer open dropped"
+                        );
+                        return Ok(());
+                    }
                     return Err(Error::protocol(format!(
                         "{} for channel {id}, which is not open",
                         msg::name(t)

@@ -3,7 +3,7 @@
 //! own), and the forwarded channels the server opens for them, accepted
 //! and queued for the application (bounded).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use crate::forward::ChannelKind;
 use crate::{ChannelId, ChannelOpenFailureReason, Error, ErrorKind, GlobalRequest};
@@ -33,6 +33,9 @@ pub(super) struct Book {
     /// Replies received so far; reply k answers ticket k.
     received: u64,
     replies: HashMap<u64, GlobalReply>,
+    /// Tickets whose waiter gave up before the reply came: their replies
+    /// are dropped on arrival.
+    abandoned: HashSet<u64>,
     incoming: VecDeque<(ChannelId, ChannelKind)>,
 }
 
@@ -77,12 +80,24 @@ impl Session {
         self.closed().cloned().map(Err)
     }
 
+    /// The waiter of `ticket` gives up (a dropped future, a timeout): its
+    /// reply, come or coming, is not kept.
+    pub fn abandon_global_reply(&mut self, ticket: u64) {
+        if let Some(b) = self.book.as_mut() {
+            if b.replies.remove(&ticket).is_none() && ticket >= b.received && ticket < b.sent {
+                b.abandoned.insert(ticket);
+            }
+        }
+    }
+
     /// Records a reply the core reported.
     pub(super) fn global_reply(&mut self, reply: GlobalReply) {
         // A reply to a request sent around the session has no ticket.
         if let Some(b) = self.book.as_mut() {
             if b.received < b.sent {
-                b.replies.insert(b.received, reply);
+                if !b.abandoned.remove(&b.received) {
+                    b.replies.insert(b.received, reply);
+                }
                 b.received += 1;
             }
         }
