@@ -78,8 +78,9 @@
 //! Public modules: [`keys`] (key files, `authorized_keys`, `known_hosts`),
 //! [`session`] (the per-connection facts adapters share), [`sftp`] (SFTP v3
 //! client and server machines over any byte stream), [`algorithms`]
-//! (supported algorithm names), [`disconnect`] (reason codes) and [`pty`]
-//! (terminal modes). Everything else is re-exported here at the root.
+//! (supported algorithm names), [`disconnect`] (reason codes), [`pty`]
+//! (terminal modes) and [`config`] (ssh_config(5) files evaluated for a
+//! host, as `ssh -G` does). Everything else is re-exported here at the root.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![warn(unreachable_pub)]
