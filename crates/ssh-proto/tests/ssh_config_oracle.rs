@@ -506,7 +506,13 @@ fn resolution_matches_ssh_dash_g() {
     assert!(CASES.len() >= 25);
     let root = tmp_root();
     let user = sh("id -un");
-    let home = std::env::var("HOME").unwrap();
+    // ssh takes the home directory from the password database.
+    let home = sh("getent passwd \"$(id -u)\" | cut -d: -f6");
+    let home = if home.is_empty() {
+        std::env::var("HOME").unwrap()
+    } else {
+        home
+    };
     let uid: u32 = sh("id -u").parse().unwrap();
     let local_hostname = sh("hostname");
     let mut failures = Vec::new();

@@ -342,8 +342,13 @@ impl Eval<'_, '_> {
                         .opts
                         .first("proxyjump")
                         .is_some_and(|j| !j.eq_ignore_ascii_case("none"));
+                // VersionAddendum alone drops a trailing comment.
+                let v = match name {
+                    "versionaddendum" => rest.split('#').next().unwrap_or("").trim_end(),
+                    _ => rest,
+                };
                 if on && !jump {
-                    self.opts.set_once(name, vec![rest.to_string()]);
+                    self.opts.set_once(name, vec![v.to_string()]);
                 }
             }
             Kind::ProxyJump => {

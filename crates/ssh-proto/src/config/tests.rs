@@ -364,6 +364,9 @@ fn refuse_and_unsupported() {
     let e = one("h", "Host h\n RefuseConnection no way\n").unwrap_err();
     assert_eq!(e.messages, ["cfg line 2: RefuseConnection: no"]);
     assert!(one("h", "Host x\n RefuseConnection no\n").is_ok());
+    let cfg = one("h", "VersionAddendum hello there # c\nLocalCommand a # b\n").unwrap();
+    assert_eq!(cfg.get("versionaddendum").unwrap(), ["hello there"]);
+    assert_eq!(cfg.get("localcommand").unwrap(), ["a # b"]);
     let cfg = one("h", "RSAAuthentication yes\nCipher blowfish\n").unwrap();
     assert_eq!(
         cfg.warnings,
