@@ -421,3 +421,72 @@ fn connection_hash_token() {
     let want = super::expand::connection_hash(&["laptop.local.example", "h", "22", "u", ""]);
     assert_eq!(cfg.control_path.as_deref(), Some(want.as_str()));
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+    /// Lines assembled from config fragments never panic, and an error
+    /// always says something.
+    #[test]
+    fn fragments_never_panic(parts in proptest::collection::vec(0usize..FRAGMENTS.len(), 0..24), host in "[a-zA-Z0-9.%!*?]{0,8}") {
+        let text: String = parts.iter().map(|&i| FRAGMENTS[i]).collect();
+        let c = ctx(&host);
+        let r = Resolver::new(&c)
+            .include(|p| vec![(p.to_string(), text.clone())])
+            .exec(|cmd| cmd.len() % 2 == 0)
+            .env(|n| (n.len() % 2 == 1).then(|| n.to_string()))
+            .resolve(&[ConfigFile::user("cfg", text.clone())]);
+        if let Err(e) = r {
+            proptest::prop_assert!(!e.messages.is_empty());
+        }
+    }
+}
+
+const FRAGMENTS: &[&str] = &[
+    "Host ",
+    "Match ",
+    "Include ",
+    "User ",
+    "Port ",
+    "Hostname ",
+    "IdentityFile ",
+    "ProxyJump ",
+    "ProxyCommand ",
+    "SendEnv ",
+    "SetEnv ",
+    "IgnoreUnknown ",
+    "LocalForward ",
+    "final ",
+    "all ",
+    "exec ",
+    "host ",
+    "!",
+    "*",
+    "?",
+    ",",
+    "=",
+    "\"",
+    "'",
+    "\\",
+    "#",
+    "%h",
+    "%C",
+    "%",
+    "${X}",
+    "${",
+    "~/",
+    "/etc/ssh/x",
+    "a",
+    "22",
+    "none",
+    " ",
+    "\t",
+    "\n",
+    "\r\n",
+    "canonical ",
+    "localnetwork ",
+    "10.0.0.0/8",
+    "Bogus ",
+    "CanonicalizeHostname yes\n",
+    "RefuseConnection ",
+];
