@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use ssh_proto::config::{ConfigFile, Context, ResolvedConfig, Resolver};
+use ssh_proto::config::{glob_match, ConfigFile, Context, ResolvedConfig, Resolver};
 
 /// A case: files (the first is given to `-F`; `@DIR@` in contents is the
 /// temporary directory), the host, the keywords to compare.
@@ -208,6 +208,7 @@ const CASES: &[Case] = &[
             ("conf.d/10-a.conf", "Host h\n User fromA\n"),
             ("conf.d/20-b.conf", "Host h\n Port 2207\n User fromB\n"),
             ("conf.d/ignored.txt", "Host *\n User txt\n"),
+            ("conf.d/.hidden.conf", "Host *\n User hidden\n"),
         ],
         host: "h",
         keys: &["user", "port"],
@@ -412,7 +413,8 @@ fn sh(cmd: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-/// A `*`/`?` glob over one directory (the last path component).
+/// A `*`/`?` glob over one directory (the last path component), with
+/// the library's `glob_match`.
 fn glob(pattern: &str) -> Vec<(String, String)> {
     let path = Path::new(pattern);
     let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
@@ -424,7 +426,7 @@ fn glob(pattern: &str) -> Vec<(String, String)> {
     };
     let mut v: Vec<(String, String)> = rd
         .filter_map(|e| e.ok())
-        .filter(|e| wild(&e.file_name().to_string_lossy(), &name))
+        .filter(|e| glob_match(&e.file_name().to_string_lossy(), &name))
         .filter_map(|e| {
             let p = e.path();
             let c = std::fs::read_to_string(&p).ok()?;
@@ -433,22 +435,6 @@ fn glob(pattern: &str) -> Vec<(String, String)> {
         .collect();
     v.sort();
     v
-}
-
-fn wild(s: &str, p: &str) -> bool {
-    match p.chars().next() {
-        None => s.is_empty(),
-        Some('*') => (0..=s.len())
-            .filter(|&i| s.is_char_boundary(i))
-            .any(|i| wild(&s[i..], &p[1..])),
-        Some(c) => {
-            let mut sc = s.chars();
-            match sc.next() {
-                Some(x) if c == '?' || c == x => wild(sc.as_str(), &p[c.len_utf8()..]),
-                _ => false,
-            }
-        }
-    }
 }
 
 /// What we print for `key`, as ssh -G does.

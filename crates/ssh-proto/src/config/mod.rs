@@ -156,6 +156,25 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// Whether a file name matches one component of an `Include` glob
+/// pattern (`*` and `?`; as glob(3), a leading `.` must be matched by a
+/// literal `.`). For callers writing the [`Resolver::include`] closure:
+/// list the pattern's directory and keep the names that match its last
+/// component, sorted.
+///
+/// ```
+/// use ssh_proto::config::glob_match;
+/// assert!(glob_match("10-web.conf", "*.conf"));
+/// assert!(!glob_match(".hidden.conf", "*.conf"));
+/// assert!(glob_match(".hidden.conf", ".*"));
+/// ```
+pub fn glob_match(name: &str, pattern: &str) -> bool {
+    if name.starts_with('.') && !pattern.starts_with('.') {
+        return false;
+    }
+    lex::match_pattern(name, pattern)
+}
+
 type IncludeFn<'a> = Box<dyn FnMut(&str) -> Vec<(String, String)> + 'a>;
 type ExecFn<'a> = Box<dyn FnMut(&str) -> bool + 'a>;
 type EnvFn<'a> = Box<dyn Fn(&str) -> Option<String> + 'a>;
