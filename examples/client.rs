@@ -1,7 +1,7 @@
 //! An OpenSSH-style client on the blocking adapter.
 //!
 //! ```text
-//! client [-p PORT] [-l USER] [-i FILE]... [-o Key=Value]... [-c CIPHERS] [-m MACS]
+//! client [-F FILE] [-p PORT] [-l USER] [-i FILE]... [-o Key=Value]... [-c CIPHERS] [-m MACS]
 //!        [-C] [-v[v[v]]] [-t|-T] [-N] [-g] [-L SPEC]... [-R SPEC]... [-D SPEC]...
 //!        [-W host:port] [-J [user@]host[:port][,...]]
 //!        [--runtime blocking|tokio|mio] [user@]host [command...]
@@ -14,6 +14,16 @@
 //! host:port), `-J` (ProxyJump hops), `-g` and the options GatewayPorts,
 //! ExitOnForwardFailure, LocalForward, RemoteForward, DynamicForward and
 //! ProxyJump.
+//!
+//! ssh_config is read as ssh reads it: `-F FILE` (`-F none`: no file), or
+//! `~/.ssh/config` then `/etc/ssh/ssh_config`; `-o`, `-l` and `-p` win
+//! over the files. The configuration gives the host name, port, user,
+//! identities, known-hosts files and checking, algorithms, compression,
+//! timeouts and keepalives, the authentication methods and their order,
+//! ProxyJump or ProxyCommand, forwards, RequestTTY and RemoteCommand. A
+//! keyword it sets that is not acted on is refused by name unless its
+//! setting is harmless here (`SendEnv`, `HashKnownHosts`,
+//! `GSSAPIAuthentication`, ...: `-v` names them).
 //!
 //! `--runtime` picks the adapter that moves the bytes (default blocking);
 //! the behaviour is the same under each.
@@ -29,7 +39,7 @@ mod common;
 
 use common::sys;
 
-use common::connect::{connect, parse_jump, ConnectOpts, Hop};
+use common::connect::{connect, hops, parse_jump, ConnectOpts, Hop};
 use common::forward::{self, parse_forward, Connect, FwdOpts, Listen};
 use common::runtime::{AnyChannel, AnyClient, RuntimeKind, StreamReader};
 use std::io::{IsTerminal, Read, Write};
@@ -37,6 +47,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ssh_blocking::proto::config::ResolvedConfig;
 use ssh_blocking::proto::Stream;
 use ssh_blocking::{Error, ErrorKind};
 
@@ -45,7 +56,8 @@ struct Opts {
     user: Option<String>,
     identities: Vec<PathBuf>,
     options: Vec<(String, String)>,
-    compression: bool,
+    /// `-F`: the configuration file (`none`: none).
+    config: Option<String>,
     /// The number of `-v` flags.
     verbose: u8,
     force_tty: bool,
@@ -64,7 +76,7 @@ struct Opts {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: client [-p PORT] [-l USER] [-i FILE]... [-o Key=Value]... [-c CIPHERS] [-m MACS] [-C] [-v[v[v]]] [-t|-T] [-N] [-g] [-L spec] [-R spec] [-D [bind_address:]port] [-W host:port] [-J destination] [--runtime blocking|tokio|mio] [user@]host [command...]"
+        "usage: client [-F FILE] [-p PORT] [-l USER] [-i FILE]... [-o Key=Value]... [-c CIPHERS] [-m MACS] [-C] [-v[v[v]]] [-t|-T] [-N] [-g] [-L spec] [-R spec] [-D [bind_address:]port] [-W host:port] [-J destination] [--runtime blocking|tokio|mio] [user@]host [command...]"
     );
     std::process::exit(255);
 }
@@ -76,7 +88,7 @@ fn parse_args() -> Opts {
         user: None,
         identities: Vec::new(),
         options: Vec::new(),
-        compression: false,
+        config: None,
         verbose: 0,
         force_tty: false,
         no_tty: false,
@@ -174,13 +186,14 @@ fn parse_args() -> Opts {
                 }
                 'c' => o.options.push(("Ciphers".into(), value)),
                 'm' => o.options.push(("MACs".into(), value)),
-                // -F FILE / -E FILE: accepted for compatibility; no config file is read.
+                'F' => o.config = Some(value),
+                // -E FILE: accepted for compatibility; messages go to stderr.
                 _ => {}
             }
         } else {
             for f in a[1..].chars() {
                 match f {
-                    'C' => o.compression = true,
+                    'C' => o.options.push(("Compression".into(), "yes".into())),
                     'v' => o.verbose = o.verbose.saturating_add(1),
                     't' => o.force_tty = true,
                     'T' => o.no_tty = true,
@@ -199,6 +212,61 @@ fn parse_args() -> Opts {
     o.host = args[i].clone();
     o.command = args[i + 1..].to_vec();
     take_forward_options(&mut o);
+    o
+}
+
+/// Forwarding from the configuration (after the command line's),
+/// ExitOnForwardFailure, GatewayPorts, RequestTTY and RemoteCommand.
+fn apply_config(o: &mut Opts, cfg: &ResolvedConfig) {
+    let bad =
+        |spec: &str| -> ! { forward::fatal(&format!("Bad forwarding specification '{spec}'")) };
+    for (list, remote) in [(&cfg.local_forwards, false), (&cfg.remote_forwards, true)] {
+        for v in list {
+            let words: Vec<&str> = v.split_whitespace().collect();
+            let spec = match words.as_slice() {
+                [a, b] => format!("{a}:{b}"),
+                [a] if remote => a.to_string(),
+                _ => bad(v),
+            };
+            let f = parse_forward(&spec, false, remote).unwrap_or_else(|| bad(v));
+            if remote {
+                o.fwd.remote.push(f);
+            } else {
+                o.fwd.local.push(f);
+            }
+        }
+    }
+    for v in &cfg.dynamic_forwards {
+        let f = parse_forward(v, true, false).unwrap_or_else(|| bad(v));
+        o.fwd.dynamic.push(f);
+    }
+    let first = |k: &str| cfg.get(k).and_then(|v| v.first()).map(String::as_str);
+    if let Some(v) = first("exitonforwardfailure") {
+        o.fwd.exit_on_failure = common::yes(v);
+    }
+    if let Some(v) = first("gatewayports") {
+        o.fwd.gateway_ports |= common::yes(v);
+    }
+    if !o.force_tty && !o.no_tty {
+        match cfg
+            .request_tty
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("yes" | "force" | "true") => o.force_tty = true,
+            Some("no" | "false") => o.no_tty = true,
+            _ => {}
+        }
+    }
+    if let Some(rc) = &cfg.remote_command {
+        if !o.command.is_empty() {
+            forward::fatal("Cannot execute command-line and remote command.");
+        }
+        if !o.no_shell {
+            o.command = vec![rc.clone()];
+        }
+    }
     for f in &o.fwd.remote {
         if f.connect == Connect::Socks {
             die("dynamic remote forwarding (-R [bind_address:]port) is not supported");
@@ -211,7 +279,6 @@ fn parse_args() -> Opts {
             ));
         }
     }
-    o
 }
 
 /// ssh's message for a malformed `-L`, `-R`, `-D` or `-W` and exit 255.
@@ -249,16 +316,10 @@ fn take_forward_options(o: &mut Opts) {
                 let f = parse_forward(&v, true, false).unwrap_or_else(|| bad());
                 o.fwd.dynamic.push(f);
             }
-            "exitonforwardfailure" if first => o.fwd.exit_on_failure = common::yes(&v),
-            "gatewayports" if first => o.fwd.gateway_ports |= common::yes(&v),
-            "proxyjump" if first => {
-                if o.jump.is_none() {
-                    o.jump = Some(parse_jump(&v).unwrap_or_else(|| {
-                        forward::fatal(&format!("command-line line 0: Invalid ProxyJump \"{v}\""))
-                    }));
-                }
+            // Checked here; the configuration takes them (first wins).
+            "proxyjump" if first && parse_jump(&v).is_none() => {
+                forward::fatal(&format!("command-line line 0: Invalid ProxyJump \"{v}\""))
             }
-            "exitonforwardfailure" | "gatewayports" | "proxyjump" => {}
             _ => keep.push((k, v)),
         }
     }
@@ -302,14 +363,19 @@ fn run() -> Result<i32, Error> {
     if user.is_none() {
         user = o.user.clone();
     }
-    if let Some(last) = o.jump.as_ref().and_then(|j| j.last()) {
-        let opt_port = o
-            .options
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("port"))
-            .and_then(|(_, v)| v.parse::<u16>().ok());
-        let port = o.port.or(opt_port).unwrap_or(22);
-        if last.host == host && last.port.unwrap_or(22) == port {
+    let cfg = common::config::resolve(&common::config::CmdLine {
+        file: o.config.as_deref(),
+        host: &host,
+        user,
+        port: o.port,
+        options: &o.options,
+        remote_command: (!o.command.is_empty()).then(|| o.command.join(" ")),
+    });
+    apply_config(&mut o, &cfg);
+    let jump = hops(o.config.as_deref(), &o.options, &cfg, o.jump.take())
+        .unwrap_or_else(|e| forward::fatal(&e));
+    if let Some((last, _)) = jump.last() {
+        if last.host == host && last.port.unwrap_or(22) == cfg.port {
             forward::fatal(&format!("jumphost loop via {host}"));
         }
     }
@@ -319,15 +385,11 @@ fn run() -> Result<i32, Error> {
     }
     let client = connect(ConnectOpts {
         prog: "client",
-        host: host.clone(),
-        port: o.port,
-        user,
+        cfg,
         identities: std::mem::take(&mut o.identities),
-        options: std::mem::take(&mut o.options),
-        compression: o.compression,
         verbose: o.verbose > 0,
         runtime: o.runtime,
-        jump: o.jump.take().unwrap_or_default(),
+        jump,
     })?;
     if let Some(b) = client.banner() {
         eprint!("{b}");

@@ -1,7 +1,7 @@
 //! An OpenSSH-style SFTP client on `ssh_blocking::Sftp` (or `ssh_tokio::Sftp`).
 //!
 //! ```text
-//! sftp [-P PORT] [-i FILE] [-o Key=Value]... [-b BATCHFILE] [-R NUM_REQUESTS]
+//! sftp [-P PORT] [-i FILE] [-F FILE] [-J destination] [-o Key=Value]... [-b BATCHFILE] [-R NUM_REQUESTS]
 //!      [-B BUFFER_SIZE] [-v[v[v]]] [--runtime blocking|tokio|mio] [user@]host[:path]
 //! ```
 //!
@@ -10,7 +10,8 @@
 //! `bye`/`quit`/`exit`, `help`. With `-b`, a failing command stops the
 //! batch and the exit code is 1; a leading `-` ignores a command's failure
 //! (as OpenSSH's sftp). Host keys, identities and authentication work as in
-//! the `client` example.
+//! the `client` example, ssh_config included (`-F`, or `~/.ssh/config`
+//! and `/etc/ssh/ssh_config`).
 
 #[path = "common/mod.rs"]
 mod common;
@@ -19,14 +20,14 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::connect::{connect, ConnectOpts};
+use common::connect::{connect, hops, ConnectOpts};
 use common::runtime::{AnySftp as Sftp, RuntimeKind};
 use ssh_blocking::proto::sftp::codec::longname;
 use ssh_blocking::proto::sftp::Attrs;
 use ssh_blocking::Error;
 
 const USAGE: &str =
-    "usage: sftp [-P PORT] [-i FILE] [-o Key=Value]... [-b BATCHFILE] [-R NUM_REQUESTS]
+    "usage: sftp [-P PORT] [-i FILE] [-F FILE] [-J destination] [-o Key=Value]... [-b BATCHFILE] [-R NUM_REQUESTS]
             [-B BUFFER_SIZE] [-v[v[v]]] [--runtime blocking|tokio|mio] [user@]host[:path]";
 
 const HELP: &str = "Available commands:
@@ -56,6 +57,8 @@ struct Opts {
     port: Option<u16>,
     identities: Vec<PathBuf>,
     options: Vec<(String, String)>,
+    /// `-F`: the configuration file (`none`: none).
+    config: Option<String>,
     batch: Option<PathBuf>,
     requests: Option<usize>,
     buffer: Option<u32>,
@@ -76,6 +79,7 @@ fn parse_args() -> Opts {
         port: None,
         identities: Vec::new(),
         options: Vec::new(),
+        config: None,
         batch: None,
         requests: None,
         buffer: None,
@@ -106,6 +110,8 @@ fn parse_args() -> Opts {
                 let (k, v) = common::split_option(&kv).unwrap_or_else(|e| die(&e.to_string()));
                 o.options.push((k, v));
             }
+            "-F" => o.config = Some(value(&mut i, "-F")),
+            "-J" => o.options.push(("ProxyJump".into(), value(&mut i, "-J"))),
             "-b" => o.batch = Some(value(&mut i, "-b").into()),
             "-R" => {
                 o.requests = Some(
@@ -167,17 +173,22 @@ fn main() {
     let o = parse_args();
     common::init_tracing(o.verbose, tracing::Level::WARN);
     let (user, host, path) = split_target(&o.target);
+    let cfg = common::config::resolve(&common::config::CmdLine {
+        file: o.config.as_deref(),
+        host: &host,
+        user,
+        port: o.port,
+        options: &o.options,
+        remote_command: None,
+    });
+    let jump = hops(o.config.as_deref(), &o.options, &cfg, None).unwrap_or_else(|e| die(&e));
     let client = match connect(ConnectOpts {
         prog: "sftp",
-        host,
-        port: o.port,
-        user,
+        cfg,
         identities: o.identities.clone(),
-        options: o.options.clone(),
-        compression: false,
         verbose: o.verbose > 0,
         runtime: o.runtime,
-        jump: Vec::new(),
+        jump,
     }) {
         Ok(c) => c,
         Err(e) => die(&e.to_string()),

@@ -8,9 +8,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::apply_transport_option;
+use super::config;
 use super::runtime::{AnyClient, RuntimeKind};
 use super::sys;
-use super::{apply_transport_option, yes};
+use ssh_blocking::proto::config::ResolvedConfig;
 use ssh_blocking::proto::keys::known_hosts::{known_hosts_line, HostKeyStatus, KnownHosts};
 use ssh_blocking::proto::Config;
 use ssh_blocking::{Error, ErrorKind, HostKeyCheck, PrivateKey};
@@ -19,19 +21,17 @@ use ssh_blocking::{Error, ErrorKind, HostKeyCheck, PrivateKey};
 pub struct ConnectOpts {
     /// Program name for messages.
     pub prog: &'static str,
-    pub host: String,
-    pub port: Option<u16>,
-    pub user: Option<String>,
+    /// The destination's evaluated ssh_config (command line included).
+    pub cfg: ResolvedConfig,
+    /// `-i` identities: tried before the configuration's.
     pub identities: Vec<PathBuf>,
-    /// `-o` options as (key, value), in order given.
-    pub options: Vec<(String, String)>,
-    pub compression: bool,
     pub verbose: bool,
     /// Which adapter moves the bytes.
     pub runtime: RuntimeKind,
-    /// ProxyJump hops, in order: each is reached through the one before,
-    /// the host last.
-    pub jump: Vec<Hop>,
+    /// ProxyJump hops, in order, each with its own evaluated
+    /// configuration: each is reached through the one before, the host
+    /// last.
+    pub jump: Vec<(Hop, ResolvedConfig)>,
 }
 
 /// One ProxyJump hop: `[user@]host[:port]`.
@@ -85,130 +85,156 @@ fn parse_hop(h: &str) -> Option<Hop> {
     })
 }
 
-/// Connects (through the ProxyJump hops, if any), checks the host key,
-/// authenticates. Each hop is connected and authenticated with the same
-/// identities and options (its own user and port from the hop), and its
-/// host key checked under its own name; the next connection runs over a
-/// `direct-tcpip` channel of the one before.
+/// Connects (through the ProxyJump hops, if any, or the ProxyCommand),
+/// checks the host key, authenticates. Each hop is connected and
+/// authenticated with its own configuration (the command line's options
+/// with the hop's user and port) and its host key checked under its own
+/// name; the next connection runs over a `direct-tcpip` channel of the one
+/// before.
 pub fn connect(o: ConnectOpts) -> Result<AnyClient, Error> {
     let mut via: Option<AnyClient> = None;
-    for hop in &o.jump {
-        via = Some(connect_one(&o, Some(hop), via.as_ref())?);
+    for (_, cfg) in &o.jump {
+        via = Some(connect_one(&o, cfg, true, via.as_ref())?);
     }
-    connect_one(&o, None, via.as_ref())
+    connect_one(&o, &o.cfg, false, via.as_ref())
+}
+
+/// The ProxyJump hops and their configurations: `cli` (`-J`) when given,
+/// else the configuration's ProxyJump. The message is ssh's when the
+/// configuration's value is malformed.
+pub fn hops(
+    file: Option<&str>,
+    options: &[(String, String)],
+    cfg: &ResolvedConfig,
+    cli: Option<Vec<Hop>>,
+) -> Result<Vec<(Hop, ResolvedConfig)>, String> {
+    let list = match (cli, &cfg.proxy_jump) {
+        (Some(l), _) => l,
+        (None, Some(j)) => parse_jump(j).ok_or_else(|| format!("Invalid ProxyJump \"{j}\""))?,
+        (None, None) => Vec::new(),
+    };
+    Ok(list
+        .into_iter()
+        .map(|h| {
+            let c = hop_config(file, options, &h);
+            (h, c)
+        })
+        .collect())
+}
+
+/// The configuration for a ProxyJump hop: the same files and `-o`
+/// options (but for those naming the destination), the hop's user and
+/// port.
+pub fn hop_config(file: Option<&str>, options: &[(String, String)], hop: &Hop) -> ResolvedConfig {
+    let options: Vec<(String, String)> = options
+        .iter()
+        .filter(|(k, _)| {
+            let k = k.to_ascii_lowercase();
+            !matches!(
+                k.as_str(),
+                "port" | "user" | "hostname" | "proxyjump" | "proxycommand" | "remotecommand"
+            )
+        })
+        .cloned()
+        .collect();
+    config::resolve(&config::CmdLine {
+        file,
+        host: &hop.host,
+        user: hop.user.clone(),
+        port: hop.port,
+        options: &options,
+        remote_command: None,
+    })
 }
 
 fn connect_one(
     o: &ConnectOpts,
-    hop: Option<&Hop>,
+    cfg: &ResolvedConfig,
+    is_hop: bool,
     via: Option<&AnyClient>,
 ) -> Result<AnyClient, Error> {
     let prog = o.prog;
-    let host = hop.map_or(o.host.clone(), |h| h.host.clone());
-    let mut user = hop.map_or(o.user.clone(), |h| h.user.clone());
-    let mut port = hop.map_or(o.port, |h| h.port);
+    config::check_supported(cfg, o.verbose).map_err(Error::usage)?;
+    let host = cfg.hostname.clone();
+    let user = cfg.user.clone();
+    let port = cfg.port;
     let mut identities = o.identities.clone();
+    identities.extend(cfg.identity_files.iter().map(PathBuf::from));
     let mut config = Config::default();
-    let mut known_hosts: Vec<PathBuf> = vec![
-        home().join(".ssh/known_hosts"),
-        home().join(".ssh/known_hosts2"),
-    ];
-    let mut strict = "ask".to_string();
-    let mut batch = false;
-    let mut password_auth = true;
-    let mut pubkey_auth = true;
-    let mut kbd_auth = true;
-    let mut connect_timeout = None;
-    let mut host_key_algs_set = false;
-    let mut compression = o.compression;
-    let mut first_set: std::collections::HashSet<String> = Default::default();
-    for (k, v) in o.options.iter().cloned() {
-        let key = k.to_ascii_lowercase();
-        // ssh_config: the first value given wins.
-        if !first_set.insert(key.clone()) && key != "identityfile" {
-            continue;
-        }
-        match key.as_str() {
-            "hostkeyalgorithms" => {
-                host_key_algs_set = true;
-                apply_transport_option(&mut config, &key, &v)?;
-            }
-            "kexalgorithms" | "ciphers" | "macs" | "rekeylimit" => {
-                apply_transport_option(&mut config, &key, &v)?;
-            }
-            "compression" => compression = yes(&v),
-            "userknownhostsfile" => known_hosts = v.split_whitespace().map(expand_tilde).collect(),
-            "stricthostkeychecking" => strict = v.to_ascii_lowercase(),
-            "batchmode" => batch = yes(&v),
-            "passwordauthentication" => password_auth = yes(&v),
-            "pubkeyauthentication" => pubkey_auth = yes(&v),
-            "kbdinteractiveauthentication" => kbd_auth = yes(&v),
-            "identityfile" => identities.push(expand_tilde(&v)),
-            // A hop's port and user come from the hop only.
-            "port" | "user" if hop.is_some() => {}
-            "port" => {
-                port = Some(
-                    v.parse()
-                        .map_err(|_| Error::usage(format!("bad port {v:?}")))?,
-                )
-            }
-            "user" => {
-                if user.is_none() {
-                    user = Some(v)
-                }
-            }
-            // The host key is looked up under the host name given, as with
-            // OpenSSH's default CheckHostIP=no; the address check is not done.
-            "checkhostip" if !v.eq_ignore_ascii_case("no") => {
-                return Err(Error::usage(format!(
-                    "option {k}={v} is not supported (only CheckHostIP=no)"
-                )))
-            }
-            "connecttimeout" => connect_timeout = v.parse::<u64>().ok().map(Duration::from_secs),
-            "serveraliveinterval" => {
-                config.keepalive_interval = v
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|&n| n > 0)
-                    .map(Duration::from_secs)
-            }
-            "serveralivecountmax" => config.keepalive_count_max = v.parse().unwrap_or(3),
-            "loglevel"
-            | "globalknownhostsfile"
-            | "identitiesonly"
-            | "forwardagent"
-            | "forwardx11"
-            | "requesttty"
-            | "sendenv"
-            | "addressfamily"
-            | "checkhostip"
-            | "hashknownhosts"
-            | "updatehostkeys"
-            | "preferredauthentications"
-            | "numberofpasswordprompts"
-            | "tcpkeepalive"
-            | "controlmaster"
-            | "controlpath"
-            | "visualhostkey" => {}
-            _ => return Err(Error::usage(format!("unsupported option {k:?}"))),
+    for (key, v) in [
+        ("kexalgorithms", &cfg.kex_algorithms),
+        ("hostkeyalgorithms", &cfg.host_key_algorithms),
+        ("ciphers", &cfg.ciphers),
+        ("macs", &cfg.macs),
+    ] {
+        if let Some(v) = v {
+            apply_transport_option(&mut config, key, v)?;
         }
     }
-    if compression {
+    if let Some(v) = cfg.get("rekeylimit") {
+        apply_transport_option(&mut config, "rekeylimit", &v.join(" "))?;
+    }
+    let host_key_algs_set = cfg.host_key_algorithms.is_some();
+    let known_hosts: Vec<PathBuf> = match cfg.user_known_hosts_files.as_slice() {
+        [] => vec![
+            home().join(".ssh/known_hosts"),
+            home().join(".ssh/known_hosts2"),
+        ],
+        [one] if one.eq_ignore_ascii_case("none") => Vec::new(),
+        files => files.iter().map(|f| expand_tilde(f)).collect(),
+    };
+    let global_known_hosts: Vec<PathBuf> = match cfg.global_known_hosts_files.as_slice() {
+        [] => vec![
+            PathBuf::from("/etc/ssh/ssh_known_hosts"),
+            PathBuf::from("/etc/ssh/ssh_known_hosts2"),
+        ],
+        [one] if one.eq_ignore_ascii_case("none") => Vec::new(),
+        files => files.iter().map(PathBuf::from).collect(),
+    };
+    let strict = cfg
+        .strict_host_key_checking
+        .as_deref()
+        .unwrap_or("ask")
+        .to_ascii_lowercase();
+    let batch = cfg.batch_mode.unwrap_or(false);
+    let methods = AuthMethods {
+        pubkey: cfg.pubkey_authentication.unwrap_or(true),
+        kbd: cfg.kbd_interactive_authentication.unwrap_or(true),
+        password: cfg.password_authentication.unwrap_or(true),
+        preferred: cfg
+            .preferred_authentications
+            .as_deref()
+            .unwrap_or("publickey,keyboard-interactive,password")
+            .split(',')
+            .map(|m| m.trim().to_string())
+            .collect(),
+    };
+    let connect_timeout = cfg
+        .connect_timeout
+        .filter(|&n| n > 0)
+        .map(Duration::from_secs);
+    config.keepalive_interval = cfg
+        .server_alive_interval
+        .filter(|&n| n > 0)
+        .map(Duration::from_secs);
+    config.keepalive_count_max = cfg.server_alive_count_max.unwrap_or(3);
+    if cfg.compression.unwrap_or(false) {
         config.transport.algorithms.compression =
             vec!["zlib@openssh.com".into(), "zlib".into(), "none".into()];
     }
-    let user = user.unwrap_or_else(|| std::env::var("USER").unwrap_or_else(|_| "root".into()));
-    let port = port.unwrap_or(22);
+    // HostKeyAlias: the name the host key is looked up and saved under.
+    let key_host = cfg.host_key_alias.clone().unwrap_or_else(|| host.clone());
 
     // Prefer host key types already known for this host (as OpenSSH does).
     let kh_text: String = known_hosts
         .iter()
+        .chain(&global_known_hosts)
         .filter_map(|p| std::fs::read_to_string(p).ok())
         .collect::<Vec<_>>()
         .join("\n");
     let kh = KnownHosts::parse(&kh_text);
     if !host_key_algs_set {
-        let known = kh.known_key_types(&host, port);
+        let known = kh.known_key_types(&key_host, port);
         if !known.is_empty() {
             let hk = &mut config.transport.algorithms.host_key;
             let (mut front, back): (Vec<String>, Vec<String>) = hk.drain(..).partition(|a| {
@@ -224,9 +250,9 @@ fn connect_one(
     }
 
     let host_label = if port == 22 {
-        host.clone()
+        key_host.clone()
     } else {
-        format!("[{host}]:{port}")
+        format!("[{key_host}]:{port}")
     };
     let kh_path = known_hosts.first().cloned();
     let verbose = o.verbose;
@@ -294,9 +320,14 @@ fn connect_one(
     }));
 
     let config = Arc::new(config);
-    let client = match via {
-        Some(via) => AnyClient::connect_via(via, &host, port, config, check, connect_timeout),
-        None => AnyClient::connect(
+    let proxy = cfg
+        .proxy_command
+        .as_deref()
+        .filter(|_| !is_hop && via.is_none());
+    let client = match (via, proxy) {
+        (Some(via), _) => AnyClient::connect_via(via, &host, port, config, check, connect_timeout),
+        (None, Some(cmd)) => proxy_connect(cmd, &host, port, config, check),
+        (None, None) => AnyClient::connect(
             o.runtime,
             host.as_str(),
             port,
@@ -340,12 +371,43 @@ fn connect_one(
         &user,
         &host,
         &identities,
-        pubkey_auth,
-        kbd_auth,
-        password_auth,
+        o.identities.len(),
+        &methods,
         batch,
     )?;
     Ok(client)
+}
+
+/// ProxyCommand: the command (tokens already expanded) run with `sh -c`,
+/// the connection over its stdin and stdout; its stderr is ours.
+fn proxy_connect(
+    cmd: &str,
+    host: &str,
+    port: u16,
+    config: Arc<Config>,
+    check: HostKeyCheck,
+) -> Result<AnyClient, Error> {
+    let mut child = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(format!("exec {cmd}"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::usage(format!("proxy command {cmd:?}: {e}")))?;
+    let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+        return Err(Error::usage("proxy command: no pipes"));
+    };
+    // The command ends when its pipes close (with this process).
+    ssh_blocking::Client::handshake((stdout, stdin), host, port, config, check).map(AnyClient::Std)
+}
+
+/// Which authentication methods may be tried, and in what order.
+struct AuthMethods {
+    pubkey: bool,
+    kbd: bool,
+    password: bool,
+    /// PreferredAuthentications, in order.
+    preferred: Vec<String>,
 }
 
 fn home() -> PathBuf {
@@ -458,9 +520,8 @@ fn authenticate(
     user: &str,
     host: &str,
     identities: &[PathBuf],
-    pubkey: bool,
-    kbd: bool,
-    password: bool,
+    explicit: usize,
+    methods: &AuthMethods,
     batch: bool,
 ) -> Result<(), Error> {
     let mut last_err = None;
@@ -473,96 +534,101 @@ fn authenticate(
             .auth_methods_left()
             .is_none_or(|l| l.iter().any(|x| x == m))
     };
-    if pubkey && allowed("publickey") {
-        let mut ids: Vec<PathBuf> = identities.to_vec();
-        if ids.is_empty() {
-            for n in ["id_ed25519", "id_ecdsa", "id_rsa"] {
-                let p = home().join(".ssh").join(n);
-                if p.exists() {
-                    ids.push(p);
-                }
-            }
-        }
-        for path in ids {
-            let data = match std::fs::read(&path) {
-                Ok(d) => d,
-                Err(e) => {
-                    if !identities.is_empty() {
-                        eprintln!(
-                            "{prog}: warning: identity file {} not accessible: {e}",
-                            path.display()
-                        );
+    for method in &methods.preferred {
+        match method.as_str() {
+            "publickey" if methods.pubkey && allowed("publickey") => {
+                let mut ids: Vec<PathBuf> = identities.to_vec();
+                if ids.is_empty() {
+                    for n in ["id_ed25519", "id_ecdsa", "id_rsa"] {
+                        let p = home().join(".ssh").join(n);
+                        if p.exists() {
+                            ids.push(p);
+                        }
                     }
-                    continue;
                 }
-            };
-            let key = if PrivateKey::is_encrypted(&data) {
-                let Some(pass) = ask_secret(
-                    &format!("Enter passphrase for key '{}': ", path.display()),
-                    batch,
-                ) else {
-                    continue;
-                };
-                PrivateKey::from_bytes(&data, Some(pass.as_bytes()))
-            } else {
-                PrivateKey::from_bytes(&data, None)
-            };
-            let key = match key {
-                Ok(k) => k,
-                Err(e) => {
-                    eprintln!("{prog}: warning: {}: {}", path.display(), e.detail());
-                    continue;
-                }
-            };
-            match client.auth_publickey(user, Arc::new(key)) {
-                Ok(()) => return Ok(()),
-                Err(e) if e.kind() == ErrorKind::AuthFailed => last_err = Some(e),
-                Err(e) => return Err(e),
-            }
-            if !allowed("publickey") {
-                break;
-            }
-        }
-    }
-    if kbd && allowed("keyboard-interactive") {
-        let r = client.auth_keyboard_interactive(user, |name, instruction, prompts| {
-            if !name.is_empty() {
-                eprintln!("{name}");
-            }
-            if !instruction.is_empty() {
-                eprintln!("{instruction}");
-            }
-            prompts
-                .iter()
-                .map(|p| {
-                    let text = if p.text.is_empty() {
-                        format!("({user}@) Password: ")
-                    } else {
-                        p.text.clone()
+                for (n, path) in ids.into_iter().enumerate() {
+                    let data = match std::fs::read(&path) {
+                        Ok(d) => d,
+                        Err(e) => {
+                            if n < explicit {
+                                eprintln!(
+                                    "{prog}: warning: identity file {} not accessible: {e}",
+                                    path.display()
+                                );
+                            }
+                            continue;
+                        }
                     };
-                    ask_secret(&text, batch).unwrap_or_default()
-                })
-                .collect()
-        });
-        match r {
-            Ok(()) => return Ok(()),
-            Err(e) if e.kind() == ErrorKind::AuthFailed => last_err = Some(e),
-            Err(e) => return Err(e),
-        }
-    }
-    if password && allowed("password") {
-        for _ in 0..3 {
-            let Some(pw) = ask_secret(&format!("{user}@{host}'s password: "), batch) else {
-                break;
-            };
-            match client.auth_password(user, &pw) {
-                Ok(()) => return Ok(()),
-                Err(e) if e.kind() == ErrorKind::AuthFailed => last_err = Some(e),
-                Err(e) => return Err(e),
+                    let key = if PrivateKey::is_encrypted(&data) {
+                        let Some(pass) = ask_secret(
+                            &format!("Enter passphrase for key '{}': ", path.display()),
+                            batch,
+                        ) else {
+                            continue;
+                        };
+                        PrivateKey::from_bytes(&data, Some(pass.as_bytes()))
+                    } else {
+                        PrivateKey::from_bytes(&data, None)
+                    };
+                    let key = match key {
+                        Ok(k) => k,
+                        Err(e) => {
+                            eprintln!("{prog}: warning: {}: {}", path.display(), e.detail());
+                            continue;
+                        }
+                    };
+                    match client.auth_publickey(user, Arc::new(key)) {
+                        Ok(()) => return Ok(()),
+                        Err(e) if e.kind() == ErrorKind::AuthFailed => last_err = Some(e),
+                        Err(e) => return Err(e),
+                    }
+                    if !allowed("publickey") {
+                        break;
+                    }
+                }
             }
-            if std::env::var("SSH_ASKPASS_REQUIRE").as_deref() == Ok("force") {
-                break;
+            "keyboard-interactive" if methods.kbd && allowed("keyboard-interactive") => {
+                let r = client.auth_keyboard_interactive(user, |name, instruction, prompts| {
+                    if !name.is_empty() {
+                        eprintln!("{name}");
+                    }
+                    if !instruction.is_empty() {
+                        eprintln!("{instruction}");
+                    }
+                    prompts
+                        .iter()
+                        .map(|p| {
+                            let text = if p.text.is_empty() {
+                                format!("({user}@) Password: ")
+                            } else {
+                                p.text.clone()
+                            };
+                            ask_secret(&text, batch).unwrap_or_default()
+                        })
+                        .collect()
+                });
+                match r {
+                    Ok(()) => return Ok(()),
+                    Err(e) if e.kind() == ErrorKind::AuthFailed => last_err = Some(e),
+                    Err(e) => return Err(e),
+                }
             }
+            "password" if methods.password && allowed("password") => {
+                for _ in 0..3 {
+                    let Some(pw) = ask_secret(&format!("{user}@{host}'s password: "), batch) else {
+                        break;
+                    };
+                    match client.auth_password(user, &pw) {
+                        Ok(()) => return Ok(()),
+                        Err(e) if e.kind() == ErrorKind::AuthFailed => last_err = Some(e),
+                        Err(e) => return Err(e),
+                    }
+                    if std::env::var("SSH_ASKPASS_REQUIRE").as_deref() == Ok("force") {
+                        break;
+                    }
+                }
+            }
+            _ => {}
         }
     }
     let methods = client

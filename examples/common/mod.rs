@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod config;
 pub mod connect;
 pub mod forward;
 pub mod runtime;
