@@ -262,3 +262,80 @@ fn local_forward_from_the_file() {
     c.read_exact(&mut got).unwrap();
     assert_eq!(got, b"through the forward\n");
 }
+
+#[test]
+fn harmless_keywords_pass_unsupported_ones_are_named() {
+    let sshd = Sshd::start();
+    let dir = TempDir::new("cfg-harmless");
+    // What Debian's /etc/ssh/ssh_config sets.
+    let body = format!(
+        "Host alias\n    Hostname 127.0.0.1\n    Port {}\n{}\
+         Host *\n    SendEnv LANG LC_*\n    HashKnownHosts yes\n    GSSAPIAuthentication yes\n",
+        sshd.port,
+        login_lines(&sshd)
+    );
+    let cfg = write_cfg(&dir, "config", &body);
+    let out = run(&["-F", &path_str(&cfg), "alias", "echo harmless"]);
+    assert_output(&out, b"harmless\n", b"", 0);
+    if client_kind() == ClientKind::OpenSsh {
+        return;
+    }
+    // A keyword that would change what the connection does is refused.
+    let bad = write_cfg(&dir, "bad", &format!("{body}    SetEnv FOO=bar\n"));
+    let out = run(&["-F", &path_str(&bad), "alias", "echo no"]);
+    assert_output(
+        &out,
+        b"",
+        b"client: invalid use: unsupported option \"setenv\"\n",
+        255,
+    );
+}
+
+#[test]
+fn remote_command_and_request_tty_from_the_file() {
+    let sshd = Sshd::start();
+    let dir = TempDir::new("cfg-rc");
+    let cfg = write_cfg(
+        &dir,
+        "config",
+        &format!(
+            "Host alias\n    Hostname 127.0.0.1\n    Port {}\n    RemoteCommand echo from-config %r\n    RequestTTY no\n{}",
+            sshd.port,
+            login_lines(&sshd)
+        ),
+    );
+    let out = run(&["-F", &path_str(&cfg), "alias"]);
+    assert_output(&out, format!("from-config {USER}\n").as_bytes(), b"", 0);
+}
+
+#[test]
+fn preferred_authentications_orders_and_limits_methods() {
+    let sshd = Sshd::start();
+    let dir = TempDir::new("cfg-pref");
+    let base = format!(
+        "Host alias\n    Hostname 127.0.0.1\n    Port {}\n",
+        sshd.port
+    );
+    // Only password, and BatchMode: no way in although the key would do.
+    let cfg = write_cfg(
+        &dir,
+        "config",
+        &format!(
+            "{base}    PreferredAuthentications password\n{}",
+            login_lines(&sshd)
+        ),
+    );
+    let out = run(&["-F", &path_str(&cfg), "alias", "echo no"]);
+    assert_eq!(out.status.code(), Some(255), "{out:?}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+    let cfg = write_cfg(
+        &dir,
+        "config2",
+        &format!(
+            "{base}    PreferredAuthentications password,publickey\n{}",
+            login_lines(&sshd)
+        ),
+    );
+    let out = run(&["-F", &path_str(&cfg), "alias", "echo in"]);
+    assert_output(&out, b"in\n", b"", 0);
+}

@@ -211,20 +211,14 @@ const HARMLESS: &[&str] = &[
     "protocol",
     "obscurekeystroke",
     "warnweakcrypto",
-    "canonicalizehostname",
     "canonicalizemaxdots",
     "canonicalizefallbacklocal",
     "canonicaldomains",
     "canonicalizepermittedcnames",
     "stdinnull",
-    "pubkeyacceptedalgorithms",
     "hostbasedacceptedalgorithms",
     "casignaturealgorithms",
-    "requiredrsasize",
-    "securitykeyprovider",
-    "pkcs11provider",
-    "nohostauthenticationforlocalhost",
-    "challengeresponseauthentication",
+    "localcommand",
 ];
 
 /// Keywords whose setting here would change nothing only with this value.
@@ -237,7 +231,8 @@ fn harmless_value(key: &str, v: &str) -> bool {
         | "clearallforwardings"
         | "forkafterauthentication"
         | "tunnel"
-        | "exitonforwardfailure" => {
+        | "canonicalizehostname"
+        | "nohostauthenticationforlocalhost" => {
             matches!(v.as_str(), "no" | "false")
         }
         "sessiontype" => v == "default",
@@ -262,7 +257,7 @@ pub fn check_supported(cfg: &ResolvedConfig, verbose: bool) -> Result<(), String
         }
         if k == "checkhostip" {
             return Err(format!(
-                "option {k}={first} is not supported (only CheckHostIP=no)"
+                "option CheckHostIP={first} is not supported (only CheckHostIP=no)"
             ));
         }
         return Err(format!("unsupported option {k:?}"));
