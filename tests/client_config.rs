@@ -4,9 +4,11 @@
 //! and `Match originalhost`; the first value winning over a later
 //! `Host *`; `-o` winning over the file; `Include`; an unknown keyword
 //! (ssh's two lines, exit 255) and `IgnoreUnknown`; ProxyCommand (our own
-//! client with `-W %h:%p`); ProxyJump; LocalForward with `-N`. Each runs
-//! under `SSHLIB_TEST_CLIENT=openssh` too, to hold the expectations to
-//! ssh's.
+//! client with `-W %h:%p`); ProxyJump; LocalForward with `-N`; harmless
+//! keywords passing and unsupported ones refused by name; RemoteCommand;
+//! PreferredAuthentications; `~/.ssh/config` read without `-F`; the `sftp`
+//! example with `-F`. They run under `SSHLIB_TEST_CLIENT=openssh` too (but
+//! for the checks of our own messages), to hold the expectations to ssh's.
 
 mod common;
 
@@ -338,4 +340,64 @@ fn preferred_authentications_orders_and_limits_methods() {
     );
     let out = run(&["-F", &path_str(&cfg), "alias", "echo in"]);
     assert_output(&out, b"in\n", b"", 0);
+}
+
+#[test]
+fn user_config_read_from_home_without_f() {
+    if client_kind() == ClientKind::OpenSsh {
+        // The harness gives ssh `-F /dev/null`.
+        return;
+    }
+    let sshd = Sshd::start();
+    let home = TempDir::new("cfg-home");
+    std::fs::create_dir_all(home.join(".ssh")).unwrap();
+    std::fs::write(
+        home.join(".ssh/config"),
+        format!(
+            "Host alias\n    Hostname 127.0.0.1\n    Port {}\n{}",
+            sshd.port,
+            login_lines(&sshd)
+        ),
+    )
+    .unwrap();
+    let h = path_str(home.path());
+    let mut out = run_client(&["alias", "echo home"], b"", &[("HOME", &h)], TIMEOUT);
+    out.stderr = String::from_utf8_lossy(&out.stderr)
+        .into_owned()
+        .into_bytes();
+    assert_output(&out, b"home\n", b"", 0);
+    // -F none: the file is not read, `alias` does not resolve.
+    let out = run_client(
+        &["-F", "none", "alias", "true"],
+        b"",
+        &[("HOME", &h)],
+        TIMEOUT,
+    );
+    assert_eq!(out.status.code(), Some(255), "{out:?}");
+}
+
+#[test]
+fn sftp_example_reads_the_config() {
+    let sshd = Sshd::start();
+    let dir = TempDir::new("cfg-sftp");
+    let cfg = write_cfg(
+        &dir,
+        "config",
+        &format!(
+            "Host alias\n    Hostname 127.0.0.1\n    Port {}\n{}",
+            sshd.port,
+            login_lines(&sshd)
+        ),
+    );
+    let batch = write_cfg(&dir, "batch", "pwd\n");
+    let args: Vec<String> = ["-F", &path_str(&cfg), "-b", &path_str(&batch), "alias"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let out = run_prog(&example_bin("sftp"), &args, Input::Null, &[], TIMEOUT);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Remote working directory"),
+        "{out:?}"
+    );
 }
