@@ -20,10 +20,10 @@
 //! over the files. The configuration gives the host name, port, user,
 //! identities, known-hosts files and checking, algorithms, compression,
 //! timeouts and keepalives, the authentication methods and their order,
-//! ProxyJump or ProxyCommand, forwards, RequestTTY and RemoteCommand. A
-//! keyword it sets that is not acted on is refused by name unless its
-//! setting is harmless here (`SendEnv`, `HashKnownHosts`,
-//! `GSSAPIAuthentication`, ...: `-v` names them).
+//! ProxyJump or ProxyCommand, forwards, RequestTTY, RemoteCommand, and
+//! the environment the session sends (SendEnv, SetEnv). A keyword it sets
+//! that is not acted on is refused by name unless its setting is harmless
+//! here (`HashKnownHosts`, `GSSAPIAuthentication`, ...: `-v` names them).
 //!
 //! `--runtime` picks the adapter that moves the bytes (default blocking);
 //! the behaviour is the same under each.
@@ -372,6 +372,7 @@ fn run() -> Result<i32, Error> {
         remote_command: (!o.command.is_empty()).then(|| o.command.join(" ")),
     });
     apply_config(&mut o, &cfg);
+    let env = common::config::session_env(&cfg);
     let jump = hops(o.config.as_deref(), &o.options, &cfg, o.jump.take())
         .unwrap_or_else(|e| forward::fatal(&e));
     if let Some((last, _)) = jump.last() {
@@ -415,6 +416,10 @@ fn run() -> Result<i32, Error> {
     let want_tty = !o.no_tty && (o.force_tty || (interactive && std::io::stdin().is_terminal()));
     forward::next_channel_number();
     let ch = client.channel_session()?;
+    // SendEnv and SetEnv, before the pty and the command, as ssh sends them.
+    for (k, v) in &env {
+        ch.set_env(k, v)?;
+    }
     if want_tty {
         let (cols, rows) = term_size();
         let term = std::env::var("TERM").unwrap_or_else(|_| "xterm".into());

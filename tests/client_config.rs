@@ -283,14 +283,45 @@ fn harmless_keywords_pass_unsupported_ones_are_named() {
         return;
     }
     // A keyword that would change what the connection does is refused.
-    let bad = write_cfg(&dir, "bad", &format!("{body}    SetEnv FOO=bar\n"));
+    let bad = write_cfg(&dir, "bad", &format!("{body}    BindAddress 127.0.0.1\n"));
     let out = run(&["-F", &path_str(&bad), "alias", "echo no"]);
     assert_output(
         &out,
         b"",
-        b"client: invalid use: unsupported option \"setenv\"\n",
+        b"client: invalid use: unsupported option \"bindaddress\"\n",
         255,
     );
+}
+
+/// SendEnv (with a `-pattern` removing an earlier one) and SetEnv reach
+/// the session, as sshd's AcceptEnv lets them.
+#[test]
+fn send_env_and_set_env_reach_the_session() {
+    let sshd = Sshd::start_with(SshdOptions {
+        extra: vec!["AcceptEnv LC_SSHLIB_* SSHLIB_SET SSHLIB_DROPPED".into()],
+        ..Default::default()
+    });
+    let dir = TempDir::new("cfg-env");
+    let body = format!(
+        "Host alias\n    Hostname 127.0.0.1\n    Port {}\n{}\
+         Host *\n    SendEnv LC_SSHLIB_* SSHLIB_DROPPED\n    SendEnv -SSHLIB_DROP*\n    \
+         SetEnv SSHLIB_SET=\"set value\"\n",
+        sshd.port,
+        login_lines(&sshd)
+    );
+    let cfg = write_cfg(&dir, "config", &body);
+    let out = run_client(
+        &[
+            "-F",
+            &path_str(&cfg),
+            "alias",
+            "echo \"$LC_SSHLIB_ONE|$SSHLIB_SET|${SSHLIB_DROPPED:-unset}\"",
+        ],
+        b"",
+        &[("LC_SSHLIB_ONE", "sent"), ("SSHLIB_DROPPED", "dropped")],
+        TIMEOUT,
+    );
+    assert_output(&out, b"sent|set value|unset\n", b"", 0);
 }
 
 #[test]

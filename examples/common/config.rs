@@ -181,7 +181,6 @@ const HARMLESS: &[&str] = &[
     "forwardx11trusted",
     "forwardx11timeout",
     "xauthlocation",
-    "sendenv",
     "addressfamily",
     "hashknownhosts",
     "updatehostkeys",
@@ -243,10 +242,22 @@ fn harmless_value(key: &str, v: &str) -> bool {
 /// Checks every keyword the configuration sets: the handled ones pass,
 /// harmless ones pass with a debug message; any other is refused with a
 /// message naming it, as the examples refuse what they cannot honour.
-pub fn check_supported(cfg: &ResolvedConfig, verbose: bool) -> Result<(), String> {
+///
+/// `sends_env`: the connection opens a session that sends SendEnv and
+/// SetEnv (the `client` example's destination); elsewhere (a jump hop,
+/// the `sftp` example) SendEnv passes as harmless and SetEnv is refused.
+pub fn check_supported(cfg: &ResolvedConfig, verbose: bool, sends_env: bool) -> Result<(), String> {
     for (k, v) in &cfg.options {
         let first = v.first().map(String::as_str).unwrap_or("");
-        if HANDLED.contains(&k.as_str()) {
+        if HANDLED.contains(&k.as_str())
+            || (sends_env && matches!(k.as_str(), "sendenv" | "setenv"))
+        {
+            continue;
+        }
+        if k == "sendenv" {
+            if verbose {
+                eprintln!("debug1: {k} {} not acted on", v.join(" "));
+            }
             continue;
         }
         if HARMLESS.contains(&k.as_str()) || harmless_value(k, first) {
@@ -263,4 +274,36 @@ pub fn check_supported(cfg: &ResolvedConfig, verbose: bool) -> Result<(), String
         return Err(format!("unsupported option {k:?}"));
     }
     Ok(())
+}
+
+/// The environment a session sends, as ssh sends it: every local variable
+/// whose name matches a SendEnv pattern (a `-pattern` removes the patterns
+/// before it that it matches), then each SetEnv `NAME=value`.
+pub fn session_env(cfg: &ResolvedConfig) -> Vec<(String, String)> {
+    use ssh_blocking::proto::keys::known_hosts::glob_match;
+    let mut patterns: Vec<&str> = Vec::new();
+    for p in cfg.send_env.iter().flat_map(|v| v.split_whitespace()) {
+        match p.strip_prefix('-') {
+            Some(rm) => patterns.retain(|q| !glob_match(rm.as_bytes(), q.as_bytes())),
+            None => patterns.push(p),
+        }
+    }
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (k, v) in std::env::vars_os() {
+        let (Some(k), Some(v)) = (k.to_str(), v.to_str()) else {
+            continue;
+        };
+        if patterns
+            .iter()
+            .any(|p| glob_match(p.as_bytes(), k.as_bytes()))
+        {
+            out.push((k.to_string(), v.to_string()));
+        }
+    }
+    out.sort();
+    for kv in &cfg.set_env {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        out.push((k.to_string(), v.to_string()));
+    }
+    out
 }

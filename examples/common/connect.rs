@@ -154,7 +154,7 @@ fn connect_one(
     via: Option<&AnyClient>,
 ) -> Result<AnyClient, Error> {
     let prog = o.prog;
-    config::check_supported(cfg, o.verbose).map_err(Error::usage)?;
+    config::check_supported(cfg, o.verbose, o.prog == "client" && !is_hop).map_err(Error::usage)?;
     let host = cfg.hostname.clone();
     let user = cfg.user.clone();
     let port = cfg.port;

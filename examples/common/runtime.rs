@@ -315,6 +315,9 @@ impl AnyChannel {
     pub fn subsystem(&self, name: &str) -> Result<(), Error> {
         on_handle!(wait self, AnyChannel, c => c.subsystem(name))
     }
+    pub fn set_env(&self, name: &str, value: &str) -> Result<(), Error> {
+        on_handle!(now self, AnyChannel, c => c.set_env(name, value))
+    }
     pub fn window_change(&self, cols: u32, rows: u32) -> Result<(), Error> {
         on_handle!(now self, AnyChannel, c => c.window_change(cols, rows))
     }
