@@ -482,19 +482,21 @@ fn stdio_forward_with_command() {
     );
 }
 
-/// Holds `port` on 127.0.0.1 (and ::1 where there is one).
-fn take_port(port: u16) -> Vec<TcpListener> {
-    let mut v = vec![TcpListener::bind(("127.0.0.1", port)).unwrap()];
+/// A port held on 127.0.0.1 (and ::1 where there is one): bound at once,
+/// so no other test can take it in between.
+fn take_port() -> (u16, Vec<TcpListener>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let mut v = vec![l];
     if let Ok(l) = TcpListener::bind(("::1", port)) {
         v.push(l);
     }
-    v
+    (port, v)
 }
 
 fn local_forward_failure(rt: &str) {
     let sshd = Sshd::start();
-    let taken = free_port();
-    let _held = take_port(taken);
+    let (taken, _held) = take_port();
     let spec = format!("{taken}:127.0.0.1:{}", closed_port());
     let bind_line = format!("bind [127.0.0.1]:{taken}: Address already in use\n");
     let listen_line = format!("channel_setup_fwd_listener_tcpip: cannot listen to port: {taken}\n");
@@ -537,8 +539,7 @@ fn exit_on_local_forward_failure_tokio() {
 
 fn remote_forward_failure(rt: &str) {
     let sshd = Sshd::start();
-    let taken = free_port();
-    let _held = take_port(taken);
+    let (taken, _held) = take_port();
     let spec = format!("{taken}:127.0.0.1:{}", closed_port());
 
     let mut a = login_args(&sshd, rt);
