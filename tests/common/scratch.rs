@@ -118,9 +118,46 @@ impl Drop for TempDir {
 /// A TCP port on 127.0.0.1 that was free a moment ago and that this process
 /// has not handed out before. (Daemons retry on another port if it was taken
 /// in between.)
+///
+/// It is chosen outside the kernel's ephemeral range when there is room:
+/// outgoing connections take their source ports from that range, and one
+/// could take a port between its choice here and its bind by a daemon or a
+/// forward.
 pub fn free_port() -> u16 {
     static GIVEN: OnceLock<Mutex<HashSet<u16>>> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(0);
     let given = GIVEN.get_or_init(Default::default);
+    let (lo, hi) = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|t| {
+            let mut w = t.split_whitespace().map(|x| x.parse::<u32>().ok());
+            Some((w.next()??, w.next()??))
+        })
+        .unwrap_or((32768, 60999));
+    // The larger stretch outside [lo, hi], above 10000.
+    let below = (10000u32, lo.saturating_sub(1));
+    let above = (hi.saturating_add(1), 65535u32);
+    let span = |r: (u32, u32)| r.1.saturating_sub(r.0);
+    let range = if span(below) >= span(above) {
+        below
+    } else {
+        above
+    };
+    if span(range) >= 1000 {
+        let n = u64::from(span(range) + 1);
+        let seed = u64::from(std::process::id()).wrapping_mul(7919);
+        for _ in 0..2000 {
+            let i = NEXT.fetch_add(1, Ordering::Relaxed);
+            let port = (u64::from(range.0) + (seed + i * 101) % n) as u16;
+            if given.lock().unwrap().contains(&port) {
+                continue;
+            }
+            if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                given.lock().unwrap().insert(port);
+                return port;
+            }
+        }
+    }
     for _ in 0..100 {
         let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let port = l.local_addr().expect("local_addr").port();
